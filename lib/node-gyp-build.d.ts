@@ -1,0 +1,8 @@
+// node-gyp-build ships no types; this is the part sluice uses.
+declare module 'node-gyp-build' {
+  function load(dir: string): unknown
+  namespace load {
+    function path(dir?: string): string
+  }
+  export = load
+}

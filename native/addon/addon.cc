@@ -1,0 +1,41 @@
+#include "addon.h"
+
+#include "errors.h"
+
+#if !defined(_WIN32)
+#include <dlfcn.h>
+#endif
+
+namespace {
+
+// The addon's own folder, found from the address of a function inside it (dladdr), so that the CUDA
+// library is looked for beside the .node file wherever the package was installed.
+std::string AddonDirectory() {
+#if !defined(_WIN32)
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&AddonDirectory), &info) && info.dli_fname) {
+    std::string path = info.dli_fname;
+    const size_t slash = path.find_last_of('/');
+    return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+  }
+#endif
+  return ".";
+}
+
+}  // namespace
+
+SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
+    : directory_(AddonDirectory()), cuda_(std::make_unique<sluice::CudaLibrary>(directory_)) {
+  DefineAddon(exports, {InstanceMethod("setErrorClass", &SluiceAddon::SetErrorClass)});
+  exports.Set("directory", Napi::String::New(env, directory_));
+  InitBackends(env, exports);
+  InitTesting(env, exports);
+}
+
+Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) ThrowSluiceError(info.Env(), sluice::codes::kInvalidType, "setErrorClass needs a constructor");
+  errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+NODE_API_ADDON(SluiceAddon)

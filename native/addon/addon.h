@@ -1,0 +1,34 @@
+// The per-instance state of the addon. The addon is context-aware: every Node environment (main thread
+// or worker) gets its own SluiceAddon, so there is no mutable global state.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "cuda_library.h"
+
+class SluiceAddon : public Napi::Addon<SluiceAddon> {
+ public:
+  SluiceAddon(Napi::Env env, Napi::Object exports);
+
+  static SluiceAddon& From(Napi::Env env) { return *env.GetInstanceData<SluiceAddon>(); }
+
+  // The JS SluiceError constructor registered by lib/native.ts; empty until then.
+  Napi::FunctionReference errorClass;
+
+  // The folder holding this .node file (and, optionally, libsluice_cuda.so).
+  const std::string& directory() const { return directory_; }
+
+  sluice::CudaLibrary& cuda() { return *cuda_; }
+
+ private:
+  Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
+
+  std::string directory_;
+  std::unique_ptr<sluice::CudaLibrary> cuda_;
+};
+
+// Each binding file exports one initialiser that adds its functions or classes to `exports`.
+void InitBackends(Napi::Env env, Napi::Object exports);
+void InitTesting(Napi::Env env, Napi::Object exports);

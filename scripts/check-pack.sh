@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Proves the published-package path: build prebuilds with prebuildify, `npm pack`, install the tarball into
+# an empty folder with no compiler (or cmake, or nvcc) on PATH, and load the prebuild there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+npm run prebuildify
+ls -l prebuilds/*/
+tarball=$(npm pack --silent | tail -n 1)
+work=$(mktemp -d)
+trap 'rm -rf "$work" "$root/$tarball"' EXIT
+# A PATH holding only node, npm and sh: any attempt to compile would fail.
+mkdir -p "$work/bin"
+ln -s "$(command -v node)" "$work/bin/node"
+ln -s "$(command -v npm)" "$work/bin/npm"
+ln -s "$(command -v sh)" "$work/bin/sh"
+mkdir -p "$work/app"
+cd "$work/app"
+echo '{"name":"app","private":true}' > package.json
+PATH="$work/bin" npm install --no-audit --no-fund "$root/$tarball" 2>&1 | tail -n 3
+PATH="$work/bin" node -e "
+  const s = require('sluice')
+  const report = s.backends()
+  console.log(JSON.stringify(report))
+  if (!report.cpu.available) process.exit(1)
+  const where = require('node-gyp-build').path(require('path').dirname(require.resolve('sluice/package.json')))
+  console.log('loaded', where)
+  if (!where.includes('prebuilds')) { console.error('did not load a prebuild'); process.exit(1) }
+"
+PATH="$work/bin" node --input-type=module -e "import { backends } from 'sluice'; console.log('esm ok', backends().cpu.simd)"

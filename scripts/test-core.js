@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Builds native/core's C++ tests with AddressSanitizer + UndefinedBehaviorSanitizer and runs them with
+// CTest (once per SIMD level). Usage: node scripts/test-core.js [--no-sanitize]
+'use strict'
+const { execFileSync } = require('node:child_process')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const sanitize = !process.argv.includes('--no-sanitize')
+const buildDir = path.join(root, 'build', sanitize ? 'core-tests-asan' : 'core-tests')
+const run = (cmd, args) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root })
+
+const generator = (() => {
+  try { execFileSync('ninja', ['--version'], { stdio: 'ignore' }); return ['-G', 'Ninja'] } catch { return [] }
+})()
+run('cmake', ['-S', 'native/core', '-B', buildDir, ...generator, '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+  '-DSLUICE_CORE_TESTS=ON', `-DSLUICE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`])
+run('cmake', ['--build', buildDir, '--parallel'])
+run('ctest', ['--test-dir', buildDir, '--output-on-failure'])

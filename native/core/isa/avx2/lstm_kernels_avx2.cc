@@ -1,0 +1,38 @@
+// AVX2/FMA instantiation of the generic LSTM kernels (compiled with -mavx2 -mfma; only called when the CPU
+// has them, see LstmKernelsFor).
+#include <immintrin.h>
+
+#include "../../lstm_kernels_impl.h"
+
+namespace sluice {
+namespace {
+
+struct Avx2Ops {
+  using V = __m256;
+  static constexpr size_t kWidth = 8;
+  static constexpr int kRows = 2;  // 2×4 accumulators + 4 weight vectors + 2 broadcasts of 16 registers
+  static V Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V Set1(float x) { return _mm256_set1_ps(x); }
+  static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V Add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V Sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V Div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V Min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V Max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V Round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V Pow2(V n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  }
+};
+
+}  // namespace
+
+const LstmKernels* LstmKernelsAvx2() {
+  static const LstmKernels kernels = lstm_kernels_impl::MakeLstmKernels<Avx2Ops>(SimdLevel::kAvx2);
+  return &kernels;
+}
+
+}  // namespace sluice

@@ -1,0 +1,38 @@
+// AVX-512 instantiation of the generic LSTM kernels (compiled with -mavx512f…; only called when the CPU
+// has AVX-512, see LstmKernelsFor).
+#include <immintrin.h>
+
+#include "../../lstm_kernels_impl.h"
+
+namespace sluice {
+namespace {
+
+struct Avx512Ops {
+  using V = __m512;
+  static constexpr size_t kWidth = 16;
+  static constexpr int kRows = 6;  // 6×4 accumulators + 4 weight vectors + 1 broadcast of 32 registers
+  static V Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V Set1(float x) { return _mm512_set1_ps(x); }
+  static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V Add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V Sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V Div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V Min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V Max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V Round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V Pow2(V n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+  }
+};
+
+}  // namespace
+
+const LstmKernels* LstmKernelsAvx512() {
+  static const LstmKernels kernels = lstm_kernels_impl::MakeLstmKernels<Avx512Ops>(SimdLevel::kAvx512);
+  return &kernels;
+}
+
+}  // namespace sluice

@@ -1,0 +1,209 @@
+// The generic LSTM kernels, written once over an `Ops` type that wraps one instruction set's vector type
+// (see lstm_kernels.cc, isa/avx2, isa/avx512). Every ISA file includes this header and instantiates
+// MakeLstmKernels<ItsOps>() with an Ops type in an anonymous namespace, so each instantiation has internal
+// linkage and no code compiled for a wide ISA can be picked by the linker for another file. For the same
+// reason this header uses no std:: templates.
+//
+// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
+// Add, Sub, Mul, Div, Min, Max, Round (to nearest), Pow2 (2^n for integral n in [-127, 127]).
+#pragma once
+#include <cstring>
+
+#include "lstm_kernels.h"
+
+namespace sluice {
+namespace lstm_kernels_impl {
+
+// RowMap::Row, repeated here with internal linkage (see above: no shared inline code across ISAs).
+template <class Ops>
+inline float* RowAt(const RowMap& m, size_t r) {
+  const size_t j = r % m.inner, o = r / m.inner;
+  return m.base + o * m.outerStride + (m.keys ? m.keys[j] : j) * m.innerStride;
+}
+
+// e^x to float32 accuracy (Cephes' expf: range reduction by ln 2 in two parts, degree-5 polynomial).
+template <class Ops>
+inline typename Ops::V Exp(typename Ops::V x) {
+  using V = typename Ops::V;
+  x = Ops::Min(Ops::Max(x, Ops::Set1(-87.3f)), Ops::Set1(88.3f));
+  const V n = Ops::Round(Ops::Mul(x, Ops::Set1(1.44269504088896341f)));
+  V r = Ops::Fma(n, Ops::Set1(-0.693359375f), x);
+  r = Ops::Fma(n, Ops::Set1(2.12194440e-4f), r);
+  V p = Ops::Set1(1.9875691500e-4f);
+  p = Ops::Fma(p, r, Ops::Set1(1.3981999507e-3f));
+  p = Ops::Fma(p, r, Ops::Set1(8.3334519073e-3f));
+  p = Ops::Fma(p, r, Ops::Set1(4.1665795894e-2f));
+  p = Ops::Fma(p, r, Ops::Set1(1.6666665459e-1f));
+  p = Ops::Fma(p, r, Ops::Set1(5.0000001201e-1f));
+  const V y = Ops::Add(Ops::Fma(Ops::Mul(p, r), r, r), Ops::Set1(1.0f));
+  return Ops::Mul(y, Ops::Pow2(n));
+}
+
+template <class Ops>
+inline typename Ops::V Sigmoid(typename Ops::V x) {
+  const auto one = Ops::Set1(1.0f);
+  return Ops::Div(one, Ops::Add(one, Exp<Ops>(Ops::Sub(Ops::Set1(0.0f), x))));
+}
+
+// tanh(x) = 2·σ(2x) − 1: absolute error stays at float32 rounding level (what the LSTM needs).
+template <class Ops>
+inline typename Ops::V Tanh(typename Ops::V x) {
+  const auto two = Ops::Set1(2.0f);
+  const auto e = Exp<Ops>(Ops::Mul(x, Ops::Set1(-2.0f)));
+  return Ops::Sub(Ops::Div(two, Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(1.0f));
+}
+
+// acc[r][v] += a[r][kk] · panel[kk][v·W …] over kk < k: the register-tile inner loop (R rows × 4 vectors).
+template <class Ops, int R>
+inline void Accumulate(const float* const* a, size_t k, const float* panel, typename Ops::V (&acc)[R][4]) {
+  constexpr size_t W = Ops::kWidth;
+  for (size_t kk = 0; kk < k; ++kk) {
+    const float* b = panel + kk * 4 * W;
+    const typename Ops::V b0 = Ops::Load(b), b1 = Ops::Load(b + W), b2 = Ops::Load(b + 2 * W),
+                          b3 = Ops::Load(b + 3 * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const typename Ops::V x = Ops::Set1(a[r][kk]);
+      acc[r][0] = Ops::Fma(x, b0, acc[r][0]);
+      acc[r][1] = Ops::Fma(x, b1, acc[r][1]);
+      acc[r][2] = Ops::Fma(x, b2, acc[r][2]);
+      acc[r][3] = Ops::Fma(x, b3, acc[r][3]);
+    }
+  }
+}
+
+template <class Ops, int R>
+void GemmTile(const float* const* a, size_t k, const float* packedB, size_t nPadded, const float* bias,
+              float* const* out, size_t n) {
+  constexpr size_t W = Ops::kWidth, NR = 4 * W;
+  for (size_t c0 = 0; c0 < nPadded; c0 += NR) {
+    typename Ops::V acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(bias + c0 + v * W);
+    Accumulate<Ops, R>(a, k, packedB + c0 * k, acc);
+    if (c0 + NR <= n) {
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < 4; ++v) Ops::Store(out[r] + c0 + v * W, acc[r][v]);
+    } else if (c0 < n) {  // last, partial panel: store through a buffer, copy the valid columns
+      alignas(64) float tail[NR];
+      for (int r = 0; r < R; ++r) {
+        for (int v = 0; v < 4; ++v) Ops::Store(tail + v * W, acc[r][v]);
+        std::memcpy(out[r] + c0, tail, (n - c0) * sizeof(float));
+      }
+    }
+  }
+}
+
+template <class Ops, int R>
+void StepTile(const float* const* hPrev, const float* const* gates, float* const* c, float* const* hOut,
+              size_t hp, const float* packedWhh) {
+  constexpr size_t W = Ops::kWidth;
+  for (size_t p = 0; p < hp / W; ++p) {
+    typename Ops::V acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(gates[r] + p * 4 * W + v * W);
+    Accumulate<Ops, R>(hPrev, hp, packedWhh + p * hp * 4 * W, acc);
+    for (int r = 0; r < R; ++r) {
+      const typename Ops::V i = Sigmoid<Ops>(acc[r][0]), f = Sigmoid<Ops>(acc[r][1]), g = Tanh<Ops>(acc[r][2]),
+                            o = Sigmoid<Ops>(acc[r][3]);
+      const typename Ops::V cell = Ops::Fma(f, Ops::Load(c[r] + p * W), Ops::Mul(i, g));
+      Ops::Store(c[r] + p * W, cell);
+      Ops::Store(hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
+    }
+  }
+}
+
+// Calls Tile<R>() for the tile height R = rows (1 ≤ rows ≤ kRows), so short tiles do no wasted work.
+template <int R, template <int> class Tile, class... Args>
+inline void DispatchRows(size_t rows, Args&&... args) {
+  if constexpr (R > 1) {
+    if (rows < static_cast<size_t>(R)) return DispatchRows<R - 1, Tile>(rows, args...);
+  }
+  Tile<R>::Run(args...);
+}
+
+template <class Ops>
+struct Kernels {
+  static constexpr int kRows = Ops::kRows;
+  template <int R>
+  struct GemmTileAt {
+    static void Run(const float* const* a, size_t k, const float* b, size_t np, const float* bias, float* const* out,
+                    size_t n) {
+      GemmTile<Ops, R>(a, k, b, np, bias, out, n);
+    }
+  };
+  template <int R>
+  struct StepTileAt {
+    static void Run(const float* const* h, const float* const* g, float* const* c, float* const* o, size_t hp,
+                    const float* w) {
+      StepTile<Ops, R>(h, g, c, o, hp, w);
+    }
+  };
+
+  static void Gemm(size_t rows, const RowMap& a, size_t k, const float* packedB, size_t nPadded, const float* bias,
+                   const RowMap& out, size_t n) {
+    const float* aRows[kRows];
+    float* outRows[kRows];
+    for (size_t r0 = 0; r0 < rows; r0 += kRows) {
+      const size_t m = rows - r0 < static_cast<size_t>(kRows) ? rows - r0 : kRows;
+      for (size_t r = 0; r < m; ++r) {
+        aRows[r] = RowAt<Ops>(a, r0 + r);
+        outRows[r] = RowAt<Ops>(out, r0 + r);
+      }
+      DispatchRows<kRows, GemmTileAt>(m, static_cast<const float* const*>(aRows), k, packedB, nPadded, bias,
+                                      static_cast<float* const*>(outRows), n);
+    }
+  }
+
+  static void Step(const LstmStepArgs& s) {
+    const float* hRows[kRows];
+    const float* gateRows[kRows];
+    float* cRows[kRows];
+    float* outRows[kRows];
+    for (size_t r0 = 0; r0 < s.rows; r0 += kRows) {
+      const size_t m = s.rows - r0 < static_cast<size_t>(kRows) ? s.rows - r0 : kRows;
+      for (size_t r = 0; r < m; ++r) {
+        hRows[r] = RowAt<Ops>(s.hPrev, r0 + r);
+        gateRows[r] = s.inputGates + (r0 + r) * 4 * s.paddedHidden;
+        cRows[r] = RowAt<Ops>(s.c, r0 + r);
+        outRows[r] = RowAt<Ops>(s.hOut, r0 + r);
+      }
+      DispatchRows<kRows, StepTileAt>(m, static_cast<const float* const*>(hRows),
+                                      static_cast<const float* const*>(gateRows), static_cast<float* const*>(cRows),
+                                      static_cast<float* const*>(outRows), s.paddedHidden, s.packedWhh);
+    }
+  }
+
+  static constexpr int kProbeChains = 12;
+  static float FmaProbe(size_t iterations) {
+    typename Ops::V acc[kProbeChains];
+    for (int j = 0; j < kProbeChains; ++j) acc[j] = Ops::Set1(static_cast<float>(j) * 1e-3f);
+    const typename Ops::V m = Ops::Set1(0.999999f), b = Ops::Set1(1e-7f);
+    for (size_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+      for (int j = 0; j < kProbeChains; ++j) acc[j] = Ops::Fma(acc[j], m, b);
+    }
+    alignas(64) float lanes[Ops::kWidth];
+    float sum = 0;
+    for (int j = 0; j < kProbeChains; ++j) {
+      Ops::Store(lanes, acc[j]);
+      for (size_t l = 0; l < Ops::kWidth; ++l) sum += lanes[l];
+    }
+    return sum;
+  }
+};
+
+template <class Ops>
+LstmKernels MakeLstmKernels(SimdLevel level) {
+  LstmKernels k{};
+  k.level = level;
+  k.width = Ops::kWidth;
+  k.fmaProbeFlops = 2 * Ops::kWidth * Kernels<Ops>::kProbeChains;
+  k.gemm = &Kernels<Ops>::Gemm;
+  k.lstmStep = &Kernels<Ops>::Step;
+  k.fmaProbe = &Kernels<Ops>::FmaProbe;
+  return k;
+}
+
+}  // namespace lstm_kernels_impl
+}  // namespace sluice

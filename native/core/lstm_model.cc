@@ -1,0 +1,207 @@
+#include "lstm_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.h"
+
+namespace sluice {
+namespace {
+
+constexpr size_t kMaxSize = 1 << 16;      // inputSize, hiddenSize, head outputs
+constexpr size_t kMaxLayers = 64;
+constexpr size_t kChunkFloats = 1 << 17;  // gate + hidden scratch per slice and time chunk (≈ 512 KiB, L2)
+
+size_t CheckedProduct(std::initializer_list<size_t> factors, const char* what) {
+  size_t product = 1;
+  for (size_t f : factors) {
+    if (__builtin_mul_overflow(product, f, &product)) Fail(codes::kOutOfRange, std::string(what) + " is too large");
+  }
+  return product;
+}
+
+void CheckWeight(Span<const float> w, size_t expected, bool optional, const std::string& name,
+                 const std::string& shape) {
+  if (optional && w.size == 0) return;
+  if (w.size != expected) {
+    Fail(codes::kInvalidLength, name + " must have " + shape + " = " + std::to_string(expected) + " floats, got " +
+                                    std::to_string(w.size));
+  }
+  for (size_t i = 0; i < w.size; ++i) {
+    if (!std::isfinite(w[i])) {
+      Fail(codes::kInvalidArgument, name + "[" + std::to_string(i) + "] is " + (std::isnan(w[i]) ? "NaN" : "infinite") +
+                                        "; weights must be finite");
+    }
+  }
+}
+
+}  // namespace
+
+LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads) : LstmModel(spec, threads, ActiveSimdLevel()) {}
+
+LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
+    : kernels_(&LstmKernelsFor(level)),
+      inputSize_(spec.inputSize),
+      hidden_(spec.hiddenSize),
+      paddedHidden_(RoundUp(spec.hiddenSize, kLstmHiddenPad)),
+      pool_(threads) {
+  Require(inputSize_ >= 1 && inputSize_ <= kMaxSize, codes::kInvalidArgument, "inputSize must be in [1, 65536]");
+  Require(hidden_ >= 1 && hidden_ <= kMaxSize, codes::kInvalidArgument, "hiddenSize must be in [1, 65536]");
+  Require(!spec.layers.empty() && spec.layers.size() <= kMaxLayers, codes::kInvalidArgument,
+          "an LSTM needs 1 to 64 layers");
+  const size_t H = hidden_, Hp = paddedHidden_, W = kernels_->width;
+  for (size_t l = 0; l < spec.layers.size(); ++l) {
+    const LstmLayerSpec& in = spec.layers[l];
+    const size_t layerInput = l == 0 ? inputSize_ : H;
+    const std::string name = "layers[" + std::to_string(l) + "].";
+    const std::string inName = l == 0 ? "inputSize" : "hiddenSize";
+    CheckWeight(in.weightIh, 4 * H * layerInput, false, name + "weightIh", "4·hiddenSize·" + inName);
+    CheckWeight(in.weightHh, 4 * H * H, false, name + "weightHh", "4·hiddenSize·hiddenSize");
+    CheckWeight(in.biasIh, 4 * H, true, name + "biasIh", "4·hiddenSize");
+    CheckWeight(in.biasHh, 4 * H, true, name + "biasHh", "4·hiddenSize");
+  }
+  if (spec.hasHead) {
+    Require(spec.headOutputs >= 1 && spec.headOutputs <= kMaxSize, codes::kInvalidArgument,
+            "head outputs must be in [1, 65536]");
+    CheckWeight(spec.headWeight, spec.headOutputs * H, false, "head.weight", "outputSize·hiddenSize");
+    CheckWeight(spec.headBias, spec.headOutputs, true, "head.bias", "outputSize");
+  }
+
+  for (size_t l = 0; l < spec.layers.size(); ++l) {
+    const LstmLayerSpec& in = spec.layers[l];
+    PackedLayer layer;
+    layer.inputSize = l == 0 ? inputSize_ : Hp;
+    layer.wih.resize(Hp / W * layer.inputSize * 4 * W);
+    PackGatePanels(in.weightIh.data, H, l == 0 ? inputSize_ : H, Hp, layer.inputSize, W, layer.wih.data());
+    layer.whh.resize(Hp / W * Hp * 4 * W);
+    PackGatePanels(in.weightHh.data, H, H, Hp, Hp, W, layer.whh.data());
+    layer.bias.assign(4 * Hp, 0.0f);
+    AddGateBias(in.biasIh.empty() ? nullptr : in.biasIh.data, H, Hp, W, layer.bias.data());
+    AddGateBias(in.biasHh.empty() ? nullptr : in.biasHh.data, H, Hp, W, layer.bias.data());
+    weightBytes_ += (layer.wih.size() + layer.whh.size() + layer.bias.size()) * sizeof(float);
+    layers_.push_back(std::move(layer));
+  }
+  if (spec.hasHead) {
+    headOutputs_ = spec.headOutputs;
+    headPadded_ = RoundUp(headOutputs_, 4 * W);
+    headWeight_.resize(headPadded_ * Hp);
+    PackPanels(spec.headWeight.data, headOutputs_, H, Hp, W, headWeight_.data());
+    headBias_.assign(headPadded_, 0.0f);
+    if (!spec.headBias.empty()) std::copy(spec.headBias.begin(), spec.headBias.end(), headBias_.begin());
+    weightBytes_ += (headWeight_.size() + headBias_.size()) * sizeof(float);
+  }
+  workspaces_.resize(pool_.threads());
+}
+
+size_t LstmModel::OutputLength(const LstmRunShape& shape) const {
+  return CheckedProduct({shape.sequence ? shape.steps : 1, shape.batch, outputSize()}, "the output");
+}
+
+size_t LstmModel::SliceCount(size_t rows) const {
+  // At least 8 rows per slice: below that the pool's wake-up costs more than the slice's work.
+  return std::max<size_t>(1, std::min(pool_.threads(), (rows + 7) / 8));
+}
+
+void LstmModel::Predict(Span<const float> x, const LstmRunShape& shape, Span<float> out) {
+  Require(shape.steps >= 1, codes::kOutOfRange, "steps must be at least 1");
+  Require(shape.batch >= 1, codes::kOutOfRange, "batch must be at least 1");
+  const size_t expected = CheckedProduct({shape.steps, shape.batch, inputSize_}, "steps·batch·inputSize");
+  if (x.size != expected) {
+    Fail(codes::kInvalidLength, "x must have steps·batch·inputSize = " + std::to_string(expected) + " floats, got " +
+                                    std::to_string(x.size));
+  }
+  const size_t outLength = OutputLength(shape);
+  if (out.size < outLength) {
+    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(outLength) + " floats, got " +
+                                    std::to_string(out.size));
+  }
+  const size_t T = shape.steps, B = shape.batch, I = inputSize_, O = outputSize();
+  const size_t xStep = shape.batchFirst ? I : B * I, xRow = shape.batchFirst ? T * I : I;
+  const size_t outStep = shape.sequence ? (shape.batchFirst ? O : B * O) : 0;
+  const size_t outRow = shape.sequence && shape.batchFirst ? T * O : O;
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  const size_t slices = SliceCount(B);
+  pool_.Run(slices, [&](size_t s) {
+    const size_t b0 = B * s / slices, b1 = B * (s + 1) / slices;
+    Workspace& ws = workspaces_[s];
+    ws.state.assign((b1 - b0) * StateStride(), 0.0f);
+    const SliceJob job{b1 - b0, T, x.data + b0 * xRow, xStep, xRow, ws.state.data(), nullptr,
+                       out.data + b0 * outRow, outStep, outRow, shape.sequence};
+    RunSlice(job, ws);
+  });
+}
+
+void LstmModel::Step(Span<const float> x, Span<const uint32_t> keys, float* state, Span<float> out) {
+  const size_t n = keys.size, I = inputSize_, O = outputSize();
+  Require(x.size == CheckedProduct({n, I}, "x"), codes::kInvalidLength, "x must have keys.length·inputSize floats");
+  Require(out.size >= CheckedProduct({n, O}, "out"), codes::kInvalidLength,
+          "out must hold keys.length·outputSize floats");
+  if (n == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const size_t slices = SliceCount(n);
+  pool_.Run(slices, [&](size_t s) {
+    const size_t r0 = n * s / slices, r1 = n * (s + 1) / slices;
+    const SliceJob job{r1 - r0, 1, x.data + r0 * I, 0, I, state, keys.data + r0, out.data + r0 * O, 0, O, false};
+    RunSlice(job, workspaces_[s]);
+  });
+}
+
+void LstmModel::Emit(size_t rows, const RowMap& h, const RowMap& out) const {
+  if (hasHead()) {
+    kernels_->gemm(rows, h, paddedHidden_, headWeight_.data(), headPadded_, headBias_.data(), out, headOutputs_);
+  } else {
+    for (size_t r = 0; r < rows; ++r) std::memcpy(out.Row(r), h.Row(r), hidden_ * sizeof(float));
+  }
+}
+
+// One slice of the batch through every layer and step, a chunk of steps at a time so that the gate
+// pre-activations of a chunk stay in cache: per chunk and layer, one GEMM projects the inputs of all its
+// steps, then one fused recurrent kernel per step. Layer l's hidden outputs overwrite layer l−1's in
+// `hidden` once the projection has read them.
+void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
+  const size_t rows = job.rows, Hp = paddedHidden_, G4 = 4 * Hp, stride = StateStride();
+  const size_t chunk = std::max<size_t>(1, std::min(job.steps, kChunkFloats / (rows * 5 * Hp)));
+  if (ws.gates.size() < chunk * rows * G4) ws.gates.resize(chunk * rows * G4);
+  if (ws.hidden.size() < chunk * rows * Hp) ws.hidden.resize(chunk * rows * Hp);
+  float* gates = ws.gates.data();
+  float* hidden = ws.hidden.data();
+  const RowMap gateRows{gates, nullptr, SIZE_MAX, 0, G4};
+  const RowMap hiddenRows{hidden, nullptr, SIZE_MAX, 0, Hp};
+
+  for (size_t t0 = 0; t0 < job.steps; t0 += chunk) {
+    const size_t tc = std::min(chunk, job.steps - t0), m = tc * rows;
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const PackedLayer& layer = layers_[l];
+      const RowMap input = l == 0 ? RowMap{const_cast<float*>(job.x) + t0 * job.xStepStride, nullptr, rows,
+                                           job.xStepStride, job.xRowStride}
+                                  : hiddenRows;
+      kernels_->gemm(m, input, layer.inputSize, layer.wih.data(), G4, layer.bias.data(), gateRows, G4);
+      const RowMap stateH{job.state + l * 2 * Hp, job.keys, SIZE_MAX, 0, stride};
+      const RowMap stateC{job.state + l * 2 * Hp + Hp, job.keys, SIZE_MAX, 0, stride};
+      for (size_t t = 0; t < tc; ++t) {
+        LstmStepArgs step;
+        step.rows = rows;
+        step.paddedHidden = Hp;
+        step.inputGates = gates + t * rows * G4;
+        step.packedWhh = layer.whh.data();
+        step.hPrev = t == 0 ? stateH : RowMap{hidden + (t - 1) * rows * Hp, nullptr, SIZE_MAX, 0, Hp};
+        step.c = stateC;
+        step.hOut = RowMap{hidden + t * rows * Hp, nullptr, SIZE_MAX, 0, Hp};
+        kernels_->lstmStep(step);
+      }
+      const float* last = hidden + (tc - 1) * rows * Hp;
+      for (size_t r = 0; r < rows; ++r) std::memcpy(stateH.Row(r), last + r * Hp, Hp * sizeof(float));
+    }
+    if (job.sequence) {
+      Emit(m, hiddenRows, RowMap{job.out + t0 * job.outStepStride, nullptr, rows, job.outStepStride, job.outRowStride});
+    }
+  }
+  if (!job.sequence) {
+    const RowMap lastH{job.state + (layers_.size() - 1) * 2 * Hp, job.keys, SIZE_MAX, 0, stride};
+    Emit(rows, lastH, RowMap{job.out, nullptr, SIZE_MAX, 0, job.outRowStride});
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,54 @@
+// Per-key LSTM state (h and c of every layer) for streaming inference: Step advances each listed key by one
+// time step, as if its inputs had been one long sequence. Memory per key is fixed:
+// BytesPerKey() = layers · 2 · Hp · 4 bytes (Hp = hiddenSize rounded up to 16) + 4 bytes for the duplicate-
+// key check, allocated zeroed up front (calloc: pages of untouched keys stay unmapped until first use).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "lstm_model.h"
+#include "span.h"
+
+namespace sluice {
+
+class LstmState {
+ public:
+  // capacity: keys 0 … capacity−1 (ERR_OUT_OF_RANGE for 0 or more than 2^32 − 1; ERR_OUT_OF_MEMORY if it
+  // cannot be allocated).
+  LstmState(std::shared_ptr<LstmModel> model, size_t capacity);
+
+  size_t capacity() const { return capacity_; }
+  size_t BytesPerKey() const { return model_->StateStride() * sizeof(float) + sizeof(uint32_t); }
+  size_t Bytes() const { return capacity_ * BytesPerKey(); }
+  const LstmModel& model() const { return *model_; }
+
+  // keys: distinct, < capacity (else ERR_INVALID_ARGUMENT / ERR_OUT_OF_RANGE, before any change);
+  // x [n][I]; out [n][outputSize].
+  void Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
+  void ResetAll();
+  void Reset(Span<const uint32_t> keys);  // all keys checked first
+
+  // h (or c) of the top layer for `key`, hiddenSize floats, for inspection and tests.
+  const float* Hidden(uint32_t key, size_t layer) const;
+  const float* Cell(uint32_t key, size_t layer) const;
+
+  std::vector<uint8_t> Snapshot() const;
+  void Restore(Span<const uint8_t> bytes);  // ERR_MALFORMED_DATA for another model shape or capacity
+
+ private:
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  void CheckKeys(Span<const uint32_t> keys, bool rejectDuplicates);
+
+  std::shared_ptr<LstmModel> model_;
+  size_t capacity_;
+  std::unique_ptr<float[], FreeDeleter> table_;     // [capacity][layers][h, c][Hp]
+  std::unique_ptr<uint32_t[], FreeDeleter> seen_;  // per key: the epoch of the last Step that listed it
+  uint32_t epoch_ = 0;
+};
+
+}  // namespace sluice

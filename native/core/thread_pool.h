@@ -1,0 +1,50 @@
+// A fixed pool of worker threads for data-parallel loops. The calling thread takes part, so a pool of
+// `threads` runs `threads - 1` workers; Run() blocks until every task index is done. One Run() at a time
+// per pool (callers serialise, e.g. under their model's mutex); tasks must not throw past their own body
+// (an exception is caught, the remaining tasks still run, and the first one is rethrown by Run()).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sluice {
+
+class ThreadPool {
+ public:
+  // threads: total threads including the caller; 0 means the machine's hardware concurrency.
+  explicit ThreadPool(size_t threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  size_t threads() const { return workers_.size() + 1; }
+
+  // Calls task(i) for every i in [0, count), spread over the pool; returns when all are done.
+  // count == 1 (or a one-thread pool) runs inline with no synchronisation at all.
+  void Run(size_t count, const std::function<void(size_t)>& task);
+
+  static size_t HardwareThreads();
+
+ private:
+  void WorkerLoop();
+  void Drain();
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  const std::function<void(size_t)>* task_ = nullptr;
+  size_t count_ = 0;
+  std::atomic<size_t> next_{0};
+  size_t active_ = 0;        // workers still inside the current generation
+  uint64_t generation_ = 0;  // bumped per Run() so a worker joins each job once
+  bool stopping_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace sluice

@@ -1,5 +1,7 @@
 // AVX-512 instantiation of the generic LSTM kernels (compiled with -mavx512f…; only called when the CPU
 // has AVX-512, see LstmKernelsFor).
+// GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "../../lstm_kernels_impl.h"

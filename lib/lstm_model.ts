@@ -1,0 +1,260 @@
+// LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU, PyTorch semantics.
+// LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
+// call; the native core checks every length again.
+import { SluiceError } from './errors'
+import type { LstmWeights } from './lstm_weights'
+import { native } from './native'
+import { expectInteger, expectTypedArray, outputArray } from './validate'
+
+export interface LstmModelOptions {
+  /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. */
+  threads?: number
+}
+
+export interface LstmPredictOptions {
+  /** Time steps per sequence. */
+  steps: number
+  /** Sequences. */
+  batch: number
+  /** x is [batch][steps][inputSize] (and a sequence output [batch][steps][outputSize]); default [steps][batch][…]. */
+  batchFirst?: boolean
+  /** Return every step's output, not only the last step's. */
+  sequence?: boolean
+}
+
+export interface LstmStateOptions {
+  /** Keys 0 … capacity − 1. Memory is allocated up front: capacity · bytesPerKey. */
+  capacity: number
+}
+
+interface NativeLstmModel {
+  predict(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): number
+  predictAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): Promise<number>
+  info(): { inputSize: number; hiddenSize: number; numLayers: number; outputSize: number; hasHead: boolean; threads: number; simd: string; weightBytes: number }
+  close(): void
+}
+type NativeLstmModelCtor = new (weights: LstmWeights, threads: number | undefined) => NativeLstmModel
+
+interface NativeLstmState {
+  step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
+  reset(keys?: Uint32Array): void
+  snapshot(): Uint8Array
+  restore(bytes: Uint8Array): void
+  info(): { capacity: number; bytesPerKey: number; bytes: number }
+  close(): void
+}
+type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => NativeLstmState
+
+const MAX_SIZE = 65536
+
+/** Checks the weights' structure and every length, naming the first wrong one (ERR_INVALID_TYPE / _LENGTH). */
+function checkWeights(weights: LstmWeights): void {
+  if (typeof weights !== 'object' || weights === null) throw new SluiceError('weights must be an LstmWeights object', 'ERR_INVALID_TYPE')
+  const I = expectInteger(weights.inputSize, 'inputSize', 1, MAX_SIZE)
+  const H = expectInteger(weights.hiddenSize, 'hiddenSize', 1, MAX_SIZE)
+  if (!Array.isArray(weights.layers)) throw new SluiceError('layers must be an array', 'ERR_INVALID_TYPE')
+  if (weights.layers.length < 1 || weights.layers.length > 64) {
+    throw new SluiceError(`an LSTM needs 1 to 64 layers, got ${weights.layers.length}`, 'ERR_INVALID_ARGUMENT')
+  }
+  const check = (value: unknown, name: string, length: number, shape: string, optional = false) => {
+    if (optional && value === undefined) return
+    const array = expectTypedArray(value, name, Float32Array)
+    if (array.length !== length) {
+      throw new SluiceError(`${name} must have ${shape} = ${length} floats, got ${array.length}`, 'ERR_INVALID_LENGTH')
+    }
+  }
+  weights.layers.forEach((layer, l) => {
+    const name = `layers[${l}].`
+    if (typeof layer !== 'object' || layer === null) throw new SluiceError(`${name} must be an object`, 'ERR_INVALID_TYPE')
+    const inputs = l === 0 ? I : H
+    check(layer.weightIh, `${name}weightIh`, 4 * H * inputs, `4·hiddenSize·${l === 0 ? 'inputSize' : 'hiddenSize'}`)
+    check(layer.weightHh, `${name}weightHh`, 4 * H * H, '4·hiddenSize·hiddenSize')
+    check(layer.biasIh, `${name}biasIh`, 4 * H, '4·hiddenSize', true)
+    check(layer.biasHh, `${name}biasHh`, 4 * H, '4·hiddenSize', true)
+  })
+  if (weights.head !== undefined) {
+    const w = expectTypedArray(weights.head.weight, 'head.weight', Float32Array)
+    const O = w.length / H
+    if (!Number.isInteger(O) || O < 1 || O > MAX_SIZE) {
+      throw new SluiceError(`head.weight must have outputSize·hiddenSize floats (a positive multiple of ${H}), got ${w.length}`, 'ERR_INVALID_LENGTH')
+    }
+    check(weights.head.bias, 'head.bias', O, 'outputSize', true)
+  }
+}
+
+/**
+ * A stacked unidirectional LSTM with an optional linear head, float32, PyTorch semantics and weight layout
+ * (gates i, f, g, o). Sequences start from zero state. Close it with close() to free its memory now.
+ */
+export class LstmModel {
+  readonly inputSize: number
+  readonly hiddenSize: number
+  readonly numLayers: number
+  /** Floats per output row: the head's outputs, or hiddenSize without a head. */
+  readonly outputSize: number
+  readonly hasHead: boolean
+  readonly threads: number
+  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'). */
+  readonly simd: string
+  #native: NativeLstmModel | undefined
+
+  private constructor(nativeModel: NativeLstmModel) {
+    this.#native = nativeModel
+    const info = nativeModel.info()
+    this.inputSize = info.inputSize
+    this.hiddenSize = info.hiddenSize
+    this.numLayers = info.numLayers
+    this.outputSize = info.outputSize
+    this.hasHead = info.hasHead
+    this.threads = info.threads
+    this.simd = info.simd
+  }
+
+  /** Validates and packs the weights (NaN/Infinity → ERR_INVALID_ARGUMENT naming the weight). */
+  static fromWeights(weights: LstmWeights, options: LstmModelOptions = {}): LstmModel {
+    checkWeights(weights)
+    const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
+    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+    return new LstmModel(new Ctor(weights, threads))
+  }
+
+  /** Floats that predict writes for these options. */
+  outputLength(options: LstmPredictOptions): number {
+    const { steps, batch, sequence } = this.#shape(options)
+    return (sequence ? steps * batch : batch) * this.outputSize
+  }
+
+  /**
+   * Runs `batch` sequences of `steps` steps. x: [steps][batch][inputSize] (batchFirst: [batch][steps][inputSize]).
+   * Returns [batch][outputSize] (the last step's head output, or last hidden state), or with `sequence`
+   * [steps][batch][outputSize] ([batch][steps][outputSize] with batchFirst); written into `out` when given
+   * (a view of exactly that length comes back).
+   */
+  predict(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Float32Array {
+    const model = this.#model()
+    const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
+    model.predict(x, steps, batch, batchFirst, sequence, result)
+    return result
+  }
+
+  /** predict() on a native worker thread; the event loop stays free. x and out are kept alive until it settles. */
+  predictAsync(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Promise<Float32Array> {
+    try {
+      const model = this.#model()
+      const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
+      return model.predictAsync(x, steps, batch, batchFirst, sequence, result).then(() => result)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** A per-key state table for streaming (see LstmState). */
+  createState(options: LstmStateOptions): LstmState {
+    const model = this.#model()
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
+    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const Ctor = native().NativeLstmState as NativeLstmStateCtor
+    return new LstmState(new Ctor(model, capacity), this.inputSize, this.outputSize)
+  }
+
+  /** Frees the packed weights (once in-flight predictAsync calls and states made from it are done). */
+  close(): void {
+    this.#native?.close()
+    this.#native = undefined
+  }
+
+  #model(): NativeLstmModel {
+    if (!this.#native) throw new SluiceError('the LstmModel is closed', 'ERR_INVALID_STATE')
+    return this.#native
+  }
+
+  #shape(options: LstmPredictOptions) {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { steps, batch }', 'ERR_INVALID_TYPE')
+    const steps = expectInteger(options.steps, 'steps', 1)
+    const batch = expectInteger(options.batch, 'batch', 1)
+    return { steps, batch, batchFirst: options.batchFirst === true, sequence: options.sequence === true }
+  }
+
+  #prepare(x: Float32Array, options: LstmPredictOptions, out: Float32Array | undefined) {
+    expectTypedArray(x, 'x', Float32Array)
+    const shape = this.#shape(options)
+    const expected = shape.steps * shape.batch * this.inputSize
+    if (x.length !== expected) {
+      throw new SluiceError(`x.length (${x.length}) must be steps·batch·inputSize = ${shape.steps}·${shape.batch}·${this.inputSize} = ${expected}`, 'ERR_INVALID_LENGTH')
+    }
+    const length = (shape.sequence ? shape.steps * shape.batch : shape.batch) * this.outputSize
+    const array = outputArray(out, Float32Array, length)
+    return { ...shape, result: array.length === length ? array : array.subarray(0, length) }
+  }
+}
+
+/**
+ * Per-key LSTM state (h and c of every layer) for up to `capacity` keys, kept in native memory:
+ * bytesPerKey = numLayers · 2 · ceil(hiddenSize / 16) · 16 · 4 + 4 bytes, allocated zeroed up front.
+ * step() advances each listed key by one time step, exactly as if its inputs had been one sequence.
+ */
+export class LstmState {
+  readonly capacity: number
+  readonly bytesPerKey: number
+  readonly inputSize: number
+  readonly outputSize: number
+  #native: NativeLstmState | undefined
+
+  /** @internal use LstmModel.createState */
+  constructor(nativeState: NativeLstmState, inputSize: number, outputSize: number) {
+    this.#native = nativeState
+    const info = nativeState.info()
+    this.capacity = info.capacity
+    this.bytesPerKey = info.bytesPerKey
+    this.inputSize = inputSize
+    this.outputSize = outputSize
+  }
+
+  /**
+   * keys: distinct keys below capacity (a repeated key is ERR_INVALID_ARGUMENT, a key ≥ capacity
+   * ERR_OUT_OF_RANGE; nothing changes then); x: [keys.length][inputSize]. Returns [keys.length][outputSize]:
+   * each key's head output (or hidden state) after this step.
+   */
+  step(keys: Uint32Array, x: Float32Array, out?: Float32Array): Float32Array {
+    const state = this.#state()
+    expectTypedArray(keys, 'keys', Uint32Array)
+    expectTypedArray(x, 'x', Float32Array)
+    const expected = keys.length * this.inputSize
+    if (x.length !== expected) {
+      throw new SluiceError(`x.length (${x.length}) must be keys.length·inputSize = ${keys.length}·${this.inputSize} = ${expected}`, 'ERR_INVALID_LENGTH')
+    }
+    const length = keys.length * this.outputSize
+    const array = outputArray(out, Float32Array, length)
+    const result = array.length === length ? array : array.subarray(0, length)
+    state.step(keys, x, result)
+    return result
+  }
+
+  /** Zeroes the state of the given keys (all checked first), or of every key. */
+  reset(keys?: Uint32Array): void {
+    const state = this.#state()
+    if (keys === undefined) return state.reset()
+    state.reset(expectTypedArray(keys, 'keys', Uint32Array))
+  }
+
+  /** Every key's state as versioned, checksummed bytes (capacity · bytesPerKey, roughly). */
+  snapshot(): Uint8Array {
+    return this.#state().snapshot()
+  }
+
+  /** Restores a snapshot of a state with the same model shape and capacity (else ERR_MALFORMED_DATA, unchanged). */
+  restore(bytes: Uint8Array): void {
+    this.#state().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
+  }
+
+  /** Frees the table now; later calls throw ERR_INVALID_STATE. */
+  close(): void {
+    this.#native?.close()
+    this.#native = undefined
+  }
+
+  #state(): NativeLstmState {
+    if (!this.#native) throw new SluiceError('the LstmState is closed', 'ERR_INVALID_STATE')
+    return this.#native
+  }
+}

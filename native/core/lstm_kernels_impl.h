@@ -94,18 +94,31 @@ void GemmTile(const float* const* a, size_t k, const float* packedB, size_t nPad
   }
 }
 
+// pre[r] = init[r] + a[r] · panel for one panel (4W columns): the recurrent product of one register tile.
+// Kept out of line so the activations' constants (StepTile) cannot crowd the accumulators out of registers.
+template <class Ops, int R>
+__attribute__((noinline)) void TileProduct(const float* const* a, size_t k, const float* panel,
+                                           const float* const* init, size_t initOffset, float* pre) {
+  constexpr size_t W = Ops::kWidth;
+  typename Ops::V acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(init[r] + initOffset + v * W);
+  Accumulate<Ops, R>(a, k, panel, acc);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
+}
+
 template <class Ops, int R>
 void StepTile(const float* const* hPrev, const float* const* gates, float* const* c, float* const* hOut,
               size_t hp, const float* packedWhh) {
   constexpr size_t W = Ops::kWidth;
+  alignas(64) float pre[R * 4 * W];
   for (size_t p = 0; p < hp / W; ++p) {
-    typename Ops::V acc[R][4];
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(gates[r] + p * 4 * W + v * W);
-    Accumulate<Ops, R>(hPrev, hp, packedWhh + p * hp * 4 * W, acc);
+    TileProduct<Ops, R>(hPrev, hp, packedWhh + p * hp * 4 * W, gates, p * 4 * W, pre);
     for (int r = 0; r < R; ++r) {
-      const typename Ops::V i = Sigmoid<Ops>(acc[r][0]), f = Sigmoid<Ops>(acc[r][1]), g = Tanh<Ops>(acc[r][2]),
-                            o = Sigmoid<Ops>(acc[r][3]);
+      const float* g4 = pre + r * 4 * W;
+      const typename Ops::V i = Sigmoid<Ops>(Ops::Load(g4)), f = Sigmoid<Ops>(Ops::Load(g4 + W)),
+                            g = Tanh<Ops>(Ops::Load(g4 + 2 * W)), o = Sigmoid<Ops>(Ops::Load(g4 + 3 * W));
       const typename Ops::V cell = Ops::Fma(f, Ops::Load(c[r] + p * W), Ops::Mul(i, g));
       Ops::Store(c[r] + p * W, cell);
       Ops::Store(hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));

@@ -54,6 +54,7 @@ export function buildOnnxLstmModel(weights: LstmWeights, options: OnnxLstmOption
   let layerInput = 'x'
   weights.layers.forEach((layer, l) => {
     const inSize = l === 0 ? weights.inputSize : H
+    const needSequence = options.sequence || l < weights.layers.length - 1
     initializer.push(floatTensor(`W${l}`, [1, 4 * H, inSize], toOnnxGateOrder(layer.weightIh)))
     initializer.push(floatTensor(`R${l}`, [1, 4 * H, H], toOnnxGateOrder(layer.weightHh)))
     const bias = new Float32Array(8 * H)
@@ -70,10 +71,11 @@ export function buildOnnxLstmModel(weights: LstmWeights, options: OnnxLstmOption
       opType: 'LSTM',
       name: `lstm${l}`,
       input: lstmInputs,
-      output: [`Y${l}`, options.withState ? `h_l${l}` : `Yh${l}`, options.withState ? `c_l${l}` : `Yc${l}`],
+      // The top layer's Y (every step) is only produced when the sequence is asked for.
+      output: [needSequence ? `Y${l}` : '', options.withState ? `h_l${l}` : `Yh${l}`, options.withState ? `c_l${l}` : `Yc${l}`],
       attribute: [{ name: 'hidden_size', type: onnx.AttributeProto.AttributeType.INT, i: H }],
     })
-    nodes.push({ opType: 'Squeeze', input: [`Y${l}`, 'axis1'], output: [`seq${l}`] })
+    if (needSequence) nodes.push({ opType: 'Squeeze', input: [`Y${l}`, 'axis1'], output: [`seq${l}`] })
     layerInput = `seq${l}`
   })
   const top = weights.layers.length - 1

@@ -1,0 +1,131 @@
+// LstmModel against onnxruntime-node's LSTM operator, both with 2 threads, in the same process run.
+// Shapes steps/batch/inputSize/hiddenSize from the LSTM issue; one layer, output = last hidden state.
+// FLOPs counted as 2·4H·(I+H) per step and sequence. Also: the stateful step of 1024 keys against ort
+// stepping with initial_h/initial_c in and Y_h/Y_c out, predictAsync's added cost per call, and this
+// machine's measured FMA peak (one thread, the active SIMD kernels) as the physical limit.
+// Output buffers are preallocated for both sides (ort: pre-allocated output tensors as fetches).
+'use strict'
+const { execFileSync } = require('node:child_process')
+const path = require('node:path')
+const { runSuite } = require('./harness')
+const { LstmModel } = require('../dist')
+const { native } = require('../dist/native')
+const ort = require('onnxruntime-node')
+
+const root = path.join(__dirname, '..')
+const THREADS = 2
+
+// The ONNX builder is the tests' TypeScript helper, compiled once for this run (no second copy of it).
+function loadOnnxBuilder() {
+  const outDir = path.join(root, 'build', 'bench-support')
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--ignoreConfig',
+    path.join(root, 'test', 'support', 'onnx_lstm_model.ts'), '--outDir', outDir, '--rootDir', root, '--module', 'commonjs',
+    '--target', 'es2022', '--skipLibCheck', '--esModuleInterop', '--types', 'node'], { stdio: 'inherit' })
+  return require(path.join(outDir, 'test', 'support', 'onnx_lstm_model.js')).buildOnnxLstmModel
+}
+
+function random(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = Math.imul(a ^ (a >>> 15), a | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+function randomArray(next, n, scale = 1) {
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = (next() * 2 - 1) * scale
+  return a
+}
+function randomWeights(next, I, H) {
+  const s = 1 / Math.sqrt(H)
+  return { inputSize: I, hiddenSize: H, layers: [{ weightIh: randomArray(next, 4 * H * I, s), weightHh: randomArray(next, 4 * H * H, s), biasIh: randomArray(next, 4 * H, s), biasHh: randomArray(next, 4 * H, s) }] }
+}
+
+function measureFmaPeak() {
+  let iterations = 1e6
+  for (;;) {
+    const r = native().lstmFmaProbe(iterations)
+    if (r.seconds > 0.25) return { gflops: r.flops / r.seconds / 1e9, simd: r.simd }
+    iterations *= 2
+  }
+}
+
+async function main() {
+  const buildOnnxLstmModel = loadOnnxBuilder()
+  const peak = measureFmaPeak()
+  console.log(`FMA peak measured here: ${peak.gflops.toFixed(1)} GFLOP/s on one thread (${peak.simd}), ≈ ${(2 * peak.gflops).toFixed(0)} on ${THREADS}`)
+  const sessionOptions = { intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3 }
+  const summary = []
+
+  for (const [T, B, I, H] of [[32, 1, 8, 64], [32, 256, 8, 64], [1, 1024, 16, 128], [64, 64, 32, 256]]) {
+    const next = random(T * 1000 + B + I + H)
+    const weights = randomWeights(next, I, H)
+    const x = randomArray(next, T * B * I)
+    const flops = T * B * 2 * 4 * H * (I + H)
+    const model = LstmModel.fromWeights(weights, { threads: THREADS })
+    const out = new Float32Array(B * H)
+    const session = await ort.InferenceSession.create(buildOnnxLstmModel(weights), sessionOptions)
+    const feeds = { x: new ort.Tensor('float32', x, [T, B, I]) }
+    const fetches = { y: new ort.Tensor('float32', new Float32Array(B * H), [B, H]) }
+    // Same answer first (the benchmark compares equal work).
+    const theirs = (await session.run(feeds, fetches)).y.data
+    const ours = model.predict(x, { steps: T, batch: B }, out)
+    let worst = 0
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]))
+    const rows = await runSuite(`LSTM T${T} B${B} I${I} H${H} (${(flops / 1e6).toFixed(2)} MFLOP per call, max |Δ| vs ort ${worst.toExponential(1)})`, [
+      { name: `onnxruntime-node run (${THREADS} threads)`, fn: () => session.run(feeds, fetches), events: flops, baseline: true },
+      { name: `sluice predict (${THREADS} threads)`, fn: () => model.predict(x, { steps: T, batch: B }, out), events: flops },
+      { name: `sluice predictAsync (${THREADS} threads)`, fn: () => model.predictAsync(x, { steps: T, batch: B }, out), events: flops },
+    ], { unit: 'flop' })
+    summary.push({ name: `T${T}/B${B}/I${I}/H${H}`, rows, target: T === 32 && B === 1 ? 1.5 : 1.0 })
+    await session.release()
+    model.close()
+  }
+
+  // Stateful: one step of 1024 keys, I 16, H 128.
+  {
+    const n = 1024, I = 16, H = 128
+    const next = random(42)
+    const weights = randomWeights(next, I, H)
+    const x = randomArray(next, n * I)
+    const flops = n * 2 * 4 * H * (I + H)
+    const model = LstmModel.fromWeights(weights, { threads: THREADS })
+    const state = model.createState({ capacity: 1 << 20 })
+    const keys = Uint32Array.from({ length: n }, (_, i) => i * 997) // spread over the table
+    const out = new Float32Array(n * H)
+    const session = await ort.InferenceSession.create(buildOnnxLstmModel(weights, { withState: true }), sessionOptions)
+    const tensor = (dims) => new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b)), dims)
+    const states = [0, 1].map(() => ({ h: tensor([1, n, H]), c: tensor([1, n, H]) }))
+    const y = tensor([n, H])
+    const xTensor = new ort.Tensor('float32', x, [1, n, I])
+    let flip = 0
+    const ortStep = () => {
+      const from = states[flip], to = states[1 - flip]
+      flip = 1 - flip
+      return session.run({ x: xTensor, h0_l0: from.h, c0_l0: from.c }, { y, h_l0: to.h, c_l0: to.c })
+    }
+    const rows = await runSuite(`stateful step: ${n} keys, I${I} H${H} (${(flops / 1e6).toFixed(1)} MFLOP per call)`, [
+      { name: `onnxruntime-node run, states in/out (${THREADS} threads)`, fn: ortStep, events: flops, baseline: true },
+      { name: `sluice state.step (${THREADS} threads)`, fn: () => state.step(keys, x, out), events: flops },
+    ], { unit: 'flop' })
+    summary.push({ name: `stateful step 1024 keys I16 H128`, rows, target: 2.0 })
+    await session.release()
+    state.close()
+    model.close()
+  }
+
+  console.log(`\nSummary (GFLOP/s; ratio = sluice / onnxruntime-node throughput; limit = ${THREADS} × measured 1-thread FMA peak ≈ ${(2 * peak.gflops).toFixed(0)} GFLOP/s)`)
+  console.log('case                               ort     sluice  ratio  target  met   % of limit  predictAsync − predict')
+  for (const s of summary) {
+    const [base, sync, async] = s.rows
+    const g = (r) => 1 / r.nsPerEvent
+    const ratio = sync.ratio
+    const overhead = async ? `${((async.nsPerOp - sync.nsPerOp) / 1000).toFixed(1)} µs` : '-'
+    console.log(`${s.name.padEnd(33)}${g(base).toFixed(1).padStart(6)}  ${g(sync).toFixed(1).padStart(7)}  ${ratio.toFixed(2).padStart(5)}x  ${s.target.toFixed(1).padStart(5)}x  ${(ratio >= s.target ? 'yes' : 'NO').padEnd(4)}  ${((100 * g(sync)) / (2 * peak.gflops)).toFixed(0).padStart(9)}%  ${overhead.padStart(10)}`)
+  }
+}
+
+if (require.main === module) main().catch((error) => { console.error(error); process.exit(1) })
+module.exports = main

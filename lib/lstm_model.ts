@@ -29,7 +29,7 @@ export interface LstmStateOptions {
 
 interface NativeLstmModel {
   predict(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): number
-  predictAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): Promise<number>
+  predictAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): Promise<Float32Array>
   info(): { inputSize: number; hiddenSize: number; numLayers: number; outputSize: number; hasHead: boolean; threads: number; simd: string; weightBytes: number }
   close(): void
 }
@@ -142,7 +142,7 @@ export class LstmModel {
     try {
       const model = this.#model()
       const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
-      return model.predictAsync(x, steps, batch, batchFirst, sequence, result).then(() => result)
+      return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
     } catch (error) {
       return Promise.reject(error)
     }

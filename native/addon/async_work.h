@@ -1,5 +1,6 @@
 // Promise-returning native work: QueuePromiseWork(env, pinned, work, finish) runs `work()` on a libuv worker
-// thread and settles a Promise on the JS thread: resolved with `finish(env)`, or rejected with SluiceError
+// thread and settles a Promise on the JS thread: resolved with `finish(env, pinned)` (pinned: the references
+// below, in the order given, so a call can resolve with its output array), or rejected with SluiceError
 // (the CoreError's code, ERR_OUT_OF_MEMORY for bad_alloc). `pinned` JS values (input and output typed
 // arrays, the owning object) are held by references until the Promise settles, so the memory the worker
 // reads and writes stays alive even if the caller drops it. `work` must touch no JS value; it captures
@@ -48,7 +49,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     try {
-      deferred_.Resolve(finish_(env));
+      deferred_.Resolve(finish_(env, pinned_));
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
     }

@@ -1,5 +1,5 @@
 // NativeLstmModel: new (weights, threads); predict(x, steps, batch, batchFirst, sequence, out) → floats
-// written; predictAsync(…) → Promise of the same, computed on a libuv worker thread; close(); info().
+// written; predictAsync(…) → Promise of `out`, computed on a libuv worker thread; close(); info().
 // lib/lstm_model.ts validates first; the core checks every length again.
 #include <chrono>
 #include <memory>
@@ -123,10 +123,11 @@ class LstmModelWrap : public Napi::ObjectWrap<LstmModelWrap> {
     return TranslateErrors(env, [&]() -> Napi::Value {
       auto model = Model(env);
       const Call call = ParseCall(info);
-      const size_t written = model->OutputLength(call.shape);  // also checks the shape's size before queuing
+      model->OutputLength(call.shape);  // checks the shape's size before queuing
+      // Resolves with `out` itself (pinned[1]): no extra microtask on the JS side.
       return QueuePromiseWork(
           env, {info[0], info[5], info.This()}, [model, call] { model->Predict(call.x, call.shape, call.out); },
-          [written](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(written)); });
+          [](Napi::Env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value { return pinned[1].Value(); });
     });
   }
 

@@ -36,7 +36,7 @@ struct PortableOps {
   static V Add(V a, V b) { return Map(a, b, [](float x, float y) { return x + y; }); }
   static V Sub(V a, V b) { return Map(a, b, [](float x, float y) { return x - y; }); }
   static V Mul(V a, V b) { return Map(a, b, [](float x, float y) { return x * y; }); }
-  static V Div(V a, V b) { return Map(a, b, [](float x, float y) { return x / y; }); }
+  static V Recip(V b) { return Map(Set1(1.0f), b, [](float x, float y) { return x / y; }); }
   static V Min(V a, V b) { return Map(a, b, [](float x, float y) { return x < y ? x : y; }); }
   static V Max(V a, V b) { return Map(a, b, [](float x, float y) { return x > y ? x : y; }); }
   static V Round(V x) {

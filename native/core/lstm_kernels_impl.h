@@ -5,7 +5,8 @@
 // reason this header uses no std:: templates.
 //
 // Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
-// Add, Sub, Mul, Div, Min, Max, Round (to nearest), Pow2 (2^n for integral n in [-127, 127]).
+// Add, Sub, Mul, Min, Max, Round (to nearest), Pow2 (2^n for integral n in [-127, 127]), Recip (1/x to
+// about float32 rounding: the hardware estimate refined by a Newton step, far cheaper than a division).
 #pragma once
 #include <cstring>
 
@@ -42,7 +43,7 @@ inline typename Ops::V Exp(typename Ops::V x) {
 template <class Ops>
 inline typename Ops::V Sigmoid(typename Ops::V x) {
   const auto one = Ops::Set1(1.0f);
-  return Ops::Div(one, Ops::Add(one, Exp<Ops>(Ops::Sub(Ops::Set1(0.0f), x))));
+  return Ops::Recip(Ops::Add(one, Exp<Ops>(Ops::Sub(Ops::Set1(0.0f), x))));
 }
 
 // tanh(x) = 2·σ(2x) − 1: absolute error stays at float32 rounding level (what the LSTM needs).
@@ -50,7 +51,7 @@ template <class Ops>
 inline typename Ops::V Tanh(typename Ops::V x) {
   const auto two = Ops::Set1(2.0f);
   const auto e = Exp<Ops>(Ops::Mul(x, Ops::Set1(-2.0f)));
-  return Ops::Sub(Ops::Div(two, Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(1.0f));
+  return Ops::Fma(two, Ops::Recip(Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(-1.0f));
 }
 
 // acc[r][v] += a[r][kk] · panel[kk][v·W …] over kk < k: the register-tile inner loop (R rows × 4 vectors).

@@ -11,7 +11,8 @@ namespace {
 
 constexpr size_t kMaxSize = 1 << 16;      // inputSize, hiddenSize, head outputs
 constexpr size_t kMaxLayers = 64;
-constexpr size_t kChunkFloats = 1 << 17;  // gate + hidden scratch per slice and time chunk (≈ 512 KiB, L2)
+constexpr size_t kChunkFloats = 1 << 17;  // gate + hidden scratch per block and time chunk (≈ 512 KiB, L2)
+constexpr size_t kBlockRows = 48;         // rows per block: a multiple of every ISA's register tile height
 
 size_t CheckedProduct(std::initializer_list<size_t> factors, const char* what) {
   size_t product = 1;
@@ -161,6 +162,20 @@ void LstmModel::Emit(size_t rows, const RowMap& h, const RowMap& out) const {
 // steps, then one fused recurrent kernel per step. Layer l's hidden outputs overwrite layer l−1's in
 // `hidden` once the projection has read them.
 void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
+  // Rows are independent: run the slice in blocks of kBlockRows so a block's gate pre-activations stay in
+  // cache however large the batch (weights are streamed once per register tile either way).
+  for (size_t r0 = 0; r0 < job.rows; r0 += kBlockRows) {
+    SliceJob block = job;
+    block.rows = std::min(kBlockRows, job.rows - r0);
+    block.x = job.x + r0 * job.xRowStride;
+    if (job.keys) block.keys = job.keys + r0;
+    else block.state = job.state + r0 * StateStride();
+    block.out = job.out + r0 * job.outRowStride;
+    RunBlock(block, ws);
+  }
+}
+
+void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
   const size_t rows = job.rows, Hp = paddedHidden_, G4 = 4 * Hp, stride = StateStride();
   const size_t chunk = std::max<size_t>(1, std::min(job.steps, kChunkFloats / (rows * 5 * Hp)));
   if (ws.gates.size() < chunk * rows * G4) ws.gates.resize(chunk * rows * G4);

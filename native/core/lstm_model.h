@@ -92,6 +92,7 @@ class LstmModel {
   };
 
   void RunSlice(const SliceJob& job, Workspace& ws) const;
+  void RunBlock(const SliceJob& job, Workspace& ws) const;
   void Emit(size_t rows, const RowMap& h, const RowMap& out) const;
   size_t SliceCount(size_t rows) const;
 

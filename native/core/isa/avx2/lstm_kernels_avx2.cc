@@ -18,7 +18,10 @@ struct Avx2Ops {
   static V Add(V a, V b) { return _mm256_add_ps(a, b); }
   static V Sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
-  static V Div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V Recip(V b) {  // rcp (relative error < 1.5·2^-12) + one Newton step: r·(2 − b·r)
+    const V r = _mm256_rcp_ps(b);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(b, r, _mm256_set1_ps(2.0f)));
+  }
   static V Min(V a, V b) { return _mm256_min_ps(a, b); }
   static V Max(V a, V b) { return _mm256_max_ps(a, b); }
   static V Round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }

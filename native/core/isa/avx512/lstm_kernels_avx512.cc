@@ -20,7 +20,10 @@ struct Avx512Ops {
   static V Add(V a, V b) { return _mm512_add_ps(a, b); }
   static V Sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V Div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V Recip(V b) {  // rcp14 (relative error < 2^-14) + one Newton step: r·(2 − b·r)
+    const V r = _mm512_rcp14_ps(b);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(b, r, _mm512_set1_ps(2.0f)));
+  }
   static V Min(V a, V b) { return _mm512_min_ps(a, b); }
   static V Max(V a, V b) { return _mm512_max_ps(a, b); }
   static V Round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }

@@ -47,6 +47,11 @@ type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => Nat
 
 const MAX_SIZE = 65536
 
+function isResizable(array: Float32Array): boolean {
+  const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
+  return buffer.resizable === true || buffer.growable === true
+}
+
 /** Checks the weights' structure and every length, naming the first wrong one (ERR_INVALID_TYPE / _LENGTH). */
 function checkWeights(weights: LstmWeights): void {
   if (typeof weights !== 'object' || weights === null) throw new SluiceError('weights must be an LstmWeights object', 'ERR_INVALID_TYPE')
@@ -142,7 +147,12 @@ export class LstmModel {
     try {
       const model = this.#model()
       const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
-      return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
+      // A resizable buffer could shrink under the worker thread: compute on fixed-size copies instead.
+      if (!isResizable(x) && !isResizable(result)) return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
+      return model.predictAsync(x.slice(), steps, batch, batchFirst, sequence, new Float32Array(result.length)).then((computed) => {
+        result.set(computed)
+        return result
+      })
     } catch (error) {
       return Promise.reject(error)
     }

@@ -135,6 +135,25 @@ describe('LstmModel.predictAsync', () => {
     await expect(model.predictAsync(x, { steps: 9, batch: 33 })).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' })
   })
 
+  it('copies views of resizable buffers before the worker uses them', async () => {
+    const model = LstmModel.fromWeights(weights)
+    const x = randomArray(rng(14), 4 * 5 * 6)
+    const expected = Array.from(model.predict(x, { steps: 4, batch: 5 }))
+    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resizable: boolean; resize(n: number): void }
+    const buffer = new Resizable(x.byteLength, { maxByteLength: 4 * x.byteLength })
+    if (!buffer.resizable) return // this Node has no resizable ArrayBuffer
+    const xr = new Float32Array(buffer, 0, x.length)
+    xr.set(x)
+    const outBuffer = new Resizable(15 * 4, { maxByteLength: 1024 })
+    const out = new Float32Array(outBuffer, 0, 15)
+    const pending = model.predictAsync(xr, { steps: 4, batch: 5 }, out)
+    buffer.resize(0) // the caller shrinks it while the work is queued
+    const result = await pending
+    expect(result).toBe(out)
+    expect(Array.from(result)).toEqual(expected)
+    model.close()
+  })
+
   it('rejects bad input with SluiceError instead of throwing', async () => {
     const model = LstmModel.fromWeights(weights)
     await expect(model.predictAsync(new Float32Array(5), { steps: 1, batch: 1 })).rejects.toBeInstanceOf(SluiceError)

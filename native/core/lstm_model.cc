@@ -37,6 +37,12 @@ void CheckWeight(Span<const float> w, size_t expected, bool optional, const std:
   }
 }
 
+// Checked before the pool starts any thread.
+size_t CheckedThreads(size_t threads) {
+  Require(threads <= 1024, codes::kOutOfRange, "threads must be at most 1024");
+  return threads;
+}
+
 }  // namespace
 
 LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads) : LstmModel(spec, threads, ActiveSimdLevel()) {}
@@ -46,7 +52,7 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
       inputSize_(spec.inputSize),
       hidden_(spec.hiddenSize),
       paddedHidden_(RoundUp(spec.hiddenSize, kLstmHiddenPad)),
-      pool_(threads) {
+      pool_(CheckedThreads(threads)) {
   Require(inputSize_ >= 1 && inputSize_ <= kMaxSize, codes::kInvalidArgument, "inputSize must be in [1, 65536]");
   Require(hidden_ >= 1 && hidden_ <= kMaxSize, codes::kInvalidArgument, "hiddenSize must be in [1, 65536]");
   Require(!spec.layers.empty() && spec.layers.size() <= kMaxLayers, codes::kInvalidArgument,

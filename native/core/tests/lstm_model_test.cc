@@ -120,6 +120,7 @@ SLUICE_TEST(LstmRejectsBadWeightsNamingThem) {
     broken2.bhh[0][3] = bad;
     CHECK_THROWS_CODE(LstmModel(broken2.Spec(), 1), codes::kInvalidArgument);
   }
+  CHECK_THROWS_CODE(LstmModel(ref.Spec(), 5000), codes::kOutOfRange);
   auto noLayers = ref.Spec();
   noLayers.layers.clear();
   CHECK_THROWS_CODE(LstmModel(noLayers, 1), codes::kInvalidArgument);

@@ -67,6 +67,23 @@ describe('LstmModel.predict matches a float64 reference', () => {
     model.close()
   })
 
+  it('a NaN input spoils only its own sequence', () => {
+    const weights = randomLstmWeights(rng(15), { layers: 2, inputSize: 3, hiddenSize: 20, outputSize: 2 })
+    const model = LstmModel.fromWeights(weights, { threads: 2 })
+    const steps = 4, batch = 30
+    const x = randomArray(rng(16), steps * batch * 3)
+    const clean = model.predict(x, { steps, batch })
+    x[(1 * batch + 17) * 3 + 2] = NaN // step 1, sequence 17
+    const dirty = model.predict(x, { steps, batch })
+    for (let b = 0; b < batch; b++) {
+      for (let o = 0; o < 2; o++) {
+        if (b === 17) expect(dirty[b * 2 + o]).toBeNaN()
+        else expect(dirty[b * 2 + o]).toBe(clean[b * 2 + o])
+      }
+    }
+    model.close()
+  })
+
   it('writes into a caller’s out and returns a view of exactly the filled length', () => {
     const weights = randomLstmWeights(rng(5), { layers: 1, inputSize: 2, hiddenSize: 4, outputSize: 3 })
     const model = LstmModel.fromWeights(weights)

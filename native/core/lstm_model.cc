@@ -12,7 +12,8 @@ namespace {
 constexpr size_t kMaxSize = 1 << 16;      // inputSize, hiddenSize, head outputs
 constexpr size_t kMaxLayers = 64;
 constexpr size_t kChunkFloats = 1 << 17;  // gate + hidden scratch per block and time chunk (≈ 512 KiB, L2)
-constexpr size_t kBlockRows = 48;         // rows per block: a multiple of every ISA's register tile height
+constexpr size_t kTileRows = 6;           // a multiple of every ISA's register tile height (6, 2, 2)
+constexpr size_t kBlockRows = 48;         // rows per block (a multiple of kTileRows)
 
 size_t CheckedProduct(std::initializer_list<size_t> factors, const char* what) {
   size_t product = 1;
@@ -105,9 +106,19 @@ size_t LstmModel::OutputLength(const LstmRunShape& shape) const {
   return CheckedProduct({shape.sequence ? shape.steps : 1, shape.batch, outputSize()}, "the output");
 }
 
-size_t LstmModel::SliceCount(size_t rows) const {
-  // At least 8 rows per slice: below that the pool's wake-up costs more than the slice's work.
-  return std::max<size_t>(1, std::min(pool_.threads(), (rows + 7) / 8));
+// Few rows: one task per thread, at least 8 rows each (below that a wake-up costs more than the work).
+// Many rows: tasks of about kBlockRows rows, taken dynamically, so a thread the OS delays (this machine is
+// shared) does not hold back the call.
+size_t LstmModel::TaskCount(size_t rows) const {
+  const size_t threads = pool_.threads();
+  if (rows <= threads * kBlockRows) return std::max<size_t>(1, std::min(threads, (rows + 7) / 8));
+  return (rows + kBlockRows - 1) / kBlockRows;
+}
+
+// Task boundaries fall on multiples of kTileRows so that only the last task has a short register tile.
+size_t LstmModel::TaskBegin(size_t rows, size_t tasks, size_t task) {
+  const size_t groups = (rows + kTileRows - 1) / kTileRows;
+  return std::min(rows, groups * task / tasks * kTileRows);
 }
 
 void LstmModel::Predict(Span<const float> x, const LstmRunShape& shape, Span<float> out) {
@@ -129,10 +140,10 @@ void LstmModel::Predict(Span<const float> x, const LstmRunShape& shape, Span<flo
   const size_t outRow = shape.sequence && shape.batchFirst ? T * O : O;
 
   std::lock_guard<std::mutex> lock(mutex_);
-  const size_t slices = SliceCount(B);
-  pool_.Run(slices, [&](size_t s) {
-    const size_t b0 = B * s / slices, b1 = B * (s + 1) / slices;
-    Workspace& ws = workspaces_[s];
+  const size_t tasks = TaskCount(B);
+  pool_.Run(tasks, [&](size_t s, size_t thread) {
+    const size_t b0 = TaskBegin(B, tasks, s), b1 = TaskBegin(B, tasks, s + 1);
+    Workspace& ws = workspaces_[thread];
     ws.state.assign((b1 - b0) * StateStride(), 0.0f);
     const SliceJob job{b1 - b0, T, x.data + b0 * xRow, xStep, xRow, ws.state.data(), nullptr,
                        out.data + b0 * outRow, outStep, outRow, shape.sequence};
@@ -147,11 +158,11 @@ void LstmModel::Step(Span<const float> x, Span<const uint32_t> keys, float* stat
           "out must hold keys.length·outputSize floats");
   if (n == 0) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  const size_t slices = SliceCount(n);
-  pool_.Run(slices, [&](size_t s) {
-    const size_t r0 = n * s / slices, r1 = n * (s + 1) / slices;
+  const size_t tasks = TaskCount(n);
+  pool_.Run(tasks, [&](size_t s, size_t thread) {
+    const size_t r0 = TaskBegin(n, tasks, s), r1 = TaskBegin(n, tasks, s + 1);
     const SliceJob job{r1 - r0, 1, x.data + r0 * I, 0, I, state, keys.data + r0, out.data + r0 * O, 0, O, false};
-    RunSlice(job, workspaces_[s]);
+    RunSlice(job, workspaces_[thread]);
   });
 }
 

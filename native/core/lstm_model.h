@@ -1,7 +1,7 @@
 // A stacked unidirectional LSTM with an optional linear head, float32, PyTorch semantics and weight layout
 // (gates i, f, g, o). Weights are validated and packed once; Predict runs whole sequences, Step advances
-// per-key states (LstmState) by one step. Both split the batch over the model's thread pool; each slice of
-// the batch runs every layer and step on its own, so threads never wait on each other inside a call.
+// per-key states (LstmState) by one step. Both split the batch into tasks for the model's thread pool; each
+// task's rows run every layer and step on their own, so threads never wait on each other inside a call.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -94,7 +94,8 @@ class LstmModel {
   void RunSlice(const SliceJob& job, Workspace& ws) const;
   void RunBlock(const SliceJob& job, Workspace& ws) const;
   void Emit(size_t rows, const RowMap& h, const RowMap& out) const;
-  size_t SliceCount(size_t rows) const;
+  size_t TaskCount(size_t rows) const;
+  static size_t TaskBegin(size_t rows, size_t tasks, size_t task);
 
   const LstmKernels* kernels_;
   size_t inputSize_, hidden_, paddedHidden_, headOutputs_ = 0, headPadded_ = 0;
@@ -104,7 +105,7 @@ class LstmModel {
 
   std::mutex mutex_;  // one call at a time: the pool and workspaces are shared
   ThreadPool pool_;
-  std::vector<Workspace> workspaces_;
+  std::vector<Workspace> workspaces_;  // one per pool thread
 };
 
 }  // namespace sluice

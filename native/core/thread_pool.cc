@@ -10,7 +10,7 @@ size_t ThreadPool::HardwareThreads() {
 ThreadPool::ThreadPool(size_t threads) {
   if (threads == 0) threads = HardwareThreads();
   workers_.reserve(threads - 1);
-  for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -22,12 +22,12 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-void ThreadPool::Drain() {
+void ThreadPool::Drain(size_t thread) {
   for (;;) {
     const size_t i = next_.fetch_add(1, std::memory_order_relaxed);
     if (i >= count_) return;
     try {
-      (*task_)(i);
+      (*task_)(i, thread);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -35,7 +35,7 @@ void ThreadPool::Drain() {
   }
 }
 
-void ThreadPool::WorkerLoop() {
+void ThreadPool::WorkerLoop(size_t thread) {
   uint64_t seen = 0;
   for (;;) {
     {
@@ -44,7 +44,7 @@ void ThreadPool::WorkerLoop() {
       if (stopping_) return;
       seen = generation_;
     }
-    Drain();
+    Drain(thread);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (--active_ == 0) done_.notify_one();
@@ -52,10 +52,10 @@ void ThreadPool::WorkerLoop() {
   }
 }
 
-void ThreadPool::Run(size_t count, const std::function<void(size_t)>& task) {
+void ThreadPool::Run(size_t count, const Task& task) {
   if (count == 0) return;
   if (count == 1 || workers_.empty()) {
-    for (size_t i = 0; i < count; ++i) task(i);
+    for (size_t i = 0; i < count; ++i) task(i, 0);
     return;
   }
   {
@@ -68,7 +68,7 @@ void ThreadPool::Run(size_t count, const std::function<void(size_t)>& task) {
     ++generation_;
   }
   wake_.notify_all();
-  Drain();
+  Drain(0);
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

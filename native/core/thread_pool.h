@@ -24,21 +24,24 @@ class ThreadPool {
 
   size_t threads() const { return workers_.size() + 1; }
 
-  // Calls task(i) for every i in [0, count), spread over the pool; returns when all are done.
+  // Calls task(i, thread) for every i in [0, count), spread over the pool; returns when all are done.
+  // Threads take the next index as they become free, so a thread the OS delays does not hold back the
+  // others. `thread` in [0, threads()) names the calling thread (0: the caller), for per-thread scratch.
   // count == 1 (or a one-thread pool) runs inline with no synchronisation at all.
-  void Run(size_t count, const std::function<void(size_t)>& task);
+  using Task = std::function<void(size_t index, size_t thread)>;
+  void Run(size_t count, const Task& task);
 
   static size_t HardwareThreads();
 
  private:
-  void WorkerLoop();
-  void Drain();
+  void WorkerLoop(size_t thread);
+  void Drain(size_t thread);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  const std::function<void(size_t)>* task_ = nullptr;
+  const Task* task_ = nullptr;
   size_t count_ = 0;
   std::atomic<size_t> next_{0};
   size_t active_ = 0;        // workers still inside the current generation

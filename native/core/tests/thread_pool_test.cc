@@ -12,8 +12,17 @@ SLUICE_TEST(ThreadPoolRunsEveryIndexOnce) {
     CHECK_EQ(pool.threads(), threads);
     for (size_t count : {0, 1, 2, 5, 100}) {
       std::vector<std::atomic<int>> hits(count);
-      for (int round = 0; round < 20; ++round) pool.Run(count, [&](size_t i) { hits[i]++; });
+      std::vector<std::atomic<int>> busy(threads);  // a thread index is never used twice at once
+      std::atomic<bool> overlap{false};
+      for (int round = 0; round < 20; ++round) {
+        pool.Run(count, [&](size_t i, size_t thread) {
+          if (thread >= threads || busy[thread]++ != 0) overlap = true;
+          hits[i]++;
+          busy[thread]--;
+        });
+      }
       for (auto& h : hits) CHECK_EQ(h.load(), 20);
+      CHECK(!overlap.load());
     }
   }
 }
@@ -21,13 +30,13 @@ SLUICE_TEST(ThreadPoolRunsEveryIndexOnce) {
 SLUICE_TEST(ThreadPoolRethrowsAFailingTaskAndKeepsWorking) {
   ThreadPool pool(3);
   std::atomic<int> done{0};
-  CHECK_THROWS_CODE(pool.Run(10, [&](size_t i) {
+  CHECK_THROWS_CODE(pool.Run(10, [&](size_t i, size_t) {
     if (i == 4) sluice::Fail(sluice::codes::kInvalidArgument, "task 4 fails");
     done++;
   }), sluice::codes::kInvalidArgument);
   CHECK_EQ(done.load(), 9);
   std::atomic<int> again{0};
-  pool.Run(6, [&](size_t) { again++; });
+  pool.Run(6, [&](size_t, size_t) { again++; });
   CHECK_EQ(again.load(), 6);
 }
 

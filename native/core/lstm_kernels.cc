@@ -46,6 +46,7 @@ struct PortableOps {
   }
   static V Pow2(V n) {
     for (float& l : n.v) {
+      if (!(l >= -127.0f && l <= 127.0f)) l = 0.0f;  // NaN: any scale will do (the mantissa is NaN already)
       const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(l) + 127) << 23;
       std::memcpy(&l, &bits, sizeof l);
     }

@@ -5,7 +5,7 @@
 // reason this header uses no std:: templates.
 //
 // Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
-// Add, Sub, Mul, Min, Max, Round (to nearest), Pow2 (2^n for integral n in [-127, 127]), Recip (1/x to
+// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest), Pow2 (2^n for integral n in [-127, 127]), Recip (1/x to
 // about float32 rounding: the hardware estimate refined by a Newton step, far cheaper than a division).
 #pragma once
 #include <cstring>
@@ -26,7 +26,9 @@ inline float* RowAt(const RowMap& m, size_t r) {
 template <class Ops>
 inline typename Ops::V Exp(typename Ops::V x) {
   using V = typename Ops::V;
-  x = Ops::Min(Ops::Max(x, Ops::Set1(-87.3f)), Ops::Set1(88.3f));
+  // Clamp with the constant first: x86 min/max return their second operand when one is NaN, so NaN passes
+  // through (a NaN input must give a NaN output, never a plausible number).
+  x = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), x));
   const V n = Ops::Round(Ops::Mul(x, Ops::Set1(1.44269504088896341f)));
   V r = Ops::Fma(n, Ops::Set1(-0.693359375f), x);
   r = Ops::Fma(n, Ops::Set1(2.12194440e-4f), r);

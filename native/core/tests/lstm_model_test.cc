@@ -87,6 +87,24 @@ SLUICE_TEST(LstmActivationsStayAccurateWhenSaturated) {
   }
 }
 
+SLUICE_TEST(LstmNanInputSpoilsOnlyItsOwnSequence) {
+  for (SimdLevel level : SupportedLevels()) {
+    RandomLstm ref(2, 3, 20, 2, 4);
+    LstmModel model(ref.Spec(), 2, level);
+    const size_t T = 3, B = 14;
+    auto x = RandomInput(T * B * 3, 8);
+    std::vector<float> clean(B * 2), dirty(B * 2);
+    model.Predict({x.data(), x.size()}, {T, B, false, false}, {clean.data(), clean.size()});
+    x[(1 * B + 9) * 3 + 1] = std::numeric_limits<float>::quiet_NaN();
+    model.Predict({x.data(), x.size()}, {T, B, false, false}, {dirty.data(), dirty.size()});
+    for (size_t b = 0; b < B; ++b)
+      for (size_t o = 0; o < 2; ++o) {
+        if (b == 9) CHECK(std::isnan(dirty[b * 2 + o]));
+        else CHECK_EQ(dirty[b * 2 + o], clean[b * 2 + o]);
+      }
+  }
+}
+
 SLUICE_TEST(LstmThreadCountDoesNotChangeResults) {
   RandomLstm ref(2, 7, 40, 3, 5);
   LstmModel one(ref.Spec(), 1), two(ref.Spec(), 2), five(ref.Spec(), 5);

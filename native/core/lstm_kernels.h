@@ -36,13 +36,20 @@ struct RowMap {
 };
 
 // One recurrent step for `rows` sequences: gates = inputGates[r] + hPrev[r]·Whh, then
-// c[r] = σ(f)·c[r] + σ(i)·tanh(g) and hOut[r] = σ(o)·tanh(c[r]), all Hp units. hPrev and hOut must not alias.
+// c[r] = σ(f)·c[r] + σ(i)·tanh(g) and hOut[r] = σ(o)·tanh(c[r]), all Hp units. hOut must not alias hPrev
+// or x.
+// Fused form (packedWih set, for single steps): gates = bias + x[r]·Wih + hPrev[r]·Whh in one register tile,
+// without writing the input projection to memory.
 struct LstmStepArgs {
   size_t rows = 0;
   size_t paddedHidden = 0;
   const float* inputGates = nullptr;  // [rows][4·Hp], panel-interleaved, bias included
   const float* packedWhh = nullptr;   // [Hp/W panels][Hp][4W]
   RowMap hPrev, c, hOut;
+  const float* packedWih = nullptr;   // fused form: [Hp/W panels][inputSize][4W]
+  const float* bias = nullptr;        // fused form: [4·Hp], panel-interleaved
+  size_t inputSize = 0;
+  RowMap x;                           // fused form: the layer's inputs
 };
 
 struct LstmKernels {

@@ -97,35 +97,50 @@ void GemmTile(const float* const* a, size_t k, const float* packedB, size_t nPad
   }
 }
 
-// pre[r] = init[r] + a[r] · panel for one panel (4W columns): the recurrent product of one register tile.
-// Kept out of line so the activations' constants (StepTile) cannot crowd the accumulators out of registers.
+// Row pointers of one register tile (or a group of tiles) in a step.
+struct StepRows {
+  const float* const* hPrev;
+  const float* const* gates;  // null in the fused form
+  const float* const* x;      // fused form only
+  float* const* c;
+  float* const* hOut;
+};
+
+// pre[r] = (gates[r] or bias + x[r]·Wih) + hPrev[r]·Whh for one panel (W units × 4 gates) of one register
+// tile. Kept out of line so the activations' constants (StepTile) cannot crowd the accumulators out of
+// registers.
 template <class Ops, int R>
-__attribute__((noinline)) void TileProduct(const float* const* a, size_t k, const float* panel,
-                                           const float* const* init, size_t initOffset, float* pre) {
+__attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, float* pre) {
   constexpr size_t W = Ops::kWidth;
   typename Ops::V acc[R][4];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(init[r] + initOffset + v * W);
-  Accumulate<Ops, R>(a, k, panel, acc);
+  if (rows.gates) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
+  } else {
+    for (int v = 0; v < 4; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
+    for (int r = 1; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = acc[0][v];
+    Accumulate<Ops, R>(rows.x, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
+  }
+  Accumulate<Ops, R>(rows.hPrev, s.paddedHidden, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < 4; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
 }
 
-// One register tile (R rows) and one panel (W hidden units, all four gates): the recurrent product, then
-// the activations and the cell update on it.
+// One register tile (R rows) and one panel (W hidden units, all four gates): the product, then the
+// activations and the cell update on it.
 template <class Ops, int R>
-void StepTile(const float* const* hPrev, const float* const* gates, float* const* c, float* const* hOut,
-              size_t hp, const float* packedWhh, size_t p) {
+void StepTile(const LstmStepArgs& s, const StepRows& rows, size_t p) {
   constexpr size_t W = Ops::kWidth;
   alignas(64) float pre[R * 4 * W];
-  TileProduct<Ops, R>(hPrev, hp, packedWhh + p * hp * 4 * W, gates, p * 4 * W, pre);
+  TileProduct<Ops, R>(s, rows, p, pre);
   for (int r = 0; r < R; ++r) {
     const float* g4 = pre + r * 4 * W;
     const typename Ops::V i = Sigmoid<Ops>(Ops::Load(g4)), f = Sigmoid<Ops>(Ops::Load(g4 + W)),
                           g = Tanh<Ops>(Ops::Load(g4 + 2 * W)), o = Sigmoid<Ops>(Ops::Load(g4 + 3 * W));
-    const typename Ops::V cell = Ops::Fma(f, Ops::Load(c[r] + p * W), Ops::Mul(i, g));
-    Ops::Store(c[r] + p * W, cell);
-    Ops::Store(hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
+    const typename Ops::V cell = Ops::Fma(f, Ops::Load(rows.c[r] + p * W), Ops::Mul(i, g));
+    Ops::Store(rows.c[r] + p * W, cell);
+    Ops::Store(rows.hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
   }
 }
 
@@ -150,10 +165,7 @@ struct Kernels {
   };
   template <int R>
   struct StepTileAt {
-    static void Run(const float* const* h, const float* const* g, float* const* c, float* const* o, size_t hp,
-                    const float* w, size_t p) {
-      StepTile<Ops, R>(h, g, c, o, hp, w, p);
-    }
+    static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p) { StepTile<Ops, R>(s, rows, p); }
   };
 
   static void Gemm(size_t rows, const RowMap& a, size_t k, const float* packedB, size_t nPadded, const float* bias,
@@ -177,25 +189,27 @@ struct Kernels {
   static constexpr size_t kGroupTiles = 8;
   static void Step(const LstmStepArgs& s) {
     constexpr size_t kGroupRows = kGroupTiles * kRows;
+    const bool fused = s.packedWih != nullptr;
     const float* hRows[kGroupRows];
     const float* gateRows[kGroupRows];
+    const float* xRows[kGroupRows];
     float* cRows[kGroupRows];
     float* outRows[kGroupRows];
     for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
       const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
       for (size_t r = 0; r < groupRows; ++r) {
         hRows[r] = RowAt<Ops>(s.hPrev, g0 + r);
-        gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
+        if (fused) xRows[r] = RowAt<Ops>(s.x, g0 + r);
+        else gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
         cRows[r] = RowAt<Ops>(s.c, g0 + r);
         outRows[r] = RowAt<Ops>(s.hOut, g0 + r);
       }
       for (size_t p = 0; p < s.paddedHidden / Ops::kWidth; ++p) {
         for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
           const size_t m = groupRows - r0 < static_cast<size_t>(kRows) ? groupRows - r0 : kRows;
-          DispatchRows<kRows, StepTileAt>(m, static_cast<const float* const*>(hRows + r0),
-                                          static_cast<const float* const*>(gateRows + r0),
-                                          static_cast<float* const*>(cRows + r0), static_cast<float* const*>(outRows + r0),
-                                          s.paddedHidden, s.packedWhh, p);
+          const StepRows rows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
+                              outRows + r0};
+          DispatchRows<kRows, StepTileAt>(m, s, rows, p);
         }
       }
     }

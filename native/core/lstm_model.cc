@@ -195,21 +195,28 @@ void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
 void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
   const size_t rows = job.rows, Hp = paddedHidden_, G4 = 4 * Hp, stride = StateStride();
   const size_t chunk = std::max<size_t>(1, std::min(job.steps, kChunkFloats / (rows * 5 * Hp)));
-  if (ws.gates.size() < chunk * rows * G4) ws.gates.resize(chunk * rows * G4);
+  // A chunk of one step (streaming steps, steps = 1, very wide layers) fuses the input projection into the
+  // recurrent tile instead: its gates never go through memory. Layers then alternate between two buffers.
+  const bool fused = chunk == 1;
+  if (!fused && ws.gates.size() < chunk * rows * G4) ws.gates.resize(chunk * rows * G4);
   if (ws.hidden.size() < chunk * rows * Hp) ws.hidden.resize(chunk * rows * Hp);
+  if (fused && ws.hidden2.size() < rows * Hp) ws.hidden2.resize(rows * Hp);
   float* gates = ws.gates.data();
-  float* hidden = ws.hidden.data();
-  const RowMap gateRows{gates, nullptr, SIZE_MAX, 0, G4};
-  const RowMap hiddenRows{hidden, nullptr, SIZE_MAX, 0, Hp};
+  float* buffers[2] = {ws.hidden.data(), fused ? ws.hidden2.data() : ws.hidden.data()};
+  float* top = buffers[(layers_.size() - 1) % 2];  // the top layer's outputs
 
   for (size_t t0 = 0; t0 < job.steps; t0 += chunk) {
     const size_t tc = std::min(chunk, job.steps - t0), m = tc * rows;
     for (size_t l = 0; l < layers_.size(); ++l) {
       const PackedLayer& layer = layers_[l];
+      float* hidden = buffers[l % 2];
       const RowMap input = l == 0 ? RowMap{const_cast<float*>(job.x) + t0 * job.xStepStride, nullptr, rows,
                                            job.xStepStride, job.xRowStride}
-                                  : hiddenRows;
-      kernels_->gemm(m, input, layer.inputSize, layer.wih.data(), G4, layer.bias.data(), gateRows, G4);
+                                  : RowMap{buffers[(l - 1) % 2], nullptr, SIZE_MAX, 0, Hp};
+      if (!fused) {
+        kernels_->gemm(m, input, layer.inputSize, layer.wih.data(), G4, layer.bias.data(),
+                       RowMap{gates, nullptr, SIZE_MAX, 0, G4}, G4);
+      }
       const RowMap stateH{job.state + l * 2 * Hp, job.keys, SIZE_MAX, 0, stride};
       const RowMap stateC{job.state + l * 2 * Hp + Hp, job.keys, SIZE_MAX, 0, stride};
       for (size_t t = 0; t < tc; ++t) {
@@ -221,13 +228,20 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
         step.hPrev = t == 0 ? stateH : RowMap{hidden + (t - 1) * rows * Hp, nullptr, SIZE_MAX, 0, Hp};
         step.c = stateC;
         step.hOut = RowMap{hidden + t * rows * Hp, nullptr, SIZE_MAX, 0, Hp};
+        if (fused) {
+          step.packedWih = layer.wih.data();
+          step.bias = layer.bias.data();
+          step.inputSize = layer.inputSize;
+          step.x = input;
+        }
         kernels_->lstmStep(step);
       }
       const float* last = hidden + (tc - 1) * rows * Hp;
       for (size_t r = 0; r < rows; ++r) std::memcpy(stateH.Row(r), last + r * Hp, Hp * sizeof(float));
     }
     if (job.sequence) {
-      Emit(m, hiddenRows, RowMap{job.out + t0 * job.outStepStride, nullptr, rows, job.outStepStride, job.outRowStride});
+      Emit(m, RowMap{top, nullptr, SIZE_MAX, 0, Hp},
+           RowMap{job.out + t0 * job.outStepStride, nullptr, rows, job.outStepStride, job.outRowStride});
     }
   }
   if (!job.sequence) {

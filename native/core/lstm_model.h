@@ -78,7 +78,7 @@ class LstmModel {
     std::vector<float> wih, whh, bias;
   };
   struct Workspace {
-    std::vector<float> gates, hidden, state;
+    std::vector<float> gates, hidden, hidden2, state;
   };
   struct SliceJob {
     size_t rows, steps;

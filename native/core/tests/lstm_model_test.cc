@@ -77,6 +77,16 @@ SLUICE_TEST(LstmMatchesTheFloat64ReferenceOnEverySimdLevel) {
   }
 }
 
+SLUICE_TEST(LstmWideLayersFuseTheInputProjection) {
+  // Hp · rows large enough that a time chunk holds one step: the fused (input projection in the recurrent
+  // tile) path, with two layers alternating buffers, over several steps.
+  for (SimdLevel level : SupportedLevels()) {
+    RandomLstm ref(2, 4, 576, 3, 21, 0.05f);
+    LstmModel model(ref.Spec(), 1, level);
+    CheckPredict(ref, model, 2, 24, false, true, 1.0f, 1e-5);
+  }
+}
+
 SLUICE_TEST(LstmActivationsStayAccurateWhenSaturated) {
   // Large weights and inputs push gates far into saturation (|x| up to hundreds): exp must neither overflow
   // to NaN nor lose the tails.

@@ -56,11 +56,13 @@ inline typename Ops::V Tanh(typename Ops::V x) {
   return Ops::Fma(two, Ops::Recip(Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(-1.0f));
 }
 
-// acc[r][v] += a[r][kk] · panel[kk][v·W …] over kk < k: the register-tile inner loop (R rows × 4 vectors).
+// acc[r][v] += a[r][kk] · panel[kk][v·W …] over k0 ≤ kk < k1: the register-tile inner loop (R rows × 4
+// vectors; each weight vector is used R times, each broadcast 4 times).
 template <class Ops, int R>
-inline void Accumulate(const float* const* a, size_t k, const float* panel, typename Ops::V (&acc)[R][4]) {
+inline void Accumulate(const float* const* a, size_t k0, size_t k1, const float* panel,
+                       typename Ops::V (&acc)[R][4]) {
   constexpr size_t W = Ops::kWidth;
-  for (size_t kk = 0; kk < k; ++kk) {
+  for (size_t kk = k0; kk < k1; ++kk) {
     const float* b = panel + kk * 4 * W;
     const typename Ops::V b0 = Ops::Load(b), b1 = Ops::Load(b + W), b2 = Ops::Load(b + 2 * W),
                           b3 = Ops::Load(b + 3 * W);
@@ -75,24 +77,30 @@ inline void Accumulate(const float* const* a, size_t k, const float* panel, type
   }
 }
 
+// Tiles are grouped (kGroupTiles register tiles) and the loops run panel by panel within a group, so a
+// panel of weights is read from L1 by every tile of the group instead of being streamed from L2 once per
+// tile; long recurrent panels are split in blocks of kBlockK rows of k to fit L1. Neither changes the order
+// of the additions for any output, so results do not depend on how rows are grouped.
+inline constexpr size_t kGroupTiles = 8;
+inline constexpr size_t kBlockK = 128;
+
+// out[r][c0, c0 + 4W) (only columns < n) = bias + a[r] · panel, for one panel of one register tile.
 template <class Ops, int R>
-void GemmTile(const float* const* a, size_t k, const float* packedB, size_t nPadded, const float* bias,
-              float* const* out, size_t n) {
+__attribute__((noinline)) void GemmTile(const float* const* a, size_t k, const float* panel, const float* bias,
+                                        float* const* out, size_t c0, size_t n) {
   constexpr size_t W = Ops::kWidth, NR = 4 * W;
-  for (size_t c0 = 0; c0 < nPadded; c0 += NR) {
-    typename Ops::V acc[R][4];
+  typename Ops::V acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(bias + c0 + v * W);
+  Accumulate<Ops, R>(a, 0, k, panel, acc);
+  if (c0 + NR <= n) {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(bias + c0 + v * W);
-    Accumulate<Ops, R>(a, k, packedB + c0 * k, acc);
-    if (c0 + NR <= n) {
-      for (int r = 0; r < R; ++r)
-        for (int v = 0; v < 4; ++v) Ops::Store(out[r] + c0 + v * W, acc[r][v]);
-    } else if (c0 < n) {  // last, partial panel: store through a buffer, copy the valid columns
-      alignas(64) float tail[NR];
-      for (int r = 0; r < R; ++r) {
-        for (int v = 0; v < 4; ++v) Ops::Store(tail + v * W, acc[r][v]);
-        std::memcpy(out[r] + c0, tail, (n - c0) * sizeof(float));
-      }
+      for (int v = 0; v < 4; ++v) Ops::Store(out[r] + c0 + v * W, acc[r][v]);
+  } else {  // last, partial panel: store through a buffer, copy the valid columns
+    alignas(64) float tail[NR];
+    for (int r = 0; r < R; ++r) {
+      for (int v = 0; v < 4; ++v) Ops::Store(tail + v * W, acc[r][v]);
+      std::memcpy(out[r] + c0, tail, (n - c0) * sizeof(float));
     }
   }
 }
@@ -106,34 +114,35 @@ struct StepRows {
   float* const* hOut;
 };
 
-// pre[r] = (gates[r] or bias + x[r]·Wih) + hPrev[r]·Whh for one panel (W units × 4 gates) of one register
-// tile. Kept out of line so the activations' constants (StepTile) cannot crowd the accumulators out of
-// registers.
+// pre[r] (+)= hPrev[r][k0, k1) · Whh[k0, k1) for one panel (W units × 4 gates) of one register tile; the
+// first block (k0 = 0) starts from gates[r], or in the fused form from bias + x[r]·Wih. Kept out of line so
+// the activations' constants cannot crowd the accumulators out of registers.
 template <class Ops, int R>
-__attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, float* pre) {
+__attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0,
+                                           size_t k1, float* pre) {
   constexpr size_t W = Ops::kWidth;
   typename Ops::V acc[R][4];
-  if (rows.gates) {
+  if (k0 > 0) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(pre + (r * 4 + v) * W);
+  } else if (rows.gates) {
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
   } else {
     for (int v = 0; v < 4; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
     for (int r = 1; r < R; ++r)
       for (int v = 0; v < 4; ++v) acc[r][v] = acc[0][v];
-    Accumulate<Ops, R>(rows.x, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
+    Accumulate<Ops, R>(rows.x, 0, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
   }
-  Accumulate<Ops, R>(rows.hPrev, s.paddedHidden, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
+  Accumulate<Ops, R>(rows.hPrev, k0, k1, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < 4; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
 }
 
-// One register tile (R rows) and one panel (W hidden units, all four gates): the product, then the
-// activations and the cell update on it.
+// The activations and the cell update of one register tile and panel, from its gate pre-activations.
 template <class Ops, int R>
-void StepTile(const LstmStepArgs& s, const StepRows& rows, size_t p) {
+void TileActivate(const StepRows& rows, size_t p, const float* pre) {
   constexpr size_t W = Ops::kWidth;
-  alignas(64) float pre[R * 4 * W];
-  TileProduct<Ops, R>(s, rows, p, pre);
   for (int r = 0; r < R; ++r) {
     const float* g4 = pre + r * 4 * W;
     const typename Ops::V i = Sigmoid<Ops>(Ops::Load(g4)), f = Sigmoid<Ops>(Ops::Load(g4 + W)),
@@ -158,43 +167,56 @@ struct Kernels {
   static constexpr int kRows = Ops::kRows;
   template <int R>
   struct GemmTileAt {
-    static void Run(const float* const* a, size_t k, const float* b, size_t np, const float* bias, float* const* out,
-                    size_t n) {
-      GemmTile<Ops, R>(a, k, b, np, bias, out, n);
+    static void Run(const float* const* a, size_t k, const float* panel, const float* bias, float* const* out,
+                    size_t c0, size_t n) {
+      GemmTile<Ops, R>(a, k, panel, bias, out, c0, n);
     }
   };
   template <int R>
-  struct StepTileAt {
-    static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p) { StepTile<Ops, R>(s, rows, p); }
+  struct TileProductAt {
+    static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0, size_t k1, float* pre) {
+      TileProduct<Ops, R>(s, rows, p, k0, k1, pre);
+    }
   };
+  template <int R>
+  struct TileActivateAt {
+    static void Run(const StepRows& rows, size_t p, const float* pre) { TileActivate<Ops, R>(rows, p, pre); }
+  };
+
+  static constexpr size_t kGroupRows = kGroupTiles * kRows;
+  static size_t TileRows(size_t groupRows, size_t r0) {
+    return groupRows - r0 < static_cast<size_t>(kRows) ? groupRows - r0 : kRows;
+  }
 
   static void Gemm(size_t rows, const RowMap& a, size_t k, const float* packedB, size_t nPadded, const float* bias,
                    const RowMap& out, size_t n) {
-    const float* aRows[kRows];
-    float* outRows[kRows];
-    for (size_t r0 = 0; r0 < rows; r0 += kRows) {
-      const size_t m = rows - r0 < static_cast<size_t>(kRows) ? rows - r0 : kRows;
-      for (size_t r = 0; r < m; ++r) {
-        aRows[r] = RowAt<Ops>(a, r0 + r);
-        outRows[r] = RowAt<Ops>(out, r0 + r);
+    constexpr size_t NR = 4 * Ops::kWidth;
+    const float* aRows[kGroupRows];
+    float* outRows[kGroupRows];
+    for (size_t g0 = 0; g0 < rows; g0 += kGroupRows) {
+      const size_t groupRows = rows - g0 < kGroupRows ? rows - g0 : kGroupRows;
+      for (size_t r = 0; r < groupRows; ++r) {
+        aRows[r] = RowAt<Ops>(a, g0 + r);
+        outRows[r] = RowAt<Ops>(out, g0 + r);
       }
-      DispatchRows<kRows, GemmTileAt>(m, static_cast<const float* const*>(aRows), k, packedB, nPadded, bias,
-                                      static_cast<float* const*>(outRows), n);
+      for (size_t c0 = 0; c0 < nPadded && c0 < n; c0 += NR) {
+        for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
+          DispatchRows<kRows, GemmTileAt>(TileRows(groupRows, r0), static_cast<const float* const*>(aRows + r0), k,
+                                          packedB + c0 * k, bias, static_cast<float* const*>(outRows + r0), c0, n);
+        }
+      }
     }
   }
 
-  // Rows go in groups of kGroupTiles register tiles; within a group the loop runs panel by panel, so each
-  // panel of Whh (Hp × 4W floats: 32 KiB at H = 128) is read from L1 by every tile of the group instead of
-  // being streamed from L2 once per tile.
-  static constexpr size_t kGroupTiles = 8;
   static void Step(const LstmStepArgs& s) {
-    constexpr size_t kGroupRows = kGroupTiles * kRows;
+    constexpr size_t W = Ops::kWidth;
     const bool fused = s.packedWih != nullptr;
     const float* hRows[kGroupRows];
     const float* gateRows[kGroupRows];
     const float* xRows[kGroupRows];
     float* cRows[kGroupRows];
     float* outRows[kGroupRows];
+    alignas(64) float pre[kGroupRows * 4 * W];
     for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
       const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
       for (size_t r = 0; r < groupRows; ++r) {
@@ -204,13 +226,19 @@ struct Kernels {
         cRows[r] = RowAt<Ops>(s.c, g0 + r);
         outRows[r] = RowAt<Ops>(s.hOut, g0 + r);
       }
-      for (size_t p = 0; p < s.paddedHidden / Ops::kWidth; ++p) {
-        for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
-          const size_t m = groupRows - r0 < static_cast<size_t>(kRows) ? groupRows - r0 : kRows;
-          const StepRows rows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
-                              outRows + r0};
-          DispatchRows<kRows, StepTileAt>(m, s, rows, p);
+      auto tileRows = [&](size_t r0) {
+        return StepRows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
+                        outRows + r0};
+      };
+      for (size_t p = 0; p < s.paddedHidden / W; ++p) {
+        for (size_t k0 = 0; k0 < s.paddedHidden; k0 += kBlockK) {
+          const size_t k1 = s.paddedHidden - k0 < kBlockK ? s.paddedHidden : k0 + kBlockK;
+          for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
+            DispatchRows<kRows, TileProductAt>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1, pre + r0 * 4 * W);
         }
+        for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
+          DispatchRows<kRows, TileActivateAt>(TileRows(groupRows, r0), tileRows(r0), p,
+                                              static_cast<const float*>(pre + r0 * 4 * W));
       }
     }
   }

@@ -44,6 +44,7 @@ struct PortableOps {
     for (float& l : x.v) l = (l + 12582912.0f) - 12582912.0f;
     return x;
   }
+  static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
   static V Pow2(V n) {
     for (float& l : n.v) {
       if (!(l >= -127.0f && l <= 127.0f)) l = 0.0f;  // NaN: any scale will do (the mantissa is NaN already)

@@ -5,7 +5,7 @@
 // reason this header uses no std:: templates.
 //
 // Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
-// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest), Pow2 (2^n for integral n in [-127, 127]), Recip (1/x to
+// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest), ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to
 // about float32 rounding: the hardware estimate refined by a Newton step, far cheaper than a division).
 #pragma once
 #include <cstring>
@@ -39,7 +39,7 @@ inline typename Ops::V Exp(typename Ops::V x) {
   p = Ops::Fma(p, r, Ops::Set1(1.6666665459e-1f));
   p = Ops::Fma(p, r, Ops::Set1(5.0000001201e-1f));
   const V y = Ops::Add(Ops::Fma(Ops::Mul(p, r), r, r), Ops::Set1(1.0f));
-  return Ops::Mul(y, Ops::Pow2(n));
+  return Ops::ScaleByPow2(y, n);
 }
 
 template <class Ops>

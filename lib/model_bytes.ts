@@ -1,0 +1,19 @@
+// The bytes of a model file, given either as a path or as bytes already in memory.
+import fs from 'node:fs'
+import { SluiceError } from './errors'
+
+/** A path is read whole; a Uint8Array (Buffer included) is used as it is, without a copy. */
+export function modelBytes(pathOrBytes: unknown, what: string): Uint8Array {
+  if (pathOrBytes instanceof Uint8Array) return pathOrBytes
+  if (typeof pathOrBytes !== 'string') {
+    throw new SluiceError(`${what}: expected a file path or a Uint8Array, got ${pathOrBytes === null ? 'null' : typeof pathOrBytes}`, 'ERR_INVALID_TYPE')
+  }
+  try {
+    return fs.readFileSync(pathOrBytes)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    const failure = new SluiceError(`${what}: cannot read ${pathOrBytes}: ${reason}`, 'ERR_INVALID_ARGUMENT')
+    ;(failure as { cause?: unknown }).cause = error
+    throw failure
+  }
+}

@@ -1,0 +1,116 @@
+// A plain float64 LSTM (PyTorch's equations and gate order i, f, g, o), the reference that sluice's LSTM
+// engine and the model loaders are tested against. Deliberately naive: one loop per formula.
+import type { LstmWeights } from '../../lib/lstm_weights'
+
+export interface LstmReferenceResult {
+  /** The last step's output, [batch][outputSize] after the head, or [batch][hiddenSize] without one. */
+  output: Float64Array
+  /** The top layer's hidden state at every step, [steps][batch][hiddenSize]. */
+  sequence: Float64Array
+  /** The head applied at every step, [steps][batch][outputSize] (= sequence without a head). */
+  sequenceOutput: Float64Array
+  /** Final states, [layers][batch][hiddenSize]. */
+  hidden: Float64Array
+  cell: Float64Array
+}
+
+export interface LstmReferenceState {
+  /** Initial hidden and cell states, [layers][batch][hiddenSize]; zeros when absent. */
+  hidden?: ArrayLike<number>
+  cell?: ArrayLike<number>
+}
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v))
+
+/**
+ * Runs the LSTM over `x`, laid out [steps][batch][inputSize] (sequence-major, as ONNX's X):
+ *   i = σ(W_ii x + b_ii + W_hi h + b_hi)   f = σ(W_if x + b_if + W_hf h + b_hf)
+ *   g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = σ(W_io x + b_io + W_ho h + b_ho)
+ *   c' = f·c + i·g                          h' = o·tanh(c')
+ * and the head y = W h + b on the top layer's h.
+ */
+export function lstmReference(weights: LstmWeights, x: ArrayLike<number>, steps: number, batch: number, state: LstmReferenceState = {}): LstmReferenceResult {
+  const { inputSize: I, hiddenSize: H, layers, head } = weights
+  const L = layers.length
+  if (x.length !== steps * batch * I) throw new Error(`x has ${x.length} values, expected ${steps}·${batch}·${I}`)
+  const hidden = Float64Array.from(state.hidden ?? new Float64Array(L * batch * H))
+  const cell = Float64Array.from(state.cell ?? new Float64Array(L * batch * H))
+  const O = head ? head.weight.length / H : H
+  const sequence = new Float64Array(steps * batch * H)
+  const sequenceOutput = new Float64Array(steps * batch * O)
+  const gates = new Float64Array(4 * H)
+  for (let t = 0; t < steps; t++) {
+    for (let n = 0; n < batch; n++) {
+      let input: ArrayLike<number> = Array.from({ length: I }, (_, k) => x[(t * batch + n) * I + k]!)
+      for (let l = 0; l < L; l++) {
+        const layer = layers[l]!
+        const inSize = l === 0 ? I : H
+        const h = hidden.subarray((l * batch + n) * H, (l * batch + n + 1) * H)
+        const c = cell.subarray((l * batch + n) * H, (l * batch + n + 1) * H)
+        for (let row = 0; row < 4 * H; row++) {
+          let sum = (layer.biasIh?.[row] ?? 0) + (layer.biasHh?.[row] ?? 0)
+          for (let k = 0; k < inSize; k++) sum += layer.weightIh[row * inSize + k]! * input[k]!
+          for (let k = 0; k < H; k++) sum += layer.weightHh[row * H + k]! * h[k]!
+          gates[row] = sum
+        }
+        for (let j = 0; j < H; j++) {
+          const i = sigmoid(gates[j]!)
+          const f = sigmoid(gates[H + j]!)
+          const g = Math.tanh(gates[2 * H + j]!)
+          const o = sigmoid(gates[3 * H + j]!)
+          c[j] = f * c[j]! + i * g
+          h[j] = o * Math.tanh(c[j]!)
+        }
+        input = Array.from(h)
+      }
+      sequence.set(input, (t * batch + n) * H)
+      sequenceOutput.set(applyHead(weights, input), (t * batch + n) * O)
+    }
+  }
+  const output = sequenceOutput.slice((steps - 1) * batch * O, steps * batch * O)
+  return { output, sequence, sequenceOutput, hidden, cell }
+}
+
+function applyHead(weights: LstmWeights, h: ArrayLike<number>): ArrayLike<number> {
+  const { head, hiddenSize: H } = weights
+  if (!head) return h
+  const O = head.weight.length / H
+  const y = new Float64Array(O)
+  for (let o = 0; o < O; o++) {
+    let sum = head.bias?.[o] ?? 0
+    for (let k = 0; k < H; k++) sum += head.weight[o * H + k]! * h[k]!
+    y[o] = sum
+  }
+  return y
+}
+
+/** A deterministic pseudo-random source (mulberry32) for reproducible test data. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Random LstmWeights with values in [-scale, scale). */
+export function randomLstmWeights(
+  random: () => number,
+  { inputSize, hiddenSize, layers, outputSize, bias = true, scale = 0.5 }: { inputSize: number; hiddenSize: number; layers: number; outputSize?: number; bias?: boolean; scale?: number },
+): LstmWeights {
+  const values = (n: number) => Float32Array.from({ length: n }, () => (2 * random() - 1) * scale)
+  const weights: LstmWeights = {
+    inputSize,
+    hiddenSize,
+    layers: Array.from({ length: layers }, (_, k) => ({
+      weightIh: values(4 * hiddenSize * (k === 0 ? inputSize : hiddenSize)),
+      weightHh: values(4 * hiddenSize * hiddenSize),
+      ...(bias ? { biasIh: values(4 * hiddenSize), biasHh: values(4 * hiddenSize) } : {}),
+    })),
+  }
+  if (outputSize !== undefined) weights.head = { weight: values(outputSize * hiddenSize), ...(bias ? { bias: values(outputSize) } : {}) }
+  return weights
+}

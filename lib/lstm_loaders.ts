@@ -447,7 +447,7 @@ class OnnxLstmGraph {
         if (value === undefined || tensorFloats(value, `value of ${describeNode(producer)}`).every((v) => v === 0)) return
         throw unsupported(`${what} is filled with a non-zero value by ${describeNode(producer)}; sluice starts every key from zero state`)
       }
-      if (!['Identity', 'Cast', 'Expand', 'Unsqueeze', 'Squeeze', 'Reshape', 'Tile'].includes(producer.opType)) {
+      if (!['Identity', 'Cast', 'Expand', 'Unsqueeze', 'Squeeze', 'Reshape', 'Tile', 'Slice', 'Gather'].includes(producer.opType)) {
         throw unsupported(`${what} ('${name}') is computed by ${describeNode(producer)}; an initial state must be zeros or a graph input`)
       }
       name = producer.inputs[0] ?? ''
@@ -469,8 +469,11 @@ class OnnxLstmGraph {
         continue
       }
       const below = byNode.get(origin.node)
-      if (below === undefined || origin.node.outputs.indexOf(origin.name) !== 0) {
-        throw unsupported(`X of ${describeNode(lstm.node)} ('${x}') comes from ${describeNode(origin.node)}; stacked layers must read the previous LSTM's Y`)
+      if (below === undefined) {
+        throw unsupported(`X of ${describeNode(lstm.node)} ('${x}') comes from ${describeNode(origin.node)}, not from a graph input or the LSTM below`)
+      }
+      if (origin.node.outputs.indexOf(origin.name) !== 0) {
+        throw unsupported(`X of ${describeNode(lstm.node)} ('${x}') is '${origin.name}' of ${describeNode(origin.node)}; stacked layers must read the previous LSTM's Y`)
       }
       const reordering = origin.path.find((node) => node.opType === 'Transpose' || node.opType === 'Unsqueeze')
       if (reordering !== undefined) throw unsupported(`${describeNode(reordering)} between ${describeNode(below.node)} and ${describeNode(lstm.node)} is not supported`)
@@ -707,14 +710,6 @@ function toPyTorchGateOrder(values: Float32Array, hiddenSize: number, columns: n
   const block = hiddenSize * columns
   const out = new Float32Array(4 * block)
   for (let gate = 0; gate < 4; gate++) out.set(values.subarray(onnxBlockOf[gate]! * block, (onnxBlockOf[gate]! + 1) * block), gate * block)
-  return out
-}
-
-/** PyTorch's i, f, g, o rows → ONNX's i, o, f, c (the inverse of toPyTorchGateOrder). */
-export function toOnnxGateOrder(values: Float32Array, hiddenSize: number, columns: number): Float32Array {
-  const block = hiddenSize * columns
-  const out = new Float32Array(4 * block)
-  for (let gate = 0; gate < 4; gate++) out.set(values.subarray(gate * block, (gate + 1) * block), onnxBlockOf[gate]! * block)
   return out
 }
 

@@ -69,14 +69,14 @@ export function valueInfo(name: string, dims: (number | string)[]): import('onnx
   }
 }
 
-/** Encodes a model from its parts (IR version 8). */
+/** Encodes a model from its parts (IR version 8), as a plain Uint8Array of its own (not a pooled Buffer view). */
 export function encodeModel(graph: import('onnx-proto').onnx.IGraphProto, opset = 17): Uint8Array {
-  return onnx.ModelProto.encode(onnx.ModelProto.create({
+  return Uint8Array.from(onnx.ModelProto.encode(onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'sluice-tests',
     opsetImport: [{ domain: '', version: opset }],
     graph,
-  })).finish()
+  })).finish())
 }
 
 /**

@@ -139,6 +139,10 @@ function floats([name, tensor]: [string, SafetensorsTensor], shape: number[]): F
 }
 
 function expectAllFinite(values: Float32Array, what: string): void {
+  // Fast pass: v·0 is 0 for finite v and NaN for NaN or ±Infinity, so the sum stays 0 unless one is bad.
+  let probe = 0
+  for (let i = 0; i < values.length; i++) probe += values[i]! * 0
+  if (probe === 0) return
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i]!)) {
       throw new SluiceError(`${what} holds ${values[i]} at element ${i}; weights must be finite`, 'ERR_INVALID_ARGUMENT')
@@ -536,7 +540,7 @@ class OnnxLstmGraph {
         throw malformedGraph(`B of ${where} ('${b}') has shape [${B.dims.join(', ')}], expected ${expected} with hidden ${hiddenSize}`)
       }
       outputSize = B.dims[transB ? 0 : 1]!
-      weight = transB ? values : transpose(values, hiddenSize, outputSize)
+      weight = transB ? values.slice() : transpose(values, hiddenSize, outputSize)
       if (alpha !== 1) weight = weight.map((v) => Math.fround(alpha * v))
       biasName = c
     } else {

@@ -202,6 +202,7 @@ export class ProtoReader {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** Repeated varint fields: packed (one length-delimited run) or one value per tag. */
 function readInt64s(reader: ProtoReader, wire: number, into: number[], where: string): void {
@@ -409,7 +410,10 @@ function elementCount(dims: readonly number[], limit: number): number | undefine
   return count
 }
 
-/** A FLOAT tensor's values (a copy). ERR_NOT_SUPPORTED for other types or external data. */
+/**
+ * A FLOAT tensor's values: a view of the model's bytes when they are aligned (on a little-endian host),
+ * else a copy; callers that keep the values copy them. ERR_NOT_SUPPORTED for other types or external data.
+ */
 export function tensorFloats(tensor: OnnxTensor, what: string): Float32Array {
   checkStorable(tensor, what)
   if (tensor.dataType !== OnnxDataType.FLOAT) {
@@ -422,6 +426,8 @@ export function tensorFloats(tensor: OnnxTensor, what: string): Float32Array {
     throw malformed(what, `dims [${tensor.dims.join(', ')}] do not match its ${available / 4} float values`)
   }
   const bytes = tensor.rawData ?? concat(tensor.floatData, floatBytes)
+  if (littleEndianHost && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count)
+  if (littleEndianHost) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * 4))
   const values = new Float32Array(count)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true)

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, SluiceError, type LstmWeights } from '../lib/index'
+import { checkLstmWeights } from '../lib/lstm_loaders'
 import { expectSluiceError } from './helpers'
 import { lstmReference, randomLstmWeights, seededRandom } from './support/lstm_reference'
 import { attr, buildOnnxLstmModel, encodeModel, floatTensor, int64Tensor, onnxGateOrder, valueInfo, type OnnxLstmModelOptions } from './support/onnx_lstm_model'
@@ -330,7 +331,7 @@ describe('fuzz: damaged ONNX files', () => {
         bytes = Uint8Array.from([...bytes.subarray(0, at), ...extra, ...bytes.subarray(at)])
       }
       try {
-        lstmWeightsFromOnnx(bytes)
+        checkLstmWeights(lstmWeightsFromOnnx(bytes)) // whatever loads is a consistent LstmWeights
         parsed++
       } catch (error) {
         if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}`)
@@ -339,5 +340,51 @@ describe('fuzz: damaged ONNX files', () => {
     }
     console.log(`ONNX fuzz: ${parsed} models still loaded (of 10000); errors by code ${JSON.stringify(Object.fromEntries(codes))}`)
     expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(2000)
+  })
+})
+
+describe('fuzz: well-encoded ONNX models with damaged graphs', () => {
+  it('random changes to nodes, attributes and tensors only ever throw SluiceError', () => {
+    const random = seededRandom(70)
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
+    const sources = [
+      buildOnnxLstmModel(randomLstmWeights(seededRandom(71), { inputSize: 2, hiddenSize: 3, layers: 2, outputSize: 2 }), { lastStep: 'slice' }),
+      buildOnnxLstmModel(randomLstmWeights(seededRandom(72), { inputSize: 2, hiddenSize: 2, layers: 1, outputSize: 1 }), { headOp: 'MatMulAdd', lastStep: 'Y_h', opset: 11 }),
+      buildOnnxLstmModel(randomLstmWeights(seededRandom(73), { inputSize: 3, hiddenSize: 2, layers: 2 }), { transB: false, floatData: true }),
+    ]
+    const ops = ['LSTM', 'Gemm', 'MatMul', 'Add', 'Squeeze', 'Unsqueeze', 'Gather', 'Slice', 'Reshape', 'Flatten', 'Transpose', 'Identity', 'Concat', 'Constant', 'Cast', 'Relu']
+    const numbers = [-2, -1, 0, 1, 2, 3, 4, 7, 8, 2 ** 31 - 1, -(2 ** 40), 2 ** 53]
+    const codes = new Map<string, number>()
+    let loaded = 0
+    for (let trial = 0; trial < 3000; trial++) {
+      const bytes = edit(pick(sources), (model) => {
+        const graph = model.graph!
+        for (let change = 0; change < 1 + random() * 2; change++) {
+          const node = pick(graph.node)
+          const tensor = pick(graph.initializer)
+          switch (Math.floor(random() * 9)) {
+            case 0: node.opType = pick(ops); break
+            case 1: node.input[Math.floor(random() * node.input.length)] = pick([...graph.node.flatMap((n) => n.output), '', 'x', 'W0']); break
+            case 2: graph.node.splice(Math.floor(random() * graph.node.length), 1); break
+            case 3: if (node.attribute.length) { const a = pick(node.attribute); a.i = pick(numbers); a.ints = [pick(numbers)]; a.f = pick([NaN, 0, 2, Infinity]) } break
+            case 4: tensor.dims = tensor.dims.map((d) => (random() < 0.5 ? pick(numbers) : d)); break
+            case 5: tensor.dataType = pick([0, 1, 6, 7, 10, 11, 99]); break
+            case 6: node.attribute.push(pick([attr.int('axis', pick(numbers)), attr.ints('axes', [pick(numbers)]), attr.ints('perm', [1, 0]), attr.int('transA', 1), attr.string('direction', 'forward')])); break
+            case 7: graph.node.push(onnx.NodeProto.fromObject({ ...pick(graph.node).toJSON(), name: `copy${change}` })); break
+            default: if (node.opType === 'Constant' && node.attribute[0]?.t) node.attribute[0].t.int64Data = [pick(numbers)]
+          }
+        }
+      })
+      try {
+        checkLstmWeights(lstmWeightsFromOnnx(bytes))
+        loaded++
+      } catch (error) {
+        if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}\n${(error as Error).stack}`)
+        codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
+      }
+    }
+    console.log(`ONNX graph fuzz: ${loaded} of 3000 changed models still loaded; errors by code ${JSON.stringify(Object.fromEntries(codes))}`)
+    expect(codes.get('ERR_NOT_SUPPORTED')).toBeGreaterThan(100)
+    expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(100)
   })
 })

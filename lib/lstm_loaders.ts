@@ -4,7 +4,7 @@
 import { SluiceError } from './errors'
 import type { LinearHeadWeights, LstmLayerWeights, LstmWeights } from './lstm_weights'
 import { modelBytes } from './model_bytes'
-import { OnnxDataType, readOnnxModel, tensorFloats, tensorIntegers, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx'
+import { floatsOfBytes, OnnxDataType, readOnnxModel, tensorFloatBytes, tensorFloats, tensorIntegers, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx'
 import { readSafetensors, writeSafetensors, type SafetensorsTensor, type SafetensorsTensorInput } from './safetensors'
 
 export interface LstmSafetensorsOptions {
@@ -413,15 +413,16 @@ class OnnxLstmGraph {
     }
     expectDims(R, r, 'R', [1, 4 * hiddenSize, hiddenSize])
     const layer: LstmLayerWeights = {
-      weightIh: toPyTorchGateOrder(this.finiteFloats(W, `W of ${where} ('${w}')`), hiddenSize, inputSize),
-      weightHh: toPyTorchGateOrder(this.finiteFloats(R, `R of ${where} ('${r}')`), hiddenSize, hiddenSize),
+      weightIh: gateOrdered(tensorFloatBytes(W, `W of ${where} ('${w}')`), hiddenSize, inputSize, `W of ${where} ('${w}')`),
+      weightHh: gateOrdered(tensorFloatBytes(R, `R of ${where} ('${r}')`), hiddenSize, hiddenSize, `R of ${where} ('${r}')`),
     }
     if (b !== '') {
       const B = this.requireConstant(b, `B of ${where}`)
       expectDims(B, b, 'B', [1, 8 * hiddenSize])
-      const values = this.finiteFloats(B, `B of ${where} ('${b}')`)
-      layer.biasIh = toPyTorchGateOrder(values.subarray(0, 4 * hiddenSize), hiddenSize, 1)
-      layer.biasHh = toPyTorchGateOrder(values.subarray(4 * hiddenSize), hiddenSize, 1)
+      // B is [Wb (4H), Rb (4H)], each half in ONNX's gate order.
+      const bytes = tensorFloatBytes(B, `B of ${where} ('${b}')`)
+      layer.biasIh = gateOrdered(bytes.subarray(0, 16 * hiddenSize), hiddenSize, 1, `B of ${where} ('${b}')`, 0)
+      layer.biasHh = gateOrdered(bytes.subarray(16 * hiddenSize), hiddenSize, 1, `B of ${where} ('${b}')`, 4 * hiddenSize)
     }
     return { node, hiddenSize, inputSize, layer }
   }
@@ -709,12 +710,24 @@ class OnnxLstmGraph {
   }
 }
 
-/** ONNX's [4H][cols] rows in gate order i, o, f, c → PyTorch's i, f, g, o (a new array). */
-function toPyTorchGateOrder(values: Float32Array, hiddenSize: number, columns: number): Float32Array {
-  const block = hiddenSize * columns
-  const out = new Float32Array(4 * block)
-  for (let gate = 0; gate < 4; gate++) out.set(values.subarray(onnxBlockOf[gate]! * block, (onnxBlockOf[gate]! + 1) * block), gate * block)
-  return out
+/**
+ * ONNX's [4H][columns] float32 rows (little-endian bytes) in gate order i, o, f, c → PyTorch's i, f, g, o, as a
+ * new array, in one copy. Refuses NaN/Inf, naming the element by its position in the file.
+ */
+function gateOrdered(bytes: Uint8Array, hiddenSize: number, columns: number, what: string, fileOffset = 0): Float32Array {
+  const blockBytes = 4 * hiddenSize * columns
+  const reordered = new Uint8Array(4 * blockBytes)
+  for (let gate = 0; gate < 4; gate++) reordered.set(bytes.subarray(onnxBlockOf[gate]! * blockBytes, (onnxBlockOf[gate]! + 1) * blockBytes), gate * blockBytes)
+  const values = floatsOfBytes(reordered)
+  let probe = 0
+  for (let i = 0; i < values.length; i++) probe += values[i]! * 0
+  if (probe !== 0) {
+    const block = hiddenSize * columns
+    const bad = values.findIndex((v) => !Number.isFinite(v))
+    const fileIndex = fileOffset + onnxBlockOf[Math.floor(bad / block)]! * block + (bad % block)
+    throw new SluiceError(`ONNX: ${what} holds ${values[bad]} at element ${fileIndex}; weights must be finite`, 'ERR_INVALID_ARGUMENT')
+  }
+  return values
 }
 
 function transpose(values: Float32Array, rows: number, columns: number): Float32Array {

@@ -411,10 +411,10 @@ function elementCount(dims: readonly number[], limit: number): number | undefine
 }
 
 /**
- * A FLOAT tensor's values: a view of the model's bytes when they are aligned (on a little-endian host),
- * else a copy; callers that keep the values copy them. ERR_NOT_SUPPORTED for other types or external data.
+ * A FLOAT tensor's values as little-endian float32 bytes (count·4 of them, checked against its dims; a view
+ * of the model's bytes when stored as one run). ERR_NOT_SUPPORTED for other types or external data.
  */
-export function tensorFloats(tensor: OnnxTensor, what: string): Float32Array {
+export function tensorFloatBytes(tensor: OnnxTensor, what: string): Uint8Array {
   checkStorable(tensor, what)
   if (tensor.dataType !== OnnxDataType.FLOAT) {
     throw new SluiceError(`ONNX: ${what} is ${onnxDataTypeName(tensor.dataType)}; only float32 tensors are supported`, 'ERR_NOT_SUPPORTED')
@@ -425,13 +425,23 @@ export function tensorFloats(tensor: OnnxTensor, what: string): Float32Array {
   if (count === undefined || count * 4 !== available) {
     throw malformed(what, `dims [${tensor.dims.join(', ')}] do not match its ${available / 4} float values`)
   }
-  const bytes = tensor.rawData ?? concat(tensor.floatData, floatBytes)
+  return tensor.rawData ?? concat(tensor.floatData, floatBytes)
+}
+
+/** Little-endian float32 bytes → Float32Array: a view when aligned on a little-endian host, else a copy. */
+export function floatsOfBytes(bytes: Uint8Array): Float32Array {
+  const count = bytes.length / 4
   if (littleEndianHost && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count)
-  if (littleEndianHost) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * 4))
+  if (littleEndianHost) return new Float32Array(new Uint8Array(bytes).buffer) // a copy (Buffer#slice would not be)
   const values = new Float32Array(count)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true)
   return values
+}
+
+/** A FLOAT tensor's values: a view of the model's bytes when aligned, else a copy (callers that keep them copy). */
+export function tensorFloats(tensor: OnnxTensor, what: string): Float32Array {
+  return floatsOfBytes(tensorFloatBytes(tensor, what))
 }
 
 /** An INT64 or INT32 tensor's values as numbers (int64 beyond 2^53 approximated). */

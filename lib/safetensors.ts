@@ -263,7 +263,7 @@ function littleEndianView<T extends { [index: number]: number | bigint }>(
   Type: TypedArrayType<T>, raw: Uint8Array, count: number, read: (view: DataView, index: number) => number | bigint,
 ): T {
   if (littleEndianHost && raw.byteOffset % Type.BYTES_PER_ELEMENT === 0) return new Type(raw.buffer, raw.byteOffset, count)
-  if (littleEndianHost) return new Type(raw.slice().buffer, 0, count)
+  if (littleEndianHost) return new Type(new Uint8Array(raw).buffer, 0, count) // a copy (Buffer#slice would not be)
   const data = new Type(count)
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
   for (let i = 0; i < count; i++) data[i] = read(view, i) as T[number]

@@ -84,6 +84,13 @@ describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime ag
     const fromSafetensors = lstmWeightsFromSafetensors(path.join(directory, 'model.safetensors'))
     expect(fromOnnx).toEqual(fromSafetensors)
     expect(fromOnnx).toEqual(weights)
+    // Bytes inside a larger Buffer at every alignment read the same.
+    const model = buildOnnxLstmModel(weights, { floatData: false })
+    for (let shift = 0; shift < 4; shift++) {
+      const pool = Buffer.alloc(model.length + 8, 0xee)
+      pool.set(model, shift)
+      expect(lstmWeightsFromOnnx(pool.subarray(shift, shift + model.length))).toEqual(weights)
+    }
     expectSluiceError(() => lstmWeightsFromOnnx(path.join(directory, 'absent.onnx')), 'ERR_INVALID_ARGUMENT', /cannot read/)
   })
 
@@ -307,6 +314,16 @@ describe('lstmWeightsFromOnnx refuses malformed models (ERR_MALFORMED_DATA) and 
       r.rawData = new Uint8Array(values.buffer)
     })
     expectSluiceError(() => lstmWeightsFromOnnx(nan), 'ERR_INVALID_ARGUMENT', /R of LSTM node 'lstm_l0' \('R0'\) holds NaN at element 5/)
+    // Elements are numbered as stored in the file (ONNX gate order), in later gates and in B's second half too.
+    for (const [name, index] of [['W1', 4 * 4 * 2 + 3], ['B0', 4 * 4 + 6], ['B1', 3 * 4]] as const) {
+      const bad = edit(base(), (m) => {
+        const t = m.graph!.initializer.find((i) => i.name === name)!
+        const values = new Float32Array(Uint8Array.from(t.rawData!).buffer)
+        values[index] = -Infinity
+        t.rawData = new Uint8Array(values.buffer)
+      })
+      expectSluiceError(() => lstmWeightsFromOnnx(bad), 'ERR_INVALID_ARGUMENT', new RegExp(`\\('${name}'\\) holds -Infinity at element ${index};`))
+    }
     const infinite = edit(buildOnnxLstmModel(weights, { floatData: true }), (m) => { m.graph!.initializer.find((t) => t.name === 'fc_bias')!.floatData[1] = Infinity })
     expectSluiceError(() => lstmWeightsFromOnnx(infinite), 'ERR_INVALID_ARGUMENT', /fc_bias.*holds Infinity at element 1/)
   })

@@ -58,6 +58,12 @@ describe('readSafetensors', () => {
     const copy = readSafetensors(unaligned).get('t')!.data as Float32Array
     expect(copy.buffer).not.toBe(shifted.buffer)
     expect(Array.from(copy)).toEqual([1, 2])
+    // The same through a Buffer (whose slice() is a view, not a copy) inside a larger pool.
+    const pool = Buffer.alloc(aligned.length + 7, 0xee)
+    pool.set(aligned, 3)
+    const fromBuffer = readSafetensors(pool.subarray(3, 3 + aligned.length)).get('t')!.data as Float32Array
+    expect(fromBuffer.length).toBe(2)
+    expect(Array.from(fromBuffer)).toEqual([1, 2])
   })
 
   it('converts F16, BF16 and F64 to Float32Array exactly', () => {

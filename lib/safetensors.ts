@@ -227,8 +227,12 @@ function decodeTensor(dtype: SafetensorsDtype, shape: number[], raw: Uint8Array)
     case 'BF16': {
       const data = new Float32Array(count)
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
-      const convert = dtype === 'F16' ? halfToFloat : bfloat16ToFloat
-      for (let i = 0; i < count; i++) data[i] = convert(view.getUint16(i * 2, true))
+      if (dtype === 'F16') {
+        const table = halfTable()
+        for (let i = 0; i < count; i++) data[i] = table[view.getUint16(i * 2, true)]!
+      } else {
+        for (let i = 0; i < count; i++) data[i] = bfloat16ToFloat(view.getUint16(i * 2, true))
+      }
       return { dtype, shape, data }
     }
     default: {
@@ -278,6 +282,16 @@ export function halfToFloat(bits: number): number {
   if (exponent === 0) return sign * mantissa * 2 ** -24
   if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15)
+}
+
+let halfValues: Float32Array | undefined
+/** Every binary16 value as float32 (256 KB, built on first use): conversion becomes a lookup. */
+function halfTable(): Float32Array {
+  if (halfValues === undefined) {
+    halfValues = new Float32Array(65536)
+    for (let bits = 0; bits < 65536; bits++) halfValues[bits] = halfToFloat(bits)
+  }
+  return halfValues
 }
 
 const bfloatScratch = new Uint32Array(1)

@@ -188,6 +188,14 @@ describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime ag
     })
     expect(lstmWeightsFromOnnx(runtime)).toEqual(weights)
   })
+
+  it('accepts initializers that are also listed as graph inputs (IR < 4 style)', () => {
+    const weights = randomLstmWeights(seededRandom(31), { inputSize: 2, hiddenSize: 3, layers: 2, outputSize: 1 })
+    const bytes = edit(buildOnnxLstmModel(weights), (model) => {
+      for (const tensor of model.graph!.initializer) model.graph!.input.push(onnx.ValueInfoProto.create({ name: tensor.name }))
+    })
+    expect(lstmWeightsFromOnnx(bytes)).toEqual(weights)
+  })
 })
 
 describe('lstmWeightsFromOnnx refuses what sluice does not run, naming it (ERR_NOT_SUPPORTED)', () => {

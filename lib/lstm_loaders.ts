@@ -227,6 +227,8 @@ const onnxBlockOf = [0, 2, 3, 1] as const
 
 /** Ops that only move, select or re-type data; anything else on the data path must be an LSTM or the head. */
 const dataMovingOps = new Set(['Identity', 'Cast', 'Squeeze', 'Unsqueeze', 'Reshape', 'Transpose', 'Gather', 'Slice', 'Flatten', 'Concat', 'Shape'])
+/** Ops whose output does not depend on the values of their input (only on its shape), or on no input. */
+const shapeOnlyOps = new Set(['Shape', 'Size', 'Constant'])
 const lstmAttributes = new Set(['activation_alpha', 'activation_beta', 'activations', 'clip', 'direction', 'hidden_size', 'input_forget', 'layout'])
 
 interface ParsedLstm {
@@ -248,8 +250,8 @@ function describeNode(node: OnnxNode): string {
 
 /**
  * Reads an ONNX model of one or more stacked forward LSTM nodes (PyTorch's export: a Squeeze between layers)
- * with an optional linear head on the last time step (Gemm, or MatMul + Add, after a Gather / Slice of Y's
- * last step or on Y_h). Weights must be float32 initializers or Constant nodes (raw_data or float_data).
+ * with an optional linear head (Gemm, or MatMul + Add) on the top layer's hidden state: at the last step
+ * (Y_h, or a Gather / Slice of Y's last step) or, with MatMul, at every step. Weights must be float32 initializers or Constant nodes (raw_data or float_data).
  * Errors: ERR_MALFORMED_DATA for bytes or graphs that break ONNX's rules, ERR_NOT_SUPPORTED naming the
  * feature for valid models outside that scope, ERR_INVALID_ARGUMENT for NaN/Inf weights.
  */
@@ -282,7 +284,7 @@ class OnnxLstmGraph {
           throw malformedGraph(`${describeNode(node)} reads '${input}', which no earlier node, graph input or initializer produces`)
         }
       }
-      const isData = node.opType !== 'Shape' && node.opType !== 'Constant' && node.inputs.some((input) => this.data.has(input))
+      const isData = !shapeOnlyOps.has(node.opType) && node.inputs.some((input) => this.data.has(input))
       if (isData && node.opType !== 'LSTM' && node.opType !== 'Gemm' && node.opType !== 'MatMul' && node.opType !== 'Add' && !dataMovingOps.has(node.opType)) {
         throw unsupported(`${describeNode(node)} computes on the model's data; sluice runs stacked LSTM layers with an optional linear head only`)
       }
@@ -582,9 +584,9 @@ class OnnxLstmGraph {
   }
 
   /**
-   * The head's input must be the last LSTM's hidden state at the last time step, with the hidden axis last:
-   * Y_h, or Y through Gather(index -1) / Slice(-1:) on the time axis, with Squeeze / Unsqueeze / Transpose /
-   * Reshape / Flatten / Identity around. Axes are followed through every node.
+   * The head's input must be the top LSTM's hidden state with the hidden axis last: every step (Y), or the last
+   * step (Y_h, or Y through Gather(index -1) / Slice(-1:) on the time axis), with Squeeze / Unsqueeze /
+   * Transpose / Reshape / Flatten / Identity around. Axes are followed through every node.
    */
   private checkHeadInput(name: string, lastLstm: OnnxNode, hiddenSize: number, head: OnnxNode): void {
     const origin = this.traceBack(name, ['Identity', 'Cast', 'Squeeze', 'Unsqueeze', 'Transpose', 'Gather', 'Slice', 'Reshape', 'Flatten'])
@@ -704,7 +706,8 @@ class OnnxLstmGraph {
           throw unsupported(`${where} on the way to the head is not supported`)
       }
     }
-    if (time >= 0) throw unsupported(`${describeNode(head)} reads every time step; sluice applies the head to the last step only`)
+    // A head on every step (MatMul on the whole sequence) has the same weights: whether predictions return the
+    // last step or every step is the caller's choice at run time, so both read the same LstmWeights.
     if (hidden !== rank - 1) throw unsupported(`${describeNode(head)} does not contract the hidden axis`)
     if (head.opType === 'Gemm' && rank !== 2) throw malformedGraph(`${describeNode(head)} reads a rank-${rank} tensor; Gemm needs rank 2`)
   }

@@ -43,32 +43,50 @@ function randomInput(seed: number, length: number): Float32Array {
 
 describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime agrees with the reference', () => {
   const variants: [string, { layers: number; outputSize?: number; bias?: boolean }, OnnxLstmModelOptions][] = [
-    ['one layer, no head', { layers: 1 }, {}],
-    ['two layers, Gemm head (transB=1), Gather(-1)', { layers: 2, outputSize: 3 }, {}],
-    ['three layers, Gemm transB=0, Slice(-1:), float_data', { layers: 3, outputSize: 2 }, { transB: false, lastStep: 'slice', floatData: true }],
-    ['two layers, MatMul + Add head on Y_h', { layers: 2, outputSize: 4 }, { headOp: 'MatMulAdd', lastStep: 'Y_h' }],
-    ['no biases anywhere, MatMul head', { layers: 2, outputSize: 1, bias: false }, { headOp: 'MatMulAdd' }],
+    ['one layer, no head', { layers: 1 }, { hiddenSequence: true }],
+    ['two layers, Gemm head (transB=1) on Y_h', { layers: 2, outputSize: 3 }, { hiddenSequence: true }],
+    ['two layers, Gemm head on Gather(-1) of Y', { layers: 2, outputSize: 3 }, { lastStep: 'gather' }],
+    ['three layers, Gemm transB=0, Slice(-1:), float_data', { layers: 3, outputSize: 2 }, { transB: false, lastStep: 'slice', floatData: true, hiddenSequence: true }],
+    ['two layers, MatMul + Add head on Y_h', { layers: 2, outputSize: 4 }, { headOp: 'MatMulAdd' }],
+    ['no biases anywhere, MatMul head on Gather(-1)', { layers: 2, outputSize: 1, bias: false }, { headOp: 'MatMulAdd', lastStep: 'gather' }],
     ['opset 11: Squeeze axes as attributes', { layers: 2, outputSize: 2 }, { opset: 11, lastStep: 'slice' }],
     ['opset 9: Slice starts/ends as attributes', { layers: 2, outputSize: 2 }, { opset: 9, lastStep: 'slice' }],
-    ['last step only', { layers: 2, outputSize: 2 }, { lastStepOnly: true }],
+    ['the head at every step (MatMul + Add on the sequence)', { layers: 2, outputSize: 2 }, { sequence: true, hiddenSequence: true }],
+    ['initial states as graph inputs, final states as outputs', { layers: 2, outputSize: 2 }, { withState: true }],
   ]
   variants.forEach(([name, shape, options], index) => {
     it(name, async () => {
       const I = 3
       const H = 5
-      const weights = randomLstmWeights(seededRandom(100 + index), { inputSize: I, hiddenSize: H, ...shape })
+      const weights = randomLstmWeights(seededRandom(100 + index), { inputSize: I, hiddenSize: H, scale: 0.5, ...shape })
       const bytes = buildOnnxLstmModel(weights, options)
       const loaded = lstmWeightsFromOnnx(bytes)
       expect(loaded).toEqual(weights)
 
       const steps = 6
       const batch = 3
+      const L = shape.layers
       const x = randomInput(index, steps * batch * I)
-      const outputs = await runOrt(bytes, x, [steps, batch, I])
-      const reference = lstmReference(loaded, x, steps, batch)
-      expectClose(outputs.output!, reference.output)
-      if (options.lastStepOnly) expect(outputs.y).toBeUndefined()
-      else expectClose(outputs.y!, reference.sequence)
+      const state = { hidden: randomInput(1000 + index, L * batch * H), cell: randomInput(2000 + index, L * batch * H) }
+      const session = await ort.InferenceSession.create(bytes)
+      const feeds: Record<string, import('onnxruntime-node').Tensor> = { x: new ort.Tensor('float32', x, [steps, batch, I]) }
+      if (options.withState) {
+        for (let k = 0; k < L; k++) {
+          feeds[`h0_l${k}`] = new ort.Tensor('float32', state.hidden.slice(k * batch * H, (k + 1) * batch * H), [1, batch, H])
+          feeds[`c0_l${k}`] = new ort.Tensor('float32', state.cell.slice(k * batch * H, (k + 1) * batch * H), [1, batch, H])
+        }
+      }
+      const outputs = await session.run(feeds)
+      const reference = lstmReference(loaded, x, steps, batch, options.withState ? state : {})
+      expectClose(outputs.y!.data as Float32Array, options.sequence ? reference.sequenceOutput : reference.output)
+      if (options.hiddenSequence) expectClose(outputs.h_seq!.data as Float32Array, reference.sequence)
+      else expect(outputs.h_seq).toBeUndefined()
+      if (options.withState) {
+        for (let k = 0; k < L; k++) {
+          expectClose(outputs[`h_l${k}`]!.data as Float32Array, reference.hidden.subarray(k * batch * H, (k + 1) * batch * H))
+          expectClose(outputs[`c_l${k}`]!.data as Float32Array, reference.cell.subarray(k * batch * H, (k + 1) * batch * H))
+        }
+      }
     })
   })
 
@@ -110,7 +128,7 @@ describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime ag
     expect(Array.from(loaded.head!.weight)).toEqual(Array.from(weights.head!.weight, (v) => 2 * v))
     expect(Array.from(loaded.head!.bias!)).toEqual(Array.from(weights.head!.bias!, (v) => v / 2))
     const x = randomInput(12, 4 * 2 * 3)
-    expectClose((await runOrt(bytes, x, [4, 2, 3])).output!, lstmReference(loaded, x, 4, 2).output)
+    expectClose((await runOrt(bytes, x, [4, 2, 3])).y!, lstmReference(loaded, x, 4, 2).output)
   })
 
   it('reads a graph shaped like PyTorch’s export (batch_first, zero h0/c0 from ConstantOfShape, Transpose + Gather, h_n output)', async () => {
@@ -153,13 +171,13 @@ describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime ag
       { name: '/lstm/Transpose_1', opType: 'Transpose', input: ['s1'], output: ['out'], attribute: [attr.ints('perm', [1, 0, 2])] },
       constant('minus_one', int64Tensor('minus_one', [], [-1])),
       { name: '/Gather', opType: 'Gather', input: ['out', 'minus_one'], output: ['last'], attribute: [attr.int('axis', 1)] },
-      { name: '/fc/Gemm', opType: 'Gemm', input: ['last', 'fc.weight', 'fc.bias'], output: ['output'], attribute: [attr.float('alpha', 1), attr.float('beta', 1), attr.int('transB', 1)] },
+      { name: '/fc/Gemm', opType: 'Gemm', input: ['last', 'fc.weight', 'fc.bias'], output: ['y'], attribute: [attr.float('alpha', 1), attr.float('beta', 1), attr.int('transB', 1)] },
       { name: '/Concat_h', opType: 'Concat', input: ['Yh0', 'Yh1'], output: ['h_n'], attribute: [attr.int('axis', 0)] },
     ]
     nodes.splice(10, 0, constant('zero_axis', int64Tensor('zero_axis', [1], [0])))
     const bytes = encodeModel({
       name: 'main_graph', node: nodes, initializer: initializers,
-      input: [valueInfo('input', ['batch', 'steps', I])], output: [valueInfo('output', ['batch', O]), valueInfo('h_n', [2, 'batch', H])],
+      input: [valueInfo('input', ['batch', 'steps', I])], output: [valueInfo('y', ['batch', O]), valueInfo('h_n', [2, 'batch', H])],
     })
     const loaded = lstmWeightsFromOnnx(bytes)
     expect(loaded).toEqual(weights)
@@ -171,7 +189,7 @@ describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime ag
     for (let n = 0; n < batch; n++) for (let t = 0; t < steps; t++) for (let k = 0; k < I; k++) sequenceMajor[(t * batch + n) * I + k] = batchMajor[(n * steps + t) * I + k]!
     const outputs = await runOrt(bytes, batchMajor, [batch, steps, I], 'input')
     const reference = lstmReference(loaded, sequenceMajor, steps, batch)
-    expectClose(outputs.output!, reference.output)
+    expectClose(outputs.y!, reference.output)
     expectClose(outputs.h_n!, reference.hidden)
   })
 
@@ -200,7 +218,7 @@ describe('lstmWeightsFromOnnx recovers PyTorch-order weights, and onnxruntime ag
 
 describe('lstmWeightsFromOnnx refuses what sluice does not run, naming it (ERR_NOT_SUPPORTED)', () => {
   const weights = randomLstmWeights(seededRandom(40), { inputSize: 3, hiddenSize: 4, layers: 2, outputSize: 2 })
-  const base = () => buildOnnxLstmModel(weights, { headOp: 'MatMulAdd' })
+  const base = () => buildOnnxLstmModel(weights, { headOp: 'MatMulAdd', lastStep: 'gather' })
   const lstm = (model: Model, k = 0) => nodeNamed(model, `lstm_l${k}`)
   const cases: [string, (model: Model) => void, RegExp][] = [
     ['direction=reverse', (m) => lstm(m).attribute.push(attr.string('direction', 'reverse')), /LSTM node 'lstm_l0' has direction=reverse/],
@@ -234,14 +252,24 @@ describe('lstmWeightsFromOnnx refuses what sluice does not run, naming it (ERR_N
     }, /initial_h of LSTM node 'lstm_l0' \('h0'\) is a non-zero constant/],
     ['an activation after the head', (m) => {
       m.graph!.node.find((n) => n.name === 'fc_add')!.output[0] = 'logits'
-      m.graph!.node.push(onnx.NodeProto.create({ name: 'act', opType: 'Sigmoid', input: ['logits'], output: ['output'] }))
+      m.graph!.node.push(onnx.NodeProto.create({ name: 'act', opType: 'Sigmoid', input: ['logits'], output: ['y'] }))
     }, /Sigmoid node 'act' computes on the model's data/],
     ['a second linear layer', (m) => {
       m.graph!.node.find((n) => n.name === 'fc_add')!.output[0] = 'hidden2'
       m.graph!.initializer.push(onnx.TensorProto.create(floatTensor('w2', [2, 2], new Float32Array(4))))
-      m.graph!.node.push(onnx.NodeProto.create({ name: 'fc2', opType: 'MatMul', input: ['hidden2', 'w2'], output: ['output'] }))
+      m.graph!.node.push(onnx.NodeProto.create({ name: 'fc2', opType: 'MatMul', input: ['hidden2', 'w2'], output: ['y'] }))
     }, /2 linear layers.*one head/],
-    ['a head on every time step', (m) => { m.graph!.node.find((n) => n.name === 'fc_matmul')!.input[0] = 'y' }, /reads every time step; sluice applies the head to the last step only/],
+    ['a head contracting another axis than the hidden one', (m) => {
+      m.graph!.node.find((n) => n.name === 'fc_matmul')!.input[0] = 'h_last_t'
+      const at = m.graph!.node.findIndex((n) => n.name === 'fc_matmul')
+      m.graph!.node.splice(at, 0, onnx.NodeProto.create({ name: 'swap', opType: 'Transpose', input: ['h_last'], output: ['h_last_t'], attribute: [attr.ints('perm', [1, 0])] }))
+    }, /MatMul node 'fc_matmul' does not contract the hidden axis/],
+    ['a head on a reshaped sequence', (m) => {
+      m.graph!.initializer.push(onnx.TensorProto.create(int64Tensor('flat', [2], [-1, 4])))
+      const at = m.graph!.node.findIndex((n) => n.name === 'fc_matmul')
+      m.graph!.node.splice(at, 0, onnx.NodeProto.create({ name: 'flatten_steps', opType: 'Reshape', input: ['h_seq', 'flat'], output: ['h_flat'] }))
+      m.graph!.node.find((n) => n.name === 'fc_matmul')!.input[0] = 'h_flat'
+    }, /Reshape node 'flatten_steps' reshapes the sequence before the last step is selected/],
     ['a head on the first time step', (m) => {
       const index = m.graph!.node.find((n) => n.name === 'gather_last')!.input[1]!
       m.graph!.node.find((n) => n.output[0] === index)!.attribute[0]!.t = onnx.TensorProto.create(int64Tensor(index, [], [0]))

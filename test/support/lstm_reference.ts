@@ -84,8 +84,24 @@ function applyHead(weights: LstmWeights, h: ArrayLike<number>): ArrayLike<number
   return y
 }
 
-/** A deterministic pseudo-random source (mulberry32) for reproducible test data. */
-export function seededRandom(seed: number): () => number {
+/** The head (or top hidden state) at every step, [steps][batch][outputSize]: lstmReference's sequenceOutput. */
+export function referenceLstm(weights: LstmWeights, x: ArrayLike<number>, steps: number, batch: number): Float64Array {
+  return lstmReference(weights, x, steps, batch).sequenceOutput
+}
+
+/** The largest |a[i] − b[i]| (Infinity when either holds NaN where the other does not match). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`)
+  let worst = 0
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!)
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d
+  }
+  return worst
+}
+
+/** A deterministic pseudo-random source (mulberry32) for reproducible test data; failing cases replay from their seed. */
+export function rng(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -95,22 +111,40 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+export const seededRandom = rng
 
-/** Random LstmWeights with values in [-scale, scale). */
-export function randomLstmWeights(
-  random: () => number,
-  { inputSize, hiddenSize, layers, outputSize, bias = true, scale = 0.5 }: { inputSize: number; hiddenSize: number; layers: number; outputSize?: number; bias?: boolean; scale?: number },
-): LstmWeights {
-  const values = (n: number) => Float32Array.from({ length: n }, () => (2 * random() - 1) * scale)
+/** n values uniform in ±scale. */
+export function randomArray(random: () => number, n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = (random() * 2 - 1) * scale
+  return a
+}
+
+export interface RandomLstmShape {
+  layers: number
+  inputSize: number
+  hiddenSize: number
+  /** Head outputs; 0 or absent: no head. */
+  outputSize?: number
+  /** Weights are uniform in ±scale (default 1/sqrt(hiddenSize), PyTorch's init). */
+  scale?: number
+  /** false: no biases anywhere (nn.LSTM(bias=False), nn.Linear(bias=False)). Default true. */
+  bias?: boolean
+}
+
+/** Random LstmWeights, drawn layer by layer (weightIh, weightHh, biasIh, biasHh), then the head (weight, bias). */
+export function randomLstmWeights(random: () => number, shape: RandomLstmShape): LstmWeights {
+  const { inputSize, hiddenSize: H, layers, outputSize, bias = true } = shape
+  const scale = shape.scale ?? 1 / Math.sqrt(H)
   const weights: LstmWeights = {
     inputSize,
-    hiddenSize,
+    hiddenSize: H,
     layers: Array.from({ length: layers }, (_, k) => ({
-      weightIh: values(4 * hiddenSize * (k === 0 ? inputSize : hiddenSize)),
-      weightHh: values(4 * hiddenSize * hiddenSize),
-      ...(bias ? { biasIh: values(4 * hiddenSize), biasHh: values(4 * hiddenSize) } : {}),
+      weightIh: randomArray(random, 4 * H * (k === 0 ? inputSize : H), scale),
+      weightHh: randomArray(random, 4 * H * H, scale),
+      ...(bias ? { biasIh: randomArray(random, 4 * H, scale), biasHh: randomArray(random, 4 * H, scale) } : {}),
     })),
   }
-  if (outputSize !== undefined) weights.head = { weight: values(outputSize * hiddenSize), ...(bias ? { bias: values(outputSize) } : {}) }
+  if (outputSize) weights.head = { weight: randomArray(random, outputSize * H, scale), ...(bias ? { bias: randomArray(random, outputSize, scale) } : {}) }
   return weights
 }

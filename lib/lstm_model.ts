@@ -2,6 +2,7 @@
 // LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
 // call; the native core checks every length again.
 import { SluiceError } from './errors'
+import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, type LstmSafetensorsOptions } from './lstm_loaders'
 import type { LstmWeights } from './lstm_weights'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
@@ -121,6 +122,16 @@ export class LstmModel {
     const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
     const Ctor = native().NativeLstmModel as NativeLstmModelCtor
     return new LstmModel(new Ctor(weights, threads))
+  }
+
+  /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options). */
+  static fromSafetensors(pathOrBytes: string | Uint8Array, options: LstmSafetensorsOptions & LstmModelOptions = {}): LstmModel {
+    return LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
+  }
+
+  /** Loads an ONNX graph of LSTM nodes with an optional Gemm or MatMul+Add head (see lstmWeightsFromOnnx). */
+  static fromOnnx(pathOrBytes: string | Uint8Array, options: LstmModelOptions = {}): LstmModel {
+    return LstmModel.fromWeights(lstmWeightsFromOnnx(pathOrBytes), options)
   }
 
   /** Floats that predict writes for these options. */

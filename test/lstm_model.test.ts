@@ -208,6 +208,10 @@ describe('LstmModel rejects bad input with SluiceError', () => {
     expectSluiceError(() => LstmModel.fromWeights({ ...good(), inputSize: 2.5 }), 'ERR_INVALID_TYPE')
     expectSluiceError(() => LstmModel.fromWeights(good(), { threads: 0 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => LstmModel.fromWeights(null as unknown as LstmWeights), 'ERR_INVALID_TYPE')
+    expectSluiceError(() => LstmModel.fromWeights({ ...good(), head: 5 as unknown as LstmWeights['head'] }), 'ERR_INVALID_TYPE', /head/)
+    expectSluiceError(() => LstmModel.fromWeights({ ...good(), layers: [5] as unknown as LstmWeights['layers'] }), 'ERR_INVALID_TYPE', /layers\[0\]/)
+    // head: null means no head
+    expect(LstmModel.fromWeights({ ...good(), head: null as unknown as undefined }).outputSize).toBe(4)
   })
 
   it('rejects NaN and Infinity in any weight, naming it', () => {

@@ -78,7 +78,8 @@ function checkWeights(weights: LstmWeights): void {
     check(layer.biasIh, `${name}biasIh`, 4 * H, '4·hiddenSize', true)
     check(layer.biasHh, `${name}biasHh`, 4 * H, '4·hiddenSize', true)
   })
-  if (weights.head !== undefined) {
+  if (weights.head !== undefined && weights.head !== null) {
+    if (typeof weights.head !== 'object') throw new SluiceError('head must be an object { weight, bias? }', 'ERR_INVALID_TYPE')
     const w = expectTypedArray(weights.head.weight, 'head.weight', Float32Array)
     const O = w.length / H
     if (!Number.isInteger(O) || O < 1 || O > MAX_SIZE) {

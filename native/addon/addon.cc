@@ -30,6 +30,8 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   exports.Set("directory", Napi::String::New(env, directory_));
   InitBackends(env, exports);
   InitTesting(env, exports);
+  InitEventTimeWindows(env, exports);
+  InitWatermarkTracker(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -1,0 +1,661 @@
+#include "event_time_windows.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "snapshot.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+constexpr double kMaxTimestamp = 9007199254740991.0;  // 2^53 − 1: timestamps are integral units
+constexpr int64_t kBeforeAll = -(int64_t{1} << 62);   // window / pane index sentinels beyond any real one
+constexpr int64_t kAfterAll = int64_t{1} << 62;
+
+int64_t ClampIndex(double x) {
+  if (!(x > -4.0e18)) return kBeforeAll;  // also −Infinity
+  if (x > 4.0e18) return kAfterAll;
+  return static_cast<int64_t>(x);
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+bool IsWholeNumber(double x, double max) { return std::isfinite(x) && std::floor(x) == x && std::fabs(x) <= max; }
+
+constexpr double kMaxDuration = 1099511627776.0;  // 2^40 time units (≈ 35 years of milliseconds)
+
+void CheckOptions(const EventTimeWindowsOptions& o) {
+  Require(o.keyCount >= 1 && o.keyCount <= (1u << 28), codes::kOutOfRange, "keyCount must be in [1, 268435456]");
+  Require(o.channels >= 1 && o.channels <= 1024, codes::kOutOfRange, "channels must be in [1, 1024]");
+  Require(!o.aggregates.empty() && o.aggregates.size() <= 64, codes::kInvalidArgument, "aggregates: 1 to 64 names");
+  Require(IsWholeNumber(o.allowedLateness, kMaxDuration) && o.allowedLateness >= 0, codes::kInvalidArgument,
+          "allowedLateness must be an integer in [0, 2^40]");
+  if (o.kind == WindowKind::kSession) {
+    Require(IsWholeNumber(o.gap, kMaxDuration) && o.gap >= 1, codes::kInvalidArgument, "gap must be an integer in [1, 2^40]");
+    return;
+  }
+  Require(IsWholeNumber(o.size, kMaxDuration) && o.size >= 1, codes::kInvalidArgument, "size must be an integer in [1, 2^40]");
+  Require(IsWholeNumber(o.slide, kMaxDuration) && o.slide >= 1 && o.slide <= o.size, codes::kInvalidArgument,
+          "slide must be an integer in [1, size]");
+  Require(o.kind != WindowKind::kTumbling || o.slide == o.size, codes::kInvalidArgument, "tumbling windows slide by size");
+  Require(IsWholeNumber(o.offset, kMaxDuration) && std::fabs(o.offset) < o.slide, codes::kInvalidArgument,
+          "offset must be an integer with |offset| < slide");
+  Require(IsWholeNumber(o.horizon, kMaxDuration) && o.horizon >= 0, codes::kInvalidArgument, "horizon must be an integer in [0, 2^40]");
+}
+
+}  // namespace
+
+EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : options_(options), channels_(options.channels) {
+  CheckOptions(options);
+  if (options.kind == WindowKind::kSession) {
+    sessionHead_.assign(options.keyCount, -1);
+    keyActive_.assign(options.keyCount, 0);
+  } else {
+    const int64_t size = static_cast<int64_t>(options.size), slide = static_cast<int64_t>(options.slide);
+    paneSize_ = std::gcd(size, slide);
+    panesPerWindow_ = size / paneSize_;
+    panesPerSlide_ = slide / paneSize_;
+    const double horizon = options.horizon > 0 ? options.horizon : 4 * options.size;
+    const double needed = std::ceil((options.size + options.allowedLateness + horizon) / paneSize_) + 1;
+    Require(needed <= (1 << 20), codes::kOutOfRange,
+            "size + allowedLateness + horizon spans more than 2^20 panes of gcd(size, slide)");
+    ringPanes_ = 1;
+    while (ringPanes_ < needed) ringPanes_ <<= 1;
+    Require(static_cast<double>(ringPanes_) * options.keyCount <= 4294967296.0, codes::kOutOfRange,
+            "keyCount × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or keyCount");
+    slotOf_.assign(static_cast<size_t>(ringPanes_) * options.keyCount, 0);
+    paneCells_.resize(ringPanes_);
+    paneAccumulators_.resize(ringPanes_);
+    stageOf_.assign(options.keyCount, 0);
+  }
+  UpdateThresholds();
+}
+
+// ---- pane arithmetic ----------------------------------------------------------------------------------
+
+int64_t EventTimeWindows::PaneOf(double t) const {
+  const double x = t - options_.offset;
+  const double g = static_cast<double>(paneSize_);
+  double q = std::floor(x / g);
+  if (q * g > x) q -= 1;  // correct a quotient rounded up across an integer
+  return static_cast<int64_t>(q);
+}
+
+int64_t EventTimeWindows::LastWindowEndingBy(double watermark, double lateness) const {
+  if (watermark == -kInfinity) return kBeforeAll;
+  if (watermark == kInfinity) return kAfterAll;
+  return ClampIndex(std::floor((watermark + 1 - lateness - options_.offset - options_.size) / options_.slide));
+}
+
+void EventTimeWindows::UpdateThresholds() {
+  if (options_.kind == WindowKind::kSession) return;
+  firedThrough_ = LastWindowEndingBy(watermark_, 0);
+  purgedThrough_ = LastWindowEndingBy(watermark_, options_.allowedLateness);
+  auto paneIndex = [](int64_t k, double times, double plus) {
+    if (k == kBeforeAll) return kBeforeAll;
+    if (k == kAfterAll) return kAfterAll;
+    return ClampIndex(static_cast<double>(k) * times + plus);
+  };
+  lateBelow_ = paneIndex(purgedThrough_, static_cast<double>(panesPerSlide_), static_cast<double>(panesPerSlide_));
+  onTimeFrom_ = paneIndex(firedThrough_, static_cast<double>(panesPerSlide_), static_cast<double>(panesPerWindow_));
+}
+
+// ---- push ---------------------------------------------------------------------------------------------
+
+template <typename T>
+size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t> keys, Span<const T> values,
+                              Span<uint32_t> lateOut) {
+  const size_t n = timestamps.size;
+  Require(keys.size == n || keys.size == 0, codes::kInvalidLength, "keys must have one entry per timestamp");
+  Require(values.size == n * channels_, codes::kInvalidLength, "values must hold timestamps.length × channels numbers");
+  Require(lateOut.size >= n, codes::kInvalidLength, "late output must hold one index per event");
+  double poison = 0, magnitude = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double t = timestamps[i];
+    poison += t - t;
+    magnitude = std::fmax(magnitude, std::fabs(t));
+  }
+  Require(poison == 0, codes::kInvalidArgument, "timestamps must be finite");
+  Require(magnitude <= kMaxTimestamp, codes::kOutOfRange, "timestamps must be within ±(2^53 − 1)");
+  uint32_t maxKey = 0;
+  for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
+  Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
+  if (options_.kind != WindowKind::kSession) CheckPanesFit(timestamps);
+
+  size_t lateCount = 0;
+  const double updatingBefore = metrics_.updating;
+  if (options_.kind == WindowKind::kSession) {
+    PushSessions(timestamps, keys, values, lateOut.data, &lateCount);
+  } else {
+    PushPanes(timestamps, keys, values, lateOut.data, &lateCount);
+  }
+  metrics_.late += static_cast<double>(lateCount);
+  metrics_.onTime += static_cast<double>(n - lateCount) - (metrics_.updating - updatingBefore);
+  return lateCount;
+}
+
+void EventTimeWindows::CheckPanesFit(Span<const double> ts) const {
+  // Non-late events must land in the ring beside the panes already stored.
+  const double lateBelowTime = lateBelow_ == kBeforeAll ? -kInfinity
+                               : lateBelow_ == kAfterAll ? kInfinity
+                                                         : options_.offset + static_cast<double>(lateBelow_) * paneSize_;
+  double lo = kInfinity, hi = -kInfinity;
+  for (size_t i = 0; i < ts.size; ++i) {
+    const double t = ts[i];
+    if (t >= lateBelowTime) {
+      lo = std::fmin(lo, t);
+      hi = std::fmax(hi, t);
+    }
+  }
+  if (lo > hi) return;
+  int64_t low = PaneOf(lo), high = PaneOf(hi);
+  if (hasPanes_) {
+    low = std::min(low, lowPane_);
+    high = std::max(high, highPane_);
+  }
+  Require(high - low < static_cast<int64_t>(ringPanes_), codes::kOutOfRange,
+          "events span more time than size + allowedLateness + horizon ahead of the oldest open window: "
+          "advance the watermark more often or raise `horizon`");
+}
+
+template <typename T>
+void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values,
+                                 uint32_t* lateOut, size_t* lateCount) {
+  const size_t n = ts.size, channels = channels_, keyCount = options_.keyCount;
+  const int64_t mask = ringPanes_ - 1;
+  const bool keyed = keys.size != 0;
+  const double offset = options_.offset, g = static_cast<double>(paneSize_), inverse = 1.0 / g;
+  const int64_t onTimeFrom = onTimeFrom_, lateBelow = lateBelow_;
+  int64_t low = hasPanes_ ? lowPane_ : kAfterAll, high = hasPanes_ ? highPane_ : kBeforeAll;
+  size_t late = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double t = ts[i];
+    const uint32_t key = keyed ? keys[i] : 0;
+    const double x = t - offset;
+    double q = std::floor(x * inverse);  // multiply, then correct by one either way: exact for |x| < 2^53
+    if (q * g > x) q -= 1;
+    else if ((q + 1) * g <= x) q += 1;
+    const int64_t p = static_cast<int64_t>(q);
+    if (p < onTimeFrom) {
+      if (p < lateBelow) {
+        lateOut[late++] = static_cast<uint32_t>(i);
+        continue;
+      }
+      // Allowed lateness: fire again every fired, unpurged window that holds this pane.
+      const int64_t kFirst = std::max(FloorDiv(p - panesPerWindow_ + panesPerSlide_, panesPerSlide_), purgedThrough_ + 1);
+      const int64_t kLast = std::min(FloorDiv(p, panesPerSlide_), firedThrough_);
+      for (int64_t k = kFirst; k <= kLast; ++k) pendingUpdates_.emplace_back(k, key);
+      metrics_.updating += 1;
+    }
+    low = std::min(low, p);
+    high = std::max(high, p);
+    const size_t ring = static_cast<size_t>(p & mask);
+    std::vector<Cell>& cells = paneCells_[ring];
+    uint32_t& slot = slotOf_[ring * keyCount + key];
+    if (!(slot < cells.size() && cells[slot].key == key)) {
+      slot = static_cast<uint32_t>(cells.size());
+      cells.push_back(Cell{key, -1, 0});
+      paneAccumulators_[ring].resize(cells.size() * channels);
+    }
+    cells[slot].events += 1;
+    TimedAccumulator* acc = &paneAccumulators_[ring][static_cast<size_t>(slot) * channels];
+    const T* v = values.data + i * channels;
+    for (size_t c = 0; c < channels; ++c) acc[c].Add(static_cast<double>(v[c]), t);
+  }
+  if (low <= high) {
+    hasPanes_ = true;
+    lowPane_ = low;
+    highPane_ = high;
+  }
+  *lateCount = late;
+}
+
+int32_t EventTimeWindows::AllocateSession() {
+  int32_t index = freeSession_;
+  if (index >= 0) {
+    freeSession_ = sessionCells_[index].next;
+  } else {
+    Require(sessionCells_.size() < static_cast<size_t>(INT32_MAX), codes::kOutOfRange, "too many open sessions");
+    index = static_cast<int32_t>(sessionCells_.size());
+    sessionCells_.emplace_back();
+    sessions_.emplace_back();
+    sessionAccumulators_.resize(sessionCells_.size() * channels_);
+  }
+  for (size_t c = 0; c < channels_; ++c) sessionAccumulators_[static_cast<size_t>(index) * channels_ + c] = TimedAccumulator();
+  return index;
+}
+
+void EventTimeWindows::FreeSession(int32_t index) {
+  sessionCells_[index].next = freeSession_;
+  freeSession_ = index;
+}
+
+template <typename T>
+void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values,
+                                    uint32_t* lateOut, size_t* lateCount) {
+  const size_t n = ts.size, channels = channels_;
+  const double gap = options_.gap, lateness = options_.allowedLateness, wm = watermark_;
+  size_t late = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double t = ts[i], end = t + gap;
+    const uint32_t key = keys.size ? keys[i] : 0;
+    // The key's sessions are disjoint and sorted by start (hence by end): skip those ending before t.
+    int32_t previous = -1, current = sessionHead_[key];
+    while (current >= 0 && sessions_[current].end < t) {
+      previous = current;
+      current = sessionCells_[current].next;
+    }
+    int32_t target;
+    if (current >= 0 && sessions_[current].start <= end) {
+      target = current;
+      Session& s = sessions_[target];
+      // Absorb every following session that the new one [t, t + gap) bridges to.
+      int32_t next = sessionCells_[target].next;
+      while (next >= 0 && sessions_[next].start <= end) {
+        const int32_t after = sessionCells_[next].next;
+        s.end = std::max(s.end, sessions_[next].end);
+        s.fired |= sessions_[next].fired;
+        s.dirty |= sessions_[next].dirty;
+        sessionCells_[target].events += sessionCells_[next].events;
+        for (size_t c = 0; c < channels; ++c) {
+          sessionAccumulators_[static_cast<size_t>(target) * channels + c].Merge(
+              sessionAccumulators_[static_cast<size_t>(next) * channels + c]);
+        }
+        FreeSession(next);
+        next = after;
+      }
+      sessionCells_[target].next = next;
+      s.start = std::min(s.start, t);
+      s.end = std::max(s.end, end);
+    } else {
+      if (end - 1 + lateness <= wm) {  // a new session that is already past its cleanup time
+        lateOut[late++] = static_cast<uint32_t>(i);
+        continue;
+      }
+      target = AllocateSession();  // may move the pools: take references only after this
+      sessions_[target] = Session{t, end, 0, 0};
+      sessionCells_[target] = Cell{key, current, 0};
+      if (previous >= 0) sessionCells_[previous].next = target;
+      else sessionHead_[key] = target;
+      if (!keyActive_[key]) {
+        keyActive_[key] = 1;
+        activeKeys_.push_back(key);
+      }
+    }
+    Session& s = sessions_[target];
+    if (s.fired) {
+      s.dirty = 1;
+      metrics_.updating += 1;
+    } else if (s.end - 1 <= wm) {
+      metrics_.updating += 1;  // fires at the next advance although its end has passed (allowed lateness)
+    }
+    sessionCells_[target].events += 1;
+    TimedAccumulator* acc = &sessionAccumulators_[static_cast<size_t>(target) * channels];
+    const T* v = values.data + i * channels;
+    for (size_t c = 0; c < channels; ++c) acc[c].Add(static_cast<double>(v[c]), t);
+  }
+  *lateCount = late;
+}
+
+template size_t EventTimeWindows::Push<double>(Span<const double>, Span<const uint32_t>, Span<const double>, Span<uint32_t>);
+template size_t EventTimeWindows::Push<float>(Span<const double>, Span<const uint32_t>, Span<const float>, Span<uint32_t>);
+
+// ---- firing -------------------------------------------------------------------------------------------
+
+void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double events, const TimedAccumulator* cells,
+                                  bool update) {
+  fired_.keys.push_back(key);
+  fired_.starts.push_back(start);
+  fired_.ends.push_back(end);
+  fired_.counts.push_back(events);
+  fired_.updates.push_back(update ? 1 : 0);
+  for (size_t c = 0; c < channels_; ++c) {
+    const Summary s = cells[c].ToSummary();
+    for (Aggregate a : options_.aggregates) fired_.values.push_back(Finalize(a, s));
+  }
+  metrics_.firedWindows += 1;
+  if (update) metrics_.updateFirings += 1;
+}
+
+// Fires window k for every key with data in it, in ascending key order: the cells of its panes are merged
+// per key into a stage (stageOf_ maps key → stage entry, validated by the entry's key, so it needs no reset).
+void EventTimeWindows::FirePaneWindow(int64_t k) {
+  const size_t channels = channels_;
+  const int64_t mask = ringPanes_ - 1;
+  const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
+  const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
+  stageCells_.clear();
+  stageAccumulators_.clear();
+  for (int64_t p = firstPane; p <= lastPane; ++p) {
+    const size_t ring = static_cast<size_t>(p & mask);
+    const std::vector<Cell>& cells = paneCells_[ring];
+    const TimedAccumulator* accs = paneAccumulators_[ring].data();
+    for (size_t j = 0; j < cells.size(); ++j) {
+      const uint32_t key = cells[j].key;
+      uint32_t& stage = stageOf_[key];
+      if (stage < stageCells_.size() && stageCells_[stage].key == key) {
+        stageCells_[stage].events += cells[j].events;
+        for (size_t c = 0; c < channels; ++c) stageAccumulators_[stage * channels + c].Merge(accs[j * channels + c]);
+      } else {
+        stage = static_cast<uint32_t>(stageCells_.size());
+        stageCells_.push_back(cells[j]);
+        stageAccumulators_.insert(stageAccumulators_.end(), accs + j * channels, accs + (j + 1) * channels);
+      }
+    }
+  }
+  order_.clear();
+  for (size_t j = 0; j < stageCells_.size(); ++j) order_.push_back(uint64_t{stageCells_[j].key} << 32 | j);
+  std::sort(order_.begin(), order_.end());
+  const double start = options_.offset + static_cast<double>(k) * options_.slide;
+  const double end = start + options_.size;
+  for (uint64_t o : order_) {
+    const size_t j = static_cast<uint32_t>(o);
+    EmitWindow(stageCells_[j].key, start, end, stageCells_[j].events, &stageAccumulators_[j * channels], false);
+  }
+}
+
+void EventTimeWindows::FirePanes(double newWatermark) {
+  // 1. Updates of fired windows (their ends are ≤ the old watermark + 1, so they come first in (end, key)).
+  if (!pendingUpdates_.empty()) {
+    std::sort(pendingUpdates_.begin(), pendingUpdates_.end());
+    pendingUpdates_.erase(std::unique(pendingUpdates_.begin(), pendingUpdates_.end()), pendingUpdates_.end());
+    const size_t channels = channels_;
+    const int64_t mask = ringPanes_ - 1;
+    for (size_t i = 0; i < pendingUpdates_.size();) {
+      const int64_t k = pendingUpdates_[i].first;
+      const double start = options_.offset + static_cast<double>(k) * options_.slide;
+      const double end = start + options_.size;
+      const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
+      const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
+      for (; i < pendingUpdates_.size() && pendingUpdates_[i].first == k; ++i) {
+        const uint32_t key = pendingUpdates_[i].second;
+        stageAccumulators_.assign(channels, TimedAccumulator());
+        double events = 0;
+        for (int64_t p = firstPane; p <= lastPane; ++p) {
+          const size_t ring = static_cast<size_t>(p & mask);
+          const uint32_t slot = slotOf_[ring * options_.keyCount + key];
+          if (!(slot < paneCells_[ring].size() && paneCells_[ring][slot].key == key)) continue;
+          events += paneCells_[ring][slot].events;
+          for (size_t c = 0; c < channels; ++c) stageAccumulators_[c].Merge(paneAccumulators_[ring][slot * channels + c]);
+        }
+        EmitWindow(key, start, end, events, stageAccumulators_.data(), true);
+      }
+    }
+    pendingUpdates_.clear();
+  }
+  if (newWatermark <= watermark_) return;
+  // 2. Windows whose end − 1 ≤ newWatermark, only where data is stored.
+  const int64_t newFiredThrough = LastWindowEndingBy(newWatermark, 0);
+  if (hasPanes_) {
+    const int64_t kFrom = std::max(firedThrough_ + 1, FloorDiv(lowPane_ - panesPerWindow_ + panesPerSlide_, panesPerSlide_));
+    const int64_t kTo = std::min(newFiredThrough, FloorDiv(highPane_, panesPerSlide_));
+    for (int64_t k = kFrom; k <= kTo; ++k) FirePaneWindow(k);
+  }
+  watermark_ = newWatermark;
+  UpdateThresholds();
+  // 3. Purge panes whose every window is past its cleanup time.
+  if (hasPanes_) {
+    const int64_t mask = ringPanes_ - 1;
+    const int64_t purgeTo = std::min(highPane_, lateBelow_ - 1);
+    for (int64_t p = lowPane_; p <= purgeTo; ++p) {
+      paneCells_[static_cast<size_t>(p & mask)].clear();
+      paneAccumulators_[static_cast<size_t>(p & mask)].clear();
+    }
+    if (lateBelow_ > highPane_) hasPanes_ = false;
+    else lowPane_ = std::max(lowPane_, lateBelow_);
+  }
+}
+
+void EventTimeWindows::FireSessions(double newWatermark) {
+  const double wm = std::max(newWatermark, watermark_);
+  sessionOrder_.clear();
+  for (uint32_t key : activeKeys_) {
+    for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) {
+      const Session& s = sessions_[r];
+      if (s.end - 1 <= wm && (!s.fired || s.dirty)) sessionOrder_.emplace_back(s.end, uint64_t{key} << 32 | static_cast<uint32_t>(r));
+    }
+  }
+  std::sort(sessionOrder_.begin(), sessionOrder_.end());
+  for (const auto& entry : sessionOrder_) {
+    const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(entry.second));
+    Session& s = sessions_[r];
+    EmitWindow(sessionCells_[r].key, s.start, s.end, sessionCells_[r].events,
+               &sessionAccumulators_[static_cast<size_t>(r) * channels_], s.fired != 0);
+    s.fired = 1;
+    s.dirty = 0;
+  }
+  watermark_ = wm;
+  // Purge sessions past their cleanup time; drop keys left without sessions.
+  const double lateness = options_.allowedLateness;
+  size_t kept = 0;
+  for (uint32_t key : activeKeys_) {
+    int32_t* link = &sessionHead_[key];
+    while (*link >= 0) {
+      const int32_t r = *link;
+      if (sessions_[r].end - 1 + lateness <= wm) {
+        *link = sessionCells_[r].next;
+        FreeSession(r);
+      } else {
+        link = &sessionCells_[r].next;
+      }
+    }
+    if (sessionHead_[key] >= 0) activeKeys_[kept++] = key;
+    else keyActive_[key] = 0;
+  }
+  activeKeys_.resize(kept);
+}
+
+size_t EventTimeWindows::AdvanceWatermark(double watermark) {
+  Require(!std::isnan(watermark) && watermark != kInfinity, codes::kInvalidArgument,
+          "watermark must be a number below +Infinity (use flush() at end of stream)");
+  if (watermark < watermark_) metrics_.ignoredWatermarks += 1;
+  fired_.Clear();
+  if (options_.kind == WindowKind::kSession) FireSessions(watermark);
+  else FirePanes(watermark);
+  return fired_.size();
+}
+
+size_t EventTimeWindows::Flush() {
+  fired_.Clear();
+  if (options_.kind == WindowKind::kSession) FireSessions(kInfinity);
+  else FirePanes(kInfinity);
+  return fired_.size();
+}
+
+size_t EventTimeWindows::MemoryBytes() const {
+  size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + stageOf_.capacity() * sizeof(uint32_t);
+  for (const auto& cells : paneCells_) bytes += cells.capacity() * sizeof(Cell);
+  for (const auto& accs : paneAccumulators_) bytes += accs.capacity() * sizeof(TimedAccumulator);
+  bytes += stageCells_.capacity() * sizeof(Cell) + stageAccumulators_.capacity() * sizeof(TimedAccumulator);
+  bytes += sessionHead_.capacity() * sizeof(int32_t) + keyActive_.capacity() + activeKeys_.capacity() * sizeof(uint32_t);
+  bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
+           sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
+  bytes += fired_.keys.capacity() * 4 + (fired_.starts.capacity() + fired_.ends.capacity() + fired_.counts.capacity() +
+                                         fired_.values.capacity()) * 8 + fired_.updates.capacity();
+  return bytes;
+}
+
+// ---- snapshot -----------------------------------------------------------------------------------------
+
+namespace {
+void PutAccumulators(SnapshotWriter& w, const TimedAccumulator* accs, size_t count) {
+  static_assert(std::is_trivially_copyable_v<TimedAccumulator>);
+  w.PutArray(accs, count);
+}
+}  // namespace
+
+std::vector<uint8_t> EventTimeWindows::Snapshot() const {
+  SnapshotWriter w(SnapshotKind::kEventTimeWindows);
+  const EventTimeWindowsOptions& o = options_;
+  w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
+  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) w.Put<double>(x);
+  w.Put<uint32_t>(o.keyCount);
+  w.Put<uint32_t>(o.channels);
+  w.Put<uint32_t>(static_cast<uint32_t>(o.aggregates.size()));
+  for (Aggregate a : o.aggregates) w.Put<uint8_t>(static_cast<uint8_t>(a));
+  w.Put<double>(watermark_);
+  w.PutArray(reinterpret_cast<const double*>(&metrics_), sizeof(WindowMetrics) / sizeof(double));
+  if (o.kind == WindowKind::kSession) {
+    w.Put<uint64_t>(activeKeys_.size());
+    for (uint32_t key : activeKeys_) {
+      w.Put<uint32_t>(key);
+      uint32_t count = 0;
+      for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) ++count;
+      w.Put<uint32_t>(count);
+      for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) {
+        w.Put<double>(sessions_[r].start);
+        w.Put<double>(sessions_[r].end);
+        w.Put<double>(sessionCells_[r].events);
+        w.Put<uint8_t>(sessions_[r].fired);
+        w.Put<uint8_t>(sessions_[r].dirty);
+        PutAccumulators(w, &sessionAccumulators_[static_cast<size_t>(r) * channels_], channels_);
+      }
+    }
+  } else {
+    w.Put<uint8_t>(hasPanes_);
+    w.Put<int64_t>(lowPane_);
+    w.Put<int64_t>(highPane_);
+    if (hasPanes_) {
+      for (int64_t p = lowPane_; p <= highPane_; ++p) {
+        const size_t ring = static_cast<size_t>(p & (ringPanes_ - 1));
+        w.Put<uint64_t>(paneCells_[ring].size());
+        for (const Cell& cell : paneCells_[ring]) {
+          w.Put<uint32_t>(cell.key);
+          w.Put<double>(cell.events);
+        }
+        PutAccumulators(w, paneAccumulators_[ring].data(), paneAccumulators_[ring].size());
+      }
+    }
+    w.Put<uint64_t>(pendingUpdates_.size());
+    for (const auto& u : pendingUpdates_) {
+      w.Put<int64_t>(u.first);
+      w.Put<uint32_t>(u.second);
+    }
+  }
+  return w.Finish();
+}
+
+void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
+  SnapshotReader r(bytes, SnapshotKind::kEventTimeWindows);
+  const EventTimeWindowsOptions& o = options_;
+  bool same = r.Get<uint8_t>() == static_cast<uint8_t>(o.kind);
+  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) same = r.Get<double>() == x && same;
+  same = r.Get<uint32_t>() == o.keyCount && same;
+  same = r.Get<uint32_t>() == o.channels && same;
+  same = r.Get<uint32_t>() == o.aggregates.size() && same;
+  Require(same, codes::kInvalidArgument, "snapshot was taken with other options");
+  for (Aggregate a : o.aggregates) Require(r.Get<uint8_t>() == static_cast<uint8_t>(a), codes::kInvalidArgument, "snapshot was taken with other aggregates");
+  const double watermark = r.Get<double>();
+  Require(!std::isnan(watermark), codes::kMalformedData, "snapshot watermark is NaN");
+  WindowMetrics metrics;
+  r.GetArray(reinterpret_cast<double*>(&metrics), sizeof(WindowMetrics) / sizeof(double));
+  const size_t channels = channels_;
+  auto readAccumulators = [&](std::vector<TimedAccumulator>& into, size_t count) {
+    const size_t before = into.size();
+    into.resize(before + count);
+    r.GetArray(into.data() + before, count);
+  };
+
+  if (o.kind == WindowKind::kSession) {
+    const uint64_t keyCount = r.Get<uint64_t>();
+    Require(keyCount <= o.keyCount, codes::kMalformedData, "snapshot has too many keys");
+    std::vector<int32_t> heads(o.keyCount, -1);
+    std::vector<uint8_t> active(o.keyCount, 0);
+    std::vector<uint32_t> activeKeys;
+    std::vector<Cell> cells;
+    std::vector<Session> sessions;
+    std::vector<TimedAccumulator> accs;
+    for (uint64_t i = 0; i < keyCount; ++i) {
+      const uint32_t key = r.Get<uint32_t>();
+      const uint32_t count = r.Get<uint32_t>();
+      Require(key < o.keyCount && !active[key] && count >= 1 && count <= r.Remaining(), codes::kMalformedData,
+              "snapshot session key out of range");
+      active[key] = 1;
+      activeKeys.push_back(key);
+      int32_t* link = &heads[key];
+      double previousEnd = -kInfinity;
+      for (uint32_t j = 0; j < count; ++j) {
+        Session s;
+        s.start = r.Get<double>();
+        s.end = r.Get<double>();
+        const double events = r.Get<double>();
+        s.fired = r.Get<uint8_t>();
+        s.dirty = r.Get<uint8_t>();
+        Require(std::isfinite(s.start) && std::isfinite(s.end) && s.start < s.end && s.start > previousEnd &&
+                    s.fired <= 1 && s.dirty <= 1 && events >= 1,
+                codes::kMalformedData, "snapshot session out of range");
+        previousEnd = s.end;
+        const int32_t index = static_cast<int32_t>(cells.size());
+        *link = index;
+        cells.push_back(Cell{key, -1, events});
+        link = &cells.back().next;
+        sessions.push_back(s);
+        readAccumulators(accs, channels);
+      }
+    }
+    r.ExpectEnd();
+    sessionHead_ = std::move(heads);
+    keyActive_ = std::move(active);
+    activeKeys_ = std::move(activeKeys);
+    sessionCells_ = std::move(cells);
+    sessions_ = std::move(sessions);
+    sessionAccumulators_ = std::move(accs);
+    freeSession_ = -1;
+  } else {
+    const uint8_t hasPanes = r.Get<uint8_t>();
+    const int64_t low = r.Get<int64_t>(), high = r.Get<int64_t>();
+    Require(hasPanes <= 1 && (!hasPanes || (low <= high && high - low < static_cast<int64_t>(ringPanes_))),
+            codes::kMalformedData, "snapshot pane range out of range");
+    std::vector<std::vector<Cell>> paneCells(ringPanes_);
+    std::vector<std::vector<TimedAccumulator>> paneAccs(ringPanes_);
+    if (hasPanes) {
+      for (int64_t p = low; p <= high; ++p) {
+        const size_t ring = static_cast<size_t>(p & (ringPanes_ - 1));
+        const uint64_t count = r.Get<uint64_t>();
+        Require(count <= o.keyCount && count <= r.Remaining() / 12, codes::kMalformedData, "snapshot pane too large");
+        std::vector<uint8_t> seen;
+        for (uint64_t j = 0; j < count; ++j) {
+          const uint32_t key = r.Get<uint32_t>();
+          const double events = r.Get<double>();
+          Require(key < o.keyCount && events >= 1, codes::kMalformedData, "snapshot cell out of range");
+          paneCells[ring].push_back(Cell{key, -1, events});
+        }
+        std::vector<uint32_t> keys;
+        for (const Cell& c : paneCells[ring]) keys.push_back(c.key);
+        std::sort(keys.begin(), keys.end());
+        Require(std::adjacent_find(keys.begin(), keys.end()) == keys.end(), codes::kMalformedData, "snapshot pane repeats a key");
+        readAccumulators(paneAccs[ring], count * channels);
+      }
+    }
+    const uint64_t pending = r.Get<uint64_t>();
+    Require(pending <= r.Remaining() / 12, codes::kMalformedData, "snapshot pending updates too many");
+    std::vector<std::pair<int64_t, uint32_t>> updates;
+    for (uint64_t i = 0; i < pending; ++i) {
+      const int64_t k = r.Get<int64_t>();
+      const uint32_t key = r.Get<uint32_t>();
+      Require(key < o.keyCount, codes::kMalformedData, "snapshot pending update key out of range");
+      updates.emplace_back(k, key);
+    }
+    r.ExpectEnd();
+    paneCells_ = std::move(paneCells);
+    paneAccumulators_ = std::move(paneAccs);
+    for (size_t ring = 0; ring < ringPanes_; ++ring) {
+      for (size_t j = 0; j < paneCells_[ring].size(); ++j) slotOf_[ring * o.keyCount + paneCells_[ring][j].key] = static_cast<uint32_t>(j);
+    }
+    hasPanes_ = hasPanes;
+    lowPane_ = low;
+    highPane_ = high;
+    pendingUpdates_ = std::move(updates);
+  }
+  watermark_ = watermark;
+  metrics_ = metrics;
+  UpdateThresholds();
+}
+
+}  // namespace sluice

@@ -1,0 +1,200 @@
+// Keyed event-time windows (tumbling, sliding, session) over columns, with Flink's firing rules:
+//  - a window [start, end) holds timestamps start ≤ t < end and fires when the watermark reaches end − 1;
+//  - it stays updatable until the watermark reaches end − 1 + allowedLateness (then it is purged); an
+//    event for a fired but live window updates it and fires it again (flagged as an update) at the next
+//    advance; an event that belongs to no live window goes to the late output (its index), never dropped;
+//  - session windows [firstTs, lastTs + gap) merge when an event bridges them (touching counts, as
+//    Flink's TimeWindow.intersects).
+// Sliding windows are built from panes of gcd(size, slide): each event updates one pane accumulator and
+// a firing window merges its size/gcd panes (see README: pane merge, why not Two-Stacks).
+//
+// Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring pane (ring = `ringPanes`, a power
+// of two covering size + allowedLateness + horizon), and per (key, pane) that holds data one cell of
+// 16 + 104·channels bytes from that pane's arena (arenas are reused after a pane is purged; no allocation
+// once they reached their high-water mark). Sessions keep 4 bytes per key plus one record per open
+// session (40 + 104·channels bytes) from a pool that is reused likewise.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "aggregates.h"
+#include "span.h"
+
+namespace sluice {
+
+enum class WindowKind : uint8_t { kTumbling = 0, kSliding = 1, kSession = 2 };
+
+struct EventTimeWindowsOptions {
+  WindowKind kind = WindowKind::kTumbling;
+  double size = 0;     // tumbling / sliding: window length (integer ≥ 1)
+  double slide = 0;    // sliding: step (integer ≥ 1, ≤ size); tumbling: = size
+  double gap = 0;      // session: inactivity gap (integer ≥ 1)
+  double offset = 0;   // tumbling / sliding: windows start at offset + k·slide (integer, |offset| < slide)
+  double allowedLateness = 0;  // integer ≥ 0
+  double horizon = 0;  // tumbling / sliding: how far data may run ahead of the oldest open window; 0: 4·size
+  uint32_t keyCount = 1;
+  uint32_t channels = 1;
+  std::vector<Aggregate> aggregates;
+};
+
+// One channel's statistics for one pane or window. first/last are by timestamp (ties: arrival order), so
+// the result does not depend on arrival order across panes.
+struct TimedAccumulator {
+  Accumulator values;
+  double firstTime = std::numeric_limits<double>::infinity();
+  double lastTime = -std::numeric_limits<double>::infinity();
+  double firstValue = std::numeric_limits<double>::quiet_NaN();
+  double lastValue = std::numeric_limits<double>::quiet_NaN();
+
+  void Add(double x, double t) {
+    if (x != x) return;  // NaN: missing value
+    values.Add(x);
+    if (t < firstTime) {
+      firstTime = t;
+      firstValue = x;
+    }
+    if (t >= lastTime) {
+      lastTime = t;
+      lastValue = x;
+    }
+  }
+  void Merge(const TimedAccumulator& later) {
+    values.Merge(later.values);
+    if (later.firstTime < firstTime) {
+      firstTime = later.firstTime;
+      firstValue = later.firstValue;
+    }
+    if (later.lastTime >= lastTime) {
+      lastTime = later.lastTime;
+      lastValue = later.lastValue;
+    }
+  }
+  Summary ToSummary() const {
+    Summary s = values.ToSummary();
+    s.first = firstValue;
+    s.last = lastValue;
+    return s;
+  }
+};
+
+// Fired windows as columns, sorted by (end, key); `values` is [window][channel][aggregate].
+struct FiredWindows {
+  std::vector<uint32_t> keys;
+  std::vector<double> starts, ends, counts;
+  std::vector<uint8_t> updates;
+  std::vector<double> values;
+  size_t size() const { return keys.size(); }
+  void Clear() {
+    keys.clear();
+    starts.clear();
+    ends.clear();
+    counts.clear();
+    updates.clear();
+    values.clear();
+  }
+};
+
+struct WindowMetrics {
+  double onTime = 0;             // events placed only into windows that had not fired
+  double updating = 0;           // late but allowed events: they update (or first fire) a window whose end passed
+  double late = 0;               // events in no live window: returned in the late output
+  double firedWindows = 0;       // window results emitted (first firings and updates)
+  double updateFirings = 0;      // of which updates of already fired windows
+  double ignoredWatermarks = 0;  // explicit watermarks that went back (ignored, like Flink)
+};
+
+class EventTimeWindows {
+ public:
+  explicit EventTimeWindows(const EventTimeWindowsOptions& options);
+
+  // Places each event in its windows. `keys` may be empty (all key 0); values are [event][channel].
+  // Indices of late events go to lateOut (capacity ≥ events); returns how many. Every check happens first.
+  template <typename T>
+  size_t Push(Span<const double> timestamps, Span<const uint32_t> keys, Span<const T> values, Span<uint32_t> lateOut);
+
+  // Raises the watermark to `watermark` (finite) and fires, into fired(): pending updates of fired windows,
+  // then every window whose end − 1 ≤ watermark, in (end, key) order. A watermark below the current one
+  // is ignored (metric) but still emits pending updates. Returns the number of windows fired.
+  size_t AdvanceWatermark(double watermark);
+  // End of stream: fires everything (watermark +Infinity).
+  size_t Flush();
+
+  const FiredWindows& fired() const { return fired_; }
+  double watermark() const { return watermark_; }
+  const WindowMetrics& metrics() const { return metrics_; }
+  const EventTimeWindowsOptions& options() const { return options_; }
+  uint32_t ringPanes() const { return ringPanes_; }
+  size_t MemoryBytes() const;  // native bytes held now (capacities)
+
+  std::vector<uint8_t> Snapshot() const;
+  void Restore(Span<const uint8_t> bytes);  // all or nothing
+
+ private:
+  struct Cell {  // one (key, pane) of a tumbling/sliding window, or the head of a session record
+    uint32_t key;
+    int32_t next;  // sessions: next session of the key (by start), −1 at the end
+    double events;
+  };
+  struct Session {
+    double start, end;
+    uint8_t fired, dirty;
+  };
+
+  size_t CellDoubles() const { return channels_ * kAccDoubles; }
+  static constexpr size_t kAccDoubles = sizeof(TimedAccumulator) / sizeof(double);
+
+  // Pane and window arithmetic (tumbling / sliding), all in integer pane / window indices.
+  int64_t PaneOf(double t) const;
+  int64_t LastWindowEndingBy(double watermark, double lateness) const;  // k of the last window with end − 1 + lateness ≤ wm
+  void UpdateThresholds();
+
+  template <typename T>
+  void PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
+  template <typename T>
+  void PushSessions(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
+  void CheckPanesFit(Span<const double> ts) const;
+
+  void FirePaneWindow(int64_t k);
+  void FirePanes(double newWatermark);
+  void FireSessions(double newWatermark);
+  void EmitWindow(uint32_t key, double start, double end, double events, const TimedAccumulator* cells, bool update);
+
+  int32_t AllocateSession();
+  void FreeSession(int32_t index);
+
+  EventTimeWindowsOptions options_;
+  uint32_t channels_;
+  int64_t paneSize_ = 1, panesPerWindow_ = 1, panesPerSlide_ = 1;
+  uint32_t ringPanes_ = 0;  // power of two
+  double watermark_ = -std::numeric_limits<double>::infinity();
+  WindowMetrics metrics_;
+  FiredWindows fired_;
+
+  // Tumbling / sliding. Windows k ≤ firedThrough_ have fired, k ≤ purgedThrough_ are purged; panes below
+  // lateBelow_ are purged; an event in a pane ≥ onTimeFrom_ touches no fired window.
+  int64_t firedThrough_, purgedThrough_, lateBelow_, onTimeFrom_;
+  bool hasPanes_ = false;
+  int64_t lowPane_ = 0, highPane_ = 0;              // stored panes, when hasPanes_
+  std::vector<uint32_t> slotOf_;                    // [ring pane][key] → cell index in that pane's arena
+  std::vector<std::vector<Cell>> paneCells_;        // per ring pane: cells in arrival order
+  std::vector<std::vector<TimedAccumulator>> paneAccumulators_;  // per ring pane: [cell][channel]
+  std::vector<std::pair<int64_t, uint32_t>> pendingUpdates_;     // (window k, key) to fire again
+  // Window assembly for one firing: cells merged per key.
+  std::vector<uint32_t> stageOf_;  // [key] → index in stage
+  std::vector<Cell> stageCells_;
+  std::vector<TimedAccumulator> stageAccumulators_;
+  std::vector<uint64_t> order_;
+
+  // Sessions: per key the head of a list sorted by start; records come from a pool with a free list.
+  std::vector<int32_t> sessionHead_;
+  std::vector<Cell> sessionCells_;
+  std::vector<Session> sessions_;
+  std::vector<TimedAccumulator> sessionAccumulators_;
+  int32_t freeSession_ = -1;
+  std::vector<uint32_t> activeKeys_;     // keys with at least one session
+  std::vector<uint8_t> keyActive_;
+  std::vector<std::pair<double, uint64_t>> sessionOrder_;  // (end, key << 32 | record)
+};
+
+}  // namespace sluice

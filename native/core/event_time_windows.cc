@@ -190,8 +190,17 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
       // Allowed lateness: fire again every fired, unpurged window that holds this pane.
       const int64_t kFirst = std::max(FloorDiv(p - panesPerWindow_ + panesPerSlide_, panesPerSlide_), purgedThrough_ + 1);
       const int64_t kLast = std::min(FloorDiv(p, panesPerSlide_), firedThrough_);
-      for (int64_t k = kFirst; k <= kLast; ++k) pendingUpdates_.emplace_back(k, key);
-      metrics_.updating += 1;
+      for (int64_t k = kFirst; k <= kLast; ++k) {
+        // Whether the key already had data in window k (so it fired for this key): then this is an update.
+        bool existed = false;
+        for (int64_t q = std::max(k * panesPerSlide_, low); q <= std::min(k * panesPerSlide_ + panesPerWindow_ - 1, high) && !existed; ++q) {
+          const size_t qRing = static_cast<size_t>(q & mask);
+          const uint32_t qSlot = slotOf_[qRing * keyCount + key];
+          existed = qSlot < paneCells_[qRing].size() && paneCells_[qRing][qSlot].key == key;
+        }
+        pendingUpdates_.emplace_back(k, uint64_t{key} << 1 | (existed ? 1 : 0));
+      }
+      if (kFirst <= kLast) metrics_.updating += 1;
     }
     low = std::min(low, p);
     high = std::max(high, p);
@@ -363,8 +372,11 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
 void EventTimeWindows::FirePanes(double newWatermark) {
   // 1. Updates of fired windows (their ends are ≤ the old watermark + 1, so they come first in (end, key)).
   if (!pendingUpdates_.empty()) {
+    // Sorted by (window, key, existed): of one (window, key) the first entry says whether it fired before.
     std::sort(pendingUpdates_.begin(), pendingUpdates_.end());
-    pendingUpdates_.erase(std::unique(pendingUpdates_.begin(), pendingUpdates_.end()), pendingUpdates_.end());
+    pendingUpdates_.erase(std::unique(pendingUpdates_.begin(), pendingUpdates_.end(),
+                                      [](const auto& a, const auto& b) { return a.first == b.first && a.second >> 1 == b.second >> 1; }),
+                          pendingUpdates_.end());
     const size_t channels = channels_;
     const int64_t mask = ringPanes_ - 1;
     for (size_t i = 0; i < pendingUpdates_.size();) {
@@ -374,7 +386,8 @@ void EventTimeWindows::FirePanes(double newWatermark) {
       const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
       const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
       for (; i < pendingUpdates_.size() && pendingUpdates_[i].first == k; ++i) {
-        const uint32_t key = pendingUpdates_[i].second;
+        const uint32_t key = static_cast<uint32_t>(pendingUpdates_[i].second >> 1);
+        const bool firedBefore = pendingUpdates_[i].second & 1;
         stageAccumulators_.assign(channels, TimedAccumulator());
         double events = 0;
         for (int64_t p = firstPane; p <= lastPane; ++p) {
@@ -384,7 +397,7 @@ void EventTimeWindows::FirePanes(double newWatermark) {
           events += paneCells_[ring][slot].events;
           for (size_t c = 0; c < channels; ++c) stageAccumulators_[c].Merge(paneAccumulators_[ring][slot * channels + c]);
         }
-        EmitWindow(key, start, end, events, stageAccumulators_.data(), true);
+        EmitWindow(key, start, end, events, stageAccumulators_.data(), firedBefore);
       }
     }
     pendingUpdates_.clear();
@@ -535,7 +548,7 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
     w.Put<uint64_t>(pendingUpdates_.size());
     for (const auto& u : pendingUpdates_) {
       w.Put<int64_t>(u.first);
-      w.Put<uint32_t>(u.second);
+      w.Put<uint64_t>(u.second);
     }
   }
   return w.Finish();
@@ -634,13 +647,13 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       }
     }
     const uint64_t pending = r.Get<uint64_t>();
-    Require(pending <= r.Remaining() / 12, codes::kMalformedData, "snapshot pending updates too many");
-    std::vector<std::pair<int64_t, uint32_t>> updates;
+    Require(pending <= r.Remaining() / 16, codes::kMalformedData, "snapshot pending updates too many");
+    std::vector<std::pair<int64_t, uint64_t>> updates;
     for (uint64_t i = 0; i < pending; ++i) {
       const int64_t k = r.Get<int64_t>();
-      const uint32_t key = r.Get<uint32_t>();
-      Require(key < o.keyCount, codes::kMalformedData, "snapshot pending update key out of range");
-      updates.emplace_back(k, key);
+      const uint64_t entry = r.Get<uint64_t>();
+      Require((entry >> 1) < o.keyCount, codes::kMalformedData, "snapshot pending update key out of range");
+      updates.emplace_back(k, entry);
     }
     r.ExpectEnd();
     paneCells_ = std::move(paneCells);

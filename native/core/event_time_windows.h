@@ -179,7 +179,7 @@ class EventTimeWindows {
   std::vector<uint32_t> slotOf_;                    // [ring pane][key] → cell index in that pane's arena
   std::vector<std::vector<Cell>> paneCells_;        // per ring pane: cells in arrival order
   std::vector<std::vector<TimedAccumulator>> paneAccumulators_;  // per ring pane: [cell][channel]
-  std::vector<std::pair<int64_t, uint32_t>> pendingUpdates_;     // (window k, key) to fire again
+  std::vector<std::pair<int64_t, uint64_t>> pendingUpdates_;     // (window k, key << 1 | fired before) to fire
   // Window assembly for one firing: cells merged per key.
   std::vector<uint32_t> stageOf_;  // [key] → index in stage
   std::vector<Cell> stageCells_;

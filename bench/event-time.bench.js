@@ -18,8 +18,14 @@ const BATCH = 10_000
 const STEP = 0.1 // ms between events: 10 events per ms, each key about once a second
 
 function makeStream(outOfOrderFraction, seed = 1) {
-  let a = seed
-  const random = () => ((a = (a * 1103515245 + 12345) >>> 0) / 4294967296)
+  let a = seed >>> 0
+  const random = () => { // mulberry32: every key equally likely (a double-precision LCG here repeats early)
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
   const timestamps = new Float64Array(EVENTS)
   const keys = new Uint32Array(EVENTS)
   const values = new Float64Array(EVENTS)

@@ -71,8 +71,12 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
             "keyCount × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or keyCount");
     slotOf_.assign(static_cast<size_t>(ringPanes_) * options.keyCount, 0);
     paneCells_.resize(ringPanes_);
+    lean_ = std::all_of(options.aggregates.begin(), options.aggregates.end(), [](Aggregate a) {
+      return a == Aggregate::kCount || a == Aggregate::kSum || a == Aggregate::kMean || a == Aggregate::kMin || a == Aggregate::kMax;
+    });
     paneAccumulators_.resize(ringPanes_);
-    stageOf_.assign(options.keyCount, 0);
+    leanPaneAccumulators_.resize(ringPanes_);
+    sortedCells_.assign(ringPanes_, 0);
   }
   UpdateThresholds();
 }
@@ -115,14 +119,25 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
   Require(keys.size == n || keys.size == 0, codes::kInvalidLength, "keys must have one entry per timestamp");
   Require(values.size == n * channels_, codes::kInvalidLength, "values must hold timestamps.length × channels numbers");
   Require(lateOut.size >= n, codes::kInvalidLength, "late output must hold one index per event");
-  double poison = 0, magnitude = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double t = timestamps[i];
-    poison += t - t;
-    magnitude = std::fmax(magnitude, std::fabs(t));
+  // One branch-free pass with four independent lanes: x − x is NaN exactly for NaN and ±Infinity, and the
+  // largest magnitude bounds the range (ternaries, not std::fmax: that is a libm call on baseline x86-64).
+  double poison[4] = {0, 0, 0, 0}, magnitude[4] = {0, 0, 0, 0};
+  const size_t whole = n - n % 4;
+  for (size_t i = 0; i < whole; i += 4) {
+    for (size_t l = 0; l < 4; ++l) {
+      const double t = timestamps[i + l], a = std::fabs(t);
+      poison[l] += t - t;
+      magnitude[l] = a > magnitude[l] ? a : magnitude[l];
+    }
   }
-  Require(poison == 0, codes::kInvalidArgument, "timestamps must be finite");
-  Require(magnitude <= kMaxTimestamp, codes::kOutOfRange, "timestamps must be within ±(2^53 − 1)");
+  for (size_t i = whole; i < n; ++i) {
+    const double t = timestamps[i], a = std::fabs(t);
+    poison[0] += t - t;
+    magnitude[0] = a > magnitude[0] ? a : magnitude[0];
+  }
+  Require(poison[0] + poison[1] + poison[2] + poison[3] == 0, codes::kInvalidArgument, "timestamps must be finite");
+  Require(std::max(std::max(magnitude[0], magnitude[1]), std::max(magnitude[2], magnitude[3])) <= kMaxTimestamp,
+          codes::kOutOfRange, "timestamps must be within ±(2^53 − 1)");
   uint32_t maxKey = 0;
   for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
   Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
@@ -133,7 +148,8 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
   if (options_.kind == WindowKind::kSession) {
     PushSessions(timestamps, keys, values, lateOut.data, &lateCount);
   } else {
-    PushPanes(timestamps, keys, values, lateOut.data, &lateCount);
+    if (lean_) PushPanes<T, LeanAccumulator>(timestamps, keys, values, lateOut.data, &lateCount);
+    else PushPanes<T, TimedAccumulator>(timestamps, keys, values, lateOut.data, &lateCount);
   }
   metrics_.late += static_cast<double>(lateCount);
   metrics_.onTime += static_cast<double>(n - lateCount) - (metrics_.updating - updatingBefore);
@@ -149,8 +165,8 @@ void EventTimeWindows::CheckPanesFit(Span<const double> ts) const {
   for (size_t i = 0; i < ts.size; ++i) {
     const double t = ts[i];
     if (t >= lateBelowTime) {
-      lo = std::fmin(lo, t);
-      hi = std::fmax(hi, t);
+      lo = t < lo ? t : lo;
+      hi = t > hi ? t : hi;
     }
   }
   if (lo > hi) return;
@@ -164,7 +180,7 @@ void EventTimeWindows::CheckPanesFit(Span<const double> ts) const {
           "advance the watermark more often or raise `horizon`");
 }
 
-template <typename T>
+template <typename T, typename Acc>
 void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values,
                                  uint32_t* lateOut, size_t* lateCount) {
   const size_t n = ts.size, channels = channels_, keyCount = options_.keyCount;
@@ -173,15 +189,32 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   const double offset = options_.offset, g = static_cast<double>(paneSize_), inverse = 1.0 / g;
   const int64_t onTimeFrom = onTimeFrom_, lateBelow = lateBelow_;
   int64_t low = hasPanes_ ? lowPane_ : kAfterAll, high = hasPanes_ ? highPane_ : kBeforeAll;
+  std::vector<std::vector<Acc>>& paneAccumulators = PaneAccumulators<Acc>();
   size_t late = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double t = ts[i];
-    const uint32_t key = keyed ? keys[i] : 0;
+  auto paneOf = [&](double t) {
     const double x = t - offset;
-    double q = std::floor(x * inverse);  // multiply, then correct by one either way: exact for |x| < 2^53
+    // Truncate x / g (a multiply; no libm floor call on baseline x86-64), then correct by one either way:
+    // exact for |x| < 2^53.
+    double q = static_cast<double>(static_cast<int64_t>(x * inverse));
     if (q * g > x) q -= 1;
     else if ((q + 1) * g <= x) q += 1;
-    const int64_t p = static_cast<int64_t>(q);
+    return static_cast<int64_t>(q);
+  };
+  // Keys are random: look up the slot of event i + kAhead now and prefetch its cell and accumulators, so
+  // the cache misses of several events overlap instead of queuing.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const size_t ahead = static_cast<size_t>(paneOf(ts[i + kAhead]) & mask);
+      const uint32_t slot = slotOf_[ahead * keyCount + (keyed ? keys[i + kAhead] : 0)];
+      if (slot < paneCells_[ahead].size()) {
+        __builtin_prefetch(&paneCells_[ahead][slot], 1);
+        __builtin_prefetch(&paneAccumulators[ahead][static_cast<size_t>(slot) * channels], 1);
+      }
+    }
+    const double t = ts[i];
+    const uint32_t key = keyed ? keys[i] : 0;
+    const int64_t p = paneOf(t);
     if (p < onTimeFrom) {
       if (p < lateBelow) {
         lateOut[late++] = static_cast<uint32_t>(i);
@@ -210,10 +243,10 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
     if (!(slot < cells.size() && cells[slot].key == key)) {
       slot = static_cast<uint32_t>(cells.size());
       cells.push_back(Cell{key, -1, 0});
-      paneAccumulators_[ring].resize(cells.size() * channels);
+      paneAccumulators[ring].resize(cells.size() * channels);
     }
     cells[slot].events += 1;
-    TimedAccumulator* acc = &paneAccumulators_[ring][static_cast<size_t>(slot) * channels];
+    Acc* acc = &paneAccumulators[ring][static_cast<size_t>(slot) * channels];
     const T* v = values.data + i * channels;
     for (size_t c = 0; c < channels; ++c) acc[c].Add(static_cast<double>(v[c]), t);
   }
@@ -317,8 +350,8 @@ template size_t EventTimeWindows::Push<float>(Span<const double>, Span<const uin
 
 // ---- firing -------------------------------------------------------------------------------------------
 
-void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double events, const TimedAccumulator* cells,
-                                  bool update) {
+template <typename Acc>
+void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update) {
   fired_.keys.push_back(key);
   fired_.starts.push_back(start);
   fired_.ends.push_back(end);
@@ -332,75 +365,131 @@ void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double
   if (update) metrics_.updateFirings += 1;
 }
 
-// Fires window k for every key with data in it, in ascending key order: the cells of its panes are merged
-// per key into a stage (stageOf_ maps key → stage entry, validated by the entry's key, so it needs no reset).
+// Sorts a pane's cells by key, in place (cells and accumulators move together; slot indices follow), so
+// that windows merge their panes as sorted runs: sequential reads, keys in order, no per-window sort.
+// Cells appended after a sort (late updates) make it sort again.
+template <typename Acc>
+void EventTimeWindows::SortPane(size_t ring) {
+  std::vector<Cell>& cells = paneCells_[ring];
+  Acc* accs = PaneAccumulators<Acc>()[ring].data();
+  const size_t n = cells.size(), channels = channels_;
+  if (sortedCells_[ring] == n) return;
+  order_.resize(n);
+  for (size_t j = 0; j < n; ++j) order_[j] = uint64_t{cells[j].key} << 32 | j;
+  std::sort(order_.begin(), order_.end());
+  // Apply the permutation cycle by cycle: position j receives the cell at index order_[j] (low 32 bits).
+  constexpr uint64_t kDone = uint64_t{1} << 63;
+  std::vector<Acc> held(channels);
+  for (size_t start = 0; start < n; ++start) {
+    if (order_[start] & kDone) continue;
+    const Cell heldCell = cells[start];
+    std::copy(accs + start * channels, accs + (start + 1) * channels, held.begin());
+    size_t j = start;
+    for (;;) {
+      const size_t source = static_cast<uint32_t>(order_[j]);
+      order_[j] |= kDone;
+      if (source == start) {
+        cells[j] = heldCell;
+        std::copy(held.begin(), held.end(), accs + j * channels);
+        break;
+      }
+      cells[j] = cells[source];
+      std::copy(accs + source * channels, accs + (source + 1) * channels, accs + j * channels);
+      j = source;
+    }
+  }
+  const size_t keyCount = options_.keyCount;
+  for (size_t j = 0; j < n; ++j) slotOf_[ring * keyCount + cells[j].key] = static_cast<uint32_t>(j);
+  sortedCells_[ring] = static_cast<uint32_t>(n);
+}
+
+// Fires window k for every key with data in it, in ascending key order: a merge of its panes' sorted runs.
+// Each key's window is the merge of its (at most size / gcd) pane cells, in time order.
+template <typename Acc>
 void EventTimeWindows::FirePaneWindow(int64_t k) {
   const size_t channels = channels_;
   const int64_t mask = ringPanes_ - 1;
   const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
   const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
-  stageCells_.clear();
-  stageAccumulators_.clear();
+  struct Run {
+    const Cell* cells;
+    const Acc* accs;
+    size_t size, at;
+  };
+  std::vector<Run> runs;
   for (int64_t p = firstPane; p <= lastPane; ++p) {
     const size_t ring = static_cast<size_t>(p & mask);
-    const std::vector<Cell>& cells = paneCells_[ring];
-    const TimedAccumulator* accs = paneAccumulators_[ring].data();
-    for (size_t j = 0; j < cells.size(); ++j) {
-      const uint32_t key = cells[j].key;
-      uint32_t& stage = stageOf_[key];
-      if (stage < stageCells_.size() && stageCells_[stage].key == key) {
-        stageCells_[stage].events += cells[j].events;
-        for (size_t c = 0; c < channels; ++c) stageAccumulators_[stage * channels + c].Merge(accs[j * channels + c]);
-      } else {
-        stage = static_cast<uint32_t>(stageCells_.size());
-        stageCells_.push_back(cells[j]);
-        stageAccumulators_.insert(stageAccumulators_.end(), accs + j * channels, accs + (j + 1) * channels);
-      }
-    }
+    if (paneCells_[ring].empty()) continue;
+    SortPane<Acc>(ring);
+    runs.push_back(Run{paneCells_[ring].data(), PaneAccumulators<Acc>()[ring].data(), paneCells_[ring].size(), 0});
   }
-  order_.clear();
-  for (size_t j = 0; j < stageCells_.size(); ++j) order_.push_back(uint64_t{stageCells_[j].key} << 32 | j);
-  std::sort(order_.begin(), order_.end());
   const double start = options_.offset + static_cast<double>(k) * options_.slide;
   const double end = start + options_.size;
-  for (uint64_t o : order_) {
-    const size_t j = static_cast<uint32_t>(o);
-    EmitWindow(stageCells_[j].key, start, end, stageCells_[j].events, &stageAccumulators_[j * channels], false);
+  std::vector<Acc> merged(channels);
+  for (;;) {
+    uint32_t key = UINT32_MAX;
+    bool any = false;
+    for (const Run& r : runs) {
+      if (r.at < r.size && r.cells[r.at].key <= key) {
+        key = r.cells[r.at].key;
+        any = true;
+      }
+    }
+    if (!any) break;
+    std::fill(merged.begin(), merged.end(), Acc());
+    double events = 0;
+    for (Run& r : runs) {
+      if (r.at < r.size && r.cells[r.at].key == key) {
+        events += r.cells[r.at].events;
+        for (size_t c = 0; c < channels; ++c) merged[c].Merge(r.accs[r.at * channels + c]);
+        ++r.at;
+      }
+    }
+    EmitWindow(key, start, end, events, merged.data(), false);
   }
+}
+
+// Updates of fired windows, in (window, key) order: each merges the key's cells of that window directly.
+template <typename Acc>
+void EventTimeWindows::FirePaneUpdates() {
+  // Sorted by (window, key, existed): of one (window, key) the first entry says whether it fired before.
+  std::sort(pendingUpdates_.begin(), pendingUpdates_.end());
+  pendingUpdates_.erase(std::unique(pendingUpdates_.begin(), pendingUpdates_.end(),
+                                    [](const auto& a, const auto& b) { return a.first == b.first && a.second >> 1 == b.second >> 1; }),
+                        pendingUpdates_.end());
+  const size_t channels = channels_;
+  const int64_t mask = ringPanes_ - 1;
+  std::vector<std::vector<Acc>>& paneAccumulators = PaneAccumulators<Acc>();
+  std::vector<Acc> merged(channels);
+  for (size_t i = 0; i < pendingUpdates_.size();) {
+    const int64_t k = pendingUpdates_[i].first;
+    const double start = options_.offset + static_cast<double>(k) * options_.slide;
+    const double end = start + options_.size;
+    const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
+    const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
+    for (; i < pendingUpdates_.size() && pendingUpdates_[i].first == k; ++i) {
+      const uint32_t key = static_cast<uint32_t>(pendingUpdates_[i].second >> 1);
+      const bool firedBefore = pendingUpdates_[i].second & 1;
+      std::fill(merged.begin(), merged.end(), Acc());
+      double events = 0;
+      for (int64_t p = firstPane; p <= lastPane; ++p) {
+        const size_t ring = static_cast<size_t>(p & mask);
+        const uint32_t slot = slotOf_[ring * options_.keyCount + key];
+        if (!(slot < paneCells_[ring].size() && paneCells_[ring][slot].key == key)) continue;
+        events += paneCells_[ring][slot].events;
+        for (size_t c = 0; c < channels; ++c) merged[c].Merge(paneAccumulators[ring][slot * channels + c]);
+      }
+      EmitWindow(key, start, end, events, merged.data(), firedBefore);
+    }
+  }
+  pendingUpdates_.clear();
 }
 
 void EventTimeWindows::FirePanes(double newWatermark) {
   // 1. Updates of fired windows (their ends are ≤ the old watermark + 1, so they come first in (end, key)).
   if (!pendingUpdates_.empty()) {
-    // Sorted by (window, key, existed): of one (window, key) the first entry says whether it fired before.
-    std::sort(pendingUpdates_.begin(), pendingUpdates_.end());
-    pendingUpdates_.erase(std::unique(pendingUpdates_.begin(), pendingUpdates_.end(),
-                                      [](const auto& a, const auto& b) { return a.first == b.first && a.second >> 1 == b.second >> 1; }),
-                          pendingUpdates_.end());
-    const size_t channels = channels_;
-    const int64_t mask = ringPanes_ - 1;
-    for (size_t i = 0; i < pendingUpdates_.size();) {
-      const int64_t k = pendingUpdates_[i].first;
-      const double start = options_.offset + static_cast<double>(k) * options_.slide;
-      const double end = start + options_.size;
-      const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
-      const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
-      for (; i < pendingUpdates_.size() && pendingUpdates_[i].first == k; ++i) {
-        const uint32_t key = static_cast<uint32_t>(pendingUpdates_[i].second >> 1);
-        const bool firedBefore = pendingUpdates_[i].second & 1;
-        stageAccumulators_.assign(channels, TimedAccumulator());
-        double events = 0;
-        for (int64_t p = firstPane; p <= lastPane; ++p) {
-          const size_t ring = static_cast<size_t>(p & mask);
-          const uint32_t slot = slotOf_[ring * options_.keyCount + key];
-          if (!(slot < paneCells_[ring].size() && paneCells_[ring][slot].key == key)) continue;
-          events += paneCells_[ring][slot].events;
-          for (size_t c = 0; c < channels; ++c) stageAccumulators_[c].Merge(paneAccumulators_[ring][slot * channels + c]);
-        }
-        EmitWindow(key, start, end, events, stageAccumulators_.data(), firedBefore);
-      }
-    }
-    pendingUpdates_.clear();
+    if (lean_) FirePaneUpdates<LeanAccumulator>();
+    else FirePaneUpdates<TimedAccumulator>();
   }
   if (newWatermark <= watermark_) return;
   // 2. Windows whose end − 1 ≤ newWatermark, only where data is stored.
@@ -408,7 +497,10 @@ void EventTimeWindows::FirePanes(double newWatermark) {
   if (hasPanes_) {
     const int64_t kFrom = std::max(firedThrough_ + 1, FloorDiv(lowPane_ - panesPerWindow_ + panesPerSlide_, panesPerSlide_));
     const int64_t kTo = std::min(newFiredThrough, FloorDiv(highPane_, panesPerSlide_));
-    for (int64_t k = kFrom; k <= kTo; ++k) FirePaneWindow(k);
+    for (int64_t k = kFrom; k <= kTo; ++k) {
+      if (lean_) FirePaneWindow<LeanAccumulator>(k);
+      else FirePaneWindow<TimedAccumulator>(k);
+    }
   }
   watermark_ = newWatermark;
   UpdateThresholds();
@@ -417,8 +509,11 @@ void EventTimeWindows::FirePanes(double newWatermark) {
     const int64_t mask = ringPanes_ - 1;
     const int64_t purgeTo = std::min(highPane_, lateBelow_ - 1);
     for (int64_t p = lowPane_; p <= purgeTo; ++p) {
-      paneCells_[static_cast<size_t>(p & mask)].clear();
-      paneAccumulators_[static_cast<size_t>(p & mask)].clear();
+      const size_t ring = static_cast<size_t>(p & mask);
+      paneCells_[ring].clear();
+      paneAccumulators_[ring].clear();
+      leanPaneAccumulators_[ring].clear();
+      sortedCells_[ring] = 0;
     }
     if (lateBelow_ > highPane_) hasPanes_ = false;
     else lowPane_ = std::max(lowPane_, lateBelow_);
@@ -482,10 +577,10 @@ size_t EventTimeWindows::Flush() {
 }
 
 size_t EventTimeWindows::MemoryBytes() const {
-  size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + stageOf_.capacity() * sizeof(uint32_t);
+  size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
   for (const auto& cells : paneCells_) bytes += cells.capacity() * sizeof(Cell);
   for (const auto& accs : paneAccumulators_) bytes += accs.capacity() * sizeof(TimedAccumulator);
-  bytes += stageCells_.capacity() * sizeof(Cell) + stageAccumulators_.capacity() * sizeof(TimedAccumulator);
+  for (const auto& accs : leanPaneAccumulators_) bytes += accs.capacity() * sizeof(LeanAccumulator);
   bytes += sessionHead_.capacity() * sizeof(int32_t) + keyActive_.capacity() + activeKeys_.capacity() * sizeof(uint32_t);
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
@@ -542,7 +637,8 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
           w.Put<uint32_t>(cell.key);
           w.Put<double>(cell.events);
         }
-        PutAccumulators(w, paneAccumulators_[ring].data(), paneAccumulators_[ring].size());
+        if (lean_) w.PutArray(leanPaneAccumulators_[ring].data(), leanPaneAccumulators_[ring].size());
+        else PutAccumulators(w, paneAccumulators_[ring].data(), paneAccumulators_[ring].size());
       }
     }
     w.Put<uint64_t>(pendingUpdates_.size());
@@ -627,6 +723,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
             codes::kMalformedData, "snapshot pane range out of range");
     std::vector<std::vector<Cell>> paneCells(ringPanes_);
     std::vector<std::vector<TimedAccumulator>> paneAccs(ringPanes_);
+    std::vector<std::vector<LeanAccumulator>> leanPaneAccs(ringPanes_);
     if (hasPanes) {
       for (int64_t p = low; p <= high; ++p) {
         const size_t ring = static_cast<size_t>(p & (ringPanes_ - 1));
@@ -643,7 +740,12 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
         for (const Cell& c : paneCells[ring]) keys.push_back(c.key);
         std::sort(keys.begin(), keys.end());
         Require(std::adjacent_find(keys.begin(), keys.end()) == keys.end(), codes::kMalformedData, "snapshot pane repeats a key");
-        readAccumulators(paneAccs[ring], count * channels);
+        if (lean_) {
+          leanPaneAccs[ring].resize(count * channels);
+          r.GetArray(leanPaneAccs[ring].data(), count * channels);
+        } else {
+          readAccumulators(paneAccs[ring], count * channels);
+        }
       }
     }
     const uint64_t pending = r.Get<uint64_t>();
@@ -658,6 +760,8 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     r.ExpectEnd();
     paneCells_ = std::move(paneCells);
     paneAccumulators_ = std::move(paneAccs);
+    leanPaneAccumulators_ = std::move(leanPaneAccs);
+    sortedCells_.assign(ringPanes_, 0);
     for (size_t ring = 0; ring < ringPanes_; ++ring) {
       for (size_t j = 0; j < paneCells_[ring].size(); ++j) slotOf_[ring * o.keyCount + paneCells_[ring][j].key] = static_cast<uint32_t>(j);
     }

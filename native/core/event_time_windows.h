@@ -10,12 +10,14 @@
 //
 // Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring pane (ring = `ringPanes`, a power
 // of two covering size + allowedLateness + horizon), and per (key, pane) that holds data one cell of
-// 16 + 104·channels bytes from that pane's arena (arenas are reused after a pane is purged; no allocation
-// once they reached their high-water mark). Sessions keep 4 bytes per key plus one record per open
+// 16 + 104·channels bytes (16 + 40·channels when only count/sum/mean/min/max are asked for) from that pane's
+// arena (arenas are reused after a pane is purged; no allocation once they reached their high-water mark).
+// A firing window sorts each of its panes by key once (in place) and merges them as sorted runs. Sessions keep 4 bytes per key plus one record per open
 // session (40 + 104·channels bytes) from a pool that is reused likewise.
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "aggregates.h"
@@ -74,6 +76,39 @@ struct TimedAccumulator {
     Summary s = values.ToSummary();
     s.first = firstValue;
     s.last = lastValue;
+    return s;
+  }
+};
+
+// The statistics of one channel when only count / sum / mean / min / max are asked for: 40 bytes instead of
+// 104, so a pane's cells stay in cache (mean is sum / count here, Welford's running mean in the full one).
+struct LeanAccumulator {
+  double count = 0;
+  CompensatedSum sum;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+
+  void Add(double x, double /*t*/) {
+    if (x != x) return;
+    count += 1;
+    sum.Add(x);
+    min = x < min ? x : min;
+    max = x > max ? x : max;
+  }
+  void Merge(const LeanAccumulator& later) {
+    count += later.count;
+    sum.Add(later.sum.sum);
+    sum.Add(later.sum.compensation);
+    min = later.min < min ? later.min : min;
+    max = later.max > max ? later.max : max;
+  }
+  Summary ToSummary() const {
+    Summary s;
+    s.count = count;
+    s.sum = sum.Value();
+    s.mean = count > 0 ? s.sum / count : 0;
+    s.min = min;
+    s.max = max;
     return s;
   }
 };
@@ -149,16 +184,27 @@ class EventTimeWindows {
   int64_t LastWindowEndingBy(double watermark, double lateness) const;  // k of the last window with end − 1 + lateness ≤ wm
   void UpdateThresholds();
 
-  template <typename T>
+  template <typename T, typename Acc>
   void PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
   template <typename T>
   void PushSessions(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
   void CheckPanesFit(Span<const double> ts) const;
 
+  template <typename Acc>
+  void SortPane(size_t ring);
+  template <typename Acc>
   void FirePaneWindow(int64_t k);
+  template <typename Acc>
+  void FirePaneUpdates();
   void FirePanes(double newWatermark);
   void FireSessions(double newWatermark);
-  void EmitWindow(uint32_t key, double start, double end, double events, const TimedAccumulator* cells, bool update);
+  template <typename Acc>
+  void EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update);
+  template <typename Acc>
+  std::vector<std::vector<Acc>>& PaneAccumulators() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanPaneAccumulators_;
+    else return paneAccumulators_;
+  }
 
   int32_t AllocateSession();
   void FreeSession(int32_t index);
@@ -178,13 +224,12 @@ class EventTimeWindows {
   int64_t lowPane_ = 0, highPane_ = 0;              // stored panes, when hasPanes_
   std::vector<uint32_t> slotOf_;                    // [ring pane][key] → cell index in that pane's arena
   std::vector<std::vector<Cell>> paneCells_;        // per ring pane: cells in arrival order
-  std::vector<std::vector<TimedAccumulator>> paneAccumulators_;  // per ring pane: [cell][channel]
+  bool lean_ = false;                               // only count / sum / mean / min / max: LeanAccumulator
+  std::vector<std::vector<TimedAccumulator>> paneAccumulators_;     // per ring pane: [cell][channel]
+  std::vector<std::vector<LeanAccumulator>> leanPaneAccumulators_;  // the same when lean_
+  std::vector<uint32_t> sortedCells_;  // per ring pane: its cells are sorted by key up to here
   std::vector<std::pair<int64_t, uint64_t>> pendingUpdates_;     // (window k, key << 1 | fired before) to fire
-  // Window assembly for one firing: cells merged per key.
-  std::vector<uint32_t> stageOf_;  // [key] → index in stage
-  std::vector<Cell> stageCells_;
-  std::vector<TimedAccumulator> stageAccumulators_;
-  std::vector<uint64_t> order_;
+  std::vector<uint64_t> order_;  // scratch for sorting a pane
 
   // Sessions: per key the head of a list sorted by start; records come from a pool with a free list.
   std::vector<int32_t> sessionHead_;

@@ -374,9 +374,19 @@ void EventTimeWindows::SortPane(size_t ring) {
   Acc* accs = PaneAccumulators<Acc>()[ring].data();
   const size_t n = cells.size(), channels = channels_;
   if (sortedCells_[ring] == n) return;
-  order_.resize(n);
-  for (size_t j = 0; j < n; ++j) order_[j] = uint64_t{cells[j].key} << 32 | j;
-  std::sort(order_.begin(), order_.end());
+  const size_t keyCount = options_.keyCount;
+  order_.clear();
+  if (keyCount <= 8 * n) {
+    // Dense keys: walking the pane's slot row in key order lists its cells already sorted, in O(keys).
+    const uint32_t* row = &slotOf_[ring * keyCount];
+    for (size_t key = 0; key < keyCount; ++key) {
+      const uint32_t slot = row[key];
+      if (slot < n && cells[slot].key == key) order_.push_back(slot);
+    }
+  } else {
+    for (size_t j = 0; j < n; ++j) order_.push_back(uint64_t{cells[j].key} << 32 | j);
+    std::sort(order_.begin(), order_.end());
+  }
   // Apply the permutation cycle by cycle: position j receives the cell at index order_[j] (low 32 bits).
   constexpr uint64_t kDone = uint64_t{1} << 63;
   std::vector<Acc> held(channels);
@@ -398,7 +408,6 @@ void EventTimeWindows::SortPane(size_t ring) {
       j = source;
     }
   }
-  const size_t keyCount = options_.keyCount;
   for (size_t j = 0; j < n; ++j) slotOf_[ring * keyCount + cells[j].key] = static_cast<uint32_t>(j);
   sortedCells_[ring] = static_cast<uint32_t>(n);
 }

@@ -70,12 +70,12 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
     Require(static_cast<double>(ringPanes_) * options.keyCount <= 4294967296.0, codes::kOutOfRange,
             "keyCount × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or keyCount");
     slotOf_.assign(static_cast<size_t>(ringPanes_) * options.keyCount, 0);
-    paneCells_.resize(ringPanes_);
+
     lean_ = std::all_of(options.aggregates.begin(), options.aggregates.end(), [](Aggregate a) {
       return a == Aggregate::kCount || a == Aggregate::kSum || a == Aggregate::kMean || a == Aggregate::kMin || a == Aggregate::kMax;
     });
-    paneAccumulators_.resize(ringPanes_);
-    leanPaneAccumulators_.resize(ringPanes_);
+    paneSlots_.resize(ringPanes_);
+    leanPaneSlots_.resize(ringPanes_);
     sortedCells_.assign(ringPanes_, 0);
   }
   UpdateThresholds();
@@ -189,7 +189,13 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   const double offset = options_.offset, g = static_cast<double>(paneSize_), inverse = 1.0 / g;
   const int64_t onTimeFrom = onTimeFrom_, lateBelow = lateBelow_;
   int64_t low = hasPanes_ ? lowPane_ : kAfterAll, high = hasPanes_ ? highPane_ : kBeforeAll;
-  std::vector<std::vector<Acc>>& paneAccumulators = PaneAccumulators<Acc>();
+  std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
+  // The cell of `key` in ring pane `ring`, or null: slot indices are not reset, so the cell's key confirms.
+  auto cellOf = [&](size_t ring, uint32_t key) -> PaneSlot<Acc>* {
+    const size_t cell = slotOf_[ring * keyCount + key];
+    std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+    return cell * channels < slots.size() && slots[cell * channels].key == key ? &slots[cell * channels] : nullptr;
+  };
   size_t late = 0;
   auto paneOf = [&](double t) {
     const double x = t - offset;
@@ -200,17 +206,14 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
     else if ((q + 1) * g <= x) q += 1;
     return static_cast<int64_t>(q);
   };
-  // Keys are random: look up the slot of event i + kAhead now and prefetch its cell and accumulators, so
-  // the cache misses of several events overlap instead of queuing.
+  // Keys are random: look up the cell of event i + kAhead now and prefetch it, so the cache misses of
+  // several events overlap instead of queuing.
   constexpr size_t kAhead = 8;
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) {
       const size_t ahead = static_cast<size_t>(paneOf(ts[i + kAhead]) & mask);
-      const uint32_t slot = slotOf_[ahead * keyCount + (keyed ? keys[i + kAhead] : 0)];
-      if (slot < paneCells_[ahead].size()) {
-        __builtin_prefetch(&paneCells_[ahead][slot], 1);
-        __builtin_prefetch(&paneAccumulators[ahead][static_cast<size_t>(slot) * channels], 1);
-      }
+      const size_t cell = slotOf_[ahead * keyCount + (keyed ? keys[i + kAhead] : 0)];
+      if (cell * channels < paneSlots[ahead].size()) __builtin_prefetch(&paneSlots[ahead][cell * channels], 1);
     }
     const double t = ts[i];
     const uint32_t key = keyed ? keys[i] : 0;
@@ -227,9 +230,7 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
         // Whether the key already had data in window k (so it fired for this key): then this is an update.
         bool existed = false;
         for (int64_t q = std::max(k * panesPerSlide_, low); q <= std::min(k * panesPerSlide_ + panesPerWindow_ - 1, high) && !existed; ++q) {
-          const size_t qRing = static_cast<size_t>(q & mask);
-          const uint32_t qSlot = slotOf_[qRing * keyCount + key];
-          existed = qSlot < paneCells_[qRing].size() && paneCells_[qRing][qSlot].key == key;
+          existed = cellOf(static_cast<size_t>(q & mask), key) != nullptr;
         }
         pendingUpdates_.emplace_back(k, uint64_t{key} << 1 | (existed ? 1 : 0));
       }
@@ -238,17 +239,17 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
     low = std::min(low, p);
     high = std::max(high, p);
     const size_t ring = static_cast<size_t>(p & mask);
-    std::vector<Cell>& cells = paneCells_[ring];
-    uint32_t& slot = slotOf_[ring * keyCount + key];
-    if (!(slot < cells.size() && cells[slot].key == key)) {
-      slot = static_cast<uint32_t>(cells.size());
-      cells.push_back(Cell{key, -1, 0});
-      paneAccumulators[ring].resize(cells.size() * channels);
+    PaneSlot<Acc>* cell = cellOf(ring, key);
+    if (!cell) {
+      std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+      slotOf_[ring * keyCount + key] = static_cast<uint32_t>(slots.size() / channels);
+      slots.resize(slots.size() + channels);
+      cell = &slots[slots.size() - channels];
+      cell->key = key;
     }
-    cells[slot].events += 1;
-    Acc* acc = &paneAccumulators[ring][static_cast<size_t>(slot) * channels];
+    cell->events += 1;
     const T* v = values.data + i * channels;
-    for (size_t c = 0; c < channels; ++c) acc[c].Add(static_cast<double>(v[c]), t);
+    for (size_t c = 0; c < channels; ++c) cell[c].acc.Add(static_cast<double>(v[c]), t);
   }
   if (low <= high) {
     hasPanes_ = true;
@@ -370,45 +371,41 @@ void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double
 // Cells appended after a sort (late updates) make it sort again.
 template <typename Acc>
 void EventTimeWindows::SortPane(size_t ring) {
-  std::vector<Cell>& cells = paneCells_[ring];
-  Acc* accs = PaneAccumulators<Acc>()[ring].data();
-  const size_t n = cells.size(), channels = channels_;
+  std::vector<PaneSlot<Acc>>& slots = PaneSlots<Acc>()[ring];
+  const size_t channels = channels_, n = slots.size() / channels, keyCount = options_.keyCount;
   if (sortedCells_[ring] == n) return;
-  const size_t keyCount = options_.keyCount;
+  auto keyOf = [&](size_t cell) { return slots[cell * channels].key; };
   order_.clear();
   if (keyCount <= 8 * n) {
     // Dense keys: walking the pane's slot row in key order lists its cells already sorted, in O(keys).
     const uint32_t* row = &slotOf_[ring * keyCount];
     for (size_t key = 0; key < keyCount; ++key) {
-      const uint32_t slot = row[key];
-      if (slot < n && cells[slot].key == key) order_.push_back(slot);
+      const uint32_t cell = row[key];
+      if (cell < n && keyOf(cell) == key) order_.push_back(cell);
     }
   } else {
-    for (size_t j = 0; j < n; ++j) order_.push_back(uint64_t{cells[j].key} << 32 | j);
+    for (size_t j = 0; j < n; ++j) order_.push_back(uint64_t{keyOf(j)} << 32 | j);
     std::sort(order_.begin(), order_.end());
   }
   // Apply the permutation cycle by cycle: position j receives the cell at index order_[j] (low 32 bits).
   constexpr uint64_t kDone = uint64_t{1} << 63;
-  std::vector<Acc> held(channels);
+  std::vector<PaneSlot<Acc>> held(channels);
   for (size_t start = 0; start < n; ++start) {
     if (order_[start] & kDone) continue;
-    const Cell heldCell = cells[start];
-    std::copy(accs + start * channels, accs + (start + 1) * channels, held.begin());
+    std::copy(&slots[start * channels], &slots[start * channels] + channels, held.begin());
     size_t j = start;
     for (;;) {
       const size_t source = static_cast<uint32_t>(order_[j]);
       order_[j] |= kDone;
       if (source == start) {
-        cells[j] = heldCell;
-        std::copy(held.begin(), held.end(), accs + j * channels);
+        std::copy(held.begin(), held.end(), &slots[j * channels]);
         break;
       }
-      cells[j] = cells[source];
-      std::copy(accs + source * channels, accs + (source + 1) * channels, accs + j * channels);
+      std::copy(&slots[source * channels], &slots[source * channels] + channels, &slots[j * channels]);
       j = source;
     }
   }
-  for (size_t j = 0; j < n; ++j) slotOf_[ring * keyCount + cells[j].key] = static_cast<uint32_t>(j);
+  for (size_t j = 0; j < n; ++j) slotOf_[ring * keyCount + keyOf(j)] = static_cast<uint32_t>(j);
   sortedCells_[ring] = static_cast<uint32_t>(n);
 }
 
@@ -421,16 +418,15 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
   const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
   const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
   struct Run {
-    const Cell* cells;
-    const Acc* accs;
-    size_t size, at;
+    const PaneSlot<Acc>* slots;  // sorted by key, `channels` slots per cell
+    size_t end, at;              // in slots
   };
   std::vector<Run> runs;
   for (int64_t p = firstPane; p <= lastPane; ++p) {
     const size_t ring = static_cast<size_t>(p & mask);
-    if (paneCells_[ring].empty()) continue;
+    if (PaneSlots<Acc>()[ring].empty()) continue;
     SortPane<Acc>(ring);
-    runs.push_back(Run{paneCells_[ring].data(), PaneAccumulators<Acc>()[ring].data(), paneCells_[ring].size(), 0});
+    runs.push_back(Run{PaneSlots<Acc>()[ring].data(), PaneSlots<Acc>()[ring].size(), 0});
   }
   const double start = options_.offset + static_cast<double>(k) * options_.slide;
   const double end = start + options_.size;
@@ -439,8 +435,8 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
     uint32_t key = UINT32_MAX;
     bool any = false;
     for (const Run& r : runs) {
-      if (r.at < r.size && r.cells[r.at].key <= key) {
-        key = r.cells[r.at].key;
+      if (r.at < r.end && r.slots[r.at].key <= key) {
+        key = r.slots[r.at].key;
         any = true;
       }
     }
@@ -448,10 +444,10 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
     std::fill(merged.begin(), merged.end(), Acc());
     double events = 0;
     for (Run& r : runs) {
-      if (r.at < r.size && r.cells[r.at].key == key) {
-        events += r.cells[r.at].events;
-        for (size_t c = 0; c < channels; ++c) merged[c].Merge(r.accs[r.at * channels + c]);
-        ++r.at;
+      if (r.at < r.end && r.slots[r.at].key == key) {
+        events += r.slots[r.at].events;
+        for (size_t c = 0; c < channels; ++c) merged[c].Merge(r.slots[r.at + c].acc);
+        r.at += channels;
       }
     }
     EmitWindow(key, start, end, events, merged.data(), false);
@@ -468,7 +464,7 @@ void EventTimeWindows::FirePaneUpdates() {
                         pendingUpdates_.end());
   const size_t channels = channels_;
   const int64_t mask = ringPanes_ - 1;
-  std::vector<std::vector<Acc>>& paneAccumulators = PaneAccumulators<Acc>();
+  std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
   std::vector<Acc> merged(channels);
   for (size_t i = 0; i < pendingUpdates_.size();) {
     const int64_t k = pendingUpdates_[i].first;
@@ -483,10 +479,11 @@ void EventTimeWindows::FirePaneUpdates() {
       double events = 0;
       for (int64_t p = firstPane; p <= lastPane; ++p) {
         const size_t ring = static_cast<size_t>(p & mask);
-        const uint32_t slot = slotOf_[ring * options_.keyCount + key];
-        if (!(slot < paneCells_[ring].size() && paneCells_[ring][slot].key == key)) continue;
-        events += paneCells_[ring][slot].events;
-        for (size_t c = 0; c < channels; ++c) merged[c].Merge(paneAccumulators[ring][slot * channels + c]);
+        const size_t cell = slotOf_[ring * options_.keyCount + key];
+        const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+        if (!(cell * channels < slots.size() && slots[cell * channels].key == key)) continue;
+        events += slots[cell * channels].events;
+        for (size_t c = 0; c < channels; ++c) merged[c].Merge(slots[cell * channels + c].acc);
       }
       EmitWindow(key, start, end, events, merged.data(), firedBefore);
     }
@@ -519,9 +516,8 @@ void EventTimeWindows::FirePanes(double newWatermark) {
     const int64_t purgeTo = std::min(highPane_, lateBelow_ - 1);
     for (int64_t p = lowPane_; p <= purgeTo; ++p) {
       const size_t ring = static_cast<size_t>(p & mask);
-      paneCells_[ring].clear();
-      paneAccumulators_[ring].clear();
-      leanPaneAccumulators_[ring].clear();
+      paneSlots_[ring].clear();
+      leanPaneSlots_[ring].clear();
       sortedCells_[ring] = 0;
     }
     if (lateBelow_ > highPane_) hasPanes_ = false;
@@ -587,15 +583,25 @@ size_t EventTimeWindows::Flush() {
 
 size_t EventTimeWindows::MemoryBytes() const {
   size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
-  for (const auto& cells : paneCells_) bytes += cells.capacity() * sizeof(Cell);
-  for (const auto& accs : paneAccumulators_) bytes += accs.capacity() * sizeof(TimedAccumulator);
-  for (const auto& accs : leanPaneAccumulators_) bytes += accs.capacity() * sizeof(LeanAccumulator);
+  for (const auto& slots : paneSlots_) bytes += slots.capacity() * sizeof(PaneSlot<TimedAccumulator>);
+  for (const auto& slots : leanPaneSlots_) bytes += slots.capacity() * sizeof(PaneSlot<LeanAccumulator>);
   bytes += sessionHead_.capacity() * sizeof(int32_t) + keyActive_.capacity() + activeKeys_.capacity() * sizeof(uint32_t);
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
   bytes += fired_.keys.capacity() * 4 + (fired_.starts.capacity() + fired_.ends.capacity() + fired_.counts.capacity() +
                                          fired_.values.capacity()) * 8 + fired_.updates.capacity();
   return bytes;
+}
+
+template <typename Acc>
+void EventTimeWindows::BuildPaneSlots(size_t ring, const std::vector<Cell>& cells, const std::vector<Acc>& accs) {
+  std::vector<PaneSlot<Acc>> slots(cells.size() * channels_);
+  for (size_t j = 0; j < cells.size(); ++j) {
+    slots[j * channels_].key = cells[j].key;
+    slots[j * channels_].events = cells[j].events;
+    for (size_t c = 0; c < channels_; ++c) slots[j * channels_ + c].acc = accs[j * channels_ + c];
+  }
+  PaneSlots<Acc>()[ring] = std::move(slots);
 }
 
 // ---- snapshot -----------------------------------------------------------------------------------------
@@ -641,13 +647,18 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
     if (hasPanes_) {
       for (int64_t p = lowPane_; p <= highPane_; ++p) {
         const size_t ring = static_cast<size_t>(p & (ringPanes_ - 1));
-        w.Put<uint64_t>(paneCells_[ring].size());
-        for (const Cell& cell : paneCells_[ring]) {
-          w.Put<uint32_t>(cell.key);
-          w.Put<double>(cell.events);
-        }
-        if (lean_) w.PutArray(leanPaneAccumulators_[ring].data(), leanPaneAccumulators_[ring].size());
-        else PutAccumulators(w, paneAccumulators_[ring].data(), paneAccumulators_[ring].size());
+        // Format: cell count, (key, events) per cell, then the accumulators [cell][channel].
+        auto put = [&](const auto& slots) {
+          w.Put<uint64_t>(slots.size() / channels_);
+          for (size_t j = 0; j < slots.size(); j += channels_) {
+            w.Put<uint32_t>(slots[j].key);
+            w.Put<double>(slots[j].events);
+          }
+          w.Put<uint64_t>(slots.size());
+          for (const auto& slot : slots) w.Put(slot.acc);
+        };
+        if (lean_) put(leanPaneSlots_[ring]);
+        else put(paneSlots_[ring]);
       }
     }
     w.Put<uint64_t>(pendingUpdates_.size());
@@ -767,13 +778,12 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       updates.emplace_back(k, entry);
     }
     r.ExpectEnd();
-    paneCells_ = std::move(paneCells);
-    paneAccumulators_ = std::move(paneAccs);
-    leanPaneAccumulators_ = std::move(leanPaneAccs);
-    sortedCells_.assign(ringPanes_, 0);
     for (size_t ring = 0; ring < ringPanes_; ++ring) {
-      for (size_t j = 0; j < paneCells_[ring].size(); ++j) slotOf_[ring * o.keyCount + paneCells_[ring][j].key] = static_cast<uint32_t>(j);
+      if (lean_) BuildPaneSlots(ring, paneCells[ring], leanPaneAccs[ring]);
+      else BuildPaneSlots(ring, paneCells[ring], paneAccs[ring]);
+      for (size_t j = 0; j < paneCells[ring].size(); ++j) slotOf_[ring * o.keyCount + paneCells[ring][j].key] = static_cast<uint32_t>(j);
     }
+    sortedCells_.assign(ringPanes_, 0);
     hasPanes_ = hasPanes;
     lowPane_ = low;
     highPane_ = high;

@@ -10,8 +10,8 @@
 //
 // Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring pane (ring = `ringPanes`, a power
 // of two covering size + allowedLateness + horizon), and per (key, pane) that holds data one cell of
-// 16 + 104·channels bytes (16 + 40·channels when only count/sum/mean/min/max are asked for) from that pane's
-// arena (arenas are reused after a pane is purged; no allocation once they reached their high-water mark).
+// 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line) from that
+// pane's arena (arenas are reused after a pane is purged; no allocation once they reached their high-water mark).
 // A firing window sorts each of its panes by key once (in place) and merges them as sorted runs. Sessions keep 4 bytes per key plus one record per open
 // session (40 + 104·channels bytes) from a pool that is reused likewise.
 #pragma once
@@ -113,6 +113,16 @@ struct LeanAccumulator {
   }
 };
 
+// One channel of one (key, pane) cell, with the cell's key and event count in front: a cell of C channels is
+// C consecutive slots (the header of the first one counts), so with the lean accumulator the whole state an
+// event touches is one cache line.
+template <typename Acc>
+struct alignas(64) PaneSlot {
+  uint32_t key = 0;
+  double events = 0;
+  Acc acc;
+};
+
 // Fired windows as columns, sorted by (end, key); `values` is [window][channel][aggregate].
 struct FiredWindows {
   std::vector<uint32_t> keys;
@@ -201,10 +211,12 @@ class EventTimeWindows {
   template <typename Acc>
   void EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update);
   template <typename Acc>
-  std::vector<std::vector<Acc>>& PaneAccumulators() {
-    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanPaneAccumulators_;
-    else return paneAccumulators_;
+  std::vector<std::vector<PaneSlot<Acc>>>& PaneSlots() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanPaneSlots_;
+    else return paneSlots_;
   }
+  template <typename Acc>
+  void BuildPaneSlots(size_t ring, const std::vector<Cell>& cells, const std::vector<Acc>& accs);
 
   int32_t AllocateSession();
   void FreeSession(int32_t index);
@@ -223,10 +235,9 @@ class EventTimeWindows {
   bool hasPanes_ = false;
   int64_t lowPane_ = 0, highPane_ = 0;              // stored panes, when hasPanes_
   std::vector<uint32_t> slotOf_;                    // [ring pane][key] → cell index in that pane's arena
-  std::vector<std::vector<Cell>> paneCells_;        // per ring pane: cells in arrival order
   bool lean_ = false;                               // only count / sum / mean / min / max: LeanAccumulator
-  std::vector<std::vector<TimedAccumulator>> paneAccumulators_;     // per ring pane: [cell][channel]
-  std::vector<std::vector<LeanAccumulator>> leanPaneAccumulators_;  // the same when lean_
+  std::vector<std::vector<PaneSlot<TimedAccumulator>>> paneSlots_;    // per ring pane: [cell][channel]
+  std::vector<std::vector<PaneSlot<LeanAccumulator>>> leanPaneSlots_;  // the same when lean_
   std::vector<uint32_t> sortedCells_;  // per ring pane: its cells are sorted by key up to here
   std::vector<std::pair<int64_t, uint64_t>> pendingUpdates_;     // (window k, key << 1 | fired before) to fire
   std::vector<uint64_t> order_;  // scratch for sorting a pane

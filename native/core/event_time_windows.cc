@@ -209,15 +209,19 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   // Keys are random: look up the cell of event i + kAhead now and prefetch it, so the cache misses of
   // several events overlap instead of queuing.
   constexpr size_t kAhead = 8;
+  int64_t panes[kAhead];  // the panes of events i … i + kAhead − 1, computed once for the prefetch
+  for (size_t i = 0; i < kAhead && i < n; ++i) panes[i] = paneOf(ts[i]);
   for (size_t i = 0; i < n; ++i) {
+    const int64_t p = panes[i % kAhead];
     if (i + kAhead < n) {
-      const size_t ahead = static_cast<size_t>(paneOf(ts[i + kAhead]) & mask);
+      const int64_t pAhead = paneOf(ts[i + kAhead]);
+      panes[i % kAhead] = pAhead;
+      const size_t ahead = static_cast<size_t>(pAhead & mask);
       const size_t cell = slotOf_[ahead * keyCount + (keyed ? keys[i + kAhead] : 0)];
       if (cell * channels < paneSlots[ahead].size()) __builtin_prefetch(&paneSlots[ahead][cell * channels], 1);
     }
     const double t = ts[i];
     const uint32_t key = keyed ? keys[i] : 0;
-    const int64_t p = paneOf(t);
     if (p < onTimeFrom) {
       if (p < lateBelow) {
         lateOut[late++] = static_cast<uint32_t>(i);

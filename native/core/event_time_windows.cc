@@ -208,15 +208,20 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   };
   // Keys are random: look up the cell of event i + kAhead now and prefetch it, so the cache misses of
   // several events overlap instead of queuing.
-  constexpr size_t kAhead = 8;
-  int64_t panes[kAhead];  // the panes of events i … i + kAhead − 1, computed once for the prefetch
-  for (size_t i = 0; i < kAhead && i < n; ++i) panes[i] = paneOf(ts[i]);
+  // Two stages: the slot index of event i + 2·kAhead (large key spaces: the slot rows leave the cache), then
+  // the cell of event i + kAhead. Each event's pane is computed once, at the first stage, and kept.
+  constexpr size_t kAhead = 8, kPanes = 2 * kAhead;
+  int64_t panes[kPanes];  // the panes of events i … i + 2·kAhead − 1
+  for (size_t i = 0; i < kPanes && i < n; ++i) panes[i] = paneOf(ts[i]);
   for (size_t i = 0; i < n; ++i) {
-    const int64_t p = panes[i % kAhead];
+    const int64_t p = panes[i % kPanes];
+    if (i + kPanes < n) {
+      const int64_t pAhead = paneOf(ts[i + kPanes]);
+      panes[i % kPanes] = pAhead;
+      __builtin_prefetch(&slotOf_[static_cast<size_t>(pAhead & mask) * keyCount + (keyed ? keys[i + kPanes] : 0)]);
+    }
     if (i + kAhead < n) {
-      const int64_t pAhead = paneOf(ts[i + kAhead]);
-      panes[i % kAhead] = pAhead;
-      const size_t ahead = static_cast<size_t>(pAhead & mask);
+      const size_t ahead = static_cast<size_t>(panes[(i + kAhead) % kPanes] & mask);
       const size_t cell = slotOf_[ahead * keyCount + (keyed ? keys[i + kAhead] : 0)];
       if (cell * channels < paneSlots[ahead].size()) __builtin_prefetch(&paneSlots[ahead][cell * channels], 1);
     }
@@ -391,6 +396,7 @@ void EventTimeWindows::SortPane(size_t ring) {
     for (size_t j = 0; j < n; ++j) order_.push_back(uint64_t{keyOf(j)} << 32 | j);
     std::sort(order_.begin(), order_.end());
   }
+  if (panesPerWindow_ == 1) return;  // tumbling: the pane's only window reads it once, through order_
   // Apply the permutation cycle by cycle: position j receives the cell at index order_[j] (low 32 bits).
   constexpr uint64_t kDone = uint64_t{1} << 63;
   std::vector<PaneSlot<Acc>> held(channels);
@@ -425,6 +431,24 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
     const PaneSlot<Acc>* slots;  // sorted by key, `channels` slots per cell
     size_t end, at;              // in slots
   };
+  const double start = options_.offset + static_cast<double>(k) * options_.slide;
+  const double end = start + options_.size;
+  if (panesPerWindow_ == 1) {
+    // Tumbling windows read each pane once: emit its cells in key order without moving them.
+    if (firstPane != lastPane) return;  // the pane was purged or never had data
+    const size_t ring = static_cast<size_t>(firstPane & mask);
+    const std::vector<PaneSlot<Acc>>& slots = PaneSlots<Acc>()[ring];
+    if (slots.empty()) return;
+    sortedCells_[ring] = 0;  // order_ is the order; the cells stay where they are
+    SortPane<Acc>(ring);
+    std::vector<Acc> cell(channels);
+    for (uint64_t o : order_) {
+      const PaneSlot<Acc>* slot = &slots[static_cast<uint32_t>(o) * channels];
+      for (size_t c = 0; c < channels; ++c) cell[c] = slot[c].acc;
+      EmitWindow(slot->key, start, end, slot->events, cell.data(), false);
+    }
+    return;
+  }
   std::vector<Run> runs;
   for (int64_t p = firstPane; p <= lastPane; ++p) {
     const size_t ring = static_cast<size_t>(p & mask);
@@ -432,8 +456,6 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
     SortPane<Acc>(ring);
     runs.push_back(Run{PaneSlots<Acc>()[ring].data(), PaneSlots<Acc>()[ring].size(), 0});
   }
-  const double start = options_.offset + static_cast<double>(k) * options_.slide;
-  const double end = start + options_.size;
   std::vector<Acc> merged(channels);
   for (;;) {
     uint32_t key = UINT32_MAX;

@@ -63,6 +63,18 @@ describe('EventTimeWindows', () => {
     expect([f.length, f.end[0], f.count[0]]).toEqual([1, 10, 2])
   })
 
+  it('a huge watermark fires everything, like flush(), and later events are late', () => {
+    for (const type of ['tumbling', 'sliding', 'session'] as const) {
+      const w = new EventTimeWindows({ type, size: 10, slide: 5, gap: 3, aggregates: ['count'] })
+      w.push({ timestamps: f64([-7, 1, 12, 40]), values: f64([1, 1, 1, 1]) })
+      const f = w.advanceWatermark(1e300)
+      expect(Array.from(f.count).reduce((a, b) => a + b, 0)).toBe(type === 'sliding' ? 8 : 4)
+      expect(w.watermark).toBe(1e300)
+      expect(Array.from(w.push({ timestamps: f64([2 ** 52]), values: f64([1]) }).late)).toEqual([0])
+      expect(w.flush().length).toBe(0)
+    }
+  })
+
   it('takes the watermark of an attached tracker', () => {
     let now = 0
     const tracker = new WatermarkTracker({ inputs: 2, bound: 5, clock: () => now })

@@ -42,7 +42,7 @@ type Shape = 'constant' | 'rising' | 'falling' | 'random' | 'nan'
 
 const coverage = { windows: 0, updates: 0, late: 0, updating: 0, ignored: 0, restores: 0 }
 
-function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session'): void {
+function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session', manyPanes = false): void {
   const r = rng(seed)
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1))
   const channels = int(1, 3)
@@ -54,8 +54,9 @@ function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session'): void {
   // 40% of cases ask only for count/sum/mean/min/max (the engine's lean accumulator), the rest for anything.
   const aggregates = (r() < 0.4 ? LEAN : ALL).filter(() => r() < 0.6)
   if (aggregates.length === 0) aggregates.push('mean')
-  const size = int(1, 40)
-  const slide = type === 'sliding' ? int(1, size) : size
+  // manyPanes: more than 16 panes per window, where the engine switches from pane merging to Two-Stacks.
+  const size = manyPanes ? int(17, 90) : int(1, 40)
+  const slide = type === 'sliding' ? (manyPanes ? int(1, Math.max(1, Math.floor(size / 17))) : int(1, size)) : size
   const offset = type === 'session' ? 0 : int(-(slide - 1), slide - 1)
   const gap = int(1, 30)
   const allowedLateness = r() < 0.5 ? 0 : int(1, 60)
@@ -127,6 +128,12 @@ describe('EventTimeWindows against a naive recomputation', () => {
       for (const [what, count] of Object.entries(coverage)) expect(count, what).toBeGreaterThan(10)
     })
   }
+
+  it('sliding with many panes per window (Two-Stacks): random streams, lateness, watermarks and snapshots', () => {
+    for (const key of Object.keys(coverage) as (keyof typeof coverage)[]) coverage[key] = 0
+    for (let seed = 1; seed <= 120; seed++) runCase(seed * 104729 + 3, 'sliding', true)
+    for (const [what, count] of Object.entries(coverage)) expect(count, what).toBeGreaterThan(3) // wide windows: few late events
+  })
 
   it('gives the same windows whatever the arrival order of events within the bound', () => {
     const r = rng(42)

@@ -77,6 +77,21 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
     paneSlots_.resize(ringPanes_);
     leanPaneSlots_.resize(ringPanes_);
     sortedCells_.assign(ringPanes_, 0);
+    twoStacks_ = panesPerWindow_ > kPaneMergeLimit;
+    if (twoStacks_) {
+      const size_t keys = options.keyCount;
+      keyEpoch_.assign(keys, 0);
+      keyCells_.assign(keys, 0);
+      frontEnd_.assign(keys, 0);
+      frontCursor_.assign(keys, 0);
+      backEvents_.assign(keys, 0);
+      if (lean_) leanBack_.assign(keys * channels_, LeanAccumulator());
+      else back_.assign(keys * channels_, TimedAccumulator());
+      keyBits_.assign((keys + 63) / 64, 0);
+      suffixes_.resize(ringPanes_);
+      leanSuffixes_.resize(ringPanes_);
+      suffixEvents_.resize(ringPanes_);
+    }
   }
   UpdateThresholds();
 }
@@ -244,6 +259,7 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
         pendingUpdates_.emplace_back(k, uint64_t{key} << 1 | (existed ? 1 : 0));
       }
       if (kFirst <= kLast) metrics_.updating += 1;
+      stacksValid_ = false;  // a cell of an entered pane changes: Two-Stacks state is rebuilt
     }
     low = std::min(low, p);
     high = std::max(high, p);
@@ -480,6 +496,115 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
   }
 }
 
+// Fires window k with Two-Stacks per key (see the header). Windows come in order k, k + 1, …; anything else
+// (a gap, a late update, a restore) rebuilds the state for window k from the cells.
+template <typename Acc>
+void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
+  const size_t channels = channels_, keyCount = options_.keyCount;
+  const int64_t mask = ringPanes_ - 1, first = k * panesPerSlide_, last = first + panesPerWindow_ - 1;
+  std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
+  std::vector<Acc>& back = BackAccumulators<Acc>();
+  std::vector<std::vector<Acc>>& suffixes = Suffixes<Acc>();
+  auto stored = [&](int64_t q) { return hasPanes_ && q >= lowPane_ && q <= highPane_; };
+  // The key's cell in pane q (stored), or null.
+  auto cellAt = [&](int64_t q, uint32_t key) -> const PaneSlot<Acc>* {
+    if (!stored(q)) return nullptr;
+    const size_t ring = static_cast<size_t>(q & mask);
+    const size_t cell = slotOf_[ring * keyCount + key];
+    const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+    return cell * channels < slots.size() && slots[cell * channels].key == key ? &slots[cell * channels] : nullptr;
+  };
+  auto touch = [&](uint32_t key) {
+    if (keyEpoch_[key] == epoch_) return;
+    keyEpoch_[key] = epoch_;
+    keyCells_[key] = 0;
+    frontEnd_[key] = kBeforeAll;
+    frontCursor_[key] = kBeforeAll;
+    backEvents_[key] = 0;
+    std::fill(&back[key * channels], &back[key * channels] + channels, Acc());
+  };
+  if (!stacksValid_ || k != nextWindow_) {
+    ++epoch_;
+    std::fill(keyBits_.begin(), keyBits_.end(), 0);
+    enteredHigh_ = first - 1;
+    stacksValid_ = true;
+  }
+  // Enter the panes new to this window: membership counts and the back stack.
+  for (int64_t q = std::max(enteredHigh_ + 1, first); q <= last; ++q) {
+    if (!stored(q)) continue;
+    const std::vector<PaneSlot<Acc>>& slots = paneSlots[static_cast<size_t>(q & mask)];
+    for (size_t j = 0; j < slots.size(); j += channels) {
+      const uint32_t key = slots[j].key;
+      touch(key);
+      if (keyCells_[key]++ == 0) keyBits_[key >> 6] |= uint64_t{1} << (key & 63);
+      backEvents_[key] += slots[j].events;
+      for (size_t c = 0; c < channels; ++c) back[key * channels + c].Merge(slots[j + c].acc);
+    }
+  }
+  enteredHigh_ = last;
+  // Query every key with cells in the window, in key order: front (suffix from its first cell ≥ first) ⊕ back.
+  const double start = options_.offset + static_cast<double>(k) * options_.slide;
+  const double end = start + options_.size;
+  std::vector<Acc> result(channels), running(channels);
+  for (size_t word = 0; word < keyBits_.size(); ++word) {
+    for (uint64_t bits = keyBits_[word]; bits; bits &= bits - 1) {
+      const uint32_t key = static_cast<uint32_t>(word * 64 + __builtin_ctzll(bits));
+      int64_t q = std::max(frontCursor_[key], first);
+      while (q <= frontEnd_[key] && !cellAt(q, key)) ++q;  // evict cells that left the window
+      if (q > frontEnd_[key]) {
+        // Flip: the front becomes the key's cells in [first, last] with suffix aggregates; the back empties.
+        std::fill(running.begin(), running.end(), Acc());
+        double runningEvents = 0;
+        int64_t firstCell = last + 1;
+        for (int64_t p = last; p >= first; --p) {
+          const PaneSlot<Acc>* cell = cellAt(p, key);
+          if (!cell) continue;
+          const size_t ring = static_cast<size_t>(p & mask);
+          const size_t index = static_cast<size_t>(cell - paneSlots[ring].data()) / channels;
+          if (suffixes[ring].size() < paneSlots[ring].size()) {
+            suffixes[ring].resize(paneSlots[ring].size());
+            suffixEvents_[ring].resize(paneSlots[ring].size() / channels);
+          }
+          for (size_t c = 0; c < channels; ++c) {
+            Acc merged = cell[c].acc;
+            merged.Merge(running[c]);
+            running[c] = merged;
+            suffixes[ring][index * channels + c] = merged;
+          }
+          runningEvents += cell->events;
+          suffixEvents_[ring][index] = runningEvents;
+          firstCell = p;
+        }
+        frontEnd_[key] = last;
+        backEvents_[key] = 0;
+        std::fill(&back[key * channels], &back[key * channels] + channels, Acc());
+        q = firstCell;
+      }
+      frontCursor_[key] = q;
+      double events = backEvents_[key];
+      std::fill(result.begin(), result.end(), Acc());
+      if (q <= frontEnd_[key]) {
+        const size_t ring = static_cast<size_t>(q & mask);
+        const size_t index = static_cast<size_t>(cellAt(q, key) - paneSlots[ring].data()) / channels;
+        for (size_t c = 0; c < channels; ++c) result[c] = suffixes[ring][index * channels + c];
+        events += suffixEvents_[ring][index];
+      }
+      for (size_t c = 0; c < channels; ++c) result[c].Merge(back[key * channels + c]);
+      EmitWindow(key, start, end, events, result.data(), false);
+    }
+  }
+  // Leave the panes that the next window does not hold.
+  for (int64_t q = first; q < first + panesPerSlide_ && q <= last; ++q) {
+    if (!stored(q)) continue;
+    const std::vector<PaneSlot<Acc>>& slots = paneSlots[static_cast<size_t>(q & mask)];
+    for (size_t j = 0; j < slots.size(); j += channels) {
+      const uint32_t key = slots[j].key;
+      if (--keyCells_[key] == 0) keyBits_[key >> 6] &= ~(uint64_t{1} << (key & 63));
+    }
+  }
+  nextWindow_ = k + 1;
+}
+
 // Updates of fired windows, in (window, key) order: each merges the key's cells of that window directly.
 template <typename Acc>
 void EventTimeWindows::FirePaneUpdates() {
@@ -530,7 +655,9 @@ void EventTimeWindows::FirePanes(double newWatermark) {
     const int64_t kFrom = std::max(firedThrough_ + 1, FloorDiv(lowPane_ - panesPerWindow_ + panesPerSlide_, panesPerSlide_));
     const int64_t kTo = std::min(newFiredThrough, FloorDiv(highPane_, panesPerSlide_));
     for (int64_t k = kFrom; k <= kTo; ++k) {
-      if (lean_) FirePaneWindow<LeanAccumulator>(k);
+      if (twoStacks_ && lean_) FireTwoStacksWindow<LeanAccumulator>(k);
+      else if (twoStacks_) FireTwoStacksWindow<TimedAccumulator>(k);
+      else if (lean_) FirePaneWindow<LeanAccumulator>(k);
       else FirePaneWindow<TimedAccumulator>(k);
     }
   }
@@ -545,6 +672,11 @@ void EventTimeWindows::FirePanes(double newWatermark) {
       paneSlots_[ring].clear();
       leanPaneSlots_[ring].clear();
       sortedCells_[ring] = 0;
+      if (twoStacks_) {
+        suffixes_[ring].clear();
+        leanSuffixes_[ring].clear();
+        suffixEvents_[ring].clear();
+      }
     }
     if (lateBelow_ > highPane_) hasPanes_ = false;
     else lowPane_ = std::max(lowPane_, lateBelow_);
@@ -817,6 +949,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   }
   watermark_ = watermark;
   metrics_ = metrics;
+  stacksValid_ = false;
   UpdateThresholds();
 }
 

@@ -206,6 +206,18 @@ class EventTimeWindows {
   void FirePaneWindow(int64_t k);
   template <typename Acc>
   void FirePaneUpdates();
+  template <typename Acc>
+  void FireTwoStacksWindow(int64_t k);
+  template <typename Acc>
+  std::vector<Acc>& BackAccumulators() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanBack_;
+    else return back_;
+  }
+  template <typename Acc>
+  std::vector<std::vector<Acc>>& Suffixes() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanSuffixes_;
+    else return suffixes_;
+  }
   void FirePanes(double newWatermark);
   void FireSessions(double newWatermark);
   template <typename Acc>
@@ -241,6 +253,27 @@ class EventTimeWindows {
   std::vector<uint32_t> sortedCells_;  // per ring pane: its cells are sorted by key up to here
   std::vector<std::pair<int64_t, uint64_t>> pendingUpdates_;     // (window k, key << 1 | fired before) to fire
   std::vector<uint64_t> order_;  // scratch for sorting a pane
+
+  // Many panes per window (size / gcd > kPaneMergeLimit): Two-Stacks per key over its pane cells, so a
+  // window costs O(1) merges per key, amortised, instead of one per pane. Front stack: suffix aggregates
+  // stored beside the cells of panes up to frontEnd_[key]; back stack: one running aggregate of the key's
+  // cells entered since (back_). Window membership is a per-key count of cells in the window's panes and a
+  // key bitmap (keys come out in order). All of it is derived: a late update, a restore or a skipped window
+  // rebuilds it from the cells (an epoch invalidates every key at once).
+  static constexpr int64_t kPaneMergeLimit = 16;
+  bool twoStacks_ = false;
+  bool stacksValid_ = false;
+  int64_t nextWindow_ = 0, enteredHigh_ = 0;
+  uint32_t epoch_ = 0;
+  std::vector<uint32_t> keyEpoch_, keyCells_;
+  std::vector<int64_t> frontEnd_, frontCursor_;
+  std::vector<double> backEvents_;
+  std::vector<TimedAccumulator> back_;
+  std::vector<LeanAccumulator> leanBack_;
+  std::vector<uint64_t> keyBits_;
+  std::vector<std::vector<TimedAccumulator>> suffixes_;      // per ring pane: [cell][channel]
+  std::vector<std::vector<LeanAccumulator>> leanSuffixes_;
+  std::vector<std::vector<double>> suffixEvents_;            // per ring pane: [cell]
 
   // Sessions: per key the head of a list sorted by start; records come from a pool with a free list.
   std::vector<int32_t> sessionHead_;

@@ -267,6 +267,7 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
     PaneSlot<Acc>* cell = cellOf(ring, key);
     if (!cell) {
       std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+      if (slots.empty()) Reuse(slots);
       slotOf_[ring * keyCount + key] = static_cast<uint32_t>(slots.size() / channels);
       slots.resize(slots.size() + channels);
       cell = &slots[slots.size() - channels];
@@ -562,6 +563,8 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
           const size_t ring = static_cast<size_t>(p & mask);
           const size_t index = static_cast<size_t>(cell - paneSlots[ring].data()) / channels;
           if (suffixes[ring].size() < paneSlots[ring].size()) {
+            Reuse(suffixes[ring]);
+            Reuse(suffixEvents_[ring]);
             suffixes[ring].resize(paneSlots[ring].size());
             suffixEvents_[ring].resize(paneSlots[ring].size() / channels);
           }
@@ -669,13 +672,13 @@ void EventTimeWindows::FirePanes(double newWatermark) {
     const int64_t purgeTo = std::min(highPane_, lateBelow_ - 1);
     for (int64_t p = lowPane_; p <= purgeTo; ++p) {
       const size_t ring = static_cast<size_t>(p & mask);
-      paneSlots_[ring].clear();
-      leanPaneSlots_[ring].clear();
+      Recycle(paneSlots_[ring]);
+      Recycle(leanPaneSlots_[ring]);
       sortedCells_[ring] = 0;
       if (twoStacks_) {
-        suffixes_[ring].clear();
-        leanSuffixes_[ring].clear();
-        suffixEvents_[ring].clear();
+        Recycle(suffixes_[ring]);
+        Recycle(leanSuffixes_[ring]);
+        Recycle(suffixEvents_[ring]);
       }
     }
     if (lateBelow_ > highPane_) hasPanes_ = false;
@@ -741,8 +744,17 @@ size_t EventTimeWindows::Flush() {
 
 size_t EventTimeWindows::MemoryBytes() const {
   size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
-  for (const auto& slots : paneSlots_) bytes += slots.capacity() * sizeof(PaneSlot<TimedAccumulator>);
-  for (const auto& slots : leanPaneSlots_) bytes += slots.capacity() * sizeof(PaneSlot<LeanAccumulator>);
+  auto add = [&bytes](const auto& buffers) {
+    for (const auto& buffer : buffers) bytes += buffer.capacity() * sizeof(buffer[0]);
+  };
+  add(paneSlots_);
+  add(leanPaneSlots_);
+  add(suffixes_);
+  add(leanSuffixes_);
+  add(suffixEvents_);
+  std::apply([&](const auto&... spares) { (add(spares), ...); }, spares_);
+  bytes += (keyEpoch_.capacity() + keyCells_.capacity()) * 4 + (frontEnd_.capacity() + frontCursor_.capacity() + backEvents_.capacity()) * 8 +
+           back_.capacity() * sizeof(TimedAccumulator) + leanBack_.capacity() * sizeof(LeanAccumulator) + keyBits_.capacity() * 8;
   bytes += sessionHead_.capacity() * sizeof(int32_t) + keyActive_.capacity() + activeKeys_.capacity() * sizeof(uint32_t);
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);

@@ -17,6 +17,7 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -274,6 +275,27 @@ class EventTimeWindows {
   std::vector<std::vector<TimedAccumulator>> suffixes_;      // per ring pane: [cell][channel]
   std::vector<std::vector<LeanAccumulator>> leanSuffixes_;
   std::vector<std::vector<double>> suffixEvents_;            // per ring pane: [cell]
+
+  // Buffers of purged panes, handed to the next pane that starts, so memory follows the panes alive at once
+  // (not the ring size) and no allocation happens once they reached their high-water mark.
+  std::tuple<std::vector<std::vector<PaneSlot<TimedAccumulator>>>, std::vector<std::vector<PaneSlot<LeanAccumulator>>>,
+             std::vector<std::vector<TimedAccumulator>>, std::vector<std::vector<LeanAccumulator>>,
+             std::vector<std::vector<double>>>
+      spares_;
+  template <typename T>
+  void Recycle(std::vector<T>& buffer) {
+    if (buffer.capacity() == 0) return;
+    buffer.clear();
+    std::get<std::vector<std::vector<T>>>(spares_).push_back(std::move(buffer));
+    buffer = std::vector<T>();
+  }
+  template <typename T>
+  void Reuse(std::vector<T>& buffer) {
+    auto& spares = std::get<std::vector<std::vector<T>>>(spares_);
+    if (buffer.capacity() != 0 || spares.empty()) return;
+    buffer = std::move(spares.back());
+    spares.pop_back();
+  }
 
   // Sessions: per key the head of a list sorted by start; records come from a pool with a free list.
   std::vector<int32_t> sessionHead_;

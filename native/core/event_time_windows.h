@@ -5,15 +5,17 @@
 //    advance; an event that belongs to no live window goes to the late output (its index), never dropped;
 //  - session windows [firstTs, lastTs + gap) merge when an event bridges them (touching counts, as
 //    Flink's TimeWindow.intersects).
-// Sliding windows are built from panes of gcd(size, slide): each event updates one pane accumulator and
-// a firing window merges its size/gcd panes (see README: pane merge, why not Two-Stacks).
+// Sliding windows are built from panes of gcd(size, slide): each event updates one pane cell. A window of
+// up to 16 panes merges them (each pane sorted by key once, in place, then merged as sorted runs); beyond
+// that, Two-Stacks per key over the pane cells makes a window O(1) merges per key, amortised.
 //
 // Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring pane (ring = `ringPanes`, a power
-// of two covering size + allowedLateness + horizon), and per (key, pane) that holds data one cell of
-// 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line) from that
-// pane's arena (arenas are reused after a pane is purged; no allocation once they reached their high-water mark).
-// A firing window sorts each of its panes by key once (in place) and merges them as sorted runs. Sessions keep 4 bytes per key plus one record per open
-// session (40 + 104·channels bytes) from a pool that is reused likewise.
+// of two covering size + allowedLateness + horizon), and per (key, live pane) that holds data one cell of
+// 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line). A purged
+// pane's buffer goes to the next pane that starts, so no allocation happens once buffers reached their
+// high-water mark. Two-Stacks adds per key 40 bytes + one accumulator per channel, and per cell one suffix
+// accumulator per channel. Sessions keep 4 bytes per key plus one record per open session
+// (40 + 104·channels bytes) from a pool that is reused likewise.
 #pragma once
 #include <cstdint>
 #include <limits>

@@ -55,7 +55,6 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
   CheckOptions(options);
   if (options.kind == WindowKind::kSession) {
     sessionHead_.assign(options.keyCount, -1);
-    keyActive_.assign(options.keyCount, 0);
   } else {
     const int64_t size = static_cast<int64_t>(options.size), slide = static_cast<int64_t>(options.slide);
     paneSize_ = std::gcd(size, slide);
@@ -303,6 +302,19 @@ int32_t EventTimeWindows::AllocateSession() {
 void EventTimeWindows::FreeSession(int32_t index) {
   sessionCells_[index].next = freeSession_;
   freeSession_ = index;
+  sessions_[index].stamp += 1;
+}
+
+void EventTimeWindows::PushTimer(std::vector<SessionTimer>& heap, double time, int32_t record) {
+  heap.push_back(SessionTimer{time, record, sessions_[record].stamp});
+  std::push_heap(heap.begin(), heap.end(), std::greater<SessionTimer>());
+}
+
+void EventTimeWindows::QueueDue(int32_t record) {
+  Session& s = sessions_[record];
+  if (s.due) return;
+  s.due = 1;
+  PushTimer(dueSessions_, s.end, record);
 }
 
 template <typename T>
@@ -331,6 +343,10 @@ void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> 
         s.end = std::max(s.end, sessions_[next].end);
         s.fired |= sessions_[next].fired;
         s.dirty |= sessions_[next].dirty;
+        if (sessions_[next].fired && !s.cleanup) {  // the merged session takes over the purge timer
+          s.cleanup = 1;
+          PushTimer(cleanupSessions_, s.end - 1 + lateness, target);
+        }
         sessionCells_[target].events += sessionCells_[next].events;
         for (size_t c = 0; c < channels; ++c) {
           sessionAccumulators_[static_cast<size_t>(target) * channels + c].Merge(
@@ -348,14 +364,13 @@ void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> 
         continue;
       }
       target = AllocateSession();  // may move the pools: take references only after this
-      sessions_[target] = Session{t, end, 0, 0};
+      Session& fresh = sessions_[target];
+      fresh.start = t;
+      fresh.end = end;
+      fresh.fired = fresh.dirty = fresh.due = fresh.cleanup = 0;  // the stamp stays: it outlives the record
       sessionCells_[target] = Cell{key, current, 0};
       if (previous >= 0) sessionCells_[previous].next = target;
       else sessionHead_[key] = target;
-      if (!keyActive_[key]) {
-        keyActive_[key] = 1;
-        activeKeys_.push_back(key);
-      }
     }
     Session& s = sessions_[target];
     if (s.fired) {
@@ -364,6 +379,7 @@ void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> 
     } else if (s.end - 1 <= wm) {
       metrics_.updating += 1;  // fires at the next advance although its end has passed (allowed lateness)
     }
+    if (!s.fired || s.dirty) QueueDue(target);
     sessionCells_[target].events += 1;
     TimedAccumulator* acc = &sessionAccumulators_[static_cast<size_t>(target) * channels];
     const T* v = values.data + i * channels;
@@ -688,14 +704,24 @@ void EventTimeWindows::FirePanes(double newWatermark) {
 
 void EventTimeWindows::FireSessions(double newWatermark) {
   const double wm = std::max(newWatermark, watermark_);
+  const double lateness = options_.allowedLateness;
+  const auto later = std::greater<SessionTimer>();
+  // Due sessions: end − 1 ≤ watermark, new or updated since they fired.
   sessionOrder_.clear();
-  for (uint32_t key : activeKeys_) {
-    for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) {
-      const Session& s = sessions_[r];
-      if (s.end - 1 <= wm && (!s.fired || s.dirty)) sessionOrder_.emplace_back(s.end, uint64_t{key} << 32 | static_cast<uint32_t>(r));
+  while (!dueSessions_.empty() && dueSessions_.front().time - 1 <= wm) {
+    std::pop_heap(dueSessions_.begin(), dueSessions_.end(), later);
+    const SessionTimer timer = dueSessions_.back();
+    dueSessions_.pop_back();
+    Session& s = sessions_[timer.record];
+    if (timer.stamp != s.stamp) continue;  // freed (merged away or purged) since
+    if (s.end - 1 > wm) {                  // grew since it was queued: wait for its new end
+      PushTimer(dueSessions_, s.end, timer.record);
+      continue;
     }
+    s.due = 0;
+    sessionOrder_.emplace_back(s.end, uint64_t{sessionCells_[timer.record].key} << 32 | static_cast<uint32_t>(timer.record));
   }
-  std::sort(sessionOrder_.begin(), sessionOrder_.end());
+  std::sort(sessionOrder_.begin(), sessionOrder_.end());  // (end, key, record); a key's sessions never share an end
   for (const auto& entry : sessionOrder_) {
     const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(entry.second));
     Session& s = sessions_[r];
@@ -703,26 +729,28 @@ void EventTimeWindows::FireSessions(double newWatermark) {
                &sessionAccumulators_[static_cast<size_t>(r) * channels_], s.fired != 0);
     s.fired = 1;
     s.dirty = 0;
+    if (!s.cleanup) {
+      s.cleanup = 1;
+      PushTimer(cleanupSessions_, s.end - 1 + lateness, r);
+    }
   }
   watermark_ = wm;
-  // Purge sessions past their cleanup time; drop keys left without sessions.
-  const double lateness = options_.allowedLateness;
-  size_t kept = 0;
-  for (uint32_t key : activeKeys_) {
-    int32_t* link = &sessionHead_[key];
-    while (*link >= 0) {
-      const int32_t r = *link;
-      if (sessions_[r].end - 1 + lateness <= wm) {
-        *link = sessionCells_[r].next;
-        FreeSession(r);
-      } else {
-        link = &sessionCells_[r].next;
-      }
+  // Purge fired sessions past their cleanup time (end − 1 + allowedLateness ≤ watermark).
+  while (!cleanupSessions_.empty() && cleanupSessions_.front().time <= wm) {
+    std::pop_heap(cleanupSessions_.begin(), cleanupSessions_.end(), later);
+    const SessionTimer timer = cleanupSessions_.back();
+    cleanupSessions_.pop_back();
+    Session& s = sessions_[timer.record];
+    if (timer.stamp != s.stamp) continue;
+    if (s.end - 1 + lateness > wm) {
+      PushTimer(cleanupSessions_, s.end - 1 + lateness, timer.record);
+      continue;
     }
-    if (sessionHead_[key] >= 0) activeKeys_[kept++] = key;
-    else keyActive_[key] = 0;
+    int32_t* link = &sessionHead_[sessionCells_[timer.record].key];
+    while (*link != timer.record) link = &sessionCells_[*link].next;
+    *link = sessionCells_[timer.record].next;
+    FreeSession(timer.record);
   }
-  activeKeys_.resize(kept);
 }
 
 size_t EventTimeWindows::AdvanceWatermark(double watermark) {
@@ -755,7 +783,7 @@ size_t EventTimeWindows::MemoryBytes() const {
   std::apply([&](const auto&... spares) { (add(spares), ...); }, spares_);
   bytes += (keyEpoch_.capacity() + keyCells_.capacity()) * 4 + (frontEnd_.capacity() + frontCursor_.capacity() + backEvents_.capacity()) * 8 +
            back_.capacity() * sizeof(TimedAccumulator) + leanBack_.capacity() * sizeof(LeanAccumulator) + keyBits_.capacity() * 8;
-  bytes += sessionHead_.capacity() * sizeof(int32_t) + keyActive_.capacity() + activeKeys_.capacity() * sizeof(uint32_t);
+  bytes += sessionHead_.capacity() * sizeof(int32_t) + (dueSessions_.capacity() + cleanupSessions_.capacity()) * sizeof(SessionTimer);
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
   bytes += fired_.keys.capacity() * 4 + (fired_.starts.capacity() + fired_.ends.capacity() + fired_.counts.capacity() +
@@ -795,8 +823,11 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
   w.Put<double>(watermark_);
   w.PutArray(reinterpret_cast<const double*>(&metrics_), sizeof(WindowMetrics) / sizeof(double));
   if (o.kind == WindowKind::kSession) {
-    w.Put<uint64_t>(activeKeys_.size());
-    for (uint32_t key : activeKeys_) {
+    uint64_t keysWithSessions = 0;
+    for (int32_t head : sessionHead_) keysWithSessions += head >= 0;
+    w.Put<uint64_t>(keysWithSessions);
+    for (uint32_t key = 0; key < o.keyCount; ++key) {
+      if (sessionHead_[key] < 0) continue;
       w.Put<uint32_t>(key);
       uint32_t count = 0;
       for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) ++count;
@@ -865,22 +896,18 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     const uint64_t keyCount = r.Get<uint64_t>();
     Require(keyCount <= o.keyCount, codes::kMalformedData, "snapshot has too many keys");
     std::vector<int32_t> heads(o.keyCount, -1);
-    std::vector<uint8_t> active(o.keyCount, 0);
-    std::vector<uint32_t> activeKeys;
     std::vector<Cell> cells;
     std::vector<Session> sessions;
     std::vector<TimedAccumulator> accs;
     for (uint64_t i = 0; i < keyCount; ++i) {
       const uint32_t key = r.Get<uint32_t>();
       const uint32_t count = r.Get<uint32_t>();
-      Require(key < o.keyCount && !active[key] && count >= 1 && count <= r.Remaining(), codes::kMalformedData,
+      Require(key < o.keyCount && heads[key] < 0 && count >= 1 && count <= r.Remaining(), codes::kMalformedData,
               "snapshot session key out of range");
-      active[key] = 1;
-      activeKeys.push_back(key);
-      int32_t* link = &heads[key];
+      int32_t previous = -1;  // indices, not pointers: `cells` grows
       double previousEnd = -kInfinity;
       for (uint32_t j = 0; j < count; ++j) {
-        Session s;
+        Session s{};
         s.start = r.Get<double>();
         s.end = r.Get<double>();
         const double events = r.Get<double>();
@@ -891,21 +918,30 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
                 codes::kMalformedData, "snapshot session out of range");
         previousEnd = s.end;
         const int32_t index = static_cast<int32_t>(cells.size());
-        *link = index;
+        if (previous >= 0) cells[previous].next = index;
+        else heads[key] = index;
+        previous = index;
         cells.push_back(Cell{key, -1, events});
-        link = &cells.back().next;
         sessions.push_back(s);
         readAccumulators(accs, channels);
       }
     }
     r.ExpectEnd();
     sessionHead_ = std::move(heads);
-    keyActive_ = std::move(active);
-    activeKeys_ = std::move(activeKeys);
     sessionCells_ = std::move(cells);
     sessions_ = std::move(sessions);
     sessionAccumulators_ = std::move(accs);
     freeSession_ = -1;
+    dueSessions_.clear();
+    cleanupSessions_.clear();
+    for (int32_t record = 0; record < static_cast<int32_t>(sessions_.size()); ++record) {
+      Session& s = sessions_[record];
+      if (!s.fired || s.dirty) QueueDue(record);
+      if (s.fired) {
+        s.cleanup = 1;
+        PushTimer(cleanupSessions_, s.end - 1 + o.allowedLateness, record);
+      }
+    }
   } else {
     const uint8_t hasPanes = r.Get<uint8_t>();
     const int64_t low = r.Get<int64_t>(), high = r.Get<int64_t>();

@@ -187,7 +187,20 @@ class EventTimeWindows {
   struct Session {
     double start, end;
     uint8_t fired, dirty;
+    uint8_t due;         // has an entry in dueSessions_
+    uint8_t cleanup;     // has an entry in cleanupSessions_
+    uint32_t stamp;      // bumped when the record is freed: older heap entries are stale
   };
+  // A session's entry in a time-ordered heap. Entries are lazy: a session that grew since is pushed again
+  // with its new time when its entry comes up; a freed one is skipped by its stamp.
+  struct SessionTimer {
+    double time;
+    int32_t record;
+    uint32_t stamp;
+    bool operator>(const SessionTimer& other) const { return time > other.time; }
+  };
+  void PushTimer(std::vector<SessionTimer>& heap, double time, int32_t record);
+  void QueueDue(int32_t record);
 
   size_t CellDoubles() const { return channels_ * kAccDoubles; }
   static constexpr size_t kAccDoubles = sizeof(TimedAccumulator) / sizeof(double);
@@ -305,8 +318,8 @@ class EventTimeWindows {
   std::vector<Session> sessions_;
   std::vector<TimedAccumulator> sessionAccumulators_;
   int32_t freeSession_ = -1;
-  std::vector<uint32_t> activeKeys_;     // keys with at least one session
-  std::vector<uint8_t> keyActive_;
+  std::vector<SessionTimer> dueSessions_;      // min-heap by end: sessions to fire (new, or updated after firing)
+  std::vector<SessionTimer> cleanupSessions_;  // min-heap by end − 1 + allowedLateness: fired sessions to purge
   std::vector<std::pair<double, uint64_t>> sessionOrder_;  // (end, key << 32 | record)
 };
 

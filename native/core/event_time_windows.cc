@@ -55,6 +55,8 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
   CheckOptions(options);
   if (options.kind == WindowKind::kSession) {
     sessionHead_.assign(options.keyCount, -1);
+    dueSessions_.SetWidth(options.gap);
+    cleanupSessions_.SetWidth(options.gap);
   } else {
     const int64_t size = static_cast<int64_t>(options.size), slide = static_cast<int64_t>(options.slide);
     paneSize_ = std::gcd(size, slide);
@@ -305,16 +307,67 @@ void EventTimeWindows::FreeSession(int32_t index) {
   sessions_[index].stamp += 1;
 }
 
-void EventTimeWindows::PushTimer(std::vector<SessionTimer>& heap, double time, int32_t record) {
-  heap.push_back(SessionTimer{time, record, sessions_[record].stamp});
-  std::push_heap(heap.begin(), heap.end(), std::greater<SessionTimer>());
+void EventTimeWindows::TimerBuckets::Add(const SessionTimer& timer) {
+  const int64_t index = ClampIndex(std::floor(timer.time / width_));
+  if (!last_ || index != lastIndex_) {
+    auto [it, inserted] = buckets_.try_emplace(index);
+    if (inserted && !spare_.empty()) {
+      it->second = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    last_ = &it->second;
+    lastIndex_ = index;
+  }
+  last_->push_back(timer);
+}
+
+template <typename Next>
+void EventTimeWindows::TimerBuckets::Take(double limit, Next&& next) {
+  carry_.clear();
+  while (!buckets_.empty() && static_cast<double>(buckets_.begin()->first) * width_ <= limit) {
+    auto it = buckets_.begin();
+    if (last_ == &it->second) last_ = nullptr;
+    std::vector<SessionTimer> bucket = std::move(it->second);
+    buckets_.erase(it);
+    for (const SessionTimer& timer : bucket) {
+      if (timer.time > limit) {
+        carry_.push_back(timer);
+        continue;
+      }
+      const double time = next(timer);
+      if (!std::isnan(time)) carry_.push_back(SessionTimer{time, timer.record, timer.stamp});
+    }
+    bucket.clear();
+    spare_.push_back(std::move(bucket));
+  }
+  for (const SessionTimer& timer : carry_) Add(timer);
+}
+
+void EventTimeWindows::TimerBuckets::Clear() {
+  for (auto& [index, bucket] : buckets_) {
+    bucket.clear();
+    spare_.push_back(std::move(bucket));
+  }
+  buckets_.clear();
+  last_ = nullptr;
+}
+
+size_t EventTimeWindows::TimerBuckets::Bytes() const {
+  size_t bytes = carry_.capacity() * sizeof(SessionTimer);
+  for (const auto& [index, bucket] : buckets_) bytes += bucket.capacity() * sizeof(SessionTimer) + 64;
+  for (const auto& bucket : spare_) bytes += bucket.capacity() * sizeof(SessionTimer);
+  return bytes;
+}
+
+void EventTimeWindows::AddTimer(TimerBuckets& timers, double time, int32_t record) {
+  timers.Add(SessionTimer{time, record, sessions_[record].stamp});
 }
 
 void EventTimeWindows::QueueDue(int32_t record) {
   Session& s = sessions_[record];
   if (s.due) return;
   s.due = 1;
-  PushTimer(dueSessions_, s.end, record);
+  AddTimer(dueSessions_, s.end, record);
 }
 
 template <typename T>
@@ -345,7 +398,7 @@ void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> 
         s.dirty |= sessions_[next].dirty;
         if (sessions_[next].fired && !s.cleanup) {  // the merged session takes over the purge timer
           s.cleanup = 1;
-          PushTimer(cleanupSessions_, s.end - 1 + lateness, target);
+          AddTimer(cleanupSessions_, s.end - 1 + lateness, target);
         }
         sessionCells_[target].events += sessionCells_[next].events;
         for (size_t c = 0; c < channels; ++c) {
@@ -705,22 +758,17 @@ void EventTimeWindows::FirePanes(double newWatermark) {
 void EventTimeWindows::FireSessions(double newWatermark) {
   const double wm = std::max(newWatermark, watermark_);
   const double lateness = options_.allowedLateness;
-  const auto later = std::greater<SessionTimer>();
+  constexpr double kDrop = std::numeric_limits<double>::quiet_NaN();
   // Due sessions: end − 1 ≤ watermark, new or updated since they fired.
   sessionOrder_.clear();
-  while (!dueSessions_.empty() && dueSessions_.front().time - 1 <= wm) {
-    std::pop_heap(dueSessions_.begin(), dueSessions_.end(), later);
-    const SessionTimer timer = dueSessions_.back();
-    dueSessions_.pop_back();
+  dueSessions_.Take(wm + 1, [&](const SessionTimer& timer) {
     Session& s = sessions_[timer.record];
-    if (timer.stamp != s.stamp) continue;  // freed (merged away or purged) since
-    if (s.end - 1 > wm) {                  // grew since it was queued: wait for its new end
-      PushTimer(dueSessions_, s.end, timer.record);
-      continue;
-    }
+    if (timer.stamp != s.stamp) return kDrop;  // freed (merged away or purged) since
+    if (s.end - 1 > wm) return s.end;          // grew since it was timed: wait for its new end
     s.due = 0;
     sessionOrder_.emplace_back(s.end, uint64_t{sessionCells_[timer.record].key} << 32 | static_cast<uint32_t>(timer.record));
-  }
+    return kDrop;
+  });
   std::sort(sessionOrder_.begin(), sessionOrder_.end());  // (end, key, record); a key's sessions never share an end
   for (const auto& entry : sessionOrder_) {
     const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(entry.second));
@@ -731,26 +779,21 @@ void EventTimeWindows::FireSessions(double newWatermark) {
     s.dirty = 0;
     if (!s.cleanup) {
       s.cleanup = 1;
-      PushTimer(cleanupSessions_, s.end - 1 + lateness, r);
+      AddTimer(cleanupSessions_, s.end - 1 + lateness, r);
     }
   }
   watermark_ = wm;
   // Purge fired sessions past their cleanup time (end − 1 + allowedLateness ≤ watermark).
-  while (!cleanupSessions_.empty() && cleanupSessions_.front().time <= wm) {
-    std::pop_heap(cleanupSessions_.begin(), cleanupSessions_.end(), later);
-    const SessionTimer timer = cleanupSessions_.back();
-    cleanupSessions_.pop_back();
+  cleanupSessions_.Take(wm, [&](const SessionTimer& timer) {
     Session& s = sessions_[timer.record];
-    if (timer.stamp != s.stamp) continue;
-    if (s.end - 1 + lateness > wm) {
-      PushTimer(cleanupSessions_, s.end - 1 + lateness, timer.record);
-      continue;
-    }
+    if (timer.stamp != s.stamp) return kDrop;
+    if (s.end - 1 + lateness > wm) return s.end - 1 + lateness;
     int32_t* link = &sessionHead_[sessionCells_[timer.record].key];
     while (*link != timer.record) link = &sessionCells_[*link].next;
     *link = sessionCells_[timer.record].next;
     FreeSession(timer.record);
-  }
+    return kDrop;
+  });
 }
 
 size_t EventTimeWindows::AdvanceWatermark(double watermark) {
@@ -783,7 +826,7 @@ size_t EventTimeWindows::MemoryBytes() const {
   std::apply([&](const auto&... spares) { (add(spares), ...); }, spares_);
   bytes += (keyEpoch_.capacity() + keyCells_.capacity()) * 4 + (frontEnd_.capacity() + frontCursor_.capacity() + backEvents_.capacity()) * 8 +
            back_.capacity() * sizeof(TimedAccumulator) + leanBack_.capacity() * sizeof(LeanAccumulator) + keyBits_.capacity() * 8;
-  bytes += sessionHead_.capacity() * sizeof(int32_t) + (dueSessions_.capacity() + cleanupSessions_.capacity()) * sizeof(SessionTimer);
+  bytes += sessionHead_.capacity() * sizeof(int32_t) + dueSessions_.Bytes() + cleanupSessions_.Bytes();
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
   bytes += fired_.keys.capacity() * 4 + (fired_.starts.capacity() + fired_.ends.capacity() + fired_.counts.capacity() +
@@ -932,14 +975,14 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     sessions_ = std::move(sessions);
     sessionAccumulators_ = std::move(accs);
     freeSession_ = -1;
-    dueSessions_.clear();
-    cleanupSessions_.clear();
+    dueSessions_.Clear();
+    cleanupSessions_.Clear();
     for (int32_t record = 0; record < static_cast<int32_t>(sessions_.size()); ++record) {
       Session& s = sessions_[record];
       if (!s.fired || s.dirty) QueueDue(record);
       if (s.fired) {
         s.cleanup = 1;
-        PushTimer(cleanupSessions_, s.end - 1 + o.allowedLateness, record);
+        AddTimer(cleanupSessions_, s.end - 1 + o.allowedLateness, record);
       }
     }
   } else {

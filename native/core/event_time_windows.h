@@ -19,6 +19,7 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -187,19 +188,39 @@ class EventTimeWindows {
   struct Session {
     double start, end;
     uint8_t fired, dirty;
-    uint8_t due;         // has an entry in dueSessions_
-    uint8_t cleanup;     // has an entry in cleanupSessions_
+    uint8_t due;         // has a timer in dueSessions_
+    uint8_t cleanup;     // has a timer in cleanupSessions_
     uint32_t stamp;      // bumped when the record is freed: older heap entries are stale
   };
-  // A session's entry in a time-ordered heap. Entries are lazy: a session that grew since is pushed again
-  // with its new time when its entry comes up; a freed one is skipped by its stamp.
+  // A session's timer. Timers are lazy: a session that grew since is timed again with its new time when its
+  // timer comes up; a freed one is skipped by its stamp.
   struct SessionTimer {
     double time;
     int32_t record;
     uint32_t stamp;
-    bool operator>(const SessionTimer& other) const { return time > other.time; }
   };
-  void PushTimer(std::vector<SessionTimer>& heap, double time, int32_t record);
+  // Timers bucketed by floor(time / width): adding is an append (cache-friendly, O(1)), and taking the
+  // timers up to a time visits only the buckets it passes. Bucket buffers are reused.
+  class TimerBuckets {
+   public:
+    void SetWidth(double width) { width_ = width; }
+    void Add(const SessionTimer& timer);
+    // Calls next(timer) for every timer with time ≤ limit; next returns the timer's new time (> limit) to
+    // keep it, or NaN to drop it. The rest stay.
+    template <typename Next>
+    void Take(double limit, Next&& next);
+    void Clear();
+    size_t Bytes() const;
+
+   private:
+    double width_ = 1;
+    std::map<int64_t, std::vector<SessionTimer>> buckets_;
+    std::vector<SessionTimer>* last_ = nullptr;  // the bucket of the last Add (streams add to the newest)
+    int64_t lastIndex_ = 0;
+    std::vector<std::vector<SessionTimer>> spare_;
+    std::vector<SessionTimer> carry_;
+  };
+  void AddTimer(TimerBuckets& timers, double time, int32_t record);
   void QueueDue(int32_t record);
 
   size_t CellDoubles() const { return channels_ * kAccDoubles; }
@@ -318,8 +339,8 @@ class EventTimeWindows {
   std::vector<Session> sessions_;
   std::vector<TimedAccumulator> sessionAccumulators_;
   int32_t freeSession_ = -1;
-  std::vector<SessionTimer> dueSessions_;      // min-heap by end: sessions to fire (new, or updated after firing)
-  std::vector<SessionTimer> cleanupSessions_;  // min-heap by end − 1 + allowedLateness: fired sessions to purge
+  TimerBuckets dueSessions_;      // by end: sessions to fire (new, or updated after firing)
+  TimerBuckets cleanupSessions_;  // by end − 1 + allowedLateness: fired sessions to purge
   std::vector<std::pair<double, uint64_t>> sessionOrder_;  // (end, key << 32 | record)
 };
 

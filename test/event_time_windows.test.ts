@@ -1,8 +1,10 @@
 // EventTimeWindows: API behaviour, outputs, NaN policy, snapshots, and every bad input (SluiceError with a
 // stable code before any state changes; the object keeps working).
+import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { EventTimeWindows, SluiceError, WatermarkTracker, type EventTimeWindowsOptions } from '../lib/index'
-import { expectSluiceError } from './helpers'
+import { expectSluiceError, repoRoot } from './helpers'
 
 const f64 = (xs: number[]) => new Float64Array(xs)
 const u32 = (xs: number[]) => new Uint32Array(xs)
@@ -103,6 +105,25 @@ describe('EventTimeWindows', () => {
     const fa = a.flush(), fb = b.flush()
     expect(Array.from(fb.updated)).toEqual([1, 0])
     expect([Array.from(fb.key), Array.from(fb.values)]).toEqual([Array.from(fa.key), Array.from(fa.values)])
+  })
+
+  it('runs in several worker threads at once, each with its own engines', async () => {
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { EventTimeWindows, WatermarkTracker } = require(${JSON.stringify(path.join(repoRoot, 'dist'))})
+      const tracker = new WatermarkTracker({ bound: 0, clock: () => 0 })
+      const w = new EventTimeWindows({ type: 'tumbling', size: 10, aggregates: ['sum'], tracker })
+      const ts = new Float64Array([1, 2, 3, 25])
+      w.push({ timestamps: ts, values: new Float64Array([workerData, workerData, workerData, 1]) })
+      tracker.observe(0, ts)
+      const f = w.advanceWatermark()
+      parentPort.postMessage({ sum: f.values[0], length: f.length })`
+    const results = await Promise.all([1, 2, 3].map((x) => new Promise<{ sum: number; length: number }>((resolve, reject) => {
+      const worker = new Worker(source, { eval: true, workerData: x })
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })))
+    expect(results).toEqual([{ sum: 3, length: 1 }, { sum: 6, length: 1 }, { sum: 9, length: 1 }]) // watermark 24: only [0, 10)
   })
 
   it('close() releases the engine; later calls are ERR_INVALID_STATE', () => {

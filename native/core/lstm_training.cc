@@ -33,6 +33,12 @@ void Transpose(const float* w, size_t rows, size_t cols, float* out) {
     for (size_t c = 0; c < cols; ++c) out[c * rows + r] = w[r * cols + c];
 }
 
+// Checked before the pool starts any thread.
+size_t CheckedThreads(size_t threads) {
+  Require(threads <= 1024, codes::kOutOfRange, "threads must be at most 1024");
+  return threads;
+}
+
 void CheckPositive(double value, const char* message) { Require(std::isfinite(value) && value > 0, codes::kInvalidArgument, message); }
 
 }  // namespace
@@ -43,7 +49,7 @@ LstmTrainer::LstmTrainer(const LstmModelSpec& spec, size_t threads, SimdLevel le
       inputSize_(spec.inputSize),
       hidden_(spec.hiddenSize),
       outputs_(spec.headOutputs),
-      pool_((Require(threads <= 1024, codes::kOutOfRange, "threads must be at most 1024"), threads)) {
+      pool_(CheckedThreads(threads)) {
   Require(inputSize_ >= 1 && inputSize_ <= kMaxSize, codes::kInvalidArgument, "inputSize must be in [1, 65536]");
   Require(hidden_ >= 1 && hidden_ <= kMaxSize, codes::kInvalidArgument, "hiddenSize must be in [1, 65536]");
   Require(!spec.layers.empty() && spec.layers.size() <= kMaxLayers, codes::kInvalidArgument,

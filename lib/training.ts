@@ -168,6 +168,11 @@ export function checkTrainingData(x: unknown, y: unknown, inputSize: number, out
   return { x: xs, y: ys, steps, examples }
 }
 
+function isResizable(array: Float32Array): boolean {
+  const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
+  return buffer.resizable === true || buffer.growable === true
+}
+
 interface FitPlan {
   data: TrainingData
   epochs: number
@@ -243,6 +248,9 @@ function* fitLoop(plan: FitPlan, trainer: NativeLstmTrainer): Generator<EpochReq
     const started = performance.now()
     const result = yield { order }
     const seconds = (performance.now() - started) / 1000
+    if (!Number.isFinite(result.loss) || (result.valLoss !== undefined && !Number.isFinite(result.valLoss))) {
+      throw new SluiceError(`training diverged in epoch ${epoch} (loss ${result.loss}); the model keeps its weights — lower learningRate or set clipNorm`, 'ERR_INVALID_STATE')
+    }
     const progress: LstmEpochProgress = {
       epoch, loss: result.loss, mae: result.mae, examplesPerSecond: plan.trainExamples / Math.max(seconds, 1e-9),
     }
@@ -301,7 +309,8 @@ export async function fitNativeAsync(nativeModel: unknown, threads: number, inpu
   const signal = options.signal
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new SluiceError('signal must be an AbortSignal', 'ERR_INVALID_TYPE')
   signal?.throwIfAborted()
-  // The data must not change under the worker: resizable buffers are copied (see predictAsync).
+  // A resizable buffer could shrink under the worker thread: train on fixed-size copies instead.
+  for (const key of ['x', 'y'] as const) if (isResizable(plan.data[key])) plan.data[key] = plan.data[key].slice()
   const trainer = newTrainer(nativeModel, threads, plan)
   const onAbort = () => trainer.abort()
   signal?.addEventListener('abort', onAbort, { once: true })

@@ -29,6 +29,7 @@ const cases: Case[] = [
   { name: '2 layers, H 17 (vector tails), MAE', layers: 2, inputSize: 4, hiddenSize: 17, outputSize: 3, steps: 3, batch: 3, loss: 'mae', threads: 1 },
   { name: '3 layers, one step', layers: 3, inputSize: 2, hiddenSize: 4, outputSize: 1, steps: 1, batch: 3, loss: 'mse', threads: 1 },
   { name: '1 layer, batch 20 on 2 threads', layers: 1, inputSize: 2, hiddenSize: 6, outputSize: 1, steps: 4, batch: 20, loss: 'mse', threads: 2 },
+  { name: 'batch 70 on 1 thread (blocks of 32 rows)', layers: 2, inputSize: 1, hiddenSize: 3, outputSize: 1, steps: 3, batch: 70, loss: 'mse', threads: 1 },
 ]
 
 function makeCase(c: Case, seed: number) {

@@ -136,6 +136,20 @@ describe('fit', () => {
     expect(ticks).toBeGreaterThan(0)
   })
 
+  it('fitAsync trains on copies of data in resizable buffers', async () => {
+    const data = sineWindows(200, 8)
+    const resizable = (a: Float32Array) => {
+      const copy = new Float32Array(new (ArrayBuffer as any)(a.byteLength, { maxByteLength: a.byteLength * 2 }))
+      copy.set(a)
+      return copy
+    }
+    const a = LstmModel.create({ inputSize: 1, hiddenSize: 8, seed: 1, threads: 1 })
+    const b = LstmModel.create({ inputSize: 1, hiddenSize: 8, seed: 1, threads: 1 })
+    a.fit(data.x, data.y, { epochs: 2 })
+    await b.fitAsync(resizable(data.x), resizable(data.y), { epochs: 2 })
+    expect(flat(b.weights())).toEqual(flat(a.weights()))
+  })
+
   it('an AbortSignal stops fitAsync; the model keeps its weights', async () => {
     const data = sineWindows(2000, 16)
     const model = LstmModel.create({ inputSize: 1, hiddenSize: 16, seed: 1, threads: 1 })
@@ -202,6 +216,14 @@ describe('bad input: SluiceError before anything changes', () => {
     expect(flat(model.weights())).toEqual(before)
     model.fit(x, y, { epochs: 1 })
     expect(flat(model.weights())).not.toEqual(before)
+  })
+  it('a diverging run stops with ERR_INVALID_STATE and the model keeps its weights', () => {
+    const data = sineWindows(200, 8)
+    const diverging = LstmModel.create({ inputSize: 1, hiddenSize: 8, seed: 3, threads: 1 })
+    const weights = flat(diverging.weights())
+    const scaled = data.y.map((v) => v * 100)
+    expectSluiceError(() => diverging.fit(data.x, scaled, { epochs: 3, learningRate: 1e38 }), 'ERR_INVALID_STATE', /diverged in epoch 1/)
+    expect(flat(diverging.weights())).toEqual(weights)
   })
   it('a closed model', () => {
     const closed = LstmModel.create({ inputSize: 1, hiddenSize: 2 })

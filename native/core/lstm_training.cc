@@ -12,7 +12,8 @@ namespace {
 
 constexpr size_t kMaxSize = 1 << 16;
 constexpr size_t kMaxLayers = 64;
-constexpr size_t kBlockRows = 32;      // rows whose activations are kept at once (per task)
+constexpr size_t kBlockRows = 32;      // rows whose activations are kept at once (per task), at most
+constexpr size_t kBlockFloats = 1 << 24;  // and at most 64 MiB of activations per thread, unless one row needs more
 constexpr size_t kMinTaskRows = 8;     // below that a thread's wake-up costs more than its rows
 
 void CheckTensor(Span<const float> w, size_t expected, bool optional, const std::string& name) {
@@ -32,6 +33,12 @@ void Transpose(const float* w, size_t rows, size_t cols, float* out) {
     for (size_t c = 0; c < cols; ++c) out[c * rows + r] = w[r * cols + c];
 }
 
+// Checked before the pool starts any thread.
+size_t CheckedThreads(size_t threads) {
+  Require(threads <= 1024, codes::kOutOfRange, "threads must be at most 1024");
+  return threads;
+}
+
 void CheckPositive(double value, const char* message) { Require(std::isfinite(value) && value > 0, codes::kInvalidArgument, message); }
 
 }  // namespace
@@ -42,7 +49,7 @@ LstmTrainer::LstmTrainer(const LstmModelSpec& spec, size_t threads, SimdLevel le
       inputSize_(spec.inputSize),
       hidden_(spec.hiddenSize),
       outputs_(spec.headOutputs),
-      pool_((Require(threads <= 1024, codes::kOutOfRange, "threads must be at most 1024"), threads)) {
+      pool_(CheckedThreads(threads)) {
   Require(inputSize_ >= 1 && inputSize_ <= kMaxSize, codes::kInvalidArgument, "inputSize must be in [1, 65536]");
   Require(hidden_ >= 1 && hidden_ <= kMaxSize, codes::kInvalidArgument, "hiddenSize must be in [1, 65536]");
   Require(!spec.layers.empty() && spec.layers.size() <= kMaxLayers, codes::kInvalidArgument,
@@ -266,10 +273,17 @@ void LstmTrainer::Backward(const Slice& slice, double lossScale, const LstmDatas
   }
 }
 
+size_t LstmTrainer::BlockRows(size_t steps) const {
+  // Floats kept per row: x, and per layer the gates (4H), c and h; the gradient of h.
+  const size_t perRow = steps * (inputSize_ + layers_.size() * 6 * hidden_ + hidden_);
+  return std::max<size_t>(1, std::min(kBlockRows, kBlockFloats / perRow));
+}
+
 void LstmTrainer::RunTask(const LstmDataset& data, const Slice& slice, double lossScale, float* grad,
                           LstmLossSums* sums, Workspace& ws) const {
-  for (size_t r0 = 0; r0 < slice.rows; r0 += kBlockRows) {
-    const Slice block{slice.indices, slice.begin + r0, std::min(kBlockRows, slice.rows - r0)};
+  const size_t blockRows = BlockRows(data.steps);
+  for (size_t r0 = 0; r0 < slice.rows; r0 += blockRows) {
+    const Slice block{slice.indices, slice.begin + r0, std::min(blockRows, slice.rows - r0)};
     Forward(data, block, ws);
     Backward(block, lossScale, data, grad, sums, ws);
   }

@@ -100,6 +100,8 @@ class LstmTrainer {
 
   void CheckData(const LstmDataset& data) const;
   size_t TaskCount(size_t rows) const;
+  // Rows per block: up to 32, fewer when their activations would exceed 64 MiB (long sequences, wide layers).
+  size_t BlockRows(size_t steps) const;
   // Forward pass of up to kBlockRows rows; returns nothing, fills ws (activations, yhat).
   void Forward(const LstmDataset& data, const Slice& slice, Workspace& ws) const;
   // Forward + loss (+ backward into grad when not null), for the rows of one task in blocks.

@@ -74,7 +74,18 @@ void MatMulTile(size_t inner, const float* a, size_t aRowStride, size_t aInnerSt
     for (int v = 0; v < NV; ++v) O::Store(out + r * ldo + v * W, acc[r][v]);
 }
 
-// Rows in tiles of kRows (then single rows) for a fixed number of column vectors NV.
+// The last rows (fewer than kRows) as one tile of exactly that height, so a short tile does no wasted work
+// and still reuses each loaded weight vector for all its rows.
+template <class Vec, int R, int NV>
+void MatMulRemainder(size_t rows, size_t inner, const float* a, size_t aRowStride, size_t aInnerStride,
+                     const float* b, size_t ldb, float* out, size_t ldo) {
+  if constexpr (R >= 1) {
+    if (rows == static_cast<size_t>(R)) return MatMulTile<Vec, R, NV>(inner, a, aRowStride, aInnerStride, b, ldb, out, ldo);
+    MatMulRemainder<Vec, R - 1, NV>(rows, inner, a, aRowStride, aInnerStride, b, ldb, out, ldo);
+  }
+}
+
+// Rows in tiles of kRows, then one shorter tile, for a fixed number of column vectors NV.
 template <class Vec, int NV>
 void MatMulColumns(size_t rows, size_t inner, const float* a, size_t aRowStride, size_t aInnerStride,
                    const float* b, size_t ldb, float* out, size_t ldo) {
@@ -82,8 +93,8 @@ void MatMulColumns(size_t rows, size_t inner, const float* a, size_t aRowStride,
   size_t r = 0;
   for (; r + R <= rows; r += R)
     MatMulTile<Vec, R, NV>(inner, a + r * aRowStride, aRowStride, aInnerStride, b, ldb, out + r * ldo, ldo);
-  for (; r < rows; ++r)
-    MatMulTile<Vec, 1, NV>(inner, a + r * aRowStride, aRowStride, aInnerStride, b, ldb, out + r * ldo, ldo);
+  MatMulRemainder<Vec, R - 1, NV>(rows - r, inner, a + r * aRowStride, aRowStride, aInnerStride, b, ldb,
+                                  out + r * ldo, ldo);
 }
 
 template <class Vec>

@@ -26,7 +26,11 @@ Options of demo:
   --interval N        Sampling interval = window size in time units (default 5000 ms for the
                       sensor data, else the median step of the file)
   --epochs N          Training epochs (default 12)
-  --threshold Z       |z| above which a reading is flagged (default 6)
+  --target T          change (default): the LSTM forecasts the next change; level: the next value
+  --threshold Z       |z| above which a reading is flagged (default 4)
+  --z-window N        Rows of the rolling z-score, for the LSTM residual and the baseline (default 120)
+  --min-std X         Floor of the rolling standard deviation, in reading units (default 0.1)
+  --keep-flagged      Let flagged values into the rolling statistics (default: left out)
   --inputs N          Watermark inputs the stream is split over (default 3)
   --seed N            Seed of the weights, shuffling and replay disorder (default 1)
   --progress          Show the progress bar even when stderr is not a terminal
@@ -56,6 +60,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
         csv: { type: 'string' }, time: { type: 'string' }, key: { type: 'string' }, value: { type: 'string' }, label: { type: 'string' },
         interval: { type: 'string' }, epochs: { type: 'string' }, threshold: { type: 'string' }, inputs: { type: 'string' }, seed: { type: 'string' },
         progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' },
+        target: { type: 'string' }, 'z-window': { type: 'string' }, 'min-std': { type: 'string' }, 'keep-flagged': { type: 'boolean' },
       },
     })
   } catch (error) {
@@ -90,7 +95,17 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     }
     const threshold = o.threshold === undefined ? undefined : Number(o.threshold)
     if (threshold !== undefined && !(threshold > 0)) throw new UsageError(`--threshold must be a positive number, got '${o.threshold}'`)
+    const target = o.target ?? 'change'
+    if (target !== 'change' && target !== 'level') throw new UsageError(`--target must be change or level, got '${target}'`)
+    const minStd = o['min-std'] === undefined ? undefined : Number(o['min-std'])
+    if (minStd !== undefined && !(minStd >= 0)) throw new UsageError(`--min-std must be a number >= 0, got '${o['min-std']}'`)
+    const anomaly: { window?: number; minStd?: number; excludeFlagged?: boolean } = {}
+    const zWindow = integer(o['z-window'], 'z-window', 12)
+    if (zWindow !== undefined) anomaly.window = zWindow
+    if (minStd !== undefined) anomaly.minStd = minStd
+    if (o['keep-flagged']) anomaly.excludeFlagged = false
     demoOptions = {
+      target: target as 'change' | 'level', anomaly,
       backend: backend as 'cpu' | 'auto' | 'cuda', csv, out: o.out ?? 'sluice-demo',
       limit: integer(o.limit, 'limit', 1), interval: integer(o.interval, 'interval', 1), epochs: integer(o.epochs, 'epochs', 1),
       inputs: integer(o.inputs, 'inputs', 1), seed: integer(o.seed, 'seed', 0), threshold,

@@ -38,6 +38,8 @@ export interface DemoOptions {
   inputs?: number
   seed?: number
   threshold?: number
+  /** The forecaster predicts the next 'change' (default) or the next 'level' (see PipelineForecaster.target). */
+  target?: 'level' | 'change'
   /** Rolling z-score settings shared by the pipeline and the baseline (see RollingZScoreOptions). */
   anomaly?: { window?: number; minStd?: number; excludeFlagged?: boolean }
   /** Progress callback: phase and fraction done. */
@@ -50,7 +52,7 @@ export interface Score { tp: number; fp: number; fn: number; precision: number; 
 export interface DemoResult {
   data: { source: string; attribution?: string; keys: string[]; channels: string[]; rows: number; trainRows: number; streamRows: number; labelled: number }
   backend: string
-  fit: { epochs: number; seconds: number; examples: number; finalLoss: number; valLoss?: number }
+  fit: { target: 'level' | 'change'; epochs: number; seconds: number; examples: number; finalLoss: number; valLoss?: number }
   stream: {
     inputs: number; events: number; lateEvents: number; windowsFired: number; filledRows: number; seconds: number
     eventsPerSecond: number; pipelineEventsPerSecond: number; latencyMs: { mean: number; max: number }
@@ -187,17 +189,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     throw new SluiceError(`every key needs at least ${steps + 2} rows in its first ${trainFraction * 100} % to fit on (raise --limit)`, 'ERR_INVALID_ARGUMENT')
   }
 
-  // ---- fit: z-score scaler on the training rows, windows per key (forward-filled), LstmModel.fitAsync ----
-  const trainValues = new Float64Array(trainCount * C)
-  let at = 0
-  for (const rows of trainRows) for (const r of rows) trainValues.set(table.values.subarray(r * C, (r + 1) * C), C * at++)
-  const filledTrain = forwardFill(trainValues, C)
-  const scaler = Scaler.fit('zscore', filledTrain, { channels: C })
-  const parts = trainRows.map((rows) => {
-    const series = new Float64Array(rows.length * C)
-    rows.forEach((r, i) => series.set(table.values.subarray(r * C, (r + 1) * C), i * C))
-    return windows(scaler.transform(forwardFill(series, C), new Float64Array(series.length)), { channels: C, steps, nan: 'forward-fill' })
+  // ---- fit: per key the forward-filled training rows (as levels, or as changes between rows), a z-score
+  // scaler fitted on them, windows of `steps` rows and the next row as target, LstmModel.fitAsync ----
+  const target = options.target ?? 'change'
+  const trainSeries = trainRows.map((rows) => {
+    const levels = new Float64Array(rows.length * C)
+    rows.forEach((r, i) => levels.set(table.values.subarray(r * C, (r + 1) * C), i * C))
+    const filled = forwardFill(levels, C)
+    if (target === 'level') return filled
+    const changes = new Float64Array(filled.length - C)
+    for (let i = 0; i < changes.length; i++) changes[i] = filled[i + C]! - filled[i]!
+    return changes
   })
+  const allSeries = new Float64Array(trainSeries.reduce((a, t) => a + t.length, 0))
+  trainSeries.reduce((at, t) => (allSeries.set(t, at), at + t.length), 0)
+  const scaler = Scaler.fit('zscore', allSeries, { channels: C })
+  const parts = trainSeries.map((series) => windows(scaler.transform(series, new Float64Array(series.length)), { channels: C, steps }))
   const examples = parts.reduce((a, p) => a + p.batch, 0)
   const x = new Float32Array(steps * examples * C), y = new Float32Array(examples * C)
   let offset = 0
@@ -222,11 +229,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   // ---- stream ----
   const inputs = options.inputs ?? Math.min(3, K)
   const { batches, bound, idleTimeout } = replay(table, streamRows, inputs, interval, seed)
-  const threshold = options.threshold ?? 6
+  const threshold = options.threshold ?? 4
   const anomaly = { window: 120, warmup: 12, threshold, minStd: 0.1, excludeFlagged: true, ...(options.anomaly ?? {}) }
   const pipeline = new Pipeline({
     inputs, keyCount: K, channels: C, window: { size: interval, horizon: 2 * (bound + idleTimeout + 4 * interval) + 64 * interval }, bound, idleTimeout, clock: () => 0, labels: true,
-    forecaster: { model, mode: 'window', steps }, anomaly,
+    forecaster: { model, mode: 'window', steps, target }, anomaly,
   })
   const streamEvents = streamRows.reduce((a, r) => a + r.length, 0)
   const rows: ResultBatch[] = []
@@ -254,12 +261,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   // ---- evaluation: rows with real data (not forward-filled) and a label; baseline on the raw readings ----
   const base = new RollingZScore({ ...anomaly, keyCount: K, channels: C })
   const baselineFlag = new Map<number, Uint8Array>()
-  const scaledRow = new Float64Array(C)
   for (let k = 0; k < K; k++) {
     const flags = new Uint8Array(streamRows[k]!.length)
     streamRows[k]!.forEach((r, i) => {
-      for (let c = 0; c < C; c++) scaledRow[c] = (table.values[r * C + c]! - scaler.offset[c]!) / scaler.scale[c]!
-      flags[i] = base.scoreAndUpdate(k, scaledRow, 0) > threshold ? 1 : 0
+      flags[i] = base.scoreAndUpdate(k, table.values, r * C) > threshold ? 1 : 0
     })
     baselineFlag.set(k, flags)
   }
@@ -287,7 +292,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       labelled: table.labels ? byKey.flat().reduce((a, r) => a + table.labels![r]!, 0) : 0,
     },
     backend,
-    fit: { epochs: history.epochs.length, seconds: fitSeconds, examples, finalLoss: lastEpoch.loss, ...(lastEpoch.valLoss !== undefined ? { valLoss: lastEpoch.valLoss } : {}) },
+    fit: { target, epochs: history.epochs.length, seconds: fitSeconds, examples, finalLoss: lastEpoch.loss, ...(lastEpoch.valLoss !== undefined ? { valLoss: lastEpoch.valLoss } : {}) },
     stream: {
       inputs, events: metrics.events, lateEvents: metrics.lateEvents, windowsFired: metrics.windowsFired, filledRows: metrics.filledRows,
       seconds: streamSeconds, eventsPerSecond: metrics.events / streamSeconds, pipelineEventsPerSecond: metrics.eventsPerSecond,
@@ -343,7 +348,7 @@ export function formatSummary(r: DemoResult): string {
     `sluice demo — ${r.data.source}`,
     `  data        ${r.data.keys.length} keys × ${r.data.channels.join(', ')}; ${r.data.rows} readings, ${r.data.labelled} labelled anomalous`,
     `  backend     ${r.backend}`,
-    `  fit         ${r.fit.examples} windows from the first ${r.data.trainRows} readings, ${r.fit.epochs} epochs in ${r.fit.seconds.toFixed(1)} s (loss ${r.fit.finalLoss.toFixed(4)}${r.fit.valLoss !== undefined ? `, validation ${r.fit.valLoss.toFixed(4)}` : ''})`,
+    `  fit         next ${r.fit.target}, ${r.fit.examples} windows from the first ${r.data.trainRows} readings, ${r.fit.epochs} epochs in ${r.fit.seconds.toFixed(1)} s (loss ${r.fit.finalLoss.toFixed(4)}${r.fit.valLoss !== undefined ? `, validation ${r.fit.valLoss.toFixed(4)}` : ''})`,
     `  stream      ${r.stream.events} events over ${r.stream.inputs} inputs in ${r.stream.seconds.toFixed(2)} s: ${Math.round(r.stream.eventsPerSecond)} events/s end to end, ${Math.round(r.stream.pipelineEventsPerSecond)} events/s inside the pipeline`,
     `              latency per batch ${r.stream.latencyMs.mean.toFixed(3)} ms mean, ${r.stream.latencyMs.max.toFixed(2)} ms max`,
     `  windows     ${r.stream.windowsFired} fired, ${r.stream.filledRows} rows forward-filled, ${r.stream.lateEvents} late events (counted, not in windows)`,

@@ -21,9 +21,13 @@ export interface PipelineForecaster {
   mode?: 'window' | 'state'
   /** Rows per forecast in 'window' mode. Default 16. */
   steps?: number
-  /** Scales the features before the model (default model.scalers.input, else none). */
+  /** What the model forecasts: 'level' (default), the next row's features; or 'change', the next row's
+   * change from the current one (the forecast is then current + change). With 'change' the model's inputs
+   * are the changes between consecutive rows and both scalers are scalers of changes. */
+  target?: 'level' | 'change'
+  /** Scales the model's inputs (default model.scalers.input, else none). */
   inputScaler?: Scaler
-  /** Maps forecasts back to feature units (default model.scalers.target, else none). */
+  /** Maps the model's outputs back to feature units (default model.scalers.target, else none). */
   targetScaler?: Scaler
 }
 
@@ -126,7 +130,7 @@ const EMPTY_U32 = new Uint32Array(0)
 const EMPTY_F64 = new Float64Array(0)
 
 /**
- * Memory per key: channels · (8·(3 + anomaly.window) + 8 + 4·steps) bytes in JS, plus the windows' panes
+ * Memory per key: channels · 8 · (3 + anomaly.window + steps + 1) + 12 bytes in JS, plus the windows' panes
  * and (state mode) the LstmState's bytesPerKey in native memory.
  */
 export class Pipeline {
@@ -139,6 +143,7 @@ export class Pipeline {
   readonly maxFill: number
   readonly mode: 'window' | 'state' | 'none'
   readonly steps: number
+  readonly target: 'level' | 'change'
   private readonly tracker: WatermarkTracker
   private readonly windows: EventTimeWindows
   private readonly model: LstmModel | undefined
@@ -147,10 +152,10 @@ export class Pipeline {
   private readonly targetScaler: Scaler | undefined
   private readonly zscore: RollingZScore
   private readonly clock: () => number
-  // Per key: last row start (NaN: none), last values, model history (scaled rows), pending forecast.
+  // Per key: last row start (NaN: none), last values, model history (rows in feature units), pending forecast.
   private lastStart: Float64Array
   private lastValues: Float64Array
-  private history: Float32Array
+  private history: Float64Array
   private historyCount: Uint32Array
   private pending: Float64Array
   private counters = { events: 0, windowedEvents: 0, lateEvents: 0, windowsFired: 0, filledRows: 0, flaggedRows: 0, batchesIn: 0, batchesOut: 0, busyMs: 0, latencySumMs: 0, latencyMaxMs: 0, latencyLastMs: 0 }
@@ -178,6 +183,7 @@ export class Pipeline {
       this.mode = expectOneOf(f.mode ?? 'window', 'forecaster.mode', ['window', 'state'] as const)
       this.steps = this.mode === 'window' ? expectInteger(f.steps ?? 16, 'forecaster.steps', 1, 4096) : 1
       const scalers = (f.model as { scalers?: { input?: Scaler; target?: Scaler } }).scalers
+      this.target = expectOneOf(f.target ?? 'level', 'forecaster.target', ['level', 'change'] as const)
       this.inputScaler = f.inputScaler ?? scalers?.input
       this.targetScaler = f.targetScaler ?? scalers?.target
       for (const [name, s] of [['inputScaler', this.inputScaler], ['targetScaler', this.targetScaler]] as const) {
@@ -187,6 +193,7 @@ export class Pipeline {
     } else {
       this.mode = 'none'
       this.steps = 1
+      this.target = 'level'
     }
     this.zscore = new RollingZScore({ ...(options.anomaly ?? {}), keyCount: this.keyCount, channels: this.channels })
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new SluiceError('clock must be a function', 'ERR_INVALID_TYPE')
@@ -194,7 +201,7 @@ export class Pipeline {
     const K = this.keyCount, C = this.channels
     this.lastStart = new Float64Array(K).fill(NaN)
     this.lastValues = new Float64Array(K * C).fill(NaN)
-    this.history = new Float32Array(this.mode === 'window' ? K * this.steps * C : 0)
+    this.history = new Float64Array(K * this.historyRows() * C)
     this.historyCount = new Uint32Array(K)
     this.pending = new Float64Array(K * C).fill(NaN)
     this.tracker = new WatermarkTracker({ inputs: this.inputs, bound: options.bound ?? 0, idleTimeout: options.idleTimeout ?? Infinity, clock: this.clock })
@@ -376,7 +383,7 @@ export class Pipeline {
       at += length
     }
     if (at !== total) throw bad('trailing bytes')
-    const js: [string, Float64Array | Float32Array | Uint32Array][] = [
+    const js: [string, Float64Array | Uint32Array][] = [
       ['lastStart', this.lastStart], ['lastValues', this.lastValues], ['history', this.history], ['historyCount', this.historyCount],
       ['pending', this.pending], ['zRing', this.zscore.ring], ['zHead', this.zscore.head], ['zFill', this.zscore.fill],
     ]
@@ -412,7 +419,7 @@ export class Pipeline {
   // ---- internals ----
 
   private shape() {
-    return { v: 1, inputs: this.inputs, keyCount: this.keyCount, channels: this.channels, size: this.size, slide: this.slide, labels: this.labels, mode: this.mode, steps: this.steps, window: this.zscore.window }
+    return { v: 1, inputs: this.inputs, keyCount: this.keyCount, channels: this.channels, size: this.size, slide: this.slide, labels: this.labels, mode: this.mode, steps: this.steps, target: this.target, window: this.zscore.window }
   }
 
   private checkOpen(): void {
@@ -527,7 +534,6 @@ export class Pipeline {
   private scoreRows(out: ResultBatch): void {
     const C = this.channels
     const residual = new Float64Array(C)
-    const scaled = new Float64Array(C)
     const occurrence = new Uint32Array(out.length)
     const seen = new Map<number, number>()
     let rounds = 0
@@ -538,25 +544,17 @@ export class Pipeline {
       if (o + 1 > rounds) rounds = o + 1
     }
     for (let round = 0; round < rounds; round++) {
-      const roundRows: number[] = []
-      for (let r = 0; r < out.length; r++) if (occurrence[r] === round) roundRows.push(r)
       const stepKeys: number[] = []
-      const stepX: number[] = []
-      for (const r of roundRows) {
+      for (let r = 0; r < out.length; r++) {
+        if (occurrence[r] !== round) continue
         const k = out.key[r]!
         let known = true
         for (let c = 0; c < C; c++) if (Number.isNaN(out.values[r * C + c]!)) known = false
         if (!known) continue
-        for (let c = 0; c < C; c++) {
-          out.forecast[r * C + c] = this.pending[k * C + c]!
-          scaled[c] = out.values[r * C + c]!
-        }
-        if (this.inputScaler) this.inputScaler.transform(scaled, scaled)
-        if (this.mode === 'none') {
-          out.score[r] = NaN
-        } else if (!out.filled[r]) {
+        for (let c = 0; c < C; c++) out.forecast[r * C + c] = this.pending[k * C + c]!
+        if (this.mode !== 'none' && !out.filled[r]) {
+          // The residual in feature units: the z-score divides by its own rolling spread.
           for (let c = 0; c < C; c++) residual[c] = out.values[r * C + c]! - this.pending[k * C + c]!
-          if (this.targetScaler) for (let c = 0; c < C; c++) residual[c] = residual[c]! / this.targetScaler.scale[c]!
           const score = this.zscore.scoreAndUpdate(k, residual, 0)
           out.score[r] = score
           if (score > this.zscore.threshold) {
@@ -564,48 +562,65 @@ export class Pipeline {
             this.counters.flaggedRows++
           }
         }
-        this.appendHistory(k, scaled)
+        this.appendHistory(k, out.values, r * C)
         stepKeys.push(k)
-        for (let c = 0; c < C; c++) stepX.push(scaled[c]!)
       }
-      this.forecastNext(stepKeys, stepX)
+      this.forecastNext(stepKeys)
     }
   }
 
-  private appendHistory(k: number, scaled: Float64Array): void {
-    if (this.mode !== 'window') return
-    const C = this.channels, T = this.steps
-    const base = k * T * C
+  /** Rows kept per key: steps (level), steps + 1 (change: steps differences), 2 (state + change), 1 (state). */
+  private historyRows(): number {
+    if (this.mode === 'window') return this.steps + (this.target === 'change' ? 1 : 0)
+    return this.target === 'change' ? 2 : 1
+  }
+
+  private appendHistory(k: number, values: Float64Array, offset: number): void {
+    if (this.mode === 'none') return
+    const C = this.channels, R = this.historyRows()
+    const base = k * R * C
     const n = this.historyCount[k]!
-    if (n < T) {
-      for (let c = 0; c < C; c++) this.history[base + n * C + c] = scaled[c]!
+    if (n < R) {
+      this.history.set(values.subarray(offset, offset + C), base + n * C)
       this.historyCount[k] = n + 1
     } else {
-      this.history.copyWithin(base, base + C, base + T * C)
-      for (let c = 0; c < C; c++) this.history[base + (T - 1) * C + c] = scaled[c]!
+      this.history.copyWithin(base, base + C, base + R * C)
+      this.history.set(values.subarray(offset, offset + C), base + (R - 1) * C)
+    }
+  }
+
+  /** The model's input rows of key k into x at `at`: scaled levels, or scaled changes between rows. */
+  private modelInput(k: number, x: Float32Array, at: number): void {
+    const C = this.channels, R = this.historyRows(), base = k * R * C
+    const rows = this.target === 'change' ? R - 1 : R
+    const scaler = this.inputScaler
+    for (let t = 0; t < rows; t++) {
+      for (let c = 0; c < C; c++) {
+        const i = base + t * C + c
+        let v = this.target === 'change' ? this.history[i + C]! - this.history[i]! : this.history[i]!
+        if (scaler) v = (v - scaler.offset[c]!) / scaler.scale[c]!
+        x[at + t * C + c] = v
+      }
     }
   }
 
   /** Sets pending[k] (the forecast of key k's next row) for each key that just got a row. */
-  private forecastNext(keys: number[], rows: number[]): void {
+  private forecastNext(keys: number[]): void {
     if (this.mode === 'none' || keys.length === 0) return
-    const C = this.channels, T = this.steps
-    let prediction: Float32Array
-    let ready: number[]
-    if (this.mode === 'window') {
-      ready = keys.filter((k) => this.historyCount[k] === T)
-      for (const k of keys) if (this.historyCount[k] !== T) this.pending.fill(NaN, k * C, (k + 1) * C)
-      if (ready.length === 0) return
-      const x = new Float32Array(ready.length * T * C)
-      ready.forEach((k, b) => x.set(this.history.subarray(k * T * C, (k + 1) * T * C), b * T * C))
-      prediction = this.model!.predict(x, { steps: T, batch: ready.length, batchFirst: true })
-    } else {
-      ready = keys
-      prediction = this.lstmState!.step(Uint32Array.from(keys), Float32Array.from(rows))
-    }
+    const C = this.channels, R = this.historyRows()
+    const T = this.target === 'change' ? R - 1 : R
+    const ready = keys.filter((k) => this.historyCount[k] === R)
+    for (const k of keys) if (this.historyCount[k] !== R) this.pending.fill(NaN, k * C, (k + 1) * C)
+    if (ready.length === 0) return
+    const x = new Float32Array(ready.length * T * C)
+    ready.forEach((k, b) => this.modelInput(k, x, b * T * C))
+    let prediction = this.mode === 'window'
+      ? this.model!.predict(x, { steps: T, batch: ready.length, batchFirst: true })
+      : this.lstmState!.step(Uint32Array.from(ready), x)
     if (this.targetScaler) prediction = this.targetScaler.inverse(prediction, prediction) as Float32Array
     ready.forEach((k, b) => {
-      for (let c = 0; c < C; c++) this.pending[k * C + c] = prediction[b * C + c]!
+      const last = k * R * C + (R - 1) * C
+      for (let c = 0; c < C; c++) this.pending[k * C + c] = prediction[b * C + c]! + (this.target === 'change' ? this.history[last + c]! : 0)
     })
   }
 

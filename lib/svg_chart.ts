@@ -110,7 +110,7 @@ export function renderChart(series: ChartSeries[], options: ChartOptions): strin
       const v = vmin + ((vmax - vmin) * k) / 4
       parts.push(`<text x="${left - 6}" y="${fmt(y(v) + 4)}" text-anchor="end" fill="#555">${v.toFixed(1)}</text>`)
       const t = t0 + ((t1 - t0) * k) / 4
-      parts.push(`<text x="${fmt(x(t))}" y="${y0 + panelH + 14}" text-anchor="middle" fill="#555">${((t - t0) / 60000).toFixed(0)} min</text>`)
+      parts.push(`<text x="${fmt(x(t))}" y="${y0 + panelH + 14}" text-anchor="${k === 0 ? 'start' : k === 4 ? 'end' : 'middle'}" fill="#555">${((t - t0) / 60000).toFixed(0)} min</text>`)
     }
     if (options.unit) parts.push(`<text transform="translate(14,${y0 + panelH / 2}) rotate(-90)" text-anchor="middle" fill="#555">${escape(options.unit)}</text>`)
     const idx = decimate(s.value, maxPoints)

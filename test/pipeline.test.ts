@@ -2,7 +2,7 @@
 // and forward fill, forecasts against LstmModel.predict on the same rows, backpressure, abort, snapshot /
 // restore, bad input.
 import { describe, expect, it } from 'vitest'
-import { LstmModel, Pipeline, RollingZScore, SluiceError, type ResultBatch, type SourceBatch } from '../lib/index'
+import { LstmModel, Pipeline, RollingZScore, Scaler, SluiceError, type ResultBatch, type SourceBatch } from '../lib/index'
 import { seededRandom } from '../lib/training'
 import { expectSluiceError } from './helpers'
 
@@ -172,6 +172,35 @@ describe('Pipeline forecasts', () => {
     expect(flagged).toBe(pipeline.metrics().flaggedRows)
   })
 
+  it("change target: the forecast is the last row plus the model's scaled change over the scaled row changes", async () => {
+    const steps = 4
+    const inputScaler = new Scaler('zscore', [0.1], [2])
+    const targetScaler = new Scaler('zscore', [-0.2], [3])
+    const pipeline = basic({ forecaster: { model, steps, target: 'change', inputScaler, targetScaler } })
+    const results = await collect(pipeline, stream(10, { stragglers: 0 }))
+    const rows = new Map<number, { value: number; forecast: number }[]>()
+    for (const r of results) for (let i = 0; i < r.length; i++) {
+      const list = rows.get(r.key[i]!) ?? []
+      list.push({ value: r.values[i]!, forecast: r.forecast[i]! })
+      rows.set(r.key[i]!, list)
+    }
+    let checked = 0
+    for (const list of rows.values()) {
+      for (let i = 0; i < list.length; i++) {
+        if (i < steps + 1) {
+          expect(list[i]!.forecast).toBeNaN()
+          continue
+        }
+        const x = new Float32Array(steps)
+        for (let t = 0; t < steps; t++) x[t] = (list[i - steps + t]!.value - list[i - steps + t - 1]!.value - 0.1) / 2
+        const change = model.predict(x, { steps, batch: 1 })[0]! * 3 - 0.2
+        expect(list[i]!.forecast).toBeCloseTo(list[i - 1]!.value + change, 4)
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(300)
+  })
+
   it("state mode: each row's forecast is the model over the key's whole history from zero state", async () => {
     const pipeline = basic({ forecaster: { model, mode: 'state' } })
     const results = await collect(pipeline, stream(9, { length: 60, stragglers: 0, skip: 0 }))
@@ -191,9 +220,9 @@ describe('Pipeline forecasts', () => {
   })
 
   it('snapshot → restore in a new pipeline continues exactly as if never stopped', async () => {
-    for (const mode of ['window', 'state'] as const) {
+    for (const [mode, target] of [['window', 'level'], ['state', 'level'], ['window', 'change'], ['state', 'change']] as const) {
       const batches = stream(11)
-      const make = () => basic({ forecaster: { model, mode, steps: 4 }, anomaly: { window: 10, warmup: 3 } })
+      const make = () => basic({ forecaster: { model, mode, steps: 4, target }, anomaly: { window: 10, warmup: 3 } })
       const whole = make()
       const expected = await collect(whole, batches)
       const first = make()

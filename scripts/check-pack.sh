@@ -14,6 +14,7 @@ mkdir -p "$work/bin"
 ln -s "$(command -v node)" "$work/bin/node"
 ln -s "$(command -v npm)" "$work/bin/npm"
 ln -s "$(command -v sh)" "$work/bin/sh"
+ln -s "$(command -v npx)" "$work/bin/npx"
 mkdir -p "$work/app"
 cd "$work/app"
 echo '{"name":"app","private":true}' > package.json
@@ -28,3 +29,6 @@ PATH="$work/bin" node -e "
   if (!where.includes('prebuilds')) { console.error('did not load a prebuild'); process.exit(1) }
 "
 PATH="$work/bin" node --input-type=module -e "import { backends } from 'sluice'; console.log('esm ok', backends().cpu.simd)"
+# The installed command: `npx sluice demo` on a slice of its embedded data set (a dependency).
+PATH="$work/bin" npx --no-install sluice demo --limit 400 --epochs 2 --out "$work/demo" --no-progress | grep -E "events/s|precision|wrote"
+test -s "$work/demo/chart.svg" && test -s "$work/demo/results.json"

@@ -50,7 +50,7 @@ export interface DemoOptions {
 export interface Score { tp: number; fp: number; fn: number; precision: number; recall: number; f1: number }
 
 export interface DemoResult {
-  data: { source: string; attribution?: string; keys: string[]; channels: string[]; rows: number; trainRows: number; streamRows: number; labelled: number }
+  data: { source: string; hasLabels: boolean; attribution?: string; keys: string[]; channels: string[]; rows: number; trainRows: number; streamRows: number; labelled: number }
   backend: string
   fit: { target: 'level' | 'change'; epochs: number; seconds: number; examples: number; finalLoss: number; valLoss?: number }
   stream: {
@@ -288,6 +288,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const result: DemoResult = {
     data: {
       source: options.csv ? options.csv.path : SENSOR_DATASET,
+      hasLabels: table.labels !== undefined,
       keys: table.keyNames, channels: channelNames, rows: trainCount + streamEvents, trainRows: trainCount, streamRows: streamEvents,
       labelled: table.labels ? byKey.flat().reduce((a, r) => a + table.labels![r]!, 0) : 0,
     },
@@ -353,12 +354,12 @@ export function formatSummary(r: DemoResult): string {
     `              latency per batch ${r.stream.latencyMs.mean.toFixed(3)} ms mean, ${r.stream.latencyMs.max.toFixed(2)} ms max`,
     `  windows     ${r.stream.windowsFired} fired, ${r.stream.filledRows} rows forward-filled, ${r.stream.lateEvents} late events (counted, not in windows)`,
     `              every event accounted for (windowed + late = input): ${r.stream.accounted ? 'yes' : 'NO'}`,
-    `  anomalies   on ${r.evaluation.rows} streamed readings, |z| > ${r.evaluation.threshold}:   precision  recall      F1`,
-    row('LSTM forecast residual z-score', r.evaluation.lstm),
-    row('baseline: z-score of raw readings', r.evaluation.baseline),
   ]
+  lines.push(r.data.hasLabels ? `  anomalies   on ${r.evaluation.rows} streamed readings, |z| > ${r.evaluation.threshold}:   precision  recall      F1` : `  anomalies   on ${r.evaluation.rows} streamed readings, |z| > ${r.evaluation.threshold}`)
+  if (r.data.hasLabels) lines.push(row('LSTM forecast residual z-score', r.evaluation.lstm), row('baseline: z-score of raw readings', r.evaluation.baseline))
+  else lines.push(`  (no label column: flagged ${r.evaluation.lstm.fp} rows by the LSTM residual, ${r.evaluation.baseline.fp} by the baseline; pass --label COL to score them)`)
   const l = r.evaluation.lstm.f1, b = r.evaluation.baseline.f1
-  if (!Number.isNaN(l) || !Number.isNaN(b)) lines.push(`  verdict     ${(l || 0) > (b || 0) ? 'the LSTM residual beats the baseline on F1' : (l || 0) < (b || 0) ? 'the baseline beats the LSTM residual on F1' : 'a tie on F1'}`)
+  if (r.data.hasLabels && (!Number.isNaN(l) || !Number.isNaN(b))) lines.push(`  verdict     ${(l || 0) > (b || 0) ? 'the LSTM residual beats the baseline on F1' : (l || 0) < (b || 0) ? 'the baseline beats the LSTM residual on F1' : 'a tie on F1'}`)
   if (r.data.attribution) lines.push(`  ${r.data.attribution}`)
   if (r.files) lines.push(`  wrote ${r.files.svg} and ${r.files.json}`)
   lines.push(`  total ${r.seconds.toFixed(1)} s`)

@@ -534,19 +534,19 @@ export class Pipeline {
   private scoreRows(out: ResultBatch): void {
     const C = this.channels
     const residual = new Float64Array(C)
-    const occurrence = new Uint32Array(out.length)
+    // Round j holds each key's j-th row of the batch: the keys of a round are distinct, so one model call
+    // serves the round, and a key's rows still go through the model in time order.
+    const rounds: number[][] = []
     const seen = new Map<number, number>()
-    let rounds = 0
     for (let r = 0; r < out.length; r++) {
       const o = seen.get(out.key[r]!) ?? 0
-      occurrence[r] = o
       seen.set(out.key[r]!, o + 1)
-      if (o + 1 > rounds) rounds = o + 1
+      if (o === rounds.length) rounds.push([])
+      rounds[o]!.push(r)
     }
-    for (let round = 0; round < rounds; round++) {
+    for (const round of rounds) {
       const stepKeys: number[] = []
-      for (let r = 0; r < out.length; r++) {
-        if (occurrence[r] !== round) continue
+      for (const r of round) {
         const k = out.key[r]!
         let known = true
         for (let c = 0; c < C; c++) if (Number.isNaN(out.values[r * C + c]!)) known = false

@@ -77,6 +77,11 @@ describe('sluice demo', () => {
     const json = JSON.parse(readFileSync(path.join(dir, 'out', 'results.json'), 'utf8'))
     expect(json.data.keys).toEqual(['a', 'b'])
     expect(json.stream.accounted).toBe(true)
+    // Without a label column there is nothing to score against: said so, no made-up precision.
+    const unlabelled = sluice('demo', '--csv', file, '--time', 'when', '--key', 'station', '--value', 'temp', '--epochs', '1', '--out', path.join(dir, 'out2'), '--no-progress')
+    expect(unlabelled.code).toBe(0)
+    expect(unlabelled.stdout).toContain('no label column')
+    expect(unlabelled.stdout).not.toContain('precision')
   })
 
   it('answers usage errors with exit code 2, a message, and no output', () => {

@@ -160,6 +160,7 @@ export class Pipeline {
   private pending: Float64Array
   private counters = { events: 0, windowedEvents: 0, lateEvents: 0, windowsFired: 0, filledRows: 0, flaggedRows: 0, batchesIn: 0, batchesOut: 0, busyMs: 0, latencySumMs: 0, latencyMaxMs: 0, latencyLastMs: 0 }
   private packed = new Float64Array(0)
+  private roundScratch: Uint32Array
   private finished = false
   private closed = false
 
@@ -203,6 +204,7 @@ export class Pipeline {
     this.lastValues = new Float64Array(K * C).fill(NaN)
     this.history = new Float64Array(K * this.historyRows() * C)
     this.historyCount = new Uint32Array(K)
+    this.roundScratch = new Uint32Array(K)
     this.pending = new Float64Array(K * C).fill(NaN)
     this.tracker = new WatermarkTracker({ inputs: this.inputs, bound: options.bound ?? 0, idleTimeout: options.idleTimeout ?? Infinity, clock: this.clock })
     try {
@@ -470,58 +472,77 @@ export class Pipeline {
   /** Fired windows → rows: forward fill, forecast (rounds of distinct keys), residual score. */
   private finishBatch(fired: FiredWindows, late: ResultBatch['late'], final: boolean, began: number): ResultBatch {
     const C = this.channels, WC = C + (this.labels ? 1 : 0), A = 2 // aggregates: mean, max
-    // Count the rows first: fired windows plus the gaps before them.
-    const gaps = new Uint32Array(fired.length)
-    const lastSeen = new Map<number, number>()
-    let rows = 0
-    for (let w = 0; w < fired.length; w++) {
-      const k = fired.key[w]!
-      const prev = lastSeen.has(k) ? lastSeen.get(k)! : this.lastStart[k]!
-      if (!Number.isNaN(prev)) {
-        const missing = Math.round((fired.start[w]! - prev) / this.slide) - 1
-        if (missing > 0 && missing <= this.maxFill) gaps[w] = missing
+    // Count the rows first: fired windows plus the gaps before them. lastStart moves on as we go; each
+    // window keeps its key's previous start for the second pass.
+    const n = fired.length
+    const gaps = new Uint32Array(n)
+    const previous = new Float64Array(n)
+    const firedKey = fired.key, firedStart = fired.start, firedEnd = fired.end, firedCount = fired.count, firedValues = fired.values
+    const lastStart = this.lastStart, lastValues = this.lastValues, slide = this.slide, size = this.size, maxFill = this.maxFill
+    let rows = 0, windowed = 0
+    for (let w = 0; w < n; w++) {
+      const k = firedKey[w]!
+      const prev = lastStart[k]!
+      previous[w] = prev
+      if (prev === prev) {
+        const missing = Math.round((firedStart[w]! - prev) / slide) - 1
+        if (missing > 0 && missing <= maxFill) gaps[w] = missing
       }
-      lastSeen.set(k, fired.start[w]!)
+      lastStart[k] = firedStart[w]!
       rows += 1 + gaps[w]!
-      this.counters.windowedEvents += fired.count[w]!
+      windowed += firedCount[w]!
     }
-    this.counters.windowsFired += fired.length
+    this.counters.windowedEvents += windowed
+    this.counters.windowsFired += n
+    // One buffer for all columns of the batch (one allocation, not ten): float64 columns, then key, then bytes.
+    const f64 = rows * (4 + 2 * C + (this.labels ? 1 : 0))
+    const buffer = new ArrayBuffer(f64 * 8 + rows * 4 + rows * 2)
+    let at = 0
+    const float = (length: number) => {
+      const view = new Float64Array(buffer, at * 8, length)
+      at += length
+      return view
+    }
+    const start = float(rows), end = float(rows), count = float(rows), values = float(rows * C)
+    const forecast = float(rows * C).fill(NaN), score = float(rows).fill(NaN)
+    const label = this.labels ? float(rows).fill(NaN) : undefined
+    const key = new Uint32Array(buffer, f64 * 8, rows)
+    const filled = new Uint8Array(buffer, f64 * 8 + rows * 4, rows), flagged = new Uint8Array(buffer, f64 * 8 + rows * 5, rows)
     const out: ResultBatch = {
-      length: rows,
-      key: new Uint32Array(rows), start: new Float64Array(rows), end: new Float64Array(rows), count: new Float64Array(rows),
-      filled: new Uint8Array(rows), values: new Float64Array(rows * C), forecast: new Float64Array(rows * C).fill(NaN),
-      score: new Float64Array(rows).fill(NaN), flagged: new Uint8Array(rows),
+      length: rows, key, start, end, count, filled, values, forecast, score, flagged,
       watermark: final ? Infinity : this.windows.watermark, late, final,
     }
-    if (this.labels) out.label = new Float64Array(rows).fill(NaN)
-    let r = 0
-    for (let w = 0; w < fired.length; w++) {
-      const k = fired.key[w]!
-      const start = fired.start[w]!
-      if (!Number.isNaN(this.lastStart[k]!) && gaps[w] === 0 && Math.round((start - this.lastStart[k]!) / this.slide) - 1 > this.maxFill) this.resetKey(k)
+    if (label) out.label = label
+    let r = 0, filledRows = 0
+    for (let w = 0; w < n; w++) {
+      const k = firedKey[w]!
+      const s0 = firedStart[w]!
+      if (previous[w] === previous[w] && gaps[w] === 0 && Math.round((s0 - previous[w]!) / slide) - 1 > maxFill) this.resetKey(k)
       for (let g = gaps[w]!; g > 0; g--) {
-        const s = start - g * this.slide
-        out.key[r] = k; out.start[r] = s; out.end[r] = s + this.size; out.filled[r] = 1
-        for (let c = 0; c < C; c++) out.values[r * C + c] = this.lastValues[k * C + c]!
+        const s = s0 - g * slide
+        key[r] = k; start[r] = s; end[r] = s + size; filled[r] = 1
+        for (let c = 0; c < C; c++) values[r * C + c] = lastValues[k * C + c]!
+        filledRows++
         r++
       }
-      out.key[r] = k; out.start[r] = start; out.end[r] = fired.end[w]!; out.count[r] = fired.count[w]!
+      key[r] = k; start[r] = s0; end[r] = firedEnd[w]!; count[r] = firedCount[w]!
+      const base = w * WC * A
       for (let c = 0; c < C; c++) {
-        let v = fired.values[w * WC * A + c * A]!
-        if (Number.isNaN(v)) {
-          v = this.lastValues[k * C + c]!
-          out.filled[r] = 1
+        let v = firedValues[base + c * A]!
+        if (v !== v) {
+          v = lastValues[k * C + c]!
+          filled[r] = 1
         }
-        out.values[r * C + c] = v
-        this.lastValues[k * C + c] = v
+        values[r * C + c] = v
+        lastValues[k * C + c] = v
       }
-      if (this.labels) out.label![r] = fired.values[w * WC * A + C * A + 1]!
-      this.lastStart[k] = start
+      filledRows += filled[r]!
+      if (label) label[r] = firedValues[base + C * A + 1]!
       r++
     }
+    this.counters.filledRows += filledRows
     // Rows whose channels are all known go through the model and the score, in rounds of distinct keys.
-    this.counters.filledRows += out.filled.reduce((a, b) => a + b, 0)
-    this.scoreRows(out)
+    if (this.mode !== 'none') this.scoreRows(out)
     this.counters.batchesOut++
     const elapsed = performance.now() - began
     this.counters.busyMs += elapsed
@@ -537,13 +558,14 @@ export class Pipeline {
     // Round j holds each key's j-th row of the batch: the keys of a round are distinct, so one model call
     // serves the round, and a key's rows still go through the model in time order.
     const rounds: number[][] = []
-    const seen = new Map<number, number>()
+    const seen = this.roundScratch
     for (let r = 0; r < out.length; r++) {
-      const o = seen.get(out.key[r]!) ?? 0
-      seen.set(out.key[r]!, o + 1)
+      const o = seen[out.key[r]!]!
+      seen[out.key[r]!] = o + 1
       if (o === rounds.length) rounds.push([])
       rounds[o]!.push(r)
     }
+    for (let r = 0; r < out.length; r++) seen[out.key[r]!] = 0
     for (const round of rounds) {
       const stepKeys: number[] = []
       for (const r of round) {

@@ -59,6 +59,8 @@ export interface DemoResult {
     accounted: boolean
   }
   evaluation: { rows: number; threshold: number; lstm: Score; baseline: Score }
+  /** Every row the pipeline flagged (time in the data's units; label NaN → null when unknown). */
+  flagged: { key: string; time: number; value: number[]; forecast: number[]; score: number; label: number }[]
   seconds: number
   files?: { json: string; svg: string }
 }
@@ -270,6 +272,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   }
   const indexOf = new Map<string, number>()
   streamRows.forEach((list, k) => list.forEach((r, i) => indexOf.set(`${k}:${table.timestamps[r]}`, i)))
+  const flaggedRows: DemoResult['flagged'] = []
   const evalLstm: number[] = [], evalBase: number[] = [], evalLabel: number[] = []
   const perKey = table.keyNames.map(() => ({ time: [] as number[], value: [] as number[], forecast: [] as number[], label: [] as number[], flagged: [] as number[], baseline: [] as number[] }))
   for (const b of rows) {
@@ -280,6 +283,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       s.time.push(b.start[r]!); s.value.push(b.values[r * C]!); s.forecast.push(b.forecast[r * C]!)
       s.label.push(b.label![r]!); s.flagged.push(b.flagged[r]!)
       s.baseline.push(i !== undefined ? baselineFlag.get(k)![i]! : 0)
+      if (b.flagged[r]) {
+        flaggedRows.push({
+          key: table.keyNames[k]!, time: b.start[r]!, score: b.score[r]!, label: b.label![r]!,
+          value: Array.from(b.values.subarray(r * C, (r + 1) * C)), forecast: Array.from(b.forecast.subarray(r * C, (r + 1) * C)),
+        })
+      }
       if (b.filled[r] || i === undefined || Number.isNaN(b.label![r]!)) continue
       evalLstm.push(b.flagged[r]!); evalBase.push(baselineFlag.get(k)![i]!); evalLabel.push(b.label![r]!)
     }
@@ -301,6 +310,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       accounted: metrics.events === streamEvents && metrics.windowedEvents + metrics.lateEvents === metrics.events,
     },
     evaluation: { rows: evalLabel.length, threshold, lstm: score(Uint8Array.from(evalLstm), labelsArray), baseline: score(Uint8Array.from(evalBase), labelsArray) },
+    flagged: flaggedRows,
     seconds: 0,
   }
   if (!options.csv) result.data.attribution = SENSOR_ATTRIBUTION

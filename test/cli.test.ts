@@ -52,6 +52,8 @@ describe('sluice demo', () => {
     expect(json.stream.accounted).toBe(true)
     expect(json.stream.events).toBe(4 * 400 - json.data.trainRows)
     expect(json.stream.windowsFired).toBeGreaterThan(0)
+    expect(json.flagged.length).toBe(json.evaluation.lstm.tp + json.evaluation.lstm.fp)
+    for (const f of json.flagged) expect(f.score).toBeGreaterThan(json.evaluation.threshold)
     expect(checkXml(readFileSync(path.join(out, 'chart.svg'), 'utf8'))).toBeGreaterThan(20)
   })
 

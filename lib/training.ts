@@ -26,7 +26,7 @@ export interface LstmEpochProgress {
   /** On the validation examples after the epoch (only with validationSplit > 0). */
   valLoss?: number
   valMae?: number
-  /** Training examples per second during the epoch. */
+  /** Training examples per second of the epoch's wall-clock time (its validation pass included). */
   examplesPerSecond: number
 }
 

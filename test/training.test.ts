@@ -259,6 +259,13 @@ describe('bad input: SluiceError before anything changes', () => {
     expectSluiceError(() => closed.fit(new Float32Array(2), new Float32Array(1)), 'ERR_INVALID_STATE')
     expectSluiceError(() => closed.weights(), 'ERR_INVALID_STATE')
   })
+  it('closing the model while fitAsync runs rejects it with ERR_INVALID_STATE', async () => {
+    const data = sineWindows(300, 8)
+    const closing = LstmModel.create({ inputSize: 1, hiddenSize: 4, threads: 1 })
+    const running = closing.fitAsync(data.x, data.y, { epochs: 2 })
+    closing.close()
+    await expect(running).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' })
+  })
 })
 
 describe('toSafetensors / fromSafetensors', () => {

@@ -33,6 +33,8 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
   InitLstmTrainer(env, exports);
+  InitEventTimeWindows(env, exports);
+  InitWatermarkTracker(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

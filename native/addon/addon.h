@@ -35,3 +35,5 @@ void InitTesting(Napi::Env env, Napi::Object exports);
 void InitLstmModel(Napi::Env env, Napi::Object exports);
 void InitLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmTrainer(Napi::Env env, Napi::Object exports);
+void InitEventTimeWindows(Napi::Env env, Napi::Object exports);
+void InitWatermarkTracker(Napi::Env env, Napi::Object exports);

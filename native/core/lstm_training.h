@@ -125,7 +125,7 @@ class LstmTrainer {
   std::vector<float> wo_;                              // head weight [O][H]
   uint64_t adamStep_ = 0;
   mutable std::vector<std::vector<float>> taskGrads_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;  // one call at a time: the pool, workspaces and parameters are shared
   ThreadPool pool_;
   mutable std::vector<Workspace> workspaces_;
 };

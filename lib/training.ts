@@ -26,7 +26,7 @@ export interface LstmEpochProgress {
   /** On the validation examples after the epoch (only with validationSplit > 0). */
   valLoss?: number
   valMae?: number
-  /** Training examples per second during the epoch. */
+  /** Training examples per second of the epoch's wall-clock time (its validation pass included). */
   examplesPerSecond: number
 }
 
@@ -70,6 +70,8 @@ export interface LstmFitHistory {
   /** 1-based epoch whose weights the model has (the last one unless restoreBestWeights restored another). */
   bestEpoch: number
   stoppedEarly: boolean
+  /** The training kernels that ran ('avx512', 'avx2', 'portable'; SLUICE_SIMD lowers the level). */
+  simd: string
 }
 
 interface NativeEpochResult {
@@ -234,7 +236,7 @@ interface EpochRequest {
 function* fitLoop(plan: FitPlan, trainer: NativeLstmTrainer): Generator<EpochRequest, LstmFitHistory, NativeEpochResult> {
   const order = Uint32Array.from({ length: plan.trainExamples }, (_, i) => i)
   const random = seededRandom(plan.seed)
-  const history: LstmFitHistory = { epochs: [], bestEpoch: 0, stoppedEarly: false }
+  const history: LstmFitHistory = { epochs: [], bestEpoch: 0, stoppedEarly: false, simd: trainer.info().simd }
   let best = Infinity, waited = 0
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     if (plan.shuffle) {

@@ -92,7 +92,8 @@ describe('every SIMD level (SLUICE_SIMD in a child process)', () => {
     const model = LstmModel.fromWeights(weights, { threads: 1 })
     const { loss, gradient } = model.lossAndGradient(f(w.x), f(w.y), { loss: '${c.loss}' })
     const g = (a) => Array.from(a)
-    console.log(JSON.stringify({ simd: require('./dist/native').native().NativeLstmTrainer && model.simd, loss,
+    const trained = LstmModel.fromWeights(weights, { threads: 1 }).fit(f(w.x), f(w.y), { epochs: 1 })
+    console.log(JSON.stringify({ simd: model.simd, trainerSimd: trained.simd, loss,
       gradient: { inputSize: gradient.inputSize, hiddenSize: gradient.hiddenSize,
         layers: gradient.layers.map((l) => ({ weightIh: g(l.weightIh), weightHh: g(l.weightHh), biasIh: g(l.biasIh), biasHh: g(l.biasHh) })),
         head: { weight: g(gradient.head.weight), bias: g(gradient.head.bias) } } }))
@@ -103,6 +104,7 @@ describe('every SIMD level (SLUICE_SIMD in a child process)', () => {
     it(`${level} training kernels match finite differences`, () => {
       const result = JSON.parse(runNode(child, { SLUICE_SIMD: level }))
       expect(result.simd).toBe(level)
+      expect(result.trainerSimd).toBe(level)
       expect(Math.abs(result.loss - referenceLoss(weights, x, y, c.steps, c.batch, c.loss))).toBeLessThanOrEqual(1e-5)
       checkGradient(result.gradient, reference)
     })

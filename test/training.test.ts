@@ -75,6 +75,34 @@ describe('fit', () => {
     for (let i = 0; i < after.length; i++) expect(after[i]).toBeCloseTo(expected[i]!, 6)
   })
 
+  it('three full-batch steps follow Adam (PyTorch\'s form, bias-corrected) computed in float64 from the native gradients', () => {
+    const random = rng(12)
+    const model = LstmModel.create({ inputSize: 2, hiddenSize: 5, outputSize: 2, seed: 4, threads: 1 })
+    const x = randomArray(random, 4 * 6 * 2), y = randomArray(random, 6 * 2)
+    const lr = 0.05, b1 = 0.8, b2 = 0.95, eps = 1e-3
+    const shape = model.weights()
+    let params = flat(shape)
+    const m = new Float64Array(params.length), v = new Float64Array(params.length)
+    for (let step = 1; step <= 3; step++) {
+      // The gradient at the current (float32) parameters, from a model holding exactly them.
+      let k = 0
+      const current: LstmWeights = JSON.parse(JSON.stringify({ inputSize: 2, hiddenSize: 5 }))
+      const take = (n: number) => Float32Array.from(params.slice(k, (k += n)))
+      current.layers = [{ weightIh: take(40), weightHh: take(100), biasIh: take(20), biasHh: take(20) }]
+      current.head = { weight: take(10), bias: take(2) }
+      const g = flat(LstmModel.fromWeights(current, { threads: 1 }).lossAndGradient(x, y).gradient)
+      params = params.map((p, i) => {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2
+        const mHat = m[i]! / (1 - b1 ** step), vHat = v[i]! / (1 - b2 ** step)
+        return Math.fround(p - lr * mHat / (Math.sqrt(vHat) + eps))
+      })
+    }
+    model.fit(x, y, { epochs: 3, batchSize: 6, learningRate: lr, beta1: b1, beta2: b2, epsilon: eps, shuffle: false })
+    const after = flat(model.weights())
+    for (let i = 0; i < after.length; i++) expect(Math.abs(after[i]! - params[i]!)).toBeLessThanOrEqual(2e-6)
+  })
+
   it('learns a noiseless sine wave to a validation MSE below 1e-3 (checked with predict)', () => {
     const data = sineWindows(1200, 16)
     const model = LstmModel.create({ inputSize: 1, hiddenSize: 24, seed: 1, threads: 2 })
@@ -230,6 +258,13 @@ describe('bad input: SluiceError before anything changes', () => {
     closed.close()
     expectSluiceError(() => closed.fit(new Float32Array(2), new Float32Array(1)), 'ERR_INVALID_STATE')
     expectSluiceError(() => closed.weights(), 'ERR_INVALID_STATE')
+  })
+  it('closing the model while fitAsync runs rejects it with ERR_INVALID_STATE', async () => {
+    const data = sineWindows(300, 8)
+    const closing = LstmModel.create({ inputSize: 1, hiddenSize: 4, threads: 1 })
+    const running = closing.fitAsync(data.x, data.y, { epochs: 2 })
+    closing.close()
+    await expect(running).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' })
   })
 })
 

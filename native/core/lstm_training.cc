@@ -145,6 +145,7 @@ void LstmTrainer::ToTensors(const float* flat, LstmTensors* out) const {
 }
 
 LstmTensors LstmTrainer::Weights() const {
+  std::lock_guard<std::mutex> lock(mutex_);  // not while an epoch updates the parameters
   LstmTensors tensors;
   ToTensors(params_.data(), &tensors);
   return tensors;

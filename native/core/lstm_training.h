@@ -102,7 +102,7 @@ class LstmTrainer {
   size_t TaskCount(size_t rows) const;
   // Rows per block: up to 32, fewer when their activations would exceed 64 MiB (long sequences, wide layers).
   size_t BlockRows(size_t steps) const;
-  // Forward pass of up to kBlockRows rows; returns nothing, fills ws (activations, yhat).
+  // Forward pass of one block of rows (BlockRows at most): fills ws with every step's activations and yhat.
   void Forward(const LstmDataset& data, const Slice& slice, Workspace& ws) const;
   // Forward + loss (+ backward into grad when not null), for the rows of one task in blocks.
   void RunTask(const LstmDataset& data, const Slice& slice, double lossScale, float* grad, LstmLossSums* sums,
@@ -125,7 +125,7 @@ class LstmTrainer {
   std::vector<float> wo_;                              // head weight [O][H]
   uint64_t adamStep_ = 0;
   mutable std::vector<std::vector<float>> taskGrads_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;  // one call at a time: the pool, workspaces and parameters are shared
   ThreadPool pool_;
   mutable std::vector<Workspace> workspaces_;
 };

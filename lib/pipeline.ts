@@ -130,7 +130,7 @@ const EMPTY_U32 = new Uint32Array(0)
 const EMPTY_F64 = new Float64Array(0)
 
 /**
- * Memory per key: channels · 8 · (3 + anomaly.window + steps + 1) + 12 bytes in JS, plus the windows' panes
+ * Memory per key: channels · 8 · (anomaly.window + steps + 4) + 16 bytes in JS, plus the windows' panes
  * and (state mode) the LstmState's bytesPerKey in native memory.
  */
 export class Pipeline {

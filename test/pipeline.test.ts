@@ -129,6 +129,27 @@ describe('Pipeline accounting', () => {
   })
 })
 
+describe('Pipeline sliding windows', () => {
+  it('gives one row per key and slide, each the mean over its whole window (naive recomputation)', async () => {
+    const batches = stream(15, { stragglers: 0, skip: 0.1 })
+    const pipeline = new Pipeline({ inputs: 2, keyCount: 3, window: { size: 2 * SIZE, slide: SIZE, horizon: 2000 }, bound: 25, clock: () => 0, maxFill: 0 })
+    const results = await collect(pipeline, batches)
+    const events = batches.flatMap((b) => Array.from(b.timestamps, (t, i) => ({ t, k: b.keys![i]!, v: b.values[i]! })))
+    let rows = 0
+    for (const r of results) {
+      for (let i = 0; i < r.length; i++) {
+        const inside = events.filter((e) => e.k === r.key[i] && e.t >= r.start[i]! && e.t < r.end[i]!)
+        expect(r.end[i]! - r.start[i]!).toBe(2 * SIZE)
+        expect(r.count[i]).toBe(inside.length)
+        expect(r.values[i]).toBeCloseTo(inside.reduce((a, e) => a + e.v, 0) / inside.length, 9)
+        rows++
+      }
+    }
+    expect(pipeline.metrics().lateEvents).toBe(0)
+    expect(rows).toBeGreaterThan(1000)
+  })
+})
+
 describe('Pipeline forecasts', () => {
   const model = LstmModel.create({ inputSize: 1, hiddenSize: 8, outputSize: 1, seed: 3 })
 

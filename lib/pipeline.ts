@@ -7,7 +7,7 @@ import { Readable } from 'node:stream'
 import { crc32 } from 'node:zlib'
 import { SluiceError } from './errors'
 import { EventTimeWindows, type FiredWindows } from './event_time_windows'
-import type { LstmModel, LstmState } from './lstm_model'
+import type { LstmModel, LstmPredictOptions, LstmState } from './lstm_model'
 import { RollingZScore, type RollingZScoreOptions } from './rolling_zscore'
 import type { Scaler } from './scalers'
 import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray } from './validate'
@@ -124,6 +124,12 @@ export interface PipelineRunOptions {
   signal?: AbortSignal
 }
 
+/** A model call a batch's steps ask for (answered by predict or predictAsync). */
+interface PredictRequest {
+  x: Float32Array
+  shape: LstmPredictOptions
+}
+
 const SNAPSHOT_MAGIC = 0x4c504c53 // 'SLPL'
 const SNAPSHOT_VERSION = 1
 const EMPTY_U32 = new Uint32Array(0)
@@ -163,6 +169,9 @@ export class Pipeline {
   private roundScratch: Uint32Array
   private finished = false
   private closed = false
+  private busy = false
+  private midBatch = false
+  private broken: string | undefined
 
   constructor(options: PipelineOptions) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
@@ -231,6 +240,19 @@ export class Pipeline {
    * completely before anything changes.
    */
   process(batch: SourceBatch): ResultBatch {
+    return this.drive(this.processSteps(batch))
+  }
+
+  /**
+   * process() with the LSTM's work on a native worker thread (LstmModel.predictAsync, window mode), so the
+   * event loop stays free; state mode steps on the caller's thread. One call at a time: another call while
+   * this one runs is ERR_INVALID_STATE.
+   */
+  processAsync(batch: SourceBatch): Promise<ResultBatch> {
+    return this.driveAsync(this.processSteps(batch))
+  }
+
+  private *processSteps(batch: SourceBatch): Generator<PredictRequest, ResultBatch, Float32Array> {
     const began = performance.now()
     this.checkOpen()
     const { input, timestamps, keys, values, labels, now } = this.checkBatch(batch)
@@ -255,7 +277,7 @@ export class Pipeline {
     this.counters.batchesIn++
     const watermark = this.tracker.currentWatermark(now)
     const fired = this.windows.advanceWatermark(watermark)
-    return this.finishBatch(fired, { input, timestamps: lateTimes, keys: lateKeys }, false, began)
+    return yield* this.finishBatch(fired, { input, timestamps: lateTimes, keys: lateKeys }, false, began)
   }
 
   /** No events, only time: applies idleness at `now` and fires what the watermark closes. */
@@ -265,15 +287,60 @@ export class Pipeline {
 
   /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
   finish(): ResultBatch {
+    return this.drive(this.finishSteps())
+  }
+
+  /** finish() with the LSTM's work on a native worker thread (see processAsync). */
+  finishAsync(): Promise<ResultBatch> {
+    return this.driveAsync(this.finishSteps())
+  }
+
+  private *finishSteps(): Generator<PredictRequest, ResultBatch, Float32Array> {
     const began = performance.now()
     this.checkOpen()
     const fired = this.windows.flush()
     this.finished = true
-    return this.finishBatch(fired, { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, true, began)
+    return yield* this.finishBatch(fired, { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, true, began)
+  }
+
+  /** Runs a batch's steps, answering each model request with predict(). */
+  private drive(steps: Generator<PredictRequest, ResultBatch, Float32Array>): ResultBatch {
+    this.checkIdle()
+    try {
+      let step = steps.next()
+      while (!step.done) step = steps.next(this.model!.predict(step.value.x, step.value.shape))
+      return step.value
+    } catch (error) {
+      this.noteFailure(error)
+      throw error
+    }
+  }
+
+  /** Runs a batch's steps, answering each model request with predictAsync(); one batch at a time. */
+  private async driveAsync(steps: Generator<PredictRequest, ResultBatch, Float32Array>): Promise<ResultBatch> {
+    this.checkIdle()
+    this.busy = true
+    try {
+      let step = steps.next()
+      while (!step.done) step = steps.next(await this.model!.predictAsync(step.value.x, step.value.shape))
+      return step.value
+    } catch (error) {
+      this.noteFailure(error)
+      throw error
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** A failure after windows fired leaves rows that were never emitted: the pipeline refuses to go on. */
+  private noteFailure(error: unknown): void {
+    if (this.midBatch) this.broken = `a batch failed after its windows fired (${error instanceof Error ? error.message : String(error)}); restore() a snapshot or start again`
+    this.midBatch = false
   }
 
   /**
-   * Pulls source batches one at a time and yields one result batch per source batch (then the final one).
+   * Pulls source batches one at a time and yields one result batch per source batch (then the final one),
+   * through processAsync (the LSTM runs off the event loop).
    * The next source batch is read only when the consumer asks for the next result, so a slow consumer
    * slows the source. An aborted signal stops it with the signal's reason, after returning the source
    * iterator (the pipeline itself stays usable: snapshot, metrics, close).
@@ -287,10 +354,10 @@ export class Pipeline {
     signal?.throwIfAborted()
     for await (const batch of source) {
       signal?.throwIfAborted()
-      yield this.process(batch)
+      yield await this.processAsync(batch)
       signal?.throwIfAborted()
     }
-    yield this.finish()
+    yield await this.finishAsync()
   }
 
   /** run() as an object-mode Readable (highWaterMark 1 result batch); abort destroys it with the reason. */
@@ -324,6 +391,7 @@ export class Pipeline {
    * model and continuing gives exactly the results of never having stopped.
    */
   snapshot(): Uint8Array {
+    this.checkIdle()
     this.checkOpen()
     const sections: [string, ArrayBufferView][] = [
       ['tracker', this.tracker.snapshot()],
@@ -357,9 +425,11 @@ export class Pipeline {
     return out
   }
 
-  /** Replaces the state with a snapshot of a pipeline with the same options; all or nothing (ERR_MALFORMED_DATA). */
+  /** Replaces the state with a snapshot of a pipeline with the same options; all or nothing (ERR_MALFORMED_DATA).
+   * Also the way back after a batch failed midway (which stops the pipeline). */
   restore(bytes: Uint8Array): void {
-    this.checkOpen()
+    if (this.closed) throw new SluiceError('the Pipeline is closed', 'ERR_INVALID_STATE')
+    this.checkIdle()
     expectTypedArray(bytes, 'bytes', Uint8Array)
     const bad = (why: string) => new SluiceError(`pipeline snapshot: ${why}`, 'ERR_MALFORMED_DATA')
     if (bytes.length < 20) throw bad('too short')
@@ -407,6 +477,7 @@ export class Pipeline {
     }
     this.counters = { ...header.counters }
     this.finished = header.finished
+    this.broken = undefined
   }
 
   /** Frees the native tracker, windows and LSTM state (not the model, which the caller owns). */
@@ -426,7 +497,12 @@ export class Pipeline {
 
   private checkOpen(): void {
     if (this.closed) throw new SluiceError('the Pipeline is closed', 'ERR_INVALID_STATE')
+    if (this.broken) throw new SluiceError(`the Pipeline stopped: ${this.broken}`, 'ERR_INVALID_STATE')
     if (this.finished) throw new SluiceError('the Pipeline has finished (finish() ended the stream)', 'ERR_INVALID_STATE')
+  }
+
+  private checkIdle(): void {
+    if (this.busy) throw new SluiceError('the Pipeline is busy with an async batch (one at a time)', 'ERR_INVALID_STATE')
   }
 
   private checkBatch(batch: SourceBatch) {
@@ -470,7 +546,8 @@ export class Pipeline {
   }
 
   /** Fired windows → rows: forward fill, forecast (rounds of distinct keys), residual score. */
-  private finishBatch(fired: FiredWindows, late: ResultBatch['late'], final: boolean, began: number): ResultBatch {
+  private *finishBatch(fired: FiredWindows, late: ResultBatch['late'], final: boolean, began: number): Generator<PredictRequest, ResultBatch, Float32Array> {
+    this.midBatch = true
     const C = this.channels, WC = C + (this.labels ? 1 : 0), A = 2 // aggregates: mean, max
     // Count the rows first: fired windows plus the gaps before them. lastStart moves on as we go; each
     // window keeps its key's previous start for the second pass.
@@ -542,7 +619,8 @@ export class Pipeline {
     }
     this.counters.filledRows += filledRows
     // Rows whose channels are all known go through the model and the score, in rounds of distinct keys.
-    if (this.mode !== 'none') this.scoreRows(out)
+    if (this.mode !== 'none') yield* this.scoreRows(out)
+    this.midBatch = false
     this.counters.batchesOut++
     const elapsed = performance.now() - began
     this.counters.busyMs += elapsed
@@ -552,7 +630,7 @@ export class Pipeline {
     return out
   }
 
-  private scoreRows(out: ResultBatch): void {
+  private *scoreRows(out: ResultBatch): Generator<PredictRequest, void, Float32Array> {
     const C = this.channels
     const residual = new Float64Array(C)
     // Round j holds each key's j-th row of the batch: the keys of a round are distinct, so one model call
@@ -587,7 +665,7 @@ export class Pipeline {
         this.appendHistory(k, out.values, r * C)
         stepKeys.push(k)
       }
-      this.forecastNext(stepKeys)
+      yield* this.forecastNext(stepKeys)
     }
   }
 
@@ -627,7 +705,7 @@ export class Pipeline {
   }
 
   /** Sets pending[k] (the forecast of key k's next row) for each key that just got a row. */
-  private forecastNext(keys: number[]): void {
+  private *forecastNext(keys: number[]): Generator<PredictRequest, void, Float32Array> {
     if (this.mode === 'none' || keys.length === 0) return
     const C = this.channels, R = this.historyRows()
     const T = this.target === 'change' ? R - 1 : R
@@ -637,7 +715,7 @@ export class Pipeline {
     const x = new Float32Array(ready.length * T * C)
     ready.forEach((k, b) => this.modelInput(k, x, b * T * C))
     let prediction = this.mode === 'window'
-      ? this.model!.predict(x, { steps: T, batch: ready.length, batchFirst: true })
+      ? yield { x, shape: { steps: T, batch: ready.length, batchFirst: true } }
       : this.lstmState!.step(Uint32Array.from(ready), x)
     if (this.targetScaler) prediction = this.targetScaler.inverse(prediction, prediction) as Float32Array
     ready.forEach((k, b) => {

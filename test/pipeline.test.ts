@@ -270,6 +270,58 @@ describe('Pipeline forecasts', () => {
   })
 })
 
+describe('Pipeline async batches and failures', () => {
+  it('processAsync gives the results of process, one batch at a time', async () => {
+    const model = LstmModel.create({ inputSize: 1, hiddenSize: 8, outputSize: 1, seed: 4 })
+    const make = () => basic({ forecaster: { model, steps: 3 } })
+    const batches = stream(16)
+    const sync = make(), async = make()
+    let asked = 0
+    for (const b of batches.slice(0, 40)) {
+      const expected = sync.process(b)
+      const pending = async.processAsync(b)
+      if (expected.length > 0 && !Number.isNaN(expected.forecast[expected.length - 1]!)) {
+        // This batch asks the model: the pipeline is busy until it settles.
+        asked++
+        await expect(async.processAsync(b)).rejects.toMatchObject({ code: 'ERR_INVALID_STATE', message: /busy/ })
+        expect(() => async.snapshot()).toThrow(/busy/)
+      }
+      expect(await pending).toEqual(expected)
+    }
+    const counts = (p: Pipeline) => {
+      const { events, windowedEvents, lateEvents, pendingEvents, windowsFired, filledRows, flaggedRows, batchesIn, batchesOut, watermark } = p.metrics()
+      return { events, windowedEvents, lateEvents, pendingEvents, windowsFired, filledRows, flaggedRows, batchesIn, batchesOut, watermark }
+    }
+    expect(asked).toBeGreaterThan(5)
+    expect(counts(async)).toEqual(counts(sync))
+    model.close()
+  })
+
+  it('stops after a batch fails once its windows fired, until restore()', () => {
+    const model = LstmModel.create({ inputSize: 1, hiddenSize: 8, outputSize: 1, seed: 5 })
+    const pipeline = basic({ forecaster: { model, steps: 2 } })
+    const batches = stream(17)
+    let i = 0
+    for (; i < 30; i++) pipeline.process(batches[i]!)
+    const saved = pipeline.snapshot()
+    model.close()
+    let failed = false
+    for (; i < batches.length && !failed; i++) {
+      try {
+        pipeline.process(batches[i]!)
+      } catch (error) {
+        expect((error as SluiceError).code).toBe('ERR_INVALID_STATE')
+        failed = true
+      }
+    }
+    expect(failed).toBe(true)
+    expectSluiceError(() => pipeline.process(batches[i]!), 'ERR_INVALID_STATE', /stopped: a batch failed after its windows fired/)
+    expectSluiceError(() => pipeline.snapshot(), 'ERR_INVALID_STATE', /stopped/)
+    pipeline.restore(saved)
+    expect(pipeline.snapshot()).toEqual(saved)
+  })
+})
+
 describe('Pipeline flow control', () => {
   it('reads the source only as fast as the consumer reads results (backpressure through readable())', async () => {
     let pulled = 0

@@ -36,6 +36,7 @@ Options of demo:
   --progress          Show the progress bar even when stderr is not a terminal
   --no-progress       Never show it
   -h, --help          Show this help
+  -v, --version       Print the version of sluice
 
 Data: Suthaharan et al. (2010), single-hop sensor network, ODC-BY-1.0 / CC-BY-4.0.
 `
@@ -56,7 +57,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
       args: argv,
       allowPositionals: true,
       options: {
-        help: { type: 'boolean', short: 'h' }, out: { type: 'string' }, backend: { type: 'string' }, limit: { type: 'string' },
+        help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' }, out: { type: 'string' }, backend: { type: 'string' }, limit: { type: 'string' },
         csv: { type: 'string' }, time: { type: 'string' }, key: { type: 'string' }, value: { type: 'string' }, label: { type: 'string' },
         interval: { type: 'string' }, epochs: { type: 'string' }, threshold: { type: 'string' }, inputs: { type: 'string' }, seed: { type: 'string' },
         progress: { type: 'boolean' }, 'no-progress': { type: 'boolean' },
@@ -69,6 +70,10 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
   }
   const { values: o, positionals } = parsed
   const command = positionals[0]
+  if (o.version) {
+    io.stdout.write(`${(require('../package.json') as { version: string }).version}\n`)
+    return 0
+  }
   if (o.help || command === 'help' || command === undefined) {
     ;(command === undefined && !o.help ? io.stderr : io.stdout).write(HELP)
     return command === undefined && !o.help ? 2 : 0

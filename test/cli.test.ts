@@ -120,6 +120,12 @@ describe('sluice demo', () => {
     }
   })
 
+  it('prints the version', () => {
+    const r = sluice('--version')
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version)
+  })
+
   it('prints the help with exit code 0', () => {
     const r = sluice('--help')
     expect(r.code).toBe(0)

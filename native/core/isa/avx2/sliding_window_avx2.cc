@@ -1,0 +1,70 @@
+// The fast-path window-sum kernel with AVX2: one group of 8 rows as two ymm halves. Performs exactly the
+// operations of sliding_window_detail::SumGroup<false> (the core tests compare them bit for bit).
+#include <immintrin.h>
+
+#include "sliding_window_kernels.h"
+
+namespace sluice {
+
+namespace {
+
+// The canonical scan (see ScanGroup) of lanes 0–3 (`low`) and 4–7 (`high`).
+inline void Scan(__m256d& low, __m256d& high) {
+  const __m256d zero = _mm256_setzero_pd();
+  auto shift1 = [&](__m256d v) { return _mm256_blend_pd(_mm256_permute4x64_pd(v, _MM_SHUFFLE(2, 1, 0, 0)), zero, 0x1); };
+  auto shift2 = [](__m256d v) { return _mm256_permute2f128_pd(v, v, 0x08); };
+  low = _mm256_add_pd(low, shift1(low));
+  high = _mm256_add_pd(high, shift1(high));
+  low = _mm256_add_pd(low, shift2(low));
+  high = _mm256_add_pd(high, shift2(high));
+  high = _mm256_add_pd(high, _mm256_permute4x64_pd(low, 0xFF));
+  low = _mm256_add_pd(low, zero);
+}
+
+inline double Lane3(__m256d v) {
+  const __m128d upper = _mm256_extractf128_pd(v, 1);
+  return _mm_cvtsd_f64(_mm_unpackhi_pd(upper, upper));
+}
+
+}  // namespace
+
+void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups, WindowSums* sums,
+                   double* s1, double* s2) {
+  using sliding_window_detail::CompensatedAdd;
+  const __m256d shift = _mm256_set1_pd(sums->shift);
+  double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
+  for (size_t g = 0; g < groups; ++g) {
+    const double* fresh = ring + newPos;
+    const double* old = ring + oldPos;
+    const __m256d inLow = _mm256_sub_pd(_mm256_loadu_pd(fresh), shift);
+    const __m256d inHigh = _mm256_sub_pd(_mm256_loadu_pd(fresh + 4), shift);
+    const __m256d outLow = _mm256_sub_pd(_mm256_loadu_pd(old), shift);
+    const __m256d outHigh = _mm256_sub_pd(_mm256_loadu_pd(old + 4), shift);
+    const __m256d d1Low = _mm256_sub_pd(inLow, outLow), d1High = _mm256_sub_pd(inHigh, outHigh);
+    __m256d low = d1Low, high = d1High;
+    Scan(low, high);
+    const __m256d hi1 = _mm256_set1_pd(s1Hi), lo1 = _mm256_set1_pd(s1Lo);
+    _mm256_storeu_pd(s1 + 8 * g, _mm256_add_pd(hi1, _mm256_add_pd(lo1, low)));
+    _mm256_storeu_pd(s1 + 8 * g + 4, _mm256_add_pd(hi1, _mm256_add_pd(lo1, high)));
+    CompensatedAdd(s1Hi, s1Lo, Lane3(high));
+    if (s2) {
+      low = _mm256_mul_pd(d1Low, _mm256_add_pd(inLow, outLow));
+      high = _mm256_mul_pd(d1High, _mm256_add_pd(inHigh, outHigh));
+      Scan(low, high);
+      const __m256d hi2 = _mm256_set1_pd(s2Hi), lo2 = _mm256_set1_pd(s2Lo);
+      _mm256_storeu_pd(s2 + 8 * g, _mm256_add_pd(hi2, _mm256_add_pd(lo2, low)));
+      _mm256_storeu_pd(s2 + 8 * g + 4, _mm256_add_pd(hi2, _mm256_add_pd(lo2, high)));
+      CompensatedAdd(s2Hi, s2Lo, Lane3(high));
+    }
+    newPos += 8;
+    if (newPos >= capacity) newPos -= capacity;
+    oldPos += 8;
+    if (oldPos >= capacity) oldPos -= capacity;
+  }
+  sums->s1Hi = s1Hi;
+  sums->s1Lo = s1Lo;
+  sums->s2Hi = s2Hi;
+  sums->s2Lo = s2Lo;
+}
+
+}  // namespace sluice

@@ -1,0 +1,55 @@
+// The fast-path window-sum kernel with AVX-512: one group of 8 rows per zmm register. Performs exactly the
+// operations of sliding_window_detail::SumGroup<false> (the core tests compare them bit for bit).
+#include <immintrin.h>
+
+#include "sliding_window_kernels.h"
+
+namespace sluice {
+
+namespace {
+
+// The canonical scan (see ScanGroup): zero-masked lane shifts add +0.0 where a lane has nothing to add.
+inline __m512d Scan(__m512d v) {
+  const __m512i shift1 = _mm512_set_epi64(6, 5, 4, 0, 2, 1, 0, 0);
+  const __m512i shift2 = _mm512_set_epi64(5, 4, 0, 0, 1, 0, 0, 0);
+  const __m512i lane3 = _mm512_set1_epi64(3);
+  const __m512d t = _mm512_add_pd(v, _mm512_maskz_permutexvar_pd(0xEE, shift1, v));
+  const __m512d u = _mm512_add_pd(t, _mm512_maskz_permutexvar_pd(0xCC, shift2, t));
+  return _mm512_add_pd(u, _mm512_maskz_permutexvar_pd(0xF0, lane3, u));
+}
+
+inline double Lane7(__m512d v) {
+  return _mm_cvtsd_f64(_mm_unpackhi_pd(_mm512_extractf64x2_pd(v, 3), _mm512_extractf64x2_pd(v, 3)));
+}
+
+}  // namespace
+
+void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                     WindowSums* sums, double* s1, double* s2) {
+  using sliding_window_detail::CompensatedAdd;
+  const __m512d shift = _mm512_set1_pd(sums->shift);
+  double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
+  for (size_t g = 0; g < groups; ++g) {
+    const __m512d in = _mm512_sub_pd(_mm512_loadu_pd(ring + newPos), shift);
+    const __m512d out = _mm512_sub_pd(_mm512_loadu_pd(ring + oldPos), shift);
+    const __m512d d1 = _mm512_sub_pd(in, out);
+    const __m512d v1 = Scan(d1);
+    _mm512_storeu_pd(s1 + 8 * g, _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1)));
+    CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
+    if (s2) {
+      const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(in, out)));
+      _mm512_storeu_pd(s2 + 8 * g, _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2)));
+      CompensatedAdd(s2Hi, s2Lo, Lane7(v2));
+    }
+    newPos += 8;
+    if (newPos >= capacity) newPos -= capacity;
+    oldPos += 8;
+    if (oldPos >= capacity) oldPos -= capacity;
+  }
+  sums->s1Hi = s1Hi;
+  sums->s1Lo = s1Lo;
+  sums->s2Hi = s2Hi;
+  sums->s2Lo = s2Lo;
+}
+
+}  // namespace sluice

@@ -1,0 +1,532 @@
+#include "sliding_window.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "cpu_features.h"
+#include "sliding_window_kernels.h"
+#include "snapshot.h"
+
+namespace sluice {
+
+using sliding_window_detail::CompensatedAdd;
+using sliding_window_detail::SumGroup;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int64_t kMaxRows = int64_t{1} << 62;
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t CeilDiv(int64_t a, int64_t b) { return -FloorDiv(-a, b); }
+
+void PortableSumGroups(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                       WindowSums* sums, double* s1, double* s2) {
+  for (size_t g = 0; g < groups; ++g) {
+    SumGroup<false>(ring + newPos, ring + oldPos, sums, true, s2 != nullptr, s1 + 8 * g, s2 ? s2 + 8 * g : nullptr,
+                    nullptr, nullptr, nullptr);
+    newPos += 8;
+    if (newPos >= capacity) newPos -= capacity;
+    oldPos += 8;
+    if (oldPos >= capacity) oldPos -= capacity;
+  }
+}
+
+// max/min as the two kernels need them: `General` skips NaN (fmax/fmin: NaN is a missing value, and a
+// window of NaN only stays NaN); `Fast` is the branch-free pick for NaN-free windows. The NaN sentinel
+// of the suffix array is the identity of both.
+struct MaxPick {
+  static double General(double a, double b) { return std::fmax(a, b); }
+  static double Fast(double a, double b) { return a > b ? a : b; }
+};
+struct MinPick {
+  static double General(double a, double b) { return std::fmin(a, b); }
+  static double Fast(double a, double b) { return a < b ? a : b; }
+};
+
+}  // namespace
+
+SumGroupsKernel SumGroupsKernelPortable() { return &PortableSumGroups; }
+
+SumGroupsKernel SumGroupsKernelFor(int simdLevel) {
+#if defined(SLUICE_HAVE_X86_KERNELS)
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return &SumGroupsAvx512;
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return &SumGroupsAvx2;
+#endif
+  (void)simdLevel;
+  return &PortableSumGroups;
+}
+
+SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(options)) {
+  const SlidingWindowOptions& o = options_;
+  Require(o.size >= 1 && o.size <= kMaxSize, codes::kOutOfRange, "size must be in [1, 2^26]");
+  Require(o.slide >= 1 && o.slide <= kMaxSlide, codes::kOutOfRange, "slide must be in [1, 2^40]");
+  Require(o.channels >= 1 && o.channels <= kMaxChannels, codes::kOutOfRange, "channels must be in [1, 65536]");
+  Require(!o.aggregates.empty(), codes::kInvalidArgument, "aggregates must name at least one aggregate");
+  std::fill(std::begin(aggregateIndex_), std::end(aggregateIndex_), -1);
+  for (size_t i = 0; i < o.aggregates.size(); ++i) {
+    const int kind = static_cast<int>(o.aggregates[i]);
+    Require(kind >= 0 && kind < kAggregateKinds, codes::kInvalidArgument, "unknown aggregate");
+    Require(aggregateIndex_[kind] < 0, codes::kInvalidArgument, "duplicate aggregate");
+    aggregateIndex_[kind] = static_cast<int>(i);
+  }
+  auto wants = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)] >= 0; };
+  wantS2_ = wants(Aggregate::kVar) || wants(Aggregate::kStd);
+  wantS1_ = wantS2_ || wants(Aggregate::kSum) || wants(Aggregate::kMean);
+  wantCount_ = wantS1_ || wants(Aggregate::kCount);
+
+  capacity_ = static_cast<size_t>((o.size + kChunkRows + kGroupRows + 7) / 8 * 8);
+  // Recomputing the sums from the window every resyncRows_ rows costs size/resyncRows_ ≤ 1/4 addition per row.
+  resyncRows_ = std::max<uint64_t>(4 * o.size, 1024);
+  resyncRows_ = (resyncRows_ + 7) / 8 * 8;
+  Require(static_cast<double>(capacity_ + o.size) * o.channels <= static_cast<double>(uint64_t{1} << 31),
+          codes::kOutOfRange, "size × channels is too large (more than 2^31 values of state)");
+
+  state_.resize(o.channels);
+  ring_.resize(o.channels * (capacity_ + kGroupRows));
+  if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * (o.size + 1));
+  if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * (o.size + 1));
+  scratch_.resize(o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
+  sumKernel_ = SumGroupsKernelFor(static_cast<int>(ActiveSimdLevel()));
+  InitState();
+}
+
+void SlidingWindow::InitState() {
+  rowsSeen_ = 0;
+  std::fill(state_.begin(), state_.end(), ChannelState{});
+  // Rows before the first are missing values: partial windows are windows with NaN rows.
+  std::fill(ring_.begin(), ring_.end(), kNaN);
+  std::fill(maxSuffix_.begin(), maxSuffix_.end(), kNaN);
+  std::fill(minSuffix_.begin(), minSuffix_.end(), kNaN);
+}
+
+void SlidingWindow::Reset() { InitState(); }
+
+size_t SlidingWindow::MemoryBytes() const {
+  return sizeof(*this) + state_.size() * sizeof(ChannelState) +
+         8 * (ring_.size() + maxSuffix_.size() + minSuffix_.size() + scratch_.size());
+}
+
+size_t SlidingWindow::Pos(int64_t row) const {
+  const int64_t c = static_cast<int64_t>(capacity_);
+  const int64_t m = row % c;
+  return static_cast<size_t>(m < 0 ? m + c : m);
+}
+
+bool SlidingWindow::IsEmitted(int64_t row) const {
+  const int64_t anchor = static_cast<int64_t>(options_.size) - 1;
+  if (row < anchor && !options_.emitPartial) return false;
+  const int64_t slide = static_cast<int64_t>(options_.slide);
+  return ((row - anchor) % slide + slide) % slide == 0;
+}
+
+namespace {
+// The number of windows ending in rows [lo, hi), and the first such row.
+struct EmittedRange {
+  int64_t count = 0;
+  int64_t firstRow = 0;
+};
+EmittedRange Emitted(const SlidingWindowOptions& o, int64_t lo, int64_t hi) {
+  const int64_t anchor = static_cast<int64_t>(o.size) - 1;
+  const int64_t slide = static_cast<int64_t>(o.slide);
+  lo = std::max(lo, o.emitPartial ? int64_t{0} : anchor);
+  EmittedRange range;
+  if (lo >= hi) return range;
+  const int64_t kMin = CeilDiv(lo - anchor, slide);
+  const int64_t kMax = FloorDiv(hi - 1 - anchor, slide);
+  range.count = kMax >= kMin ? kMax - kMin + 1 : 0;
+  range.firstRow = anchor + kMin * slide;
+  return range;
+}
+}  // namespace
+
+uint64_t SlidingWindow::WindowsFor(uint64_t rows) const {
+  Require(rows <= static_cast<uint64_t>(kMaxRows - rowsSeen_), codes::kOutOfRange, "too many rows for one stream");
+  return static_cast<uint64_t>(Emitted(options_, rowsSeen_, rowsSeen_ + static_cast<int64_t>(rows)).count);
+}
+
+template <typename T>
+uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
+  const size_t channels = options_.channels;
+  Require(values.size % channels == 0, codes::kInvalidLength, "values.length must be a multiple of channels");
+  const uint64_t rows = values.size / channels;
+  const uint64_t windows = WindowsFor(rows);
+  Require(out.size / windowWidth() >= windows, codes::kInvalidLength, "out is too small for the windows of this push");
+
+  const int64_t first = rowsSeen_, last = rowsSeen_ + static_cast<int64_t>(rows);
+  uint64_t written = 0;
+  for (int64_t begin = first; begin < last;) {
+    const int64_t chunkEnd = std::min<int64_t>(last, (begin / kChunkRows + 1) * kChunkRows);
+    CopyIntoRing(values.data + (begin - first) * channels, begin, chunkEnd);
+    ProcessChunk(begin, chunkEnd, out.data, written);
+    written += static_cast<uint64_t>(Emitted(options_, begin, chunkEnd).count);
+    begin = chunkEnd;
+  }
+  rowsSeen_ = last;
+  return windows;
+}
+
+template uint64_t SlidingWindow::Push<double>(Span<const double>, Span<double>);
+template uint64_t SlidingWindow::Push<float>(Span<const float>, Span<double>);
+
+template <typename T>
+void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
+  const size_t channels = options_.channels;
+  constexpr uint64_t kExponent = 0x7FF0000000000000ull;
+  for (size_t c = 0; c < channels; ++c) {
+    double* ring = Ring(c);
+    int64_t row = begin;
+    while (row < end) {
+      const size_t pos = Pos(row);
+      const size_t run = static_cast<size_t>(std::min<int64_t>(end - row, static_cast<int64_t>(capacity_ - pos)));
+      const T* source = values + (row - begin) * channels + c;
+      double* target = ring + pos;
+      uint64_t nonFinite = 0;  // branch-free check, vectorisable
+      for (size_t i = 0; i < run; ++i) {
+        const double x = static_cast<double>(source[i * channels]);
+        target[i] = x;
+        uint64_t bits;
+        std::memcpy(&bits, &x, 8);
+        nonFinite |= (bits & kExponent) == kExponent;
+      }
+      ChannelState& st = state_[c];
+      if (!st.shiftChosen) {
+        // Until now the window held no finite value, so no sum depends on the shift: choose it from the first
+        // finite value, which keeps (x − shift)² small from the start.
+        for (size_t i = 0; i < run; ++i) {
+          if (std::isfinite(target[i])) {
+            st.sums.shift = target[i];
+            st.shiftChosen = 1;
+            break;
+          }
+        }
+      }
+      if (nonFinite) {
+        for (size_t i = run; i-- > 0;) {
+          if (!std::isfinite(target[i])) {
+            state_[c].lastNonFinite = row + static_cast<int64_t>(i);
+            break;
+          }
+        }
+      }
+      row += static_cast<int64_t>(run);
+    }
+    std::memcpy(ring + capacity_, ring, kGroupRows * sizeof(double));  // the mirror after the ring
+  }
+}
+
+void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64_t firstWindow) {
+  const size_t channels = options_.channels;
+  const size_t width = options_.aggregates.size();
+  const int64_t size = static_cast<int64_t>(options_.size);
+  const bool direct = channels == 1 && width == 1 && options_.slide == 1 && (options_.emitPartial || begin >= size - 1);
+  const EmittedRange emitted = Emitted(options_, begin, end);
+  auto index = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)]; };
+
+  for (size_t c = 0; c < channels; ++c) {
+    double* destinations[kAggregateKinds];
+    for (int kind = 0; kind < kAggregateKinds; ++kind) {
+      const int i = aggregateIndex_[kind];
+      destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : scratch_.data() + i * kChunkRows;
+    }
+    const int64_t groupStart = begin - begin % static_cast<int64_t>(kGroupRows);
+    // The fast path needs every row that enters or leaves the chunk's groups to be finite.
+    const bool general = forceGeneral_ || state_[c].lastNonFinite >= groupStart - size;
+    if (wantCount_) ProcessSums(c, begin, end, general, destinations);
+    if (index(Aggregate::kMax) >= 0) {
+      ProcessExtreme<MaxPick>(c, begin, end, general, &state_[c].maxPrefix, maxSuffix_.data() + c * (size + 1),
+                              destinations[static_cast<int>(Aggregate::kMax)]);
+    }
+    if (index(Aggregate::kMin) >= 0) {
+      ProcessExtreme<MinPick>(c, begin, end, general, &state_[c].minPrefix, minSuffix_.data() + c * (size + 1),
+                              destinations[static_cast<int>(Aggregate::kMin)]);
+    }
+    if (index(Aggregate::kFirst) >= 0 || index(Aggregate::kLast) >= 0) {
+      ProcessFirstLast(c, begin, end, destinations[static_cast<int>(Aggregate::kFirst)],
+                       destinations[static_cast<int>(Aggregate::kLast)]);
+    }
+    if (direct || emitted.count == 0) continue;
+    // Gather the emitted rows into out[window][channel][aggregate].
+    double* target = out + (firstWindow * channels + c) * width;
+    const size_t step = channels * width;
+    for (int64_t row = emitted.firstRow, w = 0; w < emitted.count; ++w, row += static_cast<int64_t>(options_.slide)) {
+      const double* source = scratch_.data() + (row - begin);
+      for (size_t a = 0; a < width; ++a) target[a] = source[a * kChunkRows];
+      target += step;
+    }
+  }
+}
+
+void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool general, double* const* destinations) {
+  WindowSums& sums = state_[channel].sums;
+  const double* ring = Ring(channel);
+  const int64_t size = static_cast<int64_t>(options_.size);
+  const int64_t g0 = begin - begin % static_cast<int64_t>(kGroupRows);
+  const int64_t fullEnd = end - end % static_cast<int64_t>(kGroupRows);
+  const int64_t resync = static_cast<int64_t>(resyncRows_);
+  // Per-row arrays, indexed from g0.
+  double* s1 = scratch_.data() + options_.aggregates.size() * kChunkRows;
+  double* s2 = s1 + (kChunkRows + 16);
+  double* count = s2 + (kChunkRows + 16);
+  double* posInf = count + (kChunkRows + 16);
+  double* negInf = posInf + (kChunkRows + 16);
+
+  for (int64_t g = g0; g < end;) {
+    const int64_t rowFrom = std::max(begin, g);
+    const size_t at = static_cast<size_t>(g - g0);
+    if (g + static_cast<int64_t>(kGroupRows) <= end) {
+      // Whole groups up to the chunk's last whole group or the next resync, whichever comes first.
+      const int64_t runEnd = std::min(fullEnd, (g / resync + 1) * resync);
+      const size_t groups = static_cast<size_t>(runEnd - g) / kGroupRows;
+      if (general) {
+        for (size_t k = 0; k < groups; ++k) {
+          const int64_t row = g + static_cast<int64_t>(k * kGroupRows);
+          const size_t i = at + k * kGroupRows;
+          SumGroup<true>(ring + Pos(row), ring + Pos(row - size), &sums, true, wantS2_, s1 + i, s2 + i, count + i,
+                         posInf + i, negInf + i);
+        }
+      } else {
+        sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, s1 + at, wantS2_ ? s2 + at : nullptr);
+      }
+      FinalizeSums(sums, s1 + (rowFrom - g0), s2 + (rowFrom - g0), count + (rowFrom - g0), posInf + (rowFrom - g0),
+                   negInf + (rowFrom - g0), static_cast<size_t>(runEnd - rowFrom), general, destinations,
+                   static_cast<size_t>(rowFrom - begin));
+      g = runEnd;
+      if (g % resync == 0) Resync(channel, g - 1);
+    } else {
+      // The last, incomplete group: computed but not committed (the next push recomputes it).
+      if (general) {
+        SumGroup<true>(ring + Pos(g), ring + Pos(g - size), &sums, false, wantS2_, s1 + at, s2 + at, count + at,
+                       posInf + at, negInf + at);
+      } else {
+        SumGroup<false>(ring + Pos(g), ring + Pos(g - size), &sums, false, wantS2_, s1 + at, s2 + at, nullptr, nullptr,
+                        nullptr);
+      }
+      FinalizeSums(sums, s1 + (rowFrom - g0), s2 + (rowFrom - g0), count + (rowFrom - g0), posInf + (rowFrom - g0),
+                   negInf + (rowFrom - g0), static_cast<size_t>(end - rowFrom), general, destinations,
+                   static_cast<size_t>(rowFrom - begin));
+      g = end;
+    }
+  }
+}
+
+// Turns per-row window sums into aggregates, following aggregates.h's policy exactly as Finalize does (the
+// core tests check the two agree). Division by the count is a multiplication by its reciprocal, in both
+// paths. `shift` and, in the fast path, `count` come from `sums` (constant within a run).
+void SlidingWindow::FinalizeSums(const WindowSums& sums, const double* s1, const double* s2, const double* count,
+                                 const double* posInf, const double* negInf, size_t rows, bool general,
+                                 double* const* destinations, size_t offset) {
+  if (rows == 0) return;
+  const double shift = sums.shift;
+  auto target = [&](Aggregate a) { return destinations[static_cast<int>(a)] ? destinations[static_cast<int>(a)] + offset : nullptr; };
+  double* countOut = target(Aggregate::kCount);
+  double* sumOut = target(Aggregate::kSum);
+  double* meanOut = target(Aggregate::kMean);
+  double* varOut = target(Aggregate::kVar);
+  double* stdOut = target(Aggregate::kStd);
+  if (!general) {
+    const double n = sums.count;
+    const double inverse = 1.0 / n;
+    const double inverseMinusOne = n > 1 ? 1.0 / (n - 1) : kNaN;
+    if (countOut) for (size_t i = 0; i < rows; ++i) countOut[i] = n;
+    if (sumOut) for (size_t i = 0; i < rows; ++i) sumOut[i] = shift * n + s1[i];
+    if (meanOut) for (size_t i = 0; i < rows; ++i) meanOut[i] = shift + s1[i] * inverse;
+    if (varOut || stdOut) {
+      for (size_t i = 0; i < rows; ++i) {
+        const double m2 = s2[i] - s1[i] * s1[i] * inverse;
+        const double var = (m2 > 0 ? m2 : 0.0) * inverseMinusOne;
+        if (varOut) varOut[i] = var;
+        if (stdOut) stdOut[i] = std::sqrt(var);
+      }
+    }
+    return;
+  }
+  for (size_t i = 0; i < rows; ++i) {
+    const double n = count[i];
+    const bool pos = posInf[i] > 0, neg = negInf[i] > 0;
+    const double infinite = pos && neg ? kNaN : pos ? kInf : -kInf;
+    const double inverse = 1.0 / n;
+    if (countOut) countOut[i] = n;
+    if (sumOut) sumOut[i] = n == 0 ? 0.0 : (pos || neg) ? infinite : shift * n + s1[i];
+    if (meanOut) meanOut[i] = n == 0 ? kNaN : (pos || neg) ? infinite : shift + s1[i] * inverse;
+    if (varOut || stdOut) {
+      double var = kNaN;
+      if (n > 1 && !pos && !neg) {
+        const double m2 = s2[i] - s1[i] * s1[i] * inverse;
+        var = (m2 > 0 ? m2 : 0.0) * (1.0 / (n - 1));
+      }
+      if (varOut) varOut[i] = var;
+      if (stdOut) stdOut[i] = std::sqrt(var);
+    }
+  }
+}
+
+// Recomputes s1/s2 exactly from the window ending at `lastRow`, with the shift moved to its mean, so that
+// rounding in the running sums never outlives resyncRows_ rows. Lanes follow ring positions (mod 8), so
+// the result depends only on the window's values and position.
+void SlidingWindow::Resync(size_t channel, int64_t lastRow) {
+  WindowSums& sums = state_[channel].sums;
+  const double finite = sums.count - sums.posInf - sums.negInf;
+  if (finite > 0) {
+    const double shift = sums.shift + (sums.s1Hi + sums.s1Lo) * (1.0 / finite);
+    if (std::isfinite(shift)) sums.shift = shift;
+  }
+  const double* ring = Ring(channel);
+  double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t pos = Pos(lastRow - static_cast<int64_t>(options_.size) + 1);
+  for (uint64_t k = 0; k < options_.size; ++k) {
+    const double x = ring[pos];
+    if (std::isfinite(x)) {
+      const double d = x - sums.shift;
+      a1[pos & 7] += d;
+      a2[pos & 7] += d * d;
+    }
+    if (++pos == capacity_) pos = 0;
+  }
+  sums.s1Hi = ((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]));
+  sums.s2Hi = ((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]));
+  sums.s1Lo = 0;
+  sums.s2Lo = 0;
+}
+
+// van Herk / Gil-Werman over blocks of `size` rows aligned to absolute row 0: the window ending at row r
+// starts at l = r − size + 1, so it is the suffix of l's block from l plus the prefix of r's block up to r.
+// suffix[j] (j = 1 … size−1) holds the pick of the previous block from its row j on; suffix[size] is the
+// NaN sentinel for windows that are exactly one block.
+template <typename Pick>
+void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, double* prefix,
+                                   double* suffix, double* destination) {
+  const double* ring = Ring(channel);
+  const int64_t w = static_cast<int64_t>(options_.size);
+  auto pick = [general](double a, double b) { return general ? Pick::General(a, b) : Pick::Fast(a, b); };
+  int64_t row = begin;
+  while (row < end) {
+    const int64_t blockStart = row - row % w;
+    const int64_t blockEnd = blockStart + w;
+    const int64_t segmentEnd = std::min(end, blockEnd);
+    double p = *prefix;
+    size_t pos = Pos(row);
+    double* out = destination + (row - begin);
+    const double* sfx = suffix + (row - blockStart + 1);
+    if (general) {
+      for (int64_t r = row; r < segmentEnd; ++r) {
+        const double x = ring[pos];
+        p = r == blockStart ? x : Pick::General(p, x);
+        *out++ = Pick::General(*sfx++, p);
+        if (++pos == capacity_) pos = 0;
+      }
+    } else {
+      for (int64_t r = row; r < segmentEnd; ++r) {
+        const double x = ring[pos];
+        p = r == blockStart ? x : Pick::Fast(p, x);
+        *out++ = Pick::Fast(*sfx++, p);
+        if (++pos == capacity_) pos = 0;
+      }
+    }
+    *prefix = p;
+    if (segmentEnd == blockEnd) {
+      // The block is complete: its suffix array serves the next block's windows.
+      size_t at = Pos(blockEnd - 1);
+      double s = ring[at];
+      suffix[w] = kNaN;
+      suffix[0] = kNaN;
+      for (int64_t j = w - 1; j >= 1; --j) {
+        s = j == w - 1 ? ring[at] : pick(ring[at], s);
+        suffix[j] = s;
+        at = at == 0 ? capacity_ - 1 : at - 1;
+      }
+    }
+    row = segmentEnd;
+  }
+}
+
+void SlidingWindow::ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last) {
+  ChannelState& st = state_[channel];
+  const double* ring = Ring(channel);
+  const int64_t size = static_cast<int64_t>(options_.size);
+  size_t pos = Pos(begin);
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t start = r - size + 1;
+    if (!std::isnan(ring[pos])) st.lastValid = r;
+    if (last) last[r - begin] = st.lastValid >= start ? ring[Pos(st.lastValid)] : kNaN;
+    if (first) {
+      if (st.firstCursor < start) st.firstCursor = start;
+      while (st.firstCursor <= r && std::isnan(ring[Pos(st.firstCursor)])) ++st.firstCursor;
+      first[r - begin] = st.firstCursor <= r ? ring[Pos(st.firstCursor)] : kNaN;
+    }
+    if (++pos == capacity_) pos = 0;
+  }
+}
+
+// Snapshot payload: the options (checked on restore), rowsSeen, then per channel its state, the last
+// size + 16 rows of its ring (all that any later row can read), and the min/max suffix arrays.
+std::vector<uint8_t> SlidingWindow::Snapshot() const {
+  SnapshotWriter writer(SnapshotKind::kSlidingWindow);
+  writer.Put<uint64_t>(options_.size);
+  writer.Put<uint64_t>(options_.slide);
+  writer.Put<uint32_t>(options_.channels);
+  writer.Put<uint8_t>(options_.emitPartial ? 1 : 0);
+  writer.PutVector(options_.aggregates);
+  writer.Put<int64_t>(rowsSeen_);
+  const size_t keep = options_.size + 16;
+  std::vector<double> rows(keep);
+  for (size_t c = 0; c < options_.channels; ++c) {
+    writer.Put(state_[c]);
+    size_t pos = Pos(rowsSeen_ - static_cast<int64_t>(keep));
+    for (size_t k = 0; k < keep; ++k) {
+      rows[k] = Ring(c)[pos];
+      if (++pos == capacity_) pos = 0;
+    }
+    writer.PutVector(rows);
+    if (!maxSuffix_.empty()) writer.PutArray(maxSuffix_.data() + c * (options_.size + 1), options_.size + 1);
+    if (!minSuffix_.empty()) writer.PutArray(minSuffix_.data() + c * (options_.size + 1), options_.size + 1);
+  }
+  return writer.Finish();
+}
+
+void SlidingWindow::Restore(Span<const uint8_t> bytes) {
+  SnapshotReader reader(bytes, SnapshotKind::kSlidingWindow);
+  const uint64_t size = reader.Get<uint64_t>();
+  const uint64_t slide = reader.Get<uint64_t>();
+  const uint32_t channels = reader.Get<uint32_t>();
+  const uint8_t emitPartial = reader.Get<uint8_t>();
+  const std::vector<Aggregate> aggregates = reader.GetVector<Aggregate>(kAggregateKinds);
+  Require(size == options_.size && slide == options_.slide && channels == options_.channels &&
+              (emitPartial != 0) == options_.emitPartial && aggregates == options_.aggregates,
+          codes::kInvalidArgument, "the snapshot was taken from a SlidingWindow with other options");
+  const int64_t rowsSeen = reader.Get<int64_t>();
+  Require(rowsSeen >= 0 && rowsSeen <= kMaxRows, codes::kMalformedData, "snapshot row count out of range");
+  const size_t keep = options_.size + 16;
+  std::vector<ChannelState> states(channels);
+  std::vector<double> rows(channels * keep);
+  std::vector<double> maxSuffix(maxSuffix_.size()), minSuffix(minSuffix_.size());
+  for (size_t c = 0; c < channels; ++c) {
+    states[c] = reader.Get<ChannelState>();
+    const ChannelState& s = states[c];
+    Require(s.lastNonFinite < rowsSeen && s.lastValid < rowsSeen && s.firstCursor <= rowsSeen, codes::kMalformedData,
+            "snapshot channel state out of range");
+    reader.GetArray(rows.data() + c * keep, keep);
+    if (!maxSuffix.empty()) reader.GetArray(maxSuffix.data() + c * (size + 1), size + 1);
+    if (!minSuffix.empty()) reader.GetArray(minSuffix.data() + c * (size + 1), size + 1);
+  }
+  reader.ExpectEnd();
+  // Everything is read and checked: now replace the state.
+  InitState();
+  rowsSeen_ = rowsSeen;
+  state_ = std::move(states);
+  maxSuffix_ = std::move(maxSuffix);
+  minSuffix_ = std::move(minSuffix);
+  for (size_t c = 0; c < channels; ++c) {
+    double* ring = Ring(c);
+    size_t pos = Pos(rowsSeen_ - static_cast<int64_t>(keep));
+    for (size_t k = 0; k < keep; ++k) {
+      ring[pos] = rows[c * keep + k];
+      if (++pos == capacity_) pos = 0;
+    }
+    std::memcpy(ring + capacity_, ring, kGroupRows * sizeof(double));
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,148 @@
+// Count-based sliding windows over a stream of rows of `channels` values each.
+//
+// Window k covers rows [k·slide, k·slide + size) of the stream (rows counted from 0 since construction or
+// reset()); it is emitted when its last row arrives. With `emitPartial`, the same grid extended before
+// row 0 is emitted too: windows ending at rows size−1 − j·slide ≥ 0 hold only the rows seen so far (with
+// slide 1: a result for every row, like pandas' rolling(min_periods=1)). slide > size is allowed: rows
+// between windows then belong to none. Aggregates follow the NaN policy of aggregates.h.
+//
+// How (all O(1) per row and channel, no allocation after construction):
+// - Rows are copied (float → double) into a per-channel ring of `size + kChunkRows + 8` rows, so every
+//   kernel reads contiguous doubles whatever the input type, channel count or batch cut.
+// - count/sum/mean/var/std: window sums of (x − shift) and (x − shift)² by subtract-on-evict, evaluated
+//   for groups of 8 rows aligned to the absolute row index as a fixed-order prefix scan of the
+//   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
+//   recomputed exactly from the window and the shift moved to the window's mean, so error cannot grow
+//   with the stream's length. Because the groups, scans and resyncs depend only on absolute row
+//   positions, results are bit-for-bit independent of how the stream is cut into batches (a push that
+//   ends inside a group is finished by the next one, which recomputes that group from the ring).
+// - min/max: van Herk / Gil-Werman over blocks of `size` rows aligned to the absolute row index: a
+//   running prefix of the current block and the suffix array of the previous one; window = pick(suffix,
+//   prefix). Amortised O(1) (the suffix array of a block is built, O(size), when the block completes).
+// - first/last: a cursor to the oldest non-NaN row and the index of the newest one.
+// Runs whose windows hold only finite values take a fast path (SIMD kernels chosen at run time); others
+// take the general path. Both compute the same floating-point operations, so they agree bit for bit.
+//
+// Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 8·(size + 1) bytes for each of min and
+// max when asked for, + ~100 bytes of state; plus 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch
+// per window.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "aggregates.h"
+#include "span.h"
+
+namespace sluice {
+
+struct SlidingWindowOptions {
+  uint64_t size = 0;                // rows per window, 1 … kMaxSize
+  uint64_t slide = 1;               // rows between consecutive windows, 1 … kMaxSlide
+  uint32_t channels = 1;            // values per row, 1 … kMaxChannels
+  std::vector<Aggregate> aggregates;  // at least one, no duplicates; output order
+  bool emitPartial = false;         // also emit windows that end before the first `size` rows
+};
+
+// The window sums that the count/sum/mean/var/std aggregates are finalised from, at the start of a group
+// of 8 rows: s1 = Σ(x − shift) and s2 = Σ(x − shift)² over the finite values (compensated: hi + lo),
+// count of non-NaN values, and counts of +∞ and −∞ (exact integers held in doubles).
+struct WindowSums {
+  double shift = 0;
+  double s1Hi = 0, s1Lo = 0, s2Hi = 0, s2Lo = 0;
+  double count = 0, posInf = 0, negInf = 0;
+};
+
+// The fast-path kernel: `groups` whole groups of 8 rows whose windows hold only finite values. New rows
+// start at ring[newPos] (a multiple of 8), evicted rows at ring[oldPos]; positions wrap at `capacity` and
+// the ring has 8 mirrored doubles after it, so every group reads 8 contiguous values. Writes each row's
+// s1 (and s2 when `s2` is not null) and advances `sums` past the groups.
+using SumGroupsKernel = void (*)(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                                 WindowSums* sums, double* s1, double* s2);
+
+// Kernels by SIMD level (portable always; others when built and supported), for dispatch and tests.
+SumGroupsKernel SumGroupsKernelFor(int simdLevel);
+SumGroupsKernel SumGroupsKernelPortable();
+
+class SlidingWindow {
+ public:
+  static constexpr uint64_t kMaxSize = uint64_t{1} << 26;
+  static constexpr uint64_t kMaxSlide = uint64_t{1} << 40;
+  static constexpr uint32_t kMaxChannels = 1u << 16;
+  static constexpr size_t kChunkRows = 1024;  // rows per processing chunk (a multiple of 8)
+  static constexpr size_t kGroupRows = 8;
+
+  // Validates the options (ERR_OUT_OF_RANGE for sizes, ERR_INVALID_ARGUMENT for aggregates).
+  explicit SlidingWindow(SlidingWindowOptions options);
+
+  const SlidingWindowOptions& options() const { return options_; }
+  int64_t rowsSeen() const { return rowsSeen_; }
+  // Doubles per emitted window: channels × aggregates.
+  size_t windowWidth() const { return options_.channels * options_.aggregates.size(); }
+  // How many windows pushing `rows` more rows emits.
+  uint64_t WindowsFor(uint64_t rows) const;
+  // Bytes this window holds natively.
+  size_t MemoryBytes() const;
+
+  // Appends whole rows (values.size a multiple of channels) and writes one row of windowWidth() doubles
+  // per emitted window into `out`, laid out [window][channel][aggregate]. Returns the number of windows.
+  // Checks everything before changing any state (ERR_INVALID_LENGTH).
+  template <typename T>
+  uint64_t Push(Span<const T> values, Span<double> out);
+
+  std::vector<uint8_t> Snapshot() const;
+  // Replaces the whole state with a snapshot's, taken from a window with the same options
+  // (ERR_MALFORMED_DATA for bad bytes, ERR_INVALID_ARGUMENT for other options). All or nothing.
+  void Restore(Span<const uint8_t> bytes);
+  void Reset();
+
+  // For tests: always take the general path (results must be identical).
+  void ForceGeneralPathForTesting(bool force) { forceGeneral_ = force; }
+  // For tests: use this kernel for the fast path.
+  void SetSumKernelForTesting(SumGroupsKernel kernel) { sumKernel_ = kernel; }
+  uint64_t resyncRows() const { return resyncRows_; }
+
+ private:
+  struct ChannelState {
+    WindowSums sums;
+    double maxPrefix = 0, minPrefix = 0;  // running max/min of the current block (before rowsSeen)
+    int64_t lastNonFinite = -1;           // newest row holding NaN or ±∞ (rows before 0 are NaN)
+    int64_t lastValid = INT64_MIN / 4;    // newest non-NaN row (for `last`)
+    int64_t firstCursor = 0;              // no non-NaN row in the window before it (for `first`)
+    int64_t shiftChosen = 0;              // the shift starts at the channel's first finite value
+  };
+
+  size_t Pos(int64_t row) const;
+  double* Ring(size_t channel) { return ring_.data() + channel * (capacity_ + kGroupRows); }
+  const double* Ring(size_t channel) const { return ring_.data() + channel * (capacity_ + kGroupRows); }
+  template <typename T>
+  void CopyIntoRing(const T* values, int64_t begin, int64_t end);
+  void ProcessChunk(int64_t begin, int64_t end, double* out, uint64_t firstWindow);
+  void ProcessSums(size_t channel, int64_t begin, int64_t end, bool general, double* const* destinations);
+  void FinalizeSums(const WindowSums& sums, const double* s1, const double* s2, const double* count,
+                    const double* posInf, const double* negInf, size_t rows, bool general,
+                    double* const* destinations, size_t offset);
+  void Resync(size_t channel, int64_t lastRow);
+  template <typename Pick>
+  void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, double* prefix, double* suffix,
+                      double* destination);
+  void ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last);
+  bool IsEmitted(int64_t row) const;
+  void InitState();
+
+  SlidingWindowOptions options_;
+  size_t capacity_ = 0;       // ring rows per channel (a multiple of 8)
+  uint64_t resyncRows_ = 0;   // a multiple of 8
+  int aggregateIndex_[kAggregateKinds];  // position in the output, or −1
+  bool wantS1_ = false, wantS2_ = false, wantCount_ = false;
+  bool forceGeneral_ = false;
+  SumGroupsKernel sumKernel_ = nullptr;
+  int64_t rowsSeen_ = 0;
+  std::vector<ChannelState> state_;
+  std::vector<double> ring_;      // [channel][capacity + 8]
+  std::vector<double> maxSuffix_;  // [channel][size + 1]
+  std::vector<double> minSuffix_;
+  std::vector<double> scratch_;   // per-aggregate rows of one chunk, then the sums' per-row arrays
+};
+
+}  // namespace sluice

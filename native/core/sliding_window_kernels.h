@@ -1,0 +1,87 @@
+// The arithmetic of one group of 8 rows of window sums, shared by the portable kernels and (as the
+// definition they must match bit for bit) the SIMD ones in isa/. Internal to sliding_window*.cc.
+#pragma once
+#include <cmath>
+
+#include "sliding_window.h"
+
+namespace sluice::sliding_window_detail {
+
+// hi + lo += b, with the rounding error of hi + b (Knuth's TwoSum) carried in lo.
+inline void CompensatedAdd(double& hi, double& lo, double b) {
+  const double sum = hi + b;
+  const double bVirtual = sum - hi;
+  const double error = (hi - (sum - bVirtual)) + (b - bVirtual);
+  hi = sum;
+  lo += error;
+}
+
+// The canonical in-group prefix scan: a 4-lane Hillis–Steele scan in each half, then the low half's
+// total added to the high half. Lanes with nothing to add get + 0.0, exactly as the SIMD kernels'
+// zero-masked shifts do, so every kernel rounds identically.
+inline void ScanGroup(double v[8]) {
+  double t[8], u[8];
+  for (int j = 0; j < 8; ++j) t[j] = v[j] + ((j & 3) >= 1 ? v[j - 1] : 0.0);
+  for (int j = 0; j < 8; ++j) u[j] = t[j] + ((j & 3) >= 2 ? t[j - 2] : 0.0);
+  for (int j = 0; j < 8; ++j) v[j] = u[j] + (j >= 4 ? u[3] : 0.0);
+}
+
+// One group: `fresh` are the 8 rows entering, `old` the 8 rows leaving (size rows earlier). Writes each
+// row's s1/s2 (and, in the general path, count, +∞ and −∞ counts); with `commit`, advances `sums` past
+// the group. kGeneral handles NaN and ±∞; for finite values it performs exactly the fast path's operations.
+template <bool kGeneral>
+inline void SumGroup(const double* fresh, const double* old, WindowSums* sums, bool commit, bool wantS2, double* s1,
+                     double* s2, double* count, double* posInf, double* negInf) {
+  const double shift = sums->shift;
+  double d1[8], d2[8];
+  for (int j = 0; j < 8; ++j) {
+    double in = fresh[j] - shift, out = old[j] - shift;
+    if constexpr (kGeneral) {
+      if (!std::isfinite(fresh[j])) in = 0.0;
+      if (!std::isfinite(old[j])) out = 0.0;
+    }
+    d1[j] = in - out;
+    d2[j] = (in - out) * (in + out);  // in² − out², with one rounding fewer (and nothing to fuse into an FMA)
+  }
+  ScanGroup(d1);
+  for (int j = 0; j < 8; ++j) s1[j] = sums->s1Hi + (sums->s1Lo + d1[j]);
+  if (wantS2) {
+    ScanGroup(d2);
+    for (int j = 0; j < 8; ++j) s2[j] = sums->s2Hi + (sums->s2Lo + d2[j]);
+  }
+  double dn[8], dp[8], dm[8];
+  if constexpr (kGeneral) {
+    for (int j = 0; j < 8; ++j) {
+      dn[j] = (std::isnan(fresh[j]) ? 0.0 : 1.0) - (std::isnan(old[j]) ? 0.0 : 1.0);
+      dp[j] = (fresh[j] == HUGE_VAL ? 1.0 : 0.0) - (old[j] == HUGE_VAL ? 1.0 : 0.0);
+      dm[j] = (fresh[j] == -HUGE_VAL ? 1.0 : 0.0) - (old[j] == -HUGE_VAL ? 1.0 : 0.0);
+    }
+    ScanGroup(dn);
+    ScanGroup(dp);
+    ScanGroup(dm);
+    for (int j = 0; j < 8; ++j) {
+      count[j] = sums->count + dn[j];
+      posInf[j] = sums->posInf + dp[j];
+      negInf[j] = sums->negInf + dm[j];
+    }
+  }
+  if (commit) {
+    CompensatedAdd(sums->s1Hi, sums->s1Lo, d1[7]);
+    if (wantS2) CompensatedAdd(sums->s2Hi, sums->s2Lo, d2[7]);
+    if constexpr (kGeneral) {
+      sums->count += dn[7];
+      sums->posInf += dp[7];
+      sums->negInf += dm[7];
+    }
+  }
+}
+
+}  // namespace sluice::sliding_window_detail
+
+namespace sluice {
+// Defined in isa/avx2 and isa/avx512 (x86-64 builds only).
+void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups, WindowSums* sums,
+                   double* s1, double* s2);
+void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                     WindowSums* sums, double* s1, double* s2);
+}  // namespace sluice

@@ -30,6 +30,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   exports.Set("directory", Napi::String::New(env, directory_));
   InitBackends(env, exports);
   InitTesting(env, exports);
+  InitSlidingWindow(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -32,3 +32,4 @@ class SluiceAddon : public Napi::Addon<SluiceAddon> {
 // Each binding file exports one initialiser that adds its functions or classes to `exports`.
 void InitBackends(Napi::Env env, Napi::Object exports);
 void InitTesting(Napi::Env env, Napi::Object exports);
+void InitSlidingWindow(Napi::Env env, Napi::Object exports);

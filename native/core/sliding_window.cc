@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cpu_features.h"
 #include "sliding_window_kernels.h"
@@ -40,11 +43,46 @@ void PortableSumGroups(const double* ring, size_t capacity, size_t newPos, size_
 struct MaxPick {
   static double General(double a, double b) { return std::fmax(a, b); }
   static double Fast(double a, double b) { return a > b ? a : b; }
+  static constexpr double kIdentity = -std::numeric_limits<double>::infinity();
 };
 struct MinPick {
   static double General(double a, double b) { return std::fmin(a, b); }
   static double Fast(double a, double b) { return a < b ? a : b; }
+  static constexpr double kIdentity = std::numeric_limits<double>::infinity();
 };
+
+// prefix[i] = pick(carry, x[0], …, x[i]) for finite x; returns the pick of all. Runs of 8 have local
+// prefixes independent of the carry (instruction-level parallelism); the carry joins in a second,
+// vectorisable pass.
+template <typename Pick>
+double ForwardPicks(const double* x, size_t n, double carry, double* prefix) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    double local[8];
+    local[0] = x[i];
+    for (int j = 1; j < 8; ++j) local[j] = Pick::Fast(local[j - 1], x[i + j]);
+    for (int j = 0; j < 8; ++j) prefix[i + j] = Pick::Fast(carry, local[j]);
+    carry = prefix[i + 7];
+  }
+  for (; i < n; ++i) prefix[i] = carry = Pick::Fast(carry, x[i]);
+  return carry;
+}
+
+// suffix[i] = pick(x[i], …, x[n − 1], carry) for finite x; returns the pick of all.
+template <typename Pick>
+double BackwardPicks(const double* x, size_t n, double carry, double* suffix) {
+  size_t i = n;
+  for (; i >= 8; i -= 8) {
+    const size_t base = i - 8;
+    double local[8];
+    local[7] = x[base + 7];
+    for (int j = 6; j >= 0; --j) local[j] = Pick::Fast(local[j + 1], x[base + j]);
+    for (int j = 0; j < 8; ++j) suffix[base + j] = Pick::Fast(carry, local[j]);
+    carry = suffix[base];
+  }
+  while (i-- > 0) suffix[i] = carry = Pick::Fast(carry, x[i]);
+  return carry;
+}
 
 }  // namespace
 
@@ -115,13 +153,6 @@ size_t SlidingWindow::Pos(int64_t row) const {
   return static_cast<size_t>(m < 0 ? m + c : m);
 }
 
-bool SlidingWindow::IsEmitted(int64_t row) const {
-  const int64_t anchor = static_cast<int64_t>(options_.size) - 1;
-  if (row < anchor && !options_.emitPartial) return false;
-  const int64_t slide = static_cast<int64_t>(options_.slide);
-  return ((row - anchor) % slide + slide) % slide == 0;
-}
-
 namespace {
 // The number of windows ending in rows [lo, hi), and the first such row.
 struct EmittedRange {
@@ -157,14 +188,23 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
 
   const int64_t first = rowsSeen_, last = rowsSeen_ + static_cast<int64_t>(rows);
   uint64_t written = 0;
+  streamOutput_ = windows * windowWidth() * sizeof(double) >= kStreamOutputBytes;
   for (int64_t begin = first; begin < last;) {
     const int64_t chunkEnd = std::min<int64_t>(last, (begin / kChunkRows + 1) * kChunkRows);
     CopyIntoRing(values.data + (begin - first) * channels, begin, chunkEnd);
+    // Ask for the next chunk's input while this one is computed, so reading memory overlaps the arithmetic.
+    const int64_t nextEnd = std::min<int64_t>(last, chunkEnd + static_cast<int64_t>(kChunkRows));
+    const char* next = reinterpret_cast<const char*>(values.data + (chunkEnd - first) * channels);
+    const char* nextStop = reinterpret_cast<const char*>(values.data + (nextEnd - first) * channels);
+    for (; next < nextStop; next += 64) __builtin_prefetch(next, 0, 1);  // into L2: no L1 fill buffers held
     ProcessChunk(begin, chunkEnd, out.data, written);
     written += static_cast<uint64_t>(Emitted(options_, begin, chunkEnd).count);
     begin = chunkEnd;
   }
   rowsSeen_ = last;
+#if defined(__SSE2__)
+  if (streamOutput_) _mm_sfence();  // make the non-temporal stores visible before returning
+#endif
   return windows;
 }
 
@@ -183,14 +223,20 @@ void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
       const size_t run = static_cast<size_t>(std::min<int64_t>(end - row, static_cast<int64_t>(capacity_ - pos)));
       const T* source = values + (row - begin) * channels + c;
       double* target = ring + pos;
-      uint64_t nonFinite = 0;  // branch-free check, vectorisable
-      for (size_t i = 0; i < run; ++i) {
-        const double x = static_cast<double>(source[i * channels]);
-        target[i] = x;
-        uint64_t bits;
-        std::memcpy(&bits, &x, 8);
-        nonFinite |= (bits & kExponent) == kExponent;
-      }
+      // Branch-free check: bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent (NaN, ±∞).
+      uint64_t nonFinite = 0;
+      auto copy = [&](size_t stride) {
+        for (size_t i = 0; i < run; ++i) {
+          const double x = static_cast<double>(source[i * stride]);
+          target[i] = x;
+          uint64_t bits;
+          std::memcpy(&bits, &x, 8);
+          nonFinite |= (bits & kExponent) + (uint64_t{1} << 52);
+        }
+        nonFinite >>= 63;
+      };
+      if (channels == 1) copy(1);  // contiguous: vectorised
+      else copy(channels);
       ChannelState& st = state_[c];
       if (!st.shiftChosen) {
         // Until now the window held no finite value, so no sum depends on the shift: choose it from the first
@@ -221,7 +267,7 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
   const size_t channels = options_.channels;
   const size_t width = options_.aggregates.size();
   const int64_t size = static_cast<int64_t>(options_.size);
-  const bool direct = channels == 1 && width == 1 && options_.slide == 1 && (options_.emitPartial || begin >= size - 1);
+  const bool contiguous = channels == 1 && width == 1 && options_.slide == 1;
   const EmittedRange emitted = Emitted(options_, begin, end);
   auto index = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)]; };
 
@@ -229,7 +275,7 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
     double* destinations[kAggregateKinds];
     for (int kind = 0; kind < kAggregateKinds; ++kind) {
       const int i = aggregateIndex_[kind];
-      destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : scratch_.data() + i * kChunkRows;
+      destinations[kind] = i < 0 ? nullptr : scratch_.data() + i * kChunkRows;
     }
     const int64_t groupStart = begin - begin % static_cast<int64_t>(kGroupRows);
     // The fast path needs every row that enters or leaves the chunk's groups to be finite.
@@ -247,7 +293,11 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
       ProcessFirstLast(c, begin, end, destinations[static_cast<int>(Aggregate::kFirst)],
                        destinations[static_cast<int>(Aggregate::kLast)]);
     }
-    if (direct || emitted.count == 0) continue;
+    if (emitted.count == 0) continue;
+    if (contiguous) {
+      CopyOut(out + firstWindow, scratch_.data() + (emitted.firstRow - begin), static_cast<size_t>(emitted.count));
+      continue;
+    }
     // Gather the emitted rows into out[window][channel][aggregate].
     double* target = out + (firstWindow * channels + c) * width;
     const size_t step = channels * width;
@@ -257,6 +307,37 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
       target += step;
     }
   }
+}
+
+// Calls f(pointer, count, offset) for the contiguous ring pieces holding rows [begin, end) (at most two).
+template <typename F>
+void SlidingWindow::ForEachRingRun(const double* ring, int64_t begin, int64_t end, F&& f) const {
+  size_t offset = 0;
+  while (begin < end) {
+    const size_t pos = Pos(begin);
+    const size_t n = static_cast<size_t>(std::min<int64_t>(end - begin, static_cast<int64_t>(capacity_ - pos)));
+    f(ring + pos, n, offset);
+    begin += static_cast<int64_t>(n);
+    offset += n;
+  }
+}
+
+// Results of large pushes go to memory with non-temporal stores: they bypass the cache (which they would
+// only flush) and skip reading each output line before writing it.
+void SlidingWindow::CopyOut(double* target, const double* source, size_t count) {
+#if defined(__SSE2__)
+  if (streamOutput_) {
+    size_t i = 0;
+    if ((reinterpret_cast<uintptr_t>(target) & 15) != 0 && count > 0) {
+      target[0] = source[0];
+      i = 1;
+    }
+    for (; i + 2 <= count; i += 2) _mm_stream_pd(target + i, _mm_loadu_pd(source + i));
+    for (; i < count; ++i) target[i] = source[i];
+    return;
+  }
+#endif
+  std::memcpy(target, source, count * sizeof(double));
 }
 
 void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool general, double* const* destinations) {
@@ -375,15 +456,35 @@ void SlidingWindow::Resync(size_t channel, int64_t lastRow) {
   }
   const double* ring = Ring(channel);
   double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t pos = Pos(lastRow - static_cast<int64_t>(options_.size) + 1);
-  for (uint64_t k = 0; k < options_.size; ++k) {
+  const double shift = sums.shift;
+  auto add = [&](size_t pos) {
     const double x = ring[pos];
-    if (std::isfinite(x)) {
-      const double d = x - sums.shift;
-      a1[pos & 7] += d;
-      a2[pos & 7] += d * d;
+    const double d = std::isfinite(x) ? x - shift : 0.0;
+    a1[pos & 7] += d;
+    a2[pos & 7] += d * d;
+  };
+  // The window's ring positions: [from, from + size), wrapping once at most. Whole aligned blocks of 8
+  // vectorise (lane j = position mod 8 either way).
+  auto addRange = [&](size_t from, size_t to) {
+    size_t pos = from;
+    for (; pos < to && (pos & 7) != 0; ++pos) add(pos);
+    for (; pos + 8 <= to; pos += 8) {
+      for (size_t j = 0; j < 8; ++j) {
+        const double x = ring[pos + j];
+        const double d = std::isfinite(x) ? x - shift : 0.0;
+        a1[j] += d;
+        a2[j] += d * d;
+      }
     }
-    if (++pos == capacity_) pos = 0;
+    for (; pos < to; ++pos) add(pos);
+  };
+  const size_t from = Pos(lastRow - static_cast<int64_t>(options_.size) + 1);
+  const size_t size = static_cast<size_t>(options_.size);
+  if (from + size <= capacity_) {
+    addRange(from, from + size);
+  } else {
+    addRange(from, capacity_);
+    addRange(0, from + size - capacity_);
   }
   sums.s1Hi = ((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]));
   sums.s2Hi = ((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]));
@@ -394,48 +495,62 @@ void SlidingWindow::Resync(size_t channel, int64_t lastRow) {
 // van Herk / Gil-Werman over blocks of `size` rows aligned to absolute row 0: the window ending at row r
 // starts at l = r − size + 1, so it is the suffix of l's block from l plus the prefix of r's block up to r.
 // suffix[j] (j = 1 … size−1) holds the pick of the previous block from its row j on; suffix[size] is the
-// NaN sentinel for windows that are exactly one block.
+// NaN sentinel for windows that are exactly one block. The fast path scans in runs of 8 whose local
+// prefixes (or suffixes) are independent of each other, so the processor overlaps them and only one pick
+// per 8 rows is a loop-carried dependency; picks are exact, so the order does not change any result.
 template <typename Pick>
 void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, double* prefix,
                                    double* suffix, double* destination) {
   const double* ring = Ring(channel);
   const int64_t w = static_cast<int64_t>(options_.size);
-  auto pick = [general](double a, double b) { return general ? Pick::General(a, b) : Pick::Fast(a, b); };
+  double* running = scratch_.data() + options_.aggregates.size() * kChunkRows;  // per-row prefix, this chunk
   int64_t row = begin;
   while (row < end) {
     const int64_t blockStart = row - row % w;
     const int64_t blockEnd = blockStart + w;
     const int64_t segmentEnd = std::min(end, blockEnd);
-    double p = *prefix;
-    size_t pos = Pos(row);
     double* out = destination + (row - begin);
     const double* sfx = suffix + (row - blockStart + 1);
     if (general) {
+      double p = *prefix;
+      size_t pos = Pos(row);
       for (int64_t r = row; r < segmentEnd; ++r) {
         const double x = ring[pos];
         p = r == blockStart ? x : Pick::General(p, x);
         *out++ = Pick::General(*sfx++, p);
         if (++pos == capacity_) pos = 0;
       }
+      *prefix = p;
     } else {
-      for (int64_t r = row; r < segmentEnd; ++r) {
-        const double x = ring[pos];
-        p = r == blockStart ? x : Pick::Fast(p, x);
-        *out++ = Pick::Fast(*sfx++, p);
-        if (++pos == capacity_) pos = 0;
-      }
+      // Finite values only: the block's first row starts from the pick of nothing, e.g. −∞ for max.
+      double p = row == blockStart ? Pick::kIdentity : *prefix;
+      ForEachRingRun(ring, row, segmentEnd, [&](const double* x, size_t n, size_t at) {
+        p = ForwardPicks<Pick>(x, n, p, running + at);
+      });
+      const size_t n = static_cast<size_t>(segmentEnd - row);
+      for (size_t i = 0; i < n; ++i) out[i] = Pick::Fast(sfx[i], running[i]);
+      *prefix = p;
     }
-    *prefix = p;
     if (segmentEnd == blockEnd) {
       // The block is complete: its suffix array serves the next block's windows.
-      size_t at = Pos(blockEnd - 1);
-      double s = ring[at];
       suffix[w] = kNaN;
       suffix[0] = kNaN;
-      for (int64_t j = w - 1; j >= 1; --j) {
-        s = j == w - 1 ? ring[at] : pick(ring[at], s);
-        suffix[j] = s;
-        at = at == 0 ? capacity_ - 1 : at - 1;
+      if (general) {
+        size_t at = Pos(blockEnd - 1);
+        double sv = ring[at];
+        for (int64_t j = w - 1; j >= 1; --j) {
+          sv = j == w - 1 ? ring[at] : Pick::General(ring[at], sv);
+          suffix[j] = sv;
+          at = at == 0 ? capacity_ - 1 : at - 1;
+        }
+      } else {
+        // Rows blockStart + 1 … blockEnd − 1, newest run first.
+        double carry = Pick::kIdentity;
+        struct Run { const double* x; size_t n, at; };
+        Run runs[2];
+        int count = 0;
+        ForEachRingRun(ring, blockStart + 1, blockEnd, [&](const double* x, size_t n, size_t at) { runs[count++] = {x, n, at}; });
+        for (int k = count; k-- > 0;) carry = BackwardPicks<Pick>(runs[k].x, runs[k].n, carry, suffix + 1 + runs[k].at);
       }
     }
     row = segmentEnd;

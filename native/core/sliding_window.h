@@ -127,7 +127,9 @@ class SlidingWindow {
   void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, double* prefix, double* suffix,
                       double* destination);
   void ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last);
-  bool IsEmitted(int64_t row) const;
+  void CopyOut(double* target, const double* source, size_t count);
+  template <typename F>
+  void ForEachRingRun(const double* ring, int64_t begin, int64_t end, F&& f) const;
   void InitState();
 
   SlidingWindowOptions options_;
@@ -136,6 +138,8 @@ class SlidingWindow {
   int aggregateIndex_[kAggregateKinds];  // position in the output, or −1
   bool wantS1_ = false, wantS2_ = false, wantCount_ = false;
   bool forceGeneral_ = false;
+  bool streamOutput_ = false;  // this push's output is large: write it with non-temporal stores
+  static constexpr size_t kStreamOutputBytes = size_t{4} << 20;
   SumGroupsKernel sumKernel_ = nullptr;
   int64_t rowsSeen_ = 0;
   std::vector<ChannelState> state_;

@@ -100,12 +100,13 @@ async function race(title, aggregate, values, jsFn, stdlibFn, stdlibValues = val
   const stdlibOut = new Float64Array(stdlibValues.length)
   const rows = await runSuite(title, [
     { name: 'plain JS batch loop', fn: () => jsFn(values, SIZE, out), events: values.length, baseline: true },
+    { name: 'memory floor: out.set(values)', fn: () => out.set(values), events: values.length },
     { name: `@stdlib incrm${aggregate === 'var' ? 'variance' : aggregate}`, fn: () => stdlibFn(stdlibValues, SIZE, stdlibOut), events: stdlibValues.length },
     { name: 'sluice SlidingWindow.push', fn: () => window.push(values, out), events: values.length },
   ], { minSamples: 5, maxTime: 3 })
-  const [js, lib, sluice] = rows
+  const [js, floor, lib, sluice] = rows
   console.log(`  sluice: ${sluice.nsPerEvent.toFixed(2)} ns/event = ${(js.nsPerEvent / sluice.nsPerEvent).toFixed(1)}x the plain-JS loop, ` +
-    `${(lib.nsPerEvent / sluice.nsPerEvent).toFixed(1)}x @stdlib`)
+    `${(lib.nsPerEvent / sluice.nsPerEvent).toFixed(1)}x @stdlib; copying the same bytes takes ${floor.nsPerEvent.toFixed(2)} ns/event`)
   window.close()
 }
 

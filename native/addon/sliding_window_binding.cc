@@ -76,12 +76,35 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     external_ = 0;
   }
 
+  // One napi_get_typedarray_info per array (the data pointer already includes the byteOffset): push is
+  // the per-event path, and ToSpan's several queries per array cost more than the rest of a small push.
+  static bool TypedArrayInfo(Napi::Env env, const Napi::Value& value, napi_typedarray_type* type, void** data,
+                             size_t* length) {
+    bool isTypedArray = false;
+    if (napi_is_typedarray(env, value, &isTypedArray) != napi_ok || !isTypedArray) return false;
+    return napi_get_typedarray_info(env, value, type, length, data, nullptr, nullptr) == napi_ok;
+  }
+
   // push(values: Float64Array | Float32Array, out: Float64Array) → number of windows written.
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     sluice::SlidingWindow& window = Window(env);
-    const FloatSpan values = ToFloatSpan(env, info[0], "values");
-    const sluice::Span<double> out = ToSpan<double>(env, info[1], "out");
+    napi_typedarray_type valuesType, outType;
+    void* valuesData = nullptr;
+    void* outData = nullptr;
+    size_t valuesLength = 0, outLength = 0;
+    if (!TypedArrayInfo(env, info[0], &valuesType, &valuesData, &valuesLength) ||
+        (valuesType != napi_float64_array && valuesType != napi_float32_array)) {
+      ThrowSluiceError(env, sluice::codes::kInvalidType, "values must be a Float64Array or Float32Array");
+    }
+    if (!TypedArrayInfo(env, info[1], &outType, &outData, &outLength) || outType != napi_float64_array) {
+      ThrowSluiceError(env, sluice::codes::kInvalidType, "out must be a Float64Array");
+    }
+    FloatSpan values;
+    values.isFloat32 = valuesType == napi_float32_array;
+    if (values.isFloat32) values.f32 = sluice::Span<const float>(static_cast<const float*>(valuesData), valuesLength);
+    else values.f64 = sluice::Span<const double>(static_cast<const double*>(valuesData), valuesLength);
+    const sluice::Span<double> out(static_cast<double*>(outData), outLength);
     return TranslateErrors(env, [&] {
       const uint64_t windows = values.isFloat32 ? window.Push(values.f32, out) : window.Push(values.f64, out);
       return Napi::Number::New(env, static_cast<double>(windows));

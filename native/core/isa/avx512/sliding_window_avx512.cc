@@ -1,5 +1,12 @@
 // The fast-path window-sum kernel with AVX-512: one group of 8 rows per zmm register. Performs exactly the
 // operations of sliding_window_detail::SumGroup<false> (the core tests compare them bit for bit).
+// Results must not depend on the compiler fusing a multiply and an add into an FMA (GCC does so across
+// intrinsics by default in GNU mode): every kernel rounds exactly like the portable code.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 #include <immintrin.h>
 
 #include "sliding_window_kernels.h"

@@ -123,8 +123,9 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   wantCount_ = wantS1_ || wants(Aggregate::kCount);
 
   capacity_ = static_cast<size_t>((o.size + kChunkRows + kGroupRows + 7) / 8 * 8);
-  // Recomputing the sums from the window every resyncRows_ rows costs size/resyncRows_ ≤ 1/4 addition per row.
-  resyncRows_ = std::max<uint64_t>(4 * o.size, 1024);
+  // Recomputing the sums from the window every resyncRows_ rows costs size/resyncRows_ ≤ 1/16 addition per
+  // row; between resyncs the compensated running sums carry the error of at most that many updates.
+  resyncRows_ = std::max<uint64_t>(16 * o.size, 8192);
   resyncRows_ = (resyncRows_ + 7) / 8 * 8;
   Require(static_cast<double>(capacity_ + o.size) * o.channels <= static_cast<double>(uint64_t{1} << 31),
           codes::kOutOfRange, "size × channels is too large (more than 2^31 values of state)");

@@ -33,15 +33,17 @@ template <bool kGeneral>
 inline void SumGroup(const double* fresh, const double* old, WindowSums* sums, bool commit, bool wantS2, double* s1,
                      double* s2, double* count, double* posInf, double* negInf) {
   const double shift = sums->shift;
+  // A value that is not finite contributes as if it were `shift` (x − shift = 0). The shift cancels in
+  // d1 = (in − shift) − (out − shift), so d1 is in − out: one rounding.
   double d1[8], d2[8];
   for (int j = 0; j < 8; ++j) {
-    double in = fresh[j] - shift, out = old[j] - shift;
+    double in = fresh[j], out = old[j];
     if constexpr (kGeneral) {
-      if (!std::isfinite(fresh[j])) in = 0.0;
-      if (!std::isfinite(old[j])) out = 0.0;
+      if (!std::isfinite(in)) in = shift;
+      if (!std::isfinite(out)) out = shift;
     }
     d1[j] = in - out;
-    d2[j] = (in - out) * (in + out);  // in² − out², with one rounding fewer (and nothing to fuse into an FMA)
+    d2[j] = d1[j] * ((in - shift) + (out - shift));  // (in − shift)² − (out − shift)², no FMA to fuse
   }
   ScanGroup(d1);
   for (int j = 0; j < 8; ++j) s1[j] = sums->s1Hi + (sums->s1Lo + d1[j]);

@@ -43,10 +43,10 @@ void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t ol
   for (size_t g = 0; g < groups; ++g) {
     const double* fresh = ring + newPos;
     const double* old = ring + oldPos;
-    const __m256d inLow = _mm256_sub_pd(_mm256_loadu_pd(fresh), shift);
-    const __m256d inHigh = _mm256_sub_pd(_mm256_loadu_pd(fresh + 4), shift);
-    const __m256d outLow = _mm256_sub_pd(_mm256_loadu_pd(old), shift);
-    const __m256d outHigh = _mm256_sub_pd(_mm256_loadu_pd(old + 4), shift);
+    const __m256d inLow = _mm256_loadu_pd(fresh);
+    const __m256d inHigh = _mm256_loadu_pd(fresh + 4);
+    const __m256d outLow = _mm256_loadu_pd(old);
+    const __m256d outHigh = _mm256_loadu_pd(old + 4);
     const __m256d d1Low = _mm256_sub_pd(inLow, outLow), d1High = _mm256_sub_pd(inHigh, outHigh);
     __m256d low = d1Low, high = d1High;
     Scan(low, high);
@@ -55,8 +55,8 @@ void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t ol
     _mm256_storeu_pd(s1 + 8 * g + 4, _mm256_add_pd(hi1, _mm256_add_pd(lo1, high)));
     CompensatedAdd(s1Hi, s1Lo, Lane3(high));
     if (s2) {
-      low = _mm256_mul_pd(d1Low, _mm256_add_pd(inLow, outLow));
-      high = _mm256_mul_pd(d1High, _mm256_add_pd(inHigh, outHigh));
+      low = _mm256_mul_pd(d1Low, _mm256_add_pd(_mm256_sub_pd(inLow, shift), _mm256_sub_pd(outLow, shift)));
+      high = _mm256_mul_pd(d1High, _mm256_add_pd(_mm256_sub_pd(inHigh, shift), _mm256_sub_pd(outHigh, shift)));
       Scan(low, high);
       const __m256d hi2 = _mm256_set1_pd(s2Hi), lo2 = _mm256_set1_pd(s2Lo);
       _mm256_storeu_pd(s2 + 8 * g, _mm256_add_pd(hi2, _mm256_add_pd(lo2, low)));

@@ -37,14 +37,14 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   const __m512d shift = _mm512_set1_pd(sums->shift);
   double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
   for (size_t g = 0; g < groups; ++g) {
-    const __m512d in = _mm512_sub_pd(_mm512_loadu_pd(ring + newPos), shift);
-    const __m512d out = _mm512_sub_pd(_mm512_loadu_pd(ring + oldPos), shift);
+    const __m512d in = _mm512_loadu_pd(ring + newPos);
+    const __m512d out = _mm512_loadu_pd(ring + oldPos);
     const __m512d d1 = _mm512_sub_pd(in, out);
     const __m512d v1 = Scan(d1);
     _mm512_storeu_pd(s1 + 8 * g, _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1)));
     CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
     if (s2) {
-      const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(in, out)));
+      const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
       _mm512_storeu_pd(s2 + 8 * g, _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2)));
       CompensatedAdd(s2Hi, s2Lo, Lane7(v2));
     }

@@ -33,10 +33,12 @@ int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) 
 int64_t CeilDiv(int64_t a, int64_t b) { return -FloorDiv(-a, b); }
 
 void PortableSumGroups(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
-                       WindowSums* sums, double* s1, double* s2) {
+                       WindowSums* sums, const SumOutputs& outputs) {
+  const bool wantS2 = outputs.var || outputs.std;
+  double s1[8], s2[8];
   for (size_t g = 0; g < groups; ++g) {
-    SumGroup<false>(ring + newPos, ring + oldPos, sums, true, s2 != nullptr, s1 + 8 * g, s2 ? s2 + 8 * g : nullptr,
-                    nullptr, nullptr, nullptr);
+    SumGroup<false>(ring + newPos, ring + oldPos, sums, true, wantS2, s1, s2, nullptr, nullptr, nullptr);
+    sliding_window_detail::FinalizeFastRows(*sums, s1, s2, 8, outputs, 8 * g);
     newPos += 8;
     if (newPos >= capacity) newPos -= capacity;
     oldPos += 8;
@@ -364,28 +366,47 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
 
   for (int64_t g = g0; g < end;) {
     const int64_t rowFrom = std::max(begin, g);
-    const size_t at = static_cast<size_t>(g - g0);
     if (g + static_cast<int64_t>(kGroupRows) <= end) {
       // Whole groups up to the chunk's last whole group or the next resync, whichever comes first.
       const int64_t runEnd = std::min(fullEnd, (g / resync + 1) * resync);
       const size_t groups = static_cast<size_t>(runEnd - g) / kGroupRows;
-      if (general) {
-        for (size_t k = 0; k < groups; ++k) {
-          const int64_t row = g + static_cast<int64_t>(k * kGroupRows);
-          const size_t i = at + k * kGroupRows;
+      if (!general && g >= begin) {
+        // The fast kernel writes the aggregates itself.
+        auto target = [&](Aggregate a) {
+          double* d = destinations[static_cast<int>(a)];
+          return d ? d + (g - begin) : nullptr;
+        };
+        SumOutputs outputs;
+        outputs.count = target(Aggregate::kCount);
+        outputs.sum = target(Aggregate::kSum);
+        outputs.mean = target(Aggregate::kMean);
+        outputs.var = target(Aggregate::kVar);
+        outputs.std = target(Aggregate::kStd);
+        if (wantS1_) sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, outputs);
+        else if (outputs.count) std::fill(outputs.count, outputs.count + (runEnd - g), sums.count);
+        g = runEnd;
+        if (g % resync == 0) Resync(channel, g - 1);
+        continue;
+      }
+      const int64_t stop = general ? runEnd : g + static_cast<int64_t>(kGroupRows);  // fast: the group before `begin`
+      for (int64_t row = g; row < stop; row += static_cast<int64_t>(kGroupRows)) {
+        const size_t i = static_cast<size_t>(row - g0);
+        if (general) {
           SumGroup<true>(ring + Pos(row), ring + Pos(row - size), &sums, true, wantS2_, s1 + i, s2 + i, count + i,
                          posInf + i, negInf + i);
+        } else {
+          SumGroup<false>(ring + Pos(row), ring + Pos(row - size), &sums, true, wantS2_, s1 + i, s2 + i, nullptr,
+                          nullptr, nullptr);
         }
-      } else {
-        sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, s1 + at, wantS2_ ? s2 + at : nullptr);
       }
       FinalizeSums(sums, s1 + (rowFrom - g0), s2 + (rowFrom - g0), count + (rowFrom - g0), posInf + (rowFrom - g0),
-                   negInf + (rowFrom - g0), static_cast<size_t>(runEnd - rowFrom), general, destinations,
+                   negInf + (rowFrom - g0), static_cast<size_t>(stop - rowFrom), general, destinations,
                    static_cast<size_t>(rowFrom - begin));
-      g = runEnd;
+      g = stop;
       if (g % resync == 0) Resync(channel, g - 1);
     } else {
       // The last, incomplete group: computed but not committed (the next push recomputes it).
+      const size_t at = static_cast<size_t>(g - g0);
       if (general) {
         SumGroup<true>(ring + Pos(g), ring + Pos(g - size), &sums, false, wantS2_, s1 + at, s2 + at, count + at,
                        posInf + at, negInf + at);
@@ -416,20 +437,13 @@ void SlidingWindow::FinalizeSums(const WindowSums& sums, const double* s1, const
   double* varOut = target(Aggregate::kVar);
   double* stdOut = target(Aggregate::kStd);
   if (!general) {
-    const double n = sums.count;
-    const double inverse = 1.0 / n;
-    const double inverseMinusOne = n > 1 ? 1.0 / (n - 1) : kNaN;
-    if (countOut) for (size_t i = 0; i < rows; ++i) countOut[i] = n;
-    if (sumOut) for (size_t i = 0; i < rows; ++i) sumOut[i] = shift * n + s1[i];
-    if (meanOut) for (size_t i = 0; i < rows; ++i) meanOut[i] = shift + s1[i] * inverse;
-    if (varOut || stdOut) {
-      for (size_t i = 0; i < rows; ++i) {
-        const double m2 = s2[i] - s1[i] * s1[i] * inverse;
-        const double var = (m2 > 0 ? m2 : 0.0) * inverseMinusOne;
-        if (varOut) varOut[i] = var;
-        if (stdOut) stdOut[i] = std::sqrt(var);
-      }
-    }
+    SumOutputs outputs;
+    outputs.count = countOut;
+    outputs.sum = sumOut;
+    outputs.mean = meanOut;
+    outputs.var = varOut;
+    outputs.std = stdOut;
+    sliding_window_detail::FinalizeFastRows(sums, s1, s2, rows, outputs, 0);
     return;
   }
   for (size_t i = 0; i < rows; ++i) {

@@ -53,12 +53,21 @@ struct WindowSums {
   double count = 0, posInf = 0, negInf = 0;
 };
 
-// The fast-path kernel: `groups` whole groups of 8 rows whose windows hold only finite values. New rows
-// start at ring[newPos] (a multiple of 8), evicted rows at ring[oldPos]; positions wrap at `capacity` and
-// the ring has 8 mirrored doubles after it, so every group reads 8 contiguous values. Writes each row's
-// s1 (and s2 when `s2` is not null) and advances `sums` past the groups.
+// Where the fast path writes finished aggregates, row i of a run at [i]; null for those not asked for.
+struct SumOutputs {
+  double* count = nullptr;
+  double* sum = nullptr;
+  double* mean = nullptr;
+  double* var = nullptr;
+  double* std = nullptr;
+};
+
+// The fast-path kernel: `groups` whole groups of 8 rows whose windows hold only finite values (so the
+// count is sums->count for every row). New rows start at ring[newPos] (a multiple of 8), evicted rows at
+// ring[oldPos]; positions wrap at `capacity` and the ring has 8 mirrored doubles after it, so every group
+// reads 8 contiguous values. Writes each row's aggregates to `outputs` and advances `sums` past the groups.
 using SumGroupsKernel = void (*)(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
-                                 WindowSums* sums, double* s1, double* s2);
+                                 WindowSums* sums, const SumOutputs& outputs);
 
 // Kernels by SIMD level (portable always; others when built and supported), for dispatch and tests.
 SumGroupsKernel SumGroupsKernelFor(int simdLevel);

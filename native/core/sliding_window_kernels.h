@@ -6,6 +6,9 @@
 #include "sliding_window.h"
 
 namespace sluice::sliding_window_detail {
+// Internal linkage on purpose: the ISA files compile these with -mavx2/-mavx512f, and a shared inline
+// definition could let the linker keep an AVX copy for the portable code.
+namespace {
 
 // hi + lo += b, with the rounding error of hi + b (Knuth's TwoSum) carried in lo.
 inline void CompensatedAdd(double& hi, double& lo, double b) {
@@ -78,12 +81,33 @@ inline void SumGroup(const double* fresh, const double* old, WindowSums* sums, b
   }
 }
 
+// The fast path's aggregates of `rows` rows from their window sums (all values finite, count n = sums.count):
+// the one definition every kernel follows. The general path (sliding_window.cc) does the same arithmetic.
+inline void FinalizeFastRows(const WindowSums& sums, const double* s1, const double* s2, size_t rows,
+                             const SumOutputs& out, size_t offset) {
+  const double shift = sums.shift, n = sums.count;
+  const double inverse = 1.0 / n;
+  const double inverseMinusOne = n > 1 ? 1.0 / (n - 1) : __builtin_nan("");
+  for (size_t i = 0; i < rows; ++i) {
+    if (out.count) out.count[offset + i] = n;
+    if (out.sum) out.sum[offset + i] = shift * n + s1[i];
+    if (out.mean) out.mean[offset + i] = shift + s1[i] * inverse;
+    if (out.var || out.std) {
+      const double m2 = s2[i] - s1[i] * s1[i] * inverse;
+      const double var = (m2 > 0 ? m2 : 0.0) * inverseMinusOne;
+      if (out.var) out.var[offset + i] = var;
+      if (out.std) out.std[offset + i] = std::sqrt(var);
+    }
+  }
+}
+
+}  // namespace
 }  // namespace sluice::sliding_window_detail
 
 namespace sluice {
 // Defined in isa/avx2 and isa/avx512 (x86-64 builds only).
 void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups, WindowSums* sums,
-                   double* s1, double* s2);
+                   const SumOutputs& outputs);
 void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
-                     WindowSums* sums, double* s1, double* s2);
+                     WindowSums* sums, const SumOutputs& outputs);
 }  // namespace sluice

@@ -164,13 +164,35 @@ SLUICE_TEST(sliding_window_simd_kernels_match_the_portable_one_bit_for_bit) {
     WindowSums a, b;
     a.shift = b.shift = 3e4 + 0.25;
     a.s1Hi = b.s1Hi = 1e-3;
-    std::vector<double> s1a(80), s2a(80), s1b(80), s2b(80);
-    SumGroupsKernelPortable()(ring.data(), capacity, 16, 13, 10, &a, s1a.data(), s2a.data());
-    SumGroupsKernelFor(level)(ring.data(), capacity, 16, 13, 10, &b, s1b.data(), s2b.data());
-    CHECK(BitwiseEqual(s1a, s1b));
-    CHECK(BitwiseEqual(s2a, s2b));
+    a.s2Hi = b.s2Hi = 7.5;
+    a.count = b.count = 1000;
+    std::vector<double> rowsA(5 * 80), rowsB(5 * 80);
+    auto outputs = [](std::vector<double>& rows) {
+      SumOutputs o;
+      o.count = rows.data();
+      o.sum = rows.data() + 80;
+      o.mean = rows.data() + 160;
+      o.var = rows.data() + 240;
+      o.std = rows.data() + 320;
+      return o;
+    };
+    SumGroupsKernelPortable()(ring.data(), capacity, 16, 13, 10, &a, outputs(rowsA));
+    SumGroupsKernelFor(level)(ring.data(), capacity, 16, 13, 10, &b, outputs(rowsB));
+    CHECK(BitwiseEqual(rowsA, rowsB));
     CHECK_EQ(a.s1Hi, b.s1Hi);
+    CHECK_EQ(a.s1Lo, b.s1Lo);
+    CHECK_EQ(a.s2Hi, b.s2Hi);
     CHECK_EQ(a.s2Lo, b.s2Lo);
+    // Only the mean: the same means.
+    std::vector<double> meanOnly(80);
+    SumOutputs o;
+    o.mean = meanOnly.data();
+    WindowSums c = b;
+    SumGroupsKernelFor(level)(ring.data(), capacity, 0, 61, 3, &c, o);
+    std::vector<double> meanAll(5 * 80);
+    WindowSums d = b;
+    SumGroupsKernelPortable()(ring.data(), capacity, 0, 61, 3, &d, outputs(meanAll));
+    CHECK(std::memcmp(meanOnly.data(), meanAll.data() + 160, 24 * sizeof(double)) == 0);
   }
 }
 

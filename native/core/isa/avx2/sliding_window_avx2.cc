@@ -36,8 +36,10 @@ inline double Lane3(__m256d v) {
 }  // namespace
 
 void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups, WindowSums* sums,
-                   double* s1, double* s2) {
+                   const SumOutputs& outputs) {
   using sliding_window_detail::CompensatedAdd;
+  const bool wantS2 = outputs.var || outputs.std;
+  alignas(32) double s1[8], s2[8];
   const __m256d shift = _mm256_set1_pd(sums->shift);
   double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
   for (size_t g = 0; g < groups; ++g) {
@@ -51,18 +53,19 @@ void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t ol
     __m256d low = d1Low, high = d1High;
     Scan(low, high);
     const __m256d hi1 = _mm256_set1_pd(s1Hi), lo1 = _mm256_set1_pd(s1Lo);
-    _mm256_storeu_pd(s1 + 8 * g, _mm256_add_pd(hi1, _mm256_add_pd(lo1, low)));
-    _mm256_storeu_pd(s1 + 8 * g + 4, _mm256_add_pd(hi1, _mm256_add_pd(lo1, high)));
+    _mm256_store_pd(s1, _mm256_add_pd(hi1, _mm256_add_pd(lo1, low)));
+    _mm256_store_pd(s1 + 4, _mm256_add_pd(hi1, _mm256_add_pd(lo1, high)));
     CompensatedAdd(s1Hi, s1Lo, Lane3(high));
-    if (s2) {
+    if (wantS2) {
       low = _mm256_mul_pd(d1Low, _mm256_add_pd(_mm256_sub_pd(inLow, shift), _mm256_sub_pd(outLow, shift)));
       high = _mm256_mul_pd(d1High, _mm256_add_pd(_mm256_sub_pd(inHigh, shift), _mm256_sub_pd(outHigh, shift)));
       Scan(low, high);
       const __m256d hi2 = _mm256_set1_pd(s2Hi), lo2 = _mm256_set1_pd(s2Lo);
-      _mm256_storeu_pd(s2 + 8 * g, _mm256_add_pd(hi2, _mm256_add_pd(lo2, low)));
-      _mm256_storeu_pd(s2 + 8 * g + 4, _mm256_add_pd(hi2, _mm256_add_pd(lo2, high)));
+      _mm256_store_pd(s2, _mm256_add_pd(hi2, _mm256_add_pd(lo2, low)));
+      _mm256_store_pd(s2 + 4, _mm256_add_pd(hi2, _mm256_add_pd(lo2, high)));
       CompensatedAdd(s2Hi, s2Lo, Lane3(high));
     }
+    sliding_window_detail::FinalizeFastRows(*sums, s1, s2, 8, outputs, 8 * g);
     newPos += 8;
     if (newPos >= capacity) newPos -= capacity;
     oldPos += 8;

@@ -32,21 +32,38 @@ inline double Lane7(__m512d v) {
 }  // namespace
 
 void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
-                     WindowSums* sums, double* s1, double* s2) {
+                     WindowSums* sums, const SumOutputs& outputs) {
   using sliding_window_detail::CompensatedAdd;
+  // Finalisation as in FinalizeFastRows, in registers.
+  const double n = sums->count;
   const __m512d shift = _mm512_set1_pd(sums->shift);
+  const __m512d count = _mm512_set1_pd(n);
+  const __m512d inverse = _mm512_set1_pd(1.0 / n);
+  const __m512d inverseMinusOne = _mm512_set1_pd(n > 1 ? 1.0 / (n - 1) : __builtin_nan(""));
+  const __m512d shiftTimesCount = _mm512_mul_pd(shift, count);
+  const __m512d zero = _mm512_setzero_pd();
+  const bool wantS2 = outputs.var || outputs.std;
   double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
   for (size_t g = 0; g < groups; ++g) {
     const __m512d in = _mm512_loadu_pd(ring + newPos);
     const __m512d out = _mm512_loadu_pd(ring + oldPos);
     const __m512d d1 = _mm512_sub_pd(in, out);
     const __m512d v1 = Scan(d1);
-    _mm512_storeu_pd(s1 + 8 * g, _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1)));
+    const __m512d s1 = _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1));
     CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
-    if (s2) {
+    const size_t at = 8 * g;
+    if (outputs.count) _mm512_storeu_pd(outputs.count + at, count);
+    if (outputs.sum) _mm512_storeu_pd(outputs.sum + at, _mm512_add_pd(shiftTimesCount, s1));
+    if (outputs.mean) _mm512_storeu_pd(outputs.mean + at, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)));
+    if (wantS2) {
       const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
-      _mm512_storeu_pd(s2 + 8 * g, _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2)));
+      const __m512d s2 = _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2));
       CompensatedAdd(s2Hi, s2Lo, Lane7(v2));
+      const __m512d m2 = _mm512_sub_pd(s2, _mm512_mul_pd(_mm512_mul_pd(s1, s1), inverse));
+      // max(m2, 0) returns 0 for NaN and for −0, like `m2 > 0 ? m2 : 0.0`.
+      const __m512d var = _mm512_mul_pd(_mm512_maskz_max_pd(0xFF, m2, zero), inverseMinusOne);
+      if (outputs.var) _mm512_storeu_pd(outputs.var + at, var);
+      if (outputs.std) _mm512_storeu_pd(outputs.std + at, _mm512_maskz_sqrt_pd(0xFF, var));
     }
     newPos += 8;
     if (newPos >= capacity) newPos -= capacity;

@@ -60,24 +60,25 @@ struct MinPick {
   static constexpr double kIdentity = std::numeric_limits<double>::infinity();
 };
 
-// prefix[i] = pick(carry, x[0], …, x[i]) for finite x; returns the pick of all. Runs of 8 have local
-// prefixes independent of the carry (instruction-level parallelism); the carry joins in a second,
-// vectorisable pass.
+// The portable scans: runs of 8 whose local prefixes (suffixes) do not depend on the carry, so the
+// processor overlaps them and only one pick per 8 rows is a loop-carried dependency.
 template <typename Pick>
-double ForwardPicks(const double* x, size_t n, double carry, double* prefix) {
+double ForwardPicks(const double* x, size_t n, double carry, const double* suffix, double* out) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     double local[8];
     local[0] = x[i];
     for (int j = 1; j < 8; ++j) local[j] = Pick::Fast(local[j - 1], x[i + j]);
-    for (int j = 0; j < 8; ++j) prefix[i + j] = Pick::Fast(carry, local[j]);
-    carry = prefix[i + 7];
+    for (int j = 0; j < 8; ++j) out[i + j] = Pick::Fast(suffix[i + j], Pick::Fast(carry, local[j]));
+    carry = Pick::Fast(carry, local[7]);
   }
-  for (; i < n; ++i) prefix[i] = carry = Pick::Fast(carry, x[i]);
+  for (; i < n; ++i) {
+    carry = Pick::Fast(carry, x[i]);
+    out[i] = Pick::Fast(suffix[i], carry);
+  }
   return carry;
 }
 
-// suffix[i] = pick(x[i], …, x[n − 1], carry) for finite x; returns the pick of all.
 template <typename Pick>
 double BackwardPicks(const double* x, size_t n, double carry, double* suffix) {
   size_t i = n;
@@ -96,6 +97,28 @@ double BackwardPicks(const double* x, size_t n, double carry, double* suffix) {
 }  // namespace
 
 SumGroupsKernel SumGroupsKernelPortable() { return &PortableSumGroups; }
+
+ExtremeKernels MaxKernelsFor(int simdLevel) {
+#if defined(SLUICE_HAVE_X86_KERNELS)
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {&ForwardMaxAvx512, &BackwardMaxAvx512};
+#endif
+  (void)simdLevel;
+  return {&ForwardPicks<MaxPick>, &BackwardPicks<MaxPick>};
+}
+
+ExtremeKernels MinKernelsFor(int simdLevel) {
+#if defined(SLUICE_HAVE_X86_KERNELS)
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {&ForwardMinAvx512, &BackwardMinAvx512};
+#endif
+  (void)simdLevel;
+  return {&ForwardPicks<MinPick>, &BackwardPicks<MinPick>};
+}
+
+void SlidingWindow::SetSimdLevelForTesting(int simdLevel) {
+  sumKernel_ = SumGroupsKernelFor(simdLevel);
+  maxKernels_ = MaxKernelsFor(simdLevel);
+  minKernels_ = MinKernelsFor(simdLevel);
+}
 
 SumGroupsKernel SumGroupsKernelFor(int simdLevel) {
 #if defined(SLUICE_HAVE_X86_KERNELS)
@@ -137,7 +160,7 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * (o.size + 1));
   if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * (o.size + 1));
   scratch_.resize(o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
-  sumKernel_ = SumGroupsKernelFor(static_cast<int>(ActiveSimdLevel()));
+  SetSimdLevelForTesting(static_cast<int>(ActiveSimdLevel()));
   InitState();
 }
 
@@ -292,11 +315,11 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
     const bool general = forceGeneral_ || state_[c].lastNonFinite >= groupStart - size;
     if (wantCount_) ProcessSums(c, begin, end, general, destinations);
     if (index(Aggregate::kMax) >= 0) {
-      ProcessExtreme<MaxPick>(c, begin, end, general, &state_[c].maxPrefix, maxSuffix_.data() + c * (size + 1),
+      ProcessExtreme<MaxPick>(c, begin, end, general, maxKernels_, &state_[c].maxPrefix, maxSuffix_.data() + c * (size + 1),
                               destinations[static_cast<int>(Aggregate::kMax)]);
     }
     if (index(Aggregate::kMin) >= 0) {
-      ProcessExtreme<MinPick>(c, begin, end, general, &state_[c].minPrefix, minSuffix_.data() + c * (size + 1),
+      ProcessExtreme<MinPick>(c, begin, end, general, minKernels_, &state_[c].minPrefix, minSuffix_.data() + c * (size + 1),
                               destinations[static_cast<int>(Aggregate::kMin)]);
     }
     if (index(Aggregate::kFirst) >= 0 || index(Aggregate::kLast) >= 0) {
@@ -521,11 +544,11 @@ void SlidingWindow::Resync(size_t channel, int64_t lastRow) {
 // prefixes (or suffixes) are independent of each other, so the processor overlaps them and only one pick
 // per 8 rows is a loop-carried dependency; picks are exact, so the order does not change any result.
 template <typename Pick>
-void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, double* prefix,
-                                   double* suffix, double* destination) {
+void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general,
+                                   const ExtremeKernels& kernels, double* prefix, double* suffix,
+                                   double* destination) {
   const double* ring = Ring(channel);
   const int64_t w = static_cast<int64_t>(options_.size);
-  double* running = scratch_.data() + options_.aggregates.size() * kChunkRows;  // per-row prefix, this chunk
   int64_t row = begin;
   while (row < end) {
     const int64_t blockStart = row - row % w;
@@ -547,10 +570,8 @@ void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, b
       // Finite values only: the block's first row starts from the pick of nothing, e.g. −∞ for max.
       double p = row == blockStart ? Pick::kIdentity : *prefix;
       ForEachRingRun(ring, row, segmentEnd, [&](const double* x, size_t n, size_t at) {
-        p = ForwardPicks<Pick>(x, n, p, running + at);
+        p = kernels.forward(x, n, p, sfx + at, out + at);
       });
-      const size_t n = static_cast<size_t>(segmentEnd - row);
-      for (size_t i = 0; i < n; ++i) out[i] = Pick::Fast(sfx[i], running[i]);
       *prefix = p;
     }
     if (segmentEnd == blockEnd) {
@@ -572,7 +593,7 @@ void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, b
         Run runs[2];
         int count = 0;
         ForEachRingRun(ring, blockStart + 1, blockEnd, [&](const double* x, size_t n, size_t at) { runs[count++] = {x, n, at}; });
-        for (int k = count; k-- > 0;) carry = BackwardPicks<Pick>(runs[k].x, runs[k].n, carry, suffix + 1 + runs[k].at);
+        for (int k = count; k-- > 0;) carry = kernels.backward(runs[k].x, runs[k].n, carry, suffix + 1 + runs[k].at);
       }
     }
     row = segmentEnd;

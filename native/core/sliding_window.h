@@ -69,6 +69,17 @@ struct SumOutputs {
 using SumGroupsKernel = void (*)(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
                                  WindowSums* sums, const SumOutputs& outputs);
 
+// Fast-path min/max scans over finite values. Picks are exact, so every kernel gives the same results.
+struct ExtremeKernels {
+  // out[i] = pick(suffix[i], pick(carry, x[0], …, x[i])) (suffix[i] may be the NaN sentinel: then the
+  // prefix alone); returns pick(carry, x[0], …, x[n − 1]).
+  double (*forward)(const double* x, size_t n, double carry, const double* suffix, double* out);
+  // suffix[i] = pick(x[i], …, x[n − 1], carry); returns pick of them all.
+  double (*backward)(const double* x, size_t n, double carry, double* suffix);
+};
+ExtremeKernels MaxKernelsFor(int simdLevel);
+ExtremeKernels MinKernelsFor(int simdLevel);
+
 // Kernels by SIMD level (portable always; others when built and supported), for dispatch and tests.
 SumGroupsKernel SumGroupsKernelFor(int simdLevel);
 SumGroupsKernel SumGroupsKernelPortable();
@@ -109,6 +120,7 @@ class SlidingWindow {
   void ForceGeneralPathForTesting(bool force) { forceGeneral_ = force; }
   // For tests: use this kernel for the fast path.
   void SetSumKernelForTesting(SumGroupsKernel kernel) { sumKernel_ = kernel; }
+  void SetSimdLevelForTesting(int simdLevel);
   uint64_t resyncRows() const { return resyncRows_; }
 
  private:
@@ -133,8 +145,8 @@ class SlidingWindow {
                     double* const* destinations, size_t offset);
   void Resync(size_t channel, int64_t lastRow);
   template <typename Pick>
-  void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, double* prefix, double* suffix,
-                      double* destination);
+  void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, const ExtremeKernels& kernels,
+                      double* prefix, double* suffix, double* destination);
   void ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last);
   void CopyOut(double* target, const double* source, size_t count);
   template <typename F>
@@ -150,6 +162,7 @@ class SlidingWindow {
   bool streamOutput_ = false;  // this push's output is large: write it with non-temporal stores
   static constexpr size_t kStreamOutputBytes = size_t{4} << 20;
   SumGroupsKernel sumKernel_ = nullptr;
+  ExtremeKernels maxKernels_{}, minKernels_{};
   int64_t rowsSeen_ = 0;
   std::vector<ChannelState> state_;
   std::vector<double> ring_;      // [channel][capacity + 8]

@@ -319,3 +319,34 @@ SLUICE_TEST(sliding_window_large_pushes_stream_the_same_results) {
     CHECK(BitwiseEqual(got, PushAll(split, values, {1000, 3, 5000, 77777})));
   }
 }
+
+SLUICE_TEST(sliding_window_min_max_kernels_agree_at_every_simd_level) {
+  std::mt19937_64 rng(37);
+  const int supported = static_cast<int>(DetectSimdLevel());
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{100}, size_t{1003}}) {
+    const std::vector<double> x = RandomValues(rng, n, 0, 0.0, 0.0);
+    std::vector<double> suffix = RandomValues(rng, n, 0, 0.0, 0.0);
+    if (n > 0) suffix[n - 1] = kNaN;  // the sentinel
+    for (auto kernelsFor : {&MaxKernelsFor, &MinKernelsFor}) {
+      const ExtremeKernels reference = kernelsFor(0);
+      std::vector<double> outA(n), outB(n), sufA(n), sufB(n);
+      const double fa = reference.forward(x.data(), n, 1.5, suffix.data(), outA.data());
+      const double ba = reference.backward(x.data(), n, -0.5, sufA.data());
+      for (int level = 0; level <= supported; ++level) {
+        const ExtremeKernels k = kernelsFor(level);
+        CHECK_EQ(k.forward(x.data(), n, 1.5, suffix.data(), outB.data()), fa);
+        CHECK_EQ(k.backward(x.data(), n, -0.5, sufB.data()), ba);
+        CHECK(BitwiseEqual(outA, outB));
+        CHECK(BitwiseEqual(sufA, sufB));
+      }
+      // And against a plain recomputation.
+      const bool isMax = kernelsFor == &MaxKernelsFor;
+      auto pick = [&](double a, double b) { return isMax ? std::max(a, b) : std::min(a, b); };
+      double carry = 1.5;
+      for (size_t i = 0; i < n; ++i) {
+        carry = pick(carry, x[i]);
+        CHECK_EQ(outA[i], std::isnan(suffix[i]) ? carry : pick(suffix[i], carry));
+      }
+    }
+  }
+}

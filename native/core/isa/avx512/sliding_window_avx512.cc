@@ -7,6 +7,11 @@
 #elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports its own _mm512_undefined_pd() inside the intrinsics as "maybe uninitialized" once the
+// optimize pragma above is in effect: a false positive in the compiler's headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "sliding_window_kernels.h"
@@ -75,5 +80,78 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   sums->s2Hi = s2Hi;
   sums->s2Lo = s2Lo;
 }
+
+// ---- min/max scans (van Herk / Gil-Werman), 8 rows per zmm: an in-register prefix (suffix) scan, then
+// the carry. Picking a lane with itself changes nothing, so the lane shifts need no masks.
+namespace {
+
+template <bool kMax>
+inline __m512d Pick(__m512d a, __m512d b) {
+  // (a > b ? a : b) for max, (a < b ? a : b) for min: exactly the portable Fast pick, NaN `a` gives b.
+  return kMax ? _mm512_max_pd(a, b) : _mm512_min_pd(a, b);
+}
+
+template <bool kMax>
+inline double PickScalar(double a, double b) {
+  return kMax ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+template <bool kMax>
+inline __m512d PrefixScan(__m512d v) {
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 0), v));
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(5, 4, 3, 2, 1, 0, 1, 0), v));
+  return Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(3, 2, 1, 0, 3, 2, 1, 0), v));
+}
+
+template <bool kMax>
+inline __m512d SuffixScan(__m512d v) {
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(7, 7, 6, 5, 4, 3, 2, 1), v));
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(7, 6, 7, 6, 5, 4, 3, 2), v));
+  return Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(7, 6, 5, 4, 7, 6, 5, 4), v));
+}
+
+template <bool kMax>
+double Forward(const double* x, size_t n, double carryValue, const double* suffix, double* out) {
+  __m512d carry = _mm512_set1_pd(carryValue);
+  const __m512i last = _mm512_set1_epi64(7);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m512d local = PrefixScan<kMax>(_mm512_loadu_pd(x + i));
+    _mm512_storeu_pd(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(carry, local)));
+    carry = Pick<kMax>(carry, _mm512_permutexvar_pd(last, local));
+  }
+  double c = _mm512_cvtsd_f64(carry);
+  for (; i < n; ++i) {
+    c = PickScalar<kMax>(c, x[i]);
+    out[i] = PickScalar<kMax>(suffix[i], c);
+  }
+  return c;
+}
+
+template <bool kMax>
+double Backward(const double* x, size_t n, double carryValue, double* suffix) {
+  __m512d carry = _mm512_set1_pd(carryValue);
+  const __m512i first = _mm512_setzero_si512();
+  size_t i = n;
+  for (; i >= 8; i -= 8) {
+    const __m512d local = SuffixScan<kMax>(_mm512_loadu_pd(x + i - 8));
+    _mm512_storeu_pd(suffix + i - 8, Pick<kMax>(carry, local));
+    carry = Pick<kMax>(carry, _mm512_permutexvar_pd(first, local));
+  }
+  double c = _mm512_cvtsd_f64(carry);
+  while (i-- > 0) suffix[i] = c = PickScalar<kMax>(c, x[i]);
+  return c;
+}
+
+}  // namespace
+
+double ForwardMaxAvx512(const double* x, size_t n, double carry, const double* suffix, double* out) {
+  return Forward<true>(x, n, carry, suffix, out);
+}
+double ForwardMinAvx512(const double* x, size_t n, double carry, const double* suffix, double* out) {
+  return Forward<false>(x, n, carry, suffix, out);
+}
+double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<true>(x, n, carry, suffix); }
+double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<false>(x, n, carry, suffix); }
 
 }  // namespace sluice

@@ -63,18 +63,18 @@ struct MinPick {
 // The portable scans: runs of 8 whose local prefixes (suffixes) do not depend on the carry, so the
 // processor overlaps them and only one pick per 8 rows is a loop-carried dependency.
 template <typename Pick>
-double ForwardPicks(const double* x, size_t n, double carry, const double* suffix, double* out) {
+double ForwardPicks(const double* x, size_t n, double carry, double extra, const double* suffix, double* out) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     double local[8];
     local[0] = x[i];
     for (int j = 1; j < 8; ++j) local[j] = Pick::Fast(local[j - 1], x[i + j]);
-    for (int j = 0; j < 8; ++j) out[i + j] = Pick::Fast(suffix[i + j], Pick::Fast(carry, local[j]));
+    for (int j = 0; j < 8; ++j) out[i + j] = Pick::Fast(suffix[i + j], Pick::Fast(extra, Pick::Fast(carry, local[j])));
     carry = Pick::Fast(carry, local[7]);
   }
   for (; i < n; ++i) {
     carry = Pick::Fast(carry, x[i]);
-    out[i] = Pick::Fast(suffix[i], carry);
+    out[i] = Pick::Fast(suffix[i], Pick::Fast(extra, carry));
   }
   return carry;
 }
@@ -157,8 +157,10 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
 
   state_.resize(o.channels);
   ring_.resize(o.channels * (capacity_ + kGroupRows));
-  if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * (o.size + 1));
-  if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * (o.size + 1));
+  halfBlock_ = std::max<size_t>(1, static_cast<size_t>(o.size / 2));
+  suffixStride_ = 2 * (halfBlock_ + 1);
+  if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * suffixStride_);
+  if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * suffixStride_);
   scratch_.resize(o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
   SetSimdLevelForTesting(static_cast<int>(ActiveSimdLevel()));
   InitState();
@@ -315,11 +317,13 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
     const bool general = forceGeneral_ || state_[c].lastNonFinite >= groupStart - size;
     if (wantCount_) ProcessSums(c, begin, end, general, destinations);
     if (index(Aggregate::kMax) >= 0) {
-      ProcessExtreme<MaxPick>(c, begin, end, general, maxKernels_, &state_[c].maxPrefix, maxSuffix_.data() + c * (size + 1),
+      ProcessExtreme<MaxPick>(c, begin, end, general, maxKernels_, &state_[c].maxPrefix, &state_[c].maxPrevious,
+                              maxSuffix_.data() + c * suffixStride_,
                               destinations[static_cast<int>(Aggregate::kMax)]);
     }
     if (index(Aggregate::kMin) >= 0) {
-      ProcessExtreme<MinPick>(c, begin, end, general, minKernels_, &state_[c].minPrefix, minSuffix_.data() + c * (size + 1),
+      ProcessExtreme<MinPick>(c, begin, end, general, minKernels_, &state_[c].minPrefix, &state_[c].minPrevious,
+                              minSuffix_.data() + c * suffixStride_,
                               destinations[static_cast<int>(Aggregate::kMin)]);
     }
     if (index(Aggregate::kFirst) >= 0 || index(Aggregate::kLast) >= 0) {
@@ -537,65 +541,64 @@ void SlidingWindow::Resync(size_t channel, int64_t lastRow) {
   sums.s2Lo = 0;
 }
 
-// van Herk / Gil-Werman over blocks of `size` rows aligned to absolute row 0: the window ending at row r
-// starts at l = r − size + 1, so it is the suffix of l's block from l plus the prefix of r's block up to r.
-// suffix[j] (j = 1 … size−1) holds the pick of the previous block from its row j on; suffix[size] is the
-// NaN sentinel for windows that are exactly one block. The fast path scans in runs of 8 whose local
-// prefixes (or suffixes) are independent of each other, so the processor overlaps them and only one pick
-// per 8 rows is a loop-carried dependency; picks are exact, so the order does not change any result.
+// van Herk / Gil-Werman, de-amortised: blocks of B = ⌊size/2⌋ rows aligned to absolute row 0. The window
+// ending at row r (offset o in block k) is the suffix of block k − 2 from offset j = o + 2B + 1 − size
+// (j = B: none), all of block k − 1 (`previous`, its final prefix) and the prefix of block k up to r. The
+// suffix array of block k − 1 is built during block k, one entry per row, backwards from its end, so it is
+// complete when block k + 1 needs it: every row costs a constant number of picks (worst case O(1), no
+// O(size) step at block ends). Two suffix arrays of B + 1 entries alternate by block parity; entry B is
+// the NaN sentinel. size 1 is the value itself. The fast path runs the same steps through vector kernels
+// (exact picks: identical results).
 template <typename Pick>
 void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general,
-                                   const ExtremeKernels& kernels, double* prefix, double* suffix,
-                                   double* destination) {
+                                   const ExtremeKernels& kernels, double* prefix, double* previous,
+                                   double* suffixes, double* destination) {
   const double* ring = Ring(channel);
   const int64_t w = static_cast<int64_t>(options_.size);
-  int64_t row = begin;
-  while (row < end) {
-    const int64_t blockStart = row - row % w;
-    const int64_t blockEnd = blockStart + w;
-    const int64_t segmentEnd = std::min(end, blockEnd);
-    double* out = destination + (row - begin);
-    const double* sfx = suffix + (row - blockStart + 1);
+  if (w == 1) {
+    ForEachRingRun(ring, begin, end, [&](const double* x, size_t n, size_t at) { std::copy(x, x + n, destination + at); });
+    return;
+  }
+  const int64_t b = static_cast<int64_t>(halfBlock_);
+  const double identity = general ? kNaN : Pick::kIdentity;  // fmax/fmin skip NaN; the fast picks start from ±∞
+  for (int64_t row = begin; row < end;) {
+    const int64_t block = row / b, offset = row % b;
+    const int64_t segmentEnd = std::min(end, (block + 1) * b);
+    const int64_t n = segmentEnd - row;
+    double* building = suffixes + (block & 1) * (b + 1);        // block k − 1, built now
+    const double* ready = suffixes + ((block & 1) ^ 1) * (b + 1);  // block k − 2
+    // 1. Suffix entries [b − offset − n, b − offset) of block k − 1, newest first.
+    const int64_t lo = b - offset - n, hi = b - offset;
+    const int64_t previousStart = (block - 1) * b;
+    double carry = hi == b ? identity : building[hi];
     if (general) {
-      double p = *prefix;
+      for (int64_t e = hi - 1; e >= lo; --e) building[e] = carry = Pick::General(ring[Pos(previousStart + e)], carry);
+    } else {
+      struct Run { const double* x; size_t n, at; };
+      Run runs[2];
+      int count = 0;
+      ForEachRingRun(ring, previousStart + lo, previousStart + hi,
+                     [&](const double* x, size_t len, size_t at) { runs[count++] = {x, len, at}; });
+      for (int k = count; k-- > 0;) carry = kernels.backward(runs[k].x, runs[k].n, carry, building + lo + runs[k].at);
+    }
+    // 2. Prefix of block k and the windows' results.
+    double p = offset == 0 ? identity : *prefix;
+    const double* from = ready + (offset + 2 * b + 1 - w);
+    double* out = destination + (row - begin);
+    if (general) {
       size_t pos = Pos(row);
-      for (int64_t r = row; r < segmentEnd; ++r) {
-        const double x = ring[pos];
-        p = r == blockStart ? x : Pick::General(p, x);
-        *out++ = Pick::General(*sfx++, p);
+      for (int64_t i = 0; i < n; ++i) {
+        p = Pick::General(p, ring[pos]);
+        out[i] = Pick::General(from[i], Pick::General(*previous, p));
         if (++pos == capacity_) pos = 0;
       }
-      *prefix = p;
     } else {
-      // Finite values only: the block's first row starts from the pick of nothing, e.g. −∞ for max.
-      double p = row == blockStart ? Pick::kIdentity : *prefix;
-      ForEachRingRun(ring, row, segmentEnd, [&](const double* x, size_t n, size_t at) {
-        p = kernels.forward(x, n, p, sfx + at, out + at);
+      ForEachRingRun(ring, row, segmentEnd, [&](const double* x, size_t len, size_t at) {
+        p = kernels.forward(x, len, p, *previous, from + at, out + at);
       });
-      *prefix = p;
     }
-    if (segmentEnd == blockEnd) {
-      // The block is complete: its suffix array serves the next block's windows.
-      suffix[w] = kNaN;
-      suffix[0] = kNaN;
-      if (general) {
-        size_t at = Pos(blockEnd - 1);
-        double sv = ring[at];
-        for (int64_t j = w - 1; j >= 1; --j) {
-          sv = j == w - 1 ? ring[at] : Pick::General(ring[at], sv);
-          suffix[j] = sv;
-          at = at == 0 ? capacity_ - 1 : at - 1;
-        }
-      } else {
-        // Rows blockStart + 1 … blockEnd − 1, newest run first.
-        double carry = Pick::kIdentity;
-        struct Run { const double* x; size_t n, at; };
-        Run runs[2];
-        int count = 0;
-        ForEachRingRun(ring, blockStart + 1, blockEnd, [&](const double* x, size_t n, size_t at) { runs[count++] = {x, n, at}; });
-        for (int k = count; k-- > 0;) carry = kernels.backward(runs[k].x, runs[k].n, carry, suffix + 1 + runs[k].at);
-      }
-    }
+    *prefix = p;
+    if (segmentEnd == (block + 1) * b) *previous = p;  // block k is complete
     row = segmentEnd;
   }
 }
@@ -638,8 +641,8 @@ std::vector<uint8_t> SlidingWindow::Snapshot() const {
       if (++pos == capacity_) pos = 0;
     }
     writer.PutVector(rows);
-    if (!maxSuffix_.empty()) writer.PutArray(maxSuffix_.data() + c * (options_.size + 1), options_.size + 1);
-    if (!minSuffix_.empty()) writer.PutArray(minSuffix_.data() + c * (options_.size + 1), options_.size + 1);
+    if (!maxSuffix_.empty()) writer.PutArray(maxSuffix_.data() + c * suffixStride_, suffixStride_);
+    if (!minSuffix_.empty()) writer.PutArray(minSuffix_.data() + c * suffixStride_, suffixStride_);
   }
   return writer.Finish();
 }
@@ -666,8 +669,8 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
     Require(s.lastNonFinite < rowsSeen && s.lastValid < rowsSeen && s.firstCursor <= rowsSeen, codes::kMalformedData,
             "snapshot channel state out of range");
     reader.GetArray(rows.data() + c * keep, keep);
-    if (!maxSuffix.empty()) reader.GetArray(maxSuffix.data() + c * (size + 1), size + 1);
-    if (!minSuffix.empty()) reader.GetArray(minSuffix.data() + c * (size + 1), size + 1);
+    if (!maxSuffix.empty()) reader.GetArray(maxSuffix.data() + c * suffixStride_, suffixStride_);
+    if (!minSuffix.empty()) reader.GetArray(minSuffix.data() + c * suffixStride_, suffixStride_);
   }
   reader.ExpectEnd();
   // Everything is read and checked: now replace the state.

@@ -16,19 +16,20 @@
 //   with the stream's length. Because the groups, scans and resyncs depend only on absolute row
 //   positions, results are bit-for-bit independent of how the stream is cut into batches (a push that
 //   ends inside a group is finished by the next one, which recomputes that group from the ring).
-// - min/max: van Herk / Gil-Werman over blocks of `size` rows aligned to the absolute row index: a
-//   running prefix of the current block and the suffix array of the previous one; window = pick(suffix,
-//   prefix). Amortised O(1) (the suffix array of a block is built, O(size), when the block completes).
+// - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
+//   block two back, the whole previous block and the prefix of the current one, and the suffix array of a
+//   block is built during the next block, one entry per row: a constant number of picks per row, worst case.
 // - first/last: a cursor to the oldest non-NaN row and the index of the newest one.
 // Runs whose windows hold only finite values take a fast path (SIMD kernels chosen at run time); others
 // take the general path. Both compute the same floating-point operations, so they agree bit for bit.
 //
-// Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 8·(size + 1) bytes for each of min and
-// max when asked for, + ~100 bytes of state; plus 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch
+// Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
+// and max when asked for, + ~100 bytes of state; plus 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch
 // per window.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "aggregates.h"
@@ -71,9 +72,9 @@ using SumGroupsKernel = void (*)(const double* ring, size_t capacity, size_t new
 
 // Fast-path min/max scans over finite values. Picks are exact, so every kernel gives the same results.
 struct ExtremeKernels {
-  // out[i] = pick(suffix[i], pick(carry, x[0], …, x[i])) (suffix[i] may be the NaN sentinel: then the
-  // prefix alone); returns pick(carry, x[0], …, x[n − 1]).
-  double (*forward)(const double* x, size_t n, double carry, const double* suffix, double* out);
+  // out[i] = pick(suffix[i], pick(extra, pick(carry, x[0], …, x[i]))) (suffix[i] may be the NaN sentinel:
+  // then it is left out); returns pick(carry, x[0], …, x[n − 1]).
+  double (*forward)(const double* x, size_t n, double carry, double extra, const double* suffix, double* out);
   // suffix[i] = pick(x[i], …, x[n − 1], carry); returns pick of them all.
   double (*backward)(const double* x, size_t n, double carry, double* suffix);
 };
@@ -126,7 +127,9 @@ class SlidingWindow {
  private:
   struct ChannelState {
     WindowSums sums;
-    double maxPrefix = 0, minPrefix = 0;  // running max/min of the current block (before rowsSeen)
+    double maxPrefix = 0, minPrefix = 0;  // running max/min of the current min/max block
+    double maxPrevious = std::numeric_limits<double>::quiet_NaN();  // max/min of the block before it
+    double minPrevious = std::numeric_limits<double>::quiet_NaN();
     int64_t lastNonFinite = -1;           // newest row holding NaN or ±∞ (rows before 0 are NaN)
     int64_t lastValid = INT64_MIN / 4;    // newest non-NaN row (for `last`)
     int64_t firstCursor = 0;              // no non-NaN row in the window before it (for `first`)
@@ -146,7 +149,7 @@ class SlidingWindow {
   void Resync(size_t channel, int64_t lastRow);
   template <typename Pick>
   void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, const ExtremeKernels& kernels,
-                      double* prefix, double* suffix, double* destination);
+                      double* prefix, double* previous, double* suffixes, double* destination);
   void ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last);
   void CopyOut(double* target, const double* source, size_t count);
   template <typename F>
@@ -166,7 +169,9 @@ class SlidingWindow {
   int64_t rowsSeen_ = 0;
   std::vector<ChannelState> state_;
   std::vector<double> ring_;      // [channel][capacity + 8]
-  std::vector<double> maxSuffix_;  // [channel][size + 1]
+  size_t halfBlock_ = 1;           // min/max block length ⌊size/2⌋
+  size_t suffixStride_ = 4;        // 2 suffix arrays of halfBlock_ + 1 per channel
+  std::vector<double> maxSuffix_;  // [channel][suffixStride_]
   std::vector<double> minSuffix_;
   std::vector<double> scratch_;   // per-aggregate rows of one chunk, then the sums' per-row arrays
 };

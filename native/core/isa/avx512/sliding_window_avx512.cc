@@ -111,19 +111,21 @@ inline __m512d SuffixScan(__m512d v) {
 }
 
 template <bool kMax>
-double Forward(const double* x, size_t n, double carryValue, const double* suffix, double* out) {
+double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out) {
   __m512d carry = _mm512_set1_pd(carryValue);
+  const __m512d extra = _mm512_set1_pd(extraValue);
   const __m512i last = _mm512_set1_epi64(7);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m512d local = PrefixScan<kMax>(_mm512_loadu_pd(x + i));
-    _mm512_storeu_pd(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(carry, local)));
+    const __m512d prefix = Pick<kMax>(carry, local);
+    _mm512_storeu_pd(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)));
     carry = Pick<kMax>(carry, _mm512_permutexvar_pd(last, local));
   }
   double c = _mm512_cvtsd_f64(carry);
   for (; i < n; ++i) {
     c = PickScalar<kMax>(c, x[i]);
-    out[i] = PickScalar<kMax>(suffix[i], c);
+    out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
   }
   return c;
 }
@@ -145,11 +147,11 @@ double Backward(const double* x, size_t n, double carryValue, double* suffix) {
 
 }  // namespace
 
-double ForwardMaxAvx512(const double* x, size_t n, double carry, const double* suffix, double* out) {
-  return Forward<true>(x, n, carry, suffix, out);
+double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out) {
+  return Forward<true>(x, n, carry, extra, suffix, out);
 }
-double ForwardMinAvx512(const double* x, size_t n, double carry, const double* suffix, double* out) {
-  return Forward<false>(x, n, carry, suffix, out);
+double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out) {
+  return Forward<false>(x, n, carry, extra, suffix, out);
 }
 double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<true>(x, n, carry, suffix); }
 double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<false>(x, n, carry, suffix); }

@@ -383,7 +383,6 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
   const int64_t size = static_cast<int64_t>(options_.size);
   const int64_t g0 = begin - begin % static_cast<int64_t>(kGroupRows);
   const int64_t fullEnd = end - end % static_cast<int64_t>(kGroupRows);
-  const int64_t resync = static_cast<int64_t>(resyncRows_);
   // Per-row arrays, indexed from g0.
   double* s1 = scratch_.data() + options_.aggregates.size() * kChunkRows;
   double* s2 = s1 + (kChunkRows + 16);
@@ -395,7 +394,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
     const int64_t rowFrom = std::max(begin, g);
     if (g + static_cast<int64_t>(kGroupRows) <= end) {
       // Whole groups up to the chunk's last whole group or the next resync, whichever comes first.
-      const int64_t runEnd = std::min(fullEnd, (g / resync + 1) * resync);
+      const int64_t runEnd = std::min(fullEnd, NextSumBoundary(g));
       const size_t groups = static_cast<size_t>(runEnd - g) / kGroupRows;
       if (!general && g >= begin) {
         // The fast kernel writes the aggregates itself.
@@ -411,8 +410,8 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
         outputs.std = target(Aggregate::kStd);
         if (wantS1_) sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, outputs);
         else if (outputs.count) std::fill(outputs.count, outputs.count + (runEnd - g), sums.count);
+        if (wantS1_) AfterCommit(channel, g, runEnd);
         g = runEnd;
-        if (g % resync == 0) Resync(channel, g - 1);
         continue;
       }
       const int64_t stop = general ? runEnd : g + static_cast<int64_t>(kGroupRows);  // fast: the group before `begin`
@@ -429,8 +428,8 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
       FinalizeSums(sums, s1 + (rowFrom - g0), s2 + (rowFrom - g0), count + (rowFrom - g0), posInf + (rowFrom - g0),
                    negInf + (rowFrom - g0), static_cast<size_t>(stop - rowFrom), general, destinations,
                    static_cast<size_t>(rowFrom - begin));
+      if (wantS1_) AfterCommit(channel, g, stop);
       g = stop;
-      if (g % resync == 0) Resync(channel, g - 1);
     } else {
       // The last, incomplete group: computed but not committed (the next push recomputes it).
       const size_t at = static_cast<size_t>(g - g0);
@@ -493,52 +492,63 @@ void SlidingWindow::FinalizeSums(const WindowSums& sums, const double* s1, const
   }
 }
 
-// Recomputes s1/s2 exactly from the window ending at `lastRow`, with the shift moved to its mean, so that
-// rounding in the running sums never outlives resyncRows_ rows. Lanes follow ring positions (mod 8), so
-// the result depends only on the window's values and position.
-void SlidingWindow::Resync(size_t channel, int64_t lastRow) {
-  WindowSums& sums = state_[channel].sums;
-  const double finite = sums.count - sums.posInf - sums.negInf;
-  if (finite > 0) {
-    const double shift = sums.shift + (sums.s1Hi + sums.s1Lo) * (1.0 / finite);
-    if (std::isfinite(shift)) sums.shift = shift;
-  }
-  const double* ring = Ring(channel);
-  double a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const double shift = sums.shift;
-  auto add = [&](size_t pos) {
-    const double x = ring[pos];
-    const double d = std::isfinite(x) ? x - shift : 0.0;
-    a1[pos & 7] += d;
-    a2[pos & 7] += d * d;
-  };
-  // The window's ring positions: [from, from + size), wrapping once at most. Whole aligned blocks of 8
-  // vectorise (lane j = position mod 8 either way).
-  auto addRange = [&](size_t from, size_t to) {
-    size_t pos = from;
-    for (; pos < to && (pos & 7) != 0; ++pos) add(pos);
-    for (; pos + 8 <= to; pos += 8) {
-      for (size_t j = 0; j < 8; ++j) {
-        const double x = ring[pos + j];
-        const double d = std::isfinite(x) ? x - shift : 0.0;
-        a1[j] += d;
-        a2[j] += d * d;
+// Resyncs, de-amortised. At every multiple E of resyncRows_ the window sums are replaced by sums
+// accumulated afresh over exactly that window, rows [E − size, E), relative to a new shift (the mean at
+// the group boundary G = ⌊(E − size)/8⌋·8 where accumulation is set up): rounding in the running sums
+// cannot outlive resyncRows_ rows, and the shift follows the data. Each committed row in that range is
+// added once (one addition per row, never an O(size) step). Lanes follow ring positions (mod 8), so the
+// result depends only on the stream, not on how it was cut.
+int64_t SlidingWindow::NextSumBoundary(int64_t g) const {
+  const int64_t r = static_cast<int64_t>(resyncRows_), size = static_cast<int64_t>(options_.size);
+  const int64_t e = (g / r + 1) * r;
+  const int64_t start = (e - size) / 8 * 8;
+  return start > g ? start : e;
+}
+
+void SlidingWindow::AfterCommit(size_t channel, int64_t from, int64_t to) {
+  ChannelState& st = state_[channel];
+  WindowSums& sums = st.sums;
+  const int64_t r = static_cast<int64_t>(resyncRows_), size = static_cast<int64_t>(options_.size);
+  const int64_t e = (from / r + 1) * r;
+  // Add the committed rows that belong to the window ending at e − 1.
+  const int64_t addFrom = std::max(from, e - size), addTo = std::min(to, e);
+  if (addFrom < addTo) {
+    const double shift = st.freshShift;
+    ForEachRingRun(Ring(channel), addFrom, addTo, [&](const double* x, size_t n, size_t) {
+      const size_t first = static_cast<size_t>(x - Ring(channel));
+      size_t i = 0;
+      auto add = [&](size_t k) {
+        const double d = std::isfinite(x[k]) ? x[k] - shift : 0.0;
+        st.fresh1[(first + k) & 7] += d;
+        st.fresh2[(first + k) & 7] += d * d;
+      };
+      for (; i < n && ((first + i) & 7) != 0; ++i) add(i);
+      for (; i + 8 <= n; i += 8) {
+        for (size_t j = 0; j < 8; ++j) {  // lane j: vectorisable
+          const double d = std::isfinite(x[i + j]) ? x[i + j] - shift : 0.0;
+          st.fresh1[j] += d;
+          st.fresh2[j] += d * d;
+        }
       }
-    }
-    for (; pos < to; ++pos) add(pos);
-  };
-  const size_t from = Pos(lastRow - static_cast<int64_t>(options_.size) + 1);
-  const size_t size = static_cast<size_t>(options_.size);
-  if (from + size <= capacity_) {
-    addRange(from, from + size);
-  } else {
-    addRange(from, capacity_);
-    addRange(0, from + size - capacity_);
+      for (; i < n; ++i) add(i);
+    });
   }
-  sums.s1Hi = ((a1[0] + a1[1]) + (a1[2] + a1[3])) + ((a1[4] + a1[5]) + (a1[6] + a1[7]));
-  sums.s2Hi = ((a2[0] + a2[1]) + (a2[2] + a2[3])) + ((a2[4] + a2[5]) + (a2[6] + a2[7]));
-  sums.s1Lo = 0;
-  sums.s2Lo = 0;
+  auto combine = [](const double* a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); };
+  if (to == e) {  // the window ending at e − 1 is complete: its fresh sums replace the running ones
+    sums.shift = st.freshShift;
+    sums.s1Hi = combine(st.fresh1);
+    sums.s2Hi = combine(st.fresh2);
+    sums.s1Lo = 0;
+    sums.s2Lo = 0;
+  }
+  const int64_t next = (to / r + 1) * r;
+  if (to == (next - size) / 8 * 8) {  // set up the next window's fresh sums around the current mean
+    const double finite = sums.count - sums.posInf - sums.negInf;
+    const double mean = finite > 0 ? sums.shift + (sums.s1Hi + sums.s1Lo) * (1.0 / finite) : sums.shift;
+    st.freshShift = std::isfinite(mean) ? mean : sums.shift;
+    std::fill(std::begin(st.fresh1), std::end(st.fresh1), 0.0);
+    std::fill(std::begin(st.fresh2), std::end(st.fresh2), 0.0);
+  }
 }
 
 // van Herk / Gil-Werman, de-amortised: blocks of B = ⌊size/2⌋ rows aligned to absolute row 0. The window

@@ -12,8 +12,8 @@
 // - count/sum/mean/var/std: window sums of (x − shift) and (x − shift)² by subtract-on-evict, evaluated
 //   for groups of 8 rows aligned to the absolute row index as a fixed-order prefix scan of the
 //   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
-//   recomputed exactly from the window and the shift moved to the window's mean, so error cannot grow
-//   with the stream's length. Because the groups, scans and resyncs depend only on absolute row
+//   replaced by sums accumulated afresh (one addition per row) over exactly the window then ending, with
+//   the shift moved to the data's mean, so error cannot grow with the stream's length. Because the groups, scans and resyncs depend only on absolute row
 //   positions, results are bit-for-bit independent of how the stream is cut into batches (a push that
 //   ends inside a group is finished by the next one, which recomputes that group from the ring).
 // - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
@@ -123,6 +123,11 @@ class SlidingWindow {
   void SetSumKernelForTesting(SumGroupsKernel kernel) { sumKernel_ = kernel; }
   void SetSimdLevelForTesting(int simdLevel);
   uint64_t resyncRows() const { return resyncRows_; }
+  // For tests: resync more often (a multiple of 8, at least size + 16), before the first push.
+  void SetResyncRowsForTesting(uint64_t rows) {
+    Require(rows % 8 == 0 && rows >= options_.size + 16 && rowsSeen_ == 0, codes::kInvalidArgument, "bad resync rows");
+    resyncRows_ = rows;
+  }
 
  private:
   struct ChannelState {
@@ -134,6 +139,9 @@ class SlidingWindow {
     int64_t lastValid = INT64_MIN / 4;    // newest non-NaN row (for `last`)
     int64_t firstCursor = 0;              // no non-NaN row in the window before it (for `first`)
     int64_t shiftChosen = 0;              // the shift starts at the channel's first finite value
+    double freshShift = 0;                // the next resync's shift and its sums so far, by lane
+    double fresh1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double fresh2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   };
 
   size_t Pos(int64_t row) const;
@@ -146,7 +154,8 @@ class SlidingWindow {
   void FinalizeSums(const WindowSums& sums, const double* s1, const double* s2, const double* count,
                     const double* posInf, const double* negInf, size_t rows, bool general,
                     double* const* destinations, size_t offset);
-  void Resync(size_t channel, int64_t lastRow);
+  int64_t NextSumBoundary(int64_t group) const;
+  void AfterCommit(size_t channel, int64_t from, int64_t to);
   template <typename Pick>
   void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, const ExtremeKernels& kernels,
                       double* prefix, double* previous, double* suffixes, double* destination);

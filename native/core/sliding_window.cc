@@ -159,6 +159,7 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   ring_.resize(o.channels * (capacity_ + kGroupRows));
   halfBlock_ = std::max<size_t>(1, static_cast<size_t>(o.size / 2));
   suffixStride_ = 2 * (halfBlock_ + 1);
+  if (wants(Aggregate::kFirst)) validRows_.resize(o.channels * o.size);
   if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * suffixStride_);
   if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * suffixStride_);
   scratch_.resize(o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
@@ -179,7 +180,7 @@ void SlidingWindow::Reset() { InitState(); }
 
 size_t SlidingWindow::MemoryBytes() const {
   return sizeof(*this) + state_.size() * sizeof(ChannelState) +
-         8 * (ring_.size() + maxSuffix_.size() + minSuffix_.size() + scratch_.size());
+         8 * (ring_.size() + maxSuffix_.size() + minSuffix_.size() + scratch_.size() + validRows_.size());
 }
 
 size_t SlidingWindow::Pos(int64_t row) const {
@@ -623,9 +624,11 @@ void SlidingWindow::ProcessFirstLast(size_t channel, int64_t begin, int64_t end,
     if (!std::isnan(ring[pos])) st.lastValid = r;
     if (last) last[r - begin] = st.lastValid >= start ? ring[Pos(st.lastValid)] : kNaN;
     if (first) {
-      if (st.firstCursor < start) st.firstCursor = start;
-      while (st.firstCursor <= r && std::isnan(ring[Pos(st.firstCursor)])) ++st.firstCursor;
-      first[r - begin] = st.firstCursor <= r ? ring[Pos(st.firstCursor)] : kNaN;
+      // Rows leave the window one per row, so at most one entry leaves the FIFO: O(1) in the worst case.
+      int64_t* fifo = validRows_.data() + channel * options_.size;
+      if (st.firstHead < st.firstTail && fifo[st.firstHead % size] < start) ++st.firstHead;
+      if (!std::isnan(ring[pos])) fifo[st.firstTail++ % size] = r;
+      first[r - begin] = st.firstHead < st.firstTail ? ring[Pos(fifo[st.firstHead % size])] : kNaN;
     }
     if (++pos == capacity_) pos = 0;
   }
@@ -653,6 +656,13 @@ std::vector<uint8_t> SlidingWindow::Snapshot() const {
     writer.PutVector(rows);
     if (!maxSuffix_.empty()) writer.PutArray(maxSuffix_.data() + c * suffixStride_, suffixStride_);
     if (!minSuffix_.empty()) writer.PutArray(minSuffix_.data() + c * suffixStride_, suffixStride_);
+    if (!validRows_.empty()) {
+      std::vector<int64_t> fifo;
+      for (int64_t i = state_[c].firstHead; i < state_[c].firstTail; ++i) {
+        fifo.push_back(validRows_[c * options_.size + static_cast<size_t>(i % static_cast<int64_t>(options_.size))]);
+      }
+      writer.PutVector(fifo);
+    }
   }
   return writer.Finish();
 }
@@ -673,14 +683,25 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
   std::vector<ChannelState> states(channels);
   std::vector<double> rows(channels * keep);
   std::vector<double> maxSuffix(maxSuffix_.size()), minSuffix(minSuffix_.size());
+  std::vector<int64_t> validRows(validRows_.size());
   for (size_t c = 0; c < channels; ++c) {
     states[c] = reader.Get<ChannelState>();
     const ChannelState& s = states[c];
-    Require(s.lastNonFinite < rowsSeen && s.lastValid < rowsSeen && s.firstCursor <= rowsSeen, codes::kMalformedData,
+    Require(s.lastNonFinite < rowsSeen && s.lastValid < rowsSeen, codes::kMalformedData,
             "snapshot channel state out of range");
     reader.GetArray(rows.data() + c * keep, keep);
     if (!maxSuffix.empty()) reader.GetArray(maxSuffix.data() + c * suffixStride_, suffixStride_);
     if (!minSuffix.empty()) reader.GetArray(minSuffix.data() + c * suffixStride_, suffixStride_);
+    if (!validRows.empty()) {
+      const std::vector<int64_t> fifo = reader.GetVector<int64_t>(size);
+      for (size_t i = 0; i < fifo.size(); ++i) {
+        Require(fifo[i] < rowsSeen && fifo[i] > rowsSeen - 1 - static_cast<int64_t>(size) && (i == 0 || fifo[i] > fifo[i - 1]),
+                codes::kMalformedData, "snapshot first-value rows out of range");
+        validRows[c * size + i] = fifo[i];
+      }
+      states[c].firstHead = 0;  // re-based: the FIFO starts at slot 0
+      states[c].firstTail = static_cast<int64_t>(fifo.size());
+    }
   }
   reader.ExpectEnd();
   // Everything is read and checked: now replace the state.
@@ -689,6 +710,7 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
   state_ = std::move(states);
   maxSuffix_ = std::move(maxSuffix);
   minSuffix_ = std::move(minSuffix);
+  validRows_ = std::move(validRows);
   for (size_t c = 0; c < channels; ++c) {
     double* ring = Ring(c);
     size_t pos = Pos(rowsSeen_ - static_cast<int64_t>(keep));

@@ -19,12 +19,13 @@
 // - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
 //   block two back, the whole previous block and the prefix of the current one, and the suffix array of a
 //   block is built during the next block, one entry per row: a constant number of picks per row, worst case.
-// - first/last: a cursor to the oldest non-NaN row and the index of the newest one.
+// - first/last: a FIFO of the window's non-NaN rows (one push and at most one pop per row) and the index
+//   of the newest one.
 // Runs whose windows hold only finite values take a fast path (SIMD kernels chosen at run time); others
 // take the general path. Both compute the same floating-point operations, so they agree bit for bit.
 //
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
-// and max when asked for, + ~100 bytes of state; plus 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch
+// and max when asked for, + 8·size bytes for first, + ~250 bytes of state; plus 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch
 // per window.
 #pragma once
 #include <cstddef>
@@ -137,7 +138,7 @@ class SlidingWindow {
     double minPrevious = std::numeric_limits<double>::quiet_NaN();
     int64_t lastNonFinite = -1;           // newest row holding NaN or ±∞ (rows before 0 are NaN)
     int64_t lastValid = INT64_MIN / 4;    // newest non-NaN row (for `last`)
-    int64_t firstCursor = 0;              // no non-NaN row in the window before it (for `first`)
+    int64_t firstHead = 0, firstTail = 0;  // the non-NaN rows of the window, oldest first (for `first`)
     int64_t shiftChosen = 0;              // the shift starts at the channel's first finite value
     double freshShift = 0;                // the next resync's shift and its sums so far, by lane
     double fresh1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -182,6 +183,7 @@ class SlidingWindow {
   size_t suffixStride_ = 4;        // 2 suffix arrays of halfBlock_ + 1 per channel
   std::vector<double> maxSuffix_;  // [channel][suffixStride_]
   std::vector<double> minSuffix_;
+  std::vector<int64_t> validRows_;  // [channel][size]: FIFO of the window's non-NaN rows (for `first`)
   std::vector<double> scratch_;   // per-aggregate rows of one chunk, then the sums' per-row arrays
 };
 

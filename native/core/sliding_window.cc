@@ -221,6 +221,11 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
   const uint64_t rows = values.size / channels;
   const uint64_t windows = WindowsFor(rows);
   Require(out.size / windowWidth() >= windows, codes::kInvalidLength, "out is too small for the windows of this push");
+  // Results are written while later rows are still to be read: out must not share memory with values.
+  const auto valuesBegin = reinterpret_cast<uintptr_t>(values.data), valuesEnd = valuesBegin + values.size * sizeof(T);
+  const auto outBegin = reinterpret_cast<uintptr_t>(out.data), outEnd = outBegin + windows * windowWidth() * sizeof(double);
+  Require(windows == 0 || values.size == 0 || outEnd <= valuesBegin || valuesEnd <= outBegin, codes::kInvalidArgument,
+          "out must not overlap values");
 
   const int64_t first = rowsSeen_, last = rowsSeen_ + static_cast<int64_t>(rows);
   uint64_t written = 0;

@@ -63,7 +63,7 @@ struct MinPick {
 // The portable scans: runs of 8 whose local prefixes (suffixes) do not depend on the carry, so the
 // processor overlaps them and only one pick per 8 rows is a loop-carried dependency.
 template <typename Pick>
-double ForwardPicks(const double* x, size_t n, double carry, double extra, const double* suffix, double* out) {
+double ForwardPicks(const double* x, size_t n, double carry, double extra, const double* suffix, double* out, bool) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     double local[8];
@@ -310,13 +310,21 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
   const int64_t size = static_cast<int64_t>(options_.size);
   const bool contiguous = channels == 1 && width == 1 && options_.slide == 1;
   const EmittedRange emitted = Emitted(options_, begin, end);
+  // One channel, one aggregate, every row of the chunk emitted: the kernels write straight into `out`
+  // (with non-temporal stores for large pushes, issued while they compute).
+  // The window-sum kernels write whole groups of 8 rows: they can stream only if groups start on cache
+  // lines of `out`; otherwise large outputs go through the scratch rows and a streaming copy.
+  const bool groupsAligned =
+      ((reinterpret_cast<uintptr_t>(out + firstWindow) - sizeof(double) * static_cast<uintptr_t>(begin % 8)) & 63) == 0;
+  const bool direct = contiguous && emitted.count == end - begin && (!streamOutput_ || !wantCount_ || groupsAligned);
+  streamDirect_ = direct && streamOutput_;
   auto index = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)]; };
 
   for (size_t c = 0; c < channels; ++c) {
     double* destinations[kAggregateKinds];
     for (int kind = 0; kind < kAggregateKinds; ++kind) {
       const int i = aggregateIndex_[kind];
-      destinations[kind] = i < 0 ? nullptr : scratch_.data() + i * kChunkRows;
+      destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : scratch_.data() + i * kChunkRows;
     }
     const int64_t groupStart = begin - begin % static_cast<int64_t>(kGroupRows);
     // The fast path needs every row that enters or leaves the chunk's groups to be finite.
@@ -336,7 +344,7 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
       ProcessFirstLast(c, begin, end, destinations[static_cast<int>(Aggregate::kFirst)],
                        destinations[static_cast<int>(Aggregate::kLast)]);
     }
-    if (emitted.count == 0) continue;
+    if (emitted.count == 0 || direct) continue;
     if (contiguous) {
       CopyOut(out + firstWindow, scratch_.data() + (emitted.firstRow - begin), static_cast<size_t>(emitted.count));
       continue;
@@ -414,6 +422,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
         outputs.mean = target(Aggregate::kMean);
         outputs.var = target(Aggregate::kVar);
         outputs.std = target(Aggregate::kStd);
+        outputs.stream = streamDirect_;
         if (wantS1_) sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, outputs);
         else if (outputs.count) std::fill(outputs.count, outputs.count + (runEnd - g), sums.count);
         if (wantS1_) AfterCommit(channel, g, runEnd);
@@ -610,7 +619,7 @@ void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, b
       }
     } else {
       ForEachRingRun(ring, row, segmentEnd, [&](const double* x, size_t len, size_t at) {
-        p = kernels.forward(x, len, p, *previous, from + at, out + at);
+        p = kernels.forward(x, len, p, *previous, from + at, out + at, streamDirect_);
       });
     }
     *prefix = p;

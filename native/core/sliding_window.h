@@ -62,6 +62,7 @@ struct SumOutputs {
   double* mean = nullptr;
   double* var = nullptr;
   double* std = nullptr;
+  bool stream = false;  // large output: kernels may use non-temporal stores where 64-byte aligned
 };
 
 // The fast-path kernel: `groups` whole groups of 8 rows whose windows hold only finite values (so the
@@ -75,7 +76,9 @@ using SumGroupsKernel = void (*)(const double* ring, size_t capacity, size_t new
 struct ExtremeKernels {
   // out[i] = pick(suffix[i], pick(extra, pick(carry, x[0], …, x[i]))) (suffix[i] may be the NaN sentinel:
   // then it is left out); returns pick(carry, x[0], …, x[n − 1]).
-  double (*forward)(const double* x, size_t n, double carry, double extra, const double* suffix, double* out);
+  // `stream`: large output, non-temporal stores allowed.
+  double (*forward)(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                    bool stream);
   // suffix[i] = pick(x[i], …, x[n − 1], carry); returns pick of them all.
   double (*backward)(const double* x, size_t n, double carry, double* suffix);
 };
@@ -173,6 +176,7 @@ class SlidingWindow {
   bool wantS1_ = false, wantS2_ = false, wantCount_ = false;
   bool forceGeneral_ = false;
   bool streamOutput_ = false;  // this push's output is large: write it with non-temporal stores
+  bool streamDirect_ = false;  // this chunk's kernels write into `out` and may stream
   static constexpr size_t kStreamOutputBytes = size_t{4} << 20;
   SumGroupsKernel sumKernel_ = nullptr;
   ExtremeKernels maxKernels_{}, minKernels_{};

@@ -110,8 +110,10 @@ void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t ol
                    const SumOutputs& outputs);
 void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
                      WindowSums* sums, const SumOutputs& outputs);
-double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out);
-double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out);
+double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                        bool stream);
+double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                        bool stream);
 double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix);
 double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix);
 }  // namespace sluice

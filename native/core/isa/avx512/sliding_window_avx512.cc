@@ -30,6 +30,12 @@ inline __m512d Scan(__m512d v) {
   return _mm512_add_pd(u, _mm512_maskz_permutexvar_pd(0xF0, lane3, u));
 }
 
+// A non-temporal store (large outputs: no read for ownership, no cache pollution) or a plain one.
+inline void Store(double* target, __m512d v, bool stream) {
+  if (stream) _mm512_stream_pd(target, v);
+  else _mm512_storeu_pd(target, v);
+}
+
 inline double Lane7(__m512d v) {
   return _mm_cvtsd_f64(_mm_unpackhi_pd(_mm512_extractf64x2_pd(v, 3), _mm512_extractf64x2_pd(v, 3)));
 }
@@ -48,6 +54,10 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   const __m512d shiftTimesCount = _mm512_mul_pd(shift, count);
   const __m512d zero = _mm512_setzero_pd();
   const bool wantS2 = outputs.var || outputs.std;
+  // Stream only when every group's rows start on a cache line (the direct destination is one array).
+  const double* anyOutput = outputs.mean ? outputs.mean : outputs.sum ? outputs.sum : outputs.var ? outputs.var
+                          : outputs.std ? outputs.std : outputs.count;
+  const bool stream = outputs.stream && (reinterpret_cast<uintptr_t>(anyOutput) & 63) == 0;
   double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
   for (size_t g = 0; g < groups; ++g) {
     const __m512d in = _mm512_loadu_pd(ring + newPos);
@@ -57,9 +67,9 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
     const __m512d s1 = _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1));
     CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
     const size_t at = 8 * g;
-    if (outputs.count) _mm512_storeu_pd(outputs.count + at, count);
-    if (outputs.sum) _mm512_storeu_pd(outputs.sum + at, _mm512_add_pd(shiftTimesCount, s1));
-    if (outputs.mean) _mm512_storeu_pd(outputs.mean + at, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)));
+    if (outputs.count) Store(outputs.count + at, count, stream);
+    if (outputs.sum) Store(outputs.sum + at, _mm512_add_pd(shiftTimesCount, s1), stream);
+    if (outputs.mean) Store(outputs.mean + at, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)), stream);
     if (wantS2) {
       const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
       const __m512d s2 = _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2));
@@ -67,8 +77,8 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
       const __m512d m2 = _mm512_sub_pd(s2, _mm512_mul_pd(_mm512_mul_pd(s1, s1), inverse));
       // max(m2, 0) returns 0 for NaN and for −0, like `m2 > 0 ? m2 : 0.0`.
       const __m512d var = _mm512_mul_pd(_mm512_maskz_max_pd(0xFF, m2, zero), inverseMinusOne);
-      if (outputs.var) _mm512_storeu_pd(outputs.var + at, var);
-      if (outputs.std) _mm512_storeu_pd(outputs.std + at, _mm512_maskz_sqrt_pd(0xFF, var));
+      if (outputs.var) Store(outputs.var + at, var, stream);
+      if (outputs.std) Store(outputs.std + at, _mm512_maskz_sqrt_pd(0xFF, var), stream);
     }
     newPos += 8;
     if (newPos >= capacity) newPos -= capacity;
@@ -111,18 +121,26 @@ inline __m512d SuffixScan(__m512d v) {
 }
 
 template <bool kMax>
-double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out) {
-  __m512d carry = _mm512_set1_pd(carryValue);
+double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out,
+               bool stream) {
+  double c = carryValue;
+  size_t i = 0;
+  if (stream) {  // scalar rows until `out` reaches a cache line, then aligned non-temporal stores
+    for (; i < n && (reinterpret_cast<uintptr_t>(out + i) & 63) != 0; ++i) {
+      c = PickScalar<kMax>(c, x[i]);
+      out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
+    }
+  }
+  __m512d carry = _mm512_set1_pd(c);
   const __m512d extra = _mm512_set1_pd(extraValue);
   const __m512i last = _mm512_set1_epi64(7);
-  size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m512d local = PrefixScan<kMax>(_mm512_loadu_pd(x + i));
     const __m512d prefix = Pick<kMax>(carry, local);
-    _mm512_storeu_pd(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)));
+    Store(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)), stream);
     carry = Pick<kMax>(carry, _mm512_permutexvar_pd(last, local));
   }
-  double c = _mm512_cvtsd_f64(carry);
+  c = _mm512_cvtsd_f64(carry);
   for (; i < n; ++i) {
     c = PickScalar<kMax>(c, x[i]);
     out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
@@ -147,11 +165,13 @@ double Backward(const double* x, size_t n, double carryValue, double* suffix) {
 
 }  // namespace
 
-double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out) {
-  return Forward<true>(x, n, carry, extra, suffix, out);
+double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                        bool stream) {
+  return Forward<true>(x, n, carry, extra, suffix, out, stream);
 }
-double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out) {
-  return Forward<false>(x, n, carry, extra, suffix, out);
+double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                        bool stream) {
+  return Forward<false>(x, n, carry, extra, suffix, out, stream);
 }
 double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<true>(x, n, carry, suffix); }
 double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<false>(x, n, carry, suffix); }

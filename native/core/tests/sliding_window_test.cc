@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #if defined(__SSE2__)
@@ -316,12 +317,16 @@ SLUICE_TEST(sliding_window_large_pushes_stream_the_same_results) {
   for (Aggregate a : {Aggregate::kMean, Aggregate::kMax, Aggregate::kVar}) {
     const SlidingWindowOptions o = Options(1000, 1, 1, {a});
     const std::vector<double> values = RandomValues(rng, 700000, 50, 0.0, 0.0);
-    SlidingWindow whole(o), split(o);
-    std::vector<double> out(values.size() + 1);
-    // An odd offset into `out` exercises the unaligned head of the streaming copy.
-    const uint64_t n = whole.Push(Span<const double>(values.data(), values.size()), Span<double>(out.data() + 1, values.size()));
-    const std::vector<double> got(out.begin() + 1, out.begin() + 1 + n);
-    CHECK(BitwiseEqual(got, PushAll(split, values, {1000, 3, 5000, 77777})));
+    SlidingWindow split(o);
+    const std::vector<double> want = PushAll(split, values, {1000, 3, 5000, 77777});
+    // `out` on a cache line (the kernels stream into it) and at odd offsets (streaming copy, unaligned head).
+    double* buffer = static_cast<double*>(std::aligned_alloc(64, 8 * (values.size() + 64)));
+    for (size_t offset : {size_t{0}, size_t{1}, size_t{3}}) {
+      SlidingWindow whole(o);
+      const uint64_t n = whole.Push(Span<const double>(values.data(), values.size()), Span<double>(buffer + offset, values.size()));
+      CHECK(BitwiseEqual(std::vector<double>(buffer + offset, buffer + offset + n), want));
+    }
+    std::free(buffer);
   }
 }
 

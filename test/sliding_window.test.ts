@@ -1,9 +1,11 @@
 // SlidingWindow against a naive recomputation of every window in TypeScript (the reference), plus its
 // guarantees: batch cuts, Float32 input, long-stream accuracy, snapshots, SIMD levels and bad input.
+import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { SlidingWindow, slidingAggregates, type SlidingAggregate, type SlidingWindowOptions } from '../lib/index'
 import { native } from '../lib/native'
-import { expectSluiceError, runNode } from './helpers'
+import { expectSluiceError, repoRoot, runNode } from './helpers'
 
 // ---- the reference -------------------------------------------------------------------------------------
 
@@ -258,6 +260,26 @@ describe('SlidingWindow state', () => {
       process.stdout.write(out.length + ' ' + out[out.length - 1] + ' ' + hash)`
     const here = runNode(script)
     for (const level of ['portable', 'avx2']) expect(runNode(script, { SLUICE_SIMD: level })).toBe(here)
+  })
+
+  it('runs in several worker threads at once, each with its own windows', async () => {
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { SlidingWindow } = require(${JSON.stringify(path.join(repoRoot, 'dist'))})
+      const w = new SlidingWindow({ size: 10, aggregates: ['sum', 'max'] })
+      const values = Float64Array.from({ length: 1000 }, (_, i) => (i * workerData) % 17)
+      parentPort.postMessage(Array.from(w.push(values)))
+      w.close()`
+    const factors = [1, 3, 7]
+    const results = await Promise.all(factors.map((factor) => new Promise<number[]>((resolve, reject) => {
+      const worker = new Worker(source, { eval: true, workerData: factor })
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })))
+    factors.forEach((factor, k) => {
+      const values = Float64Array.from({ length: 1000 }, (_, i) => (i * factor) % 17)
+      expect(results[k]).toEqual(Array.from(new SlidingWindow({ size: 10, aggregates: ['sum', 'max'] }).push(values)))
+    })
   })
 
   it('writes into the caller’s out and reads subarrays in place (zero-copy)', () => {

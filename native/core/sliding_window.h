@@ -13,9 +13,10 @@
 //   for groups of 8 rows aligned to the absolute row index as a fixed-order prefix scan of the
 //   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
 //   replaced by sums accumulated afresh (one addition per row) over exactly the window then ending, with
-//   the shift moved to the data's mean, so error cannot grow with the stream's length. Because the groups, scans and resyncs depend only on absolute row
-//   positions, results are bit-for-bit independent of how the stream is cut into batches (a push that
-//   ends inside a group is finished by the next one, which recomputes that group from the ring).
+//   the shift moved to the data's mean, so error cannot grow with the stream's length. Because the
+//   groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit independent
+//   of how the stream is cut into batches (a push that ends inside a group is finished by the next one,
+//   which recomputes that group from the ring).
 // - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
 //   block two back, the whole previous block and the prefix of the current one, and the suffix array of a
 //   block is built during the next block, one entry per row: a constant number of picks per row, worst case.
@@ -25,8 +26,9 @@
 // take the general path. Both compute the same floating-point operations, so they agree bit for bit.
 //
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
-// and max when asked for, + 8·size bytes for first, + ~250 bytes of state; plus 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch
-// per window.
+// and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
+// 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch per window. Rows are copied into the ring (the
+// caller's arrays are read in place, never retained).
 #pragma once
 #include <cstddef>
 #include <cstdint>

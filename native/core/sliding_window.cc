@@ -237,7 +237,12 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
     const int64_t nextEnd = std::min<int64_t>(last, chunkEnd + static_cast<int64_t>(kChunkRows));
     const char* next = reinterpret_cast<const char*>(values.data + (chunkEnd - first) * channels);
     const char* nextStop = reinterpret_cast<const char*>(values.data + (nextEnd - first) * channels);
+#if defined(__GNUC__) || defined(__clang__)
     for (; next < nextStop; next += 64) __builtin_prefetch(next, 0, 1);  // into L2: no L1 fill buffers held
+#else
+    (void)next;
+    (void)nextStop;
+#endif
     ProcessChunk(begin, chunkEnd, out.data, written);
     written += static_cast<uint64_t>(Emitted(options_, begin, chunkEnd).count);
     begin = chunkEnd;

@@ -2,6 +2,7 @@
 // definition they must match bit for bit) the SIMD ones in isa/. Internal to sliding_window*.cc.
 #pragma once
 #include <cmath>
+#include <limits>
 
 #include "sliding_window.h"
 
@@ -87,7 +88,7 @@ inline void FinalizeFastRows(const WindowSums& sums, const double* s1, const dou
                              const SumOutputs& out, size_t offset) {
   const double shift = sums.shift, n = sums.count;
   const double inverse = 1.0 / n;
-  const double inverseMinusOne = n > 1 ? 1.0 / (n - 1) : __builtin_nan("");
+  const double inverseMinusOne = n > 1 ? 1.0 / (n - 1) : std::numeric_limits<double>::quiet_NaN();
   for (size_t i = 0; i < rows; ++i) {
     if (out.count) out.count[offset + i] = n;
     if (out.sum) out.sum[offset + i] = shift * n + s1[i];

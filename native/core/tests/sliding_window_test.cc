@@ -320,13 +320,14 @@ SLUICE_TEST(sliding_window_large_pushes_stream_the_same_results) {
     SlidingWindow split(o);
     const std::vector<double> want = PushAll(split, values, {1000, 3, 5000, 77777});
     // `out` on a cache line (the kernels stream into it) and at odd offsets (streaming copy, unaligned head).
-    double* buffer = static_cast<double*>(std::aligned_alloc(64, 8 * (values.size() + 64)));
+    std::vector<double> storage(values.size() + 72);
+    double* buffer = storage.data();
+    while ((reinterpret_cast<uintptr_t>(buffer) & 63) != 0) ++buffer;
     for (size_t offset : {size_t{0}, size_t{1}, size_t{3}}) {
       SlidingWindow whole(o);
       const uint64_t n = whole.Push(Span<const double>(values.data(), values.size()), Span<double>(buffer + offset, values.size()));
       CHECK(BitwiseEqual(std::vector<double>(buffer + offset, buffer + offset + n), want));
     }
-    std::free(buffer);
   }
 }
 

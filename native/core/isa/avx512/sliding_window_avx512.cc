@@ -14,6 +14,8 @@
 #endif
 #include <immintrin.h>
 
+#include <limits>
+
 #include "sliding_window_kernels.h"
 
 namespace sluice {
@@ -50,7 +52,7 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   const __m512d shift = _mm512_set1_pd(sums->shift);
   const __m512d count = _mm512_set1_pd(n);
   const __m512d inverse = _mm512_set1_pd(1.0 / n);
-  const __m512d inverseMinusOne = _mm512_set1_pd(n > 1 ? 1.0 / (n - 1) : __builtin_nan(""));
+  const __m512d inverseMinusOne = _mm512_set1_pd(n > 1 ? 1.0 / (n - 1) : std::numeric_limits<double>::quiet_NaN());
   const __m512d shiftTimesCount = _mm512_mul_pd(shift, count);
   const __m512d zero = _mm512_setzero_pd();
   const bool wantS2 = outputs.var || outputs.std;

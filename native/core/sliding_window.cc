@@ -20,7 +20,6 @@
 
 namespace sluice {
 
-using sliding_window_detail::CompensatedAdd;
 using sliding_window_detail::SumGroup;
 
 namespace {
@@ -148,8 +147,8 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   wantCount_ = wantS1_ || wants(Aggregate::kCount);
 
   capacity_ = static_cast<size_t>((o.size + kChunkRows + kGroupRows + 7) / 8 * 8);
-  // Recomputing the sums from the window every resyncRows_ rows costs size/resyncRows_ ≤ 1/16 addition per
-  // row; between resyncs the compensated running sums carry the error of at most that many updates.
+  // Fresh sums for each resync cost one addition for size of every resyncRows_ rows (≤ 1/16 per row);
+  // between resyncs the compensated running sums carry the error of at most that many updates.
   resyncRows_ = std::max<uint64_t>(16 * o.size, 8192);
   resyncRows_ = (resyncRows_ + 7) / 8 * 8;
   Require(static_cast<double>(capacity_ + o.size) * o.channels <= static_cast<double>(uint64_t{1} << 31),
@@ -412,7 +411,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
   for (int64_t g = g0; g < end;) {
     const int64_t rowFrom = std::max(begin, g);
     if (g + static_cast<int64_t>(kGroupRows) <= end) {
-      // Whole groups up to the chunk's last whole group or the next resync, whichever comes first.
+      // Whole groups up to the chunk's last whole group or the next resync boundary, whichever comes first.
       const int64_t runEnd = std::min(fullEnd, NextSumBoundary(g));
       const size_t groups = static_cast<size_t>(runEnd - g) / kGroupRows;
       if (!general && g >= begin) {

@@ -314,14 +314,15 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
   const int64_t size = static_cast<int64_t>(options_.size);
   const bool contiguous = channels == 1 && width == 1 && options_.slide == 1;
   const EmittedRange emitted = Emitted(options_, begin, end);
-  // One channel, one aggregate, every row of the chunk emitted: the kernels write straight into `out`
-  // (with non-temporal stores for large pushes, issued while they compute).
-  // The window-sum kernels write whole groups of 8 rows: they can stream only if groups start on cache
-  // lines of `out`; otherwise large outputs go through the scratch rows and a streaming copy.
+  // One channel, one aggregate, every row of the chunk emitted: the kernels write straight into `out`,
+  // for large pushes with non-temporal stores of whole cache lines issued while they compute. The window-
+  // sum kernels write whole groups of 8 rows, so they stream only when groups start on cache lines of
+  // `out` (measured: assembling lines across groups, or a scratch copy, is slower than plain stores).
   const bool groupsAligned =
       ((reinterpret_cast<uintptr_t>(out + firstWindow) - sizeof(double) * static_cast<uintptr_t>(begin % 8)) & 63) == 0;
-  const bool direct = contiguous && emitted.count == end - begin && (!streamOutput_ || !wantCount_ || groupsAligned);
+  const bool direct = contiguous && emitted.count == end - begin;
   streamDirect_ = direct && streamOutput_;
+  streamSums_ = streamDirect_ && groupsAligned;
   auto index = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)]; };
 
   for (size_t c = 0; c < channels; ++c) {
@@ -382,12 +383,13 @@ void SlidingWindow::ForEachRingRun(const double* ring, int64_t begin, int64_t en
 void SlidingWindow::CopyOut(double* target, const double* source, size_t count) {
 #if defined(__SSE2__)
   if (streamOutput_) {
+    // Only whole cache lines go non-temporal: a line written partly by plain and partly by streaming
+    // stores (at a chunk boundary) forces a partial write-combining flush, which costs more than it saves.
     size_t i = 0;
-    if ((reinterpret_cast<uintptr_t>(target) & 15) != 0 && count > 0) {
-      target[0] = source[0];
-      i = 1;
+    for (; i < count && (reinterpret_cast<uintptr_t>(target + i) & 63) != 0; ++i) target[i] = source[i];
+    for (; i + 8 <= count; i += 8) {
+      for (size_t j = 0; j < 8; j += 2) _mm_stream_pd(target + i + j, _mm_loadu_pd(source + i + j));
     }
-    for (; i + 2 <= count; i += 2) _mm_stream_pd(target + i, _mm_loadu_pd(source + i));
     for (; i < count; ++i) target[i] = source[i];
     return;
   }
@@ -426,7 +428,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
         outputs.mean = target(Aggregate::kMean);
         outputs.var = target(Aggregate::kVar);
         outputs.std = target(Aggregate::kStd);
-        outputs.stream = streamDirect_;
+        outputs.stream = streamSums_;
         if (wantS1_) sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, outputs);
         else if (outputs.count) std::fill(outputs.count, outputs.count + (runEnd - g), sums.count);
         if (wantS1_) AfterCommit(channel, g, runEnd);

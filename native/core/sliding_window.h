@@ -179,6 +179,7 @@ class SlidingWindow {
   bool forceGeneral_ = false;
   bool streamOutput_ = false;  // this push's output is large: write it with non-temporal stores
   bool streamDirect_ = false;  // this chunk's kernels write into `out` and may stream
+  bool streamSums_ = false;    // … and `out` is aligned for the window-sum kernels' whole-group stores
   static constexpr size_t kStreamOutputBytes = size_t{4} << 20;
   SumGroupsKernel sumKernel_ = nullptr;
   ExtremeKernels maxKernels_{}, minKernels_{};

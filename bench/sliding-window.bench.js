@@ -20,10 +20,11 @@ function jsMean(values, size, out) {
   const n = values.length
   let sum = 0
   for (let i = 0; i < size - 1; i++) sum += values[i]
+  const inverse = 1 / size
   let k = 0
   for (let i = size - 1; i < n; i++) {
     sum += values[i]
-    out[k++] = sum / size
+    out[k++] = sum * inverse
     sum -= values[i - size + 1]
   }
   return k
@@ -34,12 +35,13 @@ function jsVariance(values, size, out) {
   const shift = values[0] // keeps the sum of squares small
   let s = 0, q = 0
   for (let i = 0; i < size - 1; i++) { const d = values[i] - shift; s += d; q += d * d }
+  const inverse = 1 / size, inverseMinusOne = 1 / (size - 1)
   let k = 0
   for (let i = size - 1; i < n; i++) {
     const d = values[i] - shift
     s += d
     q += d * d
-    out[k++] = (q - (s * s) / size) / (size - 1)
+    out[k++] = (q - s * s * inverse) * inverseMinusOne
     const e = values[i - size + 1] - shift
     s -= e
     q -= e * e

@@ -638,17 +638,32 @@ void SlidingWindow::ProcessFirstLast(size_t channel, int64_t begin, int64_t end,
   ChannelState& st = state_[channel];
   const double* ring = Ring(channel);
   const int64_t size = static_cast<int64_t>(options_.size);
+  // The ring position of a row `back` rows before row r (at `pos`), without a division.
+  auto before = [&](size_t pos, int64_t back) {
+    const size_t b = static_cast<size_t>(back);
+    return pos >= b ? pos - b : pos + capacity_ - b;
+  };
+  int64_t* fifo = first ? validRows_.data() + channel * options_.size : nullptr;
+  size_t head = static_cast<size_t>(st.firstHead % size), tail = static_cast<size_t>(st.firstTail % size);
+  const size_t slots = static_cast<size_t>(size);
   size_t pos = Pos(begin);
   for (int64_t r = begin; r < end; ++r) {
     const int64_t start = r - size + 1;
-    if (!std::isnan(ring[pos])) st.lastValid = r;
-    if (last) last[r - begin] = st.lastValid >= start ? ring[Pos(st.lastValid)] : kNaN;
+    const bool valid = !std::isnan(ring[pos]);
+    if (valid) st.lastValid = r;
+    if (last) last[r - begin] = st.lastValid >= start ? ring[before(pos, r - st.lastValid)] : kNaN;
     if (first) {
       // Rows leave the window one per row, so at most one entry leaves the FIFO: O(1) in the worst case.
-      int64_t* fifo = validRows_.data() + channel * options_.size;
-      if (st.firstHead < st.firstTail && fifo[st.firstHead % size] < start) ++st.firstHead;
-      if (!std::isnan(ring[pos])) fifo[st.firstTail++ % size] = r;
-      first[r - begin] = st.firstHead < st.firstTail ? ring[Pos(fifo[st.firstHead % size])] : kNaN;
+      if (st.firstHead < st.firstTail && fifo[head] < start) {
+        ++st.firstHead;
+        if (++head == slots) head = 0;
+      }
+      if (valid) {
+        fifo[tail] = r;
+        ++st.firstTail;
+        if (++tail == slots) tail = 0;
+      }
+      first[r - begin] = st.firstHead < st.firstTail ? ring[before(pos, r - fifo[head])] : kNaN;
     }
     if (++pos == capacity_) pos = 0;
   }

@@ -95,6 +95,7 @@ export class SlidingWindow {
   /** How many windows pushing `rows` more rows will emit. */
   windowsFor(rows: number): number {
     this.open()
+    expectInteger(rows, 'rows')
     const anchor = this.size - 1
     const lo = Math.max(this.rows, this.emitPartial ? 0 : anchor)
     const hi = this.rows + rows

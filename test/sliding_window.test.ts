@@ -329,6 +329,8 @@ describe('SlidingWindow bad input', () => {
     const shared = new Float64Array(64)
     expectSluiceError(() => w.push(shared.subarray(0, 8), shared.subarray(4)), 'ERR_INVALID_ARGUMENT', /overlap/)
     expect(w.push(new Float64Array(0)).length).toBe(0)
+    expectSluiceError(() => w.windowsFor(-1), 'ERR_OUT_OF_RANGE')
+    expectSluiceError(() => w.windowsFor(1.5), 'ERR_INVALID_TYPE')
     // The native layer checks again when the TypeScript checks are bypassed.
     const raw = new (native().SlidingWindow as new (o: object) => { push(v: unknown, o: unknown): number })({ size: 4, slide: 1, channels: 2, aggregates: ['sum'], emitPartial: false })
     expectSluiceError(() => raw.push(new Float64Array(8), new Float64Array(1)), 'ERR_INVALID_LENGTH')

@@ -100,6 +100,7 @@ SumGroupsKernel SumGroupsKernelPortable() { return &PortableSumGroups; }
 ExtremeKernels MaxKernelsFor(int simdLevel) {
 #if defined(SLUICE_HAVE_X86_KERNELS)
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {&ForwardMaxAvx512, &BackwardMaxAvx512};
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return {&ForwardMaxAvx2, &BackwardMaxAvx2};
 #endif
   (void)simdLevel;
   return {&ForwardPicks<MaxPick>, &BackwardPicks<MaxPick>};
@@ -108,6 +109,7 @@ ExtremeKernels MaxKernelsFor(int simdLevel) {
 ExtremeKernels MinKernelsFor(int simdLevel) {
 #if defined(SLUICE_HAVE_X86_KERNELS)
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {&ForwardMinAvx512, &BackwardMinAvx512};
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return {&ForwardMinAvx2, &BackwardMinAvx2};
 #endif
   (void)simdLevel;
   return {&ForwardPicks<MinPick>, &BackwardPicks<MinPick>};

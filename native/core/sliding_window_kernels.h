@@ -117,4 +117,10 @@ double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, c
                         bool stream);
 double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix);
 double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix);
+double ForwardMaxAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                      bool stream);
+double ForwardMinAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                      bool stream);
+double BackwardMaxAvx2(const double* x, size_t n, double carry, double* suffix);
+double BackwardMinAvx2(const double* x, size_t n, double carry, double* suffix);
 }  // namespace sluice

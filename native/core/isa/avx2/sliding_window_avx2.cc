@@ -77,4 +77,66 @@ void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t ol
   sums->s2Lo = s2Lo;
 }
 
+// ---- min/max scans (van Herk / Gil-Werman), 4 rows per ymm: in-register prefix (suffix) picks, then the
+// carry; exactly the picks of the portable scans (picks are exact, so only their order differs).
+namespace {
+
+template <bool kMax>
+inline __m256d Pick(__m256d a, __m256d b) {
+  return kMax ? _mm256_max_pd(a, b) : _mm256_min_pd(a, b);  // a > b ? a : b (a < b ? a : b): NaN `a` gives b
+}
+
+template <bool kMax>
+inline double PickScalar(double a, double b) {
+  return kMax ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+template <bool kMax>
+double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out) {
+  __m256d carry = _mm256_set1_pd(carryValue);
+  const __m256d extra = _mm256_set1_pd(extraValue);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m256d local = _mm256_loadu_pd(x + i);
+    local = Pick<kMax>(local, _mm256_permute4x64_pd(local, _MM_SHUFFLE(2, 1, 0, 0)));
+    local = Pick<kMax>(local, _mm256_permute4x64_pd(local, _MM_SHUFFLE(1, 0, 1, 0)));
+    const __m256d prefix = Pick<kMax>(carry, local);
+    _mm256_storeu_pd(out + i, Pick<kMax>(_mm256_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)));
+    carry = Pick<kMax>(carry, _mm256_permute4x64_pd(local, 0xFF));
+  }
+  double c = _mm256_cvtsd_f64(carry);
+  for (; i < n; ++i) {
+    c = PickScalar<kMax>(c, x[i]);
+    out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
+  }
+  return c;
+}
+
+template <bool kMax>
+double Backward(const double* x, size_t n, double carryValue, double* suffix) {
+  __m256d carry = _mm256_set1_pd(carryValue);
+  size_t i = n;
+  for (; i >= 4; i -= 4) {
+    __m256d local = _mm256_loadu_pd(x + i - 4);
+    local = Pick<kMax>(local, _mm256_permute4x64_pd(local, _MM_SHUFFLE(3, 3, 2, 1)));
+    local = Pick<kMax>(local, _mm256_permute4x64_pd(local, _MM_SHUFFLE(3, 2, 3, 2)));
+    _mm256_storeu_pd(suffix + i - 4, Pick<kMax>(carry, local));
+    carry = Pick<kMax>(carry, _mm256_permute4x64_pd(local, 0x00));
+  }
+  double c = _mm256_cvtsd_f64(carry);
+  while (i-- > 0) suffix[i] = c = PickScalar<kMax>(c, x[i]);
+  return c;
+}
+
+}  // namespace
+
+double ForwardMaxAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out, bool) {
+  return Forward<true>(x, n, carry, extra, suffix, out);
+}
+double ForwardMinAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out, bool) {
+  return Forward<false>(x, n, carry, extra, suffix, out);
+}
+double BackwardMaxAvx2(const double* x, size_t n, double carry, double* suffix) { return Backward<true>(x, n, carry, suffix); }
+double BackwardMinAvx2(const double* x, size_t n, double carry, double* suffix) { return Backward<false>(x, n, carry, suffix); }
+
 }  // namespace sluice

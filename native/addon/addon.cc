@@ -34,6 +34,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitLstmState(env, exports);
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
+  InitSlidingWindow(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

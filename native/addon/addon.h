@@ -36,3 +36,4 @@ void InitLstmModel(Napi::Env env, Napi::Object exports);
 void InitLstmState(Napi::Env env, Napi::Object exports);
 void InitEventTimeWindows(Napi::Env env, Napi::Object exports);
 void InitWatermarkTracker(Napi::Env env, Napi::Object exports);
+void InitSlidingWindow(Napi::Env env, Napi::Object exports);

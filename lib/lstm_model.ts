@@ -2,10 +2,22 @@
 // LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
 // call; the native core checks every length again.
 import { SluiceError } from './errors'
-import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, type LstmSafetensorsOptions } from './lstm_loaders'
+import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './lstm_loaders'
 import { checkLstmWeights, type LstmWeights } from './lstm_weights'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
+import { readSafetensorsMetadata } from './safetensors'
+import { Scaler } from './scalers'
+import { fitNative, fitNativeAsync, initialLstmWeights, lossAndGradient, type LstmCreateOptions, type LstmFitHistory, type LstmFitOptions } from './training'
+
+/** Feature scalers kept with a model and saved in its safetensors __metadata__ ('sluice.scalers'). */
+export interface LstmModelScalers {
+  /** Scales the inputs (x) the model was trained on. */
+  input?: Scaler
+  /** Scales the targets (y); its inverse maps predictions back to the original units. */
+  target?: Scaler
+}
+const SCALERS_KEY = 'sluice.scalers'
 
 export interface LstmModelOptions {
   /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. */
@@ -65,6 +77,8 @@ export class LstmModel {
   readonly threads: number
   /** The SIMD kernels in use ('avx512', 'avx2', 'portable'). */
   readonly simd: string
+  /** Feature scalers saved with the model by toSafetensors and read back by fromSafetensors. */
+  scalers: LstmModelScalers = {}
   #native: NativeLstmModel | undefined
 
   private constructor(nativeModel: NativeLstmModel) {
@@ -87,9 +101,81 @@ export class LstmModel {
     return new LstmModel(new Ctor(weights, threads))
   }
 
-  /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options). */
+  /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options),
+   * with the scalers toSafetensors saved in its metadata. */
   static fromSafetensors(pathOrBytes: string | Uint8Array, options: LstmSafetensorsOptions & LstmModelOptions = {}): LstmModel {
-    return LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
+    const model = LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
+    const saved = readSafetensorsMetadata(pathOrBytes)[SCALERS_KEY]
+    if (saved !== undefined) {
+      let json: { input?: unknown; target?: unknown }
+      try {
+        json = JSON.parse(saved)
+      } catch {
+        model.close()
+        throw new SluiceError(`safetensors: metadata '${SCALERS_KEY}' is not JSON`, 'ERR_MALFORMED_DATA')
+      }
+      try {
+        if (json.input !== undefined) model.scalers.input = Scaler.fromJSON(json.input as never)
+        if (json.target !== undefined) model.scalers.target = Scaler.fromJSON(json.target as never)
+      } catch (error) {
+        model.close()
+        throw error
+      }
+    }
+    return model
+  }
+
+  // ---- training (lib/training.ts, native/core/lstm_training) ----
+
+  /** A new model with a linear head and PyTorch's default initialisation (uniform ±1/√hiddenSize), seeded. */
+  static create(options: LstmCreateOptions & LstmModelOptions): LstmModel {
+    return LstmModel.fromWeights(initialLstmWeights(options), options)
+  }
+
+  /** The current weights in PyTorch's layout (copies). */
+  weights(): LstmWeights {
+    return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(this.#model())
+  }
+
+  /**
+   * Trains the model (it needs a head) to forecast y [examples][outputSize] from the head's output at the last
+   * step of x [steps][examples][inputSize]: truncated BPTT over the windows, Adam, mini-batches (see
+   * LstmFitOptions). Bad data or options throw SluiceError before anything changes. Afterwards the model
+   * predicts with the trained weights. Blocks the event loop: see fitAsync.
+   */
+  fit(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): LstmFitHistory {
+    const { weights, history } = fitNative(this.#model(), this.threads, this.inputSize, this.outputSize, x, y, options)
+    this.#replaceWeights(weights)
+    return history
+  }
+
+  /** fit() with every epoch on a native worker thread; options.signal aborts it (the weights stay as before). */
+  async fitAsync(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): Promise<LstmFitHistory> {
+    const { weights, history } = await fitNativeAsync(this.#model(), this.threads, this.inputSize, this.outputSize, x, y, options)
+    this.#replaceWeights(weights)
+    return history
+  }
+
+  /** The mean loss over all of (x, y) as one batch and its gradient for every weight (PyTorch layout, as
+   * weights()), without changing the model: for gradient checks and custom optimisers. */
+  lossAndGradient(x: Float32Array, y: Float32Array, options: { loss?: 'mse' | 'mae' } = {}): { loss: number; gradient: LstmWeights } {
+    return lossAndGradient(this.#model(), x, y, this.inputSize, this.outputSize, options.loss ?? 'mse', this.threads)
+  }
+
+  /** The weights as a PyTorch state_dict in safetensors (`lstm.weight_ih_l0`…, `fc.weight`), with the scalers in __metadata__. */
+  toSafetensors(options: LstmSafetensorsWriteOptions = {}): Uint8Array {
+    const metadata = { ...options.metadata }
+    if (this.scalers.input !== undefined || this.scalers.target !== undefined) {
+      metadata[SCALERS_KEY] = JSON.stringify({ input: this.scalers.input?.toJSON(), target: this.scalers.target?.toJSON() })
+    }
+    return lstmWeightsToSafetensors(this.weights(), { ...options, metadata })
+  }
+
+  #replaceWeights(weights: LstmWeights): void {
+    const current = this.#model()
+    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+    this.#native = new Ctor(weights, this.threads)
+    current.close()
   }
 
   /** Loads an ONNX graph of LSTM nodes with an optional Gemm or MatMul+Add head (see lstmWeightsFromOnnx). */

@@ -32,6 +32,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitTesting(env, exports);
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
+  InitLstmTrainer(env, exports);
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
   InitSlidingWindow(env, exports);

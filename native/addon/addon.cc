@@ -32,9 +32,10 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitTesting(env, exports);
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
+  InitLstmTrainer(env, exports);
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
-  InitLstmTrainer(env, exports);
+  InitSlidingWindow(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

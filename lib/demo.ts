@@ -172,11 +172,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const started = performance.now()
   const seed = options.seed ?? 1
   const backendChoice = options.backend ?? 'auto'
+  if (backendChoice !== 'auto' && backendChoice !== 'cpu' && backendChoice !== 'cuda') throw new SluiceError(`backend must be cpu, cuda or auto, got ${String(backendChoice)}`, 'ERR_INVALID_ARGUMENT')
   const info = backends()
-  if (backendChoice === 'cuda') {
-    throw new SluiceError(`LstmModel runs on the CPU only in this version (no CUDA path yet; backends().cuda: ${info.cuda.available ? 'available' : info.cuda.reason})`, 'ERR_NOT_SUPPORTED')
-  }
-  const backend = `cpu (${info.cpu.simd}, ${info.cpu.threads} threads)` + (backendChoice === 'auto' ? '; auto → cpu: LstmModel has no CUDA path yet' : '')
   const table = options.csv ? readCsv(options.csv.path, options.csv.mapping) : loadSensorTable()
   const channelNames = options.csv ? [...options.csv.mapping.value] : ['humidity', 'temperature']
   const byKey = rowsByKey(table, options.limit ?? Infinity)
@@ -216,7 +213,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     offset += p.batch
   }
   const epochs = options.epochs ?? 12
-  const model = LstmModel.create({ inputSize: C, hiddenSize: options.hiddenSize ?? 24, outputSize: C, seed })
+  const { model, backend } = createModel({ inputSize: C, hiddenSize: options.hiddenSize ?? 24, outputSize: C, seed }, backendChoice, info)
   model.scalers.input = scaler
   model.scalers.target = scaler
   const fitStarted = performance.now()
@@ -332,6 +329,26 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   }
   result.seconds = (performance.now() - started) / 1000
   return result
+}
+
+/**
+ * The forecaster on the chosen backend. LstmModel takes a `backend` option ('auto' | 'cpu' | 'cuda') once its
+ * CUDA path is merged and then reports `model.backend` / `model.backendReason`; a build without it has no
+ * `backend` property and runs on the CPU, so 'cuda' is refused and 'auto' says why it means the CPU.
+ */
+function createModel(shape: { inputSize: number; hiddenSize: number; outputSize: number; seed: number }, choice: 'auto' | 'cpu' | 'cuda', info: ReturnType<typeof backends>) {
+  const model = LstmModel.create({ ...shape, ...({ backend: choice } as object) })
+  const chosen = (model as unknown as { backend?: 'cpu' | 'cuda'; backendReason?: string | null })
+  const cpu = `cpu (${info.cpu.simd}, ${info.cpu.threads} threads)`
+  if (chosen.backend === undefined) {
+    if (choice === 'cuda') {
+      model.close()
+      throw new SluiceError(`LstmModel runs on the CPU only in this build (no CUDA path yet; backends().cuda: ${info.cuda.available ? 'available' : info.cuda.reason})`, 'ERR_NOT_SUPPORTED')
+    }
+    return { model, backend: cpu + (choice === 'auto' ? '; auto → cpu: LstmModel has no CUDA path in this build' : '') }
+  }
+  if (chosen.backend === 'cuda') return { model, backend: `cuda (${info.cuda.device?.name ?? 'GPU'})` }
+  return { model, backend: cpu + (choice === 'auto' && chosen.backendReason ? `; auto → cpu: ${chosen.backendReason}` : '') }
 }
 
 /** Each channel's NaN replaced by its last finite value (the first finite one at the start). */

@@ -116,8 +116,16 @@ export function renderChart(series: ChartSeries[], options: ChartOptions): strin
     const idx = decimate(s.value, maxPoints)
     parts.push(`<path d="${path(s.time, s.value, idx, x, y)}" fill="none" stroke="#1f77b4" stroke-width="1.2"/>`)
     parts.push(`<path d="${path(s.time, s.forecast, decimate(s.forecast, maxPoints), x, y)}" fill="none" stroke="#ff7f0e" stroke-width="1" stroke-dasharray="4 2"/>`)
+    // Baseline flags: one marker per run of consecutive flagged rows (a triangle, stretched over the run).
     for (let i = 0; i < n; i++) {
-      if (s.baseline[i]) parts.push(`<path d="M${fmt(x(s.time[i]!) - 3)} ${fmt(y0 + panelH - 2)} L${fmt(x(s.time[i]!))} ${fmt(y0 + panelH - 9)} L${fmt(x(s.time[i]!) + 3)} ${fmt(y0 + panelH - 2)} Z" fill="#555"/>`)
+      if (!s.baseline[i]) continue
+      let j = i
+      while (j + 1 < n && s.baseline[j + 1]) j++
+      const xa = x(s.time[i]!) - 3, xb = x(s.time[j]!) + 3
+      parts.push(`<path d="M${fmt(xa)} ${fmt(y0 + panelH - 2)} L${fmt(xa + 3)} ${fmt(y0 + panelH - 9)} L${fmt(xb - 3)} ${fmt(y0 + panelH - 9)} L${fmt(xb)} ${fmt(y0 + panelH - 2)} Z" fill="#555"/>`)
+      i = j
+    }
+    for (let i = 0; i < n; i++) {
       if (s.flagged[i] && !Number.isNaN(s.value[i]!)) parts.push(`<circle cx="${fmt(x(s.time[i]!))}" cy="${fmt(y(s.value[i]!))}" r="3" fill="#d62728"/>`)
     }
     parts.push(`</g>`)

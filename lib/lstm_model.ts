@@ -1,15 +1,26 @@
 // LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU, PyTorch semantics.
 // LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
 // call; the native core checks every length again.
+import { backends } from './backends'
 import { SluiceError } from './errors'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, type LstmSafetensorsOptions } from './lstm_loaders'
 import type { LstmWeights } from './lstm_weights'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
 
+export type LstmBackend = 'auto' | 'cpu' | 'cuda'
+export type CudnnAlgorithm = 'auto' | 'standard' | 'persist-static'
+
 export interface LstmModelOptions {
-  /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. */
+  /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. CPU only. */
   threads?: number
+  /**
+   * Where to compute: 'cpu', 'cuda' (ERR_NOT_SUPPORTED naming backends().cuda.reason where CUDA is unusable), or
+   * 'auto' (default): CUDA when available, else the CPU; `model.backend` and `model.backendReason` say which and why.
+   */
+  backend?: LstmBackend
+  /** CUDA only: cuDNN's RNN algorithm; 'auto' (default) picks per shape. */
+  cudnnAlgorithm?: CudnnAlgorithm
 }
 
 export interface LstmPredictOptions {
@@ -35,6 +46,7 @@ interface NativeLstmModel {
   close(): void
 }
 type NativeLstmModelCtor = new (weights: LstmWeights, threads: number | undefined) => NativeLstmModel
+type NativeCudaLstmModelCtor = new (weights: LstmWeights, algorithm: CudnnAlgorithm | undefined) => NativeLstmModel
 
 interface NativeLstmState {
   step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
@@ -100,12 +112,18 @@ export class LstmModel {
   readonly outputSize: number
   readonly hasHead: boolean
   readonly threads: number
-  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'). */
+  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'), or 'cuda'. */
   readonly simd: string
+  /** Where this model computes. */
+  readonly backend: 'cpu' | 'cuda'
+  /** Why an 'auto' model runs on the CPU (backends().cuda.reason or the GPU's refusal); null otherwise. */
+  readonly backendReason: string | null
   #native: NativeLstmModel | undefined
 
-  private constructor(nativeModel: NativeLstmModel) {
+  private constructor(nativeModel: NativeLstmModel, backend: 'cpu' | 'cuda' = 'cpu', backendReason: string | null = null) {
     this.#native = nativeModel
+    this.backend = backend
+    this.backendReason = backendReason
     const info = nativeModel.info()
     this.inputSize = info.inputSize
     this.hiddenSize = info.hiddenSize
@@ -120,8 +138,34 @@ export class LstmModel {
   static fromWeights(weights: LstmWeights, options: LstmModelOptions = {}): LstmModel {
     checkWeights(weights)
     const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
+    const backend = options.backend ?? 'auto'
+    if (backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
+      throw new SluiceError(`backend must be 'auto', 'cpu' or 'cuda', got ${String(backend)}`, 'ERR_INVALID_ARGUMENT')
+    }
+    const algorithm = options.cudnnAlgorithm
+    if (algorithm !== undefined && algorithm !== 'auto' && algorithm !== 'standard' && algorithm !== 'persist-static') {
+      throw new SluiceError(`cudnnAlgorithm must be 'auto', 'standard' or 'persist-static', got ${String(algorithm)}`, 'ERR_INVALID_ARGUMENT')
+    }
+    let reason: string | null = null
+    if (backend !== 'cpu') {
+      const cuda = backends().cuda
+      if (cuda.available) {
+        try {
+          const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
+          return new LstmModel(new CudaCtor(weights, algorithm), 'cuda')
+        } catch (error) {
+          // The GPU refused (cuDNN, memory): 'auto' keeps the CPU path; bad weights fail on either backend.
+          const code = error instanceof SluiceError ? error.code : undefined
+          if (backend === 'cuda' || (code !== 'ERR_NOT_SUPPORTED' && code !== 'ERR_OUT_OF_MEMORY' && code !== 'ERR_INVALID_STATE')) throw error
+          reason = (error as Error).message
+        }
+      } else {
+        reason = cuda.reason ?? 'CUDA is unavailable'
+        if (backend === 'cuda') throw new SluiceError(`backend 'cuda' is unavailable: ${reason}`, 'ERR_NOT_SUPPORTED')
+      }
+    }
     const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-    return new LstmModel(new Ctor(weights, threads))
+    return new LstmModel(new Ctor(weights, threads), 'cpu', reason)
   }
 
   /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options). */
@@ -169,12 +213,22 @@ export class LstmModel {
     }
   }
 
+  /**
+   * CUDA models: device memory held, page-locked staging bytes, the cuDNN algorithm of the last call
+   * ('standard' | 'persist-static'; 'auto' before any) and the GPU's name. null on the CPU.
+   */
+  cudaInfo(): { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string } | null {
+    if (this.backend !== 'cuda') return null
+    const info = this.#model().info() as unknown as { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
+    return { deviceBytes: info.deviceBytes, pinnedBytes: info.pinnedBytes, algorithm: info.algorithm, device: info.device }
+  }
+
   /** A per-key state table for streaming (see LstmState). */
   createState(options: LstmStateOptions): LstmState {
     const model = this.#model()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
-    const Ctor = native().NativeLstmState as NativeLstmStateCtor
+    const Ctor = native()[this.backend === 'cuda' ? 'NativeCudaLstmState' : 'NativeLstmState'] as NativeLstmStateCtor
     return new LstmState(new Ctor(model, capacity), this.inputSize, this.outputSize)
   }
 

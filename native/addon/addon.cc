@@ -32,6 +32,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitTesting(env, exports);
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
+  InitCudaLstm(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -34,3 +34,4 @@ void InitBackends(Napi::Env env, Napi::Object exports);
 void InitTesting(Napi::Env env, Napi::Object exports);
 void InitLstmModel(Napi::Env env, Napi::Object exports);
 void InitLstmState(Napi::Env env, Napi::Object exports);
+void InitCudaLstm(Napi::Env env, Napi::Object exports);

@@ -33,6 +33,17 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
         }
         expect(gpu.backend).toBe('cuda')
         const x = randomArray(random, s.steps * s.batch * s.inputSize)
+        if (cudnnAlgorithm === 'persist-static') {
+          try {
+            gpu.predict(x, { steps: s.steps, batch: s.batch })
+          } catch (error) {
+            // cuDNN's persistent kernel refuses some shapes: asked for explicitly, that is ERR_NOT_SUPPORTED.
+            expect((error as { code?: string }).code).toBe('ERR_NOT_SUPPORTED')
+            console.log(`persist-static refused for ${JSON.stringify(s)}: ${(error as Error).message}`)
+            gpu.close()
+            continue
+          }
+        }
         for (const batchFirst of [false, true]) {
           for (const sequence of [false, true]) {
             const options = { steps: s.steps, batch: s.batch, batchFirst, sequence }

@@ -408,6 +408,15 @@ struct SluiceCudaLstm {
                   "uploading the head");
       }
     }
+    // One step of one sequence now, so that what only shows when cuDNN first runs (cuBLAS missing, no
+    // kernel for this GPU) fails the creation, where 'auto' can still fall back to the CPU.
+    const size_t warmInput = size_t(inputSize) * sizeof(float);
+    x.Reserve(warmInput, "input");
+    y.Reserve(size_t(hidden) * sizeof(float), "LSTM output");
+    CheckCuda(cudaMemsetAsync(x.ptr, 0, warmInput, stream), "clearing the input");
+    Forward(1, 1, nullptr, nullptr, nullptr, nullptr);
+    CheckCuda(cudaStreamSynchronize(stream), "the first cuDNN call");
+    lastAlgo = 0;
   }
 
   // Persistent kernels keep the recurrent weights on chip across steps: they pay off for small batches of

@@ -4,6 +4,7 @@
 #include <glob.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 namespace sluice::cuda {
@@ -71,15 +72,20 @@ std::vector<std::string> CudnnCandidates() {
 }
 
 std::vector<std::string> CublasCandidates() {
-  std::vector<std::string> candidates;
-  for (const std::string& dir : SitePackagePatterns()) {
-    AddGlob(dir + "/nvidia/cublas/lib/libcublasLt.so.[0-9]*", &candidates);
-    AddGlob(dir + "/nvidia/cublas/lib/libcublas.so.[0-9]*", &candidates);
-    AddGlob(dir + "/nvidia/cu1[0-9]/lib/libcublasLt.so.[0-9]*", &candidates);  // CUDA 13 wheels' layout
-    AddGlob(dir + "/nvidia/cu1[0-9]/lib/libcublas.so.[0-9]*", &candidates);
+  std::vector<std::string> folders;
+  // Beside an explicit cuDNN of a pip wheel: .../nvidia/cudnn/lib → .../nvidia/cublas/lib.
+  if (const char* explicitPath = std::getenv("SLUICE_CUDNN_PATH"); explicitPath && *explicitPath) {
+    const std::string p = explicitPath;
+    const size_t at = p.find("/nvidia/cudnn");
+    if (at != std::string::npos) folders.push_back(p.substr(0, at) + "/nvidia/cublas/lib");
   }
-  AddGlob("/usr/local/cuda/lib64/libcublasLt.so.[0-9]*", &candidates);
-  AddGlob("/usr/local/cuda/lib64/libcublas.so.[0-9]*", &candidates);
+  for (const std::string& dir : SitePackagePatterns()) {
+    AddGlob(dir + "/nvidia/cublas/lib", &folders);
+    AddGlob(dir + "/nvidia/cu1[0-9]/lib", &folders);  // CUDA 13 wheels' layout
+  }
+  folders.push_back("/usr/local/cuda/lib64");
+  std::vector<std::string> candidates;
+  for (const std::string& folder : folders) AddGlob(folder + "/libcublasLt.so.[0-9]*", &candidates);
   return candidates;
 }
 
@@ -88,17 +94,19 @@ const CudnnLibrary& LoadCudnn() {
   static std::once_flag once;
   std::call_once(once, [] {
     // cuBLAS first (RTLD_GLOBAL, by full path): cuDNN's own dlopen("libcublasLt.so.N") then finds the
-    // already-loaded library by its soname. Only when the plain soname would not be found anyway.
+    // already-loaded library by its soname. Only when the plain soname would not be found anyway, and only
+    // one cuBLAS (the first found: Lt, then libcublas of the same folder and version).
     for (const char* soname : {"libcublasLt.so.12", "libcublasLt.so.13"}) {
-      if (void* h = dlopen(soname, RTLD_NOW | RTLD_GLOBAL)) {
-        library.preloaded.push_back(soname);
-        (void)h;  // kept open for the process
-      }
+      if (dlopen(soname, RTLD_NOW | RTLD_GLOBAL)) library.preloaded.push_back(soname);  // kept open
     }
     if (library.preloaded.empty()) {
-      for (const std::string& candidate : CublasCandidates()) {
-        if (candidate.find(".so.") == std::string::npos) continue;
-        if (dlopen(candidate.c_str(), RTLD_NOW | RTLD_GLOBAL)) library.preloaded.push_back(candidate);
+      for (const std::string& lt : CublasCandidates()) {
+        if (!dlopen(lt.c_str(), RTLD_NOW | RTLD_GLOBAL)) continue;
+        library.preloaded.push_back(lt);
+        const size_t at = lt.rfind("libcublasLt.so.");
+        const std::string cublas = lt.substr(0, at) + "libcublas.so." + lt.substr(at + std::strlen("libcublasLt.so."));
+        if (dlopen(cublas.c_str(), RTLD_NOW | RTLD_GLOBAL)) library.preloaded.push_back(cublas);
+        break;
       }
     }
 

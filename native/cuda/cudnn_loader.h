@@ -27,9 +27,9 @@ std::vector<std::string> CudnnCandidates();
 // or not; globs are expanded by the callers.
 std::vector<std::string> SitePackagePatterns();
 
-// cuBLAS libraries to open before cuDNN when the loader would not find them by soname (cuDNN opens
-// libcublasLt itself, by soname, on first use): libcublasLt.so.N and libcublas.so.N from nvidia/cublas/lib
-// of a site-packages folder or from the CUDA install.
+// libcublasLt files to open before cuDNN when the loader would not find them by soname (cuDNN opens
+// libcublasLt itself, by soname, on first use): from nvidia/cublas/lib beside $SLUICE_CUDNN_PATH or under a
+// site-packages folder, or from the CUDA install. libcublas.so.N of the same folder follows its Lt.
 std::vector<std::string> CublasCandidates();
 
 // Opens the first candidate that loads, reports cuDNN major version 9 and has every function of

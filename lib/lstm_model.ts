@@ -5,6 +5,7 @@ import { backends } from './backends'
 import { SluiceError } from './errors'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, type LstmSafetensorsOptions } from './lstm_loaders'
 import type { LstmWeights } from './lstm_weights'
+import { LstmWindows, type LstmWindowsOptions, type NativeLstmWindows } from './lstm_windows'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
 
@@ -230,6 +231,19 @@ export class LstmModel {
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
     const Ctor = native()[this.backend === 'cuda' ? 'NativeCudaLstmState' : 'NativeLstmState'] as NativeLstmStateCtor
     return new LstmState(new Ctor(model, capacity), this.inputSize, this.outputSize)
+  }
+
+  /**
+   * Keyed count windows of `steps` rows feeding this model (see LstmWindows); on a CUDA model they live in
+   * device memory and each push copies its batch to the GPU once.
+   */
+  createWindows(options: LstmWindowsOptions): LstmWindows {
+    const model = this.#model()
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
+    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const steps = expectInteger(options.steps, 'steps', 1, 65536)
+    const Ctor = native().NativeLstmWindows as new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
+    return new LstmWindows(new Ctor(model, capacity, steps), this.inputSize, this.outputSize)
   }
 
   /** Frees the packed weights (once in-flight predictAsync calls and states made from it are done). */

@@ -201,6 +201,33 @@ async function gpuTests(sluice, checks) {
     gpu.close()
   }
 
+  // Device-resident keyed windows vs the CPU windows.
+  {
+    const weights = randomWeights(random, { layers: 2, inputSize: 6, hiddenSize: 48, outputSize: 2 })
+    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
+    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const cpuWindows = cpu.createWindows({ capacity: 2000, steps: 16 })
+    const gpuWindows = gpu.createWindows({ capacity: 2000, steps: 16 })
+    checks.check('windows of a CUDA model live on the GPU', gpuWindows.backend === 'cuda', gpuWindows.backend)
+    let worst = 0
+    let sameKeys = true
+    for (let batch = 0; batch < 10; batch++) {
+      const n = 50 + 400 * batch
+      const keys = Uint32Array.from({ length: n }, () => Math.floor(random() * (batch < 4 ? 30 : 2000)))
+      const x = randomArray(random, n * 6)
+      const a = gpuWindows.push(keys, x)
+      const b = cpuWindows.push(keys, x)
+      sameKeys &&= Buffer.compare(Buffer.from(a.keys.buffer, a.keys.byteOffset, a.keys.byteLength), Buffer.from(b.keys.buffer, b.keys.byteOffset, b.keys.byteLength)) === 0
+      worst = Math.max(worst, maxAbsDiff(a.output, b.output))
+    }
+    checks.check('device windows: the same keys as the CPU windows', sameKeys)
+    checks.check('device windows vs CPU windows (10 batches)', worst <= 1e-4, `max abs error ${worst.toExponential(2)}`)
+    cpuWindows.close()
+    gpuWindows.close()
+    cpu.close()
+    gpu.close()
+  }
+
   // Per-key state on the device vs the CPU state, resets, snapshots across backends, bad keys.
   {
     const weights = randomWeights(random, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
@@ -383,6 +410,25 @@ function bench(sluice, options) {
     const pick = (q) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]
     ours.latency = { ...c, p50: pick(0.5), p99: pick(0.99) }
     console.log(`  sluice ${c.label}: p50 ${(pick(0.5) * 1e3).toFixed(4)} ms, p99 ${(pick(0.99) * 1e3).toFixed(4)} ms`)
+  }
+
+  // Keyed windows (informative, no PyTorch counterpart here): 20,000 events over 10,000 keys per push,
+  // windows of 32 rows, I8/H64, device-resident vs the CPU backend's host windows.
+  {
+    const weights = randomWeights(random, { layers: 1, inputSize: 8, hiddenSize: 64 })
+    const n = 20000
+    const keys = Uint32Array.from({ length: n }, () => Math.floor(random() * 10000))
+    const x = randomArray(random, n * 8)
+    const row = {}
+    for (const backend of ['cuda', 'cpu']) {
+      const model = LstmModel.fromWeights(weights, { backend })
+      const windows = model.createWindows({ capacity: 10000, steps: 32 })
+      row[backend] = timed(() => windows.push(keys, x), target, 2000)
+      windows.close()
+      model.close()
+    }
+    ours.windows = row
+    console.log(`  sluice windows push (20,000 events, 10,000 keys, steps 32, I8/H64): cuda ${(row.cuda * 1e3).toFixed(3)} ms, cpu ${(row.cpu * 1e3).toFixed(3)} ms (${(row.cpu / row.cuda).toFixed(1)}× faster on the GPU)`)
   }
 
   const configs = path.join(options.workdir, 'bench-configs.json')

@@ -33,6 +33,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
   InitCudaLstm(env, exports);
+  InitLstmWindows(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -35,3 +35,4 @@ void InitTesting(Napi::Env env, Napi::Object exports);
 void InitLstmModel(Napi::Env env, Napi::Object exports);
 void InitLstmState(Napi::Env env, Napi::Object exports);
 void InitCudaLstm(Napi::Env env, Napi::Object exports);
+void InitLstmWindows(Napi::Env env, Napi::Object exports);

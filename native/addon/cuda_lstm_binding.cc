@@ -8,6 +8,7 @@
 #include "addon.h"
 #include "async_work.h"
 #include "cuda_lstm.h"
+#include "cuda_lstm_binding.h"
 #include "lstm_model_binding.h"
 #include "typed_array.h"
 
@@ -223,6 +224,11 @@ class CudaLstmStateWrap : public Napi::ObjectWrap<CudaLstmStateWrap> {
 };
 
 }  // namespace
+
+std::shared_ptr<sluice::CudaLstmModel> UnwrapCudaLstmModel(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kCudaLstmModelTag)) return nullptr;
+  return CudaLstmModelWrap::Unwrap(value.As<Napi::Object>())->Model(env);
+}
 
 void InitCudaLstm(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCudaLstmModel", CudaLstmModelWrap::Define(env));

@@ -1,5 +1,6 @@
 #include "cuda_lstm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -98,7 +99,11 @@ struct CudaLstmModel::Library {
   X(state_step, int (*)(SluiceCudaLstmState*, const unsigned*, size_t, const float*, float*, char*, size_t))  \
   X(state_reset, int (*)(SluiceCudaLstmState*, const unsigned*, size_t, char*, size_t))                       \
   X(state_read, int (*)(SluiceCudaLstmState*, float*, char*, size_t))                                         \
-  X(state_write, int (*)(SluiceCudaLstmState*, const float*, char*, size_t))
+  X(state_write, int (*)(SluiceCudaLstmState*, const float*, char*, size_t))                                  \
+  X(windows_create, int (*)(SluiceCudaLstm*, unsigned long long, int, SluiceCudaLstmWindows**, char*, size_t)) \
+  X(windows_destroy, void (*)(SluiceCudaLstmWindows*))                                                        \
+  X(windows_push, int (*)(SluiceCudaLstmWindows*, const unsigned*, const float*, const int*, size_t,          \
+                          const unsigned*, const unsigned long long*, size_t, float*, char*, size_t))
 #define SLUICE_MEMBER(name, type) \
   using name##Fn = type;          \
   name##Fn name = nullptr;
@@ -327,6 +332,47 @@ void CudaLstmState::Restore(Span<const uint8_t> bytes) {
   char error[kErrorSize] = {0};
   const int rc = model_->library_->state_write(static_cast<SluiceCudaLstmState*>(state_), table.data(), error, sizeof(error));
   if (rc != SLUICE_CUDA_OK) model_->Raise(rc, error);
+}
+
+// ---- keyed windows ---------------------------------------------------------------------------------------
+
+CudaLstmWindows::CudaLstmWindows(std::shared_ptr<CudaLstmModel> model, size_t capacity, size_t steps)
+    : model_(std::move(model)), book_(capacity, steps) {
+  size_t floats = 0;
+  if (__builtin_mul_overflow(capacity, steps * model_->inputSize(), &floats)) {
+    Fail(codes::kOutOfMemory, "capacity · steps is too large");
+  }
+  char error[kErrorSize] = {0};
+  SluiceCudaLstmWindows* created = nullptr;
+  const int rc = model_->library_->windows_create(static_cast<SluiceCudaLstm*>(model_->model_), capacity,
+                                                  static_cast<int>(steps), &created, error, sizeof(error));
+  if (rc != SLUICE_CUDA_OK) model_->Raise(rc, error);
+  windows_ = created;
+}
+
+CudaLstmWindows::~CudaLstmWindows() {
+  if (windows_) model_->library_->windows_destroy(static_cast<SluiceCudaLstmWindows*>(windows_));
+}
+
+size_t CudaLstmWindows::Push(Span<const uint32_t> keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out) {
+  CheckWindowsPush(keys.size, x.size, outKeys.size, out.size, model_->inputSize(), model_->outputSize());
+  book_.Plan(keys, &batch_);  // checks the keys before any change, then commits the counts
+  const size_t k = batch_.keys.size();
+  if (k == 0) return 0;
+  char error[kErrorSize] = {0};
+  static_assert(sizeof(unsigned long long) == sizeof(uint64_t) && sizeof(unsigned) == sizeof(uint32_t));
+  const int rc = model_->library_->windows_push(
+      static_cast<SluiceCudaLstmWindows*>(windows_), keys.data, x.data, batch_.slots.data(), keys.size,
+      batch_.keys.data(), reinterpret_cast<const unsigned long long*>(batch_.counts.data()), k, out.data, error,
+      sizeof(error));
+  if (rc != SLUICE_CUDA_OK) {
+    // A device failure (not a bad input: those were refused above) may leave the rings half-written:
+    // empty every window rather than compute from them later.
+    book_.Reset();
+    model_->Raise(rc, (std::string(error) + "; every window was emptied").c_str());
+  }
+  std::copy(batch_.keys.begin(), batch_.keys.end(), outKeys.data);
+  return k;
 }
 
 }  // namespace sluice

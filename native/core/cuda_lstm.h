@@ -13,6 +13,7 @@
 
 #include "cuda_library.h"
 #include "lstm_model.h"
+#include "lstm_windows.h"
 #include "span.h"
 
 namespace sluice {
@@ -58,6 +59,7 @@ class CudaLstmModel {
 
  private:
   friend class CudaLstmState;
+  friend class CudaLstmWindows;
   struct Library;  // the resolved functions plus our own reference on the library
   [[noreturn]] void Raise(int status, const char* message) const;
 
@@ -94,6 +96,30 @@ class CudaLstmState {
   void* state_ = nullptr;      // SluiceCudaLstmState*
   std::vector<uint32_t> seen_;  // per key: the epoch of the last Step that listed it
   uint32_t epoch_ = 0;
+};
+
+// LstmWindows with the rings in device memory: a batch of events is copied to the GPU once, the windows
+// and the [steps][k][I] LSTM input are built there, and only the k output rows come back.
+// BytesPerKey(): steps · inputSize · 4 device bytes + 16 host bytes (WindowBook).
+class CudaLstmWindows {
+ public:
+  CudaLstmWindows(std::shared_ptr<CudaLstmModel> model, size_t capacity, size_t steps);
+  ~CudaLstmWindows();
+  CudaLstmWindows(const CudaLstmWindows&) = delete;
+  CudaLstmWindows& operator=(const CudaLstmWindows&) = delete;
+
+  size_t Push(Span<const uint32_t> keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out);
+  void Reset() { book_.Reset(); }  // the rings' old rows are never read again: counts decide what is valid
+  size_t BytesPerKey() const { return book_.steps() * model_->inputSize() * sizeof(float) + 16; }
+  const CudaLstmModel& model() const { return *model_; }
+  size_t capacity() const { return book_.capacity(); }
+  size_t steps() const { return book_.steps(); }
+
+ private:
+  std::shared_ptr<CudaLstmModel> model_;
+  WindowBook book_;
+  WindowBook::Batch batch_;
+  void* windows_ = nullptr;  // SluiceCudaLstmWindows*
 };
 
 }  // namespace sluice

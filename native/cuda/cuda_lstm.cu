@@ -219,6 +219,32 @@ __global__ void ZeroKeys(const unsigned* __restrict__ keys, size_t n, size_t str
   }
 }
 
+// Event e's row x[e] into its key's ring slot (slots[e] < 0: overwritten later in the batch, skipped).
+__global__ void ScatterEvents(const unsigned* __restrict__ keys, const int* __restrict__ slots,
+                              const float* __restrict__ x, size_t n, size_t steps, size_t width,
+                              float* __restrict__ rings) {
+  const size_t total = n * width;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t e = i / width, j = i % width;
+    if (slots[e] < 0) continue;
+    rings[(size_t(keys[e]) * steps + size_t(slots[e])) * width + j] = x[i];
+  }
+}
+
+// The LSTM input [steps][k][I] from the rings: row t of key b is the key's row counts[b] − steps + t ever
+// pushed (zeros before its first).
+__global__ void BuildWindows(const float* __restrict__ rings, const unsigned* __restrict__ keys,
+                             const unsigned long long* __restrict__ counts, size_t k, size_t steps, size_t width,
+                             float* __restrict__ x) {
+  const size_t total = steps * k * width;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
+    const size_t j = i % width, row = i / width;
+    const size_t b = row % k, t = row / k;
+    const long long r = static_cast<long long>(counts[b]) - static_cast<long long>(steps) + static_cast<long long>(t);
+    x[i] = r < 0 ? 0.f : rings[(size_t(keys[b]) * steps + size_t(r) % steps) * width + j];
+  }
+}
+
 void CheckLaunch(const char* what) { CheckCuda(cudaGetLastError(), what); }
 
 }  // namespace
@@ -588,6 +614,57 @@ struct SluiceCudaLstmState {
   }
 };
 
+struct SluiceCudaLstmWindows {
+  SluiceCudaLstm* model = nullptr;  // the caller keeps the model alive longer than its windows
+  size_t capacity = 0, steps = 0;
+  DeviceBuffer rings;    // [capacity][steps][I]
+  DeviceBuffer staging;  // the batch as copied: counts, keys, slots, distinct keys, x
+
+  void Push(const unsigned* keys, const float* hostX, const int* slots, size_t n, const unsigned* distinct,
+            const unsigned long long* counts, size_t k, float* hostOut) {
+    SluiceCudaLstm& m = *model;
+    CheckCuda(cudaSetDevice(0), "cudaSetDevice");
+    for (size_t i = 0; i < n; ++i) {
+      if (keys[i] >= capacity || slots[i] >= static_cast<int>(steps)) {
+        Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "event " + std::to_string(i) + " has a key or slot out of range");
+      }
+    }
+    for (size_t b = 0; b < k; ++b) {
+      if (distinct[b] >= capacity) Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "a distinct key is out of range");
+    }
+    // One pinned block, one copy: counts (8-byte aligned first), keys, slots, distinct keys, then x.
+    const size_t I = size_t(m.inputSize);
+    const size_t countsBytes = k * sizeof(unsigned long long), keysBytes = n * sizeof(unsigned),
+                 slotsBytes = n * sizeof(int), distinctBytes = k * sizeof(unsigned);
+    const size_t xOffset = (countsBytes + keysBytes + slotsBytes + distinctBytes + 15) / 16 * 16;
+    const size_t total = xOffset + n * I * sizeof(float);
+    m.pinnedIn.Reserve(total, "pinned batch");
+    staging.Reserve(total, "the batch on the device");
+    char* p = m.pinnedIn.As<char>();
+    std::memcpy(p, counts, countsBytes);
+    std::memcpy(p + countsBytes, keys, keysBytes);
+    std::memcpy(p + countsBytes + keysBytes, slots, slotsBytes);
+    std::memcpy(p + countsBytes + keysBytes + slotsBytes, distinct, distinctBytes);
+    std::memcpy(p + xOffset, hostX, n * I * sizeof(float));
+    CheckCuda(cudaMemcpyAsync(staging.ptr, p, total, cudaMemcpyHostToDevice, m.stream), "copying the batch");
+    char* d = staging.As<char>();
+    const auto* dCounts = reinterpret_cast<const unsigned long long*>(d);
+    const auto* dKeys = reinterpret_cast<const unsigned*>(d + countsBytes);
+    const auto* dSlots = reinterpret_cast<const int*>(d + countsBytes + keysBytes);
+    const auto* dDistinct = reinterpret_cast<const unsigned*>(d + countsBytes + keysBytes + slotsBytes);
+    const auto* dX = reinterpret_cast<const float*>(d + xOffset);
+    ScatterEvents<<<Blocks(n * I), kThreads, 0, m.stream>>>(dKeys, dSlots, dX, n, steps, I, rings.As<float>());
+    CheckLaunch("writing the windows");
+    m.x.Reserve(steps * k * I * sizeof(float), "LSTM input");
+    BuildWindows<<<Blocks(steps * k * I), kThreads, 0, m.stream>>>(rings.As<float>(), dDistinct, dCounts, k, steps, I,
+                                                                    m.x.As<float>());
+    CheckLaunch("building the LSTM input");
+    m.y.Reserve(steps * k * size_t(m.hidden) * sizeof(float), "LSTM output");
+    m.Forward(static_cast<int>(steps), static_cast<int>(k), nullptr, nullptr, nullptr, nullptr);
+    m.EmitRows(static_cast<int>(steps), static_cast<int>(k), kLast, hostOut);
+  }
+};
+
 // ---- the C ABI -------------------------------------------------------------------------------------------
 
 namespace {
@@ -745,5 +822,52 @@ extern "C" int sluice_cuda_state_write(SluiceCudaLstmState* state, const float* 
     CheckCuda(cudaMemcpyAsync(state->table.ptr, table, state->TableBytes(), cudaMemcpyHostToDevice, state->model->stream),
               "writing the states");
     CheckCuda(cudaStreamSynchronize(state->model->stream), "writing the states");
+  });
+}
+
+extern "C" int sluice_cuda_windows_create(SluiceCudaLstm* model, unsigned long long capacity, int steps,
+                                          SluiceCudaLstmWindows** windows, char* error, size_t error_size) {
+  if (!windows) return SLUICE_CUDA_ERR_INVALID_ARGUMENT;
+  *windows = nullptr;
+  return Guard(error, error_size, [&] {
+    if (!model) Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "model is NULL");
+    if (capacity < 1 || capacity > 0xffffffffULL || steps < 1) Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "capacity or steps out of range");
+    std::lock_guard<std::mutex> lock(model->mutex);
+    CheckCuda(cudaSetDevice(0), "cudaSetDevice");
+    auto created = std::make_unique<SluiceCudaLstmWindows>();
+    created->model = model;
+    created->capacity = capacity;
+    created->steps = size_t(steps);
+    const size_t bytes = size_t(capacity) * size_t(steps) * size_t(model->inputSize) * sizeof(float);
+    created->rings.Reserve(bytes, "the windows");
+    CheckCuda(cudaMemsetAsync(created->rings.ptr, 0, bytes, model->stream), "clearing the windows");
+    CheckCuda(cudaStreamSynchronize(model->stream), "clearing the windows");
+    *windows = created.release();
+  });
+}
+
+extern "C" void sluice_cuda_windows_destroy(SluiceCudaLstmWindows* windows) {
+  if (!windows) return;
+  try {
+    std::lock_guard<std::mutex> lock(windows->model->mutex);
+    delete windows;
+  } catch (...) {
+  }
+}
+
+extern "C" int sluice_cuda_windows_push(SluiceCudaLstmWindows* windows, const unsigned int* keys, const float* x,
+                                        const int* slots, size_t n, const unsigned int* distinct,
+                                        const unsigned long long* counts, size_t k, float* out, char* error,
+                                        size_t error_size) {
+  return Guard(error, error_size, [&] {
+    if (!windows || (n > 0 && (!keys || !x || !slots)) || (k > 0 && (!distinct || !counts || !out))) {
+      Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "a NULL argument");
+    }
+    if (k == 0) return;
+    SluiceCudaLstm& m = *windows->model;
+    CheckRun(static_cast<long long>(windows->steps), static_cast<long long>(std::min<size_t>(k, size_t(1) << 40)),
+             std::max({m.inputSize, m.hidden, static_cast<int>(m.OutputWidth())}));
+    std::lock_guard<std::mutex> lock(m.mutex);
+    windows->Push(keys, x, slots, n, distinct, counts, k, out);
   });
 }

@@ -118,6 +118,23 @@ SLUICE_CUDA_EXPORT int sluice_cuda_state_read(SluiceCudaLstmState* state, float*
 SLUICE_CUDA_EXPORT int sluice_cuda_state_write(SluiceCudaLstmState* state, const float* table, char* error,
                                                size_t error_size);
 
+/* ---- keyed windows on the device ---------------------------------------------------------------------
+ * Each key's last `steps` input rows in a device ring ([capacity][steps][I]). The caller plans a batch
+ * (WindowBook in native/core/lstm_windows.h): slots[e] is event e's ring slot, or −1 when a later event
+ * of the batch overwrites it; distinct[k] are the keys to evaluate and counts[k] their rows ever pushed,
+ * this batch included. The whole batch is copied to the device once; the rings are updated, the
+ * [steps][k][I] LSTM input is built there from them (zeros before a key's first row) and only the k
+ * output rows come back. */
+typedef struct SluiceCudaLstmWindows SluiceCudaLstmWindows;
+
+SLUICE_CUDA_EXPORT int sluice_cuda_windows_create(SluiceCudaLstm* model, unsigned long long capacity, int steps,
+                                                  SluiceCudaLstmWindows** windows, char* error, size_t error_size);
+SLUICE_CUDA_EXPORT void sluice_cuda_windows_destroy(SluiceCudaLstmWindows* windows);
+SLUICE_CUDA_EXPORT int sluice_cuda_windows_push(SluiceCudaLstmWindows* windows, const unsigned int* keys,
+                                                const float* x, const int* slots, size_t n,
+                                                const unsigned int* distinct, const unsigned long long* counts,
+                                                size_t k, float* out, char* error, size_t error_size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -440,7 +440,7 @@ struct SluiceCudaLstm {
     x.Reserve(warmInput, "input");
     y.Reserve(size_t(hidden) * sizeof(float), "LSTM output");
     CheckCuda(cudaMemsetAsync(x.ptr, 0, warmInput, stream), "clearing the input");
-    Forward(1, 1, nullptr, nullptr, nullptr, nullptr);
+    Forward(1, 1, x.ptr, nullptr, nullptr, nullptr, nullptr);
     CheckCuda(cudaStreamSynchronize(stream), "the first cuDNN call");
     lastAlgo = 0;
   }
@@ -487,7 +487,7 @@ struct SluiceCudaLstm {
 
   // cudnnRNNForward over the current shape, from (hx, cx) or zeros; the persistent kernel's refusal of a
   // shape under AUTO falls back to STANDARD and is remembered.
-  void Forward(int steps, int batch, const void* hxIn, const void* cxIn, void* hyOut, void* cyOut) {
+  void Forward(int steps, int batch, const void* input, const void* hxIn, const void* cxIn, void* hyOut, void* cyOut) {
     SetShape(steps, batch);
     for (;;) {
       Plan& plan = ChooseAlgo(steps, batch);
@@ -500,11 +500,13 @@ struct SluiceCudaLstm {
       }
       work.Reserve(std::max<size_t>(plan.workBytes, 1), "cuDNN workspace");
       const cd::Status status =
-          api->RNNForward(handle, plan.rnn, cd::kFwdInference, seqLengths.As<int32_t>(), xDesc, x.ptr, yDesc, y.ptr,
+          api->RNNForward(handle, plan.rnn, cd::kFwdInference, seqLengths.As<int32_t>(), xDesc, input, yDesc, y.ptr,
                           hDesc, hxIn, hyOut, cDesc, cxIn, cyOut, plan.weightBytes, plan.weights.ptr, plan.workBytes,
                           work.ptr, 0, nullptr);
+      // Under AUTO any refusal of the persistent kernel (cuDNN reports unsupported shapes as NOT_SUPPORTED
+      // or BAD_PARAM depending on the version) falls back to STANDARD; only running out of memory does not.
       if (status != cd::kStatusSuccess && &plan == &plans[1] && requestedAlgo == SLUICE_CUDA_ALGO_AUTO &&
-          StatusOf(status) == SLUICE_CUDA_ERR_NOT_SUPPORTED) {
+          StatusOf(status) != SLUICE_CUDA_ERR_OUT_OF_MEMORY) {
         persistRefused.insert({steps, batch});
         continue;
       }
@@ -546,7 +548,7 @@ struct SluiceCudaLstm {
       CheckCuda(cudaMemcpyAsync(x.ptr, pinnedIn.ptr, inputBytes, cudaMemcpyHostToDevice, stream), "copying the input");
     }
     y.Reserve(size_t(steps) * size_t(batch) * size_t(hidden) * sizeof(float), "LSTM output");
-    Forward(steps, batch, nullptr, nullptr, nullptr, nullptr);
+    Forward(steps, batch, x.ptr, nullptr, nullptr, nullptr, nullptr);
     EmitRows(steps, batch, !sequence ? kLast : batchFirst ? kSequenceBatchFirst : kSequence, hostOut);
   }
 };
@@ -562,12 +564,7 @@ struct SluiceCudaLstmState {
 
   void UploadKeys(const unsigned* keys, size_t n) {
     SluiceCudaLstm& m = *model;
-    for (size_t i = 0; i < n; ++i) {
-      if (keys[i] >= capacity) {
-        Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "key " + std::to_string(keys[i]) + " is not below the capacity " +
-                                                   std::to_string(capacity));
-      }
-    }
+    CheckKeys(keys, n);
     m.pinnedKeys.Reserve(n * sizeof(unsigned), "pinned keys");
     std::memcpy(m.pinnedKeys.ptr, keys, n * sizeof(unsigned));
     m.keys.Reserve(n * sizeof(unsigned), "keys");
@@ -575,15 +572,27 @@ struct SluiceCudaLstmState {
               "copying the keys");
   }
 
+  void CheckKeys(const unsigned* keys, size_t n) const {
+    for (size_t i = 0; i < n; ++i) {
+      if (keys[i] >= capacity) {
+        Fail(SLUICE_CUDA_ERR_INVALID_ARGUMENT, "key " + std::to_string(keys[i]) + " is not below the capacity " +
+                                                   std::to_string(capacity));
+      }
+    }
+  }
+
+  // Keys and inputs go up in one copy: [keys, padded to 256 bytes][x] (cuDNN reads x in place).
   void Step(const unsigned* keys, size_t n, const float* hostX, float* hostOut) {
     SluiceCudaLstm& m = *model;
     CheckCuda(cudaSetDevice(0), "cudaSetDevice");
-    UploadKeys(keys, n);
-    const size_t inputBytes = n * size_t(m.inputSize) * sizeof(float);
-    m.pinnedIn.Reserve(inputBytes, "pinned input");
-    std::memcpy(m.pinnedIn.ptr, hostX, inputBytes);
-    m.x.Reserve(inputBytes, "input");
-    CheckCuda(cudaMemcpyAsync(m.x.ptr, m.pinnedIn.ptr, inputBytes, cudaMemcpyHostToDevice, m.stream), "copying the input");
+    CheckKeys(keys, n);
+    const size_t keyBytes = n * sizeof(unsigned), xOffset = (keyBytes + 255) / 256 * 256;
+    const size_t inputBytes = n * size_t(m.inputSize) * sizeof(float), total = xOffset + inputBytes;
+    m.pinnedIn.Reserve(total, "pinned input");
+    std::memcpy(m.pinnedIn.ptr, keys, keyBytes);
+    std::memcpy(m.pinnedIn.As<char>() + xOffset, hostX, inputBytes);
+    m.keys.Reserve(total, "keys and input");
+    CheckCuda(cudaMemcpyAsync(m.keys.ptr, m.pinnedIn.ptr, total, cudaMemcpyHostToDevice, m.stream), "copying the input");
     const size_t stateBytes = size_t(m.layers) * n * size_t(m.hidden) * sizeof(float);
     for (DeviceBuffer* b : {&m.hx, &m.cx, &m.hy, &m.cy}) b->Reserve(stateBytes, "LSTM state");
     m.y.Reserve(n * size_t(m.hidden) * sizeof(float), "LSTM output");
@@ -592,7 +601,7 @@ struct SluiceCudaLstmState {
                                                          size_t(m.hidden), paddedHidden, m.hx.As<float>(),
                                                          m.cx.As<float>());
     CheckLaunch("gathering states");
-    m.Forward(1, static_cast<int>(n), m.hx.ptr, m.cx.ptr, m.hy.ptr, m.cy.ptr);
+    m.Forward(1, static_cast<int>(n), m.keys.As<char>() + xOffset, m.hx.ptr, m.cx.ptr, m.hy.ptr, m.cy.ptr);
     ScatterState<<<Blocks(work), kThreads, 0, m.stream>>>(m.hy.As<float>(), m.cy.As<float>(), m.keys.As<unsigned>(), n,
                                                           size_t(m.layers), size_t(m.hidden), paddedHidden,
                                                           table.As<float>());
@@ -660,7 +669,7 @@ struct SluiceCudaLstmWindows {
                                                                     m.x.As<float>());
     CheckLaunch("building the LSTM input");
     m.y.Reserve(steps * k * size_t(m.hidden) * sizeof(float), "LSTM output");
-    m.Forward(static_cast<int>(steps), static_cast<int>(k), nullptr, nullptr, nullptr, nullptr);
+    m.Forward(static_cast<int>(steps), static_cast<int>(k), m.x.ptr, nullptr, nullptr, nullptr, nullptr);
     m.EmitRows(static_cast<int>(steps), static_cast<int>(k), kLast, hostOut);
   }
 };

@@ -11,3 +11,7 @@ export type { SafetensorsDtype, SafetensorsFloatDtype, SafetensorsIntegerDtype, 
 export { lstmWeightsFromSafetensors, lstmWeightsToSafetensors, lstmWeightsFromOnnx } from './lstm_loaders'
 export type { LstmSafetensorsOptions, LstmSafetensorsWriteOptions } from './lstm_loaders'
 export type { LstmWeights, LstmLayerWeights, LinearHeadWeights } from './lstm_weights'
+export { EventTimeWindows } from './event_time_windows'
+export type { EventBatch, EventTimeWindowsOptions, FiredWindows, FiredWindowsOut, PushResult, WindowMetrics, WindowType } from './event_time_windows'
+export { WatermarkTracker } from './watermark_tracker'
+export type { WatermarkInputState, WatermarkTrackerOptions } from './watermark_tracker'

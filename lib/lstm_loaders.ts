@@ -2,7 +2,7 @@
 // nodes with an optional linear head. Both check every shape against the inferred sizes and name the
 // tensor at fault; ONNX models are converted from ONNX's gate order (i, o, f, c) to PyTorch's (i, f, g, o).
 import { SluiceError } from './errors'
-import type { LinearHeadWeights, LstmLayerWeights, LstmWeights } from './lstm_weights'
+import { checkLstmWeights, expectAllFinite, type LinearHeadWeights, type LstmLayerWeights, type LstmWeights } from './lstm_weights'
 import { modelBytes } from './model_bytes'
 import { floatsOfBytes, OnnxDataType, readOnnxModel, tensorFloatBytes, tensorFloats, tensorIntegers, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx'
 import { readSafetensors, writeSafetensors, type SafetensorsTensor, type SafetensorsTensorInput } from './safetensors'
@@ -138,56 +138,6 @@ function floats([name, tensor]: [string, SafetensorsTensor], shape: number[]): F
   return tensor.data
 }
 
-function expectAllFinite(values: Float32Array, what: string): void {
-  // Fast pass: v·0 is 0 for finite v and NaN for NaN or ±Infinity, so the sum stays 0 unless one is bad.
-  let probe = 0
-  for (let i = 0; i < values.length; i++) probe += values[i]! * 0
-  if (probe === 0) return
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i]!)) {
-      throw new SluiceError(`${what} holds ${values[i]} at element ${i}; weights must be finite`, 'ERR_INVALID_ARGUMENT')
-    }
-  }
-}
-
-/**
- * Checks an LstmWeights object: sizes, array types and lengths, finite values. Returns the head's output
- * size (0 without a head). Throws ERR_INVALID_TYPE / ERR_INVALID_LENGTH / ERR_INVALID_ARGUMENT.
- */
-export function checkLstmWeights(weights: LstmWeights, what = 'weights'): number {
-  if (typeof weights !== 'object' || weights === null) throw new SluiceError(`${what} must be an LstmWeights object`, 'ERR_INVALID_TYPE')
-  const { inputSize, hiddenSize, layers, head } = weights
-  for (const [name, value] of [['inputSize', inputSize], ['hiddenSize', hiddenSize]] as const) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-      throw new SluiceError(`${what}.${name} must be a positive integer, got ${String(value)}`, 'ERR_INVALID_ARGUMENT')
-    }
-  }
-  if (!Array.isArray(layers) || layers.length === 0) throw new SluiceError(`${what}.layers must be a non-empty array`, 'ERR_INVALID_ARGUMENT')
-  const array = (value: unknown, length: number, name: string, optional: boolean): void => {
-    if (value === undefined && optional) return
-    if (!(value instanceof Float32Array)) throw new SluiceError(`${what}.${name} must be a Float32Array`, 'ERR_INVALID_TYPE')
-    if (value.length !== length) throw new SluiceError(`${what}.${name} must have length ${length}, got ${value.length}`, 'ERR_INVALID_LENGTH')
-    expectAllFinite(value, `${what}.${name}`)
-  }
-  layers.forEach((layer, k) => {
-    if (typeof layer !== 'object' || layer === null) throw new SluiceError(`${what}.layers[${k}] must be an object`, 'ERR_INVALID_TYPE')
-    array(layer.weightIh, 4 * hiddenSize * (k === 0 ? inputSize : hiddenSize), `layers[${k}].weightIh`, false)
-    array(layer.weightHh, 4 * hiddenSize * hiddenSize, `layers[${k}].weightHh`, false)
-    array(layer.biasIh, 4 * hiddenSize, `layers[${k}].biasIh`, true)
-    array(layer.biasHh, 4 * hiddenSize, `layers[${k}].biasHh`, true)
-  })
-  if (head === undefined) return 0
-  if (typeof head !== 'object' || head === null || !(head.weight instanceof Float32Array)) {
-    throw new SluiceError(`${what}.head.weight must be a Float32Array`, 'ERR_INVALID_TYPE')
-  }
-  if (head.weight.length === 0 || head.weight.length % hiddenSize !== 0) {
-    throw new SluiceError(`${what}.head.weight.length (${head.weight.length}) must be a positive multiple of hiddenSize (${hiddenSize})`, 'ERR_INVALID_LENGTH')
-  }
-  const outputSize = head.weight.length / hiddenSize
-  array(head.weight, outputSize * hiddenSize, 'head.weight', false)
-  array(head.bias, outputSize, 'head.bias', true)
-  return outputSize
-}
 
 /**
  * Writes LstmWeights as a safetensors file with PyTorch's state_dict names (`lstm.weight_ih_l0`…, `fc.weight`),
@@ -195,7 +145,7 @@ export function checkLstmWeights(weights: LstmWeights, what = 'weights'): number
  * gets zeros for the other (PyTorch has both or neither).
  */
 export function lstmWeightsToSafetensors(weights: LstmWeights, options: LstmSafetensorsWriteOptions = {}): Uint8Array {
-  const outputSize = checkLstmWeights(weights)
+  const outputSize = checkLstmWeights(weights, { finite: true })
   const prefix = options.prefix ?? 'lstm.'
   const headPrefix = options.headPrefix ?? 'fc.'
   const { inputSize, hiddenSize } = weights

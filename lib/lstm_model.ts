@@ -4,7 +4,7 @@
 import { backends } from './backends'
 import { SluiceError } from './errors'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, type LstmSafetensorsOptions } from './lstm_loaders'
-import type { LstmWeights } from './lstm_weights'
+import { checkLstmWeights, type LstmWeights } from './lstm_weights'
 import { LstmWindows, type LstmWindowsOptions, type NativeLstmWindows } from './lstm_windows'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
@@ -59,46 +59,9 @@ interface NativeLstmState {
 }
 type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => NativeLstmState
 
-const MAX_SIZE = 65536
-
 function isResizable(array: Float32Array): boolean {
   const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
   return buffer.resizable === true || buffer.growable === true
-}
-
-/** Checks the weights' structure and every length, naming the first wrong one (ERR_INVALID_TYPE / _LENGTH). */
-function checkWeights(weights: LstmWeights): void {
-  if (typeof weights !== 'object' || weights === null) throw new SluiceError('weights must be an LstmWeights object', 'ERR_INVALID_TYPE')
-  const I = expectInteger(weights.inputSize, 'inputSize', 1, MAX_SIZE)
-  const H = expectInteger(weights.hiddenSize, 'hiddenSize', 1, MAX_SIZE)
-  if (!Array.isArray(weights.layers)) throw new SluiceError('layers must be an array', 'ERR_INVALID_TYPE')
-  if (weights.layers.length < 1 || weights.layers.length > 64) {
-    throw new SluiceError(`an LSTM needs 1 to 64 layers, got ${weights.layers.length}`, 'ERR_INVALID_ARGUMENT')
-  }
-  const check = (value: unknown, name: string, length: number, shape: string, optional = false) => {
-    if (optional && value === undefined) return
-    const array = expectTypedArray(value, name, Float32Array)
-    if (array.length !== length) {
-      throw new SluiceError(`${name} must have ${shape} = ${length} floats, got ${array.length}`, 'ERR_INVALID_LENGTH')
-    }
-  }
-  weights.layers.forEach((layer, l) => {
-    const name = `layers[${l}].`
-    if (typeof layer !== 'object' || layer === null) throw new SluiceError(`${name} must be an object`, 'ERR_INVALID_TYPE')
-    const inputs = l === 0 ? I : H
-    check(layer.weightIh, `${name}weightIh`, 4 * H * inputs, `4·hiddenSize·${l === 0 ? 'inputSize' : 'hiddenSize'}`)
-    check(layer.weightHh, `${name}weightHh`, 4 * H * H, '4·hiddenSize·hiddenSize')
-    check(layer.biasIh, `${name}biasIh`, 4 * H, '4·hiddenSize', true)
-    check(layer.biasHh, `${name}biasHh`, 4 * H, '4·hiddenSize', true)
-  })
-  if (weights.head !== undefined) {
-    const w = expectTypedArray(weights.head.weight, 'head.weight', Float32Array)
-    const O = w.length / H
-    if (!Number.isInteger(O) || O < 1 || O > MAX_SIZE) {
-      throw new SluiceError(`head.weight must have outputSize·hiddenSize floats (a positive multiple of ${H}), got ${w.length}`, 'ERR_INVALID_LENGTH')
-    }
-    check(weights.head.bias, 'head.bias', O, 'outputSize', true)
-  }
 }
 
 /**
@@ -137,7 +100,7 @@ export class LstmModel {
 
   /** Validates and packs the weights (NaN/Infinity → ERR_INVALID_ARGUMENT naming the weight). */
   static fromWeights(weights: LstmWeights, options: LstmModelOptions = {}): LstmModel {
-    checkWeights(weights)
+    checkLstmWeights(weights)
     const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
     const backend = options.backend ?? 'auto'
     if (backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {

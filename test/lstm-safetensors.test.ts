@@ -3,7 +3,7 @@
 // fc.weight [O, H], fc.bias [O]); files are written here with the generic writer under those names.
 import { describe, expect, it } from 'vitest'
 import { lstmWeightsFromSafetensors, lstmWeightsToSafetensors, readSafetensors, SluiceError, writeSafetensors, type LstmWeights, type SafetensorsTensorInput } from '../lib/index'
-import { checkLstmWeights } from '../lib/lstm_loaders'
+import { checkLstmWeights } from '../lib/lstm_weights'
 import { expectSluiceError } from './helpers'
 import { randomLstmWeights, seededRandom } from './support/lstm_reference'
 
@@ -169,14 +169,14 @@ describe('lstmWeightsToSafetensors', () => {
   it('checks the weights it is given', () => {
     const wrongLength = sample()
     wrongLength.layers[1]!.weightHh = new Float32Array(7)
-    expectSluiceError(() => lstmWeightsToSafetensors(wrongLength), 'ERR_INVALID_LENGTH', /layers\[1\]\.weightHh must have length 100, got 7/)
+    expectSluiceError(() => lstmWeightsToSafetensors(wrongLength), 'ERR_INVALID_LENGTH', /layers\[1\]\.weightHh must have 4·hiddenSize·hiddenSize = 100 floats, got 7/)
     const nan = sample()
     nan.head!.weight[0] = NaN
     expectSluiceError(() => lstmWeightsToSafetensors(nan), 'ERR_INVALID_ARGUMENT', /head\.weight holds NaN/)
     const wrongType = sample()
     wrongType.layers[0]!.weightIh = new Float64Array(60) as unknown as Float32Array
     expectSluiceError(() => lstmWeightsToSafetensors(wrongType), 'ERR_INVALID_TYPE', /layers\[0\]\.weightIh must be a Float32Array/)
-    expectSluiceError(() => lstmWeightsToSafetensors({ ...sample(), hiddenSize: 0 }), 'ERR_INVALID_ARGUMENT', /hiddenSize/)
+    expectSluiceError(() => lstmWeightsToSafetensors({ ...sample(), hiddenSize: 0 }), 'ERR_OUT_OF_RANGE', /hiddenSize/)
     expectSluiceError(() => lstmWeightsToSafetensors({ ...sample(), layers: [] }), 'ERR_INVALID_ARGUMENT', /layers/)
     expectSluiceError(() => lstmWeightsToSafetensors(sample(), { prefix: 'x.', headPrefix: 'x.' }), 'ERR_INVALID_ARGUMENT', /headPrefix/)
   })
@@ -198,7 +198,7 @@ describe('fuzz: damaged LSTM safetensors files', () => {
         for (let k = 0; k < 1 + random() * 3; k++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256)
       }
       try {
-        checkLstmWeights(lstmWeightsFromSafetensors(bytes))
+        checkLstmWeights(lstmWeightsFromSafetensors(bytes), { finite: true })
         loaded++
       } catch (error) {
         if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}`)

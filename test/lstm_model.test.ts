@@ -208,6 +208,10 @@ describe('LstmModel rejects bad input with SluiceError', () => {
     expectSluiceError(() => LstmModel.fromWeights({ ...good(), inputSize: 2.5 }), 'ERR_INVALID_TYPE')
     expectSluiceError(() => LstmModel.fromWeights(good(), { threads: 0 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => LstmModel.fromWeights(null as unknown as LstmWeights), 'ERR_INVALID_TYPE')
+    expectSluiceError(() => LstmModel.fromWeights({ ...good(), head: 5 as unknown as LstmWeights['head'] }), 'ERR_INVALID_TYPE', /head/)
+    expectSluiceError(() => LstmModel.fromWeights({ ...good(), layers: [5] as unknown as LstmWeights['layers'] }), 'ERR_INVALID_TYPE', /layers\[0\]/)
+    // head: null means no head
+    expect(LstmModel.fromWeights({ ...good(), head: null as unknown as undefined }).outputSize).toBe(4)
   })
 
   it('rejects NaN and Infinity in any weight, naming it', () => {
@@ -279,7 +283,8 @@ describe('every SIMD level (SLUICE_SIMD in a child process)', () => {
     const keys = Uint32Array.from({ length: ${batch} }, (_, i) => i)
     const streamed = []
     for (let t = 0; t < ${steps}; t++) streamed.push(...state.step(keys, x.subarray(t * ${batch * shape.inputSize}, (t + 1) * ${batch * shape.inputSize})))
-    console.log(JSON.stringify({ simd: model.simd, sequence, streamed }))
+    const snapshot = Buffer.from(state.snapshot()).toString('base64')
+    console.log(JSON.stringify({ simd: model.simd, sequence, streamed, snapshot }))
   `
   const supported = backends().cpu.simdSupported
   const levels = ['portable', 'avx2', 'avx512'].filter((l) => supported === 'avx512' || (supported === 'avx2' && l !== 'avx512') || l === 'portable')
@@ -289,6 +294,40 @@ describe('every SIMD level (SLUICE_SIMD in a child process)', () => {
       expect(result.simd).toBe(level)
       expect(maxAbsDiff(result.sequence, reference)).toBeLessThanOrEqual(1e-5)
       expect(result.streamed).toEqual(result.sequence)
+      // The state's snapshot does not depend on the SIMD level: this process (the widest level) restores
+      // it and continues one more step in agreement with the reference over steps + 1.
+      const more = randomArray(rng(32), batch * shape.inputSize, 3)
+      const longer = new Float32Array(x.length + more.length)
+      longer.set(x)
+      longer.set(more, x.length)
+      const expected = referenceLstm(weights, longer, steps + 1, batch).subarray(steps * batch * 3)
+      const model = LstmModel.fromWeights(weights)
+      const state = model.createState({ capacity: batch })
+      state.restore(new Uint8Array(Buffer.from(result.snapshot, 'base64')))
+      const next = state.step(Uint32Array.from({ length: batch }, (_, i) => i), more)
+      expect(maxAbsDiff(next, expected)).toBeLessThanOrEqual(1e-5)
+      model.close()
     })
   }
+})
+
+describe('worker threads', () => {
+  it('models work in several worker threads at once (context-aware addon)', async () => {
+    const { Worker } = await import('node:worker_threads')
+    const weights = randomLstmWeights(rng(40), { layers: 2, inputSize: 4, hiddenSize: 24, outputSize: 2 })
+    const x = randomArray(rng(41), 5 * 9 * 4)
+    const expected = Array.from(LstmModel.fromWeights(weights).predict(x, { steps: 5, batch: 9 }))
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { LstmModel } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))})
+      const model = LstmModel.fromWeights(workerData.weights, { threads: 2 })
+      model.predictAsync(workerData.x, { steps: 5, batch: 9 }).then((y) => { parentPort.postMessage(Array.from(y)); model.close() })
+    `
+    const results = await Promise.all([0, 1, 2].map(() => new Promise<number[]>((resolve, reject) => {
+      const worker = new Worker(source, { eval: true, workerData: { weights, x } })
+      worker.once('message', (m) => { resolve(m); void worker.terminate() })
+      worker.once('error', reject)
+    })))
+    for (const r of results) expect(r).toEqual(expected)
+  })
 })

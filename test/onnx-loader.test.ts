@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, SluiceError, type LstmWeights } from '../lib/index'
-import { checkLstmWeights } from '../lib/lstm_loaders'
+import { checkLstmWeights } from '../lib/lstm_weights'
 import { expectSluiceError } from './helpers'
 import { lstmReference, randomLstmWeights, seededRandom } from './support/lstm_reference'
 import { attr, buildOnnxLstmModel, encodeModel, floatTensor, int64Tensor, onnxGateOrder, valueInfo, type OnnxLstmModelOptions } from './support/onnx_lstm_model'
@@ -384,7 +384,7 @@ describe('fuzz: damaged ONNX files', () => {
         bytes = Uint8Array.from([...bytes.subarray(0, at), ...extra, ...bytes.subarray(at)])
       }
       try {
-        checkLstmWeights(lstmWeightsFromOnnx(bytes)) // whatever loads is a consistent LstmWeights
+        checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true }) // whatever loads is a consistent LstmWeights
         parsed++
       } catch (error) {
         if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}`)
@@ -429,7 +429,7 @@ describe('fuzz: well-encoded ONNX models with damaged graphs', () => {
         }
       })
       try {
-        checkLstmWeights(lstmWeightsFromOnnx(bytes))
+        checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true })
         loaded++
       } catch (error) {
         if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}\n${(error as Error).stack}`)

@@ -32,6 +32,8 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitTesting(env, exports);
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
+  InitEventTimeWindows(env, exports);
+  InitWatermarkTracker(env, exports);
   InitCudaLstm(env, exports);
   InitLstmWindows(env, exports);
 }

@@ -34,5 +34,7 @@ void InitBackends(Napi::Env env, Napi::Object exports);
 void InitTesting(Napi::Env env, Napi::Object exports);
 void InitLstmModel(Napi::Env env, Napi::Object exports);
 void InitLstmState(Napi::Env env, Napi::Object exports);
+void InitEventTimeWindows(Napi::Env env, Napi::Object exports);
+void InitWatermarkTracker(Napi::Env env, Napi::Object exports);
 void InitCudaLstm(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);

@@ -5,8 +5,9 @@
 // reason this header uses no std:: templates.
 //
 // Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
-// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest), ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to
-// about float32 rounding: the hardware estimate refined by a Newton step, far cheaper than a division).
+// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest),
+// ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to about float32 rounding: the hardware
+// estimate refined by a Newton step, far cheaper than a division).
 #pragma once
 #include <cstring>
 

@@ -174,13 +174,10 @@ void LstmModel::Emit(size_t rows, const RowMap& h, const RowMap& out) const {
   }
 }
 
-// One slice of the batch through every layer and step, a chunk of steps at a time so that the gate
-// pre-activations of a chunk stay in cache: per chunk and layer, one GEMM projects the inputs of all its
-// steps, then one fused recurrent kernel per step. Layer l's hidden outputs overwrite layer l−1's in
-// `hidden` once the projection has read them.
+// One task's rows (a slice of the batch) through every layer and step. Rows are independent: they run in
+// blocks of kBlockRows so a block's gate pre-activations stay in cache however large the batch (the
+// kernels read each weight panel once per group of register tiles either way).
 void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
-  // Rows are independent: run the slice in blocks of kBlockRows so a block's gate pre-activations stay in
-  // cache however large the batch (weights are streamed once per register tile either way).
   for (size_t r0 = 0; r0 < job.rows; r0 += kBlockRows) {
     SliceJob block = job;
     block.rows = std::min(kBlockRows, job.rows - r0);
@@ -192,6 +189,9 @@ void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
   }
 }
 
+// One block of rows, a chunk of steps at a time so that the gate pre-activations of a chunk stay in cache:
+// per chunk and layer, one GEMM projects the inputs of all its steps, then one fused recurrent kernel per
+// step. Layer l's hidden outputs overwrite layer l−1's in `hidden` once the projection has read them.
 void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
   const size_t rows = job.rows, Hp = paddedHidden_, G4 = 4 * Hp, stride = StateStride();
   const size_t chunk = std::max<size_t>(1, std::min(job.steps, kChunkFloats / (rows * 5 * Hp)));

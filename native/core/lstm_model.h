@@ -56,7 +56,7 @@ class LstmModel {
   size_t threads() const { return pool_.threads(); }
   SimdLevel simdLevel() const { return kernels_->level; }
   const LstmKernels& kernels() const { return *kernels_; }
-  // Native bytes held (packed weights + scratch high-water mark), for AdjustExternalMemory.
+  // Bytes of packed weights, for AdjustExternalMemory (the per-thread scratch is not counted).
   size_t WeightBytes() const { return weightBytes_; }
 
   // Floats the output of Predict holds for `shape`.

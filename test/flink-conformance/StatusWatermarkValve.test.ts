@@ -1,0 +1,158 @@
+// Ports the scenarios of Flink's StatusWatermarkValveTest. Flink feeds watermarks and IDLE/ACTIVE statuses per
+// channel; here an event at W + 1 (bound 0) gives input watermark W, markIdle/markActive set the status.
+// One difference: Flink ignores a watermark on an idle channel, while in sluice an event is activity and makes
+// its input active again (Flink's sources do the same with WatermarksWithIdleness).
+import { describe, expect, it } from 'vitest'
+import { valve } from './helpers'
+
+describe('StatusWatermarkValve (Flink conformance)', () => {
+  it('testSingleInputIncreasingWatermarks', () => {
+    const { emit } = valve(1)
+    expect(emit(0, 0)).toBe(0)
+    expect(emit(0, 25)).toBe(25)
+  })
+
+  it('testSingleInputDecreasingWatermarksYieldsNoOutput', () => {
+    const { emit } = valve(1)
+    expect(emit(0, 25)).toBe(25)
+    expect(emit(0, 18)).toBe(25)
+    expect(emit(0, 42)).toBe(42)
+  })
+
+  it('testSingleInputWatermarkStatusToggling', () => {
+    const { tracker } = valve(1)
+    expect(tracker.isIdle()).toBe(false) // channels start active
+    tracker.markIdle(0)
+    expect(tracker.isIdle()).toBe(true)
+    tracker.markIdle(0)
+    expect(tracker.isIdle()).toBe(true)
+    tracker.markActive(0)
+    expect(tracker.isIdle()).toBe(false)
+  })
+
+  it('testSingleInputWatermarksIntactDuringIdleness', () => {
+    const { tracker, emit } = valve(1)
+    emit(0, 25)
+    tracker.markIdle(0)
+    expect(tracker.input(0).watermark).toBe(25)
+    tracker.markActive(0)
+    expect(tracker.currentWatermark()).toBe(25)
+    expect(emit(0, 50)).toBe(50)
+  })
+
+  it('testMultipleInputYieldsWatermarkOnlyWhenAllChannelsReceivesWatermarks', () => {
+    const { emit } = valve(3)
+    expect(emit(0, 0)).toBe(-Infinity)
+    expect(emit(1, 0)).toBe(-Infinity)
+    expect(emit(2, 0)).toBe(0)
+  })
+
+  it('testMultipleInputIncreasingWatermarks (the issue example: 12/10 change nothing, 15 → 10, 17 → 12, 20 → 15)', () => {
+    const { emit } = valve(3)
+    emit(0, 0)
+    emit(1, 0)
+    expect(emit(2, 0)).toBe(0)
+    expect(emit(0, 12)).toBe(0)
+    expect(emit(2, 8)).toBe(0)
+    expect(emit(2, 10)).toBe(0)
+    expect(emit(1, 15)).toBe(10)
+    expect(emit(2, 17)).toBe(12)
+    expect(emit(0, 20)).toBe(15)
+  })
+
+  it('testMultipleInputDecreasingWatermarksYieldsNoOutput', () => {
+    const { emit } = valve(3)
+    emit(0, 25)
+    emit(1, 10)
+    expect(emit(2, 17)).toBe(10)
+    expect(emit(0, 12)).toBe(10)
+    expect(emit(1, 8)).toBe(10)
+    expect(emit(2, 15)).toBe(10)
+  })
+
+  it('testMultipleInputWatermarkStatusToggling', () => {
+    const { tracker } = valve(2)
+    tracker.markActive(0)
+    tracker.markActive(1)
+    expect(tracker.isIdle()).toBe(false)
+    tracker.markIdle(1)
+    expect(tracker.isIdle()).toBe(false)
+    tracker.markIdle(0)
+    expect(tracker.isIdle()).toBe(true)
+    tracker.markActive(1)
+    expect(tracker.isIdle()).toBe(false)
+    tracker.markActive(0)
+    expect(tracker.isIdle()).toBe(false)
+  })
+
+  it('testMultipleInputWatermarkAdvancingWithPartiallyIdleChannels (the issue example: input 2 idle, 15 and 10 → 10)', () => {
+    const { tracker, emit } = valve(3)
+    emit(0, 15)
+    expect(emit(1, 10)).toBe(-Infinity)
+    expect(tracker.markIdle(2)).toBe(10)
+    expect(emit(1, 18)).toBe(15)
+    expect(emit(0, 20)).toBe(18)
+  })
+
+  it('testMultipleInputWatermarkAdvancingAsChannelsIndividuallyBecomeIdle', () => {
+    const { tracker, emit } = valve(3)
+    emit(0, 25)
+    emit(1, 10)
+    expect(emit(2, 17)).toBe(10)
+    expect(tracker.markIdle(1)).toBe(17)
+    expect(tracker.markIdle(2)).toBe(25)
+  })
+
+  it('testMultipleInputFlushMaxWatermarkAndWatermarkStatusOnceAllInputsBecomeIdle', () => {
+    const { tracker, emit } = valve(3)
+    emit(0, 10)
+    emit(1, 5)
+    expect(emit(2, 3)).toBe(3)
+    expect(tracker.markIdle(0)).toBe(3)
+    expect(tracker.markIdle(1)).toBe(3)
+    expect(tracker.isIdle()).toBe(false)
+    expect(tracker.markIdle(2)).toBe(10)
+    expect(tracker.isIdle()).toBe(true)
+  })
+
+  it('testMultipleInputWatermarkRealignmentAfterResumeActive', () => {
+    const { tracker, emit } = valve(3)
+    emit(0, 10)
+    emit(1, 7)
+    expect(emit(2, 3)).toBe(3)
+    expect(tracker.markIdle(2)).toBe(7)
+    tracker.markActive(2)
+    expect(tracker.input(2).aligned).toBe(false)
+    expect(emit(2, 5)).toBe(7)
+    expect(tracker.input(2).watermark).toBe(5)
+    expect(emit(2, 9)).toBe(7)
+    expect(tracker.input(2).aligned).toBe(true)
+    expect(emit(1, 12)).toBe(9)
+  })
+
+  it('testNoOutputWhenAllActiveChannelsAreUnaligned', () => {
+    const { tracker, emit } = valve(3)
+    emit(0, 10)
+    emit(1, 7)
+    expect(tracker.markIdle(2)).toBe(7)
+    tracker.markActive(2)
+    tracker.markIdle(0)
+    tracker.markIdle(1)
+    expect(tracker.currentWatermark()).toBe(7)
+    expect(tracker.isIdle()).toBe(false)
+  })
+
+  it('idleness by timeout acts like an IDLE status', () => {
+    const { tracker, emit, clock } = valve(3, undefined, 100)
+    emit(0, 15)
+    emit(1, 10)
+    clock.advance(50)
+    expect(emit(2, 5)).toBe(5)
+    clock.advance(60) // inputs 0 and 1 have been silent 110 ms, input 2 only 60 ms
+    expect(tracker.currentWatermark()).toBe(5)
+    expect([tracker.input(0).idle, tracker.input(1).idle, tracker.input(2).idle]).toEqual([true, true, false])
+    clock.advance(41)
+    expect(tracker.currentWatermark()).toBe(15) // all idle: the maximum
+    expect(tracker.isIdle()).toBe(true)
+  })
+})

@@ -472,7 +472,9 @@ async function main() {
     return
   }
   fs.mkdirSync(options.workdir, { recursive: true })
-  const sluice = require(path.join(__dirname, '..', 'dist'))
+  // SLUICE_GPU_CHECK_MODULE: another module with sluice's API, for testing this script without a GPU
+  // (test/gpu-check-script.test.ts passes one that emulates the CUDA backend with the CPU).
+  const sluice = require(process.env.SLUICE_GPU_CHECK_MODULE || path.join(__dirname, '..', 'dist'))
   const report = sluice.backends()
   console.log('== backends()')
   console.log(JSON.stringify(report, null, 2))

@@ -136,3 +136,22 @@ describe.skipIf(!hasNumpy)('the Python side of the comparison', () => {
     expect(ok.stdout.trim()).toBe("[[1.0, 2.0], [3.0, 4.0]] {'cases': '[]'}")
   })
 })
+
+describe.skipIf(!hasNumpy)('scripts/gpu-check.js end to end, the CUDA backend emulated by the CPU', () => {
+  // Runs every code path of the GPU check (tests, reference comparison, benchmark table, exit status) so
+  // that a mistake in the script shows here, not on the GPU machine. Numbers are meaningless here.
+  it('reports PASS, every section and the goals table', () => {
+    const result = run(process.execPath, [nodeScript, '--quick', '--python', path.join(repoRoot, 'test', 'support', 'fake_torch_python.sh'), '--workdir', tempDir()], {
+      SLUICE_GPU_CHECK_MODULE: path.join(repoRoot, 'test', 'support', 'emulated_cuda_sluice.js'),
+    })
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(/== CUDA backend vs CPU engine/)
+    expect(result.stdout).toMatch(/PASS device windows vs CPU windows/)
+    expect(result.stdout).toMatch(/PASS sluice \(cuda\) vs torch: L3 I32 H256 O0 T8 B64/)
+    expect(result.stdout).toMatch(/\| T64\/B1024\/I64\/H256 \|.*≥ 0\.9×/)
+    expect(result.stdout).toMatch(/\| 100,000-key step I8\/H64 \(stateful\) \|.*≥ 1\.5×/)
+    expect(result.stdout).toMatch(/1,024-key step I8\/H64 latency p99/)
+    expect(result.stdout).toMatch(/RESULT: PASS \(\d+ checks passed, 0 failed\)/)
+  }, 240_000)
+})

@@ -245,6 +245,10 @@ __global__ void BuildWindows(const float* __restrict__ rings, const unsigned* __
   }
 }
 
+__global__ void FillInt(int32_t* __restrict__ out, size_t n, int32_t value) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) out[i] = value;
+}
+
 void CheckLaunch(const char* what) { CheckCuda(cudaGetLastError(), what); }
 
 }  // namespace
@@ -274,6 +278,8 @@ struct SluiceCudaLstm {
   cd::RnnDataDescriptor xDesc = nullptr, yDesc = nullptr;
   cd::TensorDescriptor hDesc = nullptr, cDesc = nullptr;
   int descSteps = -1, descBatch = -1;
+  int seqFilledSteps = -1;  // seqLengths holds seqFilledCount copies of seqFilledSteps
+  size_t seqFilledCount = 0;
   DeviceBuffer headWeight, headBias;
   DeviceBuffer x, xBatchFirst, y, hx, cx, hy, cy, seqLengths, work, out, keys;
   PinnedBuffer pinnedIn, pinnedOut, pinnedKeys;
@@ -476,11 +482,17 @@ struct SluiceCudaLstm {
     const int strides[3] = {batch * hidden, hidden, 1};
     CheckCudnn(api->SetTensorNdDescriptor(hDesc, cd::kDataFloat, 3, dims, strides), "cudnnSetTensorNdDescriptor(h)");
     CheckCudnn(api->SetTensorNdDescriptor(cDesc, cd::kDataFloat, 3, dims, strides), "cudnnSetTensorNdDescriptor(c)");
-    seqLengths.Reserve(size_t(batch) * sizeof(int32_t), "sequence lengths");
-    CheckCuda(cudaMemcpyAsync(seqLengths.ptr, hostSeqLengths.data(), size_t(batch) * sizeof(int32_t),
-                              cudaMemcpyHostToDevice, stream),
-              "uploading sequence lengths");
-    CheckCuda(cudaStreamSynchronize(stream), "uploading sequence lengths");  // hostSeqLengths may change next call
+    // cuDNN reads the lengths on the device too: filled there by a kernel (no host copy, no wait), and
+    // kept while the steps stay the same and the batch does not grow (a streaming step's key count varies).
+    if (steps != seqFilledSteps || size_t(batch) > seqFilledCount) {
+      seqFilledSteps = -1;
+      seqLengths.Reserve(size_t(batch) * sizeof(int32_t), "sequence lengths");
+      const size_t count = seqLengths.bytes / sizeof(int32_t);
+      FillInt<<<Blocks(count), kThreads, 0, stream>>>(seqLengths.As<int32_t>(), count, steps);
+      CheckLaunch("filling sequence lengths");
+      seqFilledCount = count;
+      seqFilledSteps = steps;
+    }
     descSteps = steps;
     descBatch = batch;
   }

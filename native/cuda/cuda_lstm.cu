@@ -22,11 +22,13 @@
 
 #include "cudnn_api.h"
 #include "cudnn_loader.h"
+#include "lstm_indexing.h"
 #include "sluice_cuda_api.h"
 
 namespace {
 
 namespace cd = sluice::cudnn;
+namespace ix = sluice::cuda_indexing;
 
 // Thrown inside this file only; every exported function catches it and returns its status.
 struct Failure {
@@ -148,16 +150,16 @@ __global__ void BatchToSeqMajor(const float* __restrict__ in, float* __restrict_
                                 size_t width) {
   const size_t total = steps * batch * width;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
-    const size_t j = i % width, row = i / width;  // row of the output: t·batch + b
-    const size_t t = row / batch, b = row % batch;
-    out[i] = in[(b * steps + t) * width + j];
+    out[i] = in[ix::BatchFirstSource(i, steps, batch, width)];
   }
 }
 
-// Output rows from cuDNN's y ([steps][batch][H]): row r of the result reads y row SourceRow(r) and writes
-// either that hidden state or the head's outputs (bias + W·h). Modes: kLast: r = b, source (steps−1)·batch + b;
-// kSequence: r = t·batch + b; kSequenceBatchFirst: r = b·steps + t.
-enum EmitMode { kLast = 0, kSequence = 1, kSequenceBatchFirst = 2 };
+// Output rows from cuDNN's y ([steps][batch][H]): row r of the result reads y row EmitSourceRow(r) and
+// writes either that hidden state or the head's outputs (bias + W·h).
+using ix::EmitMode;
+using ix::kLast;
+using ix::kSequence;
+using ix::kSequenceBatchFirst;
 
 __global__ void Emit(const float* __restrict__ y, size_t steps, size_t batch, size_t hidden, int mode,
                      const float* __restrict__ headWeight, const float* __restrict__ headBias, size_t outputs,
@@ -167,11 +169,7 @@ __global__ void Emit(const float* __restrict__ y, size_t steps, size_t batch, si
   const size_t total = rows * width;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const size_t o = i % width, r = i / width;
-    size_t source;
-    if (mode == kLast) source = (steps - 1) * batch + r;
-    else if (mode == kSequence) source = r;
-    else source = (r % steps) * batch + r / steps;
-    const float* h = y + source * hidden;
+    const float* h = y + ix::EmitSourceRow(mode, r, steps, batch) * hidden;
     if (!headWeight) {
       out[i] = h[o];
       continue;
@@ -188,13 +186,11 @@ __global__ void GatherState(const float* __restrict__ table, const unsigned* __r
                             size_t layers, size_t hidden, size_t paddedHidden, float* __restrict__ hx,
                             float* __restrict__ cx) {
   const size_t total = layers * n * hidden;
-  const size_t stride = layers * 2 * paddedHidden;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
-    const size_t j = i % hidden, row = i / hidden;
-    const size_t k = row % n, l = row / n;
-    const float* src = table + size_t(keys[k]) * stride + l * 2 * paddedHidden;
-    hx[i] = src[j];
-    cx[i] = src[paddedHidden + j];
+    const ix::StateElement e = ix::StateElementOf(i, n, hidden);
+    const float* src = table + ix::StateOffset(keys[e.k], e.layer, e.j, layers, paddedHidden);
+    hx[i] = src[0];
+    cx[i] = src[paddedHidden];
   }
 }
 
@@ -202,13 +198,11 @@ __global__ void ScatterState(const float* __restrict__ hy, const float* __restri
                              const unsigned* __restrict__ keys, size_t n, size_t layers, size_t hidden,
                              size_t paddedHidden, float* __restrict__ table) {
   const size_t total = layers * n * hidden;
-  const size_t stride = layers * 2 * paddedHidden;
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
-    const size_t j = i % hidden, row = i / hidden;
-    const size_t k = row % n, l = row / n;
-    float* dst = table + size_t(keys[k]) * stride + l * 2 * paddedHidden;
-    dst[j] = hy[i];
-    dst[paddedHidden + j] = cy[i];
+    const ix::StateElement e = ix::StateElementOf(i, n, hidden);
+    float* dst = table + ix::StateOffset(keys[e.k], e.layer, e.j, layers, paddedHidden);
+    dst[0] = hy[i];
+    dst[paddedHidden] = cy[i];
   }
 }
 
@@ -240,7 +234,7 @@ __global__ void BuildWindows(const float* __restrict__ rings, const unsigned* __
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < total; i += size_t(gridDim.x) * blockDim.x) {
     const size_t j = i % width, row = i / width;
     const size_t b = row % k, t = row / k;
-    const long long r = static_cast<long long>(counts[b]) - static_cast<long long>(steps) + static_cast<long long>(t);
+    const int64_t r = ix::WindowRow(counts[b], steps, t);
     x[i] = r < 0 ? 0.f : rings[(size_t(keys[b]) * steps + size_t(r) % steps) * width + j];
   }
 }

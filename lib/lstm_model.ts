@@ -1,4 +1,4 @@
-// LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU, PyTorch semantics.
+// LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU or, with cuDNN, an NVIDIA GPU; PyTorch semantics.
 // LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
 // call; the native core checks every length again.
 import { backends } from './backends'

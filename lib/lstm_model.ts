@@ -3,11 +3,23 @@
 // call; the native core checks every length again.
 import { backends } from './backends'
 import { SluiceError } from './errors'
-import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, type LstmSafetensorsOptions } from './lstm_loaders'
+import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './lstm_loaders'
 import { checkLstmWeights, type LstmWeights } from './lstm_weights'
 import { LstmWindows, type LstmWindowsOptions, type NativeLstmWindows } from './lstm_windows'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
+import { readSafetensorsMetadata } from './safetensors'
+import { Scaler } from './scalers'
+import { fitNative, fitNativeAsync, initialLstmWeights, lossAndGradient, type LstmCreateOptions, type LstmFitHistory, type LstmFitOptions } from './training'
+
+/** Feature scalers kept with a model and saved in its safetensors __metadata__ ('sluice.scalers'). */
+export interface LstmModelScalers {
+  /** Scales the inputs (x) the model was trained on. */
+  input?: Scaler
+  /** Scales the targets (y); its inverse maps predictions back to the original units. */
+  target?: Scaler
+}
+const SCALERS_KEY = 'sluice.scalers'
 
 export type LstmBackend = 'auto' | 'cpu' | 'cuda'
 export type CudnnAlgorithm = 'auto' | 'standard' | 'persist-static'
@@ -59,6 +71,21 @@ interface NativeLstmState {
 }
 type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => NativeLstmState
 
+function copyWeights(w: LstmWeights): LstmWeights {
+  const copy: LstmWeights = {
+    inputSize: w.inputSize,
+    hiddenSize: w.hiddenSize,
+    layers: w.layers.map((l) => ({
+      weightIh: l.weightIh.slice(),
+      weightHh: l.weightHh.slice(),
+      ...(l.biasIh ? { biasIh: l.biasIh.slice() } : {}),
+      ...(l.biasHh ? { biasHh: l.biasHh.slice() } : {}),
+    })),
+  }
+  if (w.head) copy.head = { weight: w.head.weight.slice(), ...(w.head.bias ? { bias: w.head.bias.slice() } : {}) }
+  return copy
+}
+
 function isResizable(array: Float32Array): boolean {
   const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
   return buffer.resizable === true || buffer.growable === true
@@ -82,7 +109,11 @@ export class LstmModel {
   readonly backend: 'cpu' | 'cuda'
   /** Why an 'auto' model runs on the CPU (backends().cuda.reason or the GPU's refusal); null otherwise. */
   readonly backendReason: string | null
+  /** Feature scalers saved with the model by toSafetensors and read back by fromSafetensors. */
+  scalers: LstmModelScalers = {}
   #native: NativeLstmModel | undefined
+  /** CUDA models only: a host copy of the weights (weights(), training on the CPU) and how to rebuild. */
+  #cuda: { weights: LstmWeights; algorithm: CudnnAlgorithm | undefined; threads: number | undefined } | undefined
 
   private constructor(nativeModel: NativeLstmModel, backend: 'cpu' | 'cuda' = 'cpu', backendReason: string | null = null) {
     this.#native = nativeModel
@@ -116,7 +147,9 @@ export class LstmModel {
       if (cuda.available) {
         try {
           const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
-          return new LstmModel(new CudaCtor(weights, algorithm), 'cuda')
+          const model = new LstmModel(new CudaCtor(weights, algorithm), 'cuda')
+          model.#cuda = { weights: copyWeights(weights), algorithm, threads }
+          return model
         } catch (error) {
           // The GPU refused (cuDNN, memory): 'auto' keeps the CPU path; bad weights fail on either backend.
           const code = error instanceof SluiceError ? error.code : undefined
@@ -132,9 +165,115 @@ export class LstmModel {
     return new LstmModel(new Ctor(weights, threads), 'cpu', reason)
   }
 
-  /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options). */
+  /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options),
+   * with the scalers toSafetensors saved in its metadata. */
   static fromSafetensors(pathOrBytes: string | Uint8Array, options: LstmSafetensorsOptions & LstmModelOptions = {}): LstmModel {
-    return LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
+    const model = LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
+    const saved = readSafetensorsMetadata(pathOrBytes)[SCALERS_KEY]
+    if (saved !== undefined) {
+      let json: { input?: unknown; target?: unknown }
+      try {
+        json = JSON.parse(saved)
+      } catch {
+        model.close()
+        throw new SluiceError(`safetensors: metadata '${SCALERS_KEY}' is not JSON`, 'ERR_MALFORMED_DATA')
+      }
+      try {
+        if (json.input !== undefined) model.scalers.input = Scaler.fromJSON(json.input as never)
+        if (json.target !== undefined) model.scalers.target = Scaler.fromJSON(json.target as never)
+      } catch (error) {
+        model.close()
+        throw error
+      }
+    }
+    return model
+  }
+
+  // ---- training (lib/training.ts, native/core/lstm_training) ----
+
+  /** A new model with a linear head and PyTorch's default initialisation (uniform ±1/√hiddenSize), seeded. */
+  static create(options: LstmCreateOptions & LstmModelOptions): LstmModel {
+    return LstmModel.fromWeights(initialLstmWeights(options), options)
+  }
+
+  /** The current weights in PyTorch's layout (copies). */
+  weights(): LstmWeights {
+    const model = this.#model()
+    if (this.#cuda) return copyWeights(this.#cuda.weights)
+    return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(model)
+  }
+
+  /**
+   * Trains the model (it needs a head) to forecast y [examples][outputSize] from the head's output at the last
+   * step of x [steps][examples][inputSize]: truncated BPTT over the windows, Adam, mini-batches (see
+   * LstmFitOptions). Bad data or options throw SluiceError before anything changes. Afterwards the model
+   * predicts with the trained weights. Blocks the event loop: see fitAsync.
+   */
+  fit(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): LstmFitHistory {
+    const cpu = this.#cpuNative()
+    try {
+      const { weights, history } = fitNative(cpu.model, cpu.threads, this.inputSize, this.outputSize, x, y, options)
+      this.#replaceWeights(weights)
+      return history
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** fit() with every epoch on a native worker thread; options.signal aborts it (the weights stay as before). */
+  async fitAsync(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): Promise<LstmFitHistory> {
+    const cpu = this.#cpuNative()
+    try {
+      const { weights, history } = await fitNativeAsync(cpu.model, cpu.threads, this.inputSize, this.outputSize, x, y, options)
+      this.#replaceWeights(weights)
+      return history
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** The mean loss over all of (x, y) as one batch and its gradient for every weight (PyTorch layout, as
+   * weights()), without changing the model: for gradient checks and custom optimisers. */
+  lossAndGradient(x: Float32Array, y: Float32Array, options: { loss?: 'mse' | 'mae' } = {}): { loss: number; gradient: LstmWeights } {
+    const cpu = this.#cpuNative()
+    try {
+      return lossAndGradient(cpu.model, x, y, this.inputSize, this.outputSize, options.loss ?? 'mse', cpu.threads)
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** The CPU engine's native model for training: this model's own, or (CUDA: training runs on the CPU) a
+   * temporary CPU copy of its weights. */
+  #cpuNative(): { model: NativeLstmModel; threads: number; release(): void } {
+    const current = this.#model()
+    if (!this.#cuda) return { model: current, threads: this.threads, release: () => {} }
+    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+    const model = new Ctor(this.#cuda.weights, this.#cuda.threads)
+    return { model, threads: model.info().threads, release: () => model.close() }
+  }
+
+  /** The weights as a PyTorch state_dict in safetensors (`lstm.weight_ih_l0`…, `fc.weight`), with the scalers in __metadata__. */
+  toSafetensors(options: LstmSafetensorsWriteOptions = {}): Uint8Array {
+    const metadata = { ...options.metadata }
+    if (this.scalers.input !== undefined || this.scalers.target !== undefined) {
+      metadata[SCALERS_KEY] = JSON.stringify({ input: this.scalers.input?.toJSON(), target: this.scalers.target?.toJSON() })
+    }
+    return lstmWeightsToSafetensors(this.weights(), { ...options, metadata })
+  }
+
+  #replaceWeights(weights: LstmWeights): void {
+    const current = this.#model()
+    if (this.#cuda) {
+      // A CUDA model stays on the GPU: the trained weights are uploaded into a new native model.
+      const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
+      this.#native = new CudaCtor(weights, this.#cuda.algorithm)
+      this.#cuda.weights = copyWeights(weights)
+    } else {
+      const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+      this.#native = new Ctor(weights, this.threads)
+    }
+    current.close()
   }
 
   /** Loads an ONNX graph of LSTM nodes with an optional Gemm or MatMul+Add head (see lstmWeightsFromOnnx). */

@@ -201,6 +201,27 @@ async function gpuTests(sluice, checks) {
     gpu.close()
   }
 
+  // Training a CUDA model: on the CPU, exactly as a CPU model trains; the model stays on the GPU.
+  {
+    const weights = randomWeights(random, { layers: 1, inputSize: 3, hiddenSize: 16, outputSize: 1 })
+    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
+    const x = randomArray(random, 6 * 40 * 3)
+    const y = randomArray(random, 40)
+    const ok = checks.attempt('fit on a CUDA model', () => {
+      gpu.fit(x, y, { epochs: 2, batchSize: 8, seed: 1 })
+      cpu.fit(x, y, { epochs: 2, batchSize: 8, seed: 1 })
+      return true
+    })
+    if (ok) {
+      checks.check('a trained CUDA model stays on the GPU', gpu.backend === 'cuda', gpu.backend)
+      checks.near('trained weights equal the CPU-trained ones', gpu.weights().layers[0].weightHh, cpu.weights().layers[0].weightHh, 0)
+      checks.near('the trained CUDA model predicts as the trained CPU model', gpu.predict(x, { steps: 6, batch: 40 }), cpu.predict(x, { steps: 6, batch: 40 }), 1e-4)
+    }
+    gpu.close()
+    cpu.close()
+  }
+
   // Device-resident keyed windows vs the CPU windows.
   {
     const weights = randomWeights(random, { layers: 2, inputSize: 6, hiddenSize: 48, outputSize: 2 })

@@ -111,6 +111,30 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
     gpu.close()
   })
 
+  it('weights(), toSafetensors and training work on a CUDA model (training runs on the CPU; the model stays on the GPU)', async () => {
+    const random = rng(15)
+    const weights = randomLstmWeights(random, { layers: 1, inputSize: 3, hiddenSize: 16, outputSize: 1 })
+    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    expect(maxAbsDiff(gpu.weights().layers[0]!.weightHh, weights.layers[0]!.weightHh)).toBe(0)
+    const steps = 6, examples = 40
+    const x = randomArray(random, steps * examples * 3)
+    const y = randomArray(random, examples)
+    gpu.fit(x, y, { epochs: 2, batchSize: 8, seed: 1 })
+    expect(gpu.backend).toBe('cuda')
+    const trained = gpu.weights()
+    expect(maxAbsDiff(trained.layers[0]!.weightHh, weights.layers[0]!.weightHh)).toBeGreaterThan(0)
+    const cpu = LstmModel.fromWeights(trained, { backend: 'cpu' })
+    expect(maxAbsDiff(gpu.predict(x, { steps, batch: examples }), cpu.predict(x, { steps, batch: examples }))).toBeLessThanOrEqual(1e-4)
+    const reference = LstmModel.fromWeights(weights, { backend: 'cpu' })
+    reference.fit(x, y, { epochs: 2, batchSize: 8, seed: 1 })
+    expect(maxAbsDiff(trained.layers[0]!.weightHh, reference.weights().layers[0]!.weightHh)).toBe(0)
+    await gpu.fitAsync(x, y, { epochs: 1, batchSize: 8, seed: 2 })
+    expect(gpu.backend).toBe('cuda')
+    const reloaded = LstmModel.fromSafetensors(gpu.toSafetensors(), { backend: 'cpu' })
+    expect(maxAbsDiff(reloaded.predict(x, { steps, batch: examples }), gpu.predict(x, { steps, batch: examples }))).toBeLessThanOrEqual(1e-4)
+    for (const m of [gpu, cpu, reference, reloaded]) m.close()
+  })
+
   it('bad keys are refused before any change', () => {
     const random = rng(14)
     const weights = randomLstmWeights(random, { layers: 1, inputSize: 2, hiddenSize: 8 })

@@ -32,8 +32,10 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitTesting(env, exports);
   InitLstmModel(env, exports);
   InitLstmState(env, exports);
+  InitLstmTrainer(env, exports);
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
+  InitSlidingWindow(env, exports);
   InitCudaLstm(env, exports);
   InitLstmWindows(env, exports);
 }

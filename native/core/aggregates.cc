@@ -26,8 +26,9 @@ double Finalize(Aggregate aggregate, const Summary& s) {
     case Aggregate::kMean: return s.count > 0 ? s.mean : kNaN;
     case Aggregate::kMin: return s.count > 0 ? s.min : kNaN;
     case Aggregate::kMax: return s.count > 0 ? s.max : kNaN;
-    case Aggregate::kVar: return s.count > 1 ? std::fmax(s.m2, 0.0) / (s.count - 1) : kNaN;
-    case Aggregate::kStd: return s.count > 1 ? std::sqrt(std::fmax(s.m2, 0.0) / (s.count - 1)) : kNaN;
+    // m2 can round slightly below 0; clamp it, but keep a NaN m2 (from infinite values) as NaN.
+    case Aggregate::kVar: return s.count > 1 ? (s.m2 < 0 ? 0.0 : s.m2) / (s.count - 1) : kNaN;
+    case Aggregate::kStd: return s.count > 1 ? std::sqrt((s.m2 < 0 ? 0.0 : s.m2) / (s.count - 1)) : kNaN;
     case Aggregate::kFirst: return s.count > 0 ? s.first : kNaN;
     case Aggregate::kLast: return s.count > 0 ? s.last : kNaN;
   }

@@ -45,10 +45,12 @@ struct CompensatedSum {
 
   void Add(double x) {
     const double t = sum + x;
-    compensation += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
+    // Once the sum is ±Infinity or NaN the compensation term would be inf − inf = NaN: skip it, so an
+    // infinite value gives an infinite sum (and +∞ plus −∞ gives NaN), as plain IEEE addition does.
+    if (std::isfinite(t)) compensation += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
     sum = t;
   }
-  double Value() const { return sum + compensation; }
+  double Value() const { return std::isfinite(sum) ? sum + compensation : sum; }
 };
 
 // A mergeable accumulator of one channel's values (for panes and time windows): Add is O(1), Merge is

@@ -87,6 +87,8 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     layer.bias.assign(4 * Hp, 0.0f);
     AddGateBias(in.biasIh.empty() ? nullptr : in.biasIh.data, H, Hp, W, layer.bias.data());
     AddGateBias(in.biasHh.empty() ? nullptr : in.biasHh.data, H, Hp, W, layer.bias.data());
+    layerBiases_.emplace_back(in.biasIh.begin(), in.biasIh.end());
+    layerBiases_.emplace_back(in.biasHh.begin(), in.biasHh.end());
     weightBytes_ += (layer.wih.size() + layer.whh.size() + layer.bias.size()) * sizeof(float);
     layers_.push_back(std::move(layer));
   }

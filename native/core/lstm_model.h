@@ -72,6 +72,10 @@ class LstmModel {
   void Step(Span<const float> x, Span<const uint32_t> keys, float* state, Span<float> out);
   size_t StateStride() const { return layers_.size() * 2 * paddedHidden_; }
 
+  // The weights in PyTorch's layout, unpacked from the panels (lstm_model_export.cc): per layer weight_ih,
+  // weight_hh, bias_ih, bias_hh, then the head's weight and bias when there is one.
+  std::vector<std::vector<float>> ExportWeights() const;
+
  private:
   struct PackedLayer {
     size_t inputSize;  // k of the input projection (I for layer 0, Hp above)
@@ -101,6 +105,7 @@ class LstmModel {
   size_t inputSize_, hidden_, paddedHidden_, headOutputs_ = 0, headPadded_ = 0;
   std::vector<PackedLayer> layers_;
   std::vector<float> headWeight_, headBias_;
+  std::vector<std::vector<float>> layerBiases_;  // per layer bias_ih, bias_hh as given (packing sums them)
   size_t weightBytes_ = 0;
 
   std::mutex mutex_;  // one call at a time: the pool and workspaces are shared

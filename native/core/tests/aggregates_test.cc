@@ -89,3 +89,22 @@ SLUICE_TEST(compensated_sum_does_not_drift_under_subtract_on_evict) {
   for (double v : window) exact += v;
   CHECK_NEAR(sum.Value(), static_cast<double>(exact), 1e-6);
 }
+
+SLUICE_TEST(infinities_propagate_as_ieee_arithmetic_says) {
+  Accumulator plus;
+  for (double x : {1.0, std::numeric_limits<double>::infinity(), 2.0}) plus.Add(x);
+  Summary s = plus.ToSummary();
+  CHECK_EQ(Finalize(Aggregate::kSum, s), std::numeric_limits<double>::infinity());
+  CHECK_EQ(Finalize(Aggregate::kMax, s), std::numeric_limits<double>::infinity());
+  CHECK_EQ(Finalize(Aggregate::kMin, s), 1.0);
+  CHECK(std::isnan(Finalize(Aggregate::kVar, s)));
+  CHECK(std::isnan(Finalize(Aggregate::kStd, s)));
+  Accumulator both;
+  both.Add(std::numeric_limits<double>::infinity());
+  both.Add(-std::numeric_limits<double>::infinity());
+  CHECK(std::isnan(Finalize(Aggregate::kSum, both.ToSummary())));
+  CompensatedSum sum;
+  sum.Add(-std::numeric_limits<double>::infinity());
+  sum.Add(1e300);
+  CHECK_EQ(sum.Value(), -std::numeric_limits<double>::infinity());
+}

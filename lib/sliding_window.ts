@@ -1,0 +1,154 @@
+// Count-based sliding windows over rows of `channels` values (native/core/sliding_window.h).
+import { SluiceError } from './errors'
+import { native } from './native'
+import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from './validate'
+
+/** The aggregates a window can compute (NaN is a missing value; see the README's NaN policy). */
+export const slidingAggregates = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last'] as const
+export type SlidingAggregate = (typeof slidingAggregates)[number]
+
+export interface SlidingWindowOptions {
+  /** Rows per window, 1 … 2^26. */
+  size: number
+  /** Rows between consecutive windows, 1 … 2^40 (default 1: a result for every row once the window is full). May exceed `size`. */
+  slide?: number
+  /** Values per row (default 1), 1 … 65536. */
+  channels?: number
+  /** What to compute, in output order; no duplicates. */
+  aggregates: readonly SlidingAggregate[]
+  /** Also emit the windows that end before `size` rows were seen, over the rows seen so far (default false). */
+  emitPartial?: boolean
+}
+
+interface NativeSlidingWindow {
+  push(values: Float64Array | Float32Array, out: Float64Array): number
+  snapshot(): Uint8Array
+  restore(bytes: Uint8Array): number
+  reset(): void
+  close(): void
+  readonly rowsSeen: number
+  readonly memoryBytes: number
+}
+type NativeSlidingWindowCtor = new (options: Required<SlidingWindowOptions>) => NativeSlidingWindow
+
+/** ⌊a / b⌋ for integers, exact where a / b in floating point might round across an integer. */
+function floorDiv(a: number, b: number): number {
+  let q = Math.floor(a / b)
+  if (q * b > a) q--
+  else if ((q + 1) * b <= a) q++
+  return q
+}
+
+const maxSize = 2 ** 26
+const maxSlide = 2 ** 40
+const maxChannels = 65536
+
+/**
+ * Count-based sliding windows: window k covers rows [k·slide, k·slide + size) of the stream and is emitted
+ * when its last row arrives. `push` takes whole rows, row-major `[row][channel]`, without copying.
+ */
+export class SlidingWindow {
+  readonly size: number
+  readonly slide: number
+  readonly channels: number
+  readonly aggregates: readonly SlidingAggregate[]
+  readonly emitPartial: boolean
+  /** Doubles per emitted window: channels × aggregates.length. */
+  readonly windowWidth: number
+  private handle: NativeSlidingWindow | undefined
+  private rows = 0
+
+  constructor(options: SlidingWindowOptions) {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
+    this.size = expectInteger(options.size, 'size', 1, maxSize)
+    this.slide = expectInteger(options.slide ?? 1, 'slide', 1, maxSlide)
+    this.channels = expectInteger(options.channels ?? 1, 'channels', 1, maxChannels)
+    if (!Array.isArray(options.aggregates) || options.aggregates.length === 0) {
+      throw new SluiceError('aggregates must be a non-empty array of aggregate names', 'ERR_INVALID_ARGUMENT')
+    }
+    const seen = new Set<string>()
+    for (const name of options.aggregates) {
+      if (!(slidingAggregates as readonly unknown[]).includes(name)) {
+        throw new SluiceError(`unknown aggregate ${String(name)}; expected one of ${slidingAggregates.join(', ')}`, 'ERR_INVALID_ARGUMENT')
+      }
+      if (seen.has(name)) throw new SluiceError(`duplicate aggregate ${name}`, 'ERR_INVALID_ARGUMENT')
+      seen.add(name)
+    }
+    this.aggregates = Object.freeze([...options.aggregates])
+    this.emitPartial = options.emitPartial === true
+    this.windowWidth = this.channels * this.aggregates.length
+    const Ctor = native().SlidingWindow as NativeSlidingWindowCtor
+    this.handle = new Ctor({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial })
+  }
+
+  /** Rows pushed since construction, reset() or the restored snapshot's rows. */
+  get rowsSeen(): number {
+    this.open()
+    return this.rows
+  }
+
+  /** Bytes held natively (ring buffers, min/max arrays, scratch). */
+  get memoryBytes(): number {
+    return this.open().memoryBytes
+  }
+
+  /** How many windows pushing `rows` more rows will emit. */
+  windowsFor(rows: number): number {
+    this.open()
+    expectInteger(rows, 'rows')
+    const anchor = this.size - 1
+    const lo = Math.max(this.rows, this.emitPartial ? 0 : anchor)
+    const hi = this.rows + rows
+    if (lo >= hi) return 0
+    const kMin = -floorDiv(anchor - lo, this.slide)
+    const kMax = floorDiv(hi - 1 - anchor, this.slide)
+    return Math.max(0, kMax - kMin + 1)
+  }
+
+  /**
+   * Appends whole rows (`values.length` a multiple of `channels`) and returns one row per emitted window,
+   * laid out `[window][channel][aggregate]`, as a view of `out` (or of a new array) of exactly that length.
+   */
+  push(values: Float64Array | Float32Array, out?: Float64Array): Float64Array {
+    const handle = this.open()
+    const input: Float64Array | Float32Array = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(values, 'values', Float64Array, Float32Array)
+    expectMultipleOf(input, this.channels, 'values', 'channels')
+    const length = this.windowsFor(input.length / this.channels) * this.windowWidth
+    const target = outputArray(out, Float64Array, length)
+    const windows = handle.push(input, target)
+    this.rows += input.length / this.channels
+    return target.length === windows * this.windowWidth ? target : target.subarray(0, windows * this.windowWidth)
+  }
+
+  /** The whole state as bytes (versioned, checksummed), for restore() here or in another process. */
+  snapshot(): Uint8Array {
+    return this.open().snapshot()
+  }
+
+  /**
+   * Replaces the state with a snapshot taken from a SlidingWindow with the same options; pushing on gives
+   * exactly the results of never having stopped. ERR_MALFORMED_DATA / ERR_INVALID_ARGUMENT leave the state as it was.
+   */
+  restore(bytes: Uint8Array): void {
+    const handle = this.open()
+    expectTypedArray(bytes, 'bytes', Uint8Array)
+    this.rows = handle.restore(bytes)
+  }
+
+  /** Forgets every row: the next push starts a new stream. */
+  reset(): void {
+    this.open().reset()
+    this.rows = 0
+  }
+
+  /** Frees the native state now; later calls throw ERR_INVALID_STATE. Idempotent. */
+  close(): void {
+    this.handle?.close()
+    this.handle = undefined
+  }
+
+  private open(): NativeSlidingWindow {
+    if (!this.handle) throw new SluiceError('the SlidingWindow is closed', 'ERR_INVALID_STATE')
+    return this.handle
+  }
+}

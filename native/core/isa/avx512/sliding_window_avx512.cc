@@ -1,0 +1,181 @@
+// The fast-path window-sum kernel with AVX-512: one group of 8 rows per zmm register. Performs exactly the
+// operations of sliding_window_detail::SumGroup<false> (the core tests compare them bit for bit).
+// Results must not depend on the compiler fusing a multiply and an add into an FMA (GCC does so across
+// intrinsics by default in GNU mode): every kernel rounds exactly like the portable code.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports its own _mm512_undefined_pd() inside the intrinsics as "maybe uninitialized" once the
+// optimize pragma above is in effect: a false positive in the compiler's headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <limits>
+
+#include "sliding_window_kernels.h"
+
+namespace sluice {
+
+namespace {
+
+// The canonical scan (see ScanGroup): zero-masked lane shifts add +0.0 where a lane has nothing to add.
+inline __m512d Scan(__m512d v) {
+  const __m512i shift1 = _mm512_set_epi64(6, 5, 4, 0, 2, 1, 0, 0);
+  const __m512i shift2 = _mm512_set_epi64(5, 4, 0, 0, 1, 0, 0, 0);
+  const __m512i lane3 = _mm512_set1_epi64(3);
+  const __m512d t = _mm512_add_pd(v, _mm512_maskz_permutexvar_pd(0xEE, shift1, v));
+  const __m512d u = _mm512_add_pd(t, _mm512_maskz_permutexvar_pd(0xCC, shift2, t));
+  return _mm512_add_pd(u, _mm512_maskz_permutexvar_pd(0xF0, lane3, u));
+}
+
+// A non-temporal store (large outputs: no read for ownership, no cache pollution) or a plain one.
+inline void Store(double* target, __m512d v, bool stream) {
+  if (stream) _mm512_stream_pd(target, v);
+  else _mm512_storeu_pd(target, v);
+}
+
+inline double Lane7(__m512d v) {
+  return _mm_cvtsd_f64(_mm_unpackhi_pd(_mm512_extractf64x2_pd(v, 3), _mm512_extractf64x2_pd(v, 3)));
+}
+
+}  // namespace
+
+void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                     WindowSums* sums, const SumOutputs& outputs) {
+  using sliding_window_detail::CompensatedAdd;
+  // Finalisation as in FinalizeFastRows, in registers.
+  const double n = sums->count;
+  const __m512d shift = _mm512_set1_pd(sums->shift);
+  const __m512d count = _mm512_set1_pd(n);
+  const __m512d inverse = _mm512_set1_pd(1.0 / n);
+  const __m512d inverseMinusOne = _mm512_set1_pd(n > 1 ? 1.0 / (n - 1) : std::numeric_limits<double>::quiet_NaN());
+  const __m512d shiftTimesCount = _mm512_mul_pd(shift, count);
+  const __m512d zero = _mm512_setzero_pd();
+  const bool wantS2 = outputs.var || outputs.std;
+  // Stream only when every group's rows start on a cache line (the direct destination is one array).
+  const double* anyOutput = outputs.mean ? outputs.mean : outputs.sum ? outputs.sum : outputs.var ? outputs.var
+                          : outputs.std ? outputs.std : outputs.count;
+  const bool stream = outputs.stream && (reinterpret_cast<uintptr_t>(anyOutput) & 63) == 0;
+  double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
+  for (size_t g = 0; g < groups; ++g) {
+    const __m512d in = _mm512_loadu_pd(ring + newPos);
+    const __m512d out = _mm512_loadu_pd(ring + oldPos);
+    const __m512d d1 = _mm512_sub_pd(in, out);
+    const __m512d v1 = Scan(d1);
+    const __m512d s1 = _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1));
+    CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
+    const size_t at = 8 * g;
+    if (outputs.count) Store(outputs.count + at, count, stream);
+    if (outputs.sum) Store(outputs.sum + at, _mm512_add_pd(shiftTimesCount, s1), stream);
+    if (outputs.mean) Store(outputs.mean + at, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)), stream);
+    if (wantS2) {
+      const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
+      const __m512d s2 = _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2));
+      CompensatedAdd(s2Hi, s2Lo, Lane7(v2));
+      const __m512d m2 = _mm512_sub_pd(s2, _mm512_mul_pd(_mm512_mul_pd(s1, s1), inverse));
+      // max(m2, 0) returns 0 for NaN and for −0, like `m2 > 0 ? m2 : 0.0`.
+      const __m512d var = _mm512_mul_pd(_mm512_maskz_max_pd(0xFF, m2, zero), inverseMinusOne);
+      if (outputs.var) Store(outputs.var + at, var, stream);
+      if (outputs.std) Store(outputs.std + at, _mm512_maskz_sqrt_pd(0xFF, var), stream);
+    }
+    newPos += 8;
+    if (newPos >= capacity) newPos -= capacity;
+    oldPos += 8;
+    if (oldPos >= capacity) oldPos -= capacity;
+  }
+  sums->s1Hi = s1Hi;
+  sums->s1Lo = s1Lo;
+  sums->s2Hi = s2Hi;
+  sums->s2Lo = s2Lo;
+}
+
+// ---- min/max scans (van Herk / Gil-Werman), 8 rows per zmm: an in-register prefix (suffix) scan, then
+// the carry. Picking a lane with itself changes nothing, so the lane shifts need no masks.
+namespace {
+
+template <bool kMax>
+inline __m512d Pick(__m512d a, __m512d b) {
+  // (a > b ? a : b) for max, (a < b ? a : b) for min: exactly the portable Fast pick, NaN `a` gives b.
+  return kMax ? _mm512_max_pd(a, b) : _mm512_min_pd(a, b);
+}
+
+template <bool kMax>
+inline double PickScalar(double a, double b) {
+  return kMax ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+template <bool kMax>
+inline __m512d PrefixScan(__m512d v) {
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 0), v));
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(5, 4, 3, 2, 1, 0, 1, 0), v));
+  return Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(3, 2, 1, 0, 3, 2, 1, 0), v));
+}
+
+template <bool kMax>
+inline __m512d SuffixScan(__m512d v) {
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(7, 7, 6, 5, 4, 3, 2, 1), v));
+  v = Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(7, 6, 7, 6, 5, 4, 3, 2), v));
+  return Pick<kMax>(v, _mm512_permutexvar_pd(_mm512_set_epi64(7, 6, 5, 4, 7, 6, 5, 4), v));
+}
+
+template <bool kMax>
+double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out,
+               bool stream) {
+  double c = carryValue;
+  size_t i = 0;
+  if (stream) {  // scalar rows until `out` reaches a cache line, then aligned non-temporal stores
+    for (; i < n && (reinterpret_cast<uintptr_t>(out + i) & 63) != 0; ++i) {
+      c = PickScalar<kMax>(c, x[i]);
+      out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
+    }
+  }
+  __m512d carry = _mm512_set1_pd(c);
+  const __m512d extra = _mm512_set1_pd(extraValue);
+  const __m512i last = _mm512_set1_epi64(7);
+  for (; i + 8 <= n; i += 8) {
+    const __m512d local = PrefixScan<kMax>(_mm512_loadu_pd(x + i));
+    const __m512d prefix = Pick<kMax>(carry, local);
+    Store(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)), stream);
+    carry = Pick<kMax>(carry, _mm512_permutexvar_pd(last, local));
+  }
+  c = _mm512_cvtsd_f64(carry);
+  for (; i < n; ++i) {
+    c = PickScalar<kMax>(c, x[i]);
+    out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
+  }
+  return c;
+}
+
+template <bool kMax>
+double Backward(const double* x, size_t n, double carryValue, double* suffix) {
+  __m512d carry = _mm512_set1_pd(carryValue);
+  const __m512i first = _mm512_setzero_si512();
+  size_t i = n;
+  for (; i >= 8; i -= 8) {
+    const __m512d local = SuffixScan<kMax>(_mm512_loadu_pd(x + i - 8));
+    _mm512_storeu_pd(suffix + i - 8, Pick<kMax>(carry, local));
+    carry = Pick<kMax>(carry, _mm512_permutexvar_pd(first, local));
+  }
+  double c = _mm512_cvtsd_f64(carry);
+  while (i-- > 0) suffix[i] = c = PickScalar<kMax>(c, x[i]);
+  return c;
+}
+
+}  // namespace
+
+double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                        bool stream) {
+  return Forward<true>(x, n, carry, extra, suffix, out, stream);
+}
+double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                        bool stream) {
+  return Forward<false>(x, n, carry, extra, suffix, out, stream);
+}
+double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<true>(x, n, carry, suffix); }
+double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<false>(x, n, carry, suffix); }
+
+}  // namespace sluice

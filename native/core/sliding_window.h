@@ -1,0 +1,197 @@
+// Count-based sliding windows over a stream of rows of `channels` values each.
+//
+// Window k covers rows [k·slide, k·slide + size) of the stream (rows counted from 0 since construction or
+// reset()); it is emitted when its last row arrives. With `emitPartial`, the same grid extended before
+// row 0 is emitted too: windows ending at rows size−1 − j·slide ≥ 0 hold only the rows seen so far (with
+// slide 1: a result for every row, like pandas' rolling(min_periods=1)). slide > size is allowed: rows
+// between windows then belong to none. Aggregates follow the NaN policy of aggregates.h.
+//
+// How (all O(1) per row and channel, no allocation after construction):
+// - Rows are copied (float → double) into a per-channel ring of `size + kChunkRows + 8` rows, so every
+//   kernel reads contiguous doubles whatever the input type, channel count or batch cut.
+// - count/sum/mean/var/std: window sums of (x − shift) and (x − shift)² by subtract-on-evict, evaluated
+//   for groups of 8 rows aligned to the absolute row index as a fixed-order prefix scan of the
+//   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
+//   replaced by sums accumulated afresh (one addition per row) over exactly the window then ending, with
+//   the shift moved to the data's mean, so error cannot grow with the stream's length. Because the
+//   groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit independent
+//   of how the stream is cut into batches (a push that ends inside a group is finished by the next one,
+//   which recomputes that group from the ring).
+// - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
+//   block two back, the whole previous block and the prefix of the current one, and the suffix array of a
+//   block is built during the next block, one entry per row: a constant number of picks per row, worst case.
+// - first/last: a FIFO of the window's non-NaN rows (one push and at most one pop per row) and the index
+//   of the newest one.
+// Runs whose windows hold only finite values take a fast path (SIMD kernels chosen at run time); others
+// take the general path. Both compute the same floating-point operations, so they agree bit for bit.
+//
+// Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
+// and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
+// 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch per window. Rows are copied into the ring (the
+// caller's arrays are read in place, never retained).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "aggregates.h"
+#include "span.h"
+
+namespace sluice {
+
+struct SlidingWindowOptions {
+  uint64_t size = 0;                // rows per window, 1 … kMaxSize
+  uint64_t slide = 1;               // rows between consecutive windows, 1 … kMaxSlide
+  uint32_t channels = 1;            // values per row, 1 … kMaxChannels
+  std::vector<Aggregate> aggregates;  // at least one, no duplicates; output order
+  bool emitPartial = false;         // also emit windows that end before the first `size` rows
+};
+
+// The window sums that the count/sum/mean/var/std aggregates are finalised from, at the start of a group
+// of 8 rows: s1 = Σ(x − shift) and s2 = Σ(x − shift)² over the finite values (compensated: hi + lo),
+// count of non-NaN values, and counts of +∞ and −∞ (exact integers held in doubles).
+struct WindowSums {
+  double shift = 0;
+  double s1Hi = 0, s1Lo = 0, s2Hi = 0, s2Lo = 0;
+  double count = 0, posInf = 0, negInf = 0;
+};
+
+// Where the fast path writes finished aggregates, row i of a run at [i]; null for those not asked for.
+struct SumOutputs {
+  double* count = nullptr;
+  double* sum = nullptr;
+  double* mean = nullptr;
+  double* var = nullptr;
+  double* std = nullptr;
+  bool stream = false;  // large output: kernels may use non-temporal stores where 64-byte aligned
+};
+
+// The fast-path kernel: `groups` whole groups of 8 rows whose windows hold only finite values (so the
+// count is sums->count for every row). New rows start at ring[newPos] (a multiple of 8), evicted rows at
+// ring[oldPos]; positions wrap at `capacity` and the ring has 8 mirrored doubles after it, so every group
+// reads 8 contiguous values. Writes each row's aggregates to `outputs` and advances `sums` past the groups.
+using SumGroupsKernel = void (*)(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                                 WindowSums* sums, const SumOutputs& outputs);
+
+// Fast-path min/max scans over finite values. Picks are exact, so every kernel gives the same results.
+struct ExtremeKernels {
+  // out[i] = pick(suffix[i], pick(extra, pick(carry, x[0], …, x[i]))) (suffix[i] may be the NaN sentinel:
+  // then it is left out); returns pick(carry, x[0], …, x[n − 1]).
+  // `stream`: large output, non-temporal stores allowed.
+  double (*forward)(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                    bool stream);
+  // suffix[i] = pick(x[i], …, x[n − 1], carry); returns pick of them all.
+  double (*backward)(const double* x, size_t n, double carry, double* suffix);
+};
+ExtremeKernels MaxKernelsFor(int simdLevel);
+ExtremeKernels MinKernelsFor(int simdLevel);
+
+// Kernels by SIMD level (portable always; others when built and supported), for dispatch and tests.
+SumGroupsKernel SumGroupsKernelFor(int simdLevel);
+SumGroupsKernel SumGroupsKernelPortable();
+
+class SlidingWindow {
+ public:
+  static constexpr uint64_t kMaxSize = uint64_t{1} << 26;
+  static constexpr uint64_t kMaxSlide = uint64_t{1} << 40;
+  static constexpr uint32_t kMaxChannels = 1u << 16;
+  static constexpr size_t kChunkRows = 512;  // rows per processing chunk (a multiple of 8; measured best of 512, 1024, 4096)
+  static constexpr size_t kGroupRows = 8;
+
+  // Validates the options (ERR_OUT_OF_RANGE for sizes, ERR_INVALID_ARGUMENT for aggregates).
+  explicit SlidingWindow(SlidingWindowOptions options);
+
+  const SlidingWindowOptions& options() const { return options_; }
+  int64_t rowsSeen() const { return rowsSeen_; }
+  // Doubles per emitted window: channels × aggregates.
+  size_t windowWidth() const { return options_.channels * options_.aggregates.size(); }
+  // How many windows pushing `rows` more rows emits.
+  uint64_t WindowsFor(uint64_t rows) const;
+  // Bytes this window holds natively.
+  size_t MemoryBytes() const;
+
+  // Appends whole rows (values.size a multiple of channels) and writes one row of windowWidth() doubles
+  // per emitted window into `out`, laid out [window][channel][aggregate]. Returns the number of windows.
+  // Checks everything before changing any state (ERR_INVALID_LENGTH).
+  template <typename T>
+  uint64_t Push(Span<const T> values, Span<double> out);
+
+  std::vector<uint8_t> Snapshot() const;
+  // Replaces the whole state with a snapshot's, taken from a window with the same options
+  // (ERR_MALFORMED_DATA for bad bytes, ERR_INVALID_ARGUMENT for other options). All or nothing.
+  void Restore(Span<const uint8_t> bytes);
+  void Reset();
+
+  // For tests: always take the general path (results must be identical).
+  void ForceGeneralPathForTesting(bool force) { forceGeneral_ = force; }
+  // For tests: use this kernel for the fast path.
+  void SetSumKernelForTesting(SumGroupsKernel kernel) { sumKernel_ = kernel; }
+  void SetSimdLevelForTesting(int simdLevel);
+  uint64_t resyncRows() const { return resyncRows_; }
+  // For tests: resync more often (a multiple of 8, at least size + 16), before the first push.
+  void SetResyncRowsForTesting(uint64_t rows) {
+    Require(rows % 8 == 0 && rows >= options_.size + 16 && rowsSeen_ == 0, codes::kInvalidArgument, "bad resync rows");
+    resyncRows_ = rows;
+  }
+
+ private:
+  struct ChannelState {
+    WindowSums sums;
+    double maxPrefix = 0, minPrefix = 0;  // running max/min of the current min/max block
+    double maxPrevious = std::numeric_limits<double>::quiet_NaN();  // max/min of the block before it
+    double minPrevious = std::numeric_limits<double>::quiet_NaN();
+    int64_t lastNonFinite = -1;           // newest row holding NaN or ±∞ (rows before 0 are NaN)
+    int64_t lastValid = INT64_MIN / 4;    // newest non-NaN row (for `last`)
+    int64_t firstHead = 0, firstTail = 0;  // the non-NaN rows of the window, oldest first (for `first`)
+    int64_t shiftChosen = 0;              // the shift starts at the channel's first finite value
+    double freshShift = 0;                // the next resync's shift and its sums so far, by lane
+    double fresh1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double fresh2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  };
+
+  size_t Pos(int64_t row) const;
+  double* Ring(size_t channel) { return ring_.data() + channel * (capacity_ + kGroupRows); }
+  const double* Ring(size_t channel) const { return ring_.data() + channel * (capacity_ + kGroupRows); }
+  template <typename T>
+  void CopyIntoRing(const T* values, int64_t begin, int64_t end);
+  void ProcessChunk(int64_t begin, int64_t end, double* out, uint64_t firstWindow);
+  void ProcessSums(size_t channel, int64_t begin, int64_t end, bool general, double* const* destinations);
+  void FinalizeSums(const WindowSums& sums, const double* s1, const double* s2, const double* count,
+                    const double* posInf, const double* negInf, size_t rows, bool general,
+                    double* const* destinations, size_t offset);
+  int64_t NextSumBoundary(int64_t group) const;
+  void AfterCommit(size_t channel, int64_t from, int64_t to);
+  template <typename Pick>
+  void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, const ExtremeKernels& kernels,
+                      double* prefix, double* previous, double* suffixes, double* destination);
+  void ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last);
+  void CopyOut(double* target, const double* source, size_t count);
+  template <typename F>
+  void ForEachRingRun(const double* ring, int64_t begin, int64_t end, F&& f) const;
+  void InitState();
+
+  SlidingWindowOptions options_;
+  size_t capacity_ = 0;       // ring rows per channel (a multiple of 8)
+  uint64_t resyncRows_ = 0;   // a multiple of 8
+  int aggregateIndex_[kAggregateKinds];  // position in the output, or −1
+  bool wantS1_ = false, wantS2_ = false, wantCount_ = false;
+  bool forceGeneral_ = false;
+  bool streamOutput_ = false;  // this push's output is large: write it with non-temporal stores
+  bool streamDirect_ = false;  // this chunk's kernels write into `out` and may stream
+  bool streamSums_ = false;    // … and `out` is aligned for the window-sum kernels' whole-group stores
+  static constexpr size_t kStreamOutputBytes = size_t{4} << 20;
+  SumGroupsKernel sumKernel_ = nullptr;
+  ExtremeKernels maxKernels_{}, minKernels_{};
+  int64_t rowsSeen_ = 0;
+  std::vector<ChannelState> state_;
+  std::vector<double> ring_;      // [channel][capacity + 8]
+  size_t halfBlock_ = 1;           // min/max block length ⌊size/2⌋
+  size_t suffixStride_ = 4;        // 2 suffix arrays of halfBlock_ + 1 per channel
+  std::vector<double> maxSuffix_;  // [channel][suffixStride_]
+  std::vector<double> minSuffix_;
+  std::vector<int64_t> validRows_;  // [channel][size]: FIFO of the window's non-NaN rows (for `first`)
+  std::vector<double> scratch_;   // per-aggregate rows of one chunk, then the sums' per-row arrays
+};
+
+}  // namespace sluice

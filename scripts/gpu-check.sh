@@ -114,11 +114,16 @@ step "libsluice_cuda with the cudnn.h check"
 NVCC="$(command -v nvcc || true)"
 [ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
 if [ "$BUILD" = 1 ] && [ -n "$NVCC" ] && command -v cmake > /dev/null && [ -n "$CUDNN_INCLUDE" ]; then
-  ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d ' .')"
-  echo "building for sm_$ARCH with $NVCC, checking against $CUDNN_INCLUDE/cudnn.h"
+  ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2> /dev/null | head -n1 | tr -d ' .' || true)"
+  ARCH_FLAG=()
+  # Only this GPU's architecture (fast); the default list when the driver cannot tell.
+  [[ "$ARCH" =~ ^[0-9]+$ ]] && ARCH_FLAG=(-DSLUICE_CUDA_ARCHITECTURES="${ARCH}-real")
+  TARGET="the default architectures"
+  [ ${#ARCH_FLAG[@]} -gt 0 ] && TARGET="sm_$ARCH"
+  echo "building for $TARGET with $NVCC, checking against $CUDNN_INCLUDE/cudnn.h"
   rm -rf build/cuda-check
   timeout 240 cmake -S native/cuda -B build/cuda-check -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC" \
-    -DSLUICE_CUDNN_INCLUDE_DIR="$CUDNN_INCLUDE" -DSLUICE_CUDA_ARCHITECTURES="${ARCH}-real" > build/cuda-check.log 2>&1 ||
+    -DSLUICE_CUDNN_INCLUDE_DIR="$CUDNN_INCLUDE" "${ARCH_FLAG[@]}" > build/cuda-check.log 2>&1 ||
     { cat build/cuda-check.log; fail "cmake configure of native/cuda failed"; }
   timeout 240 cmake --build build/cuda-check --parallel >> build/cuda-check.log 2>&1 ||
     { cat build/cuda-check.log; fail "building native/cuda failed (a cudnn_api.h mismatch shows as a static assertion above)"; }

@@ -13,6 +13,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
+const { mulberry32: rng } = require('../dist/random')
 
 const USAGE = `usage: node scripts/gpu-check.js [--quick] [--workdir DIR] [--python CMD] [--backend cuda|cpu]
                                    [--reference torch|numpy] [--skip-tests] [--skip-bench]`
@@ -65,16 +66,6 @@ function writeSafetensors(file, tensors, metadata = {}) {
 }
 
 // A small deterministic generator, so a failing case can be rerun.
-function rng(seed) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const randomArray = (random, n, scale = 1) => Float32Array.from({ length: n }, () => (random() * 2 - 1) * scale)
 
 function randomWeights(random, { layers, inputSize, hiddenSize, outputSize }) {

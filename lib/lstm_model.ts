@@ -11,6 +11,7 @@ import { expectInteger, expectTypedArray, outputArray } from './validate'
 import { readSafetensorsMetadata } from './safetensors'
 import { Scaler } from './scalers'
 import { fitNative, fitNativeAsync, initialLstmWeights, lossAndGradient, type LstmCreateOptions, type LstmFitHistory, type LstmFitOptions } from './training'
+import { NativeObject } from './native_object'
 
 /** Feature scalers kept with a model and saved in its safetensors __metadata__ ('sluice.scalers'). */
 export interface LstmModelScalers {
@@ -95,7 +96,7 @@ function isResizable(array: Float32Array): boolean {
  * A stacked unidirectional LSTM with an optional linear head, float32, PyTorch semantics and weight layout
  * (gates i, f, g, o). Sequences start from zero state. Close it with close() to free its memory now.
  */
-export class LstmModel {
+export class LstmModel extends NativeObject<NativeLstmModel> {
   readonly inputSize: number
   readonly hiddenSize: number
   readonly numLayers: number
@@ -111,12 +112,12 @@ export class LstmModel {
   readonly backendReason: string | null
   /** Feature scalers saved with the model by toSafetensors and read back by fromSafetensors. */
   scalers: LstmModelScalers = {}
-  #native: NativeLstmModel | undefined
   /** CUDA models only: a host copy of the weights (weights(), training on the CPU) and how to rebuild. */
   #cuda: { weights: LstmWeights; algorithm: CudnnAlgorithm | undefined; threads: number | undefined } | undefined
 
   private constructor(nativeModel: NativeLstmModel, backend: 'cpu' | 'cuda' = 'cpu', backendReason: string | null = null) {
-    this.#native = nativeModel
+    super()
+    this.attach(nativeModel)
     this.backend = backend
     this.backendReason = backendReason
     const info = nativeModel.info()
@@ -198,7 +199,7 @@ export class LstmModel {
 
   /** The current weights in PyTorch's layout (copies). */
   weights(): LstmWeights {
-    const model = this.#model()
+    const model = this.native()
     if (this.#cuda) return copyWeights(this.#cuda.weights)
     return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(model)
   }
@@ -246,7 +247,7 @@ export class LstmModel {
   /** The CPU engine's native model for training: this model's own, or (CUDA: training runs on the CPU) a
    * temporary CPU copy of its weights. */
   #cpuNative(): { model: NativeLstmModel; threads: number; release(): void } {
-    const current = this.#model()
+    const current = this.native()
     if (!this.#cuda) return { model: current, threads: this.threads, release: () => {} }
     const Ctor = native().NativeLstmModel as NativeLstmModelCtor
     const model = new Ctor(this.#cuda.weights, this.#cuda.threads)
@@ -263,15 +264,15 @@ export class LstmModel {
   }
 
   #replaceWeights(weights: LstmWeights): void {
-    const current = this.#model()
+    const current = this.native()
     if (this.#cuda) {
       // A CUDA model stays on the GPU: the trained weights are uploaded into a new native model.
       const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
-      this.#native = new CudaCtor(weights, this.#cuda.algorithm)
+      this.attach(new CudaCtor(weights, this.#cuda.algorithm))
       this.#cuda.weights = copyWeights(weights)
     } else {
       const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-      this.#native = new Ctor(weights, this.threads)
+      this.attach(new Ctor(weights, this.threads))
     }
     current.close()
   }
@@ -294,7 +295,7 @@ export class LstmModel {
    * (a view of exactly that length comes back).
    */
   predict(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Float32Array {
-    const model = this.#model()
+    const model = this.native()
     const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
     model.predict(x, steps, batch, batchFirst, sequence, result)
     return result
@@ -303,7 +304,7 @@ export class LstmModel {
   /** predict() on a native worker thread; the event loop stays free. x and out are kept alive until it settles. */
   predictAsync(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Promise<Float32Array> {
     try {
-      const model = this.#model()
+      const model = this.native()
       const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
       // A resizable buffer could shrink under the worker thread: compute on fixed-size copies instead.
       if (!isResizable(x) && !isResizable(result)) return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
@@ -322,13 +323,13 @@ export class LstmModel {
    */
   cudaInfo(): { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string } | null {
     if (this.backend !== 'cuda') return null
-    const info = this.#model().info() as unknown as { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
+    const info = this.native().info() as unknown as { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
     return { deviceBytes: info.deviceBytes, pinnedBytes: info.pinnedBytes, algorithm: info.algorithm, device: info.device }
   }
 
   /** A per-key state table for streaming (see LstmState). */
   createState(options: LstmStateOptions): LstmState {
-    const model = this.#model()
+    const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
     const Ctor = native()[this.backend === 'cuda' ? 'NativeCudaLstmState' : 'NativeLstmState'] as NativeLstmStateCtor
@@ -340,23 +341,12 @@ export class LstmModel {
    * device memory and each push copies its batch to the GPU once.
    */
   createWindows(options: LstmWindowsOptions): LstmWindows {
-    const model = this.#model()
+    const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
     const steps = expectInteger(options.steps, 'steps', 1, 65536)
     const Ctor = native().NativeLstmWindows as new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
     return new LstmWindows(new Ctor(model, capacity, steps), this.inputSize, this.outputSize)
-  }
-
-  /** Frees the packed weights (once in-flight predictAsync calls and states made from it are done). */
-  close(): void {
-    this.#native?.close()
-    this.#native = undefined
-  }
-
-  #model(): NativeLstmModel {
-    if (!this.#native) throw new SluiceError('the LstmModel is closed', 'ERR_INVALID_STATE')
-    return this.#native
   }
 
   #shape(options: LstmPredictOptions) {
@@ -384,16 +374,16 @@ export class LstmModel {
  * bytesPerKey = numLayers · 2 · ceil(hiddenSize / 16) · 16 · 4 + 4 bytes, allocated zeroed up front.
  * step() advances each listed key by one time step, exactly as if its inputs had been one sequence.
  */
-export class LstmState {
+export class LstmState extends NativeObject<NativeLstmState> {
   readonly capacity: number
   readonly bytesPerKey: number
   readonly inputSize: number
   readonly outputSize: number
-  #native: NativeLstmState | undefined
 
   /** @internal use LstmModel.createState */
   constructor(nativeState: NativeLstmState, inputSize: number, outputSize: number) {
-    this.#native = nativeState
+    super()
+    this.attach(nativeState)
     const info = nativeState.info()
     this.capacity = info.capacity
     this.bytesPerKey = info.bytesPerKey
@@ -407,7 +397,7 @@ export class LstmState {
    * each key's head output (or hidden state) after this step.
    */
   step(keys: Uint32Array, x: Float32Array, out?: Float32Array): Float32Array {
-    const state = this.#state()
+    const state = this.native()
     expectTypedArray(keys, 'keys', Uint32Array)
     expectTypedArray(x, 'x', Float32Array)
     const expected = keys.length * this.inputSize
@@ -423,29 +413,18 @@ export class LstmState {
 
   /** Zeroes the state of the given keys (all checked first), or of every key. */
   reset(keys?: Uint32Array): void {
-    const state = this.#state()
+    const state = this.native()
     if (keys === undefined) return state.reset()
     state.reset(expectTypedArray(keys, 'keys', Uint32Array))
   }
 
   /** Every key's state as versioned, checksummed bytes (capacity · bytesPerKey, roughly). */
   snapshot(): Uint8Array {
-    return this.#state().snapshot()
+    return this.native().snapshot()
   }
 
   /** Restores a snapshot of a state with the same model shape and capacity (else ERR_MALFORMED_DATA, unchanged). */
   restore(bytes: Uint8Array): void {
-    this.#state().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
-  }
-
-  /** Frees the table now; later calls throw ERR_INVALID_STATE. */
-  close(): void {
-    this.#native?.close()
-    this.#native = undefined
-  }
-
-  #state(): NativeLstmState {
-    if (!this.#native) throw new SluiceError('the LstmState is closed', 'ERR_INVALID_STATE')
-    return this.#native
+    this.native().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
   }
 }

@@ -3,6 +3,7 @@
 // input are built there and only the results come back.
 import { SluiceError } from './errors'
 import { expectTypedArray, outputArray } from './validate'
+import { NativeObject } from './native_object'
 
 export interface LstmWindowsOptions {
   /** Keys 0 … capacity − 1. Memory is allocated up front: capacity · bytesPerKey. */
@@ -32,18 +33,18 @@ export interface NativeLstmWindows {
  * rows, zero rows fill the front). bytesPerKey = steps · inputSize · 4 (+ 16 bytes of bookkeeping), in
  * device memory on a CUDA model.
  */
-export class LstmWindows {
+export class LstmWindows extends NativeObject<NativeLstmWindows> {
   readonly capacity: number
   readonly steps: number
   readonly bytesPerKey: number
   readonly backend: 'cpu' | 'cuda'
   readonly inputSize: number
   readonly outputSize: number
-  #native: NativeLstmWindows | undefined
 
   /** @internal use LstmModel.createWindows */
   constructor(nativeWindows: NativeLstmWindows, inputSize: number, outputSize: number) {
-    this.#native = nativeWindows
+    super()
+    this.attach(nativeWindows)
     const info = nativeWindows.info()
     this.capacity = info.capacity
     this.steps = info.steps
@@ -59,7 +60,7 @@ export class LstmWindows {
    * views of exactly the filled lengths come back.
    */
   push(keys: Uint32Array, x: Float32Array, out: { keys?: Uint32Array; output?: Float32Array } = {}): LstmWindowsResult {
-    const windows = this.#windows()
+    const windows = this.native()
     expectTypedArray(keys, 'keys', Uint32Array)
     expectTypedArray(x, 'x', Float32Array)
     const n = keys.length
@@ -74,17 +75,6 @@ export class LstmWindows {
 
   /** Empties every window. */
   reset(): void {
-    this.#windows().reset()
-  }
-
-  /** Frees the windows now; later calls throw ERR_INVALID_STATE. */
-  close(): void {
-    this.#native?.close()
-    this.#native = undefined
-  }
-
-  #windows(): NativeLstmWindows {
-    if (!this.#native) throw new SluiceError('the LstmWindows is closed', 'ERR_INVALID_STATE')
-    return this.#native
+    this.native().reset()
   }
 }

@@ -8,6 +8,7 @@
 'use strict'
 const { runSuite } = require('./harness')
 const { EventTimeWindows, WatermarkTracker } = require('../dist')
+const { mulberry32 } = require('../dist/random')
 
 const KEYS = 10_000
 const SIZE = 60_000
@@ -18,14 +19,7 @@ const BATCH = 10_000
 const STEP = 0.1 // ms between events: 10 events per ms, each key about once a second
 
 function makeStream(outOfOrderFraction, seed = 1) {
-  let a = seed >>> 0
-  const random = () => { // mulberry32: every key equally likely (a double-precision LCG here repeats early)
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const random = mulberry32(seed) // every key equally likely (a double-precision LCG here repeats early)
   const timestamps = new Float64Array(EVENTS)
   const keys = new Uint32Array(EVENTS)
   const values = new Float64Array(EVENTS)

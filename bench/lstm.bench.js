@@ -11,6 +11,7 @@ const { runSuite } = require('./harness')
 const { LstmModel } = require('../dist')
 const { native } = require('../dist/native')
 const ort = require('onnxruntime-node')
+const { mulberry32: random } = require('../dist/random')
 
 const root = path.join(__dirname, '..')
 const THREADS = 2
@@ -24,15 +25,6 @@ function loadOnnxBuilder() {
   return require(path.join(outDir, 'test', 'support', 'onnx_lstm_model.js')).buildOnnxLstmModel
 }
 
-function random(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 function randomArray(next, n, scale = 1) {
   const a = new Float32Array(n)
   for (let i = 0; i < n; i++) a[i] = (next() * 2 - 1) * scale

@@ -5,19 +5,11 @@
 // FLOPs per sequence counted as 3 · 2·4H·(I+H) per step (forward + twice that for the backward pass).
 'use strict'
 const { LstmModel } = require('../dist')
+const { mulberry32: random } = require('../dist/random')
 
 const STEPS = 32, BATCH = 64, I = 4, H = 64, THREADS = 2
 const BATCHES = 8  // sluice: one epoch of 8 mini-batches per op (amortises the per-fit set-up)
 
-function random(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const next = random(7)
 const examples = BATCH * BATCHES
 const x = Float32Array.from({ length: STEPS * examples * I }, () => next() * 2 - 1)

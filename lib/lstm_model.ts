@@ -1,14 +1,17 @@
-// LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU, PyTorch semantics.
+// LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU or, with cuDNN, an NVIDIA GPU; PyTorch semantics.
 // LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
 // call; the native core checks every length again.
+import { backends } from './backends'
 import { SluiceError } from './errors'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './lstm_loaders'
 import { checkLstmWeights, type LstmWeights } from './lstm_weights'
+import { LstmWindows, type LstmWindowsOptions, type NativeLstmWindows } from './lstm_windows'
 import { native } from './native'
 import { expectInteger, expectTypedArray, outputArray } from './validate'
 import { readSafetensorsMetadata } from './safetensors'
 import { Scaler } from './scalers'
 import { fitNative, fitNativeAsync, initialLstmWeights, lossAndGradient, type LstmCreateOptions, type LstmFitHistory, type LstmFitOptions } from './training'
+import { NativeObject } from './native_object'
 
 /** Feature scalers kept with a model and saved in its safetensors __metadata__ ('sluice.scalers'). */
 export interface LstmModelScalers {
@@ -19,9 +22,19 @@ export interface LstmModelScalers {
 }
 const SCALERS_KEY = 'sluice.scalers'
 
+export type LstmBackend = 'auto' | 'cpu' | 'cuda'
+export type CudnnAlgorithm = 'auto' | 'standard' | 'persist-static'
+
 export interface LstmModelOptions {
-  /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. */
+  /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. CPU only. */
   threads?: number
+  /**
+   * Where to compute: 'cpu', 'cuda' (ERR_NOT_SUPPORTED naming backends().cuda.reason where CUDA is unusable), or
+   * 'auto' (default): CUDA when available, else the CPU; `model.backend` and `model.backendReason` say which and why.
+   */
+  backend?: LstmBackend
+  /** CUDA only: cuDNN's RNN algorithm; 'auto' (default) picks per shape. */
+  cudnnAlgorithm?: CudnnAlgorithm
 }
 
 export interface LstmPredictOptions {
@@ -47,6 +60,7 @@ interface NativeLstmModel {
   close(): void
 }
 type NativeLstmModelCtor = new (weights: LstmWeights, threads: number | undefined) => NativeLstmModel
+type NativeCudaLstmModelCtor = new (weights: LstmWeights, algorithm: CudnnAlgorithm | undefined) => NativeLstmModel
 
 interface NativeLstmState {
   step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
@@ -58,6 +72,21 @@ interface NativeLstmState {
 }
 type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => NativeLstmState
 
+function copyWeights(w: LstmWeights): LstmWeights {
+  const copy: LstmWeights = {
+    inputSize: w.inputSize,
+    hiddenSize: w.hiddenSize,
+    layers: w.layers.map((l) => ({
+      weightIh: l.weightIh.slice(),
+      weightHh: l.weightHh.slice(),
+      ...(l.biasIh ? { biasIh: l.biasIh.slice() } : {}),
+      ...(l.biasHh ? { biasHh: l.biasHh.slice() } : {}),
+    })),
+  }
+  if (w.head) copy.head = { weight: w.head.weight.slice(), ...(w.head.bias ? { bias: w.head.bias.slice() } : {}) }
+  return copy
+}
+
 function isResizable(array: Float32Array): boolean {
   const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
   return buffer.resizable === true || buffer.growable === true
@@ -67,7 +96,7 @@ function isResizable(array: Float32Array): boolean {
  * A stacked unidirectional LSTM with an optional linear head, float32, PyTorch semantics and weight layout
  * (gates i, f, g, o). Sequences start from zero state. Close it with close() to free its memory now.
  */
-export class LstmModel {
+export class LstmModel extends NativeObject<NativeLstmModel> {
   readonly inputSize: number
   readonly hiddenSize: number
   readonly numLayers: number
@@ -75,14 +104,22 @@ export class LstmModel {
   readonly outputSize: number
   readonly hasHead: boolean
   readonly threads: number
-  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'). */
+  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'), or 'cuda'. */
   readonly simd: string
+  /** Where this model computes. */
+  readonly backend: 'cpu' | 'cuda'
+  /** Why an 'auto' model runs on the CPU (backends().cuda.reason or the GPU's refusal); null otherwise. */
+  readonly backendReason: string | null
   /** Feature scalers saved with the model by toSafetensors and read back by fromSafetensors. */
   scalers: LstmModelScalers = {}
-  #native: NativeLstmModel | undefined
+  /** CUDA models only: a host copy of the weights (weights(), training on the CPU) and how to rebuild. */
+  #cuda: { weights: LstmWeights; algorithm: CudnnAlgorithm | undefined; threads: number | undefined } | undefined
 
-  private constructor(nativeModel: NativeLstmModel) {
-    this.#native = nativeModel
+  private constructor(nativeModel: NativeLstmModel, backend: 'cpu' | 'cuda' = 'cpu', backendReason: string | null = null) {
+    super()
+    this.attach(nativeModel)
+    this.backend = backend
+    this.backendReason = backendReason
     const info = nativeModel.info()
     this.inputSize = info.inputSize
     this.hiddenSize = info.hiddenSize
@@ -97,8 +134,36 @@ export class LstmModel {
   static fromWeights(weights: LstmWeights, options: LstmModelOptions = {}): LstmModel {
     checkLstmWeights(weights)
     const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
+    const backend = options.backend ?? 'auto'
+    if (backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
+      throw new SluiceError(`backend must be 'auto', 'cpu' or 'cuda', got ${String(backend)}`, 'ERR_INVALID_ARGUMENT')
+    }
+    const algorithm = options.cudnnAlgorithm
+    if (algorithm !== undefined && algorithm !== 'auto' && algorithm !== 'standard' && algorithm !== 'persist-static') {
+      throw new SluiceError(`cudnnAlgorithm must be 'auto', 'standard' or 'persist-static', got ${String(algorithm)}`, 'ERR_INVALID_ARGUMENT')
+    }
+    let reason: string | null = null
+    if (backend !== 'cpu') {
+      const cuda = backends().cuda
+      if (cuda.available) {
+        try {
+          const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
+          const model = new LstmModel(new CudaCtor(weights, algorithm), 'cuda')
+          model.#cuda = { weights: copyWeights(weights), algorithm, threads }
+          return model
+        } catch (error) {
+          // The GPU refused (cuDNN, memory): 'auto' keeps the CPU path; bad weights fail on either backend.
+          const code = error instanceof SluiceError ? error.code : undefined
+          if (backend === 'cuda' || (code !== 'ERR_NOT_SUPPORTED' && code !== 'ERR_OUT_OF_MEMORY' && code !== 'ERR_INVALID_STATE')) throw error
+          reason = (error as Error).message
+        }
+      } else {
+        reason = cuda.reason ?? 'CUDA is unavailable'
+        if (backend === 'cuda') throw new SluiceError(`backend 'cuda' is unavailable: ${reason}`, 'ERR_NOT_SUPPORTED')
+      }
+    }
     const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-    return new LstmModel(new Ctor(weights, threads))
+    return new LstmModel(new Ctor(weights, threads), 'cpu', reason)
   }
 
   /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options),
@@ -134,7 +199,9 @@ export class LstmModel {
 
   /** The current weights in PyTorch's layout (copies). */
   weights(): LstmWeights {
-    return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(this.#model())
+    const model = this.native()
+    if (this.#cuda) return copyWeights(this.#cuda.weights)
+    return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(model)
   }
 
   /**
@@ -144,22 +211,47 @@ export class LstmModel {
    * predicts with the trained weights. Blocks the event loop: see fitAsync.
    */
   fit(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): LstmFitHistory {
-    const { weights, history } = fitNative(this.#model(), this.threads, this.inputSize, this.outputSize, x, y, options)
-    this.#replaceWeights(weights)
-    return history
+    const cpu = this.#cpuNative()
+    try {
+      const { weights, history } = fitNative(cpu.model, cpu.threads, this.inputSize, this.outputSize, x, y, options)
+      this.#replaceWeights(weights)
+      return history
+    } finally {
+      cpu.release()
+    }
   }
 
   /** fit() with every epoch on a native worker thread; options.signal aborts it (the weights stay as before). */
   async fitAsync(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): Promise<LstmFitHistory> {
-    const { weights, history } = await fitNativeAsync(this.#model(), this.threads, this.inputSize, this.outputSize, x, y, options)
-    this.#replaceWeights(weights)
-    return history
+    const cpu = this.#cpuNative()
+    try {
+      const { weights, history } = await fitNativeAsync(cpu.model, cpu.threads, this.inputSize, this.outputSize, x, y, options)
+      this.#replaceWeights(weights)
+      return history
+    } finally {
+      cpu.release()
+    }
   }
 
   /** The mean loss over all of (x, y) as one batch and its gradient for every weight (PyTorch layout, as
    * weights()), without changing the model: for gradient checks and custom optimisers. */
   lossAndGradient(x: Float32Array, y: Float32Array, options: { loss?: 'mse' | 'mae' } = {}): { loss: number; gradient: LstmWeights } {
-    return lossAndGradient(this.#model(), x, y, this.inputSize, this.outputSize, options.loss ?? 'mse', this.threads)
+    const cpu = this.#cpuNative()
+    try {
+      return lossAndGradient(cpu.model, x, y, this.inputSize, this.outputSize, options.loss ?? 'mse', cpu.threads)
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** The CPU engine's native model for training: this model's own, or (CUDA: training runs on the CPU) a
+   * temporary CPU copy of its weights. */
+  #cpuNative(): { model: NativeLstmModel; threads: number; release(): void } {
+    const current = this.native()
+    if (!this.#cuda) return { model: current, threads: this.threads, release: () => {} }
+    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+    const model = new Ctor(this.#cuda.weights, this.#cuda.threads)
+    return { model, threads: model.info().threads, release: () => model.close() }
   }
 
   /** The weights as a PyTorch state_dict in safetensors (`lstm.weight_ih_l0`…, `fc.weight`), with the scalers in __metadata__. */
@@ -172,9 +264,16 @@ export class LstmModel {
   }
 
   #replaceWeights(weights: LstmWeights): void {
-    const current = this.#model()
-    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-    this.#native = new Ctor(weights, this.threads)
+    const current = this.native()
+    if (this.#cuda) {
+      // A CUDA model stays on the GPU: the trained weights are uploaded into a new native model.
+      const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
+      this.attach(new CudaCtor(weights, this.#cuda.algorithm))
+      this.#cuda.weights = copyWeights(weights)
+    } else {
+      const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+      this.attach(new Ctor(weights, this.threads))
+    }
     current.close()
   }
 
@@ -196,7 +295,7 @@ export class LstmModel {
    * (a view of exactly that length comes back).
    */
   predict(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Float32Array {
-    const model = this.#model()
+    const model = this.native()
     const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
     model.predict(x, steps, batch, batchFirst, sequence, result)
     return result
@@ -205,7 +304,7 @@ export class LstmModel {
   /** predict() on a native worker thread; the event loop stays free. x and out are kept alive until it settles. */
   predictAsync(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Promise<Float32Array> {
     try {
-      const model = this.#model()
+      const model = this.native()
       const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
       // A resizable buffer could shrink under the worker thread: compute on fixed-size copies instead.
       if (!isResizable(x) && !isResizable(result)) return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
@@ -218,24 +317,36 @@ export class LstmModel {
     }
   }
 
+  /**
+   * CUDA models: device memory held, page-locked staging bytes, the cuDNN algorithm of the last call
+   * ('standard' | 'persist-static'; 'auto' before any) and the GPU's name. null on the CPU.
+   */
+  cudaInfo(): { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string } | null {
+    if (this.backend !== 'cuda') return null
+    const info = this.native().info() as unknown as { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
+    return { deviceBytes: info.deviceBytes, pinnedBytes: info.pinnedBytes, algorithm: info.algorithm, device: info.device }
+  }
+
   /** A per-key state table for streaming (see LstmState). */
   createState(options: LstmStateOptions): LstmState {
-    const model = this.#model()
+    const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
-    const Ctor = native().NativeLstmState as NativeLstmStateCtor
+    const Ctor = native()[this.backend === 'cuda' ? 'NativeCudaLstmState' : 'NativeLstmState'] as NativeLstmStateCtor
     return new LstmState(new Ctor(model, capacity), this.inputSize, this.outputSize)
   }
 
-  /** Frees the packed weights (once in-flight predictAsync calls and states made from it are done). */
-  close(): void {
-    this.#native?.close()
-    this.#native = undefined
-  }
-
-  #model(): NativeLstmModel {
-    if (!this.#native) throw new SluiceError('the LstmModel is closed', 'ERR_INVALID_STATE')
-    return this.#native
+  /**
+   * Keyed count windows of `steps` rows feeding this model (see LstmWindows); on a CUDA model they live in
+   * device memory and each push copies its batch to the GPU once.
+   */
+  createWindows(options: LstmWindowsOptions): LstmWindows {
+    const model = this.native()
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
+    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const steps = expectInteger(options.steps, 'steps', 1, 65536)
+    const Ctor = native().NativeLstmWindows as new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
+    return new LstmWindows(new Ctor(model, capacity, steps), this.inputSize, this.outputSize)
   }
 
   #shape(options: LstmPredictOptions) {
@@ -263,16 +374,16 @@ export class LstmModel {
  * bytesPerKey = numLayers · 2 · ceil(hiddenSize / 16) · 16 · 4 + 4 bytes, allocated zeroed up front.
  * step() advances each listed key by one time step, exactly as if its inputs had been one sequence.
  */
-export class LstmState {
+export class LstmState extends NativeObject<NativeLstmState> {
   readonly capacity: number
   readonly bytesPerKey: number
   readonly inputSize: number
   readonly outputSize: number
-  #native: NativeLstmState | undefined
 
   /** @internal use LstmModel.createState */
   constructor(nativeState: NativeLstmState, inputSize: number, outputSize: number) {
-    this.#native = nativeState
+    super()
+    this.attach(nativeState)
     const info = nativeState.info()
     this.capacity = info.capacity
     this.bytesPerKey = info.bytesPerKey
@@ -286,7 +397,7 @@ export class LstmState {
    * each key's head output (or hidden state) after this step.
    */
   step(keys: Uint32Array, x: Float32Array, out?: Float32Array): Float32Array {
-    const state = this.#state()
+    const state = this.native()
     expectTypedArray(keys, 'keys', Uint32Array)
     expectTypedArray(x, 'x', Float32Array)
     const expected = keys.length * this.inputSize
@@ -302,29 +413,18 @@ export class LstmState {
 
   /** Zeroes the state of the given keys (all checked first), or of every key. */
   reset(keys?: Uint32Array): void {
-    const state = this.#state()
+    const state = this.native()
     if (keys === undefined) return state.reset()
     state.reset(expectTypedArray(keys, 'keys', Uint32Array))
   }
 
   /** Every key's state as versioned, checksummed bytes (capacity · bytesPerKey, roughly). */
   snapshot(): Uint8Array {
-    return this.#state().snapshot()
+    return this.native().snapshot()
   }
 
   /** Restores a snapshot of a state with the same model shape and capacity (else ERR_MALFORMED_DATA, unchanged). */
   restore(bytes: Uint8Array): void {
-    this.#state().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
-  }
-
-  /** Frees the table now; later calls throw ERR_INVALID_STATE. */
-  close(): void {
-    this.#native?.close()
-    this.#native = undefined
-  }
-
-  #state(): NativeLstmState {
-    if (!this.#native) throw new SluiceError('the LstmState is closed', 'ERR_INVALID_STATE')
-    return this.#native
+    this.native().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
   }
 }

@@ -2,6 +2,7 @@
 import { SluiceError } from './errors'
 import { native } from './native'
 import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from './validate'
+import { NativeObject } from './native_object'
 
 /** The aggregates a window can compute (NaN is a missing value; see the README's NaN policy). */
 export const slidingAggregates = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last'] as const
@@ -47,7 +48,7 @@ const maxChannels = 65536
  * Count-based sliding windows: window k covers rows [k·slide, k·slide + size) of the stream and is emitted
  * when its last row arrives. `push` takes whole rows, row-major `[row][channel]`, without copying.
  */
-export class SlidingWindow {
+export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
   readonly size: number
   readonly slide: number
   readonly channels: number
@@ -55,10 +56,10 @@ export class SlidingWindow {
   readonly emitPartial: boolean
   /** Doubles per emitted window: channels × aggregates.length. */
   readonly windowWidth: number
-  private handle: NativeSlidingWindow | undefined
   private rows = 0
 
   constructor(options: SlidingWindowOptions) {
+    super()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.size = expectInteger(options.size, 'size', 1, maxSize)
     this.slide = expectInteger(options.slide ?? 1, 'slide', 1, maxSlide)
@@ -78,23 +79,23 @@ export class SlidingWindow {
     this.emitPartial = options.emitPartial === true
     this.windowWidth = this.channels * this.aggregates.length
     const Ctor = native().SlidingWindow as NativeSlidingWindowCtor
-    this.handle = new Ctor({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial })
+    this.attach(new Ctor({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial }))
   }
 
   /** Rows pushed since construction, reset() or the restored snapshot's rows. */
   get rowsSeen(): number {
-    this.open()
+    this.native()
     return this.rows
   }
 
   /** Bytes held natively (ring buffers, min/max arrays, scratch). */
   get memoryBytes(): number {
-    return this.open().memoryBytes
+    return this.native().memoryBytes
   }
 
   /** How many windows pushing `rows` more rows will emit. */
   windowsFor(rows: number): number {
-    this.open()
+    this.native()
     expectInteger(rows, 'rows')
     const anchor = this.size - 1
     const lo = Math.max(this.rows, this.emitPartial ? 0 : anchor)
@@ -110,7 +111,7 @@ export class SlidingWindow {
    * laid out `[window][channel][aggregate]`, as a view of `out` (or of a new array) of exactly that length.
    */
   push(values: Float64Array | Float32Array, out?: Float64Array): Float64Array {
-    const handle = this.open()
+    const handle = this.native()
     const input: Float64Array | Float32Array = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(values, 'values', Float64Array, Float32Array)
     expectMultipleOf(input, this.channels, 'values', 'channels')
     const length = this.windowsFor(input.length / this.channels) * this.windowWidth
@@ -122,7 +123,7 @@ export class SlidingWindow {
 
   /** The whole state as bytes (versioned, checksummed), for restore() here or in another process. */
   snapshot(): Uint8Array {
-    return this.open().snapshot()
+    return this.native().snapshot()
   }
 
   /**
@@ -130,25 +131,14 @@ export class SlidingWindow {
    * exactly the results of never having stopped. ERR_MALFORMED_DATA / ERR_INVALID_ARGUMENT leave the state as it was.
    */
   restore(bytes: Uint8Array): void {
-    const handle = this.open()
+    const handle = this.native()
     expectTypedArray(bytes, 'bytes', Uint8Array)
     this.rows = handle.restore(bytes)
   }
 
   /** Forgets every row: the next push starts a new stream. */
   reset(): void {
-    this.open().reset()
+    this.native().reset()
     this.rows = 0
-  }
-
-  /** Frees the native state now; later calls throw ERR_INVALID_STATE. Idempotent. */
-  close(): void {
-    this.handle?.close()
-    this.handle = undefined
-  }
-
-  private open(): NativeSlidingWindow {
-    if (!this.handle) throw new SluiceError('the SlidingWindow is closed', 'ERR_INVALID_STATE')
-    return this.handle
   }
 }

@@ -2,6 +2,7 @@
 // initialisation for LstmModel.create, the epoch loop (shuffling, validation split, early stopping,
 // progress, abort). The arithmetic (BPTT, Adam, clipping) runs in native code (native/core/lstm_training).
 import { SluiceError } from './errors'
+import { mulberry32 } from './random'
 import type { LstmWeights } from './lstm_weights'
 import { native } from './native'
 import { expectFinite, expectInteger, expectOneOf, expectTypedArray } from './validate'
@@ -98,17 +99,6 @@ export interface NativeLstmTrainer {
 }
 type NativeLstmTrainerCtor = new (model: unknown, threads: number | undefined, options: Record<string, unknown>) => NativeLstmTrainer
 
-/** A small seeded generator (mulberry32): the same seed gives the same initial weights and shuffles everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * PyTorch's default initialisation: every nn.LSTM weight and bias uniform in ±1/√hiddenSize; the nn.Linear
@@ -120,7 +110,7 @@ export function initialLstmWeights(options: LstmCreateOptions): LstmWeights {
   const H = expectInteger(options.hiddenSize, 'hiddenSize', 1, 65536)
   const L = expectInteger(options.layers ?? 1, 'layers', 1, 64)
   const O = expectInteger(options.outputSize ?? 1, 'outputSize', 1, 65536)
-  const random = seededRandom(expectInteger(options.seed ?? 0, 'seed', 0, 0xffffffff))
+  const random = mulberry32(expectInteger(options.seed ?? 0, 'seed', 0, 0xffffffff))
   const bound = 1 / Math.sqrt(H)
   const uniform = (n: number) => {
     const a = new Float32Array(n)
@@ -235,7 +225,7 @@ interface EpochRequest {
 /** The epoch loop, written once for fit and fitAsync: yields each epoch's order, receives its result. */
 function* fitLoop(plan: FitPlan, trainer: NativeLstmTrainer): Generator<EpochRequest, LstmFitHistory, NativeEpochResult> {
   const order = Uint32Array.from({ length: plan.trainExamples }, (_, i) => i)
-  const random = seededRandom(plan.seed)
+  const random = mulberry32(plan.seed)
   const history: LstmFitHistory = { epochs: [], bestEpoch: 0, stoppedEarly: false, simd: trainer.info().simd }
   let best = Infinity, waited = 0
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {

@@ -3,6 +3,7 @@
 import { SluiceError } from './errors'
 import { native } from './native'
 import { expectFinite, expectInteger, expectTypedArray } from './validate'
+import { NativeObject } from './native_object'
 
 export interface WatermarkTrackerOptions {
   /** How many inputs (partitions, gateways, files). Default 1. */
@@ -36,14 +37,14 @@ interface NativeWatermarkTracker {
 }
 type NativeWatermarkTrackerCtor = new (inputs: number, bound: number, idleTimeout: number, now: number) => NativeWatermarkTracker
 
-export class WatermarkTracker {
+export class WatermarkTracker extends NativeObject<NativeWatermarkTracker> {
   readonly inputs: number
   readonly bound: number
   readonly idleTimeout: number
   private readonly clock: () => number
-  private handle: NativeWatermarkTracker | undefined
 
   constructor(options: WatermarkTrackerOptions = {}) {
+    super()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.inputs = expectInteger(options.inputs ?? 1, 'inputs', 1, 1 << 24)
     this.bound = expectFinite(options.bound ?? 0, 'bound')
@@ -57,7 +58,7 @@ export class WatermarkTracker {
     }
     this.clock = options.clock ?? (() => performance.now())
     const Ctor = native().WatermarkTracker as NativeWatermarkTrackerCtor
-    this.handle = new Ctor(this.inputs, this.bound, this.idleTimeout, this.now(undefined))
+    this.attach(new Ctor(this.inputs, this.bound, this.idleTimeout, this.now(undefined)))
   }
 
   /** Records a batch of one input's event timestamps (all finite); returns the combined watermark. */
@@ -109,16 +110,6 @@ export class WatermarkTracker {
     const handle = this.native()
     expectTypedArray(bytes, 'bytes', Uint8Array)
     handle.restore(bytes)
-  }
-
-  close(): void {
-    this.handle?.close()
-    this.handle = undefined
-  }
-
-  private native(): NativeWatermarkTracker {
-    if (!this.handle) throw new SluiceError('WatermarkTracker is closed', 'ERR_INVALID_STATE')
-    return this.handle
   }
 
   private checkInput(input: number): void {

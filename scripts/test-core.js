@@ -16,4 +16,9 @@ const generator = (() => {
 run('cmake', ['-S', 'native/core', '-B', buildDir, ...generator, '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
   '-DSLUICE_CORE_TESTS=ON', `-DSLUICE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`])
 run('cmake', ['--build', buildDir, '--parallel'])
-run('ctest', ['--test-dir', buildDir, '--output-on-failure'])
+// The real CUDA library, when this checkout built one, is opened by cuda_lstm_test (a GPU-less machine
+// must explain itself; a GPU machine runs a tiny model).
+const cudaDir = path.join(root, 'build', 'Release')
+const env = { ...process.env }
+if (require('node:fs').existsSync(path.join(cudaDir, 'libsluice_cuda.so'))) env.SLUICE_TEST_CUDA_DIR = cudaDir
+execFileSync('ctest', ['--test-dir', buildDir, '--output-on-failure'], { stdio: 'inherit', cwd: root, env })

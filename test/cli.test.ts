@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { readCsv, tableBatches } from '../lib/index'
+import { backends, readCsv, tableBatches } from '../lib/index'
 import { expectSluiceError, repoRoot } from './helpers'
 
 const cli = path.join(repoRoot, 'dist', 'cli.js')
@@ -98,7 +98,6 @@ describe('sluice demo', () => {
       [['frobnicate'], /unknown command/],
       [['demo', '--bogus'], /Unknown option '--bogus'/],
       [['demo', '--backend', 'tpu'], /--backend must be cpu, cuda or auto/],
-      [['demo', '--backend', 'cuda', '--limit', '50'], /CPU only.*ERR_NOT_SUPPORTED/],
       [['demo', '--limit', 'many'], /--limit must be an integer/],
       [['demo', '--value', 'x'], /describe a --csv file/],
       [['demo', '--csv', path.join(dir, 'missing.csv'), '--time', 't', '--value', 'v'], /cannot read CSV file .*no such file/],
@@ -117,6 +116,20 @@ describe('sluice demo', () => {
       expect(r.stderr).toMatch(message)
       expect(r.stdout).toBe('')
       expect(existsSync(out), args.join(' ')).toBe(false)
+    }
+  })
+
+  it('runs --backend cuda where a GPU is usable, else refuses it with exit code 2 and the reason', () => {
+    const out = path.join(tmp(), 'out')
+    const r = sluice('demo', '--backend', 'cuda', '--limit', '200', '--epochs', '1', '--out', out, '--no-progress')
+    if (backends().cuda.available) {
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/backend +cuda/)
+    } else {
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/backend 'cuda' is unavailable.*ERR_NOT_SUPPORTED/)
+      expect(r.stderr).toContain(String(backends().cuda.reason ?? ''))
+      expect(existsSync(out)).toBe(false)
     }
   })
 

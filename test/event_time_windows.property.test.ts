@@ -4,20 +4,11 @@
 import { describe, expect, it } from 'vitest'
 import { EventTimeWindows, type FiredWindows } from '../lib/index'
 import { type Aggregate, ReferenceWindows, type ReferenceWindow } from './reference/event_time_reference'
+import { mulberry32 as rng } from '../lib/random'
 
 const ALL: Aggregate[] = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last']
 const LEAN: Aggregate[] = ['count', 'sum', 'mean', 'min', 'max']
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function close(actual: number, expected: number, what: string): void {
   if (Number.isNaN(expected)) {

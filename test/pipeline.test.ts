@@ -7,14 +7,14 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { csvSource, LstmModel, Pipeline, RollingZScore, Scaler, SluiceError, type ResultBatch, type SourceBatch } from '../lib/index'
-import { seededRandom } from '../lib/training'
+import { mulberry32 } from '../lib/random'
 import { expectSluiceError } from './helpers'
 
 const SIZE = 10
 
 /** A disordered stream: per key one event per SIZE (some skipped), shuffled within `disorder`, split over inputs by key. */
 function stream(seed: number, { keys = 3, inputs = 2, length = 400, disorder = 30, skip = 0.05, batch = 7, stragglers = 0.03 } = {}): SourceBatch[] {
-  const random = seededRandom(seed)
+  const random = mulberry32(seed)
   const events: { t: number; k: number; v: number; arrival: number }[] = []
   for (let k = 0; k < keys; k++) {
     for (let i = 0; i < length; i++) {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { SlidingWindow, slidingAggregates, type SlidingAggregate, type SlidingWindowOptions } from '../lib/index'
 import { native } from '../lib/native'
 import { expectSluiceError, repoRoot, runNode } from './helpers'
+import { mulberry32 as random } from '../lib/random'
 
 // ---- the reference -------------------------------------------------------------------------------------
 
@@ -67,16 +68,6 @@ function bytesOf(array: Float64Array): Buffer {
 }
 
 // A deterministic generator (mulberry32), so failures reproduce.
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Shape = 'random' | 'constant' | 'rising' | 'falling' | 'nan' | 'infinite'
 function stream(rand: () => number, shape: Shape, length: number, offset: number): Float64Array {

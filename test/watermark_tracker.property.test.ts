@@ -2,17 +2,8 @@
 // out-of-orderness and processing-time idleness, over random operations on random inputs.
 import { describe, expect, it } from 'vitest'
 import { WatermarkTracker } from '../lib/index'
+import { mulberry32 as rng } from '../lib/random'
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 class ModelValve {
   max: number[]

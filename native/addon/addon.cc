@@ -36,6 +36,8 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
   InitSlidingWindow(env, exports);
+  InitCudaLstm(env, exports);
+  InitLstmWindows(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -30,6 +30,50 @@ size_t SizeArg(Napi::Env env, const Napi::Value& value, const char* name) {
   return static_cast<size_t>(d);
 }
 
+}  // namespace
+
+size_t ParseSizeArg(Napi::Env env, const Napi::Value& value, const char* name) { return SizeArg(env, value, name); }
+
+// The weights object of lib/lstm_weights.ts as spans over its typed arrays (valid during this call).
+sluice::LstmModelSpec ParseLstmModelSpec(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "weights must be an object");
+  Napi::Object weights = value.As<Napi::Object>();
+  sluice::LstmModelSpec spec;
+  spec.inputSize = SizeArg(env, weights.Get("inputSize"), "inputSize");
+  spec.hiddenSize = SizeArg(env, weights.Get("hiddenSize"), "hiddenSize");
+  Napi::Value layers = weights.Get("layers");
+  if (!layers.IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "layers must be an array");
+  Napi::Array layerArray = layers.As<Napi::Array>();
+  for (uint32_t l = 0; l < layerArray.Length(); ++l) {
+    const std::string name = "layers[" + std::to_string(l) + "].";
+    Napi::Value layerValue = layerArray.Get(l);
+    if (!layerValue.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, name + " must be an object");
+    Napi::Object layer = layerValue.As<Napi::Object>();
+    spec.layers.push_back({ToSpan<float>(env, layer.Get("weightIh"), (name + "weightIh").c_str()),
+                           ToSpan<float>(env, layer.Get("weightHh"), (name + "weightHh").c_str()),
+                           OptionalWeight(env, layer, "biasIh", name + "biasIh"),
+                           OptionalWeight(env, layer, "biasHh", name + "biasHh")});
+  }
+  Napi::Value head = weights.Get("head");
+  if (!head.IsUndefined() && !head.IsNull()) {
+    if (!head.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "head must be an object");
+    Napi::Object headObject = head.As<Napi::Object>();
+    spec.hasHead = true;
+    spec.headWeight = ToSpan<float>(env, headObject.Get("weight"), "head.weight");
+    spec.headBias = OptionalWeight(env, headObject, "bias", "head.bias");
+    const size_t hidden = spec.hiddenSize == 0 ? 1 : spec.hiddenSize;
+    spec.headOutputs = spec.headWeight.size / hidden;
+    if (spec.headOutputs * hidden != spec.headWeight.size || spec.headOutputs == 0) {
+      ThrowSluiceError(env, sluice::codes::kInvalidLength,
+                       "head.weight must have outputSize·hiddenSize floats (a positive multiple of hiddenSize " +
+                           std::to_string(spec.hiddenSize) + "), got " + std::to_string(spec.headWeight.size));
+    }
+  }
+  return spec;
+}
+
+namespace {
+
 class LstmModelWrap : public Napi::ObjectWrap<LstmModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -42,39 +86,7 @@ class LstmModelWrap : public Napi::ObjectWrap<LstmModelWrap> {
   LstmModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LstmModelWrap>(info) {
     Napi::Env env = info.Env();
     TranslateErrors(env, [&] {
-      if (!info[0].IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "weights must be an object");
-      Napi::Object weights = info[0].As<Napi::Object>();
-      sluice::LstmModelSpec spec;
-      spec.inputSize = SizeArg(env, weights.Get("inputSize"), "inputSize");
-      spec.hiddenSize = SizeArg(env, weights.Get("hiddenSize"), "hiddenSize");
-      Napi::Value layers = weights.Get("layers");
-      if (!layers.IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "layers must be an array");
-      Napi::Array layerArray = layers.As<Napi::Array>();
-      for (uint32_t l = 0; l < layerArray.Length(); ++l) {
-        const std::string name = "layers[" + std::to_string(l) + "].";
-        Napi::Value layerValue = layerArray.Get(l);
-        if (!layerValue.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, name + " must be an object");
-        Napi::Object layer = layerValue.As<Napi::Object>();
-        spec.layers.push_back({ToSpan<float>(env, layer.Get("weightIh"), (name + "weightIh").c_str()),
-                               ToSpan<float>(env, layer.Get("weightHh"), (name + "weightHh").c_str()),
-                               OptionalWeight(env, layer, "biasIh", name + "biasIh"),
-                               OptionalWeight(env, layer, "biasHh", name + "biasHh")});
-      }
-      Napi::Value head = weights.Get("head");
-      if (!head.IsUndefined() && !head.IsNull()) {
-        if (!head.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "head must be an object");
-        Napi::Object headObject = head.As<Napi::Object>();
-        spec.hasHead = true;
-        spec.headWeight = ToSpan<float>(env, headObject.Get("weight"), "head.weight");
-        spec.headBias = OptionalWeight(env, headObject, "bias", "head.bias");
-        const size_t hidden = spec.hiddenSize == 0 ? 1 : spec.hiddenSize;
-        spec.headOutputs = spec.headWeight.size / hidden;
-        if (spec.headOutputs * hidden != spec.headWeight.size || spec.headOutputs == 0) {
-          ThrowSluiceError(env, sluice::codes::kInvalidLength,
-                           "head.weight must have outputSize·hiddenSize floats (a positive multiple of hiddenSize " +
-                               std::to_string(spec.hiddenSize) + "), got " + std::to_string(spec.headWeight.size));
-        }
-      }
+      const sluice::LstmModelSpec spec = ParseLstmModelSpec(env, info[0]);
       const size_t threads = info[1].IsUndefined() ? 0 : SizeArg(env, info[1], "threads");
       model_ = std::make_shared<sluice::LstmModel>(spec, threads);
       externalBytes_ = static_cast<int64_t>(model_->WeightBytes());

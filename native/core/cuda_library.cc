@@ -27,6 +27,14 @@ const char* CudaLibrary::LibraryFileName() {
 #endif
 }
 
+void* CudaLibrary::Symbol(const char* name) const {
+#if defined(_WIN32)
+  return nullptr;
+#else
+  return handle_ ? dlsym(handle_, name) : nullptr;
+#endif
+}
+
 const CudaStatus& CudaLibrary::Status() {
   std::call_once(once_, [this] {
     status_.libraryPath = directory_ + "/" + LibraryFileName();

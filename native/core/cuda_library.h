@@ -31,6 +31,9 @@ class CudaLibrary {
 
   static const char* LibraryFileName();
 
+  // A function of the opened library (after Status() reported it available); null when absent.
+  void* Symbol(const char* name) const;
+
  private:
   std::string directory_;
   std::once_flag once_;

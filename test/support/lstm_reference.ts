@@ -1,6 +1,7 @@
 // A plain float64 LSTM (PyTorch's equations and gate order i, f, g, o), the reference that sluice's LSTM
 // engine and the model loaders are tested against. Deliberately naive: one loop per formula.
 import type { LstmWeights } from '../../lib/lstm_weights'
+import { mulberry32 } from '../../lib/random'
 
 export interface LstmReferenceResult {
   /** The last step's output, [batch][outputSize] after the head, or [batch][hiddenSize] without one. */
@@ -100,18 +101,9 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst
 }
 
-/** A deterministic pseudo-random source (mulberry32) for reproducible test data; failing cases replay from their seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-export const seededRandom = rng
+/** Deterministic test data; failing cases replay from their seed. */
+export const rng = mulberry32
+export const seededRandom = mulberry32
 
 /** n values uniform in ±scale. */
 export function randomArray(random: () => number, n: number, scale = 1): Float32Array {

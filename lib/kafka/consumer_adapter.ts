@@ -26,6 +26,8 @@ export interface KafkaMessage {
 export interface EachBatchPayload {
   batch: { topic: string; partition: number; messages: KafkaMessage[] }
   heartbeat(): Promise<void>
+  /** Marks messages up to this offset consumed (the client's fetch position; not a commit). */
+  resolveOffset?(offset: string): void
   isStale?(): boolean
   isRunning?(): boolean
 }
@@ -129,6 +131,8 @@ interface PartitionState<R> {
   /** Next offset to consume; a batch starting elsewhere means the partition moved: reload it. */
   nextOffset: number
   maxTimestamp: number
+  /** The last watermark given to the processor by feed(). */
+  advancedWatermark: number
   checkpointedOffset: number
   lastCheckpointAt: number
   dirty: boolean
@@ -146,9 +150,14 @@ export class KafkaConsumerAdapter<R> {
   private readonly inputs = new Map<string, number>()
   private tracker: WatermarkTracker
   private readonly columns: ColumnBuilder
+  /** Row where each decoded message of the current batch ends. */
+  private readonly messageEnds: number[] = []
   private queue: Promise<void> = Promise.resolve()
   private readonly counters: KafkaAdapterMetrics = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0 }
   private closed = false
+  /** "topic/partition" of the partitions the group gave this consumer, when the client tells (KafkaJS GROUP_JOIN). */
+  private assigned: string[] = []
+  private timer: ReturnType<typeof setInterval> | undefined
 
   constructor(options: KafkaConsumerAdapterOptions<R>) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
@@ -187,8 +196,13 @@ export class KafkaConsumerAdapter<R> {
     const joinEvent = consumer.events?.GROUP_JOIN
     if (joinEvent && typeof consumer.on === 'function') {
       consumer.on(joinEvent, ({ payload }) => {
-        if (payload.memberAssignment) this.enqueue(() => this.dropRevoked(payload.memberAssignment!))
+        if (payload.memberAssignment) this.enqueue(() => this.onAssignment(payload.memberAssignment!))
       })
+    }
+    if (this.checkpointInterval > 0) {
+      // Quiet partitions still get checkpointed (and committed), not only when their next batch comes.
+      this.timer = setInterval(() => void this.enqueue(() => this.checkpointDue(this.clock())).catch(() => undefined), this.checkpointInterval)
+      this.timer.unref()
     }
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })
   }
@@ -223,6 +237,7 @@ export class KafkaConsumerAdapter<R> {
   /** Releases the processors (the consumer and producer stay the caller's). */
   close(): void {
     this.closed = true
+    if (this.timer) clearInterval(this.timer)
     for (const state of this.partitions.values()) state.processor.close()
     this.partitions.clear()
     this.tracker.close()
@@ -247,6 +262,7 @@ export class KafkaConsumerAdapter<R> {
     // Decode, rolling back any message that fails or yields a bad timestamp or key.
     const columns = this.columns
     columns.clear()
+    this.messageEnds.length = 0
     const deadLetters: ProducedMessage[] = []
     for (const message of messages) {
       const before = columns.length
@@ -268,22 +284,19 @@ export class KafkaConsumerAdapter<R> {
         columns.length = before
         this.report(problem)
         deadLetters.push(this.deadLetter(message, problem))
+      } else {
+        this.messageEnds.push(columns.length)
       }
     }
 
     const now = this.clock()
     const events = columns.view()
-    if (events.timestamps.length > 0) {
-      state.processor.push(events)
-      let max = state.maxTimestamp
-      for (let i = 0; i < events.timestamps.length; i++) if (events.timestamps[i]! > max) max = events.timestamps[i]!
-      state.maxTimestamp = max
-      this.tracker.observe(state.input, events.timestamps, now)
-    }
     const out: ProducedMessage[] = []
-    this.emit(state, state.processor.advanceWatermark(state.maxTimestamp - this.bound - 1), out)
+    this.feed(state, events, out)
+    if (events.timestamps.length > 0) this.tracker.observe(state.input, events.timestamps, now)
     if (this.idleTimeout !== Infinity) this.advanceIdle(state, now, out)
     state.nextOffset = Number(messages[messages.length - 1]!.offset) + 1
+    payload.resolveOffset?.(messages[messages.length - 1]!.offset)
     state.dirty = true
 
     if (deadLetters.length > 0 && this.options.deadLetterTopic) await this.options.producer.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
@@ -294,10 +307,61 @@ export class KafkaConsumerAdapter<R> {
     this.counters.deadLetters += deadLetters.length
     this.options.onBatch?.({ topic, partition, events, results: out.length, deadLetters: deadLetters.length })
 
+    await this.checkpointDue(now)
+    await payload.heartbeat()
+  }
+
+  private async checkpointDue(now: number): Promise<void> {
+    if (this.closed) return
     for (const held of this.partitions.values()) {
       if (held.dirty && (this.checkpointInterval === 0 || now - held.lastCheckpointAt >= this.checkpointInterval)) await this.checkpoint(held)
     }
-    await payload.heartbeat()
+  }
+
+  // The watermark moves after every message (max event time so far − bound − 1), so results do not depend
+  // on how the client cut the partition into batches, nor on which consumer read it. Pushing a run of
+  // messages and then advancing once gives the same windows unless an event is at or below the
+  // watermark its message saw (late, or an update of a fired window): cut the run there. Also cut every
+  // `watermarkStride` of event time, which keeps the processor's open windows within its horizon.
+  private feed(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[]): void {
+    const { timestamps } = events
+    const stride = state.processor.watermarkStride ?? Infinity
+    const channels = this.columns.channels
+    const push = (from: number, to: number) => {
+      if (to > from) {
+        state.processor.push({ timestamps: timestamps.subarray(from, to), keys: events.keys.subarray(from, to), values: events.values.subarray(from * channels, to * channels) })
+      }
+    }
+    let max = state.maxTimestamp
+    let advanced = state.advancedWatermark
+    let segment = 0
+    let from = 0
+    for (const to of this.messageEnds) {
+      const seen = max - this.bound - 1
+      let messageMax = max
+      let behind = false
+      for (let i = from; i < to; i++) {
+        const t = timestamps[i]!
+        if (t <= seen) behind = true
+        if (t > messageMax) messageMax = t
+      }
+      if (seen > advanced && (behind || seen - advanced >= stride)) {
+        push(segment, from)
+        this.emit(state, state.processor.advanceWatermark(seen), out)
+        advanced = seen
+        segment = from
+      }
+      max = messageMax
+      from = to
+    }
+    push(segment, timestamps.length)
+    state.maxTimestamp = max
+    const watermark = max - this.bound - 1
+    if (watermark > advanced) {
+      this.emit(state, state.processor.advanceWatermark(watermark), out)
+      advanced = watermark
+    }
+    state.advancedWatermark = advanced
   }
 
   // Idle partitions follow the combined watermark of the active ones (Flink's idleness): their open
@@ -347,14 +411,9 @@ export class KafkaConsumerAdapter<R> {
       old.processor.close()
       this.partitions.delete(id)
     }
-    let input = this.inputs.get(id)
-    if (input === undefined) {
-      input = this.inputs.size
-      if (input >= this.maxPartitions) throw new SluiceError(`more than maxPartitions (${this.maxPartitions}) partitions`, 'ERR_OUT_OF_RANGE')
-      this.inputs.set(id, input)
-    }
+    const input = this.inputFor(id)
     const processor = this.options.processor(topic, partition)
-    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false }
+    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false }
     const stored = await this.options.stateStore.get(topic, partition, offset)
     if (stored) {
       try {
@@ -383,9 +442,12 @@ export class KafkaConsumerAdapter<R> {
     return state
   }
 
-  private async dropRevoked(assignment: Record<string, number[]>): Promise<void> {
+  // The client told us the group's new assignment (KafkaJS GROUP_JOIN): forget revoked partitions (their
+  // next owner resumes from the last checkpoint) and let assigned ones without data hold the watermark back.
+  private async onAssignment(assignment: Record<string, number[]>): Promise<void> {
+    this.assigned = Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}/${p}`))
     for (const [id, state] of this.partitions) {
-      if (!(assignment[state.topic] ?? []).includes(state.partition)) {
+      if (!this.assigned.includes(id)) {
         state.processor.close()
         this.partitions.delete(id)
       }
@@ -393,18 +455,30 @@ export class KafkaConsumerAdapter<R> {
     this.rebuildTracker()
   }
 
+  private inputFor(id: string): number {
+    let input = this.inputs.get(id)
+    if (input === undefined) {
+      input = this.inputs.size
+      if (input >= this.maxPartitions) throw new SluiceError(`more than maxPartitions (${this.maxPartitions}) partitions`, 'ERR_OUT_OF_RANGE')
+      this.inputs.set(id, input)
+    }
+    return input
+  }
+
   private newTracker(): WatermarkTracker {
     const tracker = new WatermarkTracker({ inputs: this.maxPartitions, bound: this.bound, idleTimeout: this.idleTimeout, clock: this.clock })
-    // Partitions not held, or without data yet, neither hold back nor advance the combined watermark.
+    // Partitions not held here neither hold back nor advance the combined watermark.
     for (let i = 0; i < this.maxPartitions; i++) tracker.markIdle(i)
     return tracker
   }
 
   // A partition's input may only go forward in a tracker; after a restore to an earlier point it starts over.
+  // Assigned partitions without data yet hold the combined watermark back (Flink) until they are idle.
   private rebuildTracker(): void {
     this.tracker.close()
     this.tracker = this.newTracker()
     const now = this.clock()
+    for (const id of this.assigned) this.tracker.markActive(this.inputFor(id), now)
     for (const state of this.partitions.values()) {
       if (Number.isFinite(state.maxTimestamp)) this.tracker.observe(state.input, Float64Array.of(state.maxTimestamp), now)
     }

@@ -14,6 +14,11 @@ export interface EventColumns {
 export interface PartitionProcessor<R> {
   /** Takes a batch of the partition's events (any order). The arrays are views reused after the call returns. */
   push(batch: EventColumns): void
+  /**
+   * The adapter advances the watermark at least every this much event time within a batch (e.g. so that
+   * open windows stay within EventTimeWindows' horizon). Optional: undefined means no limit.
+   */
+  readonly watermarkStride?: number
   /** Raises the partition's watermark; returns the results it makes final (copied: they outlive the call). */
   advanceWatermark(watermark: number): R[]
   /** The whole state (versioned, checksummed bytes). */
@@ -38,6 +43,8 @@ export interface WindowResult {
 /** EventTimeWindows per partition. Watermarks come from the adapter (the partition's own watermark). */
 export class WindowProcessor implements PartitionProcessor<WindowResult> {
   readonly windows: EventTimeWindows
+  /** One window length (the default horizon is 4 lengths: room for a bound of up to 2 lengths). */
+  readonly watermarkStride: number | undefined
   /** Events that fell into no live window, over the processor's life (restored with the snapshot's metrics). */
   get late(): number {
     return this.windows.metrics().late
@@ -46,6 +53,7 @@ export class WindowProcessor implements PartitionProcessor<WindowResult> {
   constructor(options: Omit<EventTimeWindowsOptions, 'tracker'>) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.windows = new EventTimeWindows({ ...options, tracker: undefined })
+    this.watermarkStride = options.type === 'session' ? undefined : options.size
   }
 
   push(batch: EventColumns): void {

@@ -1,0 +1,280 @@
+// sluice/kafka against a Kafka-protocol broker: librdkafka's mock cluster started by kcat, driven with
+// kafkajs (consumer groups, offset commits, rebalances). Results are checked against a naive per-partition
+// recomputation of the same tumbling windows.
+import { fork, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type SluiceKafkaError, type WindowResult } from '../lib/kafka/index'
+import { repoRoot } from './helpers'
+import { collectTopic, makeEvents, referenceWindows, slice, toMessages, waitFor, type PartitionEvents, type ReferenceWindow } from './support/kafka_data'
+import { kcatMissingReason, startMockCluster, type MockCluster } from './support/mock_kafka'
+
+const skipReason = kcatMissingReason()
+if (skipReason) console.warn(skipReason)
+
+const SIZE = 100
+const CHANNELS = 2
+const KEYS = 8
+const DISORDER = 30
+const BOUND = DISORDER
+const AGGREGATES = ['count', 'sum', 'min', 'max'] as const
+const PARTITIONS = 4 // the mock cluster creates topics with 4 partitions
+
+let unique = 0
+const name = (what: string) => `${what}-${process.pid}-${++unique}`
+
+describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol broker (librdkafka mock cluster via kcat)', () => {
+  let cluster: MockCluster
+  let kafka: Kafka
+  let producer: Producer
+  const cleanups: (() => Promise<unknown> | void)[] = []
+
+  beforeAll(async () => {
+    cluster = await startMockCluster(3)
+    kafka = new Kafka({ clientId: 'sluice-test', brokers: cluster.brokers, logLevel: logLevel.NOTHING })
+    producer = kafka.producer()
+    await producer.connect()
+  })
+
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined)
+    await producer?.disconnect().catch(() => undefined)
+    await cluster?.stop()
+  })
+
+  async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void } = {}) {
+    const consumer: Consumer = kafka.consumer({ groupId: name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300 })
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: true })
+    const processors = new Map<number, WindowProcessor>()
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-'))
+    const adapter = new KafkaConsumerAdapter<WindowResult>({
+      consumer,
+      producer,
+      decoder: binaryDecoder({ channels: CHANNELS }),
+      processor: (_topic, partition) => {
+        const processor = new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: [...AGGREGATES] })
+        processors.set(partition, processor)
+        return processor
+      },
+      stateStore: new FileStateStore(stateDir),
+      outputTopic: `${topic}-out`,
+      deadLetterTopic: options.deadLetterTopic,
+      keyCount: KEYS,
+      bound: BOUND,
+      idleTimeout: options.idleTimeout,
+      onError: options.onError,
+    })
+    await adapter.run()
+    const stop = async () => {
+      await consumer.disconnect()
+      adapter.close()
+      fs.rmSync(stateDir, { recursive: true, force: true })
+    }
+    cleanups.push(stop)
+    return { adapter, processors, stop }
+  }
+
+  /** The output topic equals the reference: same windows, same aggregates; duplicates (at-least-once output) identical. */
+  async function expectOutput(topic: string, expected: Map<number, Map<string, ReferenceWindow>>) {
+    const want = new Map<string, ReferenceWindow>()
+    for (const [partition, windows] of expected) for (const [id, w] of windows) want.set(`${topic}/${partition}/${id}`, w)
+    let got: Awaited<ReturnType<typeof collectTopic>>
+    try {
+      got = await collectTopic(kafka, `${topic}-out`, (byKey) => byKey.size >= want.size, 10_000)
+    } catch (error) {
+      let seen = new Map<string, unknown>()
+      await collectTopic(kafka, `${topic}-out`, (byKey) => ((seen = byKey), false), 3000).catch(() => undefined)
+      const missing = [...want.keys()].filter((k) => !seen.has(k))
+      throw new Error(`${(error as Error).message}; ${missing.length} of ${want.size} windows missing, e.g. ${missing.slice(0, 5).join(' ')}; unexpected: ${[...seen.keys()].filter((k) => !want.has(k)).slice(0, 5).join(' ')}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200)) // anything extra would have arrived by now
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort())
+    for (const [key, messages] of got) {
+      const w = want.get(key)!
+      for (const { value } of messages) {
+        const r = JSON.parse(value.toString())
+        expect({ key: r.key, start: r.start, end: r.end, count: r.count, values: r.values }, key).toEqual(w)
+      }
+    }
+  }
+
+  async function produce(topic: string, messages: { partition: number; value: Buffer }[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200) })
+  }
+
+  function interleave(streams: { partition: number; value: Buffer }[][]): { partition: number; value: Buffer }[] {
+    const out: { partition: number; value: Buffer }[] = []
+    for (let i = 0; streams.some((s) => i < s.length); i++) for (const s of streams) if (i < s.length) out.push(s[i]!)
+    return out
+  }
+
+  it('gives each partition its own watermark: a partition far ahead in event time is not held back by one far behind, none is cut short', async () => {
+    const topic = name('skewed')
+    // Partition 0 runs 10^6 ms ahead of partition 1; 2 is in between; 3 is slower (larger step).
+    const bases = [1_000_000, 0, 500_000, 0]
+    const steps = [10, 10, 10, 25]
+    const data = bases.map((base, p) => makeEvents(100 + p, 400, base, steps[p]!, DISORDER, KEYS, CHANNELS))
+    const { adapter, processors } = await startAdapter(topic)
+    await produce(topic, interleave(data.map((events, p) => toMessages(events, CHANNELS, 4, p))))
+    await waitFor(() => adapter.metrics().events === 1600, 20_000, 'all events consumed')
+
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    const watermarks: number[] = []
+    data.forEach((events, p) => {
+      const wm = Math.max(...events.timestamps) - BOUND - 1
+      watermarks.push(wm)
+      expect(adapter.partitionWatermark(topic, p)).toBe(wm)
+      expected.set(p, referenceWindows(events, SIZE, CHANNELS, wm))
+    })
+    // The combined watermark is the slowest partition's; the per-partition windows did not wait for it.
+    expect(adapter.watermark).toBe(Math.min(...watermarks))
+    expect(expected.get(0)!.size).toBeGreaterThan(0)
+    await expectOutput(topic, expected)
+    for (const processor of processors.values()) expect(processor.late).toBe(0)
+  })
+
+  it('does not let an idle partition hold back the watermark; its open windows follow the others; a partition without data holds it back only until it is idle', async () => {
+    const topic = name('idle')
+    const data = [0, 1, 2].map((p) => makeEvents(200 + p, p === 2 ? 40 : 300, 0, 10, DISORDER, KEYS, CHANNELS))
+    // Partitions 0 and 1 keep sending every ~60 ms (well under the idle timeout: an idle partition that comes
+    // back finds its windows advanced, as in Flink); partition 2 stops after its first 40 events.
+    const { adapter } = await startAdapter(topic, { idleTimeout: 400 })
+    const head = data.map((events, p) => toMessages(slice(events, 0, 40, CHANNELS), CHANNELS, 4, p))
+    await produce(topic, interleave(head))
+    await waitFor(() => adapter.metrics().events === 120, 20_000, 'first events consumed')
+    for (let from = 40; from < 300; from += 20) {
+      await produce(topic, interleave([0, 1].map((p) => toMessages(slice(data[p]!, from, from + 20, CHANNELS), CHANNELS, 5, p))))
+      await new Promise((resolve) => setTimeout(resolve, 60))
+    }
+    await waitFor(() => adapter.metrics().events === 640, 20_000, 'all events consumed')
+
+    const own = data.map((events) => Math.max(...events.timestamps) - BOUND - 1)
+    const combined = Math.min(own[0]!, own[1]!)
+    expect(adapter.watermark).toBe(combined) // not held back by idle 2 (own[2] is far lower), nor by 3 (no data)
+    expect(own[2]!).toBeLessThan(combined - 1000)
+    expect(adapter.partitionWatermark(topic, 2)).toBe(own[2])
+    expect(adapter.partitionWatermark(topic, 3)).toBeUndefined()
+    const expected = new Map<number, Map<string, ReferenceWindow>>([
+      [0, referenceWindows(data[0]!, SIZE, CHANNELS, own[0]!)],
+      [1, referenceWindows(data[1]!, SIZE, CHANNELS, own[1]!)],
+      // Idle partition 2 followed the combined watermark: all its windows fired, not only those below its own watermark.
+      [2, referenceWindows(data[2]!, SIZE, CHANNELS, combined)],
+    ])
+    expect(expected.get(2)!.size).toBeGreaterThan(referenceWindows(data[2]!, SIZE, CHANNELS, own[2]!).size)
+    await expectOutput(topic, expected)
+  })
+
+  it('sends poison messages (undecodable, non-finite timestamp, key out of range, no value) to the dead-letter topic with their offsets and keeps the partition going', async () => {
+    const topic = name('poison')
+    const deadLetterTopic = `${topic}-dlq`
+    const errors: SluiceKafkaError[] = []
+    const { adapter } = await startAdapter(topic, { deadLetterTopic, onError: (e) => errors.push(e) })
+    const events = makeEvents(300, 200, 0, 10, DISORDER, KEYS, CHANNELS)
+    const good = toMessages(events, CHANNELS, 4, 1)
+    const poison: { value: Buffer | null; kind: string }[] = [
+      { value: Buffer.from('not a record'), kind: 'decode' },
+      { value: encodeBinaryRecords([NaN], [1], [1, 2], CHANNELS), kind: 'timestamp' },
+      { value: encodeBinaryRecords([Infinity], [1], [1, 2], CHANNELS), kind: 'timestamp' },
+      { value: encodeBinaryRecords([500], [KEYS], [1, 2], CHANNELS), kind: 'key' },
+      { value: null, kind: 'decode' },
+    ]
+    const sent: { offset: string; kind: string }[] = []
+    for (let i = 0; i < good.length; i++) {
+      await producer.send({ topic, messages: [good[i]!] })
+      if (i % 10 === 5 && sent.length < poison.length) {
+        const bad = poison[sent.length]!
+        const [meta] = await producer.send({ topic, messages: [{ partition: 1, key: `bad-${sent.length}`, value: bad.value }] })
+        sent.push({ offset: meta!.baseOffset!, kind: bad.kind })
+      }
+    }
+    expect(sent.length).toBe(poison.length)
+    await waitFor(() => adapter.metrics().events === 200, 20_000, 'all good events consumed')
+
+    const dead = await collectTopic(kafka, deadLetterTopic, (byKey) => byKey.size >= poison.length)
+    sent.forEach(({ offset, kind }, i) => {
+      const [letter] = dead.get(`bad-${i}`)!
+      expect(letter!.headers['sluice-topic']).toBe(topic)
+      expect(letter!.headers['sluice-partition']).toBe('1')
+      expect(letter!.headers['sluice-offset']).toBe(offset)
+      expect(letter!.headers['sluice-kind']).toBe(kind)
+    })
+    expect(errors.map((e) => [e.partition, String(e.offset), e.kind])).toEqual(sent.map(({ offset, kind }) => [1, offset, kind]))
+    const wm = Math.max(...events.timestamps) - BOUND - 1
+    await expectOutput(topic, new Map([[1, referenceWindows(events, SIZE, CHANNELS, wm)]]))
+  })
+
+  it('KafkaStateStore keeps snapshots in a topic: a fresh store reads them back, pruned ones are gone', async () => {
+    const stateTopic = name('state')
+    const open = async () => {
+      const consumer = kafka.consumer({ groupId: name('state-reader'), maxWaitTimeInMs: 50 })
+      const admin = kafka.admin()
+      await Promise.all([consumer.connect(), admin.connect()])
+      cleanups.push(() => consumer.disconnect(), () => admin.disconnect())
+      return new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 })
+    }
+    const writer = await open()
+    await writer.put('in', 2, 10, Uint8Array.of(1, 2, 3))
+    await writer.put('in', 2, 20, Uint8Array.of(4, 5))
+    await writer.put('in', 3, 20, Uint8Array.of(6))
+    await writer.prune('in', 2, 20)
+    const reader = await open()
+    expect(await reader.get('in', 2, 25)).toEqual({ offset: 20, bytes: Uint8Array.of(4, 5) })
+    expect(await reader.get('in', 2, 15)).toBeUndefined() // offset 10 was pruned (tombstone)
+    expect(await reader.get('in', 3, 20)).toEqual({ offset: 20, bytes: Uint8Array.of(6) })
+    expect(await reader.get('in', 1, 100)).toBeUndefined()
+  })
+
+  it('hands partitions over when a worker process is killed mid-stream: the results equal an uninterrupted run, no event lost or counted twice', async () => {
+    const topic = name('handoff')
+    const group = name('workers')
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-handoff-'))
+    cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+    const data = [0, 1, 2, 3].map((p) => makeEvents(400 + p, 600, p * 7_000, 10, DISORDER, KEYS, CHANNELS))
+    const workerConfig = {
+      brokers: cluster.brokers, topic, group, outputTopic: `${topic}-out`, deadLetterTopic: `${topic}-dlq`, stateDir,
+      channels: CHANNELS, keyCount: KEYS, window: { type: 'tumbling', size: SIZE }, aggregates: AGGREGATES, bound: BOUND,
+      checkpointInterval: 100, sessionTimeout: 3000, reportEveryMs: 0,
+    }
+    const workers: { child: ChildProcess; assigned: number[]; events: number; restores: number; final?: Record<string, number> }[] = []
+    const start = () => {
+      const child = fork(path.join(repoRoot, 'examples', 'kafka-consumer.js'), [JSON.stringify(workerConfig)], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+      const worker = { child, assigned: [] as number[], events: 0, restores: 0, final: undefined as Record<string, number> | undefined }
+      child.on('message', (m: { type: string; partitions?: number[]; events?: number; restores?: number }) => {
+        if (m.type === 'assigned') worker.assigned = m.partitions!
+        if (m.type === 'progress') Object.assign(worker, { events: m.events, restores: m.restores })
+        if (m.type === 'final') worker.final = m as unknown as Record<string, number>
+      })
+      cleanups.push(() => void child.kill('SIGKILL'))
+      workers.push(worker)
+      return worker
+    }
+
+    // First third of every partition, then two workers share the partitions.
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 200, CHANNELS), CHANNELS, 4, p))))
+    const a = start()
+    const b = start()
+    await waitFor(() => a.assigned.length > 0 && b.assigned.length > 0 && a.assigned.length + b.assigned.length === PARTITIONS, 20_000, 'both workers assigned')
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 200, 400, CHANNELS), CHANNELS, 4, p))))
+    await waitFor(() => a.events > 0 && b.events > 0, 20_000, 'both workers consuming')
+    // Kill A once it has checkpointed each of its partitions past the first third (so B must restore, not restart).
+    const checkpointed = (p: number) => fs.readdirSync(stateDir).some((f) => f.startsWith(`${topic}.${p}.`) && f.endsWith('.snap') && Number(f.split('.')[2]) > 50)
+    await waitFor(() => a.assigned.every(checkpointed), 20_000, "A's checkpoints")
+    const taken = a.assigned
+    a.child.kill('SIGKILL') // no goodbye: no leave-group, no last commit
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 400, 600, CHANNELS), CHANNELS, 4, p))))
+    await waitFor(() => b.assigned.length === PARTITIONS, 20_000, 'the survivor to take all partitions')
+
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    data.forEach((events: PartitionEvents, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
+    await expectOutput(topic, expected)
+    b.child.send('stop')
+    await waitFor(() => b.final !== undefined, 10_000, 'the survivor to stop')
+    // The survivor resumed the killed worker's partitions from their snapshots, not from scratch.
+    expect(b.final!.restores).toBeGreaterThanOrEqual(taken.length)
+    expect(b.final!.deadLetters).toBe(0)
+  })
+})

@@ -26,6 +26,7 @@ const config = {
   sessionTimeout: 6000,
   latency: false, // event timestamps are wall-clock ms of production: report end-to-end latency
   reportEveryMs: 100,
+  paused: false,
   ...JSON.parse(process.argv[2] ?? process.env.SLUICE_KAFKA_WORKER ?? '{}'),
 }
 if (!config.brokers) {
@@ -45,7 +46,6 @@ async function main() {
   const latencies = []
   let firstBatchAt = 0
   let lastBatchAt = 0
-  let lastReport = 0
   const adapter = new KafkaConsumerAdapter({
     consumer,
     producer,
@@ -63,13 +63,19 @@ async function main() {
       if (firstBatchAt === 0) firstBatchAt = now
       lastBatchAt = now
       if (config.latency) for (let i = 0; i < events.timestamps.length; i += 16) latencies.push(now - events.timestamps[i])
-      if (now - lastReport >= config.reportEveryMs) {
-        lastReport = now
-        tell({ type: 'progress', ...adapter.metrics() })
-      }
+      if (config.reportEveryMs === 0) tell({ type: 'progress', ...adapter.metrics() })
     },
   })
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => tell({ type: 'assigned', partitions: payload.memberAssignment[config.topic] ?? [] }))
+
+  let reported = -1
+  if (config.reportEveryMs > 0) {
+    setInterval(() => {
+      const metrics = adapter.metrics()
+      if (metrics.batches !== reported) tell({ type: 'progress', ...metrics })
+      reported = metrics.batches
+    }, config.reportEveryMs).unref()
+  }
 
   let stopping = false
   const stop = async () => {
@@ -81,13 +87,18 @@ async function main() {
     const seconds = Math.max(lastBatchAt - firstBatchAt, 1) / 1000
     latencies.sort((a, b) => a - b)
     const at = (q) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] : null)
-    tell({ type: 'final', ...metrics, seconds, eventsPerSecond: metrics.events / seconds, latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) } })
+    tell({ type: 'final', ...metrics, firstBatchAt, lastBatchAt, seconds, eventsPerSecond: metrics.events / seconds, latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) } })
     adapter.close()
     process.exit(0)
   }
   process.on('SIGTERM', stop)
-  process.on('message', (message) => message === 'stop' && stop())
+  process.on('message', (message) => {
+    if (message === 'stop') void stop()
+    if (message === 'go') consumer.resume([{ topic: config.topic }])
+  })
   await adapter.run()
+  // paused: join the group but wait for 'go' (the benchmark starts all workers on a full backlog at once).
+  if (config.paused) consumer.pause([{ topic: config.topic }])
   tell({ type: 'running' })
 }
 

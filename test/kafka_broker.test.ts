@@ -140,15 +140,15 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
   it('does not let an idle partition hold back the watermark; its open windows follow the others; a partition without data holds it back only until it is idle', async () => {
     const topic = name('idle')
     const data = [0, 1, 2].map((p) => makeEvents(200 + p, p === 2 ? 40 : 300, 0, 10, DISORDER, KEYS, CHANNELS))
-    // Partitions 0 and 1 keep sending every ~60 ms (well under the idle timeout: an idle partition that comes
+    // Partitions 0 and 1 keep sending every ~120 ms (well under the idle timeout: an idle partition that comes
     // back finds its windows advanced, as in Flink); partition 2 stops after its first 40 events.
-    const { adapter } = await startAdapter(topic, { idleTimeout: 400 })
+    const { adapter } = await startAdapter(topic, { idleTimeout: 1000 })
     const head = data.map((events, p) => toMessages(slice(events, 0, 40, CHANNELS), CHANNELS, 4, p))
     await produce(topic, interleave(head))
     await waitFor(() => adapter.metrics().events === 120, 20_000, 'first events consumed')
     for (let from = 40; from < 300; from += 20) {
       await produce(topic, interleave([0, 1].map((p) => toMessages(slice(data[p]!, from, from + 20, CHANNELS), CHANNELS, 5, p))))
-      await new Promise((resolve) => setTimeout(resolve, 60))
+      await new Promise((resolve) => setTimeout(resolve, 120))
     }
     await waitFor(() => adapter.metrics().events === 640, 20_000, 'all events consumed')
 

@@ -6,8 +6,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type SluiceKafkaError, type WindowResult } from '../lib/kafka/index'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type SluiceKafkaError, type StateStore, type WindowResult } from '../lib/kafka/index'
 import { repoRoot } from './helpers'
 import { collectTopic, makeEvents, referenceWindows, slice, toMessages, waitFor, type PartitionEvents, type ReferenceWindow } from './support/kafka_data'
 import { kcatMissingReason, startMockCluster, type MockCluster } from './support/mock_kafka'
@@ -30,7 +30,6 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
   let cluster: MockCluster
   let kafka: Kafka
   let producer: Producer
-  const cleanups: (() => Promise<unknown> | void)[] = []
 
   beforeAll(async () => {
     cluster = await startMockCluster(3)
@@ -40,13 +39,12 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
   })
 
   afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined)
     await producer?.disconnect().catch(() => undefined)
     await cluster?.stop()
   })
 
-  async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void } = {}) {
-    const consumer: Consumer = kafka.consumer({ groupId: name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300 })
+  async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void; group?: string; stateStore?: StateStore } = {}) {
+    const consumer: Consumer = kafka.consumer({ groupId: options.group ?? name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 3000, rebalanceTimeout: 3000 })
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: true })
     const processors = new Map<number, WindowProcessor>()
@@ -60,7 +58,7 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
         processors.set(partition, processor)
         return processor
       },
-      stateStore: new FileStateStore(stateDir),
+      stateStore: options.stateStore ?? new FileStateStore(stateDir),
       outputTopic: `${topic}-out`,
       deadLetterTopic: options.deadLetterTopic,
       keyCount: KEYS,
@@ -69,13 +67,17 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
       onError: options.onError,
     })
     await adapter.run()
+    let stopped = false
     const stop = async () => {
+      if (stopped) return
+      stopped = true
       await consumer.disconnect()
       adapter.close()
       fs.rmSync(stateDir, { recursive: true, force: true })
     }
-    cleanups.push(stop)
-    return { adapter, processors, stop }
+    // Each test stops its consumers when it ends: idle group members left running slow the mock cluster down.
+    onTestFinished(stop)
+    return { adapter, consumer, processors, stop }
   }
 
   /** The output topic equals the reference: same windows, same aggregates; duplicates (at-least-once output) identical. */
@@ -84,14 +86,12 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     for (const [partition, windows] of expected) for (const [id, w] of windows) want.set(`${topic}/${partition}/${id}`, w)
     let got: Awaited<ReturnType<typeof collectTopic>>
     try {
-      got = await collectTopic(kafka, `${topic}-out`, (byKey) => byKey.size >= want.size, 10_000)
+      got = await collectTopic(cluster.brokers, `${topic}-out`, (byKey) => byKey.size >= want.size, 10_000)
     } catch (error) {
-      let seen = new Map<string, unknown>()
-      await collectTopic(kafka, `${topic}-out`, (byKey) => ((seen = byKey), false), 3000).catch(() => undefined)
+      const seen = await collectTopic(cluster.brokers, `${topic}-out`, () => true)
       const missing = [...want.keys()].filter((k) => !seen.has(k))
       throw new Error(`${(error as Error).message}; ${missing.length} of ${want.size} windows missing, e.g. ${missing.slice(0, 5).join(' ')}; unexpected: ${[...seen.keys()].filter((k) => !want.has(k)).slice(0, 5).join(' ')}`)
     }
-    await new Promise((resolve) => setTimeout(resolve, 200)) // anything extra would have arrived by now
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort())
     for (const [key, messages] of got) {
       const w = want.get(key)!
@@ -183,9 +183,9 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
       { value: null, kind: 'decode' },
     ]
     const sent: { offset: string; kind: string }[] = []
-    for (let i = 0; i < good.length; i++) {
-      await producer.send({ topic, messages: [good[i]!] })
-      if (i % 10 === 5 && sent.length < poison.length) {
+    for (let i = 0; i < good.length; i += 10) {
+      await producer.send({ topic, messages: good.slice(i, i + 10) })
+      if (sent.length < poison.length) {
         const bad = poison[sent.length]!
         const [meta] = await producer.send({ topic, messages: [{ partition: 1, key: `bad-${sent.length}`, value: bad.value }] })
         sent.push({ offset: meta!.baseOffset!, kind: bad.kind })
@@ -194,7 +194,7 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     expect(sent.length).toBe(poison.length)
     await waitFor(() => adapter.metrics().events === 200, 20_000, 'all good events consumed')
 
-    const dead = await collectTopic(kafka, deadLetterTopic, (byKey) => byKey.size >= poison.length)
+    const dead = await collectTopic(cluster.brokers, deadLetterTopic, (byKey) => byKey.size >= poison.length)
     sent.forEach(({ offset, kind }, i) => {
       const [letter] = dead.get(`bad-${i}`)!
       expect(letter!.headers['sluice-topic']).toBe(topic)
@@ -207,24 +207,41 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     await expectOutput(topic, new Map([[1, referenceWindows(events, SIZE, CHANNELS, wm)]]))
   })
 
-  it('KafkaStateStore keeps snapshots in a topic: a fresh store reads them back, pruned ones are gone', async () => {
-    const stateTopic = name('state')
-    const open = async () => {
+  it('KafkaStateStore carries the partitions from one consumer to the next through a state topic; a fresh store reads them back, pruned ones are gone', async () => {
+    const topic = name('statetopic')
+    const stateTopic = `${topic}-state`
+    const group = name('group')
+    const openStore = async () => {
       const consumer = kafka.consumer({ groupId: name('state-reader'), maxWaitTimeInMs: 50 })
       const admin = kafka.admin()
       await Promise.all([consumer.connect(), admin.connect()])
-      cleanups.push(() => consumer.disconnect(), () => admin.disconnect())
+      onTestFinished(async () => {
+        await consumer.disconnect()
+        await admin.disconnect()
+      })
       return new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 })
     }
-    const writer = await open()
-    await writer.put('in', 2, 10, Uint8Array.of(1, 2, 3))
-    await writer.put('in', 2, 20, Uint8Array.of(4, 5))
-    await writer.put('in', 3, 20, Uint8Array.of(6))
-    await writer.prune('in', 2, 20)
-    const reader = await open()
+    const data = [0, 1, 2, 3].map((p) => makeEvents(500 + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
+    const first = await startAdapter(topic, { group, stateStore: await openStore() })
+    await waitFor(() => first.adapter.metrics().events === 600, 20_000, 'the first half consumed')
+    await first.adapter.checkpointAll()
+    await first.stop() // leaves the group: the next consumer gets every partition at the committed offsets
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 150, 300, CHANNELS), CHANNELS, 5, p))))
+    const second = await startAdapter(topic, { group, stateStore: await openStore() })
+    await waitFor(() => second.adapter.metrics().events === 600, 20_000, 'the second half consumed')
+    expect(second.adapter.metrics().restores).toBe(PARTITIONS)
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    data.forEach((events, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
+    await expectOutput(topic, expected)
+
+    const store = await openStore()
+    await store.put('in', 2, 10, Uint8Array.of(1, 2, 3))
+    await store.put('in', 2, 20, Uint8Array.of(4, 5))
+    await store.prune('in', 2, 20)
+    const reader = await openStore()
     expect(await reader.get('in', 2, 25)).toEqual({ offset: 20, bytes: Uint8Array.of(4, 5) })
     expect(await reader.get('in', 2, 15)).toBeUndefined() // offset 10 was pruned (tombstone)
-    expect(await reader.get('in', 3, 20)).toEqual({ offset: 20, bytes: Uint8Array.of(6) })
     expect(await reader.get('in', 1, 100)).toBeUndefined()
   })
 
@@ -232,7 +249,7 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     const topic = name('handoff')
     const group = name('workers')
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-handoff-'))
-    cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+    onTestFinished(() => fs.rmSync(stateDir, { recursive: true, force: true }))
     const data = [0, 1, 2, 3].map((p) => makeEvents(400 + p, 600, p * 7_000, 10, DISORDER, KEYS, CHANNELS))
     const workerConfig = {
       brokers: cluster.brokers, topic, group, outputTopic: `${topic}-out`, deadLetterTopic: `${topic}-dlq`, stateDir,
@@ -242,13 +259,14 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     const workers: { child: ChildProcess; assigned: number[]; events: number; restores: number; final?: Record<string, number> }[] = []
     const start = () => {
       const child = fork(path.join(repoRoot, 'examples', 'kafka-consumer.js'), [JSON.stringify(workerConfig)], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-      const worker = { child, assigned: [] as number[], events: 0, restores: 0, final: undefined as Record<string, number> | undefined }
+      const worker = { child, assigned: [] as number[], events: 0, restores: 0, final: undefined as Record<string, number> | undefined, log: [] as string[] }
       child.on('message', (m: { type: string; partitions?: number[]; events?: number; restores?: number }) => {
         if (m.type === 'assigned') worker.assigned = m.partitions!
+        worker.log.push(`${Date.now() % 100000} ${m.type} ${m.partitions ?? m.events ?? ''}`)
         if (m.type === 'progress') Object.assign(worker, { events: m.events, restores: m.restores })
         if (m.type === 'final') worker.final = m as unknown as Record<string, number>
       })
-      cleanups.push(() => void child.kill('SIGKILL'))
+      onTestFinished(() => void child.kill('SIGKILL'))
       workers.push(worker)
       return worker
     }
@@ -257,7 +275,7 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 200, CHANNELS), CHANNELS, 4, p))))
     const a = start()
     const b = start()
-    await waitFor(() => a.assigned.length > 0 && b.assigned.length > 0 && a.assigned.length + b.assigned.length === PARTITIONS, 20_000, 'both workers assigned')
+    await waitFor(() => a.assigned.length > 0 && b.assigned.length > 0 && a.assigned.length + b.assigned.length === PARTITIONS, 20_000, 'both workers assigned').catch((e) => { throw new Error(`${e.message}: A ${JSON.stringify(a.log)} B ${JSON.stringify(b.log)}`) })
     await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 200, 400, CHANNELS), CHANNELS, 4, p))))
     await waitFor(() => a.events > 0 && b.events > 0, 20_000, 'both workers consuming')
     // Kill A once it has checkpointed each of its partitions past the first third (so B must restore, not restart).

@@ -1,7 +1,10 @@
 // Test data for the Kafka tests: per-partition event streams with bounded disorder, a naive reference for
 // per-partition tumbling windows, and a reader that collects a topic's messages by key.
-import type { Kafka } from 'kafkajs'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { encodeBinaryRecords } from '../../lib/kafka/index'
+
+const execFileAsync = promisify(execFile)
 
 export interface PartitionEvents {
   timestamps: number[]
@@ -86,36 +89,30 @@ export function referenceWindows(events: PartitionEvents, size: number, channels
   return windows
 }
 
-/** Every message of `topic` from the beginning, grouped by key, until `done` says so (or the timeout). */
-export async function collectTopic(
-  kafka: Kafka,
-  topic: string,
-  done: (byKey: Map<string, { value: Buffer; headers: Record<string, string> }[]>) => boolean,
-  timeoutMs = 20_000,
-): Promise<Map<string, { value: Buffer; headers: Record<string, string> }[]>> {
-  const byKey = new Map<string, { value: Buffer; headers: Record<string, string> }[]>()
-  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 50 })
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true })
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const key = message.key?.toString() ?? ''
-        const headers: Record<string, string> = {}
-        for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value)
-        const list = byKey.get(key) ?? []
-        list.push({ value: message.value ?? Buffer.alloc(0), headers })
-        byKey.set(key, list)
-      },
-    })
-    const deadline = Date.now() + timeoutMs
-    while (!done(byKey)) {
-      if (Date.now() > deadline) throw new Error(`topic ${topic}: condition not met within ${timeoutMs} ms (${byKey.size} keys read)`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+export type TopicMessages = Map<string, { value: Buffer; headers: Record<string, string> }[]>
+
+/**
+ * Every message of `topic` from the beginning, grouped by key, read again until `done` says so (or the
+ * timeout). Reads with kcat as a plain consumer: no group to join (the mock cluster delays every first
+ * join by 3 s).
+ */
+export async function collectTopic(brokers: string[], topic: string, done: (byKey: TopicMessages) => boolean, timeoutMs = 20_000): Promise<TopicMessages> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const { stdout } = await execFileAsync('kcat', ['-b', brokers.join(','), '-C', '-t', topic, '-o', 'beginning', '-e', '-J', '-q', '-X', 'fetch.wait.max.ms=10'], { maxBuffer: 256 << 20, timeout: 10_000 })
+    const byKey: TopicMessages = new Map()
+    for (const line of stdout.split('\n')) {
+      if (!line.startsWith('{')) continue
+      const m = JSON.parse(line) as { key: string | null; payload: string | null; headers?: string[] }
+      const headers: Record<string, string> = {}
+      for (let i = 0; i + 1 < (m.headers?.length ?? 0); i += 2) headers[m.headers![i]!] = m.headers![i + 1]!
+      const list = byKey.get(m.key ?? '') ?? []
+      list.push({ value: Buffer.from(m.payload ?? ''), headers })
+      byKey.set(m.key ?? '', list)
     }
-    return byKey
-  } finally {
-    await consumer.disconnect()
+    if (done(byKey)) return byKey
+    if (Date.now() > deadline) throw new Error(`topic ${topic}: condition not met within ${timeoutMs} ms (${byKey.size} keys read)`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 

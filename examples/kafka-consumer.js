@@ -43,6 +43,7 @@ async function main() {
   await Promise.all([consumer.connect(), producer.connect()])
   await consumer.subscribe({ topic: config.topic, fromBeginning: true })
 
+  let stopping = false
   const latencies = []
   let firstBatchAt = 0
   let lastBatchAt = 0
@@ -67,6 +68,23 @@ async function main() {
     },
   })
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => tell({ type: 'assigned', partitions: payload.memberAssignment[config.topic] ?? [] }))
+  // kafkajs gives up on errors it deems non-retriable (the mock cluster answers some joins during a
+  // rebalance with INVALID_REQUEST): reconnect and run again; the adapter reloads partitions from the store.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    tell({ type: 'crash', message: payload.error.message, restart: payload.restart })
+    if (payload.restart || stopping) return
+    setTimeout(async () => {
+      try {
+        await consumer.disconnect()
+        await consumer.connect()
+        await consumer.subscribe({ topic: config.topic, fromBeginning: true })
+        await adapter.run()
+      } catch (error) {
+        console.error(error)
+        process.exit(1)
+      }
+    }, 200)
+  })
 
   let reported = -1
   if (config.reportEveryMs > 0) {
@@ -77,7 +95,6 @@ async function main() {
     }, config.reportEveryMs).unref()
   }
 
-  let stopping = false
   const stop = async () => {
     if (stopping) return
     stopping = true

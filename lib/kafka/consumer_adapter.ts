@@ -157,6 +157,7 @@ export class KafkaConsumerAdapter<R> {
   private closed = false
   /** "topic/partition" of the partitions the group gave this consumer, when the client tells (KafkaJS GROUP_JOIN). */
   private assigned: string[] = []
+  private started = false
   private timer: ReturnType<typeof setInterval> | undefined
 
   constructor(options: KafkaConsumerAdapterOptions<R>) {
@@ -190,10 +191,13 @@ export class KafkaConsumerAdapter<R> {
     this.tracker = this.newTracker()
   }
 
-  /** Starts consuming (offsets are committed by the adapter). Resolves when the consumer's run() does. */
+  /** Starts consuming (offsets are committed by the adapter). Resolves when the consumer's run() does; call again after reconnecting a crashed consumer. */
   async run(): Promise<void> {
     const { consumer } = this.options
     const joinEvent = consumer.events?.GROUP_JOIN
+    // run() may be called again after the caller restarted a crashed consumer: listen and tick once.
+    if (this.started) return consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })
+    this.started = true
     if (joinEvent && typeof consumer.on === 'function') {
       consumer.on(joinEvent, ({ payload }) => {
         if (payload.memberAssignment) this.enqueue(() => this.onAssignment(payload.memberAssignment!))

@@ -77,17 +77,19 @@ async function runWorkers(brokers, topic, count, mode, expectedEvents) {
   const workers = []
   for (let i = 0; i < count; i++) {
     const child = fork(path.join(__dirname, '..', 'examples', 'kafka-consumer.js'), [JSON.stringify(config)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-    const worker = { child, events: 0, assigned: [], final: undefined }
+    const worker = { child, events: 0, assigned: [], final: undefined, crashes: 0 }
+    child.on('error', () => undefined) // a worker that died: its numbers are missing from the table
     child.on('message', (m) => {
       if (m.type === 'progress') worker.events = m.events
       if (m.type === 'assigned') worker.assigned = m.partitions
       if (m.type === 'final') worker.final = m
+      if (m.type === 'crash') worker.crashes++
     })
     workers.push(worker)
   }
   return {
     workers,
-    go: () => workers.forEach((w) => w.child.send('go')),
+    go: () => workers.forEach((w) => w.child.connected && w.child.send('go')),
     ready: () => workers.every((w) => w.assigned.length > 0) && workers.reduce((s, w) => s + w.assigned.length, 0) === PARTITIONS,
     done: () => workers.reduce((s, w) => s + w.events, 0) >= expectedEvents,
     async stop() {
@@ -129,13 +131,14 @@ async function main() {
       await new Promise((r) => setTimeout(r, 1000)) // let the group settle (no late rebalance)
       backlog.go()
       const finished = await waitUntil(backlog.done, limitSeconds * 1000)
+      const crashes = backlog.workers.reduce((s, w) => s + w.crashes, 0)
       const finals = await backlog.stop()
       const perProcess = finals.map((f) => (f ? Math.round(f.eventsPerSecond) : 0))
       const busy = finals.filter((f) => f && f.events > 0)
       const first = Math.min(...busy.map((f) => f.firstBatchAt))
       const last = Math.max(...busy.map((f) => f.lastBatchAt))
       const events = finals.reduce((s, f) => s + (f ? f.events : 0), 0)
-      rows.push({ workers: count, run: 'backlog', events, finished, perProcess: perProcess.join(' / '), total: Math.round(events / ((last - first) / 1000)) })
+      rows.push({ workers: count, run: 'backlog', events, finished, crashes, perProcess: perProcess.join(' / '), total: Math.round(events / ((last - first) / 1000)) })
 
       // Live: latency at a fixed rate.
       const liveTopic = `bench-live-${count}`

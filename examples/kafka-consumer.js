@@ -34,7 +34,10 @@ if (!config.brokers) {
   process.exit(2)
 }
 
-const tell = (message) => (process.send ? process.send(message) : console.log(JSON.stringify(message)))
+const tell = (message) => {
+  if (!process.send) console.log(JSON.stringify(message))
+  else if (process.connected) process.send(message, (error) => error && undefined) // the parent may be gone
+}
 
 async function main() {
   const kafka = new Kafka({ clientId: `sluice-worker-${process.pid}`, brokers: config.brokers, logLevel: logLevel.NOTHING })
@@ -44,6 +47,7 @@ async function main() {
   await consumer.subscribe({ topic: config.topic, fromBeginning: true })
 
   let stopping = false
+  let released = !config.paused
   const latencies = []
   let firstBatchAt = 0
   let lastBatchAt = 0
@@ -73,17 +77,19 @@ async function main() {
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     tell({ type: 'crash', message: payload.error.message, restart: payload.restart })
     if (payload.restart || stopping) return
-    setTimeout(async () => {
+    const reconnect = async () => {
       try {
         await consumer.disconnect()
         await consumer.connect()
         await consumer.subscribe({ topic: config.topic, fromBeginning: true })
         await adapter.run()
+        if (!released) consumer.pause([{ topic: config.topic }])
       } catch (error) {
-        console.error(error)
-        process.exit(1)
+        tell({ type: 'crash', message: `reconnect failed: ${error.message}` })
+        if (!stopping) setTimeout(reconnect, 1000)
       }
-    }, 200)
+    }
+    setTimeout(reconnect, 200)
   })
 
   let reported = -1
@@ -109,9 +115,18 @@ async function main() {
     process.exit(0)
   }
   process.on('SIGTERM', stop)
+  process.on('disconnect', stop) // the parent is gone
+  process.on('error', () => undefined) // a send racing the parent's exit
   process.on('message', (message) => {
     if (message === 'stop') void stop()
-    if (message === 'go') consumer.resume([{ topic: config.topic }])
+    if (message === 'go') {
+      released = true
+      try {
+        consumer.resume([{ topic: config.topic }])
+      } catch {
+        // reconnecting after a crash: it runs unpaused once it is back
+      }
+    }
   })
   await adapter.run()
   // paused: join the group but wait for 'go' (the benchmark starts all workers on a full backlog at once).

@@ -205,7 +205,7 @@ export class KafkaConsumerAdapter<R> {
     }
     if (this.checkpointInterval > 0) {
       // Quiet partitions still get checkpointed (and committed), not only when their next batch comes.
-      this.timer = setInterval(() => void this.enqueue(() => this.checkpointDue(this.clock())).catch(() => undefined), this.checkpointInterval)
+      this.timer = setInterval(() => void this.enqueue(() => this.checkpointDue(this.clock())).catch(() => undefined), Math.min(this.checkpointInterval, 2 ** 31 - 1))
       this.timer.unref()
     }
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })

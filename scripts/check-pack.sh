@@ -28,3 +28,11 @@ PATH="$work/bin" node -e "
   if (!where.includes('prebuilds')) { console.error('did not load a prebuild'); process.exit(1) }
 "
 PATH="$work/bin" node --input-type=module -e "import { backends } from 'sluice'; console.log('esm ok', backends().cpu.simd)"
+# The sluice/kafka subpath: both entries load, one SluiceError class across the root and the subpath.
+PATH="$work/bin" node -e "
+  const { KafkaConsumerAdapter, SluiceKafkaError } = require('sluice/kafka')
+  const { SluiceError } = require('sluice')
+  if (typeof KafkaConsumerAdapter !== 'function' || !(new SluiceKafkaError('decode', 'x', 'ERR_MALFORMED_DATA', 't', 0, 0) instanceof SluiceError)) process.exit(1)
+  console.log('kafka subpath ok')
+"
+PATH="$work/bin" node --input-type=module -e "import { binaryDecoder } from 'sluice/kafka'; console.log('kafka esm ok', binaryDecoder({ channels: 2 }).recordBytes)"

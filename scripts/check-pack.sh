@@ -29,6 +29,14 @@ PATH="$work/bin" node -e "
   if (!where.includes('prebuilds')) { console.error('did not load a prebuild'); process.exit(1) }
 "
 PATH="$work/bin" node --input-type=module -e "import { backends } from 'sluice'; console.log('esm ok', backends().cpu.simd)"
+# The sluice/kafka subpath: both entries load, one SluiceError class across the root and the subpath.
+PATH="$work/bin" node -e "
+  const { KafkaConsumerAdapter, SluiceKafkaError } = require('sluice/kafka')
+  const { SluiceError } = require('sluice')
+  if (typeof KafkaConsumerAdapter !== 'function' || !(new SluiceKafkaError('decode', 'x', 'ERR_MALFORMED_DATA', 't', 0, 0) instanceof SluiceError)) process.exit(1)
+  console.log('kafka subpath ok')
+"
+PATH="$work/bin" node --input-type=module -e "import { binaryDecoder } from 'sluice/kafka'; console.log('kafka esm ok', binaryDecoder({ channels: 2 }).recordBytes)"
 # The installed command: `npx sluice demo` on a slice of its embedded data set (a dependency).
 PATH="$work/bin" npx --no-install sluice demo --limit 400 --epochs 2 --out "$work/demo" --no-progress | grep -E "events/s|precision|wrote"
 test -s "$work/demo/chart.svg" && test -s "$work/demo/results.json"

@@ -1,0 +1,516 @@
+// KafkaConsumerAdapter: a partition-aware driver between a KafkaJS-style consumer (`run({ eachBatch })`,
+// `commitOffsets`) and per-partition processors. Each partition is one WatermarkTracker input and has its
+// own processor advanced by its own watermark, so results do not depend on which consumer owns which
+// partition; state moves between consumers through a StateStore keyed by topic-partition-offset.
+//
+// Offsets: a batch's results and dead letters are produced (awaited) before its partition is
+// checkpointed; a checkpoint stores the snapshot at the next offset and only then commits that offset.
+// A consumer that dies leaves the committed offset at its last checkpoint, whose snapshot exists; the
+// next owner restores it and replays from there (results after the last checkpoint may be emitted twice,
+// with identical content and key: output is at-least-once, state is exactly-once).
+import { SluiceError, type SluiceErrorCode } from '../errors'
+import { expectFinite, expectInteger } from '../validate'
+import { WatermarkTracker } from '../watermark_tracker'
+import { ColumnBuilder, type RecordDecoder } from './decoders'
+import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
+import type { EventColumns, PartitionProcessor } from './processor'
+import type { StateStore } from './state_store'
+
+export interface KafkaMessage {
+  offset: string
+  key?: Buffer | null
+  value: Buffer | null
+  headers?: Record<string, unknown>
+}
+
+export interface EachBatchPayload {
+  batch: { topic: string; partition: number; messages: KafkaMessage[] }
+  heartbeat(): Promise<void>
+  /** Marks messages up to this offset consumed (the client's fetch position; not a commit). */
+  resolveOffset?(offset: string): void
+  isStale?(): boolean
+  isRunning?(): boolean
+}
+
+/** What the adapter needs of a consumer: KafkaJS's and @confluentinc/kafka-javascript's KafkaJS API. */
+export interface BatchConsumer {
+  run(options: { eachBatch: (payload: EachBatchPayload) => Promise<void>; autoCommit?: boolean; eachBatchAutoResolve?: boolean }): Promise<void>
+  commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<unknown>
+  on?(event: string, listener: (event: { payload: { memberAssignment?: Record<string, number[]> } }) => void): unknown
+  events?: { GROUP_JOIN?: string }
+}
+
+export interface ProducedMessage {
+  key?: string | Buffer | null
+  value: string | Buffer | null
+  headers?: Record<string, string | Buffer>
+}
+
+export interface ResultProducer {
+  send(record: { topic: string; messages: ProducedMessage[] }): Promise<unknown>
+}
+
+export type KafkaErrorKind = 'decode' | 'timestamp' | 'key' | 'snapshot' | 'commit'
+
+/** A problem tied to one place in the input: reported through onError; the consumer keeps going. */
+export class SluiceKafkaError extends SluiceError {
+  readonly kind: KafkaErrorKind
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  constructor(kind: KafkaErrorKind, message: string, code: SluiceErrorCode, topic: string, partition: number, offset: number) {
+    super(`${topic}[${partition}]@${offset}: ${message}`, code)
+    this.name = 'SluiceKafkaError'
+    this.kind = kind
+    this.topic = topic
+    this.partition = partition
+    this.offset = offset
+  }
+}
+
+export interface ResultContext {
+  topic: string
+  partition: number
+  /** The partition's own watermark when the result fired. */
+  watermark: number
+}
+
+export interface BatchInfo {
+  topic: string
+  partition: number
+  /** The decoded events of the batch (views, valid during the callback). */
+  events: EventColumns
+  results: number
+  deadLetters: number
+}
+
+export interface KafkaConsumerAdapterOptions<R> {
+  consumer: BatchConsumer
+  producer: ResultProducer
+  decoder: RecordDecoder
+  /** Builds the processor of one partition. */
+  processor: (topic: string, partition: number) => PartitionProcessor<R>
+  stateStore: StateStore
+  outputTopic: string
+  /** Undecodable records go here with their topic/partition/offset in headers. Without it they are only reported. */
+  deadLetterTopic?: string
+  /** Events with key ≥ keyCount are dead-lettered (the processor's keyCount). Default 2^32. */
+  keyCount?: number
+  /** Bounded out-of-orderness per partition: a partition's watermark is its max event time − bound − 1. Default 0. */
+  bound?: number
+  /** Processing time after which a silent partition is idle: it stops holding back the combined watermark and its own windows follow it. Default Infinity. */
+  idleTimeout?: number
+  /** Milliseconds between checkpoints of a partition (snapshot, then commit); 0 checkpoints after every batch. Default 0. */
+  checkpointInterval?: number
+  /** Highest partition number + 1 this adapter may see (tracker inputs). Default 1024. */
+  maxPartitions?: number
+  /** Output message of one result. Default: key "<topic>/<partition>[/<key>/<start>/<end>]", JSON value. */
+  encodeResult?: (result: R, context: ResultContext) => ProducedMessage
+  onError?: (error: SluiceKafkaError) => void
+  /** Called after a batch's results were produced. */
+  onBatch?: (info: BatchInfo) => void
+  clock?: () => number
+}
+
+export interface KafkaAdapterMetrics {
+  batches: number
+  events: number
+  results: number
+  deadLetters: number
+  checkpoints: number
+  restores: number
+  /** Messages reprocessed after a restore from an older checkpoint (hand-off or retry). */
+  replayedMessages: number
+}
+
+interface PartitionState<R> {
+  topic: string
+  partition: number
+  input: number
+  processor: PartitionProcessor<R>
+  /** Next offset to consume; a batch starting elsewhere means the partition moved: reload it. */
+  nextOffset: number
+  maxTimestamp: number
+  /** The last watermark given to the processor by feed(). */
+  advancedWatermark: number
+  checkpointedOffset: number
+  lastCheckpointAt: number
+  dirty: boolean
+}
+
+export class KafkaConsumerAdapter<R> {
+  readonly bound: number
+  readonly idleTimeout: number
+  readonly checkpointInterval: number
+  readonly keyCount: number
+  private readonly options: KafkaConsumerAdapterOptions<R>
+  private readonly clock: () => number
+  private readonly maxPartitions: number
+  private readonly partitions = new Map<string, PartitionState<R>>()
+  private readonly inputs = new Map<string, number>()
+  private tracker: WatermarkTracker
+  private readonly columns: ColumnBuilder
+  /** Row where each decoded message of the current batch ends. */
+  private readonly messageEnds: number[] = []
+  private queue: Promise<void> = Promise.resolve()
+  private readonly counters: KafkaAdapterMetrics = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0 }
+  private closed = false
+  /** "topic/partition" of the partitions the group gave this consumer, when the client tells (KafkaJS GROUP_JOIN). */
+  private assigned: string[] = []
+  private started = false
+  private timer: ReturnType<typeof setInterval> | undefined
+
+  constructor(options: KafkaConsumerAdapterOptions<R>) {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
+    const need = (value: unknown, name: string, method: string) => {
+      if (typeof value !== 'object' || value === null || typeof (value as Record<string, unknown>)[method] !== 'function') {
+        throw new SluiceError(`${name} must have a ${method}() method`, 'ERR_INVALID_TYPE')
+      }
+    }
+    need(options.consumer, 'consumer', 'run')
+    need(options.consumer, 'consumer', 'commitOffsets')
+    need(options.producer, 'producer', 'send')
+    need(options.decoder, 'decoder', 'decode')
+    need(options.stateStore, 'stateStore', 'put')
+    if (typeof options.processor !== 'function') throw new SluiceError('processor must be a function (topic, partition) => PartitionProcessor', 'ERR_INVALID_TYPE')
+    if (typeof options.outputTopic !== 'string' || options.outputTopic === '') throw new SluiceError('outputTopic must be a non-empty string', 'ERR_INVALID_TYPE')
+    if (options.deadLetterTopic !== undefined && (typeof options.deadLetterTopic !== 'string' || options.deadLetterTopic === '')) {
+      throw new SluiceError('deadLetterTopic must be a non-empty string', 'ERR_INVALID_TYPE')
+    }
+    this.options = options
+    this.bound = expectFinite(options.bound ?? 0, 'bound')
+    if (this.bound < 0) throw new SluiceError(`bound must be >= 0, got ${this.bound}`, 'ERR_OUT_OF_RANGE')
+    this.idleTimeout = options.idleTimeout ?? Infinity
+    if (typeof this.idleTimeout !== 'number' || !(this.idleTimeout > 0)) throw new SluiceError('idleTimeout must be a number > 0', 'ERR_INVALID_ARGUMENT')
+    this.checkpointInterval = expectFinite(options.checkpointInterval ?? 0, 'checkpointInterval')
+    if (this.checkpointInterval < 0) throw new SluiceError('checkpointInterval must be >= 0', 'ERR_OUT_OF_RANGE')
+    this.keyCount = expectInteger(options.keyCount ?? 2 ** 32, 'keyCount', 1, 2 ** 32)
+    this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
+    this.clock = options.clock ?? (() => performance.now())
+    this.columns = new ColumnBuilder(options.decoder.channels)
+    this.tracker = this.newTracker()
+  }
+
+  /** Starts consuming (offsets are committed by the adapter). Resolves when the consumer's run() does; call again after reconnecting a crashed consumer. */
+  async run(): Promise<void> {
+    const { consumer } = this.options
+    const joinEvent = consumer.events?.GROUP_JOIN
+    // run() may be called again after the caller restarted a crashed consumer: listen and tick once.
+    if (this.started) return consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })
+    this.started = true
+    if (joinEvent && typeof consumer.on === 'function') {
+      consumer.on(joinEvent, ({ payload }) => {
+        if (payload.memberAssignment) this.enqueue(() => this.onAssignment(payload.memberAssignment!))
+      })
+    }
+    if (this.checkpointInterval > 0) {
+      // Quiet partitions still get checkpointed (and committed), not only when their next batch comes.
+      this.timer = setInterval(() => void this.enqueue(() => this.checkpointDue(this.clock())).catch(() => undefined), Math.min(this.checkpointInterval, 2 ** 31 - 1))
+      this.timer.unref()
+    }
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })
+  }
+
+  /** The combined watermark of the partitions held here (idle ones excluded). */
+  get watermark(): number {
+    return this.tracker.currentWatermark(this.clock())
+  }
+
+  /** The watermark of one held partition, or undefined. */
+  partitionWatermark(topic: string, partition: number): number | undefined {
+    const state = this.partitions.get(`${topic}/${partition}`)
+    return state ? state.maxTimestamp - this.bound - 1 : undefined
+  }
+
+  /** Partitions that currently have state here. */
+  heldPartitions(): { topic: string; partition: number; nextOffset: number }[] {
+    return [...this.partitions.values()].map(({ topic, partition, nextOffset }) => ({ topic, partition, nextOffset }))
+  }
+
+  metrics(): KafkaAdapterMetrics {
+    return { ...this.counters }
+  }
+
+  /** Checkpoints every held partition that changed since its last checkpoint (e.g. before a planned stop). */
+  checkpointAll(): Promise<void> {
+    return this.enqueue(async () => {
+      for (const state of this.partitions.values()) if (state.dirty) await this.checkpoint(state)
+    })
+  }
+
+  /** Releases the processors (the consumer and producer stay the caller's). */
+  close(): void {
+    this.closed = true
+    if (this.timer) clearInterval(this.timer)
+    for (const state of this.partitions.values()) state.processor.close()
+    this.partitions.clear()
+    this.tracker.close()
+  }
+
+  // One batch at a time, even if the client calls eachBatch concurrently: state and columns are shared.
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(work)
+    this.queue = next.catch(() => undefined)
+    return next
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    if (this.closed) throw new SluiceError('KafkaConsumerAdapter is closed', 'ERR_INVALID_STATE')
+    const { batch } = payload
+    if (batch.messages.length === 0 || payload.isStale?.()) return
+    const { topic, partition, messages } = batch
+    const first = Number(messages[0]!.offset)
+    let state = this.partitions.get(`${topic}/${partition}`)
+    if (!state || state.nextOffset !== first) state = await this.load(topic, partition, first)
+
+    // Decode, rolling back any message that fails or yields a bad timestamp or key.
+    const columns = this.columns
+    columns.clear()
+    this.messageEnds.length = 0
+    const deadLetters: ProducedMessage[] = []
+    for (const message of messages) {
+      const before = columns.length
+      let problem: SluiceKafkaError | undefined
+      const offset = Number(message.offset)
+      try {
+        this.options.decoder.decode(message.value, columns)
+      } catch (error) {
+        problem = new SluiceKafkaError('decode', (error as Error).message, 'ERR_MALFORMED_DATA', topic, partition, offset)
+      }
+      for (let i = before; i < columns.length && !problem; i++) {
+        if (!Number.isFinite(columns.timestamps[i]!)) {
+          problem = new SluiceKafkaError('timestamp', `event ${i - before} has timestamp ${columns.timestamps[i]} (must be finite)`, 'ERR_INVALID_ARGUMENT', topic, partition, offset)
+        } else if (columns.keys[i]! >= this.keyCount) {
+          problem = new SluiceKafkaError('key', `event ${i - before} has key ${columns.keys[i]} (keyCount ${this.keyCount})`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
+        }
+      }
+      if (problem) {
+        columns.length = before
+        this.report(problem)
+        deadLetters.push(this.deadLetter(message, problem))
+      } else {
+        this.messageEnds.push(columns.length)
+      }
+    }
+
+    const now = this.clock()
+    const events = columns.view()
+    const out: ProducedMessage[] = []
+    this.feed(state, events, out)
+    if (events.timestamps.length > 0) this.tracker.observe(state.input, events.timestamps, now)
+    if (this.idleTimeout !== Infinity) this.advanceIdle(state, now, out)
+    state.nextOffset = Number(messages[messages.length - 1]!.offset) + 1
+    payload.resolveOffset?.(messages[messages.length - 1]!.offset)
+    state.dirty = true
+
+    if (deadLetters.length > 0 && this.options.deadLetterTopic) await this.options.producer.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
+    if (out.length > 0) await this.options.producer.send({ topic: this.options.outputTopic, messages: out })
+    this.counters.batches++
+    this.counters.events += events.timestamps.length
+    this.counters.results += out.length
+    this.counters.deadLetters += deadLetters.length
+    this.options.onBatch?.({ topic, partition, events, results: out.length, deadLetters: deadLetters.length })
+
+    await this.checkpointDue(now)
+    await payload.heartbeat()
+  }
+
+  private async checkpointDue(now: number): Promise<void> {
+    if (this.closed) return
+    for (const held of this.partitions.values()) {
+      if (held.dirty && (this.checkpointInterval === 0 || now - held.lastCheckpointAt >= this.checkpointInterval)) await this.checkpoint(held)
+    }
+  }
+
+  // The watermark moves after every message (max event time so far − bound − 1), so results do not depend
+  // on how the client cut the partition into batches, nor on which consumer read it. Pushing a run of
+  // messages and then advancing once gives the same windows unless an event is at or below the
+  // watermark its message saw (late, or an update of a fired window): cut the run there. Also cut every
+  // `watermarkStride` of event time, which keeps the processor's open windows within its horizon.
+  private feed(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[]): void {
+    const { timestamps } = events
+    const stride = state.processor.watermarkStride ?? Infinity
+    const channels = this.columns.channels
+    const push = (from: number, to: number) => {
+      if (to > from) {
+        state.processor.push({ timestamps: timestamps.subarray(from, to), keys: events.keys.subarray(from, to), values: events.values.subarray(from * channels, to * channels) })
+      }
+    }
+    let max = state.maxTimestamp
+    let advanced = state.advancedWatermark
+    let segment = 0
+    let from = 0
+    for (const to of this.messageEnds) {
+      const seen = max - this.bound - 1
+      let messageMax = max
+      let behind = false
+      for (let i = from; i < to; i++) {
+        const t = timestamps[i]!
+        if (t <= seen) behind = true
+        if (t > messageMax) messageMax = t
+      }
+      if (seen > advanced && (behind || seen - advanced >= stride)) {
+        push(segment, from)
+        this.emit(state, state.processor.advanceWatermark(seen), out)
+        advanced = seen
+        segment = from
+      }
+      max = messageMax
+      from = to
+    }
+    push(segment, timestamps.length)
+    state.maxTimestamp = max
+    const watermark = max - this.bound - 1
+    if (watermark > advanced) {
+      this.emit(state, state.processor.advanceWatermark(watermark), out)
+      advanced = watermark
+    }
+    state.advancedWatermark = advanced
+  }
+
+  // Idle partitions follow the combined watermark of the active ones (Flink's idleness): their open
+  // windows fire although they receive nothing. This depends on processing time, so it is off by default.
+  private advanceIdle(current: PartitionState<R>, now: number, out: ProducedMessage[]): void {
+    const combined = this.tracker.currentWatermark(now)
+    if (!Number.isFinite(combined)) return
+    for (const state of this.partitions.values()) {
+      if (state === current || !this.tracker.input(state.input).idle) continue
+      const before = out.length
+      this.emit(state, state.processor.advanceWatermark(combined), out)
+      if (out.length > before) state.dirty = true
+    }
+  }
+
+  private emit(state: PartitionState<R>, results: R[], out: ProducedMessage[]): void {
+    const context: ResultContext = { topic: state.topic, partition: state.partition, watermark: state.maxTimestamp - this.bound - 1 }
+    const encode = this.options.encodeResult ?? defaultEncodeResult
+    for (const result of results) out.push(encode(result, context))
+  }
+
+  private async checkpoint(state: PartitionState<R>): Promise<void> {
+    const { topic, partition, nextOffset } = state
+    const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, state.processor.snapshot())
+    await this.options.stateStore.put(topic, partition, nextOffset, bytes)
+    state.dirty = false
+    state.lastCheckpointAt = this.clock()
+    this.counters.checkpoints++
+    if (nextOffset === state.checkpointedOffset) return
+    try {
+      await this.options.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }])
+    } catch (error) {
+      // Typically a rebalance: the partition may have moved. The next owner resumes from the last committed checkpoint.
+      this.report(new SluiceKafkaError('commit', `offset commit failed: ${(error as Error).message}`, 'ERR_INVALID_STATE', topic, partition, nextOffset))
+      return
+    }
+    const previous = state.checkpointedOffset
+    state.checkpointedOffset = nextOffset
+    if (previous >= 0) await this.options.stateStore.prune(topic, partition, previous)
+  }
+
+  // Restores the partition's state at the offset consumption resumes from (or starts it empty).
+  private async load(topic: string, partition: number, offset: number): Promise<PartitionState<R>> {
+    const id = `${topic}/${partition}`
+    const old = this.partitions.get(id)
+    if (old) {
+      old.processor.close()
+      this.partitions.delete(id)
+    }
+    const input = this.inputFor(id)
+    const processor = this.options.processor(topic, partition)
+    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false }
+    const stored = await this.options.stateStore.get(topic, partition, offset)
+    if (stored) {
+      try {
+        const { header, processorBytes } = decodePartitionSnapshot(stored.bytes)
+        if (header.topic !== topic || header.partition !== partition || header.offset !== stored.offset) {
+          throw new SluiceError(`snapshot belongs to ${header.topic}[${header.partition}]@${header.offset}`, 'ERR_MALFORMED_DATA')
+        }
+        processor.restore(processorBytes)
+        state.maxTimestamp = header.maxTimestamp
+        state.checkpointedOffset = stored.offset
+        this.counters.restores++
+        if (stored.offset < offset) {
+          // Messages between the snapshot and the resume point are gone from the input (retention, compaction, transaction markers).
+          this.report(new SluiceKafkaError('snapshot', `snapshot is at offset ${stored.offset} but consumption resumes at ${offset}`, 'ERR_INVALID_STATE', topic, partition, offset))
+        }
+      } catch (error) {
+        const code = error instanceof SluiceError ? error.code : 'ERR_MALFORMED_DATA'
+        this.report(new SluiceKafkaError('snapshot', `snapshot refused, partition starts empty: ${(error as Error).message}`, code, topic, partition, stored.offset))
+        processor.close()
+        state.processor = this.options.processor(topic, partition)
+      }
+    }
+    if (old && old.nextOffset > offset) this.counters.replayedMessages += old.nextOffset - offset
+    this.partitions.set(id, state)
+    this.rebuildTracker()
+    return state
+  }
+
+  // The client told us the group's new assignment (KafkaJS GROUP_JOIN): forget revoked partitions (their
+  // next owner resumes from the last checkpoint) and let assigned ones without data hold the watermark back.
+  private async onAssignment(assignment: Record<string, number[]>): Promise<void> {
+    this.assigned = Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}/${p}`))
+    for (const [id, state] of this.partitions) {
+      if (!this.assigned.includes(id)) {
+        state.processor.close()
+        this.partitions.delete(id)
+      }
+    }
+    this.rebuildTracker()
+  }
+
+  private inputFor(id: string): number {
+    let input = this.inputs.get(id)
+    if (input === undefined) {
+      input = this.inputs.size
+      if (input >= this.maxPartitions) throw new SluiceError(`more than maxPartitions (${this.maxPartitions}) partitions`, 'ERR_OUT_OF_RANGE')
+      this.inputs.set(id, input)
+    }
+    return input
+  }
+
+  private newTracker(): WatermarkTracker {
+    const tracker = new WatermarkTracker({ inputs: this.maxPartitions, bound: this.bound, idleTimeout: this.idleTimeout, clock: this.clock })
+    // Partitions not held here neither hold back nor advance the combined watermark.
+    for (let i = 0; i < this.maxPartitions; i++) tracker.markIdle(i)
+    return tracker
+  }
+
+  // A partition's input may only go forward in a tracker; after a restore to an earlier point it starts over.
+  // Assigned partitions without data yet hold the combined watermark back (Flink) until they are idle.
+  private rebuildTracker(): void {
+    this.tracker.close()
+    this.tracker = this.newTracker()
+    const now = this.clock()
+    for (const id of this.assigned) this.tracker.markActive(this.inputFor(id), now)
+    for (const state of this.partitions.values()) {
+      if (Number.isFinite(state.maxTimestamp)) this.tracker.observe(state.input, Float64Array.of(state.maxTimestamp), now)
+    }
+  }
+
+  private deadLetter(message: KafkaMessage, problem: SluiceKafkaError): ProducedMessage {
+    return {
+      key: message.key ?? null,
+      value: message.value,
+      headers: {
+        'sluice-error': problem.message,
+        'sluice-code': problem.code,
+        'sluice-kind': problem.kind,
+        'sluice-topic': problem.topic,
+        'sluice-partition': String(problem.partition),
+        'sluice-offset': String(problem.offset),
+      },
+    }
+  }
+
+  private report(error: SluiceKafkaError): void {
+    if (this.options.onError) this.options.onError(error)
+    else process.emitWarning(error.message, { code: error.code })
+  }
+}
+
+function defaultEncodeResult(result: unknown, context: ResultContext): ProducedMessage {
+  const r = result as { key?: unknown; start?: unknown; end?: unknown }
+  const suffix = r && typeof r === 'object' && 'start' in r ? `/${r.key}/${r.start}/${r.end}` : ''
+  return { key: `${context.topic}/${context.partition}${suffix}`, value: JSON.stringify({ topic: context.topic, partition: context.partition, watermark: context.watermark, ...(result as object) }) }
+}

@@ -1,0 +1,173 @@
+// Decoders turn Kafka message values into event columns (timestamps, keys, values row-major). A decoder
+// appends to a ColumnBuilder; the adapter checks what it appended (finite timestamps, keys in range) and
+// rolls a bad message back, so one undecodable record never poisons the rest of its batch.
+import { SluiceError } from '../errors'
+import { expectInteger, expectOneOf } from '../validate'
+
+/** Growable event columns, reused across batches (no per-event allocation once warm). */
+export class ColumnBuilder {
+  readonly channels: number
+  length = 0
+  timestamps: Float64Array
+  keys: Uint32Array
+  values: Float64Array
+
+  constructor(channels: number, capacity = 1024) {
+    this.channels = expectInteger(channels, 'channels', 1, 1024)
+    this.timestamps = new Float64Array(capacity)
+    this.keys = new Uint32Array(capacity)
+    this.values = new Float64Array(capacity * this.channels)
+  }
+
+  /** Makes room for `extra` more events. */
+  reserve(extra: number): void {
+    const need = this.length + extra
+    if (need <= this.timestamps.length) return
+    const capacity = Math.max(need, 2 * this.timestamps.length)
+    const grow = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T, per: number): T => {
+      const next = make(capacity * per)
+      next.set(old.subarray(0, this.length * per))
+      return next
+    }
+    this.timestamps = grow(this.timestamps, (n) => new Float64Array(n), 1)
+    this.keys = grow(this.keys, (n) => new Uint32Array(n), 1)
+    this.values = grow(this.values, (n) => new Float64Array(n), this.channels)
+  }
+
+  /** Appends one event (used by the JSON decoder; the binary decoder writes the arrays directly). */
+  append(timestamp: number, key: number, values: ArrayLike<number>): void {
+    this.reserve(1)
+    const i = this.length
+    this.timestamps[i] = timestamp
+    this.keys[i] = key
+    const base = i * this.channels
+    for (let c = 0; c < this.channels; c++) this.values[base + c] = values[c] ?? NaN
+    this.length = i + 1
+  }
+
+  clear(): void {
+    this.length = 0
+  }
+
+  /** Views of the filled part (valid until the next append/reserve). */
+  view(): { timestamps: Float64Array; keys: Uint32Array; values: Float64Array } {
+    const n = this.length
+    return { timestamps: this.timestamps.subarray(0, n), keys: this.keys.subarray(0, n), values: this.values.subarray(0, n * this.channels) }
+  }
+}
+
+/** The raw message as the client hands it over (kafkajs and @confluentinc/kafka-javascript: Buffer or null). */
+export type MessageValue = Uint8Array | null | undefined
+
+export interface RecordDecoder {
+  /** Values per event. */
+  readonly channels: number
+  /** Appends the message's events to `out`. Throws (any error) when the message cannot be decoded. */
+  decode(value: MessageValue, out: ColumnBuilder): void
+}
+
+export interface BinaryDecoderOptions {
+  /** Values per event (f64 each). */
+  channels: number
+  /** 'f64' (default) or 'f32' values. */
+  valueType?: 'f64' | 'f32'
+}
+
+/**
+ * Fixed-layout little-endian records: {timestamp f64, key u32, values f64×channels} (12 + 8·channels bytes,
+ * or 12 + 4·channels with valueType 'f32'), packed; a message may hold any whole number of records.
+ */
+export function binaryDecoder(options: BinaryDecoderOptions): RecordDecoder & { recordBytes: number } {
+  if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
+  const channels = expectInteger(options.channels, 'channels', 1, 1024)
+  const valueType = expectOneOf(options.valueType ?? 'f64', 'valueType', ['f64', 'f32'] as const)
+  const valueBytes = valueType === 'f64' ? 8 : 4
+  const recordBytes = 12 + valueBytes * channels
+  return {
+    channels,
+    recordBytes,
+    decode(value: MessageValue, out: ColumnBuilder): void {
+      if (!(value instanceof Uint8Array)) throw new SluiceError('message has no value', 'ERR_MALFORMED_DATA')
+      const bytes = value.length
+      if (bytes === 0 || bytes % recordBytes !== 0) {
+        throw new SluiceError(`message of ${bytes} bytes is not a whole number of ${recordBytes}-byte records`, 'ERR_MALFORMED_DATA')
+      }
+      const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+      const n = bytes / recordBytes
+      out.reserve(n)
+      const { timestamps, keys, values } = out
+      let row = out.length
+      let v = row * channels
+      for (let at = 0; at < bytes; at += recordBytes, row++) {
+        timestamps[row] = buf.readDoubleLE(at)
+        keys[row] = buf.readUInt32LE(at + 8)
+        let p = at + 12
+        if (valueBytes === 8) for (let c = 0; c < channels; c++, p += 8) values[v++] = buf.readDoubleLE(p)
+        else for (let c = 0; c < channels; c++, p += 4) values[v++] = buf.readFloatLE(p)
+      }
+      out.length = row
+    },
+  }
+}
+
+/** Encodes events in binaryDecoder's layout (for producers, tests and benchmarks). */
+export function encodeBinaryRecords(timestamps: ArrayLike<number>, keys: ArrayLike<number>, values: ArrayLike<number>, channels: number): Buffer {
+  const n = timestamps.length
+  const recordBytes = 12 + 8 * channels
+  const buf = Buffer.allocUnsafe(n * recordBytes)
+  for (let i = 0, at = 0; i < n; i++) {
+    buf.writeDoubleLE(timestamps[i]!, at)
+    buf.writeUInt32LE(keys[i]!, at + 8)
+    at += 12
+    for (let c = 0; c < channels; c++, at += 8) buf.writeDoubleLE(values[i * channels + c]!, at)
+  }
+  return buf
+}
+
+export interface JsonDecoderOptions {
+  channels: number
+  /** Field names. Defaults: 'timestamp', 'key', 'values' (a number or an array of `channels` numbers). */
+  timestampField?: string
+  keyField?: string
+  valuesField?: string
+}
+
+/** JSON messages: one object or an array of objects, e.g. {"timestamp": 1700000000000, "key": 3, "values": [1.5, 2]}. */
+export function jsonDecoder(options: JsonDecoderOptions): RecordDecoder {
+  if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
+  const channels = expectInteger(options.channels, 'channels', 1, 1024)
+  const tf = options.timestampField ?? 'timestamp'
+  const kf = options.keyField ?? 'key'
+  const vf = options.valuesField ?? 'values'
+  const one = (record: unknown, out: ColumnBuilder) => {
+    if (typeof record !== 'object' || record === null) throw new SluiceError('record is not an object', 'ERR_MALFORMED_DATA')
+    const r = record as Record<string, unknown>
+    const timestamp = r[tf]
+    if (typeof timestamp !== 'number') throw new SluiceError(`record has no numeric "${tf}"`, 'ERR_MALFORMED_DATA')
+    const key = r[kf] ?? 0
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key > 0xffffffff) {
+      throw new SluiceError(`record "${kf}" must be an integer in [0, 2^32)`, 'ERR_MALFORMED_DATA')
+    }
+    let values = r[vf]
+    if (typeof values === 'number') values = [values]
+    if (!Array.isArray(values) || values.length !== channels || values.some((x) => typeof x !== 'number' && x !== null)) {
+      throw new SluiceError(`record "${vf}" must be ${channels} number(s)`, 'ERR_MALFORMED_DATA')
+    }
+    // null stands for a missing reading (JSON has no NaN).
+    out.append(timestamp, key, values.map((x: number | null) => (x === null ? NaN : x)))
+  }
+  return {
+    channels,
+    decode(value: MessageValue, out: ColumnBuilder): void {
+      if (!(value instanceof Uint8Array)) throw new SluiceError('message has no value', 'ERR_MALFORMED_DATA')
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8'))
+      } catch (error) {
+        throw new SluiceError(`invalid JSON: ${(error as Error).message}`, 'ERR_MALFORMED_DATA')
+      }
+      if (Array.isArray(parsed)) for (const record of parsed) one(record, out)
+      else one(parsed, out)
+    },
+  }
+}

@@ -1,0 +1,15 @@
+// sluice/kafka: a partition-aware adapter between a KafkaJS-style consumer and per-partition processors.
+// No Kafka client is imported here: pass kafkajs or @confluentinc/kafka-javascript objects in.
+export { KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
+export type {
+  BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage,
+  ProducedMessage, ResultContext, ResultProducer,
+} from './consumer_adapter'
+export { ColumnBuilder, binaryDecoder, encodeBinaryRecords, jsonDecoder } from './decoders'
+export type { BinaryDecoderOptions, JsonDecoderOptions, MessageValue, RecordDecoder } from './decoders'
+export { WindowProcessor } from './processor'
+export type { EventColumns, PartitionProcessor, WindowResult } from './processor'
+export { FileStateStore, KafkaStateStore } from './state_store'
+export type { StateStore, StateTopicClients, StoredSnapshot } from './state_store'
+export { PARTITION_SNAPSHOT_VERSION, decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
+export type { PartitionSnapshotHeader } from './partition_snapshot'

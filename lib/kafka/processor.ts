@@ -1,0 +1,93 @@
+// The adapter drives one PartitionProcessor per topic-partition. Keys live in one partition (Kafka's
+// key partitioning), so per-partition state is independent of which consumer owns which partition: a
+// partition's snapshot moves to another consumer and continues exactly.
+import { EventTimeWindows, type EventTimeWindowsOptions } from '../event_time_windows'
+import { SluiceError } from '../errors'
+
+export interface EventColumns {
+  timestamps: Float64Array
+  keys: Uint32Array
+  /** Row-major [event][channel]. */
+  values: Float64Array
+}
+
+export interface PartitionProcessor<R> {
+  /** Takes a batch of the partition's events (any order). The arrays are views reused after the call returns. */
+  push(batch: EventColumns): void
+  /**
+   * The adapter advances the watermark at least every this much event time within a batch (e.g. so that
+   * open windows stay within EventTimeWindows' horizon). Optional: undefined means no limit.
+   */
+  readonly watermarkStride?: number
+  /** Raises the partition's watermark; returns the results it makes final (copied: they outlive the call). */
+  advanceWatermark(watermark: number): R[]
+  /** The whole state (versioned, checksummed bytes). */
+  snapshot(): Uint8Array
+  /** Replaces the state with a snapshot of a processor built with the same options. */
+  restore(bytes: Uint8Array): void
+  close(): void
+}
+
+/** A fired window, one object per window (windows fire far less often than events arrive). */
+export interface WindowResult {
+  key: number
+  start: number
+  end: number
+  count: number
+  /** True for an update of a window that fired before (allowed lateness). */
+  updated: boolean
+  /** [channel][aggregate], as EventTimeWindows' `values`. */
+  values: number[]
+}
+
+/** EventTimeWindows per partition. Watermarks come from the adapter (the partition's own watermark). */
+export class WindowProcessor implements PartitionProcessor<WindowResult> {
+  readonly windows: EventTimeWindows
+  /** One window length (the default horizon is 4 lengths: room for a bound of up to 2 lengths). */
+  readonly watermarkStride: number | undefined
+  /** Events that fell into no live window, over the processor's life (restored with the snapshot's metrics). */
+  get late(): number {
+    return this.windows.metrics().late
+  }
+
+  constructor(options: Omit<EventTimeWindowsOptions, 'tracker'>) {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
+    this.windows = new EventTimeWindows({ ...options, tracker: undefined })
+    this.watermarkStride = options.type === 'session' ? undefined : options.size
+  }
+
+  push(batch: EventColumns): void {
+    this.windows.push(batch)
+  }
+
+  advanceWatermark(watermark: number): WindowResult[] {
+    // Only real advances: a lower or equal watermark changes nothing (and would count as ignored).
+    if (!(watermark > this.windows.watermark) || watermark === Infinity) return []
+    const fired = this.windows.advanceWatermark(watermark)
+    const per = this.windows.valuesPerWindow
+    const results: WindowResult[] = new Array(fired.length)
+    for (let i = 0; i < fired.length; i++) {
+      results[i] = {
+        key: fired.key[i]!,
+        start: fired.start[i]!,
+        end: fired.end[i]!,
+        count: fired.count[i]!,
+        updated: fired.updated[i] === 1,
+        values: Array.from(fired.values.subarray(i * per, (i + 1) * per)),
+      }
+    }
+    return results
+  }
+
+  snapshot(): Uint8Array {
+    return this.windows.snapshot()
+  }
+
+  restore(bytes: Uint8Array): void {
+    this.windows.restore(bytes)
+  }
+
+  close(): void {
+    this.windows.close()
+  }
+}

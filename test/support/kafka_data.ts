@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { encodeBinaryRecords } from '../../lib/kafka/index'
+import { mulberry32 } from '../../lib/random'
 
 const execFileAsync = promisify(execFile)
 
@@ -13,16 +14,7 @@ export interface PartitionEvents {
 }
 
 /** Deterministic PRNG (mulberry32). */
-export function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const random = mulberry32
 
 /** n events from `base`, `step` apart, each late by < `disorder` (never behind maxTimestamp − disorder). Integer values: sums are exact in any order. */
 export function makeEvents(seed: number, n: number, base: number, step: number, disorder: number, keyCount: number, channels: number): PartitionEvents {

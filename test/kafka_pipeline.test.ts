@@ -44,7 +44,7 @@ function messagesOf(events: PartitionEvents, first = 0): { offset: number; value
   return events.timestamps.map((_, i) => ({ offset: first + i, value: encodeBinaryRecords([events.timestamps[i]!], [events.keys[i]!], events.values.slice(i * CHANNELS, (i + 1) * CHANNELS), CHANNELS) }))
 }
 
-function setup(stateDir: string, checkpointInterval = 1e9) {
+function setup(stateDir: string, checkpointInterval = 1e9, idle: { clock?: () => number; idleTimeout?: number } = {}) {
   const consumer = new FakeConsumer(TOPIC)
   const producer = new FakeProducer(consumer.log)
   const processors: PipelineProcessor[] = []
@@ -62,6 +62,7 @@ function setup(stateDir: string, checkpointInterval = 1e9) {
     keyCount: KEYS,
     bound: BOUND,
     checkpointInterval,
+    ...idle,
   })
   return { adapter, consumer, producer, processors }
 }
@@ -168,6 +169,36 @@ describe('PipelineProcessor in the Kafka adapter', () => {
     expect(sorted(rowsOf(merged))).toEqual(sorted(want.rows))
     expect(second.processors.map((p) => p.late)).toEqual(want.late)
     await second.adapter.close()
+  })
+
+  it('idleness (manual clock): an idle partition follows the combined watermark, giving the rows of its Pipeline advanced to it (advanceTo)', async () => {
+    let now = 0
+    const { adapter, consumer, producer } = setup(tempDir(), 1e9, { clock: () => now, idleTimeout: 1000 })
+    await adapter.run()
+    consumer.assign([0, 1, 2])
+    const a = streams[0]!, b = makeEvents(12, 60, 0, 10, 20, KEYS, CHANNELS)
+    const messagesA = messagesOf(a)
+    await deliverInBatches(consumer, 0, messagesA.slice(0, 100), [25])
+    await consumer.deliver(1, messagesOf(b))
+    now = 1200 // partitions 1 and 2 silent for 1200: idle; partition 0 alone moves the combined watermark
+    await deliverInBatches(consumer, 0, messagesA.slice(100), [25])
+    const wm0 = Math.max(...a.timestamps) - BOUND - 1
+    expect(adapter.watermark).toBe(wm0)
+
+    const pipeline = new Pipeline({ ...pipelineOptions(), inputs: 1 })
+    const want1 = new Map<string, Row>()
+    for (let i = 0; i < b.timestamps.length; i++) {
+      referenceRows(1, pipeline.process({ timestamps: Float64Array.of(b.timestamps[i]!), keys: Uint32Array.of(b.keys[i]!), values: Float64Array.from(b.values.slice(i * CHANNELS, (i + 1) * CHANNELS)), now: 0 }), want1)
+    }
+    const ownRows = want1.size
+    referenceRows(1, pipeline.advanceTo(wm0), want1)
+    pipeline.close()
+    expect(want1.size).toBeGreaterThan(ownRows) // the combined watermark fired windows partition 1's own could not
+    const got = new Map([...rowsOf(producer)].filter(([k]) => k.startsWith(`${TOPIC}/1/`)))
+    expect(sorted(got)).toEqual(sorted(want1))
+    const got0 = new Map([...rowsOf(producer)].filter(([k]) => k.startsWith(`${TOPIC}/0/`)))
+    expect(sorted(got0)).toEqual(sorted(new Map([...want.rows].filter(([k]) => k.startsWith(`${TOPIC}/0/`)))))
+    adapter.close()
   })
 
   it('holds rows back from a snapshot only when advanceWatermark did not take them (ERR_INVALID_STATE), and checks its options', () => {

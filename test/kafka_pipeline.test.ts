@@ -244,6 +244,21 @@ describe('Pipeline.advanceTo', () => {
     expect(sorted(got)).toEqual(sorted(want))
   })
 
+  it('advanceToAsync gives the rows of advanceTo (the model on a worker thread)', async () => {
+    const sync = new Pipeline(lagging()), async = new Pipeline(lagging())
+    const a = new Map<string, Row>(), b = new Map<string, Row>()
+    feed(sync, a)
+    feed(async, b)
+    const to = Math.max(...events.timestamps) - 2 * SIZE
+    const want = sync.advanceTo(to)
+    expect(want.forecast.some((x) => !Number.isNaN(x))).toBe(true)
+    referenceRows(1, want, a)
+    referenceRows(1, await async.advanceToAsync(to), b)
+    expect(sorted(b)).toEqual(sorted(a))
+    sync.close()
+    async.close()
+  })
+
   it('makes later events at or below the watermark late; refuses a non-finite watermark before changing anything', () => {
     const pipeline = new Pipeline(pipelineOptions())
     pipeline.advanceTo(5000)

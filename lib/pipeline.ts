@@ -285,6 +285,30 @@ export class Pipeline {
     return this.process({ timestamps: EMPTY_F64, values: EMPTY_F64, now })
   }
 
+  /**
+   * No events: raises the windows' watermark to an external `watermark` (e.g. a Kafka adapter's combined
+   * watermark for an idle partition) and fires what it closes, through the same rows path as process().
+   * A watermark at or below the current one changes nothing (an empty batch). Later events at or below it
+   * are late. Finite watermarks only (end of stream is finish()).
+   */
+  advanceTo(watermark: number): ResultBatch {
+    return this.drive(this.advanceToSteps(watermark))
+  }
+
+  /** advanceTo() with the LSTM's work on a native worker thread (see processAsync). */
+  advanceToAsync(watermark: number): Promise<ResultBatch> {
+    return this.driveAsync(this.advanceToSteps(watermark))
+  }
+
+  private *advanceToSteps(watermark: number): Generator<PredictRequest, ResultBatch, Float32Array> {
+    const began = performance.now()
+    this.checkOpen()
+    expectFinite(watermark, 'watermark')
+    // Only a real advance goes to the windows (they count a lower one as ignored); either way one batch out.
+    const fired = this.windows.advanceWatermark(Math.max(watermark, this.windows.watermark))
+    return yield* this.finishBatch(fired, { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, false, began)
+  }
+
   /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
   finish(): ResultBatch {
     return this.drive(this.finishSteps())

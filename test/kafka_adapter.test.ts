@@ -7,9 +7,10 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
-  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type EachBatchPayload, type ProducedMessage, type SluiceKafkaError, type StateStore, type WindowResult,
+  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../lib/kafka/index'
 import { expectSluiceError } from './helpers'
+import { FakeConsumer, FakeProducer, deliverInBatches } from './support/fake_kafka'
 import { makeEvents, random, referenceWindows, slice, type PartitionEvents } from './support/kafka_data'
 
 const CHANNELS = 2
@@ -17,51 +18,6 @@ const KEYS = 8
 const SIZE = 100
 const BOUND = 30
 const TOPIC = 'in'
-
-class FakeConsumer {
-  readonly events = { GROUP_JOIN: 'consumer.group_join' }
-  readonly log: string[] = []
-  private eachBatch?: (payload: EachBatchPayload) => Promise<void>
-  private listeners: ((event: { payload: { memberAssignment?: Record<string, number[]> } }) => void)[] = []
-  async run(options: { eachBatch: (payload: EachBatchPayload) => Promise<void> }): Promise<void> {
-    this.eachBatch = options.eachBatch
-  }
-  async commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {
-    for (const o of offsets) this.log.push(`commit ${o.partition}@${o.offset}`)
-  }
-  on(_event: string, listener: (event: { payload: { memberAssignment?: Record<string, number[]> } }) => void): void {
-    this.listeners.push(listener)
-  }
-  assign(partitions: number[]): void {
-    for (const l of this.listeners) l({ payload: { memberAssignment: { [TOPIC]: partitions } } })
-  }
-  deliver(partition: number, messages: { offset: number; value: Buffer | null }[]): Promise<void> {
-    return this.eachBatch!({
-      batch: { topic: TOPIC, partition, messages: messages.map((m) => ({ offset: String(m.offset), value: m.value, key: null })) },
-      heartbeat: async () => undefined,
-      resolveOffset: () => undefined,
-    })
-  }
-}
-
-class FakeProducer {
-  readonly sent: { topic: string; message: ProducedMessage }[] = []
-  constructor(private readonly log: string[]) {}
-  async send(record: { topic: string; messages: ProducedMessage[] }): Promise<void> {
-    for (const message of record.messages) this.sent.push({ topic: record.topic, message })
-    this.log.push(`send ${record.topic} ${record.messages.length}`)
-  }
-  results(): Map<string, string[]> {
-    const byKey = new Map<string, string[]>()
-    for (const { topic, message } of this.sent) {
-      if (topic !== 'out') continue
-      const list = byKey.get(String(message.key)) ?? []
-      list.push(String(message.value))
-      byKey.set(String(message.key), list)
-    }
-    return byKey
-  }
-}
 
 /** A FileStateStore that logs its writes. */
 class LoggingStore extends FileStateStore {
@@ -115,15 +71,6 @@ function setup(options: { store?: StateStore; stateDir?: string; clock?: () => n
 /** One message per event, offsets from `first`. */
 function messagesOf(events: PartitionEvents, first = 0): { offset: number; value: Buffer }[] {
   return events.timestamps.map((_, i) => ({ offset: first + i, value: encodeBinaryRecords([events.timestamps[i]!], [events.keys[i]!], events.values.slice(i * CHANNELS, (i + 1) * CHANNELS), CHANNELS) }))
-}
-
-/** Delivers messages in batches whose sizes come from `sizes` (cycled). */
-async function deliverInBatches(consumer: FakeConsumer, partition: number, messages: { offset: number; value: Buffer | null }[], sizes: number[]): Promise<void> {
-  for (let i = 0, s = 0; i < messages.length; s++) {
-    const n = sizes[s % sizes.length]!
-    await consumer.deliver(partition, messages.slice(i, i + n))
-    i += n
-  }
 }
 
 function parsed(results: Map<string, string[]>): Map<string, { count: number; values: number[] }> {

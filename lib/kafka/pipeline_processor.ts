@@ -1,0 +1,98 @@
+// A Pipeline per partition behind the adapter's processor interface: the adapter's per-partition watermark
+// (and, for idle partitions, the combined one) drives the pipeline, so the rows equal those of one Pipeline
+// fed the partition's messages directly, whatever the batch cuts and whichever consumer owns the partition.
+import { SluiceError } from '../errors'
+import { Pipeline, type PipelineOptions, type ResultBatch } from '../pipeline'
+import type { EventColumns, PartitionProcessor } from './processor'
+
+/** One Pipeline result row, one object per row (as WindowResult is one per window). NaN becomes null in JSON. */
+export interface PipelineRow {
+  key: number
+  start: number
+  end: number
+  /** Events in the window; 0 for a forward-filled row. */
+  count: number
+  filled: boolean
+  /** Window means after forward fill, per channel. */
+  values: number[]
+  /** The forecast of this row from the key's earlier rows, per channel (NaN: none). */
+  forecast: number[]
+  /** max |z| of the residual over channels (NaN while warming up, for filled rows, without a forecast). */
+  score: number
+  flagged: boolean
+  /** Only with `labels: true`. */
+  label?: number
+}
+
+/** Pipeline options without the parts the adapter owns (inputs, idleness, clock); `bound` must be the adapter's. */
+export type PipelineProcessorOptions = Omit<PipelineOptions, 'inputs' | 'idleTimeout' | 'clock'>
+
+/**
+ * Pipeline (tracker → windows → forward fill → scaler → forecast → residual z-score) per partition. Build it
+ * with the adapter's `bound`, `keyCount` and the decoder's `channels`. The inner pipeline has one input and
+ * no idleness: the adapter handles idleness and hands an idle partition the combined watermark.
+ */
+export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
+  readonly pipeline: Pipeline
+  /** One window slide: keeps a pushed run within the pipeline's window horizon (as WindowProcessor). */
+  readonly watermarkStride: number
+  private rows: PipelineRow[] = []
+
+  constructor(options: PipelineProcessorOptions) {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
+    this.pipeline = new Pipeline({ ...options, inputs: 1, idleTimeout: Infinity })
+    this.watermarkStride = this.pipeline.slide
+  }
+
+  /** Events late for the pipeline's windows, over its life (restored with the snapshot's metrics). */
+  get late(): number {
+    return this.pipeline.metrics().lateEvents
+  }
+
+  push(batch: EventColumns): void {
+    // The pipeline's own tracker (same bound) fires what the batch's watermark closes; the rows wait for
+    // advanceWatermark, which the adapter calls after every push.
+    this.collect(this.pipeline.process({ timestamps: batch.timestamps, keys: batch.keys, values: batch.values, now: 0 }))
+  }
+
+  advanceWatermark(watermark: number): PipelineRow[] {
+    if (Number.isFinite(watermark) && watermark > this.pipeline.metrics().watermark) this.collect(this.pipeline.advanceTo(watermark))
+    const out = this.rows
+    this.rows = []
+    return out
+  }
+
+  snapshot(): Uint8Array {
+    // Rows not yet handed out are not in the pipeline's state: refuse rather than lose them.
+    if (this.rows.length > 0) throw new SluiceError(`${this.rows.length} rows were not taken by advanceWatermark() before snapshot()`, 'ERR_INVALID_STATE')
+    return this.pipeline.snapshot()
+  }
+
+  restore(bytes: Uint8Array): void {
+    this.pipeline.restore(bytes)
+    this.rows = []
+  }
+
+  close(): void {
+    this.pipeline.close()
+  }
+
+  private collect(batch: ResultBatch): void {
+    const C = this.pipeline.channels
+    for (let r = 0; r < batch.length; r++) {
+      const row: PipelineRow = {
+        key: batch.key[r]!,
+        start: batch.start[r]!,
+        end: batch.end[r]!,
+        count: batch.count[r]!,
+        filled: batch.filled[r] === 1,
+        values: Array.from(batch.values.subarray(r * C, (r + 1) * C)),
+        forecast: Array.from(batch.forecast.subarray(r * C, (r + 1) * C)),
+        score: batch.score[r]!,
+        flagged: batch.flagged[r] === 1,
+      }
+      if (batch.label) row.label = batch.label[r]!
+      this.rows.push(row)
+    }
+  }
+}

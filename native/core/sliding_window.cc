@@ -317,14 +317,10 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
   const bool contiguous = channels == 1 && width == 1 && options_.slide == 1;
   const EmittedRange emitted = Emitted(options_, begin, end);
   // One channel, one aggregate, every row of the chunk emitted: the kernels write straight into `out`,
-  // for large pushes with non-temporal stores of whole cache lines issued while they compute. The window-
-  // sum kernels write whole groups of 8 rows, so they stream only when groups start on cache lines of
-  // `out` (measured: assembling lines across groups, or a scratch copy, is slower than plain stores).
-  const bool groupsAligned =
-      ((reinterpret_cast<uintptr_t>(out + firstWindow) - sizeof(double) * static_cast<uintptr_t>(begin % 8)) & 63) == 0;
+  // for large pushes with non-temporal stores of whole cache lines issued while they compute (the AVX-512
+  // window-sum kernel assembles the lines from consecutive groups when groups do not start on a line).
   const bool direct = contiguous && emitted.count == end - begin;
   streamDirect_ = direct && streamOutput_;
-  streamSums_ = streamDirect_ && groupsAligned;
   auto index = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)]; };
 
   for (size_t c = 0; c < channels; ++c) {
@@ -430,7 +426,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
         outputs.mean = target(Aggregate::kMean);
         outputs.var = target(Aggregate::kVar);
         outputs.std = target(Aggregate::kStd);
-        outputs.stream = streamSums_;
+        outputs.stream = streamDirect_;
         if (wantS1_) sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, outputs);
         else if (outputs.count) std::fill(outputs.count, outputs.count + (runEnd - g), sums.count);
         if (wantS1_) AfterCommit(channel, g, runEnd);

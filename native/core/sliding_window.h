@@ -64,7 +64,7 @@ struct SumOutputs {
   double* mean = nullptr;
   double* var = nullptr;
   double* std = nullptr;
-  bool stream = false;  // large output: kernels may use non-temporal stores where 64-byte aligned
+  bool stream = false;  // large output: kernels may use non-temporal stores (of whole cache lines)
 };
 
 // The fast-path kernel: `groups` whole groups of 8 rows whose windows hold only finite values (so the
@@ -179,7 +179,6 @@ class SlidingWindow {
   bool forceGeneral_ = false;
   bool streamOutput_ = false;  // this push's output is large: write it with non-temporal stores
   bool streamDirect_ = false;  // this chunk's kernels write into `out` and may stream
-  bool streamSums_ = false;    // … and `out` is aligned for the window-sum kernels' whole-group stores
   static constexpr size_t kStreamOutputBytes = size_t{4} << 20;
   SumGroupsKernel sumKernel_ = nullptr;
   ExtremeKernels maxKernels_{}, minKernels_{};

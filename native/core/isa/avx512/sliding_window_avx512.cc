@@ -38,6 +38,48 @@ inline void Store(double* target, __m512d v, bool stream) {
   else _mm512_storeu_pd(target, v);
 }
 
+// Writes one output array, a group of 8 rows at a time. Large outputs go out with non-temporal stores of
+// whole cache lines (no read for ownership, no cache pollution), also when the groups do not start on a
+// line (then each line is assembled from two consecutive groups in registers; the partial lines at both
+// ends get plain masked stores). Only where rows are stored changes, never their values.
+class GroupWriter {
+ public:
+  GroupWriter(double* target, bool stream) : target_(target), stream_(stream && target) {
+    if (!stream_) return;
+    skew_ = static_cast<unsigned>((reinterpret_cast<uintptr_t>(target) & 63) / sizeof(double));
+    alignas(64) int64_t idx[8];
+    // Lane i of the line starting skew_ doubles before a group: the previous group's lane 8 − skew_ + i,
+    // then the group's own lanes (index 8 + … picks from the second operand).
+    for (unsigned i = 0; i < 8; ++i) idx[i] = i < skew_ ? 8 - skew_ + i : 8 + (i - skew_);
+    combine_ = _mm512_load_si512(idx);
+  }
+  void Put(size_t group, __m512d v) {
+    double* at = target_ + 8 * group;
+    if (!stream_) {
+      _mm512_storeu_pd(at, v);
+    } else if (skew_ == 0) {
+      _mm512_stream_pd(at, v);
+    } else {
+      if (group == 0) _mm512_mask_storeu_pd(at, static_cast<__mmask8>((1u << (8 - skew_)) - 1), v);
+      else _mm512_stream_pd(at - skew_, _mm512_permutex2var_pd(previous_, combine_, v));
+      previous_ = v;
+    }
+  }
+  // The last group's lanes that spill into the next line (plain stores).
+  void Finish(size_t groups) {
+    if (!stream_ || skew_ == 0 || groups == 0) return;
+    _mm512_mask_storeu_pd(target_ + 8 * groups - skew_, static_cast<__mmask8>((1u << skew_) - 1),
+                          _mm512_permutex2var_pd(previous_, combine_, previous_));
+  }
+
+ private:
+  double* target_;
+  bool stream_;
+  unsigned skew_ = 0;
+  __m512i combine_ = _mm512_setzero_si512();
+  __m512d previous_ = _mm512_setzero_pd();
+};
+
 inline double Lane7(__m512d v) {
   return _mm_cvtsd_f64(_mm_unpackhi_pd(_mm512_extractf64x2_pd(v, 3), _mm512_extractf64x2_pd(v, 3)));
 }
@@ -56,10 +98,8 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   const __m512d shiftTimesCount = _mm512_mul_pd(shift, count);
   const __m512d zero = _mm512_setzero_pd();
   const bool wantS2 = outputs.var || outputs.std;
-  // Stream only when every group's rows start on a cache line (the direct destination is one array).
-  const double* anyOutput = outputs.mean ? outputs.mean : outputs.sum ? outputs.sum : outputs.var ? outputs.var
-                          : outputs.std ? outputs.std : outputs.count;
-  const bool stream = outputs.stream && (reinterpret_cast<uintptr_t>(anyOutput) & 63) == 0;
+  GroupWriter countOut(outputs.count, outputs.stream), sumOut(outputs.sum, outputs.stream),
+      meanOut(outputs.mean, outputs.stream), varOut(outputs.var, outputs.stream), stdOut(outputs.std, outputs.stream);
   double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
   for (size_t g = 0; g < groups; ++g) {
     const __m512d in = _mm512_loadu_pd(ring + newPos);
@@ -68,10 +108,9 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
     const __m512d v1 = Scan(d1);
     const __m512d s1 = _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1));
     CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
-    const size_t at = 8 * g;
-    if (outputs.count) Store(outputs.count + at, count, stream);
-    if (outputs.sum) Store(outputs.sum + at, _mm512_add_pd(shiftTimesCount, s1), stream);
-    if (outputs.mean) Store(outputs.mean + at, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)), stream);
+    if (outputs.count) countOut.Put(g, count);
+    if (outputs.sum) sumOut.Put(g, _mm512_add_pd(shiftTimesCount, s1));
+    if (outputs.mean) meanOut.Put(g, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)));
     if (wantS2) {
       const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
       const __m512d s2 = _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2));
@@ -79,14 +118,19 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
       const __m512d m2 = _mm512_sub_pd(s2, _mm512_mul_pd(_mm512_mul_pd(s1, s1), inverse));
       // max(m2, 0) returns 0 for NaN and for −0, like `m2 > 0 ? m2 : 0.0`.
       const __m512d var = _mm512_mul_pd(_mm512_maskz_max_pd(0xFF, m2, zero), inverseMinusOne);
-      if (outputs.var) Store(outputs.var + at, var, stream);
-      if (outputs.std) Store(outputs.std + at, _mm512_maskz_sqrt_pd(0xFF, var), stream);
+      if (outputs.var) varOut.Put(g, var);
+      if (outputs.std) stdOut.Put(g, _mm512_maskz_sqrt_pd(0xFF, var));
     }
     newPos += 8;
     if (newPos >= capacity) newPos -= capacity;
     oldPos += 8;
     if (oldPos >= capacity) oldPos -= capacity;
   }
+  countOut.Finish(groups);
+  sumOut.Finish(groups);
+  meanOut.Finish(groups);
+  varOut.Finish(groups);
+  stdOut.Finish(groups);
   sums->s1Hi = s1Hi;
   sums->s1Lo = s1Lo;
   sums->s2Hi = s2Hi;

@@ -20,20 +20,6 @@ constexpr size_t kMaxSize = 1 << 16;
 constexpr size_t kMaxLayers = 64;
 constexpr size_t kErrorSize = 1024;
 
-void CheckWeight(Span<const float> w, size_t expected, bool optional, const std::string& name, const std::string& shape) {
-  if (optional && w.size == 0) return;
-  if (w.size != expected) {
-    Fail(codes::kInvalidLength, name + " must have " + shape + " = " + std::to_string(expected) + " floats, got " +
-                                    std::to_string(w.size));
-  }
-  for (size_t i = 0; i < w.size; ++i) {
-    if (!std::isfinite(w[i])) {
-      Fail(codes::kInvalidArgument, name + "[" + std::to_string(i) + "] is " + (std::isnan(w[i]) ? "NaN" : "infinite") +
-                                        "; weights must be finite");
-    }
-  }
-}
-
 const char* CodeOf(int status) {
   switch (status) {
     case SLUICE_CUDA_ERR_INVALID_ARGUMENT: return codes::kInvalidArgument;
@@ -70,17 +56,17 @@ void ValidateLstmSpec(const LstmModelSpec& spec) {
   for (size_t l = 0; l < spec.layers.size(); ++l) {
     const std::string name = "layers[" + std::to_string(l) + "].";
     const size_t inputs = l == 0 ? spec.inputSize : H;
-    CheckWeight(spec.layers[l].weightIh, 4 * H * inputs, false, name + "weightIh",
+    CheckLstmWeight(spec.layers[l].weightIh, 4 * H * inputs, false, name + "weightIh",
                 std::string("4·hiddenSize·") + (l == 0 ? "inputSize" : "hiddenSize"));
-    CheckWeight(spec.layers[l].weightHh, 4 * H * H, false, name + "weightHh", "4·hiddenSize·hiddenSize");
-    CheckWeight(spec.layers[l].biasIh, 4 * H, true, name + "biasIh", "4·hiddenSize");
-    CheckWeight(spec.layers[l].biasHh, 4 * H, true, name + "biasHh", "4·hiddenSize");
+    CheckLstmWeight(spec.layers[l].weightHh, 4 * H * H, false, name + "weightHh", "4·hiddenSize·hiddenSize");
+    CheckLstmWeight(spec.layers[l].biasIh, 4 * H, true, name + "biasIh", "4·hiddenSize");
+    CheckLstmWeight(spec.layers[l].biasHh, 4 * H, true, name + "biasHh", "4·hiddenSize");
   }
   if (spec.hasHead) {
     Require(spec.headOutputs >= 1 && spec.headOutputs <= kMaxSize, codes::kInvalidArgument,
             "the head's outputSize must be in [1, 65536]");
-    CheckWeight(spec.headWeight, spec.headOutputs * H, false, "head.weight", "outputSize·hiddenSize");
-    CheckWeight(spec.headBias, spec.headOutputs, true, "head.bias", "outputSize");
+    CheckLstmWeight(spec.headWeight, spec.headOutputs * H, false, "head.weight", "outputSize·hiddenSize");
+    CheckLstmWeight(spec.headBias, spec.headOutputs, true, "head.bias", "outputSize");
   }
 }
 
@@ -223,15 +209,9 @@ CudaLstmModel::Info CudaLstmModel::GetInfo() const {
 // ---- per-key state -------------------------------------------------------------------------------------
 
 CudaLstmState::CudaLstmState(std::shared_ptr<CudaLstmModel> model, size_t capacity)
-    : model_(std::move(model)), capacity_(capacity) {
-  Require(capacity_ >= 1 && capacity_ <= UINT32_MAX, codes::kOutOfRange, "capacity must be in [1, 4294967295]");
+    : model_(std::move(model)), capacity_(capacity), keys_(capacity) {
   size_t floats;
   if (__builtin_mul_overflow(capacity_, model_->StateStride(), &floats)) Fail(codes::kOutOfMemory, "capacity is too large");
-  try {
-    seen_.assign(capacity_, 0);
-  } catch (const std::bad_alloc&) {
-    Fail(codes::kOutOfMemory, "cannot allocate the key check of " + std::to_string(capacity_) + " keys");
-  }
   char error[kErrorSize] = {0};
   SluiceCudaLstmState* created = nullptr;
   const int rc = model_->library_->state_create(static_cast<SluiceCudaLstm*>(model_->model_), capacity_,
@@ -244,39 +224,11 @@ CudaLstmState::~CudaLstmState() {
   if (state_) model_->library_->state_destroy(static_cast<SluiceCudaLstmState*>(state_));
 }
 
-void CudaLstmState::CheckKeys(Span<const uint32_t> keys, bool rejectDuplicates) {
-  for (size_t i = 0; i < keys.size; ++i) {
-    if (keys[i] >= capacity_) {
-      Fail(codes::kOutOfRange, "keys[" + std::to_string(i) + "] = " + std::to_string(keys[i]) +
-                                   " is beyond the capacity (" + std::to_string(capacity_) + ")");
-    }
-  }
-  if (!rejectDuplicates) return;
-  if (++epoch_ == 0) {
-    std::fill(seen_.begin(), seen_.end(), 0);
-    epoch_ = 1;
-  }
-  for (size_t i = 0; i < keys.size; ++i) {
-    if (seen_[keys[i]] == epoch_) {
-      Fail(codes::kInvalidArgument, "keys[" + std::to_string(i) + "] = " + std::to_string(keys[i]) +
-                                        " appears twice in one step; list each key at most once per call");
-    }
-    seen_[keys[i]] = epoch_;
-  }
-}
-
 void CudaLstmState::Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
   const size_t n = keys.size;
-  if (x.size != n * model_->inputSize()) {
-    Fail(codes::kInvalidLength, "x must have keys.length·inputSize = " + std::to_string(n * model_->inputSize()) +
-                                    " floats, got " + std::to_string(x.size));
-  }
-  if (out.size < n * model_->outputSize()) {
-    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(n * model_->outputSize()) +
-                                    " floats, got " + std::to_string(out.size));
-  }
+  CheckStepLengths(n, model_->inputSize(), model_->outputSize(), x.size, out.size);
   Require(n <= size_t(INT32_MAX), codes::kOutOfRange, "too many keys in one step");
-  CheckKeys(keys, true);
+  keys_.Check(keys, true);
   if (n == 0) return;
   char error[kErrorSize] = {0};
   const int rc = model_->library_->state_step(static_cast<SluiceCudaLstmState*>(state_), keys.data, n, x.data, out.data,
@@ -291,7 +243,7 @@ void CudaLstmState::ResetAll() {
 }
 
 void CudaLstmState::Reset(Span<const uint32_t> keys) {
-  CheckKeys(keys, false);
+  keys_.Check(keys, false);
   if (keys.size == 0) return;
   char error[kErrorSize] = {0};
   const int rc = model_->library_->state_reset(static_cast<SluiceCudaLstmState*>(state_), keys.data, keys.size, error,

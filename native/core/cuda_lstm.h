@@ -15,6 +15,7 @@
 #include "lstm_model.h"
 #include "lstm_windows.h"
 #include "span.h"
+#include "lstm_checks.h"
 
 namespace sluice {
 
@@ -89,13 +90,10 @@ class CudaLstmState {
   void Restore(Span<const uint8_t> bytes);  // from either backend; ERR_MALFORMED_DATA for another shape
 
  private:
-  void CheckKeys(Span<const uint32_t> keys, bool rejectDuplicates);
-
   std::shared_ptr<CudaLstmModel> model_;
   size_t capacity_;
-  void* state_ = nullptr;      // SluiceCudaLstmState*
-  std::vector<uint32_t> seen_;  // per key: the epoch of the last Step that listed it
-  uint32_t epoch_ = 0;
+  KeyChecker keys_;  // checks capacity first, before anything is allocated on the device
+  void* state_ = nullptr;  // SluiceCudaLstmState*
 };
 
 // LstmWindows with the rings in device memory: a batch of events is copied to the GPU once, the windows

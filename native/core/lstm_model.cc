@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "error.h"
+#include "lstm_checks.h"
 
 namespace sluice {
 namespace {
@@ -21,21 +22,6 @@ size_t CheckedProduct(std::initializer_list<size_t> factors, const char* what) {
     if (__builtin_mul_overflow(product, f, &product)) Fail(codes::kOutOfRange, std::string(what) + " is too large");
   }
   return product;
-}
-
-void CheckWeight(Span<const float> w, size_t expected, bool optional, const std::string& name,
-                 const std::string& shape) {
-  if (optional && w.size == 0) return;
-  if (w.size != expected) {
-    Fail(codes::kInvalidLength, name + " must have " + shape + " = " + std::to_string(expected) + " floats, got " +
-                                    std::to_string(w.size));
-  }
-  for (size_t i = 0; i < w.size; ++i) {
-    if (!std::isfinite(w[i])) {
-      Fail(codes::kInvalidArgument, name + "[" + std::to_string(i) + "] is " + (std::isnan(w[i]) ? "NaN" : "infinite") +
-                                        "; weights must be finite");
-    }
-  }
 }
 
 // Checked before the pool starts any thread.
@@ -64,16 +50,16 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     const size_t layerInput = l == 0 ? inputSize_ : H;
     const std::string name = "layers[" + std::to_string(l) + "].";
     const std::string inName = l == 0 ? "inputSize" : "hiddenSize";
-    CheckWeight(in.weightIh, 4 * H * layerInput, false, name + "weightIh", "4·hiddenSize·" + inName);
-    CheckWeight(in.weightHh, 4 * H * H, false, name + "weightHh", "4·hiddenSize·hiddenSize");
-    CheckWeight(in.biasIh, 4 * H, true, name + "biasIh", "4·hiddenSize");
-    CheckWeight(in.biasHh, 4 * H, true, name + "biasHh", "4·hiddenSize");
+    CheckLstmWeight(in.weightIh, 4 * H * layerInput, false, name + "weightIh", "4·hiddenSize·" + inName);
+    CheckLstmWeight(in.weightHh, 4 * H * H, false, name + "weightHh", "4·hiddenSize·hiddenSize");
+    CheckLstmWeight(in.biasIh, 4 * H, true, name + "biasIh", "4·hiddenSize");
+    CheckLstmWeight(in.biasHh, 4 * H, true, name + "biasHh", "4·hiddenSize");
   }
   if (spec.hasHead) {
     Require(spec.headOutputs >= 1 && spec.headOutputs <= kMaxSize, codes::kInvalidArgument,
             "head outputs must be in [1, 65536]");
-    CheckWeight(spec.headWeight, spec.headOutputs * H, false, "head.weight", "outputSize·hiddenSize");
-    CheckWeight(spec.headBias, spec.headOutputs, true, "head.bias", "outputSize");
+    CheckLstmWeight(spec.headWeight, spec.headOutputs * H, false, "head.weight", "outputSize·hiddenSize");
+    CheckLstmWeight(spec.headBias, spec.headOutputs, true, "head.bias", "outputSize");
   }
 
   for (size_t l = 0; l < spec.layers.size(); ++l) {

@@ -8,55 +8,24 @@
 
 namespace sluice {
 
-LstmState::LstmState(std::shared_ptr<LstmModel> model, size_t capacity) : model_(std::move(model)), capacity_(capacity) {
-  Require(capacity_ >= 1 && capacity_ <= UINT32_MAX, codes::kOutOfRange, "capacity must be in [1, 4294967295]");
+LstmState::LstmState(std::shared_ptr<LstmModel> model, size_t capacity) : model_(std::move(model)), capacity_(capacity), keys_(capacity) {
   const size_t stride = model_->StateStride();
   size_t floats;
   if (__builtin_mul_overflow(capacity_, stride, &floats)) Fail(codes::kOutOfMemory, "capacity is too large");
   table_.reset(static_cast<float*>(std::calloc(floats, sizeof(float))));
-  seen_.reset(static_cast<uint32_t*>(std::calloc(capacity_, sizeof(uint32_t))));
-  if (!table_ || !seen_) Fail(codes::kOutOfMemory, "cannot allocate the state of " + std::to_string(capacity_) + " keys");
-}
-
-void LstmState::CheckKeys(Span<const uint32_t> keys, bool rejectDuplicates) {
-  for (size_t i = 0; i < keys.size; ++i) {
-    if (keys[i] >= capacity_) {
-      Fail(codes::kOutOfRange, "keys[" + std::to_string(i) + "] = " + std::to_string(keys[i]) +
-                                   " is beyond the capacity (" + std::to_string(capacity_) + ")");
-    }
-  }
-  if (!rejectDuplicates) return;
-  if (++epoch_ == 0) {  // wrapped after 2^32 calls: forget old marks
-    std::memset(seen_.get(), 0, capacity_ * sizeof(uint32_t));
-    epoch_ = 1;
-  }
-  for (size_t i = 0; i < keys.size; ++i) {
-    if (seen_[keys[i]] == epoch_) {
-      Fail(codes::kInvalidArgument, "keys[" + std::to_string(i) + "] = " + std::to_string(keys[i]) +
-                                        " appears twice in one step; list each key at most once per call");
-    }
-    seen_[keys[i]] = epoch_;
-  }
+  if (!table_) Fail(codes::kOutOfMemory, "cannot allocate the state of " + std::to_string(capacity_) + " keys");
 }
 
 void LstmState::Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
-  const size_t n = keys.size;
-  if (x.size != n * model_->inputSize()) {
-    Fail(codes::kInvalidLength, "x must have keys.length·inputSize = " + std::to_string(n * model_->inputSize()) +
-                                    " floats, got " + std::to_string(x.size));
-  }
-  if (out.size < n * model_->outputSize()) {
-    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(n * model_->outputSize()) +
-                                    " floats, got " + std::to_string(out.size));
-  }
-  CheckKeys(keys, true);
+  CheckStepLengths(keys.size, model_->inputSize(), model_->outputSize(), x.size, out.size);
+  keys_.Check(keys, true);
   model_->Step(x, keys, table_.get(), out);
 }
 
 void LstmState::ResetAll() { std::memset(table_.get(), 0, capacity_ * model_->StateStride() * sizeof(float)); }
 
 void LstmState::Reset(Span<const uint32_t> keys) {
-  CheckKeys(keys, false);
+  keys_.Check(keys, false);
   const size_t stride = model_->StateStride();
   for (uint32_t key : keys) std::memset(table_.get() + key * stride, 0, stride * sizeof(float));
 }

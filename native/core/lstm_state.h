@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lstm_model.h"
+#include "lstm_checks.h"
 #include "span.h"
 
 namespace sluice {
@@ -42,13 +43,10 @@ class LstmState {
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };
-  void CheckKeys(Span<const uint32_t> keys, bool rejectDuplicates);
-
   std::shared_ptr<LstmModel> model_;
   size_t capacity_;
-  std::unique_ptr<float[], FreeDeleter> table_;     // [capacity][layers][h, c][Hp]
-  std::unique_ptr<uint32_t[], FreeDeleter> seen_;  // per key: the epoch of the last Step that listed it
-  uint32_t epoch_ = 0;
+  KeyChecker keys_;  // checks capacity first, before the table is allocated
+  std::unique_ptr<float[], FreeDeleter> table_;  // [capacity][layers][h, c][Hp]
 };
 
 }  // namespace sluice

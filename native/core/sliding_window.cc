@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -35,7 +36,9 @@ void PortableSumGroups(const double* ring, size_t capacity, size_t newPos, size_
                        WindowSums* sums, const SumOutputs& outputs) {
   const bool wantS2 = outputs.var || outputs.std;
   double s1[8], s2[8];
+  PrefetchCursor prefetch(outputs.prefetch);
   for (size_t g = 0; g < groups; ++g) {
+    prefetch.Step();
     SumGroup<false>(ring + newPos, ring + oldPos, sums, true, wantS2, s1, s2, nullptr, nullptr, nullptr);
     sliding_window_detail::FinalizeFastRows(*sums, s1, s2, 8, outputs, 8 * g);
     newPos += 8;
@@ -62,9 +65,12 @@ struct MinPick {
 // The portable scans: runs of 8 whose local prefixes (suffixes) do not depend on the carry, so the
 // processor overlaps them and only one pick per 8 rows is a loop-carried dependency.
 template <typename Pick>
-double ForwardPicks(const double* x, size_t n, double carry, double extra, const double* suffix, double* out, bool) {
+double ForwardPicks(const double* x, size_t n, double carry, double extra, const double* suffix, double* out, bool,
+                    InputPrefetch* prefetch) {
+  PrefetchCursor next(prefetch);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
+    next.Step();
     double local[8];
     local[0] = x[i];
     for (int j = 1; j < 8; ++j) local[j] = Pick::Fast(local[j - 1], x[i + j]);
@@ -93,9 +99,36 @@ double BackwardPicks(const double* x, size_t n, double carry, double* suffix) {
   return carry;
 }
 
+// Bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent (NaN, ±∞): a branch-free check
+// the compiler vectorises.
+template <typename T>
+bool CopyToRingPortable(const T* source, size_t n, double* target) {
+  constexpr uint64_t kExponent = 0x7FF0000000000000ull;
+  uint64_t nonFinite = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = static_cast<double>(source[i]);
+    target[i] = x;
+    uint64_t bits;
+    std::memcpy(&bits, &x, 8);
+    nonFinite |= (bits & kExponent) + (uint64_t{1} << 52);
+  }
+  return (nonFinite >> 63) != 0;
+}
+
 }  // namespace
 
 SumGroupsKernel SumGroupsKernelPortable() { return &PortableSumGroups; }
+
+RingCopyKernels RingCopyKernelsFor(int simdLevel) {
+#if defined(SLUICE_HAVE_X86_KERNELS)
+  using D = bool (*)(const double*, size_t, double*);
+  using F = bool (*)(const float*, size_t, double*);
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {static_cast<D>(&CopyToRingAvx512), static_cast<F>(&CopyToRingAvx512)};
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return {static_cast<D>(&CopyToRingAvx2), static_cast<F>(&CopyToRingAvx2)};
+#endif
+  (void)simdLevel;
+  return {&CopyToRingPortable<double>, &CopyToRingPortable<float>};
+}
 
 ExtremeKernels MaxKernelsFor(int simdLevel) {
 #if defined(SLUICE_HAVE_X86_KERNELS)
@@ -119,6 +152,7 @@ void SlidingWindow::SetSimdLevelForTesting(int simdLevel) {
   sumKernel_ = SumGroupsKernelFor(simdLevel);
   maxKernels_ = MaxKernelsFor(simdLevel);
   minKernels_ = MinKernelsFor(simdLevel);
+  copyKernels_ = RingCopyKernelsFor(simdLevel);
 }
 
 SumGroupsKernel SumGroupsKernelFor(int simdLevel) {
@@ -234,16 +268,10 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
   for (int64_t begin = first; begin < last;) {
     const int64_t chunkEnd = std::min<int64_t>(last, (begin / kChunkRows + 1) * kChunkRows);
     CopyIntoRing(values.data + (begin - first) * channels, begin, chunkEnd);
-    // Ask for the next chunk's input while this one is computed, so reading memory overlaps the arithmetic.
+    // The kernels ask for the next chunk's input while they compute this one.
     const int64_t nextEnd = std::min<int64_t>(last, chunkEnd + static_cast<int64_t>(kChunkRows));
-    const char* next = reinterpret_cast<const char*>(values.data + (chunkEnd - first) * channels);
-    const char* nextStop = reinterpret_cast<const char*>(values.data + (nextEnd - first) * channels);
-#if defined(__GNUC__) || defined(__clang__)
-    for (; next < nextStop; next += 64) __builtin_prefetch(next, 0, 1);  // into L2: no L1 fill buffers held
-#else
-    (void)next;
-    (void)nextStop;
-#endif
+    prefetch_.next = reinterpret_cast<const char*>(values.data + (chunkEnd - first) * channels);
+    prefetch_.end = reinterpret_cast<const char*>(values.data + (nextEnd - first) * channels);
     ProcessChunk(begin, chunkEnd, out.data, written);
     written += static_cast<uint64_t>(Emitted(options_, begin, chunkEnd).count);
     begin = chunkEnd;
@@ -270,20 +298,22 @@ void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
       const size_t run = static_cast<size_t>(std::min<int64_t>(end - row, static_cast<int64_t>(capacity_ - pos)));
       const T* source = values + (row - begin) * channels + c;
       double* target = ring + pos;
-      // Branch-free check: bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent (NaN, ±∞).
-      uint64_t nonFinite = 0;
-      auto copy = [&](size_t stride) {
+      bool nonFinite = false;
+      if (channels == 1) {  // contiguous: the SIMD copy
+        if constexpr (std::is_same_v<T, double>) nonFinite = copyKernels_.fromDouble(source, run, target);
+        else nonFinite = copyKernels_.fromFloat(source, run, target);
+      } else {
+        // Branch-free check: bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent.
+        uint64_t bitsSeen = 0;
         for (size_t i = 0; i < run; ++i) {
-          const double x = static_cast<double>(source[i * stride]);
+          const double x = static_cast<double>(source[i * channels]);
           target[i] = x;
           uint64_t bits;
           std::memcpy(&bits, &x, 8);
-          nonFinite |= (bits & kExponent) + (uint64_t{1} << 52);
+          bitsSeen |= (bits & kExponent) + (uint64_t{1} << 52);
         }
-        nonFinite >>= 63;
-      };
-      if (channels == 1) copy(1);  // contiguous: vectorised
-      else copy(channels);
+        nonFinite = (bitsSeen >> 63) != 0;
+      }
       ChannelState& st = state_[c];
       if (!st.shiftChosen) {
         // Until now the window held no finite value, so no sum depends on the shift: choose it from the first
@@ -427,6 +457,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
         outputs.var = target(Aggregate::kVar);
         outputs.std = target(Aggregate::kStd);
         outputs.stream = streamDirect_;
+        outputs.prefetch = &prefetch_;
         if (wantS1_) sumKernel_(ring, capacity_, Pos(g), Pos(g - size), groups, &sums, outputs);
         else if (outputs.count) std::fill(outputs.count, outputs.count + (runEnd - g), sums.count);
         if (wantS1_) AfterCommit(channel, g, runEnd);
@@ -623,7 +654,7 @@ void SlidingWindow::ProcessExtreme(size_t channel, int64_t begin, int64_t end, b
       }
     } else {
       ForEachRingRun(ring, row, segmentEnd, [&](const double* x, size_t len, size_t at) {
-        p = kernels.forward(x, len, p, *previous, from + at, out + at, streamDirect_);
+        p = kernels.forward(x, len, p, *previous, from + at, out + at, streamDirect_, &prefetch_);
       });
     }
     *prefix = p;

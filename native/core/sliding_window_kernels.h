@@ -11,11 +11,13 @@ namespace sluice::sliding_window_detail {
 // definition could let the linker keep an AVX copy for the portable code.
 namespace {
 
-// hi + lo += b, with the rounding error of hi + b (Knuth's TwoSum) carried in lo.
-inline void CompensatedAdd(double& hi, double& lo, double b) {
-  const double sum = hi + b;
-  const double bVirtual = sum - hi;
-  const double error = (hi - (sum - bVirtual)) + (b - bVirtual);
+// hi + lo += b, with the rounding error of hi + b (Knuth's TwoSum) carried in lo. For doubles and, lane by
+// lane, for SIMD vectors (GCC/Clang vector arithmetic), which then round exactly like the scalar code.
+template <typename V>
+inline void CompensatedAdd(V& hi, V& lo, V b) {
+  const V sum = hi + b;
+  const V bVirtual = sum - hi;
+  const V error = (hi - (sum - bVirtual)) + (b - bVirtual);
   hi = sum;
   lo += error;
 }
@@ -112,15 +114,19 @@ void SumGroupsAvx2(const double* ring, size_t capacity, size_t newPos, size_t ol
 void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
                      WindowSums* sums, const SumOutputs& outputs);
 double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
-                        bool stream);
+                        bool stream, InputPrefetch* prefetch);
 double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
-                        bool stream);
+                        bool stream, InputPrefetch* prefetch);
 double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix);
 double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix);
 double ForwardMaxAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
-                      bool stream);
+                      bool stream, InputPrefetch* prefetch);
 double ForwardMinAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
-                      bool stream);
+                      bool stream, InputPrefetch* prefetch);
+bool CopyToRingAvx512(const double* source, size_t n, double* target);
+bool CopyToRingAvx512(const float* source, size_t n, double* target);
+bool CopyToRingAvx2(const double* source, size_t n, double* target);
+bool CopyToRingAvx2(const float* source, size_t n, double* target);
 double BackwardMaxAvx2(const double* x, size_t n, double carry, double* suffix);
 double BackwardMinAvx2(const double* x, size_t n, double carry, double* suffix);
 }  // namespace sluice

@@ -200,6 +200,55 @@ SLUICE_TEST(sliding_window_simd_kernels_match_the_portable_one_bit_for_bit) {
     WindowSums d = b;
     SumGroupsKernelPortable()(ring.data(), capacity, 0, 61, 3, &d, outputs(meanAll));
     CHECK(std::memcmp(meanOnly.data(), meanAll.data() + 160, 24 * sizeof(double)) == 0);
+    // Only var (the kernels carry s1 and s2 together then), with a prefetch cursor: the same values, and
+    // the cursor advances one line per group without passing its end.
+    std::vector<double> varOnly(80);
+    const std::vector<double> input(64);
+    InputPrefetch prefetch{reinterpret_cast<const char*>(input.data()), reinterpret_cast<const char*>(input.data() + 16)};
+    SumOutputs v;
+    v.var = varOnly.data();
+    v.prefetch = &prefetch;
+    WindowSums e = b;
+    SumGroupsKernelFor(level)(ring.data(), capacity, 0, 61, 3, &e, v);
+    CHECK(std::memcmp(varOnly.data(), meanAll.data() + 240, 24 * sizeof(double)) == 0);
+    CHECK_EQ(e.s2Hi, d.s2Hi);
+    CHECK_EQ(e.s2Lo, d.s2Lo);
+    CHECK_EQ(e.s1Hi, d.s1Hi);
+    CHECK(prefetch.next == reinterpret_cast<const char*>(input.data() + 16));
+  }
+}
+
+SLUICE_TEST(sliding_window_ring_copy_kernels_convert_and_find_non_finite_values_at_every_simd_level) {
+  std::mt19937_64 rng(5);
+  const int supported = static_cast<int>(DetectSimdLevel());
+  for (int level = 0; level <= supported; ++level) {
+    const RingCopyKernels kernels = RingCopyKernelsFor(level);
+    for (size_t n : {size_t{0}, size_t{1}, size_t{3}, size_t{8}, size_t{13}, size_t{64}, size_t{67}}) {
+      std::vector<double> doubles = RandomValues(rng, n, 1e3, 0.0, 0.0);
+      std::vector<float> floats(n);
+      for (size_t i = 0; i < n; ++i) floats[i] = static_cast<float>(doubles[i]);
+      std::vector<double> target(n + 1, -7.0);
+      CHECK(!kernels.fromDouble(doubles.data(), n, target.data()));
+      CHECK(n == 0 || std::memcmp(target.data(), doubles.data(), n * sizeof(double)) == 0);
+      CHECK_EQ(target[n], -7.0);  // nothing written past the end
+      CHECK(!kernels.fromFloat(floats.data(), n, target.data()));
+      for (size_t i = 0; i < n; ++i) CHECK_EQ(target[i], static_cast<double>(floats[i]));
+      // One non-finite value anywhere (SIMD body or tail) is found, in either input type.
+      for (size_t at = 0; at < n; ++at) {
+        for (double bad : {kNaN, kInf, -kInf}) {
+          std::vector<double> d = doubles;
+          std::vector<float> f = floats;
+          d[at] = bad;
+          f[at] = static_cast<float>(bad);
+          CHECK(kernels.fromDouble(d.data(), n, target.data()));
+          CHECK(kernels.fromFloat(f.data(), n, target.data()));
+        }
+      }
+    }
+    // The largest finite values are finite; float values beyond double's range do not exist.
+    const double largest[2] = {std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()};
+    double copied[2];
+    CHECK(!kernels.fromDouble(largest, 2, copied));
   }
 }
 
@@ -342,11 +391,11 @@ SLUICE_TEST(sliding_window_min_max_kernels_agree_at_every_simd_level) {
     for (auto kernelsFor : {&MaxKernelsFor, &MinKernelsFor}) {
       const ExtremeKernels reference = kernelsFor(0);
       std::vector<double> outA(n), outB(n), sufA(n), sufB(n);
-      const double fa = reference.forward(x.data(), n, 1.5, 0.25, suffix.data(), outA.data(), false);
+      const double fa = reference.forward(x.data(), n, 1.5, 0.25, suffix.data(), outA.data(), false, nullptr);
       const double ba = reference.backward(x.data(), n, -0.5, sufA.data());
       for (int level = 0; level <= supported; ++level) {
         const ExtremeKernels k = kernelsFor(level);
-        CHECK_EQ(k.forward(x.data(), n, 1.5, 0.25, suffix.data(), outB.data(), level % 2 == 1), fa);
+        CHECK_EQ(k.forward(x.data(), n, 1.5, 0.25, suffix.data(), outB.data(), level % 2 == 1, nullptr), fa);
         _mm_sfence();
         CHECK_EQ(k.backward(x.data(), n, -0.5, sufB.data()), ba);
         CHECK(BitwiseEqual(outA, outB));

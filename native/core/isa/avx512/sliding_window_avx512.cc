@@ -80,15 +80,53 @@ class GroupWriter {
   __m512d previous_ = _mm512_setzero_pd();
 };
 
-inline double Lane7(__m512d v) {
-  return _mm_cvtsd_f64(_mm_unpackhi_pd(_mm512_extractf64x2_pd(v, 3), _mm512_extractf64x2_pd(v, 3)));
-}
+using sliding_window_detail::CompensatedAdd;
 
-}  // namespace
+// The carried, compensated window sums (hi + lo), kept in registers between groups.
+// Σ(x − shift) alone: every zmm lane holds the sum, so a group needs no broadcast.
+struct SumCarry {
+  static constexpr bool kWantS2 = false;
+  __m512d hi, lo;
+  explicit SumCarry(const WindowSums& sums) : hi(_mm512_set1_pd(sums.s1Hi)), lo(_mm512_set1_pd(sums.s1Lo)) {}
+  __m512d S1(__m512d v1) const { return _mm512_add_pd(hi, _mm512_add_pd(lo, v1)); }
+  __m512d S2(__m512d) const { return _mm512_setzero_pd(); }
+  void Commit(__m512d v1, __m512d) { CompensatedAdd(hi, lo, _mm512_permutexvar_pd(_mm512_set1_epi64(7), v1)); }
+  void Store(WindowSums& sums) const {
+    sums.s1Hi = _mm512_cvtsd_f64(hi);
+    sums.s1Lo = _mm512_cvtsd_f64(lo);
+  }
+};
 
-void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
-                     WindowSums* sums, const SumOutputs& outputs) {
-  using sliding_window_detail::CompensatedAdd;
+// Σ(x − shift) and Σ(x − shift)² side by side in the two lanes of an xmm pair: one narrow TwoSum serves both
+// and leaves the wide units to the rows (measured faster than two wide ones).
+struct SumAndSquaresCarry {
+  static constexpr bool kWantS2 = true;
+  __m128d hi, lo;  // [s1, s2]
+  explicit SumAndSquaresCarry(const WindowSums& sums)
+      : hi(_mm_set_pd(sums.s2Hi, sums.s1Hi)), lo(_mm_set_pd(sums.s2Lo, sums.s1Lo)) {}
+  __m512d S1(__m512d v1) const {
+    return _mm512_add_pd(_mm512_broadcastsd_pd(hi), _mm512_add_pd(_mm512_broadcastsd_pd(lo), v1));
+  }
+  __m512d S2(__m512d v2) const {
+    const __m512i lane1 = _mm512_set1_epi64(1);
+    return _mm512_add_pd(_mm512_permutexvar_pd(lane1, _mm512_castpd128_pd512(hi)),
+                         _mm512_add_pd(_mm512_permutexvar_pd(lane1, _mm512_castpd128_pd512(lo)), v2));
+  }
+  void Commit(__m512d v1, __m512d v2) {
+    const __m512i lanes7And15 = _mm512_set_epi64(15, 15, 15, 15, 15, 15, 15, 7);  // [v1[7], v2[7], …]
+    CompensatedAdd(hi, lo, _mm512_castpd512_pd128(_mm512_permutex2var_pd(v1, lanes7And15, v2)));
+  }
+  void Store(WindowSums& sums) const {
+    sums.s1Hi = _mm_cvtsd_f64(hi);
+    sums.s1Lo = _mm_cvtsd_f64(lo);
+    sums.s2Hi = _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi));
+    sums.s2Lo = _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
+  }
+};
+
+template <typename Carry>
+void SumGroups(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups, WindowSums* sums,
+               const SumOutputs& outputs) {
   // Finalisation as in FinalizeFastRows, in registers.
   const double n = sums->count;
   const __m512d shift = _mm512_set1_pd(sums->shift);
@@ -97,30 +135,30 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   const __m512d inverseMinusOne = _mm512_set1_pd(n > 1 ? 1.0 / (n - 1) : std::numeric_limits<double>::quiet_NaN());
   const __m512d shiftTimesCount = _mm512_mul_pd(shift, count);
   const __m512d zero = _mm512_setzero_pd();
-  const bool wantS2 = outputs.var || outputs.std;
   GroupWriter countOut(outputs.count, outputs.stream), sumOut(outputs.sum, outputs.stream),
       meanOut(outputs.mean, outputs.stream), varOut(outputs.var, outputs.stream), stdOut(outputs.std, outputs.stream);
-  double s1Hi = sums->s1Hi, s1Lo = sums->s1Lo, s2Hi = sums->s2Hi, s2Lo = sums->s2Lo;
+  Carry carry(*sums);
+  PrefetchCursor prefetch(outputs.prefetch);
   for (size_t g = 0; g < groups; ++g) {
+    prefetch.Step();
     const __m512d in = _mm512_loadu_pd(ring + newPos);
     const __m512d out = _mm512_loadu_pd(ring + oldPos);
     const __m512d d1 = _mm512_sub_pd(in, out);
     const __m512d v1 = Scan(d1);
-    const __m512d s1 = _mm512_add_pd(_mm512_set1_pd(s1Hi), _mm512_add_pd(_mm512_set1_pd(s1Lo), v1));
-    CompensatedAdd(s1Hi, s1Lo, Lane7(v1));
-    if (outputs.count) countOut.Put(g, count);
-    if (outputs.sum) sumOut.Put(g, _mm512_add_pd(shiftTimesCount, s1));
-    if (outputs.mean) meanOut.Put(g, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)));
-    if (wantS2) {
-      const __m512d v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
-      const __m512d s2 = _mm512_add_pd(_mm512_set1_pd(s2Hi), _mm512_add_pd(_mm512_set1_pd(s2Lo), v2));
-      CompensatedAdd(s2Hi, s2Lo, Lane7(v2));
-      const __m512d m2 = _mm512_sub_pd(s2, _mm512_mul_pd(_mm512_mul_pd(s1, s1), inverse));
+    const __m512d s1 = carry.S1(v1);
+    __m512d v2 = zero;
+    if constexpr (Carry::kWantS2) {
+      v2 = Scan(_mm512_mul_pd(d1, _mm512_add_pd(_mm512_sub_pd(in, shift), _mm512_sub_pd(out, shift))));
+      const __m512d m2 = _mm512_sub_pd(carry.S2(v2), _mm512_mul_pd(_mm512_mul_pd(s1, s1), inverse));
       // max(m2, 0) returns 0 for NaN and for −0, like `m2 > 0 ? m2 : 0.0`.
       const __m512d var = _mm512_mul_pd(_mm512_maskz_max_pd(0xFF, m2, zero), inverseMinusOne);
       if (outputs.var) varOut.Put(g, var);
       if (outputs.std) stdOut.Put(g, _mm512_maskz_sqrt_pd(0xFF, var));
     }
+    carry.Commit(v1, v2);
+    if (outputs.count) countOut.Put(g, count);
+    if (outputs.sum) sumOut.Put(g, _mm512_add_pd(shiftTimesCount, s1));
+    if (outputs.mean) meanOut.Put(g, _mm512_add_pd(shift, _mm512_mul_pd(s1, inverse)));
     newPos += 8;
     if (newPos >= capacity) newPos -= capacity;
     oldPos += 8;
@@ -131,11 +169,47 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   meanOut.Finish(groups);
   varOut.Finish(groups);
   stdOut.Finish(groups);
-  sums->s1Hi = s1Hi;
-  sums->s1Lo = s1Lo;
-  sums->s2Hi = s2Hi;
-  sums->s2Lo = s2Lo;
+  carry.Store(*sums);
 }
+
+// Bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent (NaN, ±∞); OR-ed over all values.
+inline __m512i NonFiniteBits(__m512d x, __m512i seen) {
+  const __m512i exponent = _mm512_set1_epi64(0x7FF0000000000000ll), one = _mm512_set1_epi64(1ll << 52);
+  return _mm512_or_si512(seen, _mm512_add_epi64(_mm512_and_si512(_mm512_castpd_si512(x), exponent), one));
+}
+
+template <typename T>
+bool CopyToRing(const T* source, size_t n, double* target) {
+  __m512i seen = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512d x;
+    if constexpr (sizeof(T) == 8) x = _mm512_loadu_pd(source + i);
+    else x = _mm512_cvtps_pd(_mm256_loadu_ps(source + i));
+    _mm512_storeu_pd(target + i, x);
+    seen = NonFiniteBits(x, seen);
+  }
+  if (i < n) {  // the tail, masked
+    const __mmask8 mask = static_cast<__mmask8>((1u << (n - i)) - 1);
+    __m512d x;
+    if constexpr (sizeof(T) == 8) x = _mm512_maskz_loadu_pd(mask, source + i);
+    else x = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(mask, source + i));
+    _mm512_mask_storeu_pd(target + i, mask, x);
+    seen = NonFiniteBits(x, seen);
+  }
+  return _mm512_test_epi64_mask(seen, _mm512_set1_epi64(static_cast<long long>(1ull << 63))) != 0;
+}
+
+}  // namespace
+
+void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups,
+                     WindowSums* sums, const SumOutputs& outputs) {
+  if (outputs.var || outputs.std) SumGroups<SumAndSquaresCarry>(ring, capacity, newPos, oldPos, groups, sums, outputs);
+  else SumGroups<SumCarry>(ring, capacity, newPos, oldPos, groups, sums, outputs);
+}
+
+bool CopyToRingAvx512(const double* source, size_t n, double* target) { return CopyToRing(source, n, target); }
+bool CopyToRingAvx512(const float* source, size_t n, double* target) { return CopyToRing(source, n, target); }
 
 // ---- min/max scans (van Herk / Gil-Werman), 8 rows per zmm: an in-register prefix (suffix) scan, then
 // the carry. Picking a lane with itself changes nothing, so the lane shifts need no masks.
@@ -168,7 +242,8 @@ inline __m512d SuffixScan(__m512d v) {
 
 template <bool kMax>
 double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out,
-               bool stream) {
+               bool stream, InputPrefetch* prefetch) {
+  PrefetchCursor next(prefetch);
   double c = carryValue;
   size_t i = 0;
   if (stream) {  // scalar rows until `out` reaches a cache line, then aligned non-temporal stores
@@ -181,6 +256,7 @@ double Forward(const double* x, size_t n, double carryValue, double extraValue, 
   const __m512d extra = _mm512_set1_pd(extraValue);
   const __m512i last = _mm512_set1_epi64(7);
   for (; i + 8 <= n; i += 8) {
+    next.Step();
     const __m512d local = PrefixScan<kMax>(_mm512_loadu_pd(x + i));
     const __m512d prefix = Pick<kMax>(carry, local);
     Store(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)), stream);
@@ -212,12 +288,12 @@ double Backward(const double* x, size_t n, double carryValue, double* suffix) {
 }  // namespace
 
 double ForwardMaxAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
-                        bool stream) {
-  return Forward<true>(x, n, carry, extra, suffix, out, stream);
+                        bool stream, InputPrefetch* prefetch) {
+  return Forward<true>(x, n, carry, extra, suffix, out, stream, prefetch);
 }
 double ForwardMinAvx512(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
-                        bool stream) {
-  return Forward<false>(x, n, carry, extra, suffix, out, stream);
+                        bool stream, InputPrefetch* prefetch) {
+  return Forward<false>(x, n, carry, extra, suffix, out, stream, prefetch);
 }
 double BackwardMaxAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<true>(x, n, carry, suffix); }
 double BackwardMinAvx512(const double* x, size_t n, double carry, double* suffix) { return Backward<false>(x, n, carry, suffix); }

@@ -44,6 +44,7 @@ class LstmState {
   size_t capacity() const { return capacity_; }
   size_t BytesPerKey() const { return model_->StateStride() * sizeof(float) + sizeof(uint32_t); }
   size_t Bytes() const { return capacity_ * BytesPerKey(); }
+  size_t HostBytes() const { return Bytes(); }  // all of it is host memory (CudaLstmState: only the key check)
   const LstmModel& model() const { return *model_; }
 
   // keys: distinct, < capacity (else ERR_INVALID_ARGUMENT / ERR_OUT_OF_RANGE, before any change);

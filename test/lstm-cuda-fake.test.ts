@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SluiceError } from '../lib/index'
 import { expectSluiceError, repoRoot } from './helpers'
 import { randomArray, randomLstmWeights, rng } from './support/lstm_reference'
@@ -27,12 +27,13 @@ const compiler = ['c++', 'g++', 'clang++'].find((cxx) => {
 })
 const runnable = process.platform === 'linux' && compiler !== undefined && fs.existsSync(builtAddon) && process.env.SLUICE_BACKEND !== 'cpu'
 
+let dir: string | undefined
 let addon: Record<string, unknown>
 let CpuModel: Ctor, CpuState: Ctor, CudaModel: Ctor, CudaState: Ctor
 
 beforeAll(() => {
   if (!runnable) return
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-fake-cuda-'))
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-fake-cuda-'))
   execFileSync(compiler as string, ['-std=c++17', '-shared', '-fPIC', '-O1', '-I', path.join(repoRoot, 'native', 'cuda'),
     '-o', path.join(dir, 'libsluice_cuda.so'), path.join(repoRoot, 'test', 'support', 'fake_sluice_cuda.cc')])
   fs.copyFileSync(builtAddon, path.join(dir, 'sluice.node'))
@@ -48,6 +49,10 @@ beforeAll(() => {
 
 afterEach(() => {
   delete process.env.SLUICE_FAKE_CUDA_FAIL
+})
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true }) // the loaded copies stay mapped until exit
 })
 
 // Makes the fake library's function `name` fail with `status` (SluiceCudaStatus) until the test ends.

@@ -1,13 +1,14 @@
 // NativeLstmModel: new (weights, threads); predict(x, steps, batch, batchFirst, sequence, out) → floats
 // written; predictAsync(…) → Promise of `out`, computed on a libuv worker thread; close(); info().
-// lib/lstm_model.ts validates first; the core checks every length again.
+// lib/lstm_model.ts validates first; the core checks every length again. All but the constructor and
+// info()'s backend fields is LstmModelWrapBase (lstm_model_wrap.h), shared with NativeCudaLstmModel.
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "addon.h"
-#include "async_work.h"
 #include "lstm_model_binding.h"
+#include "lstm_model_wrap.h"
 #include "typed_array.h"
 
 namespace {
@@ -74,105 +75,27 @@ sluice::LstmModelSpec ParseLstmModelSpec(Napi::Env env, const Napi::Value& value
 
 namespace {
 
-class LstmModelWrap : public Napi::ObjectWrap<LstmModelWrap> {
+class LstmModelWrap : public LstmModelWrapBase<LstmModelWrap, sluice::LstmModel> {
  public:
-  static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeLstmModel",
-                       {InstanceMethod("predict", &LstmModelWrap::Predict),
-                        InstanceMethod("predictAsync", &LstmModelWrap::PredictAsync),
-                        InstanceMethod("info", &LstmModelWrap::Info), InstanceMethod("close", &LstmModelWrap::Close)});
-  }
+  static Napi::Function Define(Napi::Env env) { return DefineLstmModelClass(env, "NativeLstmModel"); }
 
-  LstmModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LstmModelWrap>(info) {
+  LstmModelWrap(const Napi::CallbackInfo& info) : LstmModelWrapBase(info) {
     Napi::Env env = info.Env();
     TranslateErrors(env, [&] {
       const sluice::LstmModelSpec spec = ParseLstmModelSpec(env, info[0]);
       const size_t threads = info[1].IsUndefined() ? 0 : SizeArg(env, info[1], "threads");
-      model_ = std::make_shared<sluice::LstmModel>(spec, threads);
-      externalBytes_ = static_cast<int64_t>(model_->WeightBytes());
-      Napi::MemoryManagement::AdjustExternalMemory(env, externalBytes_);
+      auto model = std::make_shared<sluice::LstmModel>(spec, threads);
+      const auto weightBytes = static_cast<int64_t>(model->WeightBytes());
+      Attach(env, std::move(model), weightBytes);
     });
     info.This().As<Napi::Object>().TypeTag(&kLstmModelTag);
   }
 
-  void Finalize(Napi::Env env) override { Release(env); }
-
-  std::shared_ptr<sluice::LstmModel> Model(Napi::Env env) const {
-    if (!model_) ThrowSluiceError(env, sluice::codes::kInvalidState, "the LstmModel is closed");
-    return model_;
+  static void AddBackendInfo(Napi::Object& result, const sluice::LstmModel& model) {
+    result.Set("threads", static_cast<double>(model.threads()));
+    result.Set("simd", sluice::SimdLevelName(model.simdLevel()));
+    result.Set("weightBytes", static_cast<double>(model.WeightBytes()));
   }
-
- private:
-  struct Call {
-    sluice::Span<const float> x;
-    sluice::LstmRunShape shape;
-    sluice::Span<float> out;
-  };
-  Call ParseCall(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    Call call;
-    call.x = ToSpan<float>(env, info[0], "x");
-    call.shape.steps = SizeArg(env, info[1], "steps");
-    call.shape.batch = SizeArg(env, info[2], "batch");
-    call.shape.batchFirst = info[3].ToBoolean();
-    call.shape.sequence = info[4].ToBoolean();
-    call.out = ToSpan<float>(env, info[5], "out");
-    return call;
-  }
-
-  Napi::Value Predict(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    return TranslateErrors(env, [&]() -> Napi::Value {
-      auto model = Model(env);
-      const Call call = ParseCall(info);
-      model->Predict(call.x, call.shape, call.out);
-      return Napi::Number::New(env, static_cast<double>(model->OutputLength(call.shape)));
-    });
-  }
-
-  Napi::Value PredictAsync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    return TranslateErrors(env, [&]() -> Napi::Value {
-      auto model = Model(env);
-      const Call call = ParseCall(info);
-      model->OutputLength(call.shape);  // checks the shape's size before queuing
-      // Resolves with `out` itself (pinned[1]): no extra microtask on the JS side.
-      return QueuePromiseWork(
-          env, {info[0], info[5], info.This()}, [model, call] { model->Predict(call.x, call.shape, call.out); },
-          [](Napi::Env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value { return pinned[1].Value(); });
-    });
-  }
-
-  Napi::Value Info(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto model = Model(env);
-    Napi::Object result = Napi::Object::New(env);
-    result.Set("inputSize", static_cast<double>(model->inputSize()));
-    result.Set("hiddenSize", static_cast<double>(model->hiddenSize()));
-    result.Set("numLayers", static_cast<double>(model->numLayers()));
-    result.Set("outputSize", static_cast<double>(model->outputSize()));
-    result.Set("hasHead", model->hasHead());
-    result.Set("threads", static_cast<double>(model->threads()));
-    result.Set("simd", sluice::SimdLevelName(model->simdLevel()));
-    result.Set("weightBytes", static_cast<double>(model->WeightBytes()));
-    return result;
-  }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Release(info.Env());
-    return info.Env().Undefined();
-  }
-
-  // In-flight predictAsync calls and LstmStates hold their own shared_ptr: the memory goes with the last.
-  void Release(Napi::Env env) {
-    if (!model_) return;
-    model_.reset();
-    Napi::MemoryManagement::AdjustExternalMemory(env, -externalBytes_);
-    externalBytes_ = 0;
-  }
-
-  std::shared_ptr<sluice::LstmModel> model_;
-  int64_t externalBytes_ = 0;
 };
 
 // lstmFmaProbe(iterations) → { flops, seconds, simd }: one thread's FMA throughput with the active kernels,

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "lstm_kernels.h"
+#include "lstm_state.h"
 #include "snapshot.h"
 
 #if !defined(_WIN32)
@@ -251,35 +252,21 @@ void CudaLstmState::Reset(Span<const uint32_t> keys) {
   if (rc != SLUICE_CUDA_OK) model_->Raise(rc, error);
 }
 
-// LstmState::Snapshot's payload exactly: u64 inputSize, hiddenSize, layers, outputSize, capacity, the table.
+// LstmState's snapshot format (the table is copied through the host).
 std::vector<uint8_t> CudaLstmState::Snapshot() const {
-  std::vector<float> table(capacity_ * model_->StateStride());
+  const LstmStateLayout layout = LstmStateLayoutOf(*model_, capacity_);
+  std::vector<float> table(layout.tableFloats);
   char error[kErrorSize] = {0};
   const int rc = model_->library_->state_read(static_cast<SluiceCudaLstmState*>(state_), table.data(), error, sizeof(error));
   if (rc != SLUICE_CUDA_OK) model_->Raise(rc, error);
-  SnapshotWriter writer(SnapshotKind::kLstmState);
-  writer.Put<uint64_t>(model_->inputSize());
-  writer.Put<uint64_t>(model_->hiddenSize());
-  writer.Put<uint64_t>(model_->numLayers());
-  writer.Put<uint64_t>(model_->outputSize());
-  writer.Put<uint64_t>(capacity_);
-  writer.PutArray(table.data(), table.size());
-  return writer.Finish();
+  return WriteLstmStateSnapshot(layout, table.data());
 }
 
 void CudaLstmState::Restore(Span<const uint8_t> bytes) {
-  SnapshotReader reader(bytes, SnapshotKind::kLstmState);
-  const uint64_t inputSize = reader.Get<uint64_t>(), hidden = reader.Get<uint64_t>(),
-                 layers = reader.Get<uint64_t>(), outputs = reader.Get<uint64_t>(), capacity = reader.Get<uint64_t>();
-  Require(inputSize == model_->inputSize() && hidden == model_->hiddenSize() && layers == model_->numLayers() &&
-              outputs == model_->outputSize(),
-          codes::kMalformedData, "the snapshot is of a model with another shape");
-  Require(capacity == capacity_, codes::kMalformedData, "the snapshot is of a state with another capacity");
-  const size_t floats = capacity_ * model_->StateStride();
-  Require(reader.Remaining() == sizeof(uint64_t) + floats * sizeof(float), codes::kMalformedData,
-          "the snapshot's state table has the wrong length");
-  std::vector<float> table(floats);
-  reader.GetArray(table.data(), floats);
+  const LstmStateLayout layout = LstmStateLayoutOf(*model_, capacity_);
+  SnapshotReader reader = OpenLstmStateSnapshot(bytes, layout);  // refuses bad bytes before the device is touched
+  std::vector<float> table(layout.tableFloats);
+  reader.GetArray(table.data(), layout.tableFloats);
   reader.ExpectEnd();
   char error[kErrorSize] = {0};
   const int rc = model_->library_->state_write(static_cast<SluiceCudaLstmState*>(state_), table.data(), error, sizeof(error));

@@ -81,6 +81,7 @@ class CudaLstmState {
   size_t capacity() const { return capacity_; }
   size_t BytesPerKey() const { return model_->StateStride() * sizeof(float) + sizeof(uint32_t); }
   size_t Bytes() const { return capacity_ * BytesPerKey(); }
+  size_t HostBytes() const { return capacity_ * sizeof(uint32_t); }  // the key check; the table is on the device
   const CudaLstmModel& model() const { return *model_; }
 
   void Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out);

@@ -39,29 +39,38 @@ const float* LstmState::Cell(uint32_t key, size_t layer) const { return Hidden(k
 
 // Payload: u64 inputSize, hiddenSize, layers, outputSize, capacity, then the table (padded layout, which is
 // the same on every CPU: see kLstmHiddenPad).
-std::vector<uint8_t> LstmState::Snapshot() const {
+std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const float* table) {
   SnapshotWriter writer(SnapshotKind::kLstmState);
-  writer.Put<uint64_t>(model_->inputSize());
-  writer.Put<uint64_t>(model_->hiddenSize());
-  writer.Put<uint64_t>(model_->numLayers());
-  writer.Put<uint64_t>(model_->outputSize());
-  writer.Put<uint64_t>(capacity_);
-  writer.PutArray(table_.get(), capacity_ * model_->StateStride());
+  writer.Put<uint64_t>(layout.inputSize);
+  writer.Put<uint64_t>(layout.hiddenSize);
+  writer.Put<uint64_t>(layout.numLayers);
+  writer.Put<uint64_t>(layout.outputSize);
+  writer.Put<uint64_t>(layout.capacity);
+  writer.PutArray(table, layout.tableFloats);
   return writer.Finish();
 }
 
-void LstmState::Restore(Span<const uint8_t> bytes) {
+SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout) {
   SnapshotReader reader(bytes, SnapshotKind::kLstmState);
   const uint64_t inputSize = reader.Get<uint64_t>(), hidden = reader.Get<uint64_t>(),
                  layers = reader.Get<uint64_t>(), outputs = reader.Get<uint64_t>(), capacity = reader.Get<uint64_t>();
-  Require(inputSize == model_->inputSize() && hidden == model_->hiddenSize() && layers == model_->numLayers() &&
-              outputs == model_->outputSize(),
+  Require(inputSize == layout.inputSize && hidden == layout.hiddenSize && layers == layout.numLayers &&
+              outputs == layout.outputSize,
           codes::kMalformedData, "the snapshot is of a model with another shape");
-  Require(capacity == capacity_, codes::kMalformedData, "the snapshot is of a state with another capacity");
-  const size_t floats = capacity_ * model_->StateStride();
-  Require(reader.Remaining() == sizeof(uint64_t) + floats * sizeof(float), codes::kMalformedData,
+  Require(capacity == layout.capacity, codes::kMalformedData, "the snapshot is of a state with another capacity");
+  Require(reader.Remaining() == sizeof(uint64_t) + layout.tableFloats * sizeof(float), codes::kMalformedData,
           "the snapshot's state table has the wrong length");
-  reader.GetArray(table_.get(), floats);  // the checksum and every length were checked above: cannot fail midway
+  return reader;
+}
+
+std::vector<uint8_t> LstmState::Snapshot() const {
+  return WriteLstmStateSnapshot(LstmStateLayoutOf(*model_, capacity_), table_.get());
+}
+
+void LstmState::Restore(Span<const uint8_t> bytes) {
+  const LstmStateLayout layout = LstmStateLayoutOf(*model_, capacity_);
+  SnapshotReader reader = OpenLstmStateSnapshot(bytes, layout);
+  reader.GetArray(table_.get(), layout.tableFloats);  // the checksum and every length were checked: cannot fail midway
   reader.ExpectEnd();
 }
 

@@ -11,9 +11,29 @@
 
 #include "lstm_model.h"
 #include "lstm_checks.h"
+#include "snapshot.h"
 #include "span.h"
 
 namespace sluice {
+
+// What an LstmState snapshot records before its table. The CPU and the CUDA state write and check the same
+// bytes through the two functions below, so a snapshot moves freely between the backends.
+struct LstmStateLayout {
+  uint64_t inputSize, hiddenSize, numLayers, outputSize, capacity;
+  size_t tableFloats;  // capacity · the model's StateStride()
+};
+// For LstmModel and CudaLstmModel alike (the same shape accessors and padded state layout).
+template <class Model>
+LstmStateLayout LstmStateLayoutOf(const Model& model, size_t capacity) {
+  return {model.inputSize(), model.hiddenSize(), model.numLayers(), model.outputSize(), capacity,
+          capacity * model.StateStride()};
+}
+// The snapshot of a table of layout.tableFloats floats.
+std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const float* table);
+// Opens a snapshot and checks it against `layout` (ERR_MALFORMED_DATA for another model shape, capacity or
+// table length). The reader is left at the table: GetArray(table, layout.tableFloats) then fails, if at all,
+// before it writes any float, and ExpectEnd() cannot fail, so a refused snapshot changes nothing.
+SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout);
 
 class LstmState {
  public:
@@ -24,6 +44,7 @@ class LstmState {
   size_t capacity() const { return capacity_; }
   size_t BytesPerKey() const { return model_->StateStride() * sizeof(float) + sizeof(uint32_t); }
   size_t Bytes() const { return capacity_ * BytesPerKey(); }
+  size_t HostBytes() const { return Bytes(); }  // all of it is host memory (CudaLstmState: only the key check)
   const LstmModel& model() const { return *model_; }
 
   // keys: distinct, < capacity (else ERR_INVALID_ARGUMENT / ERR_OUT_OF_RANGE, before any change);

@@ -829,8 +829,29 @@ size_t EventTimeWindows::CountPaneWindows(int64_t through) {
     });
     return count;
   }
-  // Sliding: sweep the windows in order, keeping per key the number of its cells in the window's panes
-  // (entering the panes that come in, leaving those that go), and the number of keys with any.
+  if (!twoStacks_) {
+    // Few panes per window: count each window's keys directly, a key once per window (its stamp).
+    ForEachWindowToFire(through, [&](int64_t k) {
+      if (++countStamp_ == 0) {  // wrapped: no key may hold a current stamp
+        std::fill(keyTally_.begin(), keyTally_.end(), 0);
+        countStamp_ = 1;
+      }
+      for (int64_t q = k * panesPerSlide_; q < k * panesPerSlide_ + panesPerWindow_; ++q) {
+        const uint32_t ring = SlotOf(q);
+        if (ring == kNoSlot) continue;
+        const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+        for (size_t j = 0; j < slots.size(); j += channels) {
+          uint32_t& stamp = keyTally_[slots[j].key];
+          count += stamp != countStamp_;
+          stamp = countStamp_;
+        }
+      }
+    });
+    return count;
+  }
+  // Many panes per window (Two-Stacks): sweep the windows in order, keeping per key the number of its cells
+  // in the window's panes (entering the panes that come in, leaving those that go), and the number of keys
+  // with any, so consecutive windows cost their new and old panes only.
   size_t active = 0;
   auto visit = [&](int64_t q, bool enter) {
     const uint32_t ring = SlotOf(q);

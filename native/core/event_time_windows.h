@@ -318,7 +318,10 @@ class EventTimeWindows {
   std::vector<int64_t> livePanes_;   // panes that hold data, ascending (at most ringPanes_; capacity reserved)
   std::vector<std::pair<int64_t, uint32_t>> displaced_;  // (pane, slot) of live panes not in slot p mod ring, by pane
   std::vector<int64_t> paneScratch_;  // CheckPanesFit's exact count of new panes (slow path only)
-  std::vector<uint32_t> keyTally_;    // sliding: FiringCount's cells per key in a window; all zero between calls
+  // Sliding, FiringCount's per-key scratch: with Two-Stacks the key's cells in the window (all zero between
+  // calls), else the stamp of the last window that counted the key (countStamp_ grows per window).
+  std::vector<uint32_t> keyTally_;
+  uint32_t countStamp_ = 0;
   std::vector<uint32_t> slotOf_;                    // [ring slot][key] → cell index in that pane's arena
   bool lean_ = false;                               // only count / sum / mean / min / max: LeanAccumulator
   std::vector<std::vector<PaneSlot<TimedAccumulator>>> paneSlots_;    // per ring pane: [cell][channel]

@@ -960,6 +960,8 @@ size_t EventTimeWindows::Flush() {
 
 size_t EventTimeWindows::MemoryBytes() const {
   size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
+  bytes += (slotPane_.capacity() + livePanes_.capacity() + paneScratch_.capacity()) * 8 +
+           displaced_.capacity() * sizeof(displaced_[0]) + keyTally_.capacity() * sizeof(uint32_t);
   auto add = [&bytes](const auto& buffers) {
     for (const auto& buffer : buffers) bytes += buffer.capacity() * sizeof(buffer[0]);
   };

@@ -22,7 +22,10 @@ export interface EventTimeWindowsOptions {
   offset?: number
   /** A fired window stays updatable until watermark ≥ end − 1 + allowedLateness. Default 0. */
   allowedLateness?: number
-  /** tumbling / sliding: how far data may run ahead of the oldest open window (sets the pane ring). Default 4·size. */
+  /**
+   * tumbling / sliding: sets the pane ring, which holds the panes with live data (size + allowedLateness +
+   * horizon of them, contiguous); pauses and watermark jumps cost no slots. Default 4·size.
+   */
   horizon?: number
   /** Keys are dense ids in [0, keyCount). Default 1. */
   keyCount?: number
@@ -83,6 +86,7 @@ interface NativeEventTimeWindows {
   push(timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, lateOut: Uint32Array): number
   advance(watermark: number): number
   flush(): number
+  firing(watermark: number): number
   readFired(key: Uint32Array, start: Float64Array, end: Float64Array, count: Float64Array, updated: Uint8Array, values: Float64Array): number
   watermark(): number
   metrics(): WindowMetrics
@@ -179,7 +183,7 @@ export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
       }
       wm = watermark
     }
-    this.checkOut(out)
+    this.checkOut(out, wm)
     this.firedCount = handle.advance(wm)
     return this.lastFired(out)
   }
@@ -193,7 +197,7 @@ export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
   /** End of stream: fires every window (watermark +Infinity); later events are late. */
   flush(out?: FiredWindowsOut): FiredWindows {
     const handle = this.native()
-    this.checkOut(out)
+    this.checkOut(out, Infinity)
     this.firedCount = handle.flush()
     return this.lastFired(out)
   }
@@ -258,12 +262,24 @@ export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
     handle.restore(bytes)
   }
 
-  private checkOut(out: FiredWindowsOut | undefined): void {
+  /**
+   * Checks caller arrays before anything fires: their types, then their lengths against the windows that
+   * advancing to `watermark` (Infinity: flush) would fire, counted natively without firing them.
+   */
+  private checkOut(out: FiredWindowsOut | undefined, watermark: number): void {
     if (out === undefined) return
     if (typeof out !== 'object' || out === null) throw new SluiceError('out must be an object', 'ERR_INVALID_TYPE')
     const types: [keyof FiredWindowsOut, Uint32ArrayConstructor | Float64ArrayConstructor | Uint8ArrayConstructor][] = [
       ['key', Uint32Array], ['start', Float64Array], ['end', Float64Array], ['count', Float64Array], ['updated', Uint8Array], ['values', Float64Array],
     ]
-    for (const [name, type] of types) if (out[name] !== undefined) expectTypedArray(out[name], `out.${name}`, type)
+    let given = false
+    for (const [name, type] of types) {
+      if (out[name] === undefined) continue
+      expectTypedArray(out[name], `out.${name}`, type)
+      given = true
+    }
+    if (!given) return
+    const n = this.native().firing(watermark)
+    for (const [name, type] of types) if (out[name] !== undefined) outputArray(out[name], type, name === 'values' ? n * this.valuesPerWindow : n, `out.${name}`)
   }
 }

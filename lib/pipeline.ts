@@ -39,9 +39,10 @@ export interface PipelineOptions {
   /** Values per event. Default 1. */
   channels?: number
   /** Feature windows (event-time units): tumbling of `size`, or sliding with `slide` < size. The rows of a
-   * key are one per `slide` (= size when tumbling); a missing row is forward-filled. `horizon`: how far
-   * events may run ahead of the oldest open window (EventTimeWindows' horizon; default 4·size): at least
-   * bound + the event time an idle input can hold the watermark back. */
+   * key are one per `slide` (= size when tumbling); a missing row is forward-filled. `horizon`:
+   * EventTimeWindows' horizon (default 4·size): its ring holds the panes of size + horizon with data at once
+   * (pauses and jumps in event time cost nothing), so at least bound + the event time an idle input can hold
+   * the watermark back. */
   window: { size: number; slide?: number; offset?: number; horizon?: number }
   /** Bounded out-of-orderness of each input (WatermarkTracker bound). Default 0. */
   bound?: number

@@ -438,7 +438,9 @@ describe('Pipeline bad input', () => {
   it('refuses a batch beyond the windows horizon without counting it', () => {
     const pipeline = new Pipeline({ window: { size: 10 } })
     pipeline.process({ timestamps: Float64Array.of(1), values: Float64Array.of(1), now: 0 })
-    const error = expectSluiceError(() => pipeline.process({ timestamps: Float64Array.of(1e6), values: Float64Array.of(1), now: 0 }), 'ERR_OUT_OF_RANGE')
+    // A far timestamp alone is fine; 1000 windows holding data at once are more than the ring (size + horizon) holds.
+    const spread = Float64Array.from({ length: 1000 }, (_, i) => 1e6 + 10 * i)
+    const error = expectSluiceError(() => pipeline.process({ timestamps: spread, values: new Float64Array(1000), now: 0 }), 'ERR_OUT_OF_RANGE')
     expect(error).toBeInstanceOf(SluiceError)
     expect(pipeline.metrics().events).toBe(1)
   })

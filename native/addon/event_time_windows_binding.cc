@@ -60,6 +60,7 @@ class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding>
                        {InstanceMethod("push", &EventTimeWindowsBinding::Push),
                         InstanceMethod("advance", &EventTimeWindowsBinding::Advance),
                         InstanceMethod("flush", &EventTimeWindowsBinding::Flush),
+                        InstanceMethod("firing", &EventTimeWindowsBinding::Firing),
                         InstanceMethod("readFired", &EventTimeWindowsBinding::ReadFired),
                         InstanceMethod("watermark", &EventTimeWindowsBinding::Watermark),
                         InstanceMethod("metrics", &EventTimeWindowsBinding::Metrics),
@@ -130,6 +131,16 @@ class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding>
       const size_t fired = engine.Flush();
       ReportMemory(env);
       return Napi::Number::New(env, static_cast<double>(fired));
+    });
+  }
+
+  // firing(watermark) → how many windows advance(watermark) would fire now (+Infinity: flush()); fires none.
+  Napi::Value Firing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    if (!info[0].IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "watermark must be a number");
+    return TranslateErrors(env, [&] {
+      return Napi::Number::New(env, static_cast<double>(engine.FiringCount(info[0].As<Napi::Number>().DoubleValue())));
     });
   }
 

@@ -71,6 +71,10 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
     Require(static_cast<double>(ringPanes_) * options.keyCount <= 4294967296.0, codes::kOutOfRange,
             "keyCount × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or keyCount");
     slotOf_.assign(static_cast<size_t>(ringPanes_) * options.keyCount, 0);
+    slotPane_.assign(ringPanes_, kNoPane);
+    livePanes_.reserve(ringPanes_);
+    displaced_.reserve(ringPanes_);
+    if (panesPerWindow_ > 1) keyTally_.assign(options.keyCount, 0);
 
     lean_ = std::all_of(options.aggregates.begin(), options.aggregates.end(), [](Aggregate a) {
       return a == Aggregate::kCount || a == Aggregate::kSum || a == Aggregate::kMean || a == Aggregate::kMin || a == Aggregate::kMax;
@@ -172,8 +176,8 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
   return lateCount;
 }
 
-void EventTimeWindows::CheckPanesFit(Span<const double> ts) const {
-  // Non-late events must land in the ring beside the panes already stored.
+void EventTimeWindows::CheckPanesFit(Span<const double> ts) {
+  // The panes that non-late events land in, with the live ones, must fit in the ring's slots.
   const double lateBelowTime = lateBelow_ == kBeforeAll ? -kInfinity
                                : lateBelow_ == kAfterAll ? kInfinity
                                                          : options_.offset + static_cast<double>(lateBelow_) * paneSize_;
@@ -186,14 +190,66 @@ void EventTimeWindows::CheckPanesFit(Span<const double> ts) const {
     }
   }
   if (lo > hi) return;
-  int64_t low = PaneOf(lo), high = PaneOf(hi);
-  if (hasPanes_) {
-    low = std::min(low, lowPane_);
-    high = std::max(high, highPane_);
+  const int64_t ring = ringPanes_, live = static_cast<int64_t>(livePanes_.size());
+  const int64_t low = PaneOf(lo), high = PaneOf(hi);
+  // Usually cheap: everything spans fewer panes than the ring, or the batch's span fits beside the live panes.
+  if (high - low + live < ring) return;
+  if (live > 0 && std::max(high, livePanes_.back()) - std::min(low, livePanes_.front()) < ring) return;
+  // Exact: count the distinct panes that the batch would add (after a pause, the old and new panes are apart).
+  paneScratch_.clear();
+  for (size_t i = 0; i < ts.size; ++i) {
+    if (ts[i] < lateBelowTime) continue;
+    const int64_t p = PaneOf(ts[i]);
+    if (SlotOf(p) == kNoSlot) paneScratch_.push_back(p);
   }
-  Require(high - low < static_cast<int64_t>(ringPanes_), codes::kOutOfRange,
-          "events span more time than size + allowedLateness + horizon ahead of the oldest open window: "
-          "advance the watermark more often or raise `horizon`");
+  std::sort(paneScratch_.begin(), paneScratch_.end());
+  const int64_t added = std::unique(paneScratch_.begin(), paneScratch_.end()) - paneScratch_.begin();
+  Require(live + added <= ring, codes::kOutOfRange,
+          "events would keep more distinct panes of gcd(size, slide) alive at once than the ring holds "
+          "(ringPanes, from size + allowedLateness + horizon): advance the watermark more often or raise `horizon`");
+}
+
+uint32_t EventTimeWindows::DisplacedSlotOf(int64_t p) const {
+  auto it = std::lower_bound(displaced_.begin(), displaced_.end(), std::make_pair(p, uint32_t{0}));
+  return it != displaced_.end() && it->first == p ? it->second : kNoSlot;
+}
+
+uint32_t EventTimeWindows::TakeSlot(int64_t p) {
+  Require(livePanes_.size() < ringPanes_, codes::kOutOfRange, "internal: no free ring slot");  // CheckPanesFit ensures one
+  const uint32_t mask = ringPanes_ - 1, home = static_cast<uint32_t>(p & mask);
+  uint32_t slot = home;
+  if (slotPane_[home] != kNoPane) {
+    do slot = (slot + 1) & mask;
+    while (slotPane_[slot] != kNoPane);
+    displaced_.insert(std::lower_bound(displaced_.begin(), displaced_.end(), std::make_pair(p, uint32_t{0})), std::make_pair(p, slot));
+  }
+  slotPane_[slot] = p;
+  if (livePanes_.empty() || p > livePanes_.back()) livePanes_.push_back(p);
+  else livePanes_.insert(std::upper_bound(livePanes_.begin(), livePanes_.end(), p), p);
+  return slot;
+}
+
+void EventTimeWindows::ReleaseSlot(int64_t p) {
+  const uint32_t slot = SlotOf(p);
+  Recycle(paneSlots_[slot]);
+  Recycle(leanPaneSlots_[slot]);
+  sortedCells_[slot] = 0;
+  if (twoStacks_) {
+    Recycle(suffixes_[slot]);
+    Recycle(leanSuffixes_[slot]);
+    Recycle(suffixEvents_[slot]);
+  }
+  slotPane_[slot] = kNoPane;
+  if (slot != static_cast<uint32_t>(p & (ringPanes_ - 1))) {
+    displaced_.erase(std::lower_bound(displaced_.begin(), displaced_.end(), std::make_pair(p, uint32_t{0})));
+  }
+}
+
+void EventTimeWindows::ResetRing() {
+  while (!livePanes_.empty()) {
+    ReleaseSlot(livePanes_.back());
+    livePanes_.pop_back();
+  }
 }
 
 template <typename T, typename Acc>
@@ -204,8 +260,8 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   const bool keyed = keys.size != 0;
   const double offset = options_.offset, g = static_cast<double>(paneSize_), inverse = 1.0 / g;
   const int64_t onTimeFrom = onTimeFrom_, lateBelow = lateBelow_;
-  int64_t low = hasPanes_ ? lowPane_ : kAfterAll, high = hasPanes_ ? highPane_ : kBeforeAll;
   std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
+  const int64_t* slotPane = slotPane_.data();  // fixed size: TakeSlot changes entries, never the buffer
   // The cell of `key` in ring pane `ring`, or null: slot indices are not reset, so the cell's key confirms.
   auto cellOf = [&](size_t ring, uint32_t key) -> PaneSlot<Acc>* {
     const size_t cell = slotOf_[ring * keyCount + key];
@@ -254,17 +310,21 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
       for (int64_t k = kFirst; k <= kLast; ++k) {
         // Whether the key already had data in window k (so it fired for this key): then this is an update.
         bool existed = false;
-        for (int64_t q = std::max(k * panesPerSlide_, low); q <= std::min(k * panesPerSlide_ + panesPerWindow_ - 1, high) && !existed; ++q) {
-          existed = cellOf(static_cast<size_t>(q & mask), key) != nullptr;
+        for (int64_t q = k * panesPerSlide_; q < k * panesPerSlide_ + panesPerWindow_ && !existed; ++q) {
+          const uint32_t slot = SlotOf(q);
+          existed = slot != kNoSlot && cellOf(slot, key) != nullptr;
         }
         pendingUpdates_.emplace_back(k, uint64_t{key} << 1 | (existed ? 1 : 0));
       }
       if (kFirst <= kLast) metrics_.updating += 1;
       stacksValid_ = false;  // a cell of an entered pane changes: Two-Stacks state is rebuilt
     }
-    low = std::min(low, p);
-    high = std::max(high, p);
-    const size_t ring = static_cast<size_t>(p & mask);
+    // The pane's slot: its home slot p mod ring unless a pause or jump put it elsewhere, or a new one.
+    size_t ring = static_cast<size_t>(p & mask);
+    if (slotPane[ring] != p) {
+      const uint32_t slot = SlotOf(p);
+      ring = slot != kNoSlot ? slot : TakeSlot(p);
+    }
     PaneSlot<Acc>* cell = cellOf(ring, key);
     if (!cell) {
       std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
@@ -277,11 +337,6 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
     cell->events += 1;
     const T* v = values.data + i * channels;
     for (size_t c = 0; c < channels; ++c) cell[c].acc.Add(static_cast<double>(v[c]), t);
-  }
-  if (low <= high) {
-    hasPanes_ = true;
-    lowPane_ = low;
-    highPane_ = high;
   }
   *lateCount = late;
 }
@@ -341,6 +396,15 @@ void EventTimeWindows::TimerBuckets::Take(double limit, Next&& next) {
     spare_.push_back(std::move(bucket));
   }
   for (const SessionTimer& timer : carry_) Add(timer);
+}
+
+template <typename Callback>
+void EventTimeWindows::TimerBuckets::ForEachUpTo(double limit, Callback&& visit) const {
+  for (auto it = buckets_.begin(); it != buckets_.end() && static_cast<double>(it->first) * width_ <= limit; ++it) {
+    for (const SessionTimer& timer : it->second) {
+      if (timer.time <= limit) visit(timer);
+    }
+  }
 }
 
 void EventTimeWindows::TimerBuckets::Clear() {
@@ -510,9 +574,7 @@ void EventTimeWindows::SortPane(size_t ring) {
 template <typename Acc>
 void EventTimeWindows::FirePaneWindow(int64_t k) {
   const size_t channels = channels_;
-  const int64_t mask = ringPanes_ - 1;
-  const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
-  const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
+  const int64_t firstPane = k * panesPerSlide_, lastPane = firstPane + panesPerWindow_ - 1;
   struct Run {
     const PaneSlot<Acc>* slots;  // sorted by key, `channels` slots per cell
     size_t end, at;              // in slots
@@ -521,8 +583,8 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
   const double end = start + options_.size;
   if (panesPerWindow_ == 1) {
     // Tumbling windows read each pane once: emit its cells in key order without moving them.
-    if (firstPane != lastPane) return;  // the pane was purged or never had data
-    const size_t ring = static_cast<size_t>(firstPane & mask);
+    const uint32_t ring = SlotOf(firstPane);
+    if (ring == kNoSlot) return;  // the pane was purged or never had data
     const std::vector<PaneSlot<Acc>>& slots = PaneSlots<Acc>()[ring];
     if (slots.empty()) return;
     sortedCells_[ring] = 0;  // order_ is the order; the cells stay where they are
@@ -537,8 +599,8 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
   }
   std::vector<Run> runs;
   for (int64_t p = firstPane; p <= lastPane; ++p) {
-    const size_t ring = static_cast<size_t>(p & mask);
-    if (PaneSlots<Acc>()[ring].empty()) continue;
+    const uint32_t ring = SlotOf(p);
+    if (ring == kNoSlot || PaneSlots<Acc>()[ring].empty()) continue;
     SortPane<Acc>(ring);
     runs.push_back(Run{PaneSlots<Acc>()[ring].data(), PaneSlots<Acc>()[ring].size(), 0});
   }
@@ -571,15 +633,14 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
 template <typename Acc>
 void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
   const size_t channels = channels_, keyCount = options_.keyCount;
-  const int64_t mask = ringPanes_ - 1, first = k * panesPerSlide_, last = first + panesPerWindow_ - 1;
+  const int64_t first = k * panesPerSlide_, last = first + panesPerWindow_ - 1;
   std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
   std::vector<Acc>& back = BackAccumulators<Acc>();
   std::vector<std::vector<Acc>>& suffixes = Suffixes<Acc>();
-  auto stored = [&](int64_t q) { return hasPanes_ && q >= lowPane_ && q <= highPane_; };
   // The key's cell in pane q (stored), or null.
   auto cellAt = [&](int64_t q, uint32_t key) -> const PaneSlot<Acc>* {
-    if (!stored(q)) return nullptr;
-    const size_t ring = static_cast<size_t>(q & mask);
+    const uint32_t ring = SlotOf(q);
+    if (ring == kNoSlot) return nullptr;
     const size_t cell = slotOf_[ring * keyCount + key];
     const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
     return cell * channels < slots.size() && slots[cell * channels].key == key ? &slots[cell * channels] : nullptr;
@@ -601,8 +662,9 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
   }
   // Enter the panes new to this window: membership counts and the back stack.
   for (int64_t q = std::max(enteredHigh_ + 1, first); q <= last; ++q) {
-    if (!stored(q)) continue;
-    const std::vector<PaneSlot<Acc>>& slots = paneSlots[static_cast<size_t>(q & mask)];
+    const uint32_t ring = SlotOf(q);
+    if (ring == kNoSlot) continue;
+    const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
     for (size_t j = 0; j < slots.size(); j += channels) {
       const uint32_t key = slots[j].key;
       touch(key);
@@ -629,7 +691,7 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
         for (int64_t p = last; p >= first; --p) {
           const PaneSlot<Acc>* cell = cellAt(p, key);
           if (!cell) continue;
-          const size_t ring = static_cast<size_t>(p & mask);
+          const size_t ring = SlotOf(p);
           const size_t index = static_cast<size_t>(cell - paneSlots[ring].data()) / channels;
           if (suffixes[ring].size() < paneSlots[ring].size()) {
             Reuse(suffixes[ring]);
@@ -656,7 +718,7 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
       double events = backEvents_[key];
       std::fill(result.begin(), result.end(), Acc());
       if (q <= frontEnd_[key]) {
-        const size_t ring = static_cast<size_t>(q & mask);
+        const size_t ring = SlotOf(q);
         const size_t index = static_cast<size_t>(cellAt(q, key) - paneSlots[ring].data()) / channels;
         for (size_t c = 0; c < channels; ++c) result[c] = suffixes[ring][index * channels + c];
         events += suffixEvents_[ring][index];
@@ -667,8 +729,9 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
   }
   // Leave the panes that the next window does not hold.
   for (int64_t q = first; q < first + panesPerSlide_ && q <= last; ++q) {
-    if (!stored(q)) continue;
-    const std::vector<PaneSlot<Acc>>& slots = paneSlots[static_cast<size_t>(q & mask)];
+    const uint32_t ring = SlotOf(q);
+    if (ring == kNoSlot) continue;
+    const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
     for (size_t j = 0; j < slots.size(); j += channels) {
       const uint32_t key = slots[j].key;
       if (--keyCells_[key] == 0) keyBits_[key >> 6] &= ~(uint64_t{1} << (key & 63));
@@ -678,30 +741,33 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
 }
 
 // Updates of fired windows, in (window, key) order: each merges the key's cells of that window directly.
-template <typename Acc>
-void EventTimeWindows::FirePaneUpdates() {
+void EventTimeWindows::NormalizePendingUpdates() {
   // Sorted by (window, key, existed): of one (window, key) the first entry says whether it fired before.
   std::sort(pendingUpdates_.begin(), pendingUpdates_.end());
   pendingUpdates_.erase(std::unique(pendingUpdates_.begin(), pendingUpdates_.end(),
                                     [](const auto& a, const auto& b) { return a.first == b.first && a.second >> 1 == b.second >> 1; }),
                         pendingUpdates_.end());
+}
+
+template <typename Acc>
+void EventTimeWindows::FirePaneUpdates() {
+  NormalizePendingUpdates();
   const size_t channels = channels_;
-  const int64_t mask = ringPanes_ - 1;
   std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
   std::vector<Acc> merged(channels);
   for (size_t i = 0; i < pendingUpdates_.size();) {
     const int64_t k = pendingUpdates_[i].first;
     const double start = options_.offset + static_cast<double>(k) * options_.slide;
     const double end = start + options_.size;
-    const int64_t firstPane = std::max(k * panesPerSlide_, lowPane_);
-    const int64_t lastPane = std::min(k * panesPerSlide_ + panesPerWindow_ - 1, highPane_);
+    const int64_t firstPane = k * panesPerSlide_, lastPane = firstPane + panesPerWindow_ - 1;
     for (; i < pendingUpdates_.size() && pendingUpdates_[i].first == k; ++i) {
       const uint32_t key = static_cast<uint32_t>(pendingUpdates_[i].second >> 1);
       const bool firedBefore = pendingUpdates_[i].second & 1;
       std::fill(merged.begin(), merged.end(), Acc());
       double events = 0;
       for (int64_t p = firstPane; p <= lastPane; ++p) {
-        const size_t ring = static_cast<size_t>(p & mask);
+        const uint32_t ring = SlotOf(p);
+        if (ring == kNoSlot) continue;
         const size_t cell = slotOf_[ring * options_.keyCount + key];
         const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
         if (!(cell * channels < slots.size() && slots[cell * channels].key == key)) continue;
@@ -721,38 +787,117 @@ void EventTimeWindows::FirePanes(double newWatermark) {
     else FirePaneUpdates<TimedAccumulator>();
   }
   if (newWatermark <= watermark_) return;
-  // 2. Windows whose end − 1 ≤ newWatermark, only where data is stored.
-  const int64_t newFiredThrough = LastWindowEndingBy(newWatermark, 0);
-  if (hasPanes_) {
-    const int64_t kFrom = std::max(firedThrough_ + 1, FloorDiv(lowPane_ - panesPerWindow_ + panesPerSlide_, panesPerSlide_));
-    const int64_t kTo = std::min(newFiredThrough, FloorDiv(highPane_, panesPerSlide_));
-    for (int64_t k = kFrom; k <= kTo; ++k) {
-      if (twoStacks_ && lean_) FireTwoStacksWindow<LeanAccumulator>(k);
-      else if (twoStacks_) FireTwoStacksWindow<TimedAccumulator>(k);
-      else if (lean_) FirePaneWindow<LeanAccumulator>(k);
-      else FirePaneWindow<TimedAccumulator>(k);
-    }
-  }
+  // 2. Windows whose end − 1 ≤ newWatermark, only those that hold data (a jump costs no empty windows).
+  ForEachWindowToFire(LastWindowEndingBy(newWatermark, 0), [this](int64_t k) {
+    if (twoStacks_ && lean_) FireTwoStacksWindow<LeanAccumulator>(k);
+    else if (twoStacks_) FireTwoStacksWindow<TimedAccumulator>(k);
+    else if (lean_) FirePaneWindow<LeanAccumulator>(k);
+    else FirePaneWindow<TimedAccumulator>(k);
+  });
   watermark_ = newWatermark;
   UpdateThresholds();
-  // 3. Purge panes whose every window is past its cleanup time.
-  if (hasPanes_) {
-    const int64_t mask = ringPanes_ - 1;
-    const int64_t purgeTo = std::min(highPane_, lateBelow_ - 1);
-    for (int64_t p = lowPane_; p <= purgeTo; ++p) {
-      const size_t ring = static_cast<size_t>(p & mask);
-      Recycle(paneSlots_[ring]);
-      Recycle(leanPaneSlots_[ring]);
-      sortedCells_[ring] = 0;
-      if (twoStacks_) {
-        Recycle(suffixes_[ring]);
-        Recycle(leanSuffixes_[ring]);
-        Recycle(suffixEvents_[ring]);
-      }
-    }
-    if (lateBelow_ > highPane_) hasPanes_ = false;
-    else lowPane_ = std::max(lowPane_, lateBelow_);
+  // 3. Purge panes whose every window is past its cleanup time: their slots are free again.
+  size_t purged = 0;
+  while (purged < livePanes_.size() && livePanes_[purged] < lateBelow_) ReleaseSlot(livePanes_[purged++]);
+  livePanes_.erase(livePanes_.begin(), livePanes_.begin() + static_cast<std::ptrdiff_t>(purged));
+}
+
+template <typename Fire>
+void EventTimeWindows::ForEachWindowToFire(int64_t through, Fire&& fire) const {
+  // The windows holding pane p are FloorDiv(p − perWindow + perSlide, perSlide) … FloorDiv(p, perSlide): both
+  // ends grow with p, so walking the live panes in order yields each window once, in increasing order.
+  int64_t next = firedThrough_ + 1;
+  for (size_t i = 0; i < livePanes_.size(); ++i) {
+    const int64_t p = livePanes_[i];
+    const int64_t firstWindow = FloorDiv(p - panesPerWindow_ + panesPerSlide_, panesPerSlide_);
+    if (firstWindow > through) break;
+    const int64_t to = std::min(through, FloorDiv(p, panesPerSlide_));
+    for (int64_t k = std::max(next, firstWindow); k <= to; ++k) fire(k);
+    next = std::max(next, to + 1);
   }
+}
+
+template <typename Acc>
+size_t EventTimeWindows::CountPaneWindows(int64_t through) {
+  const size_t channels = channels_;
+  const std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
+  size_t count = 0;
+  if (panesPerWindow_ == 1) {  // tumbling: a window is one pane, one cell per key
+    ForEachWindowToFire(through, [&](int64_t k) {
+      const uint32_t ring = SlotOf(k);
+      if (ring != kNoSlot) count += paneSlots[ring].size() / channels;
+    });
+    return count;
+  }
+  if (!twoStacks_) {
+    // Few panes per window: count each window's keys directly, a key once per window (its stamp).
+    ForEachWindowToFire(through, [&](int64_t k) {
+      if (++countStamp_ == 0) {  // wrapped: no key may hold a current stamp
+        std::fill(keyTally_.begin(), keyTally_.end(), 0);
+        countStamp_ = 1;
+      }
+      for (int64_t q = k * panesPerSlide_; q < k * panesPerSlide_ + panesPerWindow_; ++q) {
+        const uint32_t ring = SlotOf(q);
+        if (ring == kNoSlot) continue;
+        const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+        for (size_t j = 0; j < slots.size(); j += channels) {
+          uint32_t& stamp = keyTally_[slots[j].key];
+          count += stamp != countStamp_;
+          stamp = countStamp_;
+        }
+      }
+    });
+    return count;
+  }
+  // Many panes per window (Two-Stacks): sweep the windows in order, keeping per key the number of its cells
+  // in the window's panes (entering the panes that come in, leaving those that go), and the number of keys
+  // with any, so consecutive windows cost their new and old panes only.
+  size_t active = 0;
+  auto visit = [&](int64_t q, bool enter) {
+    const uint32_t ring = SlotOf(q);
+    if (ring == kNoSlot) return;
+    const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
+    for (size_t j = 0; j < slots.size(); j += channels) {
+      uint32_t& tally = keyTally_[slots[j].key];
+      if (enter) active += tally++ == 0;
+      else active -= --tally == 0;
+    }
+  };
+  int64_t enteredLow = 0, enteredHigh = kBeforeAll;  // the panes whose cells are tallied: none yet
+  ForEachWindowToFire(through, [&](int64_t k) {
+    const int64_t first = k * panesPerSlide_, last = first + panesPerWindow_ - 1;
+    if (first > enteredHigh) {  // no overlap with the last window (or none yet): start over
+      for (int64_t q = enteredLow; q <= enteredHigh; ++q) visit(q, false);
+      enteredLow = first;
+      enteredHigh = first - 1;
+    }
+    for (int64_t q = enteredLow; q < first; ++q) visit(q, false);
+    enteredLow = first;
+    for (int64_t q = enteredHigh + 1; q <= last; ++q) visit(q, true);
+    enteredHigh = last;
+    count += active;
+  });
+  for (int64_t q = enteredLow; q <= enteredHigh; ++q) visit(q, false);  // every tally back to zero
+  return count;
+}
+
+size_t EventTimeWindows::FiringCount(double watermark) {
+  Require(!std::isnan(watermark), codes::kInvalidArgument, "watermark must be a number");
+  if (options_.kind == WindowKind::kSession) {
+    // The due sessions that FireSessions would emit: one live timer per due session (older ones are stale).
+    const double wm = std::max(watermark, watermark_);
+    size_t count = 0;
+    dueSessions_.ForEachUpTo(wm + 1, [&](const SessionTimer& timer) {
+      const Session& s = sessions_[timer.record];
+      count += timer.stamp == s.stamp && s.end - 1 <= wm;
+    });
+    return count;
+  }
+  NormalizePendingUpdates();
+  size_t count = pendingUpdates_.size();
+  if (!(watermark > watermark_)) return count;
+  const int64_t through = LastWindowEndingBy(watermark, 0);
+  return count + (lean_ ? CountPaneWindows<LeanAccumulator>(through) : CountPaneWindows<TimedAccumulator>(through));
 }
 
 void EventTimeWindows::FireSessions(double newWatermark) {
@@ -815,6 +960,8 @@ size_t EventTimeWindows::Flush() {
 
 size_t EventTimeWindows::MemoryBytes() const {
   size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
+  bytes += (slotPane_.capacity() + livePanes_.capacity() + paneScratch_.capacity()) * 8 +
+           displaced_.capacity() * sizeof(displaced_[0]) + keyTally_.capacity() * sizeof(uint32_t);
   auto add = [&bytes](const auto& buffers) {
     for (const auto& buffer : buffers) bytes += buffer.capacity() * sizeof(buffer[0]);
   };
@@ -885,13 +1032,14 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
       }
     }
   } else {
-    w.Put<uint8_t>(hasPanes_);
-    w.Put<int64_t>(lowPane_);
-    w.Put<int64_t>(highPane_);
-    if (hasPanes_) {
-      for (int64_t p = lowPane_; p <= highPane_; ++p) {
-        const size_t ring = static_cast<size_t>(p & (ringPanes_ - 1));
-        // Format: cell count, (key, events) per cell, then the accumulators [cell][channel].
+    // Format 2 (live panes only; 0 and 1 were a contiguous pane range): the number of live panes, then per
+    // pane its index, cell count, (key, events) per cell, then the accumulators [cell][channel].
+    w.Put<uint8_t>(2);
+    w.Put<uint64_t>(livePanes_.size());
+    {
+      for (int64_t p : livePanes_) {
+        const size_t ring = SlotOf(p);
+        w.Put<int64_t>(p);
         auto put = [&](const auto& slots) {
           w.Put<uint64_t>(slots.size() / channels_);
           for (size_t j = 0; j < slots.size(); j += channels_) {
@@ -986,17 +1134,37 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       }
     }
   } else {
-    const uint8_t hasPanes = r.Get<uint8_t>();
-    const int64_t low = r.Get<int64_t>(), high = r.Get<int64_t>();
-    Require(hasPanes <= 1 && (!hasPanes || (low <= high && high - low < static_cast<int64_t>(ringPanes_))),
-            codes::kMalformedData, "snapshot pane range out of range");
-    std::vector<std::vector<Cell>> paneCells(ringPanes_);
-    std::vector<std::vector<TimedAccumulator>> paneAccs(ringPanes_);
-    std::vector<std::vector<LeanAccumulator>> leanPaneAccs(ringPanes_);
-    if (hasPanes) {
-      for (int64_t p = low; p <= high; ++p) {
-        const size_t ring = static_cast<size_t>(p & (ringPanes_ - 1));
+    // Format 2: live panes by index; 0 / 1: none / a contiguous range low … high (empty panes included).
+    const uint8_t format = r.Get<uint8_t>();
+    Require(format <= 2, codes::kMalformedData, "snapshot pane format unknown");
+    int64_t low = 0, high = -1;
+    uint64_t listed = 0;
+    if (format == 2) {
+      listed = r.Get<uint64_t>();
+      Require(listed <= ringPanes_, codes::kMalformedData, "snapshot has more live panes than the ring");
+    } else {
+      low = r.Get<int64_t>();
+      high = r.Get<int64_t>();
+      Require(format == 0 || (low <= high && high - low < static_cast<int64_t>(ringPanes_)), codes::kMalformedData,
+              "snapshot pane range out of range");
+      if (format == 1) listed = static_cast<uint64_t>(high - low + 1);
+    }
+    const uint64_t kMaxPane = uint64_t{1} << 62;
+    std::vector<int64_t> panes;
+    std::vector<std::vector<Cell>> paneCells(listed);
+    std::vector<std::vector<TimedAccumulator>> paneAccs(listed);
+    std::vector<std::vector<LeanAccumulator>> leanPaneAccs(listed);
+    {
+      for (uint64_t ring = 0; ring < listed; ++ring) {
+        int64_t p = low + static_cast<int64_t>(ring);
+        if (format == 2) {
+          p = r.Get<int64_t>();
+          Require(static_cast<uint64_t>(p < 0 ? -(p + 1) : p) < kMaxPane && (panes.empty() || p > panes.back()), codes::kMalformedData,
+                  "snapshot panes out of order");
+        }
+        panes.push_back(p);
         const uint64_t count = r.Get<uint64_t>();
+        Require(format != 2 || count >= 1, codes::kMalformedData, "snapshot live pane is empty");
         Require(count <= o.keyCount && count <= r.Remaining() / 12, codes::kMalformedData, "snapshot pane too large");
         std::vector<uint8_t> seen;
         for (uint64_t j = 0; j < count; ++j) {
@@ -1027,15 +1195,14 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       updates.emplace_back(k, entry);
     }
     r.ExpectEnd();
-    for (size_t ring = 0; ring < ringPanes_; ++ring) {
-      if (lean_) BuildPaneSlots(ring, paneCells[ring], leanPaneAccs[ring]);
-      else BuildPaneSlots(ring, paneCells[ring], paneAccs[ring]);
-      for (size_t j = 0; j < paneCells[ring].size(); ++j) slotOf_[ring * o.keyCount + paneCells[ring][j].key] = static_cast<uint32_t>(j);
+    ResetRing();
+    for (size_t i = 0; i < panes.size(); ++i) {
+      if (paneCells[i].empty()) continue;  // format 1 listed empty panes too
+      const uint32_t slot = TakeSlot(panes[i]);
+      if (lean_) BuildPaneSlots(slot, paneCells[i], leanPaneAccs[i]);
+      else BuildPaneSlots(slot, paneCells[i], paneAccs[i]);
+      for (size_t j = 0; j < paneCells[i].size(); ++j) slotOf_[size_t{slot} * o.keyCount + paneCells[i][j].key] = static_cast<uint32_t>(j);
     }
-    sortedCells_.assign(ringPanes_, 0);
-    hasPanes_ = hasPanes;
-    lowPane_ = low;
-    highPane_ = high;
     pendingUpdates_ = std::move(updates);
   }
   watermark_ = watermark;

@@ -9,8 +9,15 @@
 // up to 16 panes merges them (each pane sorted by key once, in place, then merged as sorted runs); beyond
 // that, Two-Stacks per key over the pane cells makes a window O(1) merges per key, amortised.
 //
-// Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring pane (ring = `ringPanes`, a power
-// of two covering size + allowedLateness + horizon), and per (key, live pane) that holds data one cell of
+// Panes live in a ring of `ringPanes` slots (a power of two covering size + allowedLateness + horizon). Pane p
+// sits in slot p mod ringPanes when that slot is free, else in the next free slot (a small sorted directory
+// finds those), so only panes that hold data take a slot: a stream that pauses for any time, keys that go
+// idle, or a watermark that jumps ahead need no slot for the empty time between. The one limit: at most
+// `ringPanes` panes hold live (unpurged) data at once; a batch needing more is ERR_OUT_OF_RANGE.
+// Windows to fire are found from the live panes, so a jump costs the windows that hold data, not the time.
+//
+// Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring slot (plus 4 bytes per key for
+// sliding windows: FiringCount's per-key tally), and per (key, live pane) that holds data one cell of
 // 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line). A purged
 // pane's buffer goes to the next pane that starts, so no allocation happens once buffers reached their
 // high-water mark. Two-Stacks adds per key 40 bytes + one accumulator per channel, and per cell one suffix
@@ -38,7 +45,7 @@ struct EventTimeWindowsOptions {
   double gap = 0;      // session: inactivity gap (integer ≥ 1)
   double offset = 0;   // tumbling / sliding: windows start at offset + k·slide (integer, |offset| < slide)
   double allowedLateness = 0;  // integer ≥ 0
-  double horizon = 0;  // tumbling / sliding: how far data may run ahead of the oldest open window; 0: 4·size
+  double horizon = 0;  // tumbling / sliding: ring = panes of size + allowedLateness + horizon; 0: 4·size
   uint32_t keyCount = 1;
   uint32_t channels = 1;
   std::vector<Aggregate> aggregates;
@@ -168,6 +175,10 @@ class EventTimeWindows {
   size_t AdvanceWatermark(double watermark);
   // End of stream: fires everything (watermark +Infinity).
   size_t Flush();
+  // How many windows AdvanceWatermark(watermark) (or Flush(), watermark +Infinity) would fire now, without
+  // firing them: callers check their output space first. Changes nothing observable (pending updates are put
+  // in the canonical order that firing puts them in anyway); costs at most what firing would, no allocation.
+  size_t FiringCount(double watermark);
 
   const FiredWindows& fired() const { return fired_; }
   double watermark() const { return watermark_; }
@@ -211,6 +222,9 @@ class EventTimeWindows {
     void Take(double limit, Next&& next);
     void Clear();
     size_t Bytes() const;
+    // Calls visit(timer) for every timer with time ≤ limit, in no particular order; changes nothing.
+    template <typename Callback>
+    void ForEachUpTo(double limit, Callback&& visit) const;
 
    private:
     double width_ = 1;
@@ -235,7 +249,26 @@ class EventTimeWindows {
   void PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
   template <typename T>
   void PushSessions(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
-  void CheckPanesFit(Span<const double> ts) const;
+  void CheckPanesFit(Span<const double> ts);
+
+  // The ring: which slot holds pane p (kNoSlot: none), taking and releasing slots.
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  static constexpr int64_t kNoPane = std::numeric_limits<int64_t>::min();
+  uint32_t SlotOf(int64_t p) const {
+    const size_t home = static_cast<size_t>(p & (ringPanes_ - 1));
+    if (slotPane_[home] == p) return static_cast<uint32_t>(home);
+    return displaced_.empty() ? kNoSlot : DisplacedSlotOf(p);
+  }
+  uint32_t DisplacedSlotOf(int64_t p) const;
+  uint32_t TakeSlot(int64_t p);  // p holds no slot; fewer than ringPanes_ panes are live
+  void ReleaseSlot(int64_t p);
+  void ResetRing();
+  // Calls fire(k) for every window k in (firedThrough_, through] that holds a live pane, in increasing k.
+  template <typename Fire>
+  void ForEachWindowToFire(int64_t through, Fire&& fire) const;
+  void NormalizePendingUpdates();
+  template <typename Acc>
+  size_t CountPaneWindows(int64_t through);
 
   template <typename Acc>
   void SortPane(size_t ring);
@@ -281,9 +314,15 @@ class EventTimeWindows {
   // Tumbling / sliding. Windows k ≤ firedThrough_ have fired, k ≤ purgedThrough_ are purged; panes below
   // lateBelow_ are purged; an event in a pane ≥ onTimeFrom_ touches no fired window.
   int64_t firedThrough_, purgedThrough_, lateBelow_, onTimeFrom_;
-  bool hasPanes_ = false;
-  int64_t lowPane_ = 0, highPane_ = 0;              // stored panes, when hasPanes_
-  std::vector<uint32_t> slotOf_;                    // [ring pane][key] → cell index in that pane's arena
+  std::vector<int64_t> slotPane_;    // [ring slot] → the pane it holds, or kNoPane
+  std::vector<int64_t> livePanes_;   // panes that hold data, ascending (at most ringPanes_; capacity reserved)
+  std::vector<std::pair<int64_t, uint32_t>> displaced_;  // (pane, slot) of live panes not in slot p mod ring, by pane
+  std::vector<int64_t> paneScratch_;  // CheckPanesFit's exact count of new panes (slow path only)
+  // Sliding, FiringCount's per-key scratch: with Two-Stacks the key's cells in the window (all zero between
+  // calls), else the stamp of the last window that counted the key (countStamp_ grows per window).
+  std::vector<uint32_t> keyTally_;
+  uint32_t countStamp_ = 0;
+  std::vector<uint32_t> slotOf_;                    // [ring slot][key] → cell index in that pane's arena
   bool lean_ = false;                               // only count / sum / mean / min / max: LeanAccumulator
   std::vector<std::vector<PaneSlot<TimedAccumulator>>> paneSlots_;    // per ring pane: [cell][channel]
   std::vector<std::vector<PaneSlot<LeanAccumulator>>> leanPaneSlots_;  // the same when lean_

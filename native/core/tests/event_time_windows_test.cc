@@ -93,7 +93,10 @@ SLUICE_TEST(BadInputChangesNothing) {
   CHECK_THROWS_CODE(nan.PushInto(w), sluice::codes::kInvalidArgument);
   Batch key({1, 2}, {0, 2}, {1, 1});
   CHECK_THROWS_CODE(key.PushInto(w), sluice::codes::kOutOfRange);
-  Batch far({1, 1e6}, {0, 0}, {1, 1});
+  // Far apart is fine (one ring slot per pane with data); more panes with data than ring slots is not.
+  std::vector<double> spread;
+  for (uint32_t i = 0; i <= w.ringPanes(); ++i) spread.push_back(1e6 * i + 1);
+  Batch far(spread, std::vector<uint32_t>(spread.size(), 0), std::vector<double>(spread.size(), 1));
   CHECK_THROWS_CODE(far.PushInto(w), sluice::codes::kOutOfRange);
   Batch lengths({1, 2}, {0}, {1, 1});
   CHECK_THROWS_CODE(lengths.PushInto(w), sluice::codes::kInvalidLength);
@@ -293,4 +296,89 @@ SLUICE_TEST(SessionsWithManyPerKeyRestoreAndContinueIdentically) {
   CHECK(a.metrics().late > 0);
   CHECK_EQ(a.Flush(), b.Flush());
   CHECK(a.fired().values == b.fired().values);
+}
+
+namespace {
+
+// Feeds a random stream with pauses of 1000 windows, watermark jumps and allowed-late events after them to
+// `w`, checking before every advance that FiringCount says exactly how many windows then fire.
+void RunPausesAndJumps(EventTimeWindows& w, EventTimeWindows& twin, uint32_t seed, double unit, std::vector<double>* sums) {
+  std::mt19937 random(seed);
+  double clock = 0, maxSeen = 0, wm = -INFINITY;
+  for (int batch = 0; batch < 60; ++batch) {
+    if (random() % 4 == 0) clock += 1000 * unit + static_cast<double>(random() % 7);  // a pause
+    std::vector<double> ts, values;
+    std::vector<uint32_t> keys;
+    for (int i = 0; i < 20; ++i) {
+      clock += static_cast<double>(random() % 3);
+      double t = random() % 4 == 0 ? clock - static_cast<double>(random() % 8) : clock;
+      if (wm > -INFINITY && random() % 5 == 0) t = wm - static_cast<double>(random() % 12);  // late or allowed-late
+      ts.push_back(t);
+      keys.push_back(static_cast<uint32_t>(random() % 5));
+      values.push_back(static_cast<double>(random() % 50));
+      maxSeen = std::max(maxSeen, t);
+    }
+    Batch b(ts, keys, values);
+    Batch c(ts, keys, values);
+    b.PushInto(w);
+    c.PushInto(twin);
+    if (batch % 9 == 4) {  // a snapshot across the gap, restored into the twin
+      const std::vector<uint8_t> bytes = w.Snapshot();
+      twin.Restore(Span<const uint8_t>(bytes.data(), bytes.size()));
+    }
+    wm = random() % 6 == 0 ? maxSeen + 500 * unit : maxSeen - 4;  // sometimes a jump far ahead
+    if (wm > maxSeen) clock = wm;
+    const size_t expected = w.FiringCount(wm);
+    CHECK_EQ(w.AdvanceWatermark(wm), expected);
+    CHECK_EQ(twin.AdvanceWatermark(wm), expected);
+    CHECK(w.fired().values == twin.fired().values && w.fired().keys == twin.fired().keys && w.fired().ends == twin.fired().ends);
+    for (size_t i = 0; i < w.fired().size(); ++i) sums->push_back(w.fired().values[i * 4 + 1]);
+  }
+  const size_t expected = w.FiringCount(INFINITY);
+  CHECK_EQ(w.Flush(), expected);
+  CHECK_EQ(twin.Flush(), expected);
+}
+
+}  // namespace
+
+SLUICE_TEST(PausesJumpsAndRestoresFitTheRingAndFiringCountIsExact) {
+  struct Case {
+    WindowKind kind;
+    double size, slide, lateness;
+  };
+  for (const Case& c : {Case{WindowKind::kTumbling, 10, 10, 6}, Case{WindowKind::kSliding, 12, 4, 6},
+                        Case{WindowKind::kSliding, 40, 2, 6}, Case{WindowKind::kSession, 0, 0, 6}}) {
+    for (uint32_t seed = 1; seed <= 6; ++seed) {
+      EventTimeWindowsOptions o = Options(c.kind, c.size, c.slide, 9, c.lateness, 5);
+      EventTimeWindows w(o), twin(o);
+      const uint32_t ring = w.ringPanes();
+      std::vector<double> sums;
+      RunPausesAndJumps(w, twin, seed, c.kind == WindowKind::kSession ? 9 : c.size, &sums);
+      CHECK(!sums.empty());
+      CHECK_EQ(w.ringPanes(), ring);
+      CHECK_EQ(w.metrics().firedWindows, twin.metrics().firedWindows);
+      CHECK(w.metrics().updateFirings > 0);
+    }
+  }
+}
+
+SLUICE_TEST(FiringCountChangesNothing) {
+  EventTimeWindows w(Options(WindowKind::kSliding, 30, 10, 0, 20, 3));
+  Batch b({1, 12, 25, 5, 31, 1000}, {2, 2, 2, 0, 2, 1}, {1, 2, 3, 4, 5, 6});
+  b.PushInto(w);
+  const std::vector<uint8_t> before = w.Snapshot();
+  CHECK_EQ(w.FiringCount(29), size_t{6});
+  CHECK_EQ(w.FiringCount(INFINITY), size_t{6 + 3 + 3});
+  CHECK_EQ(w.FiringCount(-5), size_t{0});
+  CHECK(w.Snapshot() == before);
+  CHECK_EQ(w.watermark(), -INFINITY);
+  CHECK_THROWS_CODE(w.FiringCount(NAN), sluice::codes::kInvalidArgument);
+  CHECK_EQ(w.AdvanceWatermark(29), size_t{6});
+  // Allowed-late (window [−20, 10) is purged, [−10, 20) and [0, 30) are not): key 1 fires those two for the
+  // first time, key 2 updates them.
+  Batch late({3, 4}, {1, 2}, {1, 1});
+  late.PushInto(w);
+  const size_t pending = w.FiringCount(0);  // a watermark that goes back still emits the updates
+  CHECK_EQ(pending, size_t{4});
+  CHECK_EQ(w.AdvanceWatermark(0), pending);
 }

@@ -3,32 +3,11 @@
 // snapshot/restore, with allowed-late events after a jump. ERR_OUT_OF_RANGE is kept only for a batch that
 // would keep more distinct panes alive at once than the ring holds.
 import { describe, expect, it } from 'vitest'
-import { EventTimeWindows, type FiredWindows } from '../lib/index'
-import { type Aggregate, ReferenceWindows, type ReferenceWindow } from './reference/event_time_reference'
+import { EventTimeWindows } from '../lib/index'
+import { ReferenceWindows } from './reference/event_time_reference'
 import { mulberry32 as rng } from '../lib/random'
+import { ALL, LEAN, compareFired } from './support/fired_windows'
 import { expectSluiceError } from './helpers'
-
-const ALL: Aggregate[] = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last']
-const LEAN: Aggregate[] = ['count', 'sum', 'mean', 'min', 'max']
-
-function close(actual: number, expected: number, what: string): void {
-  if (Number.isNaN(expected)) {
-    expect(actual, what).toBeNaN()
-    return
-  }
-  const tolerance = 1e-9 * Math.max(1, Math.abs(expected))
-  if (!(Math.abs(actual - expected) <= tolerance)) expect(actual, what).toBe(expected)
-}
-
-function compare(actual: FiredWindows, expected: ReferenceWindow[], perWindow: number, label: string): void {
-  expect(actual.length, `${label}: number of windows`).toBe(expected.length)
-  for (let w = 0; w < expected.length; w++) {
-    const e = expected[w]
-    const where = `${label} window ${w} (key ${e.key}, [${e.start}, ${e.end}))`
-    expect([actual.key[w], actual.start[w], actual.end[w], actual.count[w], actual.updated[w]], where).toEqual([e.key, e.start, e.end, e.count, e.updated ? 1 : 0])
-    for (let j = 0; j < perWindow; j++) close(actual.values[w * perWindow + j], e.values[j], `${where} value ${j}`)
-  }
-}
 
 const coverage = { pauses: 0, jumps: 0, updatesAfterJump: 0, restoresAcrossGap: 0, windows: 0, late: 0 }
 
@@ -99,18 +78,18 @@ function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session', manyPan
     if (choice < 0.15) {
       // The watermark jumps far ahead of every event (e.g. an idle source's watermark): everything fires.
       const wm = Math.max(maxSeen, engine.watermark) + int(100, 1000) * unit
-      compare(engine.advanceWatermark(wm), reference.advance(wm), perWindow, `${label} jump to ${wm}`)
+      compareFired(engine.advanceWatermark(wm), reference.advance(wm), perWindow, `${label} jump to ${wm}`)
       jumpWatermark = wm
       clock = wm + int(0, unit)
       afterJump = 2
       coverage.jumps++
     } else if (choice < 0.9) {
       const wm = maxSeen - bound - 1
-      compare(engine.advanceWatermark(wm), reference.advance(wm), perWindow, `${label} advance ${wm}`)
+      compareFired(engine.advanceWatermark(wm), reference.advance(wm), perWindow, `${label} advance ${wm}`)
     }
     if (r() < 0.15) restore('any')
   }
-  compare(engine.flush(), reference.flush(), perWindow, `${label} flush`)
+  compareFired(engine.flush(), reference.flush(), perWindow, `${label} flush`)
   const metrics = engine.metrics()
   expect(metrics, `${label}: metrics`).toEqual(reference.metrics)
   coverage.windows += metrics.firedWindows
@@ -143,12 +122,12 @@ describe('EventTimeWindows across pauses, idle keys and watermark jumps', () => 
       expect(Array.from(w.push({ timestamps, keys, values }).late)).toEqual(reference.push(timestamps, keys, values))
     }
     pushBoth([1_000, 15_000, 42_000], [0, 1, 2])
-    compare(w.advanceWatermark(30_000), reference.advance(30_000), 2, 'before the pause')
+    compareFired(w.advanceWatermark(30_000), reference.advance(30_000), 2, 'before the pause')
     const hours = 5 * 3_600_000 // 1800 windows of slide later: far beyond the ring
     pushBoth([hours + 5, hours + 70_000], [1, 1])
-    compare(w.advanceWatermark(hours + 1_000), reference.advance(hours + 1_000), 2, 'after the pause')
+    compareFired(w.advanceWatermark(hours + 1_000), reference.advance(hours + 1_000), 2, 'after the pause')
     pushBoth([hours + 2_000], [0])
-    compare(w.flush(), reference.flush(), 2, 'flush')
+    compareFired(w.flush(), reference.flush(), 2, 'flush')
     expect(w.info().ringPanes).toBe(ring) // memory per key stays fixed
   })
 

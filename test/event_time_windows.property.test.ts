@@ -2,32 +2,10 @@
 // window kinds, sizes, slides, gaps, offsets, lateness, channels, key counts, value shapes (constant, rising,
 // falling, random, NaN-bearing), out-of-order streams, watermarks that go back, and snapshot/restore midway.
 import { describe, expect, it } from 'vitest'
-import { EventTimeWindows, type FiredWindows } from '../lib/index'
-import { type Aggregate, ReferenceWindows, type ReferenceWindow } from './reference/event_time_reference'
+import { EventTimeWindows } from '../lib/index'
+import { ReferenceWindows } from './reference/event_time_reference'
 import { mulberry32 as rng } from '../lib/random'
-
-const ALL: Aggregate[] = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last']
-const LEAN: Aggregate[] = ['count', 'sum', 'mean', 'min', 'max']
-
-
-function close(actual: number, expected: number, what: string): void {
-  if (Number.isNaN(expected)) {
-    expect(actual, what).toBeNaN()
-    return
-  }
-  const tolerance = 1e-9 * Math.max(1, Math.abs(expected))
-  if (!(Math.abs(actual - expected) <= tolerance)) expect(actual, what).toBe(expected)
-}
-
-function compare(actual: FiredWindows, expected: ReferenceWindow[], perWindow: number, label: string): void {
-  expect(actual.length, `${label}: number of windows`).toBe(expected.length)
-  for (let w = 0; w < expected.length; w++) {
-    const e = expected[w]
-    const where = `${label} window ${w} (key ${e.key}, [${e.start}, ${e.end}))`
-    expect([actual.key[w], actual.start[w], actual.end[w], actual.count[w], actual.updated[w]], where).toEqual([e.key, e.start, e.end, e.count, e.updated ? 1 : 0])
-    for (let j = 0; j < perWindow; j++) close(actual.values[w * perWindow + j], e.values[j], `${where} value ${j}`)
-  }
-}
+import { ALL, LEAN, compareFired } from './support/fired_windows'
 
 type Shape = 'constant' | 'rising' | 'falling' | 'random' | 'nan'
 
@@ -88,7 +66,7 @@ function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session', manyPan
     const choice = r()
     if (choice < 0.75 && maxSeen > -Infinity) {
       const wm = choice < 0.1 ? maxSeen - bound - 1 - int(50, 100) : maxSeen - bound - 1
-      compare(engine.advanceWatermark(wm), reference.advance(wm), perWindow, `${label} advance ${wm}`)
+      compareFired(engine.advanceWatermark(wm), reference.advance(wm), perWindow, `${label} advance ${wm}`)
     }
     if (r() < 0.2) {
       // Snapshot, continue in a fresh instance: must be as if never stopped.
@@ -99,7 +77,7 @@ function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session', manyPan
       coverage.restores++
     }
   }
-  compare(engine.flush(), reference.flush(), perWindow, `${label} flush`)
+  compareFired(engine.flush(), reference.flush(), perWindow, `${label} flush`)
   const metrics = engine.metrics()
   expect(metrics, `${label}: metrics`).toEqual(reference.metrics)
   coverage.windows += metrics.firedWindows

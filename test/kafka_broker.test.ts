@@ -44,7 +44,11 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
   })
 
   async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void; group?: string; stateStore?: StateStore } = {}) {
-    const consumer: Consumer = kafka.consumer({ groupId: options.group ?? name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 3000, rebalanceTimeout: 3000 })
+    // A session long enough that a loaded machine (CI runs test files in parallel) does not expire a member
+    // between heartbeats (with 3 s, CI once saw the first consumer's offset commits refused, "the coordinator
+    // is not aware of this member", and its partitions replayed). The mock cluster only lets a new member in
+    // once a departed one's session has run out (measured: ~session), so it is kept well under the waits.
+    const consumer: Consumer = kafka.consumer({ groupId: options.group ?? name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 8000, rebalanceTimeout: 8000 })
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: true })
     const processors = new Map<number, WindowProcessor>()

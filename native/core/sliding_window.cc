@@ -277,6 +277,7 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
     begin = chunkEnd;
   }
   rowsSeen_ = last;
+  prefetch_ = {};  // holds no pointer into the caller's array past the push
 #if defined(__SSE2__)
   if (streamOutput_) _mm_sfence();  // make the non-temporal stores visible before returning
 #endif

@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import nodeGypBuild from 'node-gyp-build'
+import type { CudaBackend } from './backends'
 import { SluiceError } from './errors'
 
 /** The package root: lib/ and dist/ both sit one level below it. */
@@ -21,17 +22,7 @@ export interface NativeAddon {
 
 export interface NativeBackends {
   cpu: { available: true; simd: string; simdSupported: string; threads: number }
-  cuda: {
-    available: boolean
-    reason: string | null
-    library: string
-    driverVersion?: number
-    runtimeVersion?: number
-    deviceCount?: number
-    device?: { name: string; computeCapability: string; totalMemory: number; freeMemory: number }
-    cudnnVersion?: number
-    cudnnPath?: string
-  }
+  cuda: CudaBackend
 }
 
 let addon: NativeAddon | undefined

@@ -6,22 +6,16 @@
 
 #include "check.h"
 #include "lstm_reference.h"
+#include "simd_levels.h"
 #include "lstm_state.h"
 #include "snapshot.h"
 
 using namespace sluice;
 using sluice::test::RandomInput;
 using sluice::test::RandomLstm;
+using sluice::test::SupportedLevels;
 
 namespace {
-
-std::vector<SimdLevel> SupportedLevels() {
-  std::vector<SimdLevel> levels;
-  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (ClampSimdLevel(level, DetectSimdLevel()) == level) levels.push_back(level);
-  }
-  return levels;
-}
 
 // Runs predict and compares with the reference for every sequence (and every step when `sequence`).
 void CheckPredict(const RandomLstm& ref, LstmModel& model, size_t T, size_t B, bool batchFirst, bool sequence,

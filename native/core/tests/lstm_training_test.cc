@@ -6,21 +6,15 @@
 
 #include "check.h"
 #include "lstm_reference.h"
+#include "simd_levels.h"
 #include "lstm_training.h"
 
 using namespace sluice;
 using sluice::test::RandomInput;
 using sluice::test::RandomLstm;
+using sluice::test::SupportedLevels;
 
 namespace {
-
-std::vector<SimdLevel> SupportedLevels() {
-  std::vector<SimdLevel> levels;
-  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-    if (ClampSimdLevel(level, DetectSimdLevel()) == level) levels.push_back(level);
-  }
-  return levels;
-}
 
 // Mean squared error of the reference's last-step head output, in double.
 double ReferenceLoss(const RandomLstm& ref, const std::vector<float>& x, const std::vector<float>& y, size_t T, size_t B) {

@@ -1,6 +1,6 @@
 // LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU or, with cuDNN, an NVIDIA GPU; PyTorch semantics.
-// LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
-// call; the native core checks every length again.
+// LstmState: per-key (h, c) for streaming, one step per call (step, or stepAsync on a worker thread).
+// Validation happens here, before any native call; the native core checks every length again.
 import { backends } from './backends'
 import { SluiceError } from './errors'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './lstm_loaders'

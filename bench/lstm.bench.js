@@ -1,7 +1,8 @@
 // LstmModel against onnxruntime-node's LSTM operator, both with 2 threads, in the same process run.
 // Shapes steps/batch/inputSize/hiddenSize from the LSTM issue; one layer, output = last hidden state.
 // FLOPs counted as 2·4H·(I+H) per step and sequence. Also: the stateful step of 1024 keys against ort
-// stepping with initial_h/initial_c in and Y_h/Y_c out, predictAsync's added cost per call, and this
+// stepping with initial_h/initial_c in and Y_h/Y_c out (and stepAsync, the same step on a worker thread),
+// predictAsync's and stepAsync's added cost per call, and this
 // machine's measured FMA peak (one thread, the active SIMD kernels) as the physical limit.
 // Output buffers are preallocated for both sides (ort: pre-allocated output tensors as fetches).
 'use strict'
@@ -33,6 +34,13 @@ function randomArray(next, n, scale = 1) {
 function randomWeights(next, I, H) {
   const s = 1 / Math.sqrt(H)
   return { inputSize: I, hiddenSize: H, layers: [{ weightIh: randomArray(next, 4 * H * I, s), weightHh: randomArray(next, 4 * H * H, s), biasIh: randomArray(next, 4 * H, s), biasHh: randomArray(next, 4 * H, s) }] }
+}
+
+// A stepAsync case for benny, which calls a case twice without waiting while it inspects it: a state takes
+// one stepAsync at a time, so each call starts when the previous one has settled (one extra microtask).
+function oneAtATime(stepAsync) {
+  let tail = Promise.resolve()
+  return () => (tail = tail.then(stepAsync))
 }
 
 function measureFmaPeak() {
@@ -77,6 +85,7 @@ async function main() {
   }
 
   // Stateful: one step of 1024 keys, I 16, H 128.
+  let stateful
   {
     const n = 1024, I = 16, H = 128
     const next = random(42)
@@ -101,7 +110,9 @@ async function main() {
     const rows = await runSuite(`stateful step: ${n} keys, I${I} H${H} (${(flops / 1e6).toFixed(1)} MFLOP per call)`, [
       { name: `onnxruntime-node run, states in/out (${THREADS} threads)`, fn: ortStep, events: flops, baseline: true },
       { name: `sluice state.step (${THREADS} threads)`, fn: () => state.step(keys, x, out), events: flops },
+      { name: `sluice state.stepAsync (${THREADS} threads)`, fn: oneAtATime(() => state.stepAsync(keys, x, out)), events: flops },
     ], { unit: 'flop' })
+    stateful = rows
     summary.push({ name: `stateful step 1024 keys I16 H128`, rows, target: 2.0 })
     await session.release()
     state.close()
@@ -127,6 +138,22 @@ async function main() {
     model.close()
   }
 
+  // The same fixed cost for a state: one key of a 1-unit model.
+  let stepOverhead
+  {
+    const model = LstmModel.fromWeights(randomWeights(random(8), 1, 1), { threads: THREADS })
+    const state = model.createState({ capacity: 1 })
+    const keys = new Uint32Array(1), x = new Float32Array(1), out = new Float32Array(1)
+    const rows = await runSuite('state call overhead: I1 H1, 1 key', [
+      { name: 'sluice state.step', fn: () => state.step(keys, x, out), baseline: true },
+      { name: 'sluice state.stepAsync', fn: oneAtATime(() => state.stepAsync(keys, x, out)) },
+    ], { unit: 'call' })
+    stepOverhead = (rows[1].nsPerOp - rows[0].nsPerOp) / 1000
+    console.log(`stepAsync adds ${stepOverhead.toFixed(1)} µs per call over step`)
+    state.close()
+    model.close()
+  }
+
   console.log(`\nSummary (GFLOP/s; ratio = sluice / onnxruntime-node throughput; limit = ${THREADS} × measured 1-thread FMA peak ≈ ${(2 * peak.gflops).toFixed(0)} GFLOP/s)`)
   console.log('case                               ort     sluice  ratio  target  met   % of limit')
   for (const s of summary) {
@@ -136,6 +163,8 @@ async function main() {
     console.log(`${s.name.padEnd(33)}${g(base).toFixed(1).padStart(6)}  ${g(sync).toFixed(1).padStart(7)}  ${ratio.toFixed(2).padStart(5)}x  ${s.target.toFixed(1).padStart(5)}x  ${(ratio >= s.target ? 'yes' : 'NO').padEnd(4)}  ${((100 * g(sync)) / (2 * peak.gflops)).toFixed(0).padStart(9)}%`)
   }
   console.log(`predictAsync − predict per call: ${overhead.toFixed(1)} µs (target ≤ 30 µs)`)
+  const [, step, stepAsync] = stateful
+  console.log(`stateful 1024 keys: stepAsync ${(stepAsync.nsPerOp / 1000).toFixed(0)} µs vs step ${(step.nsPerOp / 1000).toFixed(0)} µs per call (${(stepAsync.nsPerOp / step.nsPerOp).toFixed(2)}×); stepAsync − step on a 1-key state: ${stepOverhead.toFixed(1)} µs`)
 }
 
 if (require.main === module) main().catch((error) => { console.error(error); process.exit(1) })

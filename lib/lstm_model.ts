@@ -1,6 +1,6 @@
 // LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU or, with cuDNN, an NVIDIA GPU; PyTorch semantics.
-// LstmState: per-key (h, c) for streaming, one step per call. Validation happens here, before any native
-// call; the native core checks every length again.
+// LstmState: per-key (h, c) for streaming, one step per call (step, or stepAsync on a worker thread).
+// Validation happens here, before any native call; the native core checks every length again.
 import { backends } from './backends'
 import { SluiceError } from './errors'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './lstm_loaders'
@@ -64,6 +64,7 @@ type NativeCudaLstmModelCtor = new (weights: LstmWeights, algorithm: CudnnAlgori
 
 interface NativeLstmState {
   step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
+  stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
   reset(keys?: Uint32Array): void
   snapshot(): Uint8Array
   restore(bytes: Uint8Array): void
@@ -398,6 +399,40 @@ export class LstmState extends NativeObject<NativeLstmState> {
    */
   step(keys: Uint32Array, x: Float32Array, out?: Float32Array): Float32Array {
     const state = this.native()
+    const result = this.#prepare(keys, x, out)
+    state.step(keys, x, result)
+    return result
+  }
+
+  /**
+   * step() on a native worker thread, so the event loop stays free; resolves with the view step() would
+   * return (of `out` when given). Every check (closed, types, lengths, keys) happens before anything is
+   * queued: a bad call rejects with step()'s code and changes nothing. The keys are copied at the call;
+   * x and out are kept alive until it settles and must not be changed meanwhile.
+   *
+   * One step at a time per state: while a stepAsync is in flight, step, stepAsync, reset, snapshot and
+   * restore throw ERR_INVALID_STATE ('a stepAsync is in flight'); await it first. close() is allowed: the
+   * state is closed at once for later calls, the step in flight still completes and resolves, and the
+   * native memory is freed when it ends. Different states (even of one model) may step concurrently; calls
+   * on one model take turns inside the native code.
+   */
+  stepAsync(keys: Uint32Array, x: Float32Array, out?: Float32Array): Promise<Float32Array> {
+    try {
+      const state = this.native()
+      const result = this.#prepare(keys, x, out)
+      // A resizable buffer could shrink under the worker thread: step on fixed-size copies instead.
+      if (!isResizable(x) && !isResizable(result)) return state.stepAsync(keys, x, result)
+      return state.stepAsync(keys, x.slice(), new Float32Array(result.length)).then((computed) => {
+        result.set(computed)
+        return result
+      })
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** step()'s argument checks; the output view of exactly keys.length · outputSize floats. */
+  #prepare(keys: Uint32Array, x: Float32Array, out: Float32Array | undefined): Float32Array {
     expectTypedArray(keys, 'keys', Uint32Array)
     expectTypedArray(x, 'x', Float32Array)
     const expected = keys.length * this.inputSize
@@ -406,9 +441,7 @@ export class LstmState extends NativeObject<NativeLstmState> {
     }
     const length = keys.length * this.outputSize
     const array = outputArray(out, Float32Array, length)
-    const result = array.length === length ? array : array.subarray(0, length)
-    state.step(keys, x, result)
-    return result
+    return array.length === length ? array : array.subarray(0, length)
   }
 
   /** Zeroes the state of the given keys (all checked first), or of every key. */

@@ -125,11 +125,11 @@ export interface PipelineRunOptions {
   signal?: AbortSignal
 }
 
-/** A model call a batch's steps ask for (answered by predict or predictAsync). */
-interface PredictRequest {
-  x: Float32Array
-  shape: LstmPredictOptions
-}
+/** A model call a batch's steps ask for: window mode's predict (answered by predict or predictAsync), or
+ * state mode's step of the LstmState (answered by step or stepAsync). */
+type ModelRequest =
+  | { x: Float32Array; shape: LstmPredictOptions; keys?: undefined }
+  | { x: Float32Array; keys: Uint32Array; shape?: undefined }
 
 const SNAPSHOT_MAGIC = 0x4c504c53 // 'SLPL'
 const SNAPSHOT_VERSION = 1
@@ -245,15 +245,15 @@ export class Pipeline {
   }
 
   /**
-   * process() with the LSTM's work on a native worker thread (LstmModel.predictAsync, window mode), so the
-   * event loop stays free; state mode steps on the caller's thread. One call at a time: another call while
-   * this one runs is ERR_INVALID_STATE.
+   * process() with the LSTM's work on a native worker thread (LstmModel.predictAsync in window mode,
+   * LstmState.stepAsync in state mode), so the event loop stays free; the results are process()'s. One call
+   * at a time: another call while this one runs is ERR_INVALID_STATE.
    */
   processAsync(batch: SourceBatch): Promise<ResultBatch> {
     return this.driveAsync(this.processSteps(batch))
   }
 
-  private *processSteps(batch: SourceBatch): Generator<PredictRequest, ResultBatch, Float32Array> {
+  private *processSteps(batch: SourceBatch): Generator<ModelRequest, ResultBatch, Float32Array> {
     const began = performance.now()
     this.checkOpen()
     const { input, timestamps, keys, values, labels, now } = this.checkBatch(batch)
@@ -301,7 +301,7 @@ export class Pipeline {
     return this.driveAsync(this.advanceToSteps(watermark))
   }
 
-  private *advanceToSteps(watermark: number): Generator<PredictRequest, ResultBatch, Float32Array> {
+  private *advanceToSteps(watermark: number): Generator<ModelRequest, ResultBatch, Float32Array> {
     const began = performance.now()
     this.checkOpen()
     expectFinite(watermark, 'watermark')
@@ -320,7 +320,7 @@ export class Pipeline {
     return this.driveAsync(this.finishSteps())
   }
 
-  private *finishSteps(): Generator<PredictRequest, ResultBatch, Float32Array> {
+  private *finishSteps(): Generator<ModelRequest, ResultBatch, Float32Array> {
     const began = performance.now()
     this.checkOpen()
     const fired = this.windows.flush()
@@ -328,12 +328,15 @@ export class Pipeline {
     return yield* this.finishBatch(fired, { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, true, began)
   }
 
-  /** Runs a batch's steps, answering each model request with predict(). */
-  private drive(steps: Generator<PredictRequest, ResultBatch, Float32Array>): ResultBatch {
+  /** Runs a batch's steps, answering each model request with predict() or LstmState.step(). */
+  private drive(steps: Generator<ModelRequest, ResultBatch, Float32Array>): ResultBatch {
     this.checkIdle()
     try {
       let step = steps.next()
-      while (!step.done) step = steps.next(this.model!.predict(step.value.x, step.value.shape))
+      while (!step.done) {
+        const request = step.value
+        step = steps.next(request.keys ? this.lstmState!.step(request.keys, request.x) : this.model!.predict(request.x, request.shape))
+      }
       return step.value
     } catch (error) {
       this.noteFailure(error)
@@ -341,13 +344,16 @@ export class Pipeline {
     }
   }
 
-  /** Runs a batch's steps, answering each model request with predictAsync(); one batch at a time. */
-  private async driveAsync(steps: Generator<PredictRequest, ResultBatch, Float32Array>): Promise<ResultBatch> {
+  /** Runs a batch's steps, answering each model request with predictAsync() or LstmState.stepAsync(); one batch at a time. */
+  private async driveAsync(steps: Generator<ModelRequest, ResultBatch, Float32Array>): Promise<ResultBatch> {
     this.checkIdle()
     this.busy = true
     try {
       let step = steps.next()
-      while (!step.done) step = steps.next(await this.model!.predictAsync(step.value.x, step.value.shape))
+      while (!step.done) {
+        const request = step.value
+        step = steps.next(await (request.keys ? this.lstmState!.stepAsync(request.keys, request.x) : this.model!.predictAsync(request.x, request.shape)))
+      }
       return step.value
     } catch (error) {
       this.noteFailure(error)
@@ -571,7 +577,7 @@ export class Pipeline {
   }
 
   /** Fired windows → rows: forward fill, forecast (rounds of distinct keys), residual score. */
-  private *finishBatch(fired: FiredWindows, late: ResultBatch['late'], final: boolean, began: number): Generator<PredictRequest, ResultBatch, Float32Array> {
+  private *finishBatch(fired: FiredWindows, late: ResultBatch['late'], final: boolean, began: number): Generator<ModelRequest, ResultBatch, Float32Array> {
     this.midBatch = true
     const C = this.channels, WC = C + (this.labels ? 1 : 0), A = 2 // aggregates: mean, max
     // Count the rows first: fired windows plus the gaps before them. lastStart moves on as we go; each
@@ -655,7 +661,7 @@ export class Pipeline {
     return out
   }
 
-  private *scoreRows(out: ResultBatch): Generator<PredictRequest, void, Float32Array> {
+  private *scoreRows(out: ResultBatch): Generator<ModelRequest, void, Float32Array> {
     const C = this.channels
     const residual = new Float64Array(C)
     // Round j holds each key's j-th row of the batch: the keys of a round are distinct, so one model call
@@ -730,7 +736,7 @@ export class Pipeline {
   }
 
   /** Sets pending[k] (the forecast of key k's next row) for each key that just got a row. */
-  private *forecastNext(keys: number[]): Generator<PredictRequest, void, Float32Array> {
+  private *forecastNext(keys: number[]): Generator<ModelRequest, void, Float32Array> {
     if (this.mode === 'none' || keys.length === 0) return
     const C = this.channels, R = this.historyRows()
     const T = this.target === 'change' ? R - 1 : R
@@ -741,7 +747,7 @@ export class Pipeline {
     ready.forEach((k, b) => this.modelInput(k, x, b * T * C))
     let prediction = this.mode === 'window'
       ? yield { x, shape: { steps: T, batch: ready.length, batchFirst: true } }
-      : this.lstmState!.step(Uint32Array.from(ready), x)
+      : yield { x, keys: Uint32Array.from(ready) }
     if (this.targetScaler) prediction = this.targetScaler.inverse(prediction, prediction) as Float32Array
     ready.forEach((k, b) => {
       const last = k * R * C + (R - 1) * C

@@ -3,7 +3,8 @@
 // loaded from a temporary folder where test/support/fake_sluice_cuda.cc was compiled as libsluice_cuda.so
 // (host memory, no LSTM: see that file for what it computes). What is checked is what the addon does around
 // the library: argument checks, key checks before any library call, LstmState's snapshot format, the codes
-// of library failures, closed objects. The real library is covered by test/lstm-cuda.test.ts on a GPU.
+// of library failures, closed objects, stepAsync's checks and busy state (the binding template is shared).
+// The real library is covered by test/lstm-cuda.test.ts on a GPU.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -237,6 +238,76 @@ describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
     for (const m of [gpuModel, cpuModel, otherShape]) m.close()
   })
 
+  it('state: stepAsync equals step on a twin, checks before queuing, refuses other calls while in flight', async () => {
+    const model = new CudaModel(weights)
+    const cpuModel = new CpuModel(weights, 1)
+    const async = new CudaState(model, 8), sync = new CudaState(model, 8)
+    const random = rng(56)
+    for (let round = 0; round < 10; round++) {
+      const keys = Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 7].filter(() => random() < 0.6))
+      const x = randomArray(random, keys.length * 3)
+      const out = new Float32Array(keys.length * O)
+      const expected = new Float32Array(keys.length * O)
+      sync.step(keys, x, expected)
+      const pending = async.stepAsync(keys, x, out) as Promise<Float32Array>
+      keys.fill(9) // copied at the call
+      await expect(pending).resolves.toBe(out)
+      expect(Array.from(out)).toEqual(Array.from(expected))
+    }
+    expect(async.snapshot()).toEqual(sync.snapshot())
+    // The binding's checks throw synchronously, with step's codes and messages, before anything is queued;
+    // the CPU binding (the same template) says the same.
+    const cpu = new CpuState(cpuModel, 8)
+    const x2 = new Float32Array(6), out2 = new Float32Array(2 * O)
+    for (const [args, code] of [
+      [[Uint32Array.of(2, 2), x2, out2], 'ERR_INVALID_ARGUMENT'],
+      [[Uint32Array.of(2, 8), x2, out2], 'ERR_OUT_OF_RANGE'],
+      [[Uint32Array.of(2, 3), x2.subarray(1), out2], 'ERR_INVALID_LENGTH'],
+      [[Uint32Array.of(2, 3), x2, out2.subarray(1)], 'ERR_INVALID_LENGTH'],
+      [[Int32Array.of(2, 3), x2, out2], 'ERR_INVALID_TYPE'],
+      [[Uint32Array.of(2, 3), new Float64Array(6), out2], 'ERR_INVALID_TYPE'],
+    ] as [unknown[], string][]) {
+      const expected = expectSluiceError(() => sync.step(...args), code as never)
+      for (const state of [async, cpu]) expectSluiceError(() => state.stepAsync(...args), code as never, new RegExp(`^${escape(expected.message)}$`))
+    }
+    expect(async.snapshot()).toEqual(sync.snapshot())
+    // In flight: the state is busy; info stays readable.
+    const pending = async.stepAsync(Uint32Array.of(3), Float32Array.of(2, 0, 0), new Float32Array(O)) as Promise<Float32Array>
+    const busy = /^a stepAsync is in flight on this LstmState: await it first$/
+    for (const call of [
+      () => async.step(Uint32Array.of(4), new Float32Array(3), new Float32Array(O)),
+      () => async.stepAsync(Uint32Array.of(4), new Float32Array(3), new Float32Array(O)),
+      () => async.reset(),
+      () => async.reset(Uint32Array.of(4)),
+      () => async.snapshot(),
+      () => async.restore(sync.snapshot()),
+    ]) {
+      expectSluiceError(call, 'ERR_INVALID_STATE', busy)
+    }
+    expect(async.info()).toEqual(sync.info())
+    sync.step(Uint32Array.of(3), Float32Array.of(2, 0, 0), new Float32Array(O))
+    await pending
+    expect(async.snapshot()).toEqual(sync.snapshot())
+    // A library failure on the worker rejects with its code and frees the state for the next call.
+    failIn('state_step', 2)
+    await expect(async.stepAsync(Uint32Array.of(1), new Float32Array(3), new Float32Array(O))).rejects.toMatchObject({
+      code: 'ERR_OUT_OF_MEMORY', message: 'CUDA backend: fake failure in state_step' })
+    delete process.env.SLUICE_FAKE_CUDA_FAIL
+    expect(async.snapshot()).toEqual(sync.snapshot())
+    // close() while in flight: closed at once, the step still resolves (the worker holds the table).
+    const last = new Float32Array(O)
+    const closing = async.stepAsync(Uint32Array.of(3), Float32Array.of(1, 0, 0), last) as Promise<Float32Array>
+    async.close()
+    model.close()
+    expectSluiceError(() => async.snapshot(), 'ERR_INVALID_STATE', /^the LstmState is closed$/)
+    await expect(closing).resolves.toBe(last)
+    const expected = new Float32Array(O)
+    sync.step(Uint32Array.of(3), Float32Array.of(1, 0, 0), expected)
+    expect(Array.from(last)).toEqual(Array.from(expected))
+    for (const s of [sync, cpu]) s.close()
+    cpuModel.close()
+  })
+
   it('state: a closed state refuses every call', () => {
     const model = new CudaModel(weights)
     const state = new CudaState(model, 2)
@@ -244,6 +315,7 @@ describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
     state.close()
     for (const call of [
       () => state.step(Uint32Array.of(1), new Float32Array(3), new Float32Array(O)),
+      () => state.stepAsync(Uint32Array.of(1), new Float32Array(3), new Float32Array(O)),
       () => state.reset(),
       () => state.reset(Uint32Array.of(1)),
       () => state.snapshot(),

@@ -1,6 +1,6 @@
 // The CUDA backend against the CPU engine on the same weights and inputs (≤ 1e-4): whole sequences in both
 // layouts, with and without a head, both cuDNN algorithms, async calls, per-key streaming with device-
-// resident states, snapshots moved between the backends, and bad keys refused before any change.
+// resident states (stepAsync too), snapshots moved between the backends, and bad keys refused before any change.
 // Skips (printing why) where no usable GPU is present: see scripts/gpu-check.sh for the GPU run.
 import { describe, expect, it } from 'vitest'
 import { backends, LstmModel } from '../lib/index'
@@ -71,6 +71,27 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
     for (const c of calls) expect(Array.from(c)).toEqual(Array.from(sync))
     expect(into.buffer).toBe(out.buffer)
     expect(Array.from(into)).toEqual(Array.from(sync))
+    gpu.close()
+  })
+
+  it('stepAsync on several device states at once matches the CPU states stepped one by one', async () => {
+    const random = rng(14)
+    const weights = randomLstmWeights(random, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
+    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
+    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const capacity = 3000
+    const gpuStates = [0, 1, 2, 3].map(() => gpu.createState({ capacity }))
+    const cpuStates = gpuStates.map(() => cpu.createState({ capacity }))
+    for (let t = 0; t < 5; t++) {
+      const calls = gpuStates.map((_, s) => {
+        const n = 100 + 300 * s + 17 * t
+        return { keys: Uint32Array.from({ length: n }, (_, j) => (j * 7919 + t * 131 + s) % capacity), x: randomArray(random, n * 5) }
+      })
+      const got = await Promise.all(gpuStates.map((state, s) => state.stepAsync(calls[s]!.keys, calls[s]!.x)))
+      calls.forEach((call, s) => expect(maxAbsDiff(got[s]!, cpuStates[s]!.step(call.keys, call.x))).toBeLessThanOrEqual(1e-4))
+    }
+    for (const s of [...gpuStates, ...cpuStates]) s.close()
+    cpu.close()
     gpu.close()
   })
 

@@ -18,7 +18,7 @@ const weights = randomLstmWeights(rng(41), { layers: 2, inputSize: 3, hiddenSize
 
 const methods = (ctor: Ctor) => Object.getOwnPropertyNames(ctor.prototype).filter((name) => name !== 'constructor')
 // The native surfaces lib/lstm_model.ts types (NativeLstmModel, NativeLstmState), in the order defined.
-const stateMethods = ['step', 'reset', 'snapshot', 'restore', 'info', 'close']
+const stateMethods = ['step', 'stepAsync', 'reset', 'snapshot', 'restore', 'info', 'close']
 
 describe('native LSTM classes', () => {
   it('keep their names and methods; the CUDA twins have the same ones (the model also setAlgorithm)', () => {

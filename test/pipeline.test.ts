@@ -271,9 +271,10 @@ describe('Pipeline forecasts', () => {
 })
 
 describe('Pipeline async batches and failures', () => {
-  it('processAsync gives the results of process, one batch at a time', async () => {
+  it.each([['window', 'level'], ['state', 'level'], ['state', 'change']] as const)('processAsync gives the results of process, one batch at a time (%s mode, %s)', async (mode, target) => {
     const model = LstmModel.create({ inputSize: 1, hiddenSize: 8, outputSize: 1, seed: 4 })
-    const make = () => basic({ forecaster: { model, steps: 3 } })
+    // State mode steps the LstmState with stepAsync: the batch is just as busy while it runs.
+    const make = () => basic({ forecaster: { model, mode, target, steps: 3 } })
     const batches = stream(16)
     const sync = make(), async = make()
     let asked = 0

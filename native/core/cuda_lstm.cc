@@ -225,11 +225,15 @@ CudaLstmState::~CudaLstmState() {
   if (state_) model_->library_->state_destroy(static_cast<SluiceCudaLstmState*>(state_));
 }
 
+void CudaLstmState::CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
+  CheckStepLengths(keys.size, model_->inputSize(), model_->outputSize(), x.size, out.size);
+  Require(keys.size <= size_t(INT32_MAX), codes::kOutOfRange, "too many keys in one step");
+  keys_.Check(keys, true);
+}
+
 void CudaLstmState::Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
   const size_t n = keys.size;
-  CheckStepLengths(n, model_->inputSize(), model_->outputSize(), x.size, out.size);
-  Require(n <= size_t(INT32_MAX), codes::kOutOfRange, "too many keys in one step");
-  keys_.Check(keys, true);
+  CheckStep(keys, x, out);
   if (n == 0) return;
   char error[kErrorSize] = {0};
   const int rc = model_->library_->state_step(static_cast<SluiceCudaLstmState*>(state_), keys.data, n, x.data, out.data,

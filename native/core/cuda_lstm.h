@@ -85,6 +85,7 @@ class CudaLstmState {
   const CudaLstmModel& model() const { return *model_; }
 
   void Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
+  void CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out);  // as LstmState's
   void ResetAll();
   void Reset(Span<const uint32_t> keys);
   std::vector<uint8_t> Snapshot() const;    // LstmState's format

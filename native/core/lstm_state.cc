@@ -16,9 +16,13 @@ LstmState::LstmState(std::shared_ptr<LstmModel> model, size_t capacity) : model_
   if (!table_) Fail(codes::kOutOfMemory, "cannot allocate the state of " + std::to_string(capacity_) + " keys");
 }
 
-void LstmState::Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
+void LstmState::CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
   CheckStepLengths(keys.size, model_->inputSize(), model_->outputSize(), x.size, out.size);
   keys_.Check(keys, true);
+}
+
+void LstmState::Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out) {
+  CheckStep(keys, x, out);
   model_->Step(x, keys, table_.get(), out);
 }
 

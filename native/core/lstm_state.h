@@ -50,6 +50,9 @@ class LstmState {
   // keys: distinct, < capacity (else ERR_INVALID_ARGUMENT / ERR_OUT_OF_RANGE, before any change);
   // x [n][I]; out [n][outputSize].
   void Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
+  // Step's checks alone, changing nothing: the binding's stepAsync runs them on the JS thread so a bad call
+  // is refused before any work is queued (the worker's Step checks again).
+  void CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
   void ResetAll();
   void Reset(Span<const uint32_t> keys);  // all keys checked first
 

@@ -208,6 +208,14 @@ SLUICE_TEST(LstmStateRejectsBadKeysBeforeAnyChange) {
   CHECK_THROWS_CODE(state.Step({keys.data(), 2}, {x.data(), 3}, {out.data(), 8}), codes::kInvalidLength);
   CHECK_THROWS_CODE(state.Step({keys.data(), 2}, {x.data(), 4}, {out.data(), 7}), codes::kInvalidLength);
   CHECK_THROWS_CODE(state.Reset({beyond.data(), 2}), codes::kOutOfRange);
+  // CheckStep (stepAsync's checks on the JS thread) refuses the same calls with the same codes.
+  CHECK_THROWS_CODE(state.CheckStep({beyond.data(), 2}, {x.data(), 4}, {out.data(), 8}), codes::kOutOfRange);
+  CHECK_THROWS_CODE(state.CheckStep({twice.data(), 3}, {x3.data(), 6}, {out.data(), 12}), codes::kInvalidArgument);
+  CHECK_THROWS_CODE(state.CheckStep({keys.data(), 2}, {x.data(), 3}, {out.data(), 8}), codes::kInvalidLength);
+  CHECK_THROWS_CODE(state.CheckStep({keys.data(), 2}, {x.data(), 4}, {out.data(), 7}), codes::kInvalidLength);
+  std::vector<float> untouched(8, -7.0f);
+  state.CheckStep({keys.data(), 2}, {x.data(), 4}, {untouched.data(), 8});  // a good call: checked, nothing written
+  CHECK(untouched == std::vector<float>(8, -7.0f));
   CHECK(state.Snapshot() == before);
   CHECK_THROWS_CODE(LstmState(model, 0), codes::kOutOfRange);
 }

@@ -3,7 +3,7 @@
 // incrmmean / incrmvariance / incrmmax, all in this process and run. Then the same stream pushed in
 // batches of 4096 rows into a reused output (how a service feeds it), against a plain-JS streaming loop
 // over the same batches; then the JS→native cost of one push for batches of 1, 100 and 10^4 rows
-// (zero-copy: the fixed part does not grow with the batch).
+// (zero-copy: the fixed part does not grow with the batch), and what pushAsync adds to a push.
 //   npm run build:ts && npm run bench -- sliding-window
 'use strict'
 const { runSuite } = require('./harness')
@@ -243,6 +243,29 @@ async function callOverhead(values) {
     result.map((r, i) => `${[1, 100, 10_000][i]} rows: ${(r.nsPerOp - [1, 100, 10_000][i] * perRow).toFixed(0)} ns`).join(', '))
 }
 
+// pushAsync against push for the same batches: its added cost per call is a libuv thread round trip.
+// Timed by hand (awaited one after another; a window takes one push at a time), fastest of 5 rounds.
+async function asyncOverhead(values) {
+  console.log('\nSlidingWindow.pushAsync vs push (mean, size 1000), ns per call, fastest of 5 rounds')
+  for (const rows of [1, 10_000, 1_000_000]) {
+    const window = new SlidingWindow({ size: SIZE, aggregates: ['mean'] })
+    window.push(values.subarray(0, 2 * SIZE))
+    const batch = values.subarray(0, rows), out = new Float64Array(rows)
+    const calls = Math.max(20, Math.min(2000, Math.floor(2e7 / rows)))
+    let sync = Infinity, async = Infinity
+    for (let round = 0; round < 5; round++) {
+      let t0 = process.hrtime.bigint()
+      for (let i = 0; i < calls; i++) window.push(batch, out)
+      sync = Math.min(sync, Number(process.hrtime.bigint() - t0) / calls)
+      t0 = process.hrtime.bigint()
+      for (let i = 0; i < calls; i++) await window.pushAsync(batch, out)
+      async = Math.min(async, Number(process.hrtime.bigint() - t0) / calls)
+    }
+    console.log(`  ${String(rows).padStart(9)} rows: push ${sync.toFixed(0)} ns, pushAsync ${async.toFixed(0)} ns (+${((async - sync) / 1000).toFixed(1)} µs)`)
+    window.close()
+  }
+}
+
 async function main() {
   console.log(`SlidingWindow benchmark: size ${SIZE}, ${N} doubles, one channel, slide 1; cpu ${JSON.stringify(backends().cpu)}`)
   const random = new Float64Array(N)
@@ -259,6 +282,7 @@ async function main() {
   await raceBatches(`mean over a count window of 1000, pushed in batches of ${BATCH}`, 'mean', random, () => new JsStreamingMean(SIZE))
   await raceBatches(`var over a count window of 1000, pushed in batches of ${BATCH}`, 'var', random, () => new JsStreamingVariance(SIZE, random[0]))
   await callOverhead(random)
+  await asyncOverhead(random)
 }
 
 if (require.main === module) main().catch((error) => { console.error(error); process.exit(1) })

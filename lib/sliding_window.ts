@@ -23,6 +23,7 @@ export interface SlidingWindowOptions {
 
 interface NativeSlidingWindow {
   push(values: Float64Array | Float32Array, out: Float64Array): number
+  pushAsync(values: Float64Array | Float32Array, out: Float64Array): Promise<number>
   snapshot(): Uint8Array
   restore(bytes: Uint8Array): number
   reset(): void
@@ -57,6 +58,7 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
   /** Doubles per emitted window: channels × aggregates.length. */
   readonly windowWidth: number
   private rows = 0
+  private pushing = false // a pushAsync is in flight
 
   constructor(options: SlidingWindowOptions) {
     super()
@@ -111,12 +113,51 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
    * laid out `[window][channel][aggregate]`, as a view of `out` (or of a new array) of exactly that length.
    */
   push(values: Float64Array | Float32Array, out?: Float64Array): Float64Array {
+    const { handle, input, target } = this.preparePush(values, out)
+    const windows = handle.push(input, target)
+    return this.pushed(input, target, windows)
+  }
+
+  /**
+   * push() on a libuv worker thread, for large batches (a few ms and more) that should not hold the event
+   * loop; the fixed cost is a thread round trip (tens of µs). Every check runs before anything is queued
+   * (a bad call rejects with push()'s code and changes nothing). Until the promise settles the window is
+   * busy: push, pushAsync, snapshot, restore and reset throw ERR_INVALID_STATE, rowsSeen still counts the
+   * rows before this push, `values` and `out` must not be changed, and close() frees the window only once the
+   * push has ended.
+   */
+  pushAsync(values: Float64Array | Float32Array, out?: Float64Array): Promise<Float64Array> {
+    try {
+      const { handle, input, target } = this.preparePush(values, out)
+      const promise = handle.pushAsync(input, target)
+      this.pushing = true
+      return promise.then(
+        (windows) => {
+          this.pushing = false
+          return this.pushed(input, target, windows)
+        },
+        (error: unknown) => {
+          this.pushing = false
+          throw error
+        },
+      )
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  private preparePush(values: Float64Array | Float32Array, out: Float64Array | undefined) {
     const handle = this.native()
+    // Before the output size is worked out from rows that the push in flight will change.
+    if (this.pushing) throw new SluiceError('a pushAsync is in flight on this SlidingWindow: await it first', 'ERR_INVALID_STATE')
     const input: Float64Array | Float32Array = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(values, 'values', Float64Array, Float32Array)
     expectMultipleOf(input, this.channels, 'values', 'channels')
     const length = this.windowsFor(input.length / this.channels) * this.windowWidth
     const target = outputArray(out, Float64Array, length)
-    const windows = handle.push(input, target)
+    return { handle, input, target }
+  }
+
+  private pushed(input: Float64Array | Float32Array, target: Float64Array, windows: number): Float64Array {
     this.rows += input.length / this.channels
     return target.length === windows * this.windowWidth ? target : target.subarray(0, windows * this.windowWidth)
   }

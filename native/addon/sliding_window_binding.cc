@@ -1,8 +1,12 @@
 // SlidingWindow for JS: a thin wrapper over sluice::SlidingWindow. lib/sliding_window.ts validates first
 // and computes the output size; everything is checked again here (and in the core) before any state changes.
+// pushAsync runs the push on a libuv worker thread after the same checks on the JS thread; while it is in
+// flight the window is busy (every other call but memoryBytes and close is ERR_INVALID_STATE), and close()
+// releases the window when the push ends (the worker holds it).
 #include <memory>
 
 #include "addon.h"
+#include "async_work.h"
 #include "sliding_window.h"
 #include "typed_array.h"
 
@@ -13,6 +17,7 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "SlidingWindow",
                        {InstanceMethod("push", &SlidingWindowBinding::Push),
+                        InstanceMethod("pushAsync", &SlidingWindowBinding::PushAsync),
                         InstanceMethod("windowsFor", &SlidingWindowBinding::WindowsFor),
                         InstanceMethod("snapshot", &SlidingWindowBinding::Snapshot),
                         InstanceMethod("restore", &SlidingWindowBinding::Restore),
@@ -44,7 +49,7 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
       }
       options.aggregates.push_back(aggregate);
     }
-    TranslateErrors(env, [&] { window_ = std::make_unique<sluice::SlidingWindow>(std::move(options)); });
+    TranslateErrors(env, [&] { window_ = std::make_shared<sluice::SlidingWindow>(std::move(options)); });
     external_ = static_cast<int64_t>(window_->MemoryBytes());
     Napi::MemoryManagement::AdjustExternalMemory(env, external_);
   }
@@ -63,6 +68,7 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
 
   sluice::SlidingWindow& Window(Napi::Env env) {
     if (!window_) ThrowSluiceError(env, sluice::codes::kInvalidState, "the SlidingWindow is closed");
+    if (pushing_) ThrowSluiceError(env, sluice::codes::kInvalidState, "a pushAsync is in flight on this SlidingWindow: await it first");
     return *window_;
   }
 
@@ -85,10 +91,12 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     return napi_get_typedarray_info(env, value, type, length, data, nullptr, nullptr) == napi_ok;
   }
 
-  // push(values: Float64Array | Float32Array, out: Float64Array) → number of windows written.
-  Napi::Value Push(const Napi::CallbackInfo& info) {
+  struct PushArgs {
+    FloatSpan values;
+    sluice::Span<double> out;
+  };
+  static PushArgs ParsePushArgs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    sluice::SlidingWindow& window = Window(env);
     napi_typedarray_type valuesType, outType;
     void* valuesData = nullptr;
     void* outData = nullptr;
@@ -104,10 +112,40 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     values.isFloat32 = valuesType == napi_float32_array;
     if (values.isFloat32) values.f32 = sluice::Span<const float>(static_cast<const float*>(valuesData), valuesLength);
     else values.f64 = sluice::Span<const double>(static_cast<const double*>(valuesData), valuesLength);
-    const sluice::Span<double> out(static_cast<double*>(outData), outLength);
-    return TranslateErrors(env, [&] {
-      const uint64_t windows = values.isFloat32 ? window.Push(values.f32, out) : window.Push(values.f64, out);
-      return Napi::Number::New(env, static_cast<double>(windows));
+    return {values, sluice::Span<double>(static_cast<double*>(outData), outLength)};
+  }
+
+  static uint64_t PushRows(sluice::SlidingWindow& window, const PushArgs& args) {
+    return args.values.isFloat32 ? window.Push(args.values.f32, args.out) : window.Push(args.values.f64, args.out);
+  }
+
+  // push(values: Float64Array | Float32Array, out: Float64Array) → number of windows written.
+  Napi::Value Push(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    sluice::SlidingWindow& window = Window(env);
+    const PushArgs args = ParsePushArgs(info);
+    return TranslateErrors(env, [&] { return Napi::Number::New(env, static_cast<double>(PushRows(window, args))); });
+  }
+
+  // pushAsync(values, out) → Promise of the number of windows written. values and out are pinned (with this
+  // object) until the Promise settles; the caller must not change them meanwhile.
+  Napi::Value PushAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Window(env);
+    const PushArgs args = ParsePushArgs(info);
+    return TranslateErrors(env, [&]() -> Napi::Value {
+      if (args.values.isFloat32) window_->CheckPush(args.values.f32, args.out);
+      else window_->CheckPush(args.values.f64, args.out);
+      std::shared_ptr<sluice::SlidingWindow> window = window_;
+      auto windows = std::make_shared<uint64_t>(0);
+      Napi::Promise promise = QueuePromiseWork(
+          env, {info[0], info[1], info.This()}, [window, args, windows] { *windows = PushRows(*window, args); },
+          [windows](Napi::Env env, const std::vector<Napi::ObjectReference>&) -> Napi::Value {
+            return Napi::Number::New(env, static_cast<double>(*windows));
+          },
+          [this] { pushing_ = false; });  // `this` lives: the object is pinned until then
+      pushing_ = true;
+      return promise;
     });
   }
 
@@ -155,7 +193,8 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     return Napi::Number::New(info.Env(), window_ ? static_cast<double>(window_->MemoryBytes()) : 0.0);
   }
 
-  std::unique_ptr<sluice::SlidingWindow> window_;
+  std::shared_ptr<sluice::SlidingWindow> window_;
+  bool pushing_ = false;        // a pushAsync is queued or running (set and cleared on the JS thread)
   int64_t external_ = 0;
 };
 

@@ -250,7 +250,7 @@ uint64_t SlidingWindow::WindowsFor(uint64_t rows) const {
 }
 
 template <typename T>
-uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
+uint64_t SlidingWindow::CheckPush(Span<const T> values, Span<double> out) const {
   const size_t channels = options_.channels;
   Require(values.size % channels == 0, codes::kInvalidLength, "values.length must be a multiple of channels");
   const uint64_t rows = values.size / channels;
@@ -261,7 +261,17 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
   const auto outBegin = reinterpret_cast<uintptr_t>(out.data), outEnd = outBegin + windows * windowWidth() * sizeof(double);
   Require(windows == 0 || values.size == 0 || outEnd <= valuesBegin || valuesEnd <= outBegin, codes::kInvalidArgument,
           "out must not overlap values");
+  return windows;
+}
 
+template uint64_t SlidingWindow::CheckPush<double>(Span<const double>, Span<double>) const;
+template uint64_t SlidingWindow::CheckPush<float>(Span<const float>, Span<double>) const;
+
+template <typename T>
+uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
+  const uint64_t windows = CheckPush(values, out);
+  const size_t channels = options_.channels;
+  const uint64_t rows = values.size / channels;
   const int64_t first = rowsSeen_, last = rowsSeen_ + static_cast<int64_t>(rows);
   uint64_t written = 0;
   streamOutput_ = windows * windowWidth() * sizeof(double) >= kStreamOutputBytes;

@@ -157,6 +157,9 @@ class SlidingWindow {
   // Checks everything before changing any state (ERR_INVALID_LENGTH).
   template <typename T>
   uint64_t Push(Span<const T> values, Span<double> out);
+  // Push's checks alone (nothing changes): the number of windows it would write, or the error it would throw.
+  template <typename T>
+  uint64_t CheckPush(Span<const T> values, Span<double> out) const;
 
   std::vector<uint8_t> Snapshot() const;
   // Replaces the whole state with a snapshot's, taken from a window with the same options

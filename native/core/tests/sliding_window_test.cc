@@ -484,3 +484,23 @@ SLUICE_TEST(sliding_window_restore_survives_forged_snapshots) {
   }
   CHECK(refused > 0 && accepted > 0);  // both paths exercised
 }
+
+SLUICE_TEST(sliding_window_check_push_finds_what_push_refuses_and_changes_nothing) {
+  SlidingWindow window(Options(4, 1, 2, {Aggregate::kSum, Aggregate::kMax}));
+  std::vector<double> values(16, 1.0), out(64);
+  PushAll(window, values, {});
+  const std::vector<uint8_t> before = window.Snapshot();
+  // Good input: the windows push would write, nothing else.
+  CHECK_EQ(window.CheckPush(Span<const double>(values.data(), 16), Span<double>(out.data(), out.size())), uint64_t{8});
+  CHECK_EQ(window.rowsSeen(), int64_t{8});
+  // Bad input: the code push throws, and the state is as it was.
+  CHECK_THROWS_CODE(window.CheckPush(Span<const double>(values.data(), 15), Span<double>(out.data(), out.size())),
+                    codes::kInvalidLength);
+  CHECK_THROWS_CODE(window.CheckPush(Span<const double>(values.data(), 16), Span<double>(out.data(), 31)),
+                    codes::kInvalidLength);
+  CHECK_THROWS_CODE(window.CheckPush(Span<const double>(out.data(), 16), Span<double>(out.data() + 8, 40)),
+                    codes::kInvalidArgument);
+  CHECK_THROWS_CODE(window.Push(Span<const double>(out.data(), 16), Span<double>(out.data() + 8, 40)),
+                    codes::kInvalidArgument);
+  CHECK(window.Snapshot() == before);
+}

@@ -99,20 +99,26 @@ double BackwardPicks(const double* x, size_t n, double carry, double* suffix) {
   return carry;
 }
 
-// Bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent (NaN, ±∞): a branch-free check
-// the compiler vectorises.
+// Copies source[0], source[stride], … (n values) to target as doubles; returns whether any is NaN or ±∞.
+// Bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent: a branch-free check the
+// compiler vectorises where the stride is 1.
 template <typename T>
-bool CopyToRingPortable(const T* source, size_t n, double* target) {
+inline bool CopyStridedToRing(const T* source, size_t n, size_t stride, double* target) {
   constexpr uint64_t kExponent = 0x7FF0000000000000ull;
   uint64_t nonFinite = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double x = static_cast<double>(source[i]);
+    const double x = static_cast<double>(source[i * stride]);
     target[i] = x;
     uint64_t bits;
     std::memcpy(&bits, &x, 8);
     nonFinite |= (bits & kExponent) + (uint64_t{1} << 52);
   }
   return (nonFinite >> 63) != 0;
+}
+
+template <typename T>
+bool CopyToRingPortable(const T* source, size_t n, double* target) {
+  return CopyStridedToRing(source, n, 1, target);
 }
 
 }  // namespace
@@ -300,7 +306,6 @@ template uint64_t SlidingWindow::Push<float>(Span<const float>, Span<double>);
 template <typename T>
 void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
   const size_t channels = options_.channels;
-  constexpr uint64_t kExponent = 0x7FF0000000000000ull;
   for (size_t c = 0; c < channels; ++c) {
     double* ring = Ring(c);
     int64_t row = begin;
@@ -309,21 +314,12 @@ void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
       const size_t run = static_cast<size_t>(std::min<int64_t>(end - row, static_cast<int64_t>(capacity_ - pos)));
       const T* source = values + (row - begin) * channels + c;
       double* target = ring + pos;
-      bool nonFinite = false;
+      bool nonFinite;
       if (channels == 1) {  // contiguous: the SIMD copy
         if constexpr (std::is_same_v<T, double>) nonFinite = copyKernels_.fromDouble(source, run, target);
         else nonFinite = copyKernels_.fromFloat(source, run, target);
       } else {
-        // Branch-free check: bit 63 of (exponent bits + 1 << 52) is set only for an all-ones exponent.
-        uint64_t bitsSeen = 0;
-        for (size_t i = 0; i < run; ++i) {
-          const double x = static_cast<double>(source[i * channels]);
-          target[i] = x;
-          uint64_t bits;
-          std::memcpy(&bits, &x, 8);
-          bitsSeen |= (bits & kExponent) + (uint64_t{1} << 52);
-        }
-        nonFinite = (bitsSeen >> 63) != 0;
+        nonFinite = CopyStridedToRing(source, run, channels, target);
       }
       ChannelState& st = state_[c];
       if (!st.shiftChosen) {

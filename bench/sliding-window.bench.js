@@ -1,6 +1,7 @@
-// Count window of 1000 over 10^7 doubles, one channel, slide 1, batch push: sluice against the best plain-JS
-// batch loops (running sums into a preallocated output; a monotonic deque for max) and @stdlib's
-// incrmmean / incrmvariance / incrmmax, all in this process and run. Then the same stream pushed in
+// Count window of 1000 over 10^7 doubles, one channel, slide 1, batch push: sluice (on one thread, and with
+// `threads` = the machine's cores, at least 2) against the best plain-JS batch loops (running sums into a
+// preallocated output; a monotonic deque for max) and @stdlib's incrmmean / incrmvariance / incrmmax, all
+// in this process and run. Then the same stream pushed in
 // batches of 4096 rows into a reused output (how a service feeds it), against a plain-JS streaming loop
 // over the same batches; then the JS→native cost of one push for batches of 1, 100 and 10^4 rows
 // (zero-copy: the fixed part does not grow with the batch), and what pushAsync adds to a push.
@@ -13,6 +14,8 @@ const incrmvariance = require('@stdlib/stats-incr-mvariance')
 const incrmmax = require('@stdlib/stats-incr-mmax')
 
 const SIZE = 1000
+// The parallel push: one piece per core (the plain-JS and @stdlib peers run on one thread).
+const THREADS = Math.max(2, Math.min(8, require('node:os').availableParallelism()))
 const N = Number(process.env.SLIDING_BENCH_EVENTS ?? 1e7)
 const STDLIB_FALLING_N = 2e5 // @stdlib's mmax rescans its window on falling input: thousands of ns per event
 
@@ -163,6 +166,7 @@ function checkAgreement(values, aggregate, jsFn, stdlibFn) {
 async function race(title, aggregate, values, jsFn, stdlibFn, stdlibValues = values) {
   checkAgreement(values, aggregate, jsFn, stdlibFn)
   const window = new SlidingWindow({ size: SIZE, aggregates: [aggregate] })
+  const parallel = new SlidingWindow({ size: SIZE, aggregates: [aggregate], threads: THREADS })
   const out = new Float64Array(values.length)
   const stdlibOut = new Float64Array(stdlibValues.length)
   const rows = await runSuite(title, [
@@ -170,14 +174,22 @@ async function race(title, aggregate, values, jsFn, stdlibFn, stdlibValues = val
     { name: 'memory floor: out.set(values)', fn: () => out.set(values), events: values.length },
     { name: `@stdlib incrm${aggregate === 'var' ? 'variance' : aggregate}`, fn: () => stdlibFn(stdlibValues, SIZE, stdlibOut), events: stdlibValues.length },
     { name: 'sluice SlidingWindow.push', fn: () => window.push(values, out), events: values.length },
+    { name: `sluice SlidingWindow.push, threads: ${THREADS}`, fn: () => parallel.push(values, out), events: values.length },
   ], { minSamples: 5, maxTime: 3 })
-  const [js, floor, lib, sluice] = rows
-  console.log(`  sluice: ${sluice.nsPerEvent.toFixed(2)} ns/event = ${(js.nsPerEvent / sluice.nsPerEvent).toFixed(1)}x the plain-JS loop, ` +
-    `${(lib.nsPerEvent / sluice.nsPerEvent).toFixed(1)}x @stdlib; copying the same bytes takes ${floor.nsPerEvent.toFixed(2)} ns/event`)
-  const best = fastestInterleaved({ js: () => jsFn(values, SIZE, out), floor: () => out.set(values), sluice: () => window.push(values, out) }, values.length)
-  console.log(`  fastest of 7 interleaved runs, ns/event: sluice ${best.sluice.toFixed(2)}, plain JS ${best.js.toFixed(2)} ` +
-    `(${(best.js / best.sluice).toFixed(1)}x), copy ${best.floor.toFixed(2)}`)
+  const [js, floor, lib, sluice, sluiceParallel] = rows
+  for (const [label, row] of [['sluice', sluice], [`sluice, threads: ${THREADS}`, sluiceParallel]]) {
+    console.log(`  ${label}: ${row.nsPerEvent.toFixed(2)} ns/event = ${(js.nsPerEvent / row.nsPerEvent).toFixed(1)}x the plain-JS loop, ` +
+      `${(lib.nsPerEvent / row.nsPerEvent).toFixed(1)}x @stdlib`)
+  }
+  console.log(`  copying the same bytes on one thread (out.set) takes ${floor.nsPerEvent.toFixed(2)} ns/event`)
+  const best = fastestInterleaved({
+    js: () => jsFn(values, SIZE, out), floor: () => out.set(values), sluice: () => window.push(values, out),
+    parallel: () => parallel.push(values, out),
+  }, values.length)
+  console.log(`  fastest of 7 interleaved runs, ns/event: sluice ${best.sluice.toFixed(2)} (${(best.js / best.sluice).toFixed(1)}x JS), ` +
+    `threads: ${THREADS} ${best.parallel.toFixed(2)} (${(best.js / best.parallel).toFixed(1)}x JS), plain JS ${best.js.toFixed(2)}, copy ${best.floor.toFixed(2)}`)
   window.close()
+  parallel.close()
 }
 
 // The machine is shared: the fastest of several interleaved runs is less disturbed than the mean.

@@ -19,6 +19,14 @@ export interface SlidingWindowOptions {
   aggregates: readonly SlidingAggregate[]
   /** Also emit the windows that end before `size` rows were seen, over the rows seen so far (default false). */
   emitPartial?: boolean
+  /**
+   * Most threads one push may use (default 1), 1 … 256. A large push is cut into pieces at resync
+   * boundaries (every max(16·size, 8192) rows; each piece at least 2^16 values) that run at once on a
+   * process-wide pool of hardware-concurrency threads, with results bit-for-bit those of one thread. Small
+   * pushes, and pushes that find the pool busy with another window's push, run on the calling thread.
+   * Costs one more copy of the window's native state per extra thread, made at the first push that is cut.
+   */
+  threads?: number
 }
 
 interface NativeSlidingWindow {
@@ -44,6 +52,7 @@ function floorDiv(a: number, b: number): number {
 const maxSize = 2 ** 26
 const maxSlide = 2 ** 40
 const maxChannels = 65536
+const maxThreads = 256
 
 /**
  * Count-based sliding windows: window k covers rows [k·slide, k·slide + size) of the stream and is emitted
@@ -55,6 +64,7 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
   readonly channels: number
   readonly aggregates: readonly SlidingAggregate[]
   readonly emitPartial: boolean
+  readonly threads: number
   /** Doubles per emitted window: channels × aggregates.length. */
   readonly windowWidth: number
   private rows = 0
@@ -79,9 +89,10 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
     }
     this.aggregates = Object.freeze([...options.aggregates])
     this.emitPartial = options.emitPartial === true
+    this.threads = expectInteger(options.threads ?? 1, 'threads', 1, maxThreads)
     this.windowWidth = this.channels * this.aggregates.length
     const Ctor = native().SlidingWindow as NativeSlidingWindowCtor
-    this.attach(new Ctor({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial }))
+    this.attach(new Ctor({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial, threads: this.threads }))
   }
 
   /** Rows pushed since construction, reset() or the restored snapshot's rows. */
@@ -90,7 +101,7 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
     return this.rows
   }
 
-  /** Bytes held natively (ring buffers, min/max arrays, scratch). */
+  /** Bytes held natively (ring buffers, min/max arrays, scratch, parallel helpers), as of the last push that ended. */
   get memoryBytes(): number {
     return this.native().memoryBytes
   }

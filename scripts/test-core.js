@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds native/core's C++ tests with AddressSanitizer + UndefinedBehaviorSanitizer and runs them with
-// CTest (once per SIMD level). Usage: node scripts/test-core.js [--no-sanitize]
+// CTest (once per SIMD level), then once more under ThreadSanitizer (the thread pool, parallel pushes and
+// the LSTM's threads). Usage: node scripts/test-core.js [--no-sanitize]
 'use strict'
 const { execFileSync } = require('node:child_process')
 const path = require('node:path')
@@ -22,3 +23,13 @@ const cudaDir = path.join(root, 'build', 'Release')
 const env = { ...process.env }
 if (require('node:fs').existsSync(path.join(cudaDir, 'libsluice_cuda.so'))) env.SLUICE_TEST_CUDA_DIR = cudaDir
 execFileSync('ctest', ['--test-dir', buildDir, '--output-on-failure'], { stdio: 'inherit', cwd: root, env })
+if (sanitize) {
+  // ThreadSanitizer: every test once, stopping at the first report.
+  const tsanDir = path.join(root, 'build', 'core-tests-tsan')
+  run('cmake', ['-S', 'native/core', '-B', tsanDir, ...generator, '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
+    '-DSLUICE_CORE_TESTS=ON', '-DSLUICE_SANITIZE=OFF', '-DSLUICE_TSAN=ON'])
+  run('cmake', ['--build', tsanDir, '--parallel'])
+  execFileSync(path.join(tsanDir, 'sluice_core_tests'), [], {
+    stdio: 'inherit', cwd: root, env: { ...env, TSAN_OPTIONS: 'halt_on_error=1 second_deadlock_stack=1' },
+  })
+}

@@ -27,7 +27,7 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
                         InstanceAccessor("memoryBytes", &SlidingWindowBinding::MemoryBytes, nullptr)});
   }
 
-  // new SlidingWindow({ size, slide, channels, aggregates: string[], emitPartial })
+  // new SlidingWindow({ size, slide, channels, aggregates: string[], emitPartial, threads })
   explicit SlidingWindowBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlidingWindowBinding>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "options must be an object");
@@ -39,6 +39,11 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     if (channels > sluice::SlidingWindow::kMaxChannels) ThrowSluiceError(env, sluice::codes::kOutOfRange, "channels is too large");
     options.channels = static_cast<uint32_t>(channels);
     options.emitPartial = o.Get("emitPartial").ToBoolean();
+    if (!o.Get("threads").IsUndefined()) {
+      const uint64_t threads = Integer(env, o.Get("threads"), "threads");
+      if (threads > sluice::SlidingWindow::kMaxThreads) ThrowSluiceError(env, sluice::codes::kOutOfRange, "threads is too large");
+      options.threads = static_cast<uint32_t>(threads);
+    }
     if (!o.Get("aggregates").IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "aggregates must be an array");
     Napi::Array names = o.Get("aggregates").As<Napi::Array>();
     for (uint32_t i = 0; i < names.Length(); ++i) {
@@ -50,8 +55,7 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
       options.aggregates.push_back(aggregate);
     }
     TranslateErrors(env, [&] { window_ = std::make_shared<sluice::SlidingWindow>(std::move(options)); });
-    external_ = static_cast<int64_t>(window_->MemoryBytes());
-    Napi::MemoryManagement::AdjustExternalMemory(env, external_);
+    TrackMemory(env);
   }
 
   ~SlidingWindowBinding() override { Release(); }
@@ -70,6 +74,14 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     if (!window_) ThrowSluiceError(env, sluice::codes::kInvalidState, "the SlidingWindow is closed");
     if (pushing_) ThrowSluiceError(env, sluice::codes::kInvalidState, "a pushAsync is in flight on this SlidingWindow: await it first");
     return *window_;
+  }
+
+  // Tells V8 the window's native bytes, and remembers them for memoryBytes. Called on the JS thread while no
+  // push runs (a parallel push may create helpers, so MemoryBytes() is not read during one).
+  void TrackMemory(Napi::Env env) {
+    const int64_t bytes = static_cast<int64_t>(window_->MemoryBytes());
+    if (bytes != external_) Napi::MemoryManagement::AdjustExternalMemory(env, bytes - external_);
+    external_ = bytes;
   }
 
   void Release() {
@@ -124,7 +136,9 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
     Napi::Env env = info.Env();
     sluice::SlidingWindow& window = Window(env);
     const PushArgs args = ParsePushArgs(info);
-    return TranslateErrors(env, [&] { return Napi::Number::New(env, static_cast<double>(PushRows(window, args))); });
+    const uint64_t windows = TranslateErrors(env, [&] { return PushRows(window, args); });
+    TrackMemory(env);
+    return Napi::Number::New(env, static_cast<double>(windows));
   }
 
   // pushAsync(values, out) → Promise of the number of windows written. values and out are pinned (with this
@@ -143,7 +157,10 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
           [windows](Napi::Env env, const std::vector<Napi::ObjectReference>&) -> Napi::Value {
             return Napi::Number::New(env, static_cast<double>(*windows));
           },
-          [this] { pushing_ = false; });  // `this` lives: the object is pinned until then
+          [this] {  // `this` lives: the object is pinned until then
+            pushing_ = false;
+            if (window_) TrackMemory(Env());
+          });
       pushing_ = true;
       return promise;
     });
@@ -190,12 +207,12 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
   }
 
   Napi::Value MemoryBytes(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), window_ ? static_cast<double>(window_->MemoryBytes()) : 0.0);
+    return Napi::Number::New(info.Env(), static_cast<double>(external_));  // as of the last push that ended
   }
 
   std::shared_ptr<sluice::SlidingWindow> window_;
   bool pushing_ = false;        // a pushAsync is queued or running (set and cleared on the JS thread)
-  int64_t external_ = 0;
+  int64_t external_ = 0;         // MemoryBytes() after the last push that ended; 0 once closed
 };
 
 }  // namespace

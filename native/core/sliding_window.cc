@@ -18,6 +18,7 @@
 #include "cpu_features.h"
 #include "sliding_window_kernels.h"
 #include "snapshot.h"
+#include "thread_pool.h"
 
 namespace sluice {
 
@@ -175,6 +176,7 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   Require(o.size >= 1 && o.size <= kMaxSize, codes::kOutOfRange, "size must be in [1, 2^26]");
   Require(o.slide >= 1 && o.slide <= kMaxSlide, codes::kOutOfRange, "slide must be in [1, 2^40]");
   Require(o.channels >= 1 && o.channels <= kMaxChannels, codes::kOutOfRange, "channels must be in [1, 65536]");
+  Require(o.threads >= 1 && o.threads <= kMaxThreads, codes::kOutOfRange, "threads must be in [1, 256]");
   Require(!o.aggregates.empty(), codes::kInvalidArgument, "aggregates must name at least one aggregate");
   std::fill(std::begin(aggregateIndex_), std::end(aggregateIndex_), -1);
   for (size_t i = 0; i < o.aggregates.size(); ++i) {
@@ -220,8 +222,11 @@ void SlidingWindow::InitState() {
 void SlidingWindow::Reset() { InitState(); }
 
 size_t SlidingWindow::MemoryBytes() const {
-  return sizeof(*this) + state_.size() * sizeof(ChannelState) +
-         8 * (ring_.size() + maxSuffix_.size() + minSuffix_.size() + scratch_.size() + validRows_.size());
+  size_t bytes = sizeof(*this) + state_.size() * sizeof(ChannelState) +
+                 8 * (ring_.size() + maxSuffix_.size() + minSuffix_.size() + scratch_.size() + validRows_.size() +
+                      discard_.size());
+  for (const auto& helper : helpers_) bytes += helper->MemoryBytes();
+  return bytes;
 }
 
 size_t SlidingWindow::Pos(int64_t row) const {
@@ -276,19 +281,28 @@ template uint64_t SlidingWindow::CheckPush<float>(Span<const float>, Span<double
 template <typename T>
 uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
   const uint64_t windows = CheckPush(values, out);
+  const int64_t last = rowsSeen_ + static_cast<int64_t>(values.size / options_.channels);
+  if (!PushInParallel(values.data, last, out.data)) PushRows(values.data, last, out.data);
+  return windows;
+}
+
+// Rows [rowsSeen_, last) from `values` (row rowsSeen_ first); their windows go to out[0…).
+template <typename T>
+void SlidingWindow::PushRows(const T* values, int64_t last, double* out) {
   const size_t channels = options_.channels;
-  const uint64_t rows = values.size / channels;
-  const int64_t first = rowsSeen_, last = rowsSeen_ + static_cast<int64_t>(rows);
+  const int64_t first = rowsSeen_;
+  const uint64_t windows = static_cast<uint64_t>(Emitted(options_, first, last).count);
   uint64_t written = 0;
   streamOutput_ = windows * windowWidth() * sizeof(double) >= kStreamOutputBytes;
   for (int64_t begin = first; begin < last;) {
     const int64_t chunkEnd = std::min<int64_t>(last, (begin / kChunkRows + 1) * kChunkRows);
-    CopyIntoRing(values.data + (begin - first) * channels, begin, chunkEnd);
+    CopyIntoRing(values + (begin - first) * channels, begin, chunkEnd);
+    ringEnd_ = chunkEnd;
     // The kernels ask for the next chunk's input while they compute this one.
     const int64_t nextEnd = std::min<int64_t>(last, chunkEnd + static_cast<int64_t>(kChunkRows));
-    prefetch_.next = reinterpret_cast<const char*>(values.data + (chunkEnd - first) * channels);
-    prefetch_.end = reinterpret_cast<const char*>(values.data + (nextEnd - first) * channels);
-    ProcessChunk(begin, chunkEnd, out.data, written);
+    prefetch_.next = reinterpret_cast<const char*>(values + (chunkEnd - first) * channels);
+    prefetch_.end = reinterpret_cast<const char*>(values + (nextEnd - first) * channels);
+    ProcessChunk(begin, chunkEnd, out, written);
     written += static_cast<uint64_t>(Emitted(options_, begin, chunkEnd).count);
     begin = chunkEnd;
   }
@@ -297,7 +311,100 @@ uint64_t SlidingWindow::Push(Span<const T> values, Span<double> out) {
 #if defined(__SSE2__)
   if (streamOutput_) _mm_sfence();  // make the non-temporal stores visible before returning
 #endif
-  return windows;
+}
+
+// The first row a helper replays to reach the state at `cut` (a resync boundary): before the group where
+// the fresh sums start (G), and two min/max blocks before the cut's block (whose suffix array is built
+// during the block before it), rounded down to a group.
+int64_t SlidingWindow::ReplayStart(int64_t cut) const {
+  const int64_t size = static_cast<int64_t>(options_.size), b = static_cast<int64_t>(halfBlock_);
+  const int64_t sumsStart = (cut - size) / 8 * 8 - 8;
+  const int64_t blocksStart = (cut / b - 2) * b;
+  return FloorDiv(std::min(sumsStart, blocksStart), 8) * 8;
+}
+
+// Resync boundaries where a push of rows [first, last) is cut for `threads` threads: near equal pieces,
+// each at least parallelMinRows_ rows (default: 2^16 values) and 4 replays long.
+std::vector<int64_t> SlidingWindow::ParallelCuts(int64_t first, int64_t last, size_t threads) const {
+  std::vector<int64_t> cuts;
+  const int64_t r = static_cast<int64_t>(resyncRows_);
+  const int64_t replay = static_cast<int64_t>(options_.size + 3 * halfBlock_) + 32;  // ≥ cut − ReplayStart(cut)
+  const int64_t minRows = std::max<int64_t>(
+      parallelMinRows_ ? static_cast<int64_t>(parallelMinRows_) : std::max<int64_t>(1, (int64_t{1} << 16) / options_.channels),
+      4 * replay);
+  const int64_t rows = last - first;
+  const int64_t pieces = std::min<int64_t>(static_cast<int64_t>(threads), rows / minRows);
+  for (int64_t i = 1; i < pieces; ++i) {
+    const int64_t target = first + rows * i / pieces;
+    const int64_t cut = (target + r / 2) / r * r;
+    const int64_t previous = cuts.empty() ? first : cuts.back();
+    if (cut - previous < minRows || last - cut < minRows || ReplayStart(cut) < first) continue;
+    cuts.push_back(cut);
+  }
+  return cuts;
+}
+
+// Sets this helper to the state of a window with `parent`'s settings that has seen `row` rows, all NaN.
+void SlidingWindow::StartAsHelperOf(const SlidingWindow& parent, int64_t row) {
+  resyncRows_ = parent.resyncRows_;
+  forceGeneral_ = parent.forceGeneral_;
+  sumKernel_ = parent.sumKernel_;
+  maxKernels_ = parent.maxKernels_;
+  minKernels_ = parent.minKernels_;
+  copyKernels_ = parent.copyKernels_;
+  InitState();
+  rowsSeen_ = row;
+  for (ChannelState& st : state_) st.lastNonFinite = row - 1;
+}
+
+// Takes the helper's state (the helper keeps this window's old one, which it never uses again).
+void SlidingWindow::AdoptStateOf(SlidingWindow& helper) {
+  std::swap(rowsSeen_, helper.rowsSeen_);
+  std::swap(state_, helper.state_);
+  std::swap(ring_, helper.ring_);
+  std::swap(maxSuffix_, helper.maxSuffix_);
+  std::swap(minSuffix_, helper.minSuffix_);
+  std::swap(validRows_, helper.validRows_);
+}
+
+template <typename T>
+bool SlidingWindow::PushInParallel(const T* values, int64_t last, double* out) {
+  if (options_.threads <= 1) return false;
+  const int64_t first = rowsSeen_;
+  if (last - first < 2 * static_cast<int64_t>(resyncRows_)) return false;
+  SharedPoolLease lease;
+  if (!lease.pool()) return false;  // another push has the pool: this one runs alone
+  // Pieces beyond the pool's threads just queue (each costs one short replay).
+  const std::vector<int64_t> cuts = ParallelCuts(first, last, options_.threads);
+  if (cuts.empty()) return false;
+  // Everything that can throw (allocation) happens before any state changes.
+  const size_t helpers = cuts.size();
+  SlidingWindowOptions helperOptions = options_;
+  helperOptions.threads = 1;
+  while (helpers_.size() < helpers) helpers_.push_back(std::make_unique<SlidingWindow>(helperOptions));
+  const size_t width = windowWidth();
+  int64_t longestReplay = 0;
+  for (int64_t cut : cuts) longestReplay = std::max(longestReplay, cut - ReplayStart(cut));
+  const size_t discardPerHelper = static_cast<size_t>(longestReplay) * width + 8;
+  if (discard_.size() < helpers * discardPerHelper) discard_.resize(helpers * discardPerHelper);
+
+  for (size_t i = 0; i < helpers; ++i) helpers_[i]->StartAsHelperOf(*this, ReplayStart(cuts[i]));
+
+  const size_t channels = options_.channels;
+  lease.pool()->Run(helpers + 1, [&](size_t piece, size_t) {
+    if (piece == 0) {
+      PushRows(values, cuts[0], out);
+      return;
+    }
+    SlidingWindow& helper = *helpers_[piece - 1];
+    const int64_t start = cuts[piece - 1], end = piece < helpers ? cuts[piece] : last;
+    const int64_t replay = helper.rowsSeen_;
+    helper.PushRows(values + (replay - first) * channels, start, discard_.data() + (piece - 1) * discardPerHelper);
+    helper.PushRows(values + (start - first) * channels, end,
+                    out + static_cast<size_t>(Emitted(options_, first, start).count) * width);
+  });
+  AdoptStateOf(*helpers_[helpers - 1]);
+  return true;
 }
 
 template uint64_t SlidingWindow::Push<double>(Span<const double>, Span<double>);
@@ -550,11 +657,12 @@ void SlidingWindow::FinalizeSums(const WindowSums& sums, const double* s1, const
 }
 
 // Resyncs, de-amortised. At every multiple E of resyncRows_ the window sums are replaced by sums
-// accumulated afresh over exactly that window, rows [E − size, E), relative to a new shift (the mean at
-// the group boundary G = ⌊(E − size)/8⌋·8 where accumulation is set up): rounding in the running sums
+// accumulated afresh over exactly that window, rows [E − size, E), relative to a new shift (the window's
+// first finite value), set up at the group boundary G = ⌊(E − size)/8⌋·8: rounding in the running sums
 // cannot outlive resyncRows_ rows, and the shift follows the data. Each committed row in that range is
 // added once (one addition per row, never an O(size) step). Lanes follow ring positions (mod 8), so the
-// result depends only on the stream, not on how it was cut.
+// result depends only on the stream, not on how it was cut; and the sums after a resync depend only on
+// that window's rows, which is what lets a parallel push start helpers at resync boundaries.
 int64_t SlidingWindow::NextSumBoundary(int64_t g) const {
   const int64_t r = static_cast<int64_t>(resyncRows_), size = static_cast<int64_t>(options_.size);
   const int64_t e = (g / r + 1) * r;
@@ -570,10 +678,17 @@ void SlidingWindow::AfterCommit(size_t channel, int64_t from, int64_t to) {
   // Add the committed rows that belong to the window ending at e − 1.
   const int64_t addFrom = std::max(from, e - size), addTo = std::min(to, e);
   if (addFrom < addTo) {
-    const double shift = st.freshShift;
     ForEachRingRun(Ring(channel), addFrom, addTo, [&](const double* x, size_t n, size_t) {
       const size_t first = static_cast<size_t>(x - Ring(channel));
       size_t i = 0;
+      if (std::isnan(st.freshShift)) {
+        // The shift is the window's first finite value (the rows before it add nothing whatever the shift):
+        // it depends on the stream alone, so a helper that starts mid-stream resyncs to the same sums.
+        while (i < n && !std::isfinite(x[i])) ++i;
+        if (i == n) return;
+        st.freshShift = x[i];
+      }
+      const double shift = st.freshShift;
       auto add = [&](size_t k) {
         const double d = std::isfinite(x[k]) ? x[k] - shift : 0.0;
         st.fresh1[(first + k) & 7] += d;
@@ -592,17 +707,32 @@ void SlidingWindow::AfterCommit(size_t channel, int64_t from, int64_t to) {
   }
   auto combine = [](const double* a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); };
   if (to == e) {  // the window ending at e − 1 is complete: its fresh sums replace the running ones
-    sums.shift = st.freshShift;
-    sums.s1Hi = combine(st.fresh1);
-    sums.s2Hi = combine(st.fresh2);
     sums.s1Lo = 0;
     sums.s2Lo = 0;
+    if (std::isnan(st.freshShift)) {
+      // No finite value in the window: the sums are zero whatever the shift, which is chosen again from the
+      // next finite value, as at the stream's start (rows already in the ring here, else the next copy's).
+      sums.shift = 0;
+      sums.s1Hi = 0;
+      sums.s2Hi = 0;
+      st.shiftChosen = 0;
+      ForEachRingRun(Ring(channel), e, ringEnd_, [&](const double* x, size_t n, size_t) {
+        for (size_t i = 0; i < n && !st.shiftChosen; ++i) {
+          if (std::isfinite(x[i])) {
+            sums.shift = x[i];
+            st.shiftChosen = 1;
+          }
+        }
+      });
+    } else {
+      sums.shift = st.freshShift;
+      sums.s1Hi = combine(st.fresh1);
+      sums.s2Hi = combine(st.fresh2);
+    }
   }
   const int64_t next = (to / r + 1) * r;
-  if (to == (next - size) / 8 * 8) {  // set up the next window's fresh sums around the current mean
-    const double finite = sums.count - sums.posInf - sums.negInf;
-    const double mean = finite > 0 ? sums.shift + (sums.s1Hi + sums.s1Lo) * (1.0 / finite) : sums.shift;
-    st.freshShift = std::isfinite(mean) ? mean : sums.shift;
+  if (to == (next - size) / 8 * 8) {  // set up the next window's fresh sums; its shift is chosen as they start
+    st.freshShift = kNaN;
     std::fill(std::begin(st.fresh1), std::end(st.fresh1), 0.0);
     std::fill(std::begin(st.fresh2), std::end(st.fresh2), 0.0);
   }

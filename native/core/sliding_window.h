@@ -14,7 +14,7 @@
 //   for groups of 8 rows aligned to the absolute row index as a fixed-order prefix scan of the
 //   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
 //   replaced by sums accumulated afresh (one addition per row) over exactly the window then ending, with
-//   the shift moved to the data's mean, so error cannot grow with the stream's length. Because the
+//   the shift moved to that window's first finite value, so error cannot grow with the stream's length. Because the
 //   groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit independent
 //   of how the stream is cut into batches (a push that ends inside a group is finished by the next one,
 //   which recomputes that group from the ring).
@@ -25,15 +25,23 @@
 //   of the newest one.
 // Runs whose windows hold only finite values take a fast path (SIMD kernels chosen at run time); others
 // take the general path. Both compute the same floating-point operations, so they agree bit for bit.
+// - Parallel pushes (threads > 1): a large push is cut at resync boundaries. Everything a window holds
+//   right after a resync is a function of the rows before it alone (sums, counts, min/max blocks, the
+//   first/last FIFO), so a helper that replays the ~2.5·size rows before a cut from an all-NaN past
+//   reaches exactly the state the window would have there, and takes the rows from the cut on while the
+//   window takes the rows before it. The window then adopts the last helper's state. Results are bit for
+//   bit those of one thread. Helpers run on a process-wide pool; a push that finds it busy runs alone.
 //
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
 // and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
-// 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch per window. Rows are copied into the ring (the
-// caller's arrays are read in place, never retained).
+// 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch per window; with threads > 1, as much again for each
+// helper once a push is cut. Rows are copied into the ring (the caller's arrays are read in place, never
+// retained).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "aggregates.h"
@@ -47,6 +55,7 @@ struct SlidingWindowOptions {
   uint32_t channels = 1;            // values per row, 1 … kMaxChannels
   std::vector<Aggregate> aggregates;  // at least one, no duplicates; output order
   bool emitPartial = false;         // also emit windows that end before the first `size` rows
+  uint32_t threads = 1;             // most threads one push may use, 1 … kMaxThreads (results do not depend on it)
 };
 
 // The window sums that the count/sum/mean/var/std aggregates are finalised from, at the start of a group
@@ -137,6 +146,7 @@ class SlidingWindow {
   static constexpr uint64_t kMaxSize = uint64_t{1} << 26;
   static constexpr uint64_t kMaxSlide = uint64_t{1} << 40;
   static constexpr uint32_t kMaxChannels = 1u << 16;
+  static constexpr uint32_t kMaxThreads = 256;
   static constexpr size_t kChunkRows = 1024;  // rows per processing chunk (a multiple of 8; measured best of 256, 512, 1024, 2048)
   static constexpr size_t kGroupRows = 8;
 
@@ -174,6 +184,8 @@ class SlidingWindow {
   void SetSimdLevelForTesting(int simdLevel);
   uint64_t resyncRows() const { return resyncRows_; }
   // For tests: resync more often (a multiple of 8, at least size + 16), before the first push.
+  // For tests: let a push with threads > 1 cut pieces this small (rows; the default keeps pieces large).
+  void SetParallelMinRowsForTesting(uint64_t rows) { parallelMinRows_ = rows; }
   void SetResyncRowsForTesting(uint64_t rows) {
     Require(rows % 8 == 0 && rows >= options_.size + 16 && rowsSeen_ == 0, codes::kInvalidArgument, "bad resync rows");
     resyncRows_ = rows;
@@ -189,11 +201,20 @@ class SlidingWindow {
     int64_t lastValid = INT64_MIN / 4;    // newest non-NaN row (for `last`)
     int64_t firstHead = 0, firstTail = 0;  // the non-NaN rows of the window, oldest first (for `first`)
     int64_t shiftChosen = 0;              // the shift starts at the channel's first finite value
-    double freshShift = 0;                // the next resync's shift and its sums so far, by lane
+    double freshShift = std::numeric_limits<double>::quiet_NaN();  // the next resync's shift (NaN: not yet
+                                          // chosen) and its sums so far, by lane
     double fresh1[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     double fresh2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   };
 
+  template <typename T>
+  void PushRows(const T* values, int64_t last, double* out);
+  template <typename T>
+  bool PushInParallel(const T* values, int64_t last, double* out);
+  std::vector<int64_t> ParallelCuts(int64_t first, int64_t last, size_t threads) const;
+  int64_t ReplayStart(int64_t cut) const;
+  void StartAsHelperOf(const SlidingWindow& parent, int64_t row);
+  void AdoptStateOf(SlidingWindow& helper);
   size_t Pos(int64_t row) const;
   double* Ring(size_t channel) { return ring_.data() + channel * (capacity_ + kGroupRows); }
   const double* Ring(size_t channel) const { return ring_.data() + channel * (capacity_ + kGroupRows); }
@@ -228,6 +249,12 @@ class SlidingWindow {
   ExtremeKernels maxKernels_{}, minKernels_{};
   RingCopyKernels copyKernels_{};
   InputPrefetch prefetch_;  // the next chunk's input, while this one is processed
+  int64_t ringEnd_ = 0;     // rows before this one are in the ring (during a push)
+  uint64_t parallelMinRows_ = 0;  // 0: the default
+  // Parallel pushes: helpers that each take a piece of the push (created on the first push that is cut),
+  // and the buffer a helper writes the windows of its replayed rows to.
+  std::vector<std::unique_ptr<SlidingWindow>> helpers_;
+  std::vector<double> discard_;
   int64_t rowsSeen_ = 0;
   std::vector<ChannelState> state_;
   std::vector<double> ring_;      // [channel][capacity + 8]

@@ -80,4 +80,16 @@ void ThreadPool::Run(size_t count, const Task& task) {
   if (error) std::rethrow_exception(error);
 }
 
+namespace {
+std::mutex sharedPoolMutex;
+}  // namespace
+
+SharedPoolLease::SharedPoolLease() : lock_(sharedPoolMutex, std::try_to_lock) {
+  if (!lock_.owns_lock()) return;
+  // Leaked on purpose: joining workers during static destruction can deadlock when the process exits
+  // from inside a Node environment's teardown; the threads simply end with the process.
+  static ThreadPool* const pool = new ThreadPool(0);
+  pool_ = pool;
+}
+
 }  // namespace sluice

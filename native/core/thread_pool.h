@@ -50,4 +50,19 @@ class ThreadPool {
   std::exception_ptr error_;
 };
 
+// Exclusive use of the process-wide pool (hardware-concurrency threads, created on first use, never torn
+// down), if no one else holds it now; otherwise pool() is null and the caller should work alone: waiting
+// would only queue work the caller can do itself, and windows on many threads must not oversubscribe.
+class SharedPoolLease {
+ public:
+  SharedPoolLease();
+  SharedPoolLease(const SharedPoolLease&) = delete;
+  SharedPoolLease& operator=(const SharedPoolLease&) = delete;
+  ThreadPool* pool() const { return lock_.owns_lock() ? pool_ : nullptr; }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+  ThreadPool* pool_ = nullptr;
+};
+
 }  // namespace sluice

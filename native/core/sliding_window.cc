@@ -205,7 +205,8 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   if (wants(Aggregate::kFirst)) validRows_.resize(o.channels * o.size);
   if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * suffixStride_);
   if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * suffixStride_);
-  scratch_.resize(o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
+  gatherChannels_ = std::max<size_t>(1, std::min<size_t>(o.channels, kGatherValues / o.aggregates.size()));
+  scratch_.resize(gatherChannels_ * o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
   SetSimdLevelForTesting(static_cast<int>(ActiveSimdLevel()));
   InitState();
 }
@@ -467,29 +468,37 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
   streamDirect_ = direct && streamOutput_;
   auto index = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)]; };
 
-  for (size_t c = 0; c < channels; ++c) {
-    double* destinations[kAggregateKinds];
-    for (int kind = 0; kind < kAggregateKinds; ++kind) {
-      const int i = aggregateIndex_[kind];
-      destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : scratch_.data() + i * kChunkRows;
-    }
-    const int64_t groupStart = begin - begin % static_cast<int64_t>(kGroupRows);
-    // The fast path needs every row that enters or leaves the chunk's groups to be finite.
-    const bool general = forceGeneral_ || state_[c].lastNonFinite >= groupStart - size;
-    if (wantCount_) ProcessSums(c, begin, end, general, destinations);
-    if (index(Aggregate::kMax) >= 0) {
-      ProcessExtreme<MaxPick>(c, begin, end, general, maxKernels_, &state_[c].maxPrefix, &state_[c].maxPrevious,
-                              maxSuffix_.data() + c * suffixStride_,
-                              destinations[static_cast<int>(Aggregate::kMax)]);
-    }
-    if (index(Aggregate::kMin) >= 0) {
-      ProcessExtreme<MinPick>(c, begin, end, general, minKernels_, &state_[c].minPrefix, &state_[c].minPrevious,
-                              minSuffix_.data() + c * suffixStride_,
-                              destinations[static_cast<int>(Aggregate::kMin)]);
-    }
-    if (index(Aggregate::kFirst) >= 0 || index(Aggregate::kLast) >= 0) {
-      ProcessFirstLast(c, begin, end, destinations[static_cast<int>(Aggregate::kFirst)],
-                       destinations[static_cast<int>(Aggregate::kLast)]);
+  // Channels are computed in blocks of gatherChannels_, each into its own scratch rows, and the block is then
+  // gathered row by row: every emitted window writes gatherChannels_ × width consecutive doubles of `out`
+  // (one channel at a time would write one value per cache line and pass over the chunk's output lines once
+  // per channel).
+  for (size_t c0 = 0; c0 < channels; c0 += gatherChannels_) {
+    const size_t blockChannels = std::min(gatherChannels_, channels - c0);
+    for (size_t c = c0; c < c0 + blockChannels; ++c) {
+      double* rows = scratch_.data() + (c - c0) * width * kChunkRows;
+      double* destinations[kAggregateKinds];
+      for (int kind = 0; kind < kAggregateKinds; ++kind) {
+        const int i = aggregateIndex_[kind];
+        destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : rows + i * kChunkRows;
+      }
+      const int64_t groupStart = begin - begin % static_cast<int64_t>(kGroupRows);
+      // The fast path needs every row that enters or leaves the chunk's groups to be finite.
+      const bool general = forceGeneral_ || state_[c].lastNonFinite >= groupStart - size;
+      if (wantCount_) ProcessSums(c, begin, end, general, destinations);
+      if (index(Aggregate::kMax) >= 0) {
+        ProcessExtreme<MaxPick>(c, begin, end, general, maxKernels_, &state_[c].maxPrefix, &state_[c].maxPrevious,
+                                maxSuffix_.data() + c * suffixStride_,
+                                destinations[static_cast<int>(Aggregate::kMax)]);
+      }
+      if (index(Aggregate::kMin) >= 0) {
+        ProcessExtreme<MinPick>(c, begin, end, general, minKernels_, &state_[c].minPrefix, &state_[c].minPrevious,
+                                minSuffix_.data() + c * suffixStride_,
+                                destinations[static_cast<int>(Aggregate::kMin)]);
+      }
+      if (index(Aggregate::kFirst) >= 0 || index(Aggregate::kLast) >= 0) {
+        ProcessFirstLast(c, begin, end, destinations[static_cast<int>(Aggregate::kFirst)],
+                         destinations[static_cast<int>(Aggregate::kLast)]);
+      }
     }
     if (emitted.count == 0 || direct) continue;
     if (contiguous) {
@@ -497,11 +506,11 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
       continue;
     }
     // Gather the emitted rows into out[window][channel][aggregate].
-    double* target = out + (firstWindow * channels + c) * width;
-    const size_t step = channels * width;
+    double* target = out + (firstWindow * channels + c0) * width;
+    const size_t step = channels * width, values = blockChannels * width;
     for (int64_t row = emitted.firstRow, w = 0; w < emitted.count; ++w, row += static_cast<int64_t>(options_.slide)) {
       const double* source = scratch_.data() + (row - begin);
-      for (size_t a = 0; a < width; ++a) target[a] = source[a * kChunkRows];
+      for (size_t v = 0; v < values; ++v) target[v] = source[v * kChunkRows];
       target += step;
     }
   }
@@ -546,7 +555,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
   const int64_t g0 = begin - begin % static_cast<int64_t>(kGroupRows);
   const int64_t fullEnd = end - end % static_cast<int64_t>(kGroupRows);
   // Per-row arrays, indexed from g0.
-  double* s1 = scratch_.data() + options_.aggregates.size() * kChunkRows;
+  double* s1 = scratch_.data() + gatherChannels_ * options_.aggregates.size() * kChunkRows;
   double* s2 = s1 + (kChunkRows + 16);
   double* count = s2 + (kChunkRows + 16);
   double* posInf = count + (kChunkRows + 16);

@@ -34,9 +34,9 @@
 //
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
 // and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
-// 8·(#aggregates + 5)·(kChunkRows + 16) bytes of scratch per window; with threads > 1, as much again for each
-// helper once a push is cut. Rows are copied into the ring (the caller's arrays are read in place, never
-// retained).
+// 8·(kChunkRows·g·#aggregates + 5·(kChunkRows + 16)) bytes of scratch per window (g = gatherChannels_);
+// with threads > 1, as much again for each helper once a push is cut. Rows are copied into the ring (the
+// caller's arrays are read in place, never retained).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -260,6 +260,8 @@ class SlidingWindow {
   int64_t rowsSeen_ = 0;
   std::vector<ChannelState> state_;
   std::vector<double> ring_;      // [channel][capacity + 8]
+  size_t gatherChannels_ = 1;      // channels computed before their results are gathered into `out`
+  static constexpr size_t kGatherValues = 16;  // at most this many results per window per gather
   size_t halfBlock_ = 1;           // min/max block length ⌊size/2⌋
   size_t suffixStride_ = 4;        // 2 suffix arrays of halfBlock_ + 1 per channel
   std::vector<double> maxSuffix_;  // [channel][suffixStride_]

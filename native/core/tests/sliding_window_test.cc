@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -131,6 +132,46 @@ SLUICE_TEST(sliding_window_matches_naive_for_random_options) {
     const std::vector<double> values = RandomValues(rng, channels * (200 + rng() % 300), trial % 2 ? 1e6 : 0, nanRate, infRate);
     SlidingWindow window(o);
     CheckClose(PushAll(window, values, {}), Naive(o, values), 1e6);
+  }
+}
+
+SLUICE_TEST(sliding_window_many_channels_match_naive_whatever_the_gather_blocks) {
+  // More channels than one gather block holds (blocks of ⌊16 / #aggregates⌋ channels, the last one partial).
+  std::mt19937_64 rng(61);
+  for (uint32_t channels : {5u, 17u, 20u, 33u}) {
+    std::vector<Aggregate> aggregates = kAll;
+    std::shuffle(aggregates.begin(), aggregates.end(), rng);
+    aggregates.resize(1 + rng() % 4);
+    const SlidingWindowOptions o = Options(1 + rng() % 30, 1 + rng() % 3, channels, aggregates, rng() % 2);
+    const std::vector<double> values = RandomValues(rng, channels * (1500 + rng() % 500), 1e3, 0.05, 0.01);
+    SlidingWindow window(o);
+    CheckClose(PushAll(window, values, {rng() % 700, 1 + rng() % 5}), Naive(o, values), 1e3);
+  }
+}
+
+SLUICE_TEST(sliding_window_memory_follows_the_documented_formula) {
+  // README: per channel 8·(size + 1040) bytes of ring (rounded up to 64 bytes), 16·(⌊size/2⌋ + 1) for each of
+  // min and max, 8·size for first, ~270 of state; per window 8·(1024·g·#aggregates + 5200) bytes of scratch with
+  // g = min(channels, max(1, ⌊16 / #aggregates⌋)).
+  for (uint64_t size : {1u, 10u, 1000u}) {
+    for (uint32_t channels : {1u, 3u, 40u}) {
+      for (const std::vector<Aggregate>& aggregates :
+           {std::vector<Aggregate>{Aggregate::kMean}, std::vector<Aggregate>{Aggregate::kMin, Aggregate::kMax, Aggregate::kFirst}, kAll}) {
+        const SlidingWindow window(Options(size, 1, channels, aggregates));
+        const double a = static_cast<double>(aggregates.size());
+        const double g = std::min<double>(channels, std::max(1.0, std::floor(16 / a)));
+        const bool extremes = aggregates.size() > 1, first = aggregates.size() > 1;
+        const double perChannel = 64 * std::ceil((size + 1040) / 8.0) + (extremes ? 2 : 0) * 16 * (size / 2 + 1) +
+                                  (first ? 8.0 * size : 0.0);
+        const double expected = channels * perChannel + 8 * (1024 * g * a + 5200);
+        const double got = static_cast<double>(window.MemoryBytes());
+        if (!(got >= expected && got <= expected + 1024 + 300.0 * channels)) {
+          std::printf("size %llu channels %u aggregates %zu: %g bytes, formula %g\n", static_cast<unsigned long long>(size),
+                      channels, aggregates.size(), got, expected);
+        }
+        CHECK(got >= expected && got <= expected + 1024 + 300.0 * channels);
+      }
+    }
   }
 }
 

@@ -205,8 +205,12 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   if (wants(Aggregate::kFirst)) validRows_.resize(o.channels * o.size);
   if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * suffixStride_);
   if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * suffixStride_);
-  gatherChannels_ = std::max<size_t>(1, std::min<size_t>(o.channels, kGatherValues / o.aggregates.size()));
-  scratch_.resize(gatherChannels_ * o.aggregates.size() * kChunkRows + 5 * (kChunkRows + 16));
+  // Results of blocks of (stepRows_ rows × gatherChannels_ channels) are gathered into `out` together: at
+  // most kGatherValues of them, all channels when that allows steps of 8 rows or more.
+  const size_t perRow = o.channels * o.aggregates.size();
+  stepRows_ = std::clamp<size_t>(kGatherValues / perRow / kGroupRows * kGroupRows, kGroupRows, kChunkRows);
+  gatherChannels_ = std::clamp<size_t>(kGatherValues / (stepRows_ * o.aggregates.size()), 1, o.channels);
+  scratch_.resize(gatherChannels_ * o.aggregates.size() * stepRows_ + 5 * (kChunkRows + 16));
   SetSimdLevelForTesting(static_cast<int>(ActiveSimdLevel()));
   InitState();
 }
@@ -303,8 +307,15 @@ void SlidingWindow::PushRows(const T* values, int64_t last, double* out) {
     const int64_t nextEnd = std::min<int64_t>(last, chunkEnd + static_cast<int64_t>(kChunkRows));
     prefetch_.next = reinterpret_cast<const char*>(values + (chunkEnd - first) * channels);
     prefetch_.end = reinterpret_cast<const char*>(values + (nextEnd - first) * channels);
-    ProcessChunk(begin, chunkEnd, out, written);
-    written += static_cast<uint64_t>(Emitted(options_, begin, chunkEnd).count);
+    // Steps of stepRows_ rows (the whole chunk unless there are many channels × aggregates), so the
+    // results of all channels of a step fit the scratch and are gathered into `out` in one pass.
+    const int64_t stepRows = static_cast<int64_t>(stepRows_);
+    for (int64_t step = begin; step < chunkEnd;) {
+      const int64_t stepEnd = std::min<int64_t>(chunkEnd, (step / stepRows + 1) * stepRows);
+      ProcessChunk(step, stepEnd, out, written);
+      written += static_cast<uint64_t>(Emitted(options_, step, stepEnd).count);
+      step = stepEnd;
+    }
     begin = chunkEnd;
   }
   rowsSeen_ = last;
@@ -414,12 +425,18 @@ template uint64_t SlidingWindow::Push<float>(Span<const float>, Span<double>);
 template <typename T>
 void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
   const size_t channels = options_.channels;
+  // Rows in tiles, every channel per tile: the tile's input lines stay in L1 while each channel takes its
+  // column (a channel at a time over the whole chunk would read every input line once per channel).
+  const int64_t tileRows =
+      channels == 1 ? end - begin : std::max<int64_t>(8, static_cast<int64_t>(kCopyTileBytes / (channels * sizeof(T))));
+  for (int64_t tileBegin = begin; tileBegin < end; tileBegin += tileRows) {
+  const int64_t tileEnd = std::min(end, tileBegin + tileRows);
   for (size_t c = 0; c < channels; ++c) {
     double* ring = Ring(c);
-    int64_t row = begin;
-    while (row < end) {
+    int64_t row = tileBegin;
+    while (row < tileEnd) {
       const size_t pos = Pos(row);
-      const size_t run = static_cast<size_t>(std::min<int64_t>(end - row, static_cast<int64_t>(capacity_ - pos)));
+      const size_t run = static_cast<size_t>(std::min<int64_t>(tileEnd - row, static_cast<int64_t>(capacity_ - pos)));
       const T* source = values + (row - begin) * channels + c;
       double* target = ring + pos;
       bool nonFinite;
@@ -451,7 +468,10 @@ void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
       }
       row += static_cast<int64_t>(run);
     }
-    std::memcpy(ring + capacity_, ring, kGroupRows * sizeof(double));  // the mirror after the ring
+  }
+  }
+  for (size_t c = 0; c < channels; ++c) {
+    std::memcpy(Ring(c) + capacity_, Ring(c), kGroupRows * sizeof(double));  // the mirror after the ring
   }
 }
 
@@ -475,11 +495,11 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
   for (size_t c0 = 0; c0 < channels; c0 += gatherChannels_) {
     const size_t blockChannels = std::min(gatherChannels_, channels - c0);
     for (size_t c = c0; c < c0 + blockChannels; ++c) {
-      double* rows = scratch_.data() + (c - c0) * width * kChunkRows;
+      double* rows = scratch_.data() + (c - c0) * width * stepRows_;
       double* destinations[kAggregateKinds];
       for (int kind = 0; kind < kAggregateKinds; ++kind) {
         const int i = aggregateIndex_[kind];
-        destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : rows + i * kChunkRows;
+        destinations[kind] = i < 0 ? nullptr : direct ? out + firstWindow : rows + i * stepRows_;
       }
       const int64_t groupStart = begin - begin % static_cast<int64_t>(kGroupRows);
       // The fast path needs every row that enters or leaves the chunk's groups to be finite.
@@ -505,13 +525,15 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
       CopyOut(out + firstWindow, scratch_.data() + (emitted.firstRow - begin), static_cast<size_t>(emitted.count));
       continue;
     }
-    // Gather the emitted rows into out[window][channel][aggregate].
+    // Gather the emitted rows into out[window][channel][aggregate], each window's values of the block in one run.
     double* target = out + (firstWindow * channels + c0) * width;
-    const size_t step = channels * width, values = blockChannels * width;
-    for (int64_t row = emitted.firstRow, w = 0; w < emitted.count; ++w, row += static_cast<int64_t>(options_.slide)) {
-      const double* source = scratch_.data() + (row - begin);
-      for (size_t v = 0; v < values; ++v) target[v] = source[v * kChunkRows];
-      target += step;
+    const size_t step = channels * width, values = blockChannels * width, stride = stepRows_;
+    const size_t count = static_cast<size_t>(emitted.count), slide = static_cast<size_t>(options_.slide);
+    const double* first = scratch_.data() + (emitted.firstRow - begin);
+    for (size_t w = 0; w < count; ++w) {
+      const double* source = first + w * slide;
+      double* row = target + w * step;
+      for (size_t v = 0; v < values; ++v) row[v] = source[v * stride];
     }
   }
 }
@@ -555,7 +577,7 @@ void SlidingWindow::ProcessSums(size_t channel, int64_t begin, int64_t end, bool
   const int64_t g0 = begin - begin % static_cast<int64_t>(kGroupRows);
   const int64_t fullEnd = end - end % static_cast<int64_t>(kGroupRows);
   // Per-row arrays, indexed from g0.
-  double* s1 = scratch_.data() + gatherChannels_ * options_.aggregates.size() * kChunkRows;
+  double* s1 = scratch_.data() + gatherChannels_ * options_.aggregates.size() * stepRows_;
   double* s2 = s1 + (kChunkRows + 16);
   double* count = s2 + (kChunkRows + 16);
   double* posInf = count + (kChunkRows + 16);

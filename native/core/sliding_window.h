@@ -34,7 +34,7 @@
 //
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
 // and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
-// 8·(kChunkRows·g·#aggregates + 5·(kChunkRows + 16)) bytes of scratch per window (g = gatherChannels_);
+// 8·(stepRows_·gatherChannels_·#aggregates + 5·(kChunkRows + 16)) bytes of scratch per window (≤ 172 KB);
 // with threads > 1, as much again for each helper once a push is cut. Rows are copied into the ring (the
 // caller's arrays are read in place, never retained).
 #pragma once
@@ -260,8 +260,10 @@ class SlidingWindow {
   int64_t rowsSeen_ = 0;
   std::vector<ChannelState> state_;
   std::vector<double> ring_;      // [channel][capacity + 8]
+  size_t stepRows_ = kChunkRows;   // rows computed (per channel) before their results are gathered into `out`
   size_t gatherChannels_ = 1;      // channels computed before their results are gathered into `out`
-  static constexpr size_t kGatherValues = 16;  // at most this many results per window per gather
+  static constexpr size_t kGatherValues = 16384;
+  static constexpr size_t kCopyTileBytes = 8192;  // input per tile of the several-channel ring copy  // at most this many results per window per gather
   size_t halfBlock_ = 1;           // min/max block length ⌊size/2⌋
   size_t suffixStride_ = 4;        // 2 suffix arrays of halfBlock_ + 1 per channel
   std::vector<double> maxSuffix_;  // [channel][suffixStride_]

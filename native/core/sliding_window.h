@@ -139,6 +139,12 @@ struct RingCopyKernels {
 };
 RingCopyKernels RingCopyKernelsFor(int simdLevel);
 
+// The gather of a step's results into `out`, a transpose: out[w·step + v] = source[v·stride + w] for
+// w < count windows and v < values (each window's values in one run).
+using GatherKernel = void (*)(const double* source, size_t stride, size_t values, size_t count, double* out,
+                              size_t step);
+GatherKernel GatherKernelFor(int simdLevel);
+
 // Kernels by SIMD level (portable always; others when built and supported), for dispatch and tests.
 SumGroupsKernel SumGroupsKernelFor(int simdLevel);
 SumGroupsKernel SumGroupsKernelPortable();
@@ -250,6 +256,7 @@ class SlidingWindow {
   SumGroupsKernel sumKernel_ = nullptr;
   ExtremeKernels maxKernels_{}, minKernels_{};
   RingCopyKernels copyKernels_{};
+  GatherKernel gatherKernel_ = nullptr;
   InputPrefetch prefetch_;  // the next chunk's input, while this one is processed
   int64_t ringEnd_ = 0;     // rows before this one are in the ring (during a push)
   uint64_t parallelMinRows_ = 0;  // 0: the default

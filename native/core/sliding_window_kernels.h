@@ -123,6 +123,7 @@ double ForwardMaxAvx2(const double* x, size_t n, double carry, double extra, con
                       bool stream, InputPrefetch* prefetch);
 double ForwardMinAvx2(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
                       bool stream, InputPrefetch* prefetch);
+void GatherAvx512(const double* source, size_t stride, size_t values, size_t count, double* out, size_t step);
 bool CopyToRingAvx512(const double* source, size_t n, double* target);
 bool CopyToRingAvx512(const float* source, size_t n, double* target);
 bool CopyToRingAvx2(const double* source, size_t n, double* target);

@@ -263,6 +263,31 @@ SLUICE_TEST(sliding_window_simd_kernels_match_the_portable_one_bit_for_bit) {
   }
 }
 
+SLUICE_TEST(sliding_window_gather_kernels_transpose_exactly_at_every_simd_level) {
+  // out[w·step + v] = source[v·stride + w], for shapes around the 8 × 8 blocks, leaving the gaps between rows
+  // (step > values) and everything past the last row untouched.
+  std::mt19937_64 rng(67);
+  const int supported = static_cast<int>(DetectSimdLevel());
+  for (int level = 0; level <= supported; ++level) {
+    const GatherKernel gather = GatherKernelFor(level);
+    for (size_t values : {size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{16}, size_t{21}}) {
+      for (size_t count : {size_t{0}, size_t{5}, size_t{8}, size_t{15}, size_t{64}}) {
+        const size_t stride = count + rng() % 9, step = values + rng() % 3;
+        std::vector<double> source = RandomValues(rng, values * stride + 1, 0, 0.1, 0.05);
+        std::vector<double> out(count * step + 5, -7.0);
+        gather(source.data(), stride, values, count, out.data(), step);
+        for (size_t w = 0; w < count; ++w) {
+          for (size_t v = 0; v < step; ++v) {
+            const double want = v < values ? source[v * stride + w] : -7.0;
+            CHECK(std::memcmp(&out[w * step + v], &want, sizeof(double)) == 0);
+          }
+        }
+        for (size_t i = count * step; i < out.size(); ++i) CHECK_EQ(out[i], -7.0);
+      }
+    }
+  }
+}
+
 SLUICE_TEST(sliding_window_ring_copy_kernels_convert_and_find_non_finite_values_at_every_simd_level) {
   std::mt19937_64 rng(5);
   const int supported = static_cast<int>(DetectSimdLevel());

@@ -208,6 +208,45 @@ void SumGroupsAvx512(const double* ring, size_t capacity, size_t newPos, size_t 
   else SumGroups<SumCarry>(ring, capacity, newPos, oldPos, groups, sums, outputs);
 }
 
+// 8 windows × 8 values at a time: 8 loads (a value's 8 windows each), an 8×8 transpose in registers, 8 stores
+// (a window's 8 values each); the rest one by one.
+void GatherAvx512(const double* source, size_t stride, size_t values, size_t count, double* out, size_t step) {
+  const __m512i low = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0), high = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+  const __m512i lowHalves = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0), highHalves = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+  size_t w = 0;
+  for (; w + 8 <= count; w += 8) {
+    size_t v = 0;
+    for (; v + 8 <= values; v += 8) {
+      __m512d r[8], t[8], u[8];
+      for (int k = 0; k < 8; ++k) r[k] = _mm512_loadu_pd(source + (v + k) * stride + w);
+      // r[k][j] = value v + k of window w + j. Pairs of values for the even and the odd windows:
+      // t[k] = (k, k+1) of windows 0 2 4 6, t[k+1] = of windows 1 3 5 7 (k even).
+      for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm512_unpacklo_pd(r[k], r[k + 1]);
+        t[k + 1] = _mm512_unpackhi_pd(r[k], r[k + 1]);
+      }
+      // Quads: u[h] = values 0–3 of windows h and h + 4 (one per 256-bit half), u[4 + h] = values 4–7.
+      for (int k = 0; k < 8; k += 4) {
+        for (int h = 0; h < 2; ++h) {
+          u[k + h] = _mm512_permutex2var_pd(t[k + h], low, t[k + 2 + h]);
+          u[k + 2 + h] = _mm512_permutex2var_pd(t[k + h], high, t[k + 2 + h]);
+        }
+      }
+      // Whole windows: h from the low halves, h + 4 from the high halves.
+      for (int h = 0; h < 4; ++h) {
+        _mm512_storeu_pd(out + (w + h) * step + v, _mm512_permutex2var_pd(u[h], lowHalves, u[4 + h]));
+        _mm512_storeu_pd(out + (w + h + 4) * step + v, _mm512_permutex2var_pd(u[h], highHalves, u[4 + h]));
+      }
+    }
+    for (; v < values; ++v) {
+      for (size_t j = 0; j < 8; ++j) out[(w + j) * step + v] = source[v * stride + w + j];
+    }
+  }
+  for (; w < count; ++w) {
+    for (size_t v = 0; v < values; ++v) out[w * step + v] = source[v * stride + w];
+  }
+}
+
 bool CopyToRingAvx512(const double* source, size_t n, double* target) { return CopyToRing(source, n, target); }
 bool CopyToRingAvx512(const float* source, size_t n, double* target) { return CopyToRing(source, n, target); }
 

@@ -1,5 +1,5 @@
 // SlidingWindow with threads > 1: large pushes cut into pieces that run in parallel give exactly the bits
-// of one thread (and leave a state that continues exactly alike), through push and pushAsync, also when
+// of one thread (and leave a state that continues exactly alike, also restored into a one-thread window), through push and pushAsync, also when
 // several windows push at once and some find the shared pool busy; bad `threads` options are refused.
 import { describe, expect, it } from 'vitest'
 import { SlidingWindow, slidingAggregates, type SlidingAggregate } from '../lib/index'
@@ -52,9 +52,13 @@ describe('SlidingWindow threads', () => {
       expect(firstDifference(parallel.push(head), alone.push(head))).toBe(-1)
       expect(parallel.memoryBytes).toBeGreaterThan(before) // the push was cut: helpers hold their own state
       expect(parallel.rowsSeen).toBe(alone.rowsSeen)
-      expect(firstDifference(parallel.push(tail), alone.push(tail))).toBe(-1)
-      parallel.close()
-      alone.close()
+      // The state moves between windows whatever their threads: a one-thread window restored from it goes on alike.
+      const restored = new SlidingWindow(options)
+      restored.restore(parallel.snapshot())
+      const want = alone.push(tail)
+      expect(firstDifference(parallel.push(tail), want)).toBe(-1)
+      expect(firstDifference(restored.push(tail), want)).toBe(-1)
+      for (const w of [parallel, alone, restored]) w.close()
     }
   })
 

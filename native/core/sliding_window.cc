@@ -122,6 +122,13 @@ bool CopyToRingPortable(const T* source, size_t n, double* target) {
   return CopyStridedToRing(source, n, 1, target);
 }
 
+// The index of the first finite value of x[0 … n), or n.
+size_t FirstFinite(const double* x, size_t n) {
+  size_t i = 0;
+  while (i < n && !std::isfinite(x[i])) ++i;
+  return i;
+}
+
 void GatherPortable(const double* source, size_t stride, size_t values, size_t count, double* out, size_t step) {
   for (size_t w = 0; w < count; ++w) {
     const double* column = source + w;
@@ -448,49 +455,48 @@ void SlidingWindow::CopyIntoRing(const T* values, int64_t begin, int64_t end) {
   const int64_t tileRows =
       channels == 1 ? end - begin : std::max<int64_t>(8, static_cast<int64_t>(kCopyTileBytes / (channels * sizeof(T))));
   for (int64_t tileBegin = begin; tileBegin < end; tileBegin += tileRows) {
-  const int64_t tileEnd = std::min(end, tileBegin + tileRows);
-  for (size_t c = 0; c < channels; ++c) {
-    double* ring = Ring(c);
-    int64_t row = tileBegin;
-    while (row < tileEnd) {
-      const size_t pos = Pos(row);
-      const size_t run = static_cast<size_t>(std::min<int64_t>(tileEnd - row, static_cast<int64_t>(capacity_ - pos)));
-      const T* source = values + (row - begin) * channels + c;
-      double* target = ring + pos;
-      bool nonFinite;
-      if (channels == 1) {  // contiguous: the SIMD copy
-        if constexpr (std::is_same_v<T, double>) nonFinite = copyKernels_.fromDouble(source, run, target);
-        else nonFinite = copyKernels_.fromFloat(source, run, target);
-      } else {
-        nonFinite = CopyStridedToRing(source, run, channels, target);
-      }
-      ChannelState& st = state_[c];
-      if (!st.shiftChosen) {
-        // Until now the window held no finite value, so no sum depends on the shift: choose it from the first
-        // finite value, which keeps (x − shift)² small from the start.
-        for (size_t i = 0; i < run; ++i) {
-          if (std::isfinite(target[i])) {
-            st.sums.shift = target[i];
-            st.shiftChosen = 1;
-            break;
+    const int64_t tileEnd = std::min(end, tileBegin + tileRows);
+    for (size_t c = 0; c < channels; ++c) {
+      double* ring = Ring(c);
+      for (int64_t row = tileBegin; row < tileEnd;) {
+        const size_t pos = Pos(row);
+        const size_t run = static_cast<size_t>(std::min<int64_t>(tileEnd - row, static_cast<int64_t>(capacity_ - pos)));
+        const T* source = values + (row - begin) * channels + c;
+        double* target = ring + pos;
+        bool nonFinite;
+        if (channels == 1) {  // contiguous: the SIMD copy
+          if constexpr (std::is_same_v<T, double>) nonFinite = copyKernels_.fromDouble(source, run, target);
+          else nonFinite = copyKernels_.fromFloat(source, run, target);
+        } else {
+          nonFinite = CopyStridedToRing(source, run, channels, target);
+        }
+        ChooseShiftIfUnset(c, target, run);
+        if (nonFinite) {
+          for (size_t i = run; i-- > 0;) {
+            if (!std::isfinite(target[i])) {
+              state_[c].lastNonFinite = row + static_cast<int64_t>(i);
+              break;
+            }
           }
         }
+        row += static_cast<int64_t>(run);
       }
-      if (nonFinite) {
-        for (size_t i = run; i-- > 0;) {
-          if (!std::isfinite(target[i])) {
-            state_[c].lastNonFinite = row + static_cast<int64_t>(i);
-            break;
-          }
-        }
-      }
-      row += static_cast<int64_t>(run);
     }
-  }
   }
   for (size_t c = 0; c < channels; ++c) {
     std::memcpy(Ring(c) + capacity_, Ring(c), kGroupRows * sizeof(double));  // the mirror after the ring
   }
+}
+
+// While a channel's sums hold no finite value, no sum depends on the shift: it is chosen from the first
+// finite value to come (here, rows x[0 … n) not yet summed), which keeps (x − shift)² small from the start.
+void SlidingWindow::ChooseShiftIfUnset(size_t channel, const double* x, size_t n) {
+  ChannelState& st = state_[channel];
+  if (st.shiftChosen) return;
+  const size_t i = FirstFinite(x, n);
+  if (i == n) return;
+  st.sums.shift = x[i];
+  st.shiftChosen = 1;
 }
 
 void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64_t firstWindow) {
@@ -735,7 +741,7 @@ void SlidingWindow::AfterCommit(size_t channel, int64_t from, int64_t to) {
       if (std::isnan(st.freshShift)) {
         // The shift is the window's first finite value (the rows before it add nothing whatever the shift):
         // it depends on the stream alone, so a helper that starts mid-stream resyncs to the same sums.
-        while (i < n && !std::isfinite(x[i])) ++i;
+        i = FirstFinite(x, n);
         if (i == n) return;
         st.freshShift = x[i];
       }
@@ -767,14 +773,8 @@ void SlidingWindow::AfterCommit(size_t channel, int64_t from, int64_t to) {
       sums.s1Hi = 0;
       sums.s2Hi = 0;
       st.shiftChosen = 0;
-      ForEachRingRun(Ring(channel), e, ringEnd_, [&](const double* x, size_t n, size_t) {
-        for (size_t i = 0; i < n && !st.shiftChosen; ++i) {
-          if (std::isfinite(x[i])) {
-            sums.shift = x[i];
-            st.shiftChosen = 1;
-          }
-        }
-      });
+      ForEachRingRun(Ring(channel), e, ringEnd_,
+                     [&](const double* x, size_t n, size_t) { ChooseShiftIfUnset(channel, x, n); });
     } else {
       sums.shift = st.freshShift;
       sums.s1Hi = combine(st.fresh1);

@@ -228,6 +228,7 @@ class SlidingWindow {
   const double* Ring(size_t channel) const { return ring_.data() + channel * (capacity_ + kGroupRows); }
   template <typename T>
   void CopyIntoRing(const T* values, int64_t begin, int64_t end);
+  void ChooseShiftIfUnset(size_t channel, const double* x, size_t n);
   void ProcessChunk(int64_t begin, int64_t end, double* out, uint64_t firstWindow);
   void ProcessSums(size_t channel, int64_t begin, int64_t end, bool general, double* const* destinations);
   void FinalizeSums(const WindowSums& sums, const double* s1, const double* s2, const double* count,

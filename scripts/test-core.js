@@ -14,9 +14,12 @@ const run = (cmd, args) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root
 const generator = (() => {
   try { execFileSync('ninja', ['--version'], { stdio: 'ignore' }); return ['-G', 'Ninja'] } catch { return [] }
 })()
-run('cmake', ['-S', 'native/core', '-B', buildDir, ...generator, '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
-  '-DSLUICE_CORE_TESTS=ON', `-DSLUICE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`])
-run('cmake', ['--build', buildDir, '--parallel'])
+// Configures and builds the core tests in `dir` with the given CMake options.
+function buildTests(dir, options) {
+  run('cmake', ['-S', 'native/core', '-B', dir, ...generator, '-DCMAKE_BUILD_TYPE=RelWithDebInfo', '-DSLUICE_CORE_TESTS=ON', ...options])
+  run('cmake', ['--build', dir, '--parallel'])
+}
+buildTests(buildDir, [`-DSLUICE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`])
 // The real CUDA library, when this checkout built one, is opened by cuda_lstm_test (a GPU-less machine
 // must explain itself; a GPU machine runs a tiny model).
 const cudaDir = path.join(root, 'build', 'Release')
@@ -26,9 +29,7 @@ execFileSync('ctest', ['--test-dir', buildDir, '--output-on-failure'], { stdio: 
 if (sanitize) {
   // ThreadSanitizer: every test once, stopping at the first report.
   const tsanDir = path.join(root, 'build', 'core-tests-tsan')
-  run('cmake', ['-S', 'native/core', '-B', tsanDir, ...generator, '-DCMAKE_BUILD_TYPE=RelWithDebInfo',
-    '-DSLUICE_CORE_TESTS=ON', '-DSLUICE_SANITIZE=OFF', '-DSLUICE_TSAN=ON'])
-  run('cmake', ['--build', tsanDir, '--parallel'])
+  buildTests(tsanDir, ['-DSLUICE_SANITIZE=OFF', '-DSLUICE_TSAN=ON'])
   execFileSync(path.join(tsanDir, 'sluice_core_tests'), [], {
     stdio: 'inherit', cwd: root, env: { ...env, TSAN_OPTIONS: 'halt_on_error=1 second_deadlock_stack=1' },
   })

@@ -14,8 +14,8 @@
 //   for groups of 8 rows aligned to the absolute row index as a fixed-order prefix scan of the
 //   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
 //   replaced by sums accumulated afresh (one addition per row) over exactly the window then ending, with
-//   the shift moved to that window's first finite value, so error cannot grow with the stream's length. Because the
-//   groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit independent
+//   the shift moved to that window's first finite value, so error cannot grow with the stream's length.
+//   Because the groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit independent
 //   of how the stream is cut into batches (a push that ends inside a group is finished by the next one,
 //   which recomputes that group from the ring).
 // - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
@@ -32,8 +32,8 @@
 //   window takes the rows before it. The window then adopts the last helper's state. Results are bit for
 //   bit those of one thread. Helpers run on a process-wide pool; a push that finds it busy runs alone.
 //
-// Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(⌊size/2⌋ + 1) bytes for each of min
-// and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
+// Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(max(1, ⌊size/2⌋) + 1) bytes for each
+// of min and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
 // 8·(stepRows_·gatherChannels_·#aggregates + 5·(kChunkRows + 16)) bytes of scratch per window (≤ 172 KB);
 // with threads > 1, as much again for each helper once a push is cut. Rows are copied into the ring (the
 // caller's arrays are read in place, never retained).

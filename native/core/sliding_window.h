@@ -15,9 +15,9 @@
 //   differences added to a Neumaier/TwoSum-compensated base. Every `resyncRows` rows the base is
 //   replaced by sums accumulated afresh (one addition per row) over exactly the window then ending, with
 //   the shift moved to that window's first finite value, so error cannot grow with the stream's length.
-//   Because the groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit independent
-//   of how the stream is cut into batches (a push that ends inside a group is finished by the next one,
-//   which recomputes that group from the ring).
+//   Because the groups, scans and resyncs depend only on absolute row positions, results are bit-for-bit
+//   independent of how the stream is cut into batches (a push that ends inside a group is finished by the
+//   next one, which recomputes that group from the ring).
 // - min/max: van Herk / Gil-Werman de-amortised: blocks of ⌊size/2⌋ rows; a window is the suffix of the
 //   block two back, the whole previous block and the prefix of the current one, and the suffix array of a
 //   block is built during the next block, one entry per row: a constant number of picks per row, worst case.

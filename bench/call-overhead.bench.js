@@ -3,7 +3,7 @@
 // elements (the write itself is O(n) in both).
 'use strict'
 const { runSuite } = require('./harness')
-const { native } = require('../dist/native')
+const { native } = require('../dist/runtime/native')
 
 function jsFillIota(array) {
   for (let i = 0; i < array.length; i++) array[i] = i

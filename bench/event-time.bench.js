@@ -8,7 +8,7 @@
 'use strict'
 const { runSuite } = require('./harness')
 const { EventTimeWindows, WatermarkTracker } = require('../dist')
-const { mulberry32 } = require('../dist/random')
+const { mulberry32 } = require('../dist/runtime/random')
 
 const KEYS = 10_000
 const SIZE = 60_000

@@ -10,9 +10,9 @@ const { execFileSync } = require('node:child_process')
 const path = require('node:path')
 const { runSuite } = require('./harness')
 const { LstmModel } = require('../dist')
-const { native } = require('../dist/native')
+const { native } = require('../dist/runtime/native')
 const ort = require('onnxruntime-node')
-const { mulberry32: random } = require('../dist/random')
+const { mulberry32: random } = require('../dist/runtime/random')
 
 const root = path.join(__dirname, '..')
 const THREADS = 2

@@ -5,7 +5,7 @@
 // FLOPs per sequence counted as 3 · 2·4H·(I+H) per step (forward + twice that for the backward pass).
 'use strict'
 const { LstmModel } = require('../dist')
-const { mulberry32: random } = require('../dist/random')
+const { mulberry32: random } = require('../dist/runtime/random')
 
 const STEPS = 32, BATCH = 64, I = 4, H = 64, THREADS = 2
 const BATCHES = 8  // sluice: one epoch of 8 mini-batches per op (amortises the per-fit set-up)

@@ -13,7 +13,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
-const { mulberry32: rng } = require('../dist/random')
+const { mulberry32: rng } = require('../dist/runtime/random')
 
 const USAGE = `usage: node scripts/gpu-check.js [--quick] [--workdir DIR] [--python CMD] [--backend cuda|cpu]
                                    [--reference torch|numpy] [--skip-tests] [--skip-bench]`

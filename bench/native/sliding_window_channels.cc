@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
-#include "sliding_window.h"
+#include "windows/sliding_window.h"
 using namespace sluice;
 double Time(uint32_t channels, std::vector<Aggregate> aggs, size_t rows) {
   SlidingWindowOptions o; o.size = 1000; o.channels = channels; o.aggregates = aggs;

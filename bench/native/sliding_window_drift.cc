@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "sliding_window.h"
+#include "windows/sliding_window.h"
 
 using namespace sluice;
 

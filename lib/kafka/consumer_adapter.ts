@@ -8,9 +8,9 @@
 // A consumer that dies leaves the committed offset at its last checkpoint, whose snapshot exists; the
 // next owner restores it and replays from there (results after the last checkpoint may be emitted twice,
 // with identical content and key: output is at-least-once, state is exactly-once).
-import { SluiceError, type SluiceErrorCode } from '../errors'
-import { expectFinite, expectInteger } from '../validate'
-import { WatermarkTracker } from '../watermark_tracker'
+import { SluiceError, type SluiceErrorCode } from '../runtime/errors'
+import { expectFinite, expectInteger } from '../runtime/validate'
+import { WatermarkTracker } from '../windows/watermark_tracker'
 import { ColumnBuilder, type RecordDecoder } from './decoders'
 import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 import type { EventColumns, PartitionProcessor } from './processor'

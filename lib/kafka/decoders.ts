@@ -1,8 +1,8 @@
 // Decoders turn Kafka message values into event columns (timestamps, keys, values row-major). A decoder
 // appends to a ColumnBuilder; the adapter checks what it appended (finite timestamps, keys in range) and
 // rolls a bad message back, so one undecodable record never poisons the rest of its batch.
-import { SluiceError } from '../errors'
-import { expectInteger, expectOneOf } from '../validate'
+import { SluiceError } from '../runtime/errors'
+import { expectInteger, expectOneOf } from '../runtime/validate'
 
 /** Growable event columns, reused across batches (no per-event allocation once warm). */
 export class ColumnBuilder {

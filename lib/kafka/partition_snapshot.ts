@@ -1,7 +1,7 @@
 // The bytes a state store holds for one partition: where it stands (topic, partition, next offset, max
 // event time) and the processor's own snapshot, behind a magic, a version and a CRC-32 of everything.
 import zlib from 'node:zlib'
-import { SluiceError } from '../errors'
+import { SluiceError } from '../runtime/errors'
 
 const MAGIC = 0x504b4c53 // "SLKP" little-endian
 export const PARTITION_SNAPSHOT_VERSION = 1

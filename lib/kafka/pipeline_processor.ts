@@ -1,8 +1,8 @@
 // A Pipeline per partition behind the adapter's processor interface: the adapter's per-partition watermark
 // (and, for idle partitions, the combined one) drives the pipeline, so the rows equal those of one Pipeline
 // fed the partition's messages directly, whatever the batch cuts and whichever consumer owns the partition.
-import { SluiceError } from '../errors'
-import { Pipeline, type PipelineOptions, type ResultBatch } from '../pipeline'
+import { SluiceError } from '../runtime/errors'
+import { Pipeline, type PipelineOptions, type ResultBatch } from '../pipeline/pipeline'
 import type { EventColumns, PartitionProcessor } from './processor'
 
 /** One Pipeline result row, one object per row (as WindowResult is one per window). NaN becomes null in JSON. */

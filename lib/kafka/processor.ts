@@ -1,8 +1,8 @@
 // The adapter drives one PartitionProcessor per topic-partition. Keys live in one partition (Kafka's
 // key partitioning), so per-partition state is independent of which consumer owns which partition: a
 // partition's snapshot moves to another consumer and continues exactly.
-import { EventTimeWindows, type EventTimeWindowsOptions } from '../event_time_windows'
-import { SluiceError } from '../errors'
+import { EventTimeWindows, type EventTimeWindowsOptions } from '../windows/event_time_windows'
+import { SluiceError } from '../runtime/errors'
 
 export interface EventColumns {
   timestamps: Float64Array

@@ -4,7 +4,7 @@
 // put and a commit leaves an unreferenced snapshot, never a wrong one.
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { SluiceError } from '../errors'
+import { SluiceError } from '../runtime/errors'
 
 export interface StoredSnapshot {
   offset: number

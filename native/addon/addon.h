@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "cuda_library.h"
+#include "lstm/cuda_library.h"
 
 class SluiceAddon : public Napi::Addon<SluiceAddon> {
  public:

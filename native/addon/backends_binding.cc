@@ -3,7 +3,7 @@
 #include <thread>
 
 #include "addon.h"
-#include "cpu_features.h"
+#include "base/cpu_features.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <new>
 #include <string>
 
-#include "error.h"
+#include "base/error.h"
 
 Napi::Error MakeSluiceError(Napi::Env env, const char* code, const std::string& message);
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "errors.h"
-#include "span.h"
+#include "base/span.h"
 
 template <typename T>
 struct TypedArrayTraits;

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { encodeBinaryRecords } from '../../lib/kafka/index'
-import { mulberry32 } from '../../lib/random'
+import { mulberry32 } from '../../lib/runtime/random'
 
 const execFileAsync = promisify(execFile)
 

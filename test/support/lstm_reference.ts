@@ -1,7 +1,7 @@
 // A plain float64 LSTM (PyTorch's equations and gate order i, f, g, o), the reference that sluice's LSTM
 // engine and the model loaders are tested against. Deliberately naive: one loop per formula.
-import type { LstmWeights } from '../../lib/lstm_weights'
-import { mulberry32 } from '../../lib/random'
+import type { LstmWeights } from '../../lib/lstm/lstm_weights'
+import { mulberry32 } from '../../lib/runtime/random'
 
 export interface LstmReferenceResult {
   /** The last step's output, [batch][outputSize] after the head, or [batch][hiddenSize] without one. */

@@ -1,6 +1,6 @@
 // Float64 references for training tests: the loss of an LSTM forecaster (lstmReference's head output at the
 // last step against y), its gradient by central finite differences in float64, and one Adam step.
-import type { LstmWeights } from '../../lib/lstm_weights'
+import type { LstmWeights } from '../../lib/lstm/lstm_weights'
 import { lstmReference } from './lstm_reference'
 
 export type Loss = 'mse' | 'mae'

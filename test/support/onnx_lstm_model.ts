@@ -2,7 +2,7 @@
 // encoder independent of sluice's reader. Weights are written in ONNX's gate order (i, o, f, c), the way
 // PyTorch's exporter lays the graph out: LSTM → Squeeze(axis 1) → LSTM …, then the last step → Gemm.
 import { createRequire } from 'node:module'
-import type { LstmWeights } from '../../lib/lstm_weights'
+import type { LstmWeights } from '../../lib/lstm/lstm_weights'
 
 const { onnx } = createRequire(__filename)('onnx-proto') as typeof import('onnx-proto')
 type Attribute = import('onnx-proto').onnx.IAttributeProto

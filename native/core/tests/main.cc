@@ -1,7 +1,7 @@
 #include <cstring>
 #include <exception>
 
-#include "check.h"
+#include "tests/check.h"
 
 namespace sluice::test {
 

@@ -2,7 +2,7 @@
 #pragma once
 #include <vector>
 
-#include "cpu_features.h"
+#include "base/cpu_features.h"
 
 namespace sluice::test {
 

@@ -2,7 +2,7 @@
 // has them, see LstmKernelsFor).
 #include <immintrin.h>
 
-#include "../../lstm_kernels_impl.h"
+#include "lstm/lstm_kernels_impl.h"
 
 namespace sluice {
 namespace {

@@ -1,6 +1,6 @@
 // Avx2 instantiation of the generic LSTM training kernels (compiled with this folder's ISA flags; only
 // called when the CPU has them, see LstmTrainingKernelsFor).
-#include "../../lstm_training_kernels_impl.h"
+#include "lstm/lstm_training_kernels_impl.h"
 
 namespace sluice {
 namespace {

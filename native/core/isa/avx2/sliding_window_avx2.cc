@@ -11,7 +11,7 @@
 
 #include <limits>
 
-#include "sliding_window_kernels.h"
+#include "windows/sliding_window_kernels.h"
 
 namespace sluice {
 

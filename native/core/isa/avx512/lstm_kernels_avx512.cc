@@ -4,7 +4,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include "../../lstm_kernels_impl.h"
+#include "lstm/lstm_kernels_impl.h"
 
 namespace sluice {
 namespace {

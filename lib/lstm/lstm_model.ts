@@ -1,0 +1,463 @@
+// LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU or, with cuDNN, an NVIDIA GPU; PyTorch semantics.
+// LstmState: per-key (h, c) for streaming, one step per call (step, or stepAsync on a worker thread).
+// Validation happens here, before any native call; the native core checks every length again.
+import { backends } from '../runtime/backends'
+import { SluiceError } from '../runtime/errors'
+import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './formats/lstm_loaders'
+import { checkLstmWeights, type LstmWeights } from './lstm_weights'
+import { LstmWindows, type LstmWindowsOptions, type NativeLstmWindows } from './lstm_windows'
+import { native } from '../runtime/native'
+import { expectInteger, expectTypedArray, outputArray } from '../runtime/validate'
+import { readSafetensorsMetadata } from './formats/safetensors'
+import { Scaler } from './scalers'
+import { fitNative, fitNativeAsync, initialLstmWeights, lossAndGradient, type LstmCreateOptions, type LstmFitHistory, type LstmFitOptions } from './training'
+import { NativeObject } from '../runtime/native_object'
+
+/** Feature scalers kept with a model and saved in its safetensors __metadata__ ('sluice.scalers'). */
+export interface LstmModelScalers {
+  /** Scales the inputs (x) the model was trained on. */
+  input?: Scaler
+  /** Scales the targets (y); its inverse maps predictions back to the original units. */
+  target?: Scaler
+}
+const SCALERS_KEY = 'sluice.scalers'
+
+export type LstmBackend = 'auto' | 'cpu' | 'cuda'
+export type CudnnAlgorithm = 'auto' | 'standard' | 'persist-static'
+
+export interface LstmModelOptions {
+  /** Threads that split the batch (the caller's thread included). Default: the machine's hardware threads. CPU only. */
+  threads?: number
+  /**
+   * Where to compute: 'cpu', 'cuda' (ERR_NOT_SUPPORTED naming backends().cuda.reason where CUDA is unusable), or
+   * 'auto' (default): CUDA when available, else the CPU; `model.backend` and `model.backendReason` say which and why.
+   */
+  backend?: LstmBackend
+  /** CUDA only: cuDNN's RNN algorithm; 'auto' (default) picks per shape. */
+  cudnnAlgorithm?: CudnnAlgorithm
+}
+
+export interface LstmPredictOptions {
+  /** Time steps per sequence. */
+  steps: number
+  /** Sequences. */
+  batch: number
+  /** x is [batch][steps][inputSize] (and a sequence output [batch][steps][outputSize]); default [steps][batch][…]. */
+  batchFirst?: boolean
+  /** Return every step's output, not only the last step's. */
+  sequence?: boolean
+}
+
+export interface LstmStateOptions {
+  /** Keys 0 … capacity − 1. Memory is allocated up front: capacity · bytesPerKey. */
+  capacity: number
+}
+
+interface NativeLstmModel {
+  predict(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): number
+  predictAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): Promise<Float32Array>
+  info(): { inputSize: number; hiddenSize: number; numLayers: number; outputSize: number; hasHead: boolean; threads: number; simd: string; weightBytes: number }
+  close(): void
+}
+type NativeLstmModelCtor = new (weights: LstmWeights, threads: number | undefined) => NativeLstmModel
+type NativeCudaLstmModelCtor = new (weights: LstmWeights, algorithm: CudnnAlgorithm | undefined) => NativeLstmModel
+
+interface NativeLstmState {
+  step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
+  stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
+  reset(keys?: Uint32Array): void
+  snapshot(): Uint8Array
+  restore(bytes: Uint8Array): void
+  info(): { capacity: number; bytesPerKey: number; bytes: number }
+  close(): void
+}
+type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => NativeLstmState
+
+function copyWeights(w: LstmWeights): LstmWeights {
+  const copy: LstmWeights = {
+    inputSize: w.inputSize,
+    hiddenSize: w.hiddenSize,
+    layers: w.layers.map((l) => ({
+      weightIh: l.weightIh.slice(),
+      weightHh: l.weightHh.slice(),
+      ...(l.biasIh ? { biasIh: l.biasIh.slice() } : {}),
+      ...(l.biasHh ? { biasHh: l.biasHh.slice() } : {}),
+    })),
+  }
+  if (w.head) copy.head = { weight: w.head.weight.slice(), ...(w.head.bias ? { bias: w.head.bias.slice() } : {}) }
+  return copy
+}
+
+function isResizable(array: Float32Array): boolean {
+  const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
+  return buffer.resizable === true || buffer.growable === true
+}
+
+/**
+ * A stacked unidirectional LSTM with an optional linear head, float32, PyTorch semantics and weight layout
+ * (gates i, f, g, o). Sequences start from zero state. Close it with close() to free its memory now.
+ */
+export class LstmModel extends NativeObject<NativeLstmModel> {
+  readonly inputSize: number
+  readonly hiddenSize: number
+  readonly numLayers: number
+  /** Floats per output row: the head's outputs, or hiddenSize without a head. */
+  readonly outputSize: number
+  readonly hasHead: boolean
+  readonly threads: number
+  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'), or 'cuda'. */
+  readonly simd: string
+  /** Where this model computes. */
+  readonly backend: 'cpu' | 'cuda'
+  /** Why an 'auto' model runs on the CPU (backends().cuda.reason or the GPU's refusal); null otherwise. */
+  readonly backendReason: string | null
+  /** Feature scalers saved with the model by toSafetensors and read back by fromSafetensors. */
+  scalers: LstmModelScalers = {}
+  /** CUDA models only: a host copy of the weights (weights(), training on the CPU) and how to rebuild. */
+  #cuda: { weights: LstmWeights; algorithm: CudnnAlgorithm | undefined; threads: number | undefined } | undefined
+
+  private constructor(nativeModel: NativeLstmModel, backend: 'cpu' | 'cuda' = 'cpu', backendReason: string | null = null) {
+    super()
+    this.attach(nativeModel)
+    this.backend = backend
+    this.backendReason = backendReason
+    const info = nativeModel.info()
+    this.inputSize = info.inputSize
+    this.hiddenSize = info.hiddenSize
+    this.numLayers = info.numLayers
+    this.outputSize = info.outputSize
+    this.hasHead = info.hasHead
+    this.threads = info.threads
+    this.simd = info.simd
+  }
+
+  /** Validates and packs the weights (NaN/Infinity → ERR_INVALID_ARGUMENT naming the weight). */
+  static fromWeights(weights: LstmWeights, options: LstmModelOptions = {}): LstmModel {
+    checkLstmWeights(weights)
+    const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
+    const backend = options.backend ?? 'auto'
+    if (backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
+      throw new SluiceError(`backend must be 'auto', 'cpu' or 'cuda', got ${String(backend)}`, 'ERR_INVALID_ARGUMENT')
+    }
+    const algorithm = options.cudnnAlgorithm
+    if (algorithm !== undefined && algorithm !== 'auto' && algorithm !== 'standard' && algorithm !== 'persist-static') {
+      throw new SluiceError(`cudnnAlgorithm must be 'auto', 'standard' or 'persist-static', got ${String(algorithm)}`, 'ERR_INVALID_ARGUMENT')
+    }
+    let reason: string | null = null
+    if (backend !== 'cpu') {
+      const cuda = backends().cuda
+      if (cuda.available) {
+        try {
+          const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
+          const model = new LstmModel(new CudaCtor(weights, algorithm), 'cuda')
+          model.#cuda = { weights: copyWeights(weights), algorithm, threads }
+          return model
+        } catch (error) {
+          // The GPU refused (cuDNN, memory): 'auto' keeps the CPU path; bad weights fail on either backend.
+          const code = error instanceof SluiceError ? error.code : undefined
+          if (backend === 'cuda' || (code !== 'ERR_NOT_SUPPORTED' && code !== 'ERR_OUT_OF_MEMORY' && code !== 'ERR_INVALID_STATE')) throw error
+          reason = (error as Error).message
+        }
+      } else {
+        reason = cuda.reason ?? 'CUDA is unavailable'
+        if (backend === 'cuda') throw new SluiceError(`backend 'cuda' is unavailable: ${reason}`, 'ERR_NOT_SUPPORTED')
+      }
+    }
+    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+    return new LstmModel(new Ctor(weights, threads), 'cpu', reason)
+  }
+
+  /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options),
+   * with the scalers toSafetensors saved in its metadata. */
+  static fromSafetensors(pathOrBytes: string | Uint8Array, options: LstmSafetensorsOptions & LstmModelOptions = {}): LstmModel {
+    const model = LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
+    const saved = readSafetensorsMetadata(pathOrBytes)[SCALERS_KEY]
+    if (saved !== undefined) {
+      let json: { input?: unknown; target?: unknown }
+      try {
+        json = JSON.parse(saved)
+      } catch {
+        model.close()
+        throw new SluiceError(`safetensors: metadata '${SCALERS_KEY}' is not JSON`, 'ERR_MALFORMED_DATA')
+      }
+      try {
+        if (json.input !== undefined) model.scalers.input = Scaler.fromJSON(json.input as never)
+        if (json.target !== undefined) model.scalers.target = Scaler.fromJSON(json.target as never)
+      } catch (error) {
+        model.close()
+        throw error
+      }
+    }
+    return model
+  }
+
+  // ---- training (lib/training.ts, native/core/lstm_training) ----
+
+  /** A new model with a linear head and PyTorch's default initialisation (uniform ±1/√hiddenSize), seeded. */
+  static create(options: LstmCreateOptions & LstmModelOptions): LstmModel {
+    return LstmModel.fromWeights(initialLstmWeights(options), options)
+  }
+
+  /** The current weights in PyTorch's layout (copies). */
+  weights(): LstmWeights {
+    const model = this.native()
+    if (this.#cuda) return copyWeights(this.#cuda.weights)
+    return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(model)
+  }
+
+  /**
+   * Trains the model (it needs a head) to forecast y [examples][outputSize] from the head's output at the last
+   * step of x [steps][examples][inputSize]: truncated BPTT over the windows, Adam, mini-batches (see
+   * LstmFitOptions). Bad data or options throw SluiceError before anything changes. Afterwards the model
+   * predicts with the trained weights. Blocks the event loop: see fitAsync.
+   */
+  fit(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): LstmFitHistory {
+    const cpu = this.#cpuNative()
+    try {
+      const { weights, history } = fitNative(cpu.model, cpu.threads, this.inputSize, this.outputSize, x, y, options)
+      this.#replaceWeights(weights)
+      return history
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** fit() with every epoch on a native worker thread; options.signal aborts it (the weights stay as before). */
+  async fitAsync(x: Float32Array, y: Float32Array, options: LstmFitOptions = {}): Promise<LstmFitHistory> {
+    const cpu = this.#cpuNative()
+    try {
+      const { weights, history } = await fitNativeAsync(cpu.model, cpu.threads, this.inputSize, this.outputSize, x, y, options)
+      this.#replaceWeights(weights)
+      return history
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** The mean loss over all of (x, y) as one batch and its gradient for every weight (PyTorch layout, as
+   * weights()), without changing the model: for gradient checks and custom optimisers. */
+  lossAndGradient(x: Float32Array, y: Float32Array, options: { loss?: 'mse' | 'mae' } = {}): { loss: number; gradient: LstmWeights } {
+    const cpu = this.#cpuNative()
+    try {
+      return lossAndGradient(cpu.model, x, y, this.inputSize, this.outputSize, options.loss ?? 'mse', cpu.threads)
+    } finally {
+      cpu.release()
+    }
+  }
+
+  /** The CPU engine's native model for training: this model's own, or (CUDA: training runs on the CPU) a
+   * temporary CPU copy of its weights. */
+  #cpuNative(): { model: NativeLstmModel; threads: number; release(): void } {
+    const current = this.native()
+    if (!this.#cuda) return { model: current, threads: this.threads, release: () => {} }
+    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+    const model = new Ctor(this.#cuda.weights, this.#cuda.threads)
+    return { model, threads: model.info().threads, release: () => model.close() }
+  }
+
+  /** The weights as a PyTorch state_dict in safetensors (`lstm.weight_ih_l0`…, `fc.weight`), with the scalers in __metadata__. */
+  toSafetensors(options: LstmSafetensorsWriteOptions = {}): Uint8Array {
+    const metadata = { ...options.metadata }
+    if (this.scalers.input !== undefined || this.scalers.target !== undefined) {
+      metadata[SCALERS_KEY] = JSON.stringify({ input: this.scalers.input?.toJSON(), target: this.scalers.target?.toJSON() })
+    }
+    return lstmWeightsToSafetensors(this.weights(), { ...options, metadata })
+  }
+
+  #replaceWeights(weights: LstmWeights): void {
+    const current = this.native()
+    if (this.#cuda) {
+      // A CUDA model stays on the GPU: the trained weights are uploaded into a new native model.
+      const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
+      this.attach(new CudaCtor(weights, this.#cuda.algorithm))
+      this.#cuda.weights = copyWeights(weights)
+    } else {
+      const Ctor = native().NativeLstmModel as NativeLstmModelCtor
+      this.attach(new Ctor(weights, this.threads))
+    }
+    current.close()
+  }
+
+  /** Loads an ONNX graph of LSTM nodes with an optional Gemm or MatMul+Add head (see lstmWeightsFromOnnx). */
+  static fromOnnx(pathOrBytes: string | Uint8Array, options: LstmModelOptions = {}): LstmModel {
+    return LstmModel.fromWeights(lstmWeightsFromOnnx(pathOrBytes), options)
+  }
+
+  /** Floats that predict writes for these options. */
+  outputLength(options: LstmPredictOptions): number {
+    const { steps, batch, sequence } = this.#shape(options)
+    return (sequence ? steps * batch : batch) * this.outputSize
+  }
+
+  /**
+   * Runs `batch` sequences of `steps` steps. x: [steps][batch][inputSize] (batchFirst: [batch][steps][inputSize]).
+   * Returns [batch][outputSize] (the last step's head output, or last hidden state), or with `sequence`
+   * [steps][batch][outputSize] ([batch][steps][outputSize] with batchFirst); written into `out` when given
+   * (a view of exactly that length comes back).
+   */
+  predict(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Float32Array {
+    const model = this.native()
+    const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
+    model.predict(x, steps, batch, batchFirst, sequence, result)
+    return result
+  }
+
+  /** predict() on a native worker thread; the event loop stays free. x and out are kept alive until it settles. */
+  predictAsync(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Promise<Float32Array> {
+    try {
+      const model = this.native()
+      const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
+      // A resizable buffer could shrink under the worker thread: compute on fixed-size copies instead.
+      if (!isResizable(x) && !isResizable(result)) return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
+      return model.predictAsync(x.slice(), steps, batch, batchFirst, sequence, new Float32Array(result.length)).then((computed) => {
+        result.set(computed)
+        return result
+      })
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /**
+   * CUDA models: device memory held, page-locked staging bytes, the cuDNN algorithm of the last call
+   * ('standard' | 'persist-static'; 'auto' before any) and the GPU's name. null on the CPU.
+   */
+  cudaInfo(): { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string } | null {
+    if (this.backend !== 'cuda') return null
+    const info = this.native().info() as unknown as { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
+    return { deviceBytes: info.deviceBytes, pinnedBytes: info.pinnedBytes, algorithm: info.algorithm, device: info.device }
+  }
+
+  /** A per-key state table for streaming (see LstmState). */
+  createState(options: LstmStateOptions): LstmState {
+    const model = this.native()
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
+    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const Ctor = native()[this.backend === 'cuda' ? 'NativeCudaLstmState' : 'NativeLstmState'] as NativeLstmStateCtor
+    return new LstmState(new Ctor(model, capacity), this.inputSize, this.outputSize)
+  }
+
+  /**
+   * Keyed count windows of `steps` rows feeding this model (see LstmWindows); on a CUDA model they live in
+   * device memory and each push copies its batch to the GPU once.
+   */
+  createWindows(options: LstmWindowsOptions): LstmWindows {
+    const model = this.native()
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
+    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const steps = expectInteger(options.steps, 'steps', 1, 65536)
+    const Ctor = native().NativeLstmWindows as new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
+    return new LstmWindows(new Ctor(model, capacity, steps), this.inputSize, this.outputSize)
+  }
+
+  #shape(options: LstmPredictOptions) {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { steps, batch }', 'ERR_INVALID_TYPE')
+    const steps = expectInteger(options.steps, 'steps', 1)
+    const batch = expectInteger(options.batch, 'batch', 1)
+    return { steps, batch, batchFirst: options.batchFirst === true, sequence: options.sequence === true }
+  }
+
+  #prepare(x: Float32Array, options: LstmPredictOptions, out: Float32Array | undefined) {
+    expectTypedArray(x, 'x', Float32Array)
+    const shape = this.#shape(options)
+    const expected = shape.steps * shape.batch * this.inputSize
+    if (x.length !== expected) {
+      throw new SluiceError(`x.length (${x.length}) must be steps·batch·inputSize = ${shape.steps}·${shape.batch}·${this.inputSize} = ${expected}`, 'ERR_INVALID_LENGTH')
+    }
+    const length = (shape.sequence ? shape.steps * shape.batch : shape.batch) * this.outputSize
+    const array = outputArray(out, Float32Array, length)
+    return { ...shape, result: array.length === length ? array : array.subarray(0, length) }
+  }
+}
+
+/**
+ * Per-key LSTM state (h and c of every layer) for up to `capacity` keys, kept in native memory:
+ * bytesPerKey = numLayers · 2 · ceil(hiddenSize / 16) · 16 · 4 + 4 bytes, allocated zeroed up front.
+ * step() advances each listed key by one time step, exactly as if its inputs had been one sequence.
+ */
+export class LstmState extends NativeObject<NativeLstmState> {
+  readonly capacity: number
+  readonly bytesPerKey: number
+  readonly inputSize: number
+  readonly outputSize: number
+
+  /** @internal use LstmModel.createState */
+  constructor(nativeState: NativeLstmState, inputSize: number, outputSize: number) {
+    super()
+    this.attach(nativeState)
+    const info = nativeState.info()
+    this.capacity = info.capacity
+    this.bytesPerKey = info.bytesPerKey
+    this.inputSize = inputSize
+    this.outputSize = outputSize
+  }
+
+  /**
+   * keys: distinct keys below capacity (a repeated key is ERR_INVALID_ARGUMENT, a key ≥ capacity
+   * ERR_OUT_OF_RANGE; nothing changes then); x: [keys.length][inputSize]. Returns [keys.length][outputSize]:
+   * each key's head output (or hidden state) after this step.
+   */
+  step(keys: Uint32Array, x: Float32Array, out?: Float32Array): Float32Array {
+    const state = this.native()
+    const result = this.#prepare(keys, x, out)
+    state.step(keys, x, result)
+    return result
+  }
+
+  /**
+   * step() on a native worker thread, so the event loop stays free; resolves with the view step() would
+   * return (of `out` when given). Every check (closed, types, lengths, keys) happens before anything is
+   * queued: a bad call rejects with step()'s code and changes nothing. The keys are copied at the call;
+   * x and out are kept alive until it settles and must not be changed meanwhile.
+   *
+   * One step at a time per state: while a stepAsync is in flight, step, stepAsync, reset, snapshot and
+   * restore throw ERR_INVALID_STATE ('a stepAsync is in flight'); await it first. close() is allowed: the
+   * state is closed at once for later calls, the step in flight still completes and resolves, and the
+   * native memory is freed when it ends. Different states (even of one model) may step concurrently; calls
+   * on one model take turns inside the native code.
+   */
+  stepAsync(keys: Uint32Array, x: Float32Array, out?: Float32Array): Promise<Float32Array> {
+    try {
+      const state = this.native()
+      const result = this.#prepare(keys, x, out)
+      // A resizable buffer could shrink under the worker thread: step on fixed-size copies instead.
+      if (!isResizable(x) && !isResizable(result)) return state.stepAsync(keys, x, result)
+      return state.stepAsync(keys, x.slice(), new Float32Array(result.length)).then((computed) => {
+        result.set(computed)
+        return result
+      })
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** step()'s argument checks; the output view of exactly keys.length · outputSize floats. */
+  #prepare(keys: Uint32Array, x: Float32Array, out: Float32Array | undefined): Float32Array {
+    expectTypedArray(keys, 'keys', Uint32Array)
+    expectTypedArray(x, 'x', Float32Array)
+    const expected = keys.length * this.inputSize
+    if (x.length !== expected) {
+      throw new SluiceError(`x.length (${x.length}) must be keys.length·inputSize = ${keys.length}·${this.inputSize} = ${expected}`, 'ERR_INVALID_LENGTH')
+    }
+    const length = keys.length * this.outputSize
+    const array = outputArray(out, Float32Array, length)
+    return array.length === length ? array : array.subarray(0, length)
+  }
+
+  /** Zeroes the state of the given keys (all checked first), or of every key. */
+  reset(keys?: Uint32Array): void {
+    const state = this.native()
+    if (keys === undefined) return state.reset()
+    state.reset(expectTypedArray(keys, 'keys', Uint32Array))
+  }
+
+  /** Every key's state as versioned, checksummed bytes (capacity · bytesPerKey, roughly). */
+  snapshot(): Uint8Array {
+    return this.native().snapshot()
+  }
+
+  /** Restores a snapshot of a state with the same model shape and capacity (else ERR_MALFORMED_DATA, unchanged). */
+  restore(bytes: Uint8Array): void {
+    this.native().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
+  }
+}

@@ -1,0 +1,231 @@
+// EventTimeWindows for JS: keyed tumbling / sliding / session windows driven by event time. Inputs are the
+// caller's typed arrays (zero-copy); fired windows are staged natively and copied out by readFired into
+// arrays that lib/event_time_windows.ts reuses.
+#include <memory>
+
+#include "addon.h"
+#include "windows/event_time_windows.h"
+#include "typed_array.h"
+
+namespace {
+
+using sluice::EventTimeWindows;
+
+double NumberOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
+  const Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+sluice::EventTimeWindowsOptions ParseOptions(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "options must be an object");
+  const Napi::Object o = value.As<Napi::Object>();
+  sluice::EventTimeWindowsOptions options;
+  const std::string kind = o.Get("kind").IsString() ? o.Get("kind").As<Napi::String>().Utf8Value() : "";
+  if (kind == "tumbling") options.kind = sluice::WindowKind::kTumbling;
+  else if (kind == "sliding") options.kind = sluice::WindowKind::kSliding;
+  else if (kind == "session") options.kind = sluice::WindowKind::kSession;
+  else ThrowSluiceError(env, sluice::codes::kInvalidArgument, "kind must be tumbling, sliding or session");
+  options.size = NumberOption(env, o, "size", 0);
+  options.slide = NumberOption(env, o, "slide", options.kind == sluice::WindowKind::kTumbling ? options.size : 0);
+  options.gap = NumberOption(env, o, "gap", 0);
+  options.offset = NumberOption(env, o, "offset", 0);
+  options.allowedLateness = NumberOption(env, o, "allowedLateness", 0);
+  options.horizon = NumberOption(env, o, "horizon", 0);
+  const double keyCount = NumberOption(env, o, "keyCount", 1), channels = NumberOption(env, o, "channels", 1);
+  if (!(keyCount >= 1 && keyCount <= 4294967295.0) || !(channels >= 1 && channels <= 4294967295.0)) {
+    ThrowSluiceError(env, sluice::codes::kOutOfRange, "keyCount and channels must be positive integers");
+  }
+  options.keyCount = static_cast<uint32_t>(keyCount);
+  options.channels = static_cast<uint32_t>(channels);
+  const Napi::Value aggregates = o.Get("aggregates");
+  if (!aggregates.IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "aggregates must be an array of names");
+  const Napi::Array names = aggregates.As<Napi::Array>();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const Napi::Value name = names.Get(i);
+    sluice::Aggregate aggregate;
+    if (!name.IsString() || !sluice::ParseAggregate(name.As<Napi::String>().Utf8Value(), &aggregate)) {
+      ThrowSluiceError(env, sluice::codes::kInvalidArgument, "unknown aggregate");
+    }
+    options.aggregates.push_back(aggregate);
+  }
+  return options;
+}
+
+class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "EventTimeWindows",
+                       {InstanceMethod("push", &EventTimeWindowsBinding::Push),
+                        InstanceMethod("advance", &EventTimeWindowsBinding::Advance),
+                        InstanceMethod("flush", &EventTimeWindowsBinding::Flush),
+                        InstanceMethod("firing", &EventTimeWindowsBinding::Firing),
+                        InstanceMethod("readFired", &EventTimeWindowsBinding::ReadFired),
+                        InstanceMethod("watermark", &EventTimeWindowsBinding::Watermark),
+                        InstanceMethod("metrics", &EventTimeWindowsBinding::Metrics),
+                        InstanceMethod("info", &EventTimeWindowsBinding::Info),
+                        InstanceMethod("snapshot", &EventTimeWindowsBinding::Snapshot),
+                        InstanceMethod("restore", &EventTimeWindowsBinding::Restore),
+                        InstanceMethod("close", &EventTimeWindowsBinding::Close)});
+  }
+
+  explicit EventTimeWindowsBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EventTimeWindowsBinding>(info) {
+    Napi::Env env = info.Env();
+    TranslateErrors(env, [&] {
+      engine_ = std::make_unique<EventTimeWindows>(ParseOptions(env, info[0]));
+      ReportMemory(env);
+    });
+  }
+
+  ~EventTimeWindowsBinding() override = default;  // the engine goes with the object; V8 was told its size
+
+  void Finalize(Napi::Env env) override {
+    if (reported_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+    reported_ = 0;
+  }
+
+ private:
+  EventTimeWindows& Engine(Napi::Env env) {
+    if (!engine_) ThrowSluiceError(env, sluice::codes::kInvalidState, "EventTimeWindows is closed");
+    return *engine_;
+  }
+
+  void ReportMemory(Napi::Env env) {
+    const int64_t now = engine_ ? static_cast<int64_t>(engine_->MemoryBytes()) : 0;
+    if (now != reported_) Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
+    reported_ = now;
+  }
+
+  // push(timestamps, keys | undefined, values, lateOut) → number of late events written to lateOut.
+  Napi::Value Push(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    const auto timestamps = ToSpan<double>(env, info[0], "timestamps");
+    sluice::Span<const uint32_t> keys;
+    if (!info[1].IsUndefined()) keys = ToSpan<uint32_t>(env, info[1], "keys");
+    const FloatSpan values = ToFloatSpan(env, info[2], "values");
+    const auto lateOut = ToSpan<uint32_t>(env, info[3], "lateOut");
+    return TranslateErrors(env, [&] {
+      const size_t late = values.isFloat32 ? engine.Push<float>(timestamps, keys, values.f32, lateOut)
+                                           : engine.Push<double>(timestamps, keys, values.f64, lateOut);
+      return Napi::Number::New(env, static_cast<double>(late));
+    });
+  }
+
+  Napi::Value Advance(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    if (!info[0].IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "watermark must be a number");
+    return TranslateErrors(env, [&] {
+      const size_t fired = engine.AdvanceWatermark(info[0].As<Napi::Number>().DoubleValue());
+      ReportMemory(env);
+      return Napi::Number::New(env, static_cast<double>(fired));
+    });
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    return TranslateErrors(env, [&] {
+      const size_t fired = engine.Flush();
+      ReportMemory(env);
+      return Napi::Number::New(env, static_cast<double>(fired));
+    });
+  }
+
+  // firing(watermark) → how many windows advance(watermark) would fire now (+Infinity: flush()); fires none.
+  Napi::Value Firing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    if (!info[0].IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "watermark must be a number");
+    return TranslateErrors(env, [&] {
+      return Napi::Number::New(env, static_cast<double>(engine.FiringCount(info[0].As<Napi::Number>().DoubleValue())));
+    });
+  }
+
+  // readFired(keys, starts, ends, counts, updates, values): copies the windows fired by the last call.
+  Napi::Value ReadFired(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const sluice::FiredWindows& fired = Engine(env).fired();
+    const size_t n = fired.size();
+    auto keys = ToSpan<uint32_t>(env, info[0], "key");
+    auto starts = ToSpan<double>(env, info[1], "start");
+    auto ends = ToSpan<double>(env, info[2], "end");
+    auto counts = ToSpan<double>(env, info[3], "count");
+    auto updates = ToSpan<uint8_t>(env, info[4], "updated");
+    auto values = ToSpan<double>(env, info[5], "values");
+    if (keys.size < n || starts.size < n || ends.size < n || counts.size < n || updates.size < n ||
+        values.size < fired.values.size()) {
+      ThrowSluiceError(env, sluice::codes::kInvalidLength, "output arrays are too small for the fired windows");
+    }
+    std::copy(fired.keys.begin(), fired.keys.end(), keys.data);
+    std::copy(fired.starts.begin(), fired.starts.end(), starts.data);
+    std::copy(fired.ends.begin(), fired.ends.end(), ends.data);
+    std::copy(fired.counts.begin(), fired.counts.end(), counts.data);
+    std::copy(fired.updates.begin(), fired.updates.end(), updates.data);
+    std::copy(fired.values.begin(), fired.values.end(), values.data);
+    return Napi::Number::New(env, static_cast<double>(n));
+  }
+
+  Napi::Value Watermark(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Engine(info.Env()).watermark()); }
+
+  Napi::Value Metrics(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const sluice::WindowMetrics& m = Engine(env).metrics();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("onTime", m.onTime);
+    o.Set("updating", m.updating);
+    o.Set("late", m.late);
+    o.Set("firedWindows", m.firedWindows);
+    o.Set("updateFirings", m.updateFirings);
+    o.Set("ignoredWatermarks", m.ignoredWatermarks);
+    return o;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ringPanes", engine.ringPanes());
+    o.Set("memoryBytes", static_cast<double>(engine.MemoryBytes()));
+    return o;
+  }
+
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    return TranslateErrors(env, [&] {
+      const std::vector<uint8_t> bytes = engine.Snapshot();
+      Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
+      std::copy(bytes.begin(), bytes.end(), out.Data());
+      return out;
+    });
+  }
+
+  Napi::Value Restore(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Engine(env);
+    const auto bytes = ToSpan<uint8_t>(env, info[0], "bytes");
+    return TranslateErrors(env, [&] {
+      engine.Restore(sluice::Span<const uint8_t>(bytes.data, bytes.size));
+      ReportMemory(env);
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    engine_.reset();
+    ReportMemory(info.Env());
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<EventTimeWindows> engine_;
+  int64_t reported_ = 0;
+};
+
+}  // namespace
+
+void InitEventTimeWindows(Napi::Env env, Napi::Object exports) {
+  exports.Set("EventTimeWindows", EventTimeWindowsBinding::Define(env));
+}

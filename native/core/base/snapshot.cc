@@ -1,0 +1,82 @@
+#include "base/snapshot.h"
+
+#include <array>
+
+namespace sluice {
+
+namespace {
+
+constexpr char kMagic[4] = {'S', 'L', 'C', 'E'};
+constexpr size_t kHeaderSize = 4 + 2 + 2 + 8;
+constexpr size_t kTrailerSize = 4;
+
+std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+
+}  // namespace
+
+uint32_t Crc32(const uint8_t* data, size_t size) {
+  static const std::array<uint32_t, 256> table = MakeCrcTable();
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+SnapshotWriter::SnapshotWriter(SnapshotKind kind) {
+  PutBytes(kMagic, 4);
+  Put<uint16_t>(kSnapshotFormatVersion);
+  Put<uint16_t>(static_cast<uint16_t>(kind));
+  Put<uint64_t>(0);  // payload length, filled by Finish()
+}
+
+void SnapshotWriter::PutBytes(const void* data, size_t size) {
+  if (size == 0) return;
+  const auto* p = static_cast<const uint8_t*>(data);
+  bytes_.insert(bytes_.end(), p, p + size);
+}
+
+std::vector<uint8_t> SnapshotWriter::Finish() {
+  const uint64_t payload = bytes_.size() - kHeaderSize;
+  std::memcpy(bytes_.data() + 8, &payload, sizeof(payload));
+  const uint32_t crc = Crc32(bytes_.data(), bytes_.size());
+  PutBytes(&crc, sizeof(crc));
+  return std::move(bytes_);
+}
+
+SnapshotReader::SnapshotReader(Span<const uint8_t> bytes, SnapshotKind expectedKind) {
+  Require(bytes.size >= kHeaderSize + kTrailerSize, codes::kMalformedData, "snapshot is truncated");
+  Require(std::memcmp(bytes.data, kMagic, 4) == 0, codes::kMalformedData, "not a sluice snapshot");
+  uint16_t version, kind;
+  uint64_t payload;
+  std::memcpy(&version, bytes.data + 4, 2);
+  std::memcpy(&kind, bytes.data + 6, 2);
+  std::memcpy(&payload, bytes.data + 8, 8);
+  Require(version == kSnapshotFormatVersion, codes::kMalformedData, "unsupported snapshot format version");
+  Require(kind == static_cast<uint16_t>(expectedKind), codes::kMalformedData, "snapshot is of another kind of object");
+  Require(payload == bytes.size - kHeaderSize - kTrailerSize, codes::kMalformedData, "snapshot length does not match");
+  uint32_t stored;
+  std::memcpy(&stored, bytes.data + bytes.size - kTrailerSize, 4);
+  Require(stored == Crc32(bytes.data, bytes.size - kTrailerSize), codes::kMalformedData, "snapshot checksum mismatch");
+  position_ = bytes.data + kHeaderSize;
+  end_ = bytes.data + bytes.size - kTrailerSize;
+}
+
+void SnapshotReader::GetBytes(void* out, size_t size) {
+  Require(size <= Remaining(), codes::kMalformedData, "snapshot is truncated");
+  if (size == 0) return;
+  std::memcpy(out, position_, size);
+  position_ += size;
+}
+
+void SnapshotReader::ExpectEnd() const {
+  Require(Remaining() == 0, codes::kMalformedData, "snapshot has trailing bytes");
+}
+
+}  // namespace sluice

@@ -1,0 +1,108 @@
+// The portable instantiation of the LSTM kernels (plain C++ over 4-float lanes, which the compiler maps
+// to SSE2 on x86-64 and to NEON on arm64), the run-time choice among the built ones, and weight packing.
+#include "lstm/lstm_kernels.h"
+
+#include <cstring>
+
+#include "lstm/lstm_kernels_impl.h"
+
+namespace sluice {
+namespace {
+
+struct PortableOps {
+  struct V {
+    float v[4];
+  };
+  static constexpr size_t kWidth = 4;
+  static constexpr int kRows = 2;
+  template <class F>
+  static V Map(V a, V b, F f) {
+    V r;
+    for (int l = 0; l < 4; ++l) r.v[l] = f(a.v[l], b.v[l]);
+    return r;
+  }
+  static V Load(const float* p) {
+    V r;
+    std::memcpy(r.v, p, sizeof r.v);
+    return r;
+  }
+  static void Store(float* p, V v) { std::memcpy(p, v.v, sizeof v.v); }
+  static V Set1(float x) { return V{{x, x, x, x}}; }
+  static V Fma(V a, V b, V c) {
+    V r;
+    for (int l = 0; l < 4; ++l) r.v[l] = a.v[l] * b.v[l] + c.v[l];  // std::fma would be a libm call here
+    return r;
+  }
+  static V Add(V a, V b) { return Map(a, b, [](float x, float y) { return x + y; }); }
+  static V Sub(V a, V b) { return Map(a, b, [](float x, float y) { return x - y; }); }
+  static V Mul(V a, V b) { return Map(a, b, [](float x, float y) { return x * y; }); }
+  static V Recip(V b) { return Map(Set1(1.0f), b, [](float x, float y) { return x / y; }); }
+  static V Min(V a, V b) { return Map(a, b, [](float x, float y) { return x < y ? x : y; }); }
+  static V Max(V a, V b) { return Map(a, b, [](float x, float y) { return x > y ? x : y; }); }
+  static V Round(V x) {
+    // Adding and subtracting 1.5·2^23 rounds to nearest for |x| < 2^22 (Exp clamps x well inside that).
+    for (float& l : x.v) l = (l + 12582912.0f) - 12582912.0f;
+    return x;
+  }
+  static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
+  static V Pow2(V n) {
+    for (float& l : n.v) {
+      if (!(l >= -127.0f && l <= 127.0f)) l = 0.0f;  // NaN: any scale will do (the mantissa is NaN already)
+      const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(l) + 127) << 23;
+      std::memcpy(&l, &bits, sizeof l);
+    }
+    return n;
+  }
+};
+
+}  // namespace
+
+const LstmKernels* LstmKernelsPortable() {
+  static const LstmKernels kernels = lstm_kernels_impl::MakeLstmKernels<PortableOps>(SimdLevel::kPortable);
+  return &kernels;
+}
+
+#if !defined(SLUICE_HAVE_X86_KERNELS)
+const LstmKernels* LstmKernelsAvx2() { return nullptr; }
+const LstmKernels* LstmKernelsAvx512() { return nullptr; }
+#endif
+
+const LstmKernels& LstmKernelsFor(SimdLevel level) {
+  const LstmKernels* chosen = nullptr;
+  if (level == SimdLevel::kAvx512) chosen = LstmKernelsAvx512();
+  if (!chosen && (level == SimdLevel::kAvx512 || level == SimdLevel::kAvx2)) chosen = LstmKernelsAvx2();
+  return chosen ? *chosen : *LstmKernelsPortable();  // NEON: the portable lanes compile to NEON (see README)
+}
+
+void PackPanels(const float* w, size_t n, size_t k, size_t kPadded, size_t width, float* out) {
+  const size_t nr = 4 * width, nPadded = RoundUp(n, nr);
+  for (size_t c0 = 0; c0 < nPadded; c0 += nr)
+    for (size_t kk = 0; kk < kPadded; ++kk)
+      for (size_t c = 0; c < nr; ++c)
+        out[c0 * kPadded + kk * nr + c] = (c0 + c < n && kk < k) ? w[(c0 + c) * k + kk] : 0.0f;
+}
+
+void PackGatePanels(const float* w, size_t hidden, size_t k, size_t paddedHidden, size_t kPadded, size_t width,
+                    float* out) {
+  const size_t nr = 4 * width;
+  for (size_t p = 0; p < paddedHidden / width; ++p)
+    for (size_t kk = 0; kk < kPadded; ++kk)
+      for (size_t g = 0; g < 4; ++g)
+        for (size_t u = 0; u < width; ++u) {
+          const size_t unit = p * width + u;
+          out[p * kPadded * nr + kk * nr + g * width + u] =
+              (unit < hidden && kk < k) ? w[(g * hidden + unit) * k + kk] : 0.0f;
+        }
+}
+
+void AddGateBias(const float* b, size_t hidden, size_t paddedHidden, size_t width, float* out) {
+  if (b == nullptr) return;
+  for (size_t p = 0; p < paddedHidden / width; ++p)
+    for (size_t g = 0; g < 4; ++g)
+      for (size_t u = 0; u < width; ++u) {
+        const size_t unit = p * width + u;
+        if (unit < hidden) out[p * 4 * width + g * width + u] += b[g * hidden + unit];
+      }
+}
+
+}  // namespace sluice

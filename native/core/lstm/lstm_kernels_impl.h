@@ -1,0 +1,279 @@
+// The generic LSTM kernels, written once over an `Ops` type that wraps one instruction set's vector type
+// (see lstm_kernels.cc, isa/avx2, isa/avx512). Every ISA file includes this header and instantiates
+// MakeLstmKernels<ItsOps>() with an Ops type in an anonymous namespace, so each instantiation has internal
+// linkage and no code compiled for a wide ISA can be picked by the linker for another file. For the same
+// reason this header uses no std:: templates.
+//
+// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
+// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest),
+// ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to about float32 rounding: the hardware
+// estimate refined by a Newton step, far cheaper than a division).
+#pragma once
+#include <cstring>
+
+#include "lstm/lstm_kernels.h"
+
+namespace sluice {
+namespace lstm_kernels_impl {
+
+// RowMap::Row, repeated here with internal linkage (see above: no shared inline code across ISAs).
+template <class Ops>
+inline float* RowAt(const RowMap& m, size_t r) {
+  const size_t j = r % m.inner, o = r / m.inner;
+  return m.base + o * m.outerStride + (m.keys ? m.keys[j] : j) * m.innerStride;
+}
+
+// e^x to float32 accuracy (Cephes' expf: range reduction by ln 2 in two parts, degree-5 polynomial).
+template <class Ops>
+inline typename Ops::V Exp(typename Ops::V x) {
+  using V = typename Ops::V;
+  // Clamp with the constant first: x86 min/max return their second operand when one is NaN, so NaN passes
+  // through (a NaN input must give a NaN output, never a plausible number).
+  x = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), x));
+  const V n = Ops::Round(Ops::Mul(x, Ops::Set1(1.44269504088896341f)));
+  V r = Ops::Fma(n, Ops::Set1(-0.693359375f), x);
+  r = Ops::Fma(n, Ops::Set1(2.12194440e-4f), r);
+  V p = Ops::Set1(1.9875691500e-4f);
+  p = Ops::Fma(p, r, Ops::Set1(1.3981999507e-3f));
+  p = Ops::Fma(p, r, Ops::Set1(8.3334519073e-3f));
+  p = Ops::Fma(p, r, Ops::Set1(4.1665795894e-2f));
+  p = Ops::Fma(p, r, Ops::Set1(1.6666665459e-1f));
+  p = Ops::Fma(p, r, Ops::Set1(5.0000001201e-1f));
+  const V y = Ops::Add(Ops::Fma(Ops::Mul(p, r), r, r), Ops::Set1(1.0f));
+  return Ops::ScaleByPow2(y, n);
+}
+
+template <class Ops>
+inline typename Ops::V Sigmoid(typename Ops::V x) {
+  const auto one = Ops::Set1(1.0f);
+  return Ops::Recip(Ops::Add(one, Exp<Ops>(Ops::Sub(Ops::Set1(0.0f), x))));
+}
+
+// tanh(x) = 2·σ(2x) − 1: absolute error stays at float32 rounding level (what the LSTM needs).
+template <class Ops>
+inline typename Ops::V Tanh(typename Ops::V x) {
+  const auto two = Ops::Set1(2.0f);
+  const auto e = Exp<Ops>(Ops::Mul(x, Ops::Set1(-2.0f)));
+  return Ops::Fma(two, Ops::Recip(Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(-1.0f));
+}
+
+// acc[r][v] += a[r][kk] · panel[kk][v·W …] over k0 ≤ kk < k1: the register-tile inner loop (R rows × 4
+// vectors; each weight vector is used R times, each broadcast 4 times).
+template <class Ops, int R>
+inline void Accumulate(const float* const* a, size_t k0, size_t k1, const float* panel,
+                       typename Ops::V (&acc)[R][4]) {
+  constexpr size_t W = Ops::kWidth;
+  for (size_t kk = k0; kk < k1; ++kk) {
+    const float* b = panel + kk * 4 * W;
+    const typename Ops::V b0 = Ops::Load(b), b1 = Ops::Load(b + W), b2 = Ops::Load(b + 2 * W),
+                          b3 = Ops::Load(b + 3 * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const typename Ops::V x = Ops::Set1(a[r][kk]);
+      acc[r][0] = Ops::Fma(x, b0, acc[r][0]);
+      acc[r][1] = Ops::Fma(x, b1, acc[r][1]);
+      acc[r][2] = Ops::Fma(x, b2, acc[r][2]);
+      acc[r][3] = Ops::Fma(x, b3, acc[r][3]);
+    }
+  }
+}
+
+// Tiles are grouped (kGroupTiles register tiles) and the loops run panel by panel within a group, so a
+// panel of weights is read from L1 by every tile of the group instead of being streamed from L2 once per
+// tile; long recurrent panels are split in blocks of kBlockK rows of k to fit L1. Neither changes the order
+// of the additions for any output, so results do not depend on how rows are grouped.
+inline constexpr size_t kGroupTiles = 8;
+inline constexpr size_t kBlockK = 128;
+
+// out[r][c0, c0 + 4W) (only columns < n) = bias + a[r] · panel, for one panel of one register tile.
+template <class Ops, int R>
+__attribute__((noinline)) void GemmTile(const float* const* a, size_t k, const float* panel, const float* bias,
+                                        float* const* out, size_t c0, size_t n) {
+  constexpr size_t W = Ops::kWidth, NR = 4 * W;
+  typename Ops::V acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(bias + c0 + v * W);
+  Accumulate<Ops, R>(a, 0, k, panel, acc);
+  if (c0 + NR <= n) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) Ops::Store(out[r] + c0 + v * W, acc[r][v]);
+  } else {  // last, partial panel: store through a buffer, copy the valid columns
+    alignas(64) float tail[NR];
+    for (int r = 0; r < R; ++r) {
+      for (int v = 0; v < 4; ++v) Ops::Store(tail + v * W, acc[r][v]);
+      std::memcpy(out[r] + c0, tail, (n - c0) * sizeof(float));
+    }
+  }
+}
+
+// Row pointers of one register tile (or a group of tiles) in a step.
+struct StepRows {
+  const float* const* hPrev;
+  const float* const* gates;  // null in the fused form
+  const float* const* x;      // fused form only
+  float* const* c;
+  float* const* hOut;
+};
+
+// pre[r] (+)= hPrev[r][k0, k1) · Whh[k0, k1) for one panel (W units × 4 gates) of one register tile; the
+// first block (k0 = 0) starts from gates[r], or in the fused form from bias + x[r]·Wih. Kept out of line so
+// the activations' constants cannot crowd the accumulators out of registers.
+template <class Ops, int R>
+__attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0,
+                                           size_t k1, float* pre) {
+  constexpr size_t W = Ops::kWidth;
+  typename Ops::V acc[R][4];
+  if (k0 > 0) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(pre + (r * 4 + v) * W);
+  } else if (rows.gates) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
+  } else {
+    for (int v = 0; v < 4; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
+    for (int r = 1; r < R; ++r)
+      for (int v = 0; v < 4; ++v) acc[r][v] = acc[0][v];
+    Accumulate<Ops, R>(rows.x, 0, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
+  }
+  Accumulate<Ops, R>(rows.hPrev, k0, k1, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
+}
+
+// The activations and the cell update of one register tile and panel, from its gate pre-activations.
+template <class Ops, int R>
+void TileActivate(const StepRows& rows, size_t p, const float* pre) {
+  constexpr size_t W = Ops::kWidth;
+  for (int r = 0; r < R; ++r) {
+    const float* g4 = pre + r * 4 * W;
+    const typename Ops::V i = Sigmoid<Ops>(Ops::Load(g4)), f = Sigmoid<Ops>(Ops::Load(g4 + W)),
+                          g = Tanh<Ops>(Ops::Load(g4 + 2 * W)), o = Sigmoid<Ops>(Ops::Load(g4 + 3 * W));
+    const typename Ops::V cell = Ops::Fma(f, Ops::Load(rows.c[r] + p * W), Ops::Mul(i, g));
+    Ops::Store(rows.c[r] + p * W, cell);
+    Ops::Store(rows.hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
+  }
+}
+
+// Calls Tile<R>() for the tile height R = rows (1 ≤ rows ≤ kRows), so short tiles do no wasted work.
+template <int R, template <int> class Tile, class... Args>
+inline void DispatchRows(size_t rows, Args&&... args) {
+  if constexpr (R > 1) {
+    if (rows < static_cast<size_t>(R)) return DispatchRows<R - 1, Tile>(rows, args...);
+  }
+  Tile<R>::Run(args...);
+}
+
+template <class Ops>
+struct Kernels {
+  static constexpr int kRows = Ops::kRows;
+  template <int R>
+  struct GemmTileAt {
+    static void Run(const float* const* a, size_t k, const float* panel, const float* bias, float* const* out,
+                    size_t c0, size_t n) {
+      GemmTile<Ops, R>(a, k, panel, bias, out, c0, n);
+    }
+  };
+  template <int R>
+  struct TileProductAt {
+    static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0, size_t k1, float* pre) {
+      TileProduct<Ops, R>(s, rows, p, k0, k1, pre);
+    }
+  };
+  template <int R>
+  struct TileActivateAt {
+    static void Run(const StepRows& rows, size_t p, const float* pre) { TileActivate<Ops, R>(rows, p, pre); }
+  };
+
+  static constexpr size_t kGroupRows = kGroupTiles * kRows;
+  static size_t TileRows(size_t groupRows, size_t r0) {
+    return groupRows - r0 < static_cast<size_t>(kRows) ? groupRows - r0 : kRows;
+  }
+
+  static void Gemm(size_t rows, const RowMap& a, size_t k, const float* packedB, size_t nPadded, const float* bias,
+                   const RowMap& out, size_t n) {
+    constexpr size_t NR = 4 * Ops::kWidth;
+    const float* aRows[kGroupRows];
+    float* outRows[kGroupRows];
+    for (size_t g0 = 0; g0 < rows; g0 += kGroupRows) {
+      const size_t groupRows = rows - g0 < kGroupRows ? rows - g0 : kGroupRows;
+      for (size_t r = 0; r < groupRows; ++r) {
+        aRows[r] = RowAt<Ops>(a, g0 + r);
+        outRows[r] = RowAt<Ops>(out, g0 + r);
+      }
+      for (size_t c0 = 0; c0 < nPadded && c0 < n; c0 += NR) {
+        for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
+          DispatchRows<kRows, GemmTileAt>(TileRows(groupRows, r0), static_cast<const float* const*>(aRows + r0), k,
+                                          packedB + c0 * k, bias, static_cast<float* const*>(outRows + r0), c0, n);
+        }
+      }
+    }
+  }
+
+  static void Step(const LstmStepArgs& s) {
+    constexpr size_t W = Ops::kWidth;
+    const bool fused = s.packedWih != nullptr;
+    const float* hRows[kGroupRows];
+    const float* gateRows[kGroupRows];
+    const float* xRows[kGroupRows];
+    float* cRows[kGroupRows];
+    float* outRows[kGroupRows];
+    alignas(64) float pre[kGroupRows * 4 * W];
+    for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
+      const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
+      for (size_t r = 0; r < groupRows; ++r) {
+        hRows[r] = RowAt<Ops>(s.hPrev, g0 + r);
+        if (fused) xRows[r] = RowAt<Ops>(s.x, g0 + r);
+        else gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
+        cRows[r] = RowAt<Ops>(s.c, g0 + r);
+        outRows[r] = RowAt<Ops>(s.hOut, g0 + r);
+      }
+      auto tileRows = [&](size_t r0) {
+        return StepRows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
+                        outRows + r0};
+      };
+      for (size_t p = 0; p < s.paddedHidden / W; ++p) {
+        for (size_t k0 = 0; k0 < s.paddedHidden; k0 += kBlockK) {
+          const size_t k1 = s.paddedHidden - k0 < kBlockK ? s.paddedHidden : k0 + kBlockK;
+          for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
+            DispatchRows<kRows, TileProductAt>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1, pre + r0 * 4 * W);
+        }
+        for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
+          DispatchRows<kRows, TileActivateAt>(TileRows(groupRows, r0), tileRows(r0), p,
+                                              static_cast<const float*>(pre + r0 * 4 * W));
+      }
+    }
+  }
+
+  static constexpr int kProbeChains = 12;
+  static float FmaProbe(size_t iterations) {
+    typename Ops::V acc[kProbeChains];
+    for (int j = 0; j < kProbeChains; ++j) acc[j] = Ops::Set1(static_cast<float>(j) * 1e-3f);
+    const typename Ops::V m = Ops::Set1(0.999999f), b = Ops::Set1(1e-7f);
+    for (size_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+      for (int j = 0; j < kProbeChains; ++j) acc[j] = Ops::Fma(acc[j], m, b);
+    }
+    alignas(64) float lanes[Ops::kWidth];
+    float sum = 0;
+    for (int j = 0; j < kProbeChains; ++j) {
+      Ops::Store(lanes, acc[j]);
+      for (size_t l = 0; l < Ops::kWidth; ++l) sum += lanes[l];
+    }
+    return sum;
+  }
+};
+
+template <class Ops>
+LstmKernels MakeLstmKernels(SimdLevel level) {
+  LstmKernels k{};
+  k.level = level;
+  k.width = Ops::kWidth;
+  k.fmaProbeFlops = 2 * Ops::kWidth * Kernels<Ops>::kProbeChains;
+  k.gemm = &Kernels<Ops>::Gemm;
+  k.lstmStep = &Kernels<Ops>::Step;
+  k.fmaProbe = &Kernels<Ops>::FmaProbe;
+  return k;
+}
+
+}  // namespace lstm_kernels_impl
+}  // namespace sluice

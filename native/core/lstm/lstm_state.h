@@ -1,0 +1,76 @@
+// Per-key LSTM state (h and c of every layer) for streaming inference: Step advances each listed key by one
+// time step, as if its inputs had been one long sequence. Memory per key is fixed:
+// BytesPerKey() = layers · 2 · Hp · 4 bytes (Hp = hiddenSize rounded up to 16) + 4 bytes for the duplicate-
+// key check, allocated zeroed up front (calloc: pages of untouched keys stay unmapped until first use).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "lstm/lstm_model.h"
+#include "lstm/lstm_checks.h"
+#include "base/snapshot.h"
+#include "base/span.h"
+
+namespace sluice {
+
+// What an LstmState snapshot records before its table. The CPU and the CUDA state write and check the same
+// bytes through the two functions below, so a snapshot moves freely between the backends.
+struct LstmStateLayout {
+  uint64_t inputSize, hiddenSize, numLayers, outputSize, capacity;
+  size_t tableFloats;  // capacity · the model's StateStride()
+};
+// For LstmModel and CudaLstmModel alike (the same shape accessors and padded state layout).
+template <class Model>
+LstmStateLayout LstmStateLayoutOf(const Model& model, size_t capacity) {
+  return {model.inputSize(), model.hiddenSize(), model.numLayers(), model.outputSize(), capacity,
+          capacity * model.StateStride()};
+}
+// The snapshot of a table of layout.tableFloats floats.
+std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const float* table);
+// Opens a snapshot and checks it against `layout` (ERR_MALFORMED_DATA for another model shape, capacity or
+// table length). The reader is left at the table: GetArray(table, layout.tableFloats) then fails, if at all,
+// before it writes any float, and ExpectEnd() cannot fail, so a refused snapshot changes nothing.
+SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout);
+
+class LstmState {
+ public:
+  // capacity: keys 0 … capacity−1 (ERR_OUT_OF_RANGE for 0 or more than 2^32 − 1; ERR_OUT_OF_MEMORY if it
+  // cannot be allocated).
+  LstmState(std::shared_ptr<LstmModel> model, size_t capacity);
+
+  size_t capacity() const { return capacity_; }
+  size_t BytesPerKey() const { return model_->StateStride() * sizeof(float) + sizeof(uint32_t); }
+  size_t Bytes() const { return capacity_ * BytesPerKey(); }
+  size_t HostBytes() const { return Bytes(); }  // all of it is host memory (CudaLstmState: only the key check)
+  const LstmModel& model() const { return *model_; }
+
+  // keys: distinct, < capacity (else ERR_INVALID_ARGUMENT / ERR_OUT_OF_RANGE, before any change);
+  // x [n][I]; out [n][outputSize].
+  void Step(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
+  // Step's checks alone, changing nothing: the binding's stepAsync runs them on the JS thread so a bad call
+  // is refused before any work is queued (the worker's Step checks again).
+  void CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
+  void ResetAll();
+  void Reset(Span<const uint32_t> keys);  // all keys checked first
+
+  // h (or c) of the top layer for `key`, hiddenSize floats, for inspection and tests.
+  const float* Hidden(uint32_t key, size_t layer) const;
+  const float* Cell(uint32_t key, size_t layer) const;
+
+  std::vector<uint8_t> Snapshot() const;
+  void Restore(Span<const uint8_t> bytes);  // ERR_MALFORMED_DATA for another model shape or capacity
+
+ private:
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::shared_ptr<LstmModel> model_;
+  size_t capacity_;
+  KeyChecker keys_;  // checks capacity first, before the table is allocated
+  std::unique_ptr<float[], FreeDeleter> table_;  // [capacity][layers][h, c][Hp]
+};
+
+}  // namespace sluice

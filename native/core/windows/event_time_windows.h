@@ -1,0 +1,386 @@
+// Keyed event-time windows (tumbling, sliding, session) over columns, with Flink's firing rules:
+//  - a window [start, end) holds timestamps start ≤ t < end and fires when the watermark reaches end − 1;
+//  - it stays updatable until the watermark reaches end − 1 + allowedLateness (then it is purged); an
+//    event for a fired but live window updates it and fires it again (flagged as an update) at the next
+//    advance; an event that belongs to no live window goes to the late output (its index), never dropped;
+//  - session windows [firstTs, lastTs + gap) merge when an event bridges them (touching counts, as
+//    Flink's TimeWindow.intersects).
+// Sliding windows are built from panes of gcd(size, slide): each event updates one pane cell. A window of
+// up to 16 panes merges them (each pane sorted by key once, in place, then merged as sorted runs); beyond
+// that, Two-Stacks per key over the pane cells makes a window O(1) merges per key, amortised.
+//
+// Panes live in a ring of `ringPanes` slots (a power of two covering size + allowedLateness + horizon). Pane p
+// sits in slot p mod ringPanes when that slot is free, else in the next free slot (a small sorted directory
+// finds those), so only panes that hold data take a slot: a stream that pauses for any time, keys that go
+// idle, or a watermark that jumps ahead need no slot for the empty time between. The one limit: at most
+// `ringPanes` panes hold live (unpurged) data at once; a batch needing more is ERR_OUT_OF_RANGE.
+// Windows to fire are found from the live panes, so a jump costs the windows that hold data, not the time.
+//
+// Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring slot (plus 4 bytes per key for
+// sliding windows: FiringCount's per-key tally), and per (key, live pane) that holds data one cell of
+// 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line). A purged
+// pane's buffer goes to the next pane that starts, so no allocation happens once buffers reached their
+// high-water mark. Two-Stacks adds per key 40 bytes + one accumulator per channel, and per cell one suffix
+// accumulator per channel. Sessions keep 4 bytes per key plus one record per open session
+// (40 + 104·channels bytes) from a pool that is reused likewise.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "windows/aggregates.h"
+#include "base/span.h"
+
+namespace sluice {
+
+enum class WindowKind : uint8_t { kTumbling = 0, kSliding = 1, kSession = 2 };
+
+struct EventTimeWindowsOptions {
+  WindowKind kind = WindowKind::kTumbling;
+  double size = 0;     // tumbling / sliding: window length (integer ≥ 1)
+  double slide = 0;    // sliding: step (integer ≥ 1, ≤ size); tumbling: = size
+  double gap = 0;      // session: inactivity gap (integer ≥ 1)
+  double offset = 0;   // tumbling / sliding: windows start at offset + k·slide (integer, |offset| < slide)
+  double allowedLateness = 0;  // integer ≥ 0
+  double horizon = 0;  // tumbling / sliding: ring = panes of size + allowedLateness + horizon; 0: 4·size
+  uint32_t keyCount = 1;
+  uint32_t channels = 1;
+  std::vector<Aggregate> aggregates;
+};
+
+// One channel's statistics for one pane or window. first/last are by timestamp (ties: arrival order), so
+// the result does not depend on arrival order across panes.
+struct TimedAccumulator {
+  Accumulator values;
+  double firstTime = std::numeric_limits<double>::infinity();
+  double lastTime = -std::numeric_limits<double>::infinity();
+  double firstValue = std::numeric_limits<double>::quiet_NaN();
+  double lastValue = std::numeric_limits<double>::quiet_NaN();
+
+  void Add(double x, double t) {
+    if (x != x) return;  // NaN: missing value
+    values.Add(x);
+    if (t < firstTime) {
+      firstTime = t;
+      firstValue = x;
+    }
+    if (t >= lastTime) {
+      lastTime = t;
+      lastValue = x;
+    }
+  }
+  void Merge(const TimedAccumulator& later) {
+    values.Merge(later.values);
+    if (later.firstTime < firstTime) {
+      firstTime = later.firstTime;
+      firstValue = later.firstValue;
+    }
+    if (later.lastTime >= lastTime) {
+      lastTime = later.lastTime;
+      lastValue = later.lastValue;
+    }
+  }
+  Summary ToSummary() const {
+    Summary s = values.ToSummary();
+    s.first = firstValue;
+    s.last = lastValue;
+    return s;
+  }
+};
+
+// The statistics of one channel when only count / sum / mean / min / max are asked for: 40 bytes instead of
+// 104, so a pane's cells stay in cache (mean is sum / count here, Welford's running mean in the full one).
+struct LeanAccumulator {
+  double count = 0;
+  CompensatedSum sum;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+
+  void Add(double x, double /*t*/) {
+    if (x != x) return;
+    count += 1;
+    sum.Add(x);
+    min = x < min ? x : min;
+    max = x > max ? x : max;
+  }
+  void Merge(const LeanAccumulator& later) {
+    count += later.count;
+    sum.Add(later.sum.sum);
+    sum.Add(later.sum.compensation);
+    min = later.min < min ? later.min : min;
+    max = later.max > max ? later.max : max;
+  }
+  Summary ToSummary() const {
+    Summary s;
+    s.count = count;
+    s.sum = sum.Value();
+    s.mean = count > 0 ? s.sum / count : 0;
+    s.min = min;
+    s.max = max;
+    return s;
+  }
+};
+
+// One channel of one (key, pane) cell, with the cell's key and event count in front: a cell of C channels is
+// C consecutive slots (the header of the first one counts), so with the lean accumulator the whole state an
+// event touches is one cache line.
+template <typename Acc>
+struct alignas(64) PaneSlot {
+  uint32_t key = 0;
+  double events = 0;
+  Acc acc;
+};
+
+// Fired windows as columns, sorted by (end, key); `values` is [window][channel][aggregate].
+struct FiredWindows {
+  std::vector<uint32_t> keys;
+  std::vector<double> starts, ends, counts;
+  std::vector<uint8_t> updates;
+  std::vector<double> values;
+  size_t size() const { return keys.size(); }
+  void Clear() {
+    keys.clear();
+    starts.clear();
+    ends.clear();
+    counts.clear();
+    updates.clear();
+    values.clear();
+  }
+};
+
+struct WindowMetrics {
+  double onTime = 0;             // events placed only into windows that had not fired
+  double updating = 0;           // late but allowed events: they update (or first fire) a window whose end passed
+  double late = 0;               // events in no live window: returned in the late output
+  double firedWindows = 0;       // window results emitted (first firings and updates)
+  double updateFirings = 0;      // of which updates of already fired windows
+  double ignoredWatermarks = 0;  // explicit watermarks that went back (ignored, like Flink)
+};
+
+class EventTimeWindows {
+ public:
+  explicit EventTimeWindows(const EventTimeWindowsOptions& options);
+
+  // Places each event in its windows. `keys` may be empty (all key 0); values are [event][channel].
+  // Indices of late events go to lateOut (capacity ≥ events); returns how many. Every check happens first.
+  template <typename T>
+  size_t Push(Span<const double> timestamps, Span<const uint32_t> keys, Span<const T> values, Span<uint32_t> lateOut);
+
+  // Raises the watermark to `watermark` (finite) and fires, into fired(): pending updates of fired windows,
+  // then every window whose end − 1 ≤ watermark, in (end, key) order. A watermark below the current one
+  // is ignored (metric) but still emits pending updates. Returns the number of windows fired.
+  size_t AdvanceWatermark(double watermark);
+  // End of stream: fires everything (watermark +Infinity).
+  size_t Flush();
+  // How many windows AdvanceWatermark(watermark) (or Flush(), watermark +Infinity) would fire now, without
+  // firing them: callers check their output space first. Changes nothing observable (pending updates are put
+  // in the canonical order that firing puts them in anyway); costs at most what firing would, no allocation.
+  size_t FiringCount(double watermark);
+
+  const FiredWindows& fired() const { return fired_; }
+  double watermark() const { return watermark_; }
+  const WindowMetrics& metrics() const { return metrics_; }
+  const EventTimeWindowsOptions& options() const { return options_; }
+  uint32_t ringPanes() const { return ringPanes_; }
+  size_t MemoryBytes() const;  // native bytes held now (capacities)
+
+  std::vector<uint8_t> Snapshot() const;
+  void Restore(Span<const uint8_t> bytes);  // all or nothing
+
+ private:
+  struct Cell {  // one (key, pane) of a tumbling/sliding window, or the head of a session record
+    uint32_t key;
+    int32_t next;  // sessions: next session of the key (by start), −1 at the end
+    double events;
+  };
+  struct Session {
+    double start, end;
+    uint8_t fired, dirty;
+    uint8_t due;         // has a timer in dueSessions_
+    uint8_t cleanup;     // has a timer in cleanupSessions_
+    uint32_t stamp;      // bumped when the record is freed: older heap entries are stale
+  };
+  // A session's timer. Timers are lazy: a session that grew since is timed again with its new time when its
+  // timer comes up; a freed one is skipped by its stamp.
+  struct SessionTimer {
+    double time;
+    int32_t record;
+    uint32_t stamp;
+  };
+  // Timers bucketed by floor(time / width): adding is an append (cache-friendly, O(1)), and taking the
+  // timers up to a time visits only the buckets it passes. Bucket buffers are reused.
+  class TimerBuckets {
+   public:
+    void SetWidth(double width) { width_ = width; }
+    void Add(const SessionTimer& timer);
+    // Calls next(timer) for every timer with time ≤ limit; next returns the timer's new time (> limit) to
+    // keep it, or NaN to drop it. The rest stay.
+    template <typename Next>
+    void Take(double limit, Next&& next);
+    void Clear();
+    size_t Bytes() const;
+    // Calls visit(timer) for every timer with time ≤ limit, in no particular order; changes nothing.
+    template <typename Callback>
+    void ForEachUpTo(double limit, Callback&& visit) const;
+
+   private:
+    double width_ = 1;
+    std::map<int64_t, std::vector<SessionTimer>> buckets_;
+    std::vector<SessionTimer>* last_ = nullptr;  // the bucket of the last Add (streams add to the newest)
+    int64_t lastIndex_ = 0;
+    std::vector<std::vector<SessionTimer>> spare_;
+    std::vector<SessionTimer> carry_;
+  };
+  void AddTimer(TimerBuckets& timers, double time, int32_t record);
+  void QueueDue(int32_t record);
+
+  size_t CellDoubles() const { return channels_ * kAccDoubles; }
+  static constexpr size_t kAccDoubles = sizeof(TimedAccumulator) / sizeof(double);
+
+  // Pane and window arithmetic (tumbling / sliding), all in integer pane / window indices.
+  int64_t PaneOf(double t) const;
+  int64_t LastWindowEndingBy(double watermark, double lateness) const;  // k of the last window with end − 1 + lateness ≤ wm
+  void UpdateThresholds();
+
+  template <typename T, typename Acc>
+  void PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
+  template <typename T>
+  void PushSessions(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
+  void CheckPanesFit(Span<const double> ts);
+
+  // The ring: which slot holds pane p (kNoSlot: none), taking and releasing slots.
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  static constexpr int64_t kNoPane = std::numeric_limits<int64_t>::min();
+  uint32_t SlotOf(int64_t p) const {
+    const size_t home = static_cast<size_t>(p & (ringPanes_ - 1));
+    if (slotPane_[home] == p) return static_cast<uint32_t>(home);
+    return displaced_.empty() ? kNoSlot : DisplacedSlotOf(p);
+  }
+  uint32_t DisplacedSlotOf(int64_t p) const;
+  uint32_t TakeSlot(int64_t p);  // p holds no slot; fewer than ringPanes_ panes are live
+  void ReleaseSlot(int64_t p);
+  void ResetRing();
+  // Calls fire(k) for every window k in (firedThrough_, through] that holds a live pane, in increasing k.
+  template <typename Fire>
+  void ForEachWindowToFire(int64_t through, Fire&& fire) const;
+  void NormalizePendingUpdates();
+  template <typename Acc>
+  size_t CountPaneWindows(int64_t through);
+
+  template <typename Acc>
+  void SortPane(size_t ring);
+  template <typename Acc>
+  void FirePaneWindow(int64_t k);
+  template <typename Acc>
+  void FirePaneUpdates();
+  template <typename Acc>
+  void FireTwoStacksWindow(int64_t k);
+  template <typename Acc>
+  std::vector<Acc>& BackAccumulators() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanBack_;
+    else return back_;
+  }
+  template <typename Acc>
+  std::vector<std::vector<Acc>>& Suffixes() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanSuffixes_;
+    else return suffixes_;
+  }
+  void FirePanes(double newWatermark);
+  void FireSessions(double newWatermark);
+  template <typename Acc>
+  void EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update);
+  template <typename Acc>
+  std::vector<std::vector<PaneSlot<Acc>>>& PaneSlots() {
+    if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanPaneSlots_;
+    else return paneSlots_;
+  }
+  template <typename Acc>
+  void BuildPaneSlots(size_t ring, const std::vector<Cell>& cells, const std::vector<Acc>& accs);
+
+  int32_t AllocateSession();
+  void FreeSession(int32_t index);
+
+  EventTimeWindowsOptions options_;
+  uint32_t channels_;
+  int64_t paneSize_ = 1, panesPerWindow_ = 1, panesPerSlide_ = 1;
+  uint32_t ringPanes_ = 0;  // power of two
+  double watermark_ = -std::numeric_limits<double>::infinity();
+  WindowMetrics metrics_;
+  FiredWindows fired_;
+
+  // Tumbling / sliding. Windows k ≤ firedThrough_ have fired, k ≤ purgedThrough_ are purged; panes below
+  // lateBelow_ are purged; an event in a pane ≥ onTimeFrom_ touches no fired window.
+  int64_t firedThrough_, purgedThrough_, lateBelow_, onTimeFrom_;
+  std::vector<int64_t> slotPane_;    // [ring slot] → the pane it holds, or kNoPane
+  std::vector<int64_t> livePanes_;   // panes that hold data, ascending (at most ringPanes_; capacity reserved)
+  std::vector<std::pair<int64_t, uint32_t>> displaced_;  // (pane, slot) of live panes not in slot p mod ring, by pane
+  std::vector<int64_t> paneScratch_;  // CheckPanesFit's exact count of new panes (slow path only)
+  // Sliding, FiringCount's per-key scratch: with Two-Stacks the key's cells in the window (all zero between
+  // calls), else the stamp of the last window that counted the key (countStamp_ grows per window).
+  std::vector<uint32_t> keyTally_;
+  uint32_t countStamp_ = 0;
+  std::vector<uint32_t> slotOf_;                    // [ring slot][key] → cell index in that pane's arena
+  bool lean_ = false;                               // only count / sum / mean / min / max: LeanAccumulator
+  std::vector<std::vector<PaneSlot<TimedAccumulator>>> paneSlots_;    // per ring pane: [cell][channel]
+  std::vector<std::vector<PaneSlot<LeanAccumulator>>> leanPaneSlots_;  // the same when lean_
+  std::vector<uint32_t> sortedCells_;  // per ring pane: its cells are sorted by key up to here
+  std::vector<std::pair<int64_t, uint64_t>> pendingUpdates_;     // (window k, key << 1 | fired before) to fire
+  std::vector<uint64_t> order_;  // scratch for sorting a pane
+
+  // Many panes per window (size / gcd > kPaneMergeLimit): Two-Stacks per key over its pane cells, so a
+  // window costs O(1) merges per key, amortised, instead of one per pane. Front stack: suffix aggregates
+  // stored beside the cells of panes up to frontEnd_[key]; back stack: one running aggregate of the key's
+  // cells entered since (back_). Window membership is a per-key count of cells in the window's panes and a
+  // key bitmap (keys come out in order). All of it is derived: a late update, a restore or a skipped window
+  // rebuilds it from the cells (an epoch invalidates every key at once).
+  static constexpr int64_t kPaneMergeLimit = 16;
+  bool twoStacks_ = false;
+  bool stacksValid_ = false;
+  int64_t nextWindow_ = 0, enteredHigh_ = 0;
+  uint32_t epoch_ = 0;
+  std::vector<uint32_t> keyEpoch_, keyCells_;
+  std::vector<int64_t> frontEnd_, frontCursor_;
+  std::vector<double> backEvents_;
+  std::vector<TimedAccumulator> back_;
+  std::vector<LeanAccumulator> leanBack_;
+  std::vector<uint64_t> keyBits_;
+  std::vector<std::vector<TimedAccumulator>> suffixes_;      // per ring pane: [cell][channel]
+  std::vector<std::vector<LeanAccumulator>> leanSuffixes_;
+  std::vector<std::vector<double>> suffixEvents_;            // per ring pane: [cell]
+
+  // Buffers of purged panes, handed to the next pane that starts, so memory follows the panes alive at once
+  // (not the ring size) and no allocation happens once they reached their high-water mark.
+  std::tuple<std::vector<std::vector<PaneSlot<TimedAccumulator>>>, std::vector<std::vector<PaneSlot<LeanAccumulator>>>,
+             std::vector<std::vector<TimedAccumulator>>, std::vector<std::vector<LeanAccumulator>>,
+             std::vector<std::vector<double>>>
+      spares_;
+  template <typename T>
+  void Recycle(std::vector<T>& buffer) {
+    if (buffer.capacity() == 0) return;
+    buffer.clear();
+    std::get<std::vector<std::vector<T>>>(spares_).push_back(std::move(buffer));
+    buffer = std::vector<T>();
+  }
+  template <typename T>
+  void Reuse(std::vector<T>& buffer) {
+    auto& spares = std::get<std::vector<std::vector<T>>>(spares_);
+    if (buffer.capacity() != 0 || spares.empty()) return;
+    buffer = std::move(spares.back());
+    spares.pop_back();
+  }
+
+  // Sessions: per key the head of a list sorted by start; records come from a pool with a free list.
+  std::vector<int32_t> sessionHead_;
+  std::vector<Cell> sessionCells_;
+  std::vector<Session> sessions_;
+  std::vector<TimedAccumulator> sessionAccumulators_;
+  int32_t freeSession_ = -1;
+  TimerBuckets dueSessions_;      // by end: sessions to fire (new, or updated after firing)
+  TimerBuckets cleanupSessions_;  // by end − 1 + allowedLateness: fired sessions to purge
+  std::vector<std::pair<double, uint64_t>> sessionOrder_;  // (end, key << 32 | record)
+};
+
+}  // namespace sluice

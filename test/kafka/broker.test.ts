@@ -1,0 +1,306 @@
+// sluice/kafka against a Kafka-protocol broker: librdkafka's mock cluster started by kcat, driven with
+// kafkajs (consumer groups, offset commits, rebalances). Results are checked against a naive per-partition
+// recomputation of the same tumbling windows.
+import { fork, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
+import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
+import { repoRoot } from '../helpers'
+import { collectTopic, makeEvents, referenceWindows, slice, toMessages, waitFor, type PartitionEvents, type ReferenceWindow } from '../support/kafka_data'
+import { kcatMissingReason, startMockCluster, type MockCluster } from '../support/mock_kafka'
+
+const skipReason = kcatMissingReason()
+if (skipReason) console.warn(skipReason)
+
+const SIZE = 100
+const CHANNELS = 2
+const KEYS = 8
+const DISORDER = 30
+const BOUND = DISORDER
+const AGGREGATES = ['count', 'sum', 'min', 'max'] as const
+const PARTITIONS = 4 // the mock cluster creates topics with 4 partitions
+
+let unique = 0
+const name = (what: string) => `${what}-${process.pid}-${++unique}`
+
+describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol broker (librdkafka mock cluster via kcat)', () => {
+  let cluster: MockCluster
+  let kafka: Kafka
+  let producer: Producer
+
+  beforeAll(async () => {
+    cluster = await startMockCluster(3)
+    kafka = new Kafka({ clientId: 'sluice-test', brokers: cluster.brokers, logLevel: logLevel.NOTHING })
+    producer = kafka.producer()
+    await producer.connect()
+  })
+
+  afterAll(async () => {
+    await producer?.disconnect().catch(() => undefined)
+    await cluster?.stop()
+  })
+
+  async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void; group?: string; stateStore?: StateStore } = {}) {
+    // A session long enough that a loaded machine (CI runs test files in parallel) does not expire a member
+    // between heartbeats (with 3 s, CI once saw the first consumer's offset commits refused, "the coordinator
+    // is not aware of this member", and its partitions replayed). The mock cluster only lets a new member in
+    // once a departed one's session has run out (measured: ~session), so it is kept well under the waits.
+    const consumer: Consumer = kafka.consumer({ groupId: options.group ?? name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 8000, rebalanceTimeout: 8000 })
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: true })
+    const processors = new Map<number, WindowProcessor>()
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-'))
+    const adapter = new KafkaConsumerAdapter<WindowResult>({
+      consumer,
+      producer,
+      decoder: binaryDecoder({ channels: CHANNELS }),
+      processor: (_topic, partition) => {
+        const processor = new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: [...AGGREGATES] })
+        processors.set(partition, processor)
+        return processor
+      },
+      stateStore: options.stateStore ?? new FileStateStore(stateDir),
+      outputTopic: `${topic}-out`,
+      deadLetterTopic: options.deadLetterTopic,
+      keyCount: KEYS,
+      bound: BOUND,
+      idleTimeout: options.idleTimeout,
+      onError: options.onError,
+    })
+    await adapter.run()
+    let stopped = false
+    const stop = async () => {
+      if (stopped) return
+      stopped = true
+      await consumer.disconnect()
+      adapter.close()
+      fs.rmSync(stateDir, { recursive: true, force: true })
+    }
+    // Each test stops its consumers when it ends: idle group members left running slow the mock cluster down.
+    onTestFinished(stop)
+    return { adapter, consumer, processors, stop }
+  }
+
+  /** The output topic equals the reference: same windows, same aggregates; duplicates (at-least-once output) identical. */
+  async function expectOutput(topic: string, expected: Map<number, Map<string, ReferenceWindow>>) {
+    const want = new Map<string, ReferenceWindow>()
+    for (const [partition, windows] of expected) for (const [id, w] of windows) want.set(`${topic}/${partition}/${id}`, w)
+    let got: Awaited<ReturnType<typeof collectTopic>>
+    try {
+      got = await collectTopic(cluster.brokers, `${topic}-out`, (byKey) => byKey.size >= want.size, 10_000)
+    } catch (error) {
+      const seen = await collectTopic(cluster.brokers, `${topic}-out`, () => true)
+      const missing = [...want.keys()].filter((k) => !seen.has(k))
+      throw new Error(`${(error as Error).message}; ${missing.length} of ${want.size} windows missing, e.g. ${missing.slice(0, 5).join(' ')}; unexpected: ${[...seen.keys()].filter((k) => !want.has(k)).slice(0, 5).join(' ')}`)
+    }
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort())
+    for (const [key, messages] of got) {
+      const w = want.get(key)!
+      for (const { value } of messages) {
+        const r = JSON.parse(value.toString())
+        expect({ key: r.key, start: r.start, end: r.end, count: r.count, values: r.values }, key).toEqual(w)
+      }
+    }
+  }
+
+  async function produce(topic: string, messages: { partition: number; value: Buffer }[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 200) await producer.send({ topic, messages: messages.slice(i, i + 200) })
+  }
+
+  function interleave(streams: { partition: number; value: Buffer }[][]): { partition: number; value: Buffer }[] {
+    const out: { partition: number; value: Buffer }[] = []
+    for (let i = 0; streams.some((s) => i < s.length); i++) for (const s of streams) if (i < s.length) out.push(s[i]!)
+    return out
+  }
+
+  it('gives each partition its own watermark: a partition far ahead in event time is not held back by one far behind, none is cut short', async () => {
+    const topic = name('skewed')
+    // Partition 0 runs 10^6 ms ahead of partition 1; 2 is in between; 3 is slower (larger step).
+    const bases = [1_000_000, 0, 500_000, 0]
+    const steps = [10, 10, 10, 25]
+    const data = bases.map((base, p) => makeEvents(100 + p, 400, base, steps[p]!, DISORDER, KEYS, CHANNELS))
+    const { adapter, processors } = await startAdapter(topic)
+    await produce(topic, interleave(data.map((events, p) => toMessages(events, CHANNELS, 4, p))))
+    await waitFor(() => adapter.metrics().events === 1600, 20_000, 'all events consumed')
+
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    const watermarks: number[] = []
+    data.forEach((events, p) => {
+      const wm = Math.max(...events.timestamps) - BOUND - 1
+      watermarks.push(wm)
+      expect(adapter.partitionWatermark(topic, p)).toBe(wm)
+      expected.set(p, referenceWindows(events, SIZE, CHANNELS, wm))
+    })
+    // The combined watermark is the slowest partition's; the per-partition windows did not wait for it.
+    expect(adapter.watermark).toBe(Math.min(...watermarks))
+    expect(expected.get(0)!.size).toBeGreaterThan(0)
+    await expectOutput(topic, expected)
+    for (const processor of processors.values()) expect(processor.late).toBe(0)
+  })
+
+  it('does not let an idle partition hold back the watermark; its open windows follow the others; a partition without data holds it back only until it is idle', async () => {
+    const topic = name('idle')
+    const data = [0, 1, 2].map((p) => makeEvents(200 + p, p === 2 ? 40 : 300, 0, 10, DISORDER, KEYS, CHANNELS))
+    // Partitions 0 and 1 keep sending every ~120 ms (well under the idle timeout: an idle partition that comes
+    // back finds its windows advanced, as in Flink); partition 2 stops after its first 40 events.
+    const { adapter } = await startAdapter(topic, { idleTimeout: 1000 })
+    const head = data.map((events, p) => toMessages(slice(events, 0, 40, CHANNELS), CHANNELS, 4, p))
+    await produce(topic, interleave(head))
+    await waitFor(() => adapter.metrics().events === 120, 20_000, 'first events consumed')
+    for (let from = 40; from < 300; from += 20) {
+      await produce(topic, interleave([0, 1].map((p) => toMessages(slice(data[p]!, from, from + 20, CHANNELS), CHANNELS, 5, p))))
+      await new Promise((resolve) => setTimeout(resolve, 120))
+    }
+    await waitFor(() => adapter.metrics().events === 640, 20_000, 'all events consumed')
+
+    const own = data.map((events) => Math.max(...events.timestamps) - BOUND - 1)
+    const combined = Math.min(own[0]!, own[1]!)
+    expect(adapter.watermark).toBe(combined) // not held back by idle 2 (own[2] is far lower), nor by 3 (no data)
+    expect(own[2]!).toBeLessThan(combined - 1000)
+    expect(adapter.partitionWatermark(topic, 2)).toBe(own[2])
+    expect(adapter.partitionWatermark(topic, 3)).toBeUndefined()
+    const expected = new Map<number, Map<string, ReferenceWindow>>([
+      [0, referenceWindows(data[0]!, SIZE, CHANNELS, own[0]!)],
+      [1, referenceWindows(data[1]!, SIZE, CHANNELS, own[1]!)],
+      // Idle partition 2 followed the combined watermark: all its windows fired, not only those below its own watermark.
+      [2, referenceWindows(data[2]!, SIZE, CHANNELS, combined)],
+    ])
+    expect(expected.get(2)!.size).toBeGreaterThan(referenceWindows(data[2]!, SIZE, CHANNELS, own[2]!).size)
+    await expectOutput(topic, expected)
+  })
+
+  it('sends poison messages (undecodable, non-finite timestamp, key out of range, no value) to the dead-letter topic with their offsets and keeps the partition going', async () => {
+    const topic = name('poison')
+    const deadLetterTopic = `${topic}-dlq`
+    const errors: SluiceKafkaError[] = []
+    const { adapter } = await startAdapter(topic, { deadLetterTopic, onError: (e) => errors.push(e) })
+    const events = makeEvents(300, 200, 0, 10, DISORDER, KEYS, CHANNELS)
+    const good = toMessages(events, CHANNELS, 4, 1)
+    const poison: { value: Buffer | null; kind: string }[] = [
+      { value: Buffer.from('not a record'), kind: 'decode' },
+      { value: encodeBinaryRecords([NaN], [1], [1, 2], CHANNELS), kind: 'timestamp' },
+      { value: encodeBinaryRecords([Infinity], [1], [1, 2], CHANNELS), kind: 'timestamp' },
+      { value: encodeBinaryRecords([500], [KEYS], [1, 2], CHANNELS), kind: 'key' },
+      { value: null, kind: 'decode' },
+    ]
+    const sent: { offset: string; kind: string }[] = []
+    for (let i = 0; i < good.length; i += 10) {
+      await producer.send({ topic, messages: good.slice(i, i + 10) })
+      if (sent.length < poison.length) {
+        const bad = poison[sent.length]!
+        const [meta] = await producer.send({ topic, messages: [{ partition: 1, key: `bad-${sent.length}`, value: bad.value }] })
+        sent.push({ offset: meta!.baseOffset!, kind: bad.kind })
+      }
+    }
+    expect(sent.length).toBe(poison.length)
+    await waitFor(() => adapter.metrics().events === 200, 20_000, 'all good events consumed')
+
+    const dead = await collectTopic(cluster.brokers, deadLetterTopic, (byKey) => byKey.size >= poison.length)
+    sent.forEach(({ offset, kind }, i) => {
+      const [letter] = dead.get(`bad-${i}`)!
+      expect(letter!.headers['sluice-topic']).toBe(topic)
+      expect(letter!.headers['sluice-partition']).toBe('1')
+      expect(letter!.headers['sluice-offset']).toBe(offset)
+      expect(letter!.headers['sluice-kind']).toBe(kind)
+    })
+    expect(errors.map((e) => [e.partition, String(e.offset), e.kind])).toEqual(sent.map(({ offset, kind }) => [1, offset, kind]))
+    const wm = Math.max(...events.timestamps) - BOUND - 1
+    await expectOutput(topic, new Map([[1, referenceWindows(events, SIZE, CHANNELS, wm)]]))
+  })
+
+  it('KafkaStateStore carries the partitions from one consumer to the next through a state topic; a fresh store reads them back, pruned ones are gone', async () => {
+    const topic = name('statetopic')
+    const stateTopic = `${topic}-state`
+    const group = name('group')
+    const openStore = async () => {
+      const consumer = kafka.consumer({ groupId: name('state-reader'), maxWaitTimeInMs: 50 })
+      const admin = kafka.admin()
+      await Promise.all([consumer.connect(), admin.connect()])
+      onTestFinished(async () => {
+        await consumer.disconnect()
+        await admin.disconnect()
+      })
+      return new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 })
+    }
+    const data = [0, 1, 2, 3].map((p) => makeEvents(500 + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
+    const first = await startAdapter(topic, { group, stateStore: await openStore() })
+    await waitFor(() => first.adapter.metrics().events === 600, 20_000, 'the first half consumed')
+    await first.adapter.checkpointAll()
+    await first.stop() // leaves the group: the next consumer gets every partition at the committed offsets
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 150, 300, CHANNELS), CHANNELS, 5, p))))
+    const second = await startAdapter(topic, { group, stateStore: await openStore() })
+    await waitFor(() => second.adapter.metrics().events === 600, 20_000, 'the second half consumed')
+    expect(second.adapter.metrics().restores).toBe(PARTITIONS)
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    data.forEach((events, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
+    await expectOutput(topic, expected)
+
+    const store = await openStore()
+    await store.put('in', 2, 10, Uint8Array.of(1, 2, 3))
+    await store.put('in', 2, 20, Uint8Array.of(4, 5))
+    await store.prune('in', 2, 20)
+    const reader = await openStore()
+    expect(await reader.get('in', 2, 25)).toEqual({ offset: 20, bytes: Uint8Array.of(4, 5) })
+    expect(await reader.get('in', 2, 15)).toBeUndefined() // offset 10 was pruned (tombstone)
+    expect(await reader.get('in', 1, 100)).toBeUndefined()
+  })
+
+  it('hands partitions over when a worker process is killed mid-stream: the results equal an uninterrupted run, no event lost or counted twice', async () => {
+    const topic = name('handoff')
+    const group = name('workers')
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-handoff-'))
+    onTestFinished(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+    const data = [0, 1, 2, 3].map((p) => makeEvents(400 + p, 600, p * 7_000, 10, DISORDER, KEYS, CHANNELS))
+    const workerConfig = {
+      brokers: cluster.brokers, topic, group, outputTopic: `${topic}-out`, deadLetterTopic: `${topic}-dlq`, stateDir,
+      channels: CHANNELS, keyCount: KEYS, window: { type: 'tumbling', size: SIZE }, aggregates: AGGREGATES, bound: BOUND,
+      checkpointInterval: 100, sessionTimeout: 3000, reportEveryMs: 0,
+    }
+    const workers: { child: ChildProcess; assigned: number[]; events: number; restores: number; final?: Record<string, number> }[] = []
+    const start = () => {
+      const child = fork(path.join(repoRoot, 'examples', 'kafka-consumer.js'), [JSON.stringify(workerConfig)], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+      const worker = { child, assigned: [] as number[], running: false, events: 0, restores: 0, final: undefined as Record<string, number> | undefined, log: [] as string[] }
+      child.on('message', (m: { type: string; partitions?: number[]; events?: number; restores?: number }) => {
+        if (m.type === 'assigned') worker.assigned = m.partitions!
+        if (m.type === 'running') worker.running = true
+        worker.log.push(`${Date.now() % 100000} ${m.type} ${m.partitions ?? m.events ?? (m as { message?: string }).message ?? ''}`)
+        if (m.type === 'progress') Object.assign(worker, { events: m.events, restores: m.restores })
+        if (m.type === 'final') worker.final = m as unknown as Record<string, number>
+      })
+      onTestFinished(() => void child.kill('SIGKILL'))
+      workers.push(worker)
+      return worker
+    }
+
+    // A alone takes the first two thirds and checkpoints every partition past the first third; B joins;
+    // A is killed mid-stream; B ends up with every partition, each resumed from A's snapshots.
+    const logs = () => `A ${JSON.stringify(a.log)} B ${JSON.stringify(b?.log)}`
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 200, CHANNELS), CHANNELS, 4, p))))
+    const a = start()
+    let b: ReturnType<typeof start> | undefined
+    await waitFor(() => a.assigned.length === PARTITIONS, 20_000, 'the first worker to get every partition')
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 200, 400, CHANNELS), CHANNELS, 4, p))))
+    const checkpointed = (p: number) => fs.readdirSync(stateDir).some((f) => f.startsWith(`${topic}.${p}.`) && f.endsWith('.snap') && Number(f.split('.')[2]) > 50)
+    await waitFor(() => [0, 1, 2, 3].every(checkpointed), 20_000, "A's checkpoints past the first third")
+    b = start()
+    await waitFor(() => b!.running, 20_000, 'the second worker to join')
+    a.child.kill('SIGKILL') // no goodbye: no leave-group, no last commit
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 400, 600, CHANNELS), CHANNELS, 4, p))))
+    await waitFor(() => b!.assigned.length === PARTITIONS, 30_000, 'the survivor to take every partition').catch((e) => {
+      throw new Error(`${e.message}: ${logs()}`)
+    })
+
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    data.forEach((events: PartitionEvents, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
+    await expectOutput(topic, expected)
+    b.child.send('stop')
+    await waitFor(() => b.final !== undefined, 10_000, 'the survivor to stop')
+    // The survivor resumed the killed worker's partitions from their snapshots, not from scratch.
+    expect(b.final!.restores).toBeGreaterThanOrEqual(PARTITIONS)
+    expect(b.final!.deadLetters).toBe(0)
+  })
+})

@@ -1,0 +1,331 @@
+// sluice/kafka without a broker: decoders, the partition snapshot format, and the adapter driven by an
+// in-memory consumer that calls eachBatch the way KafkaJS does (offset order, hand-off, idleness with a
+// manual clock, bad snapshots). The broker tests (kafka_broker.test.ts) repeat the main cases over Kafka.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
+  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult,
+} from '../../lib/kafka/index'
+import { expectSluiceError } from '../helpers'
+import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
+import { makeEvents, random, referenceWindows, slice, type PartitionEvents } from '../support/kafka_data'
+
+const CHANNELS = 2
+const KEYS = 8
+const SIZE = 100
+const BOUND = 30
+const TOPIC = 'in'
+
+/** A FileStateStore that logs its writes. */
+class LoggingStore extends FileStateStore {
+  constructor(directory: string, private readonly log: string[]) {
+    super(directory)
+  }
+  override async put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void> {
+    await super.put(topic, partition, offset, bytes)
+    this.log.push(`put ${partition}@${offset}`)
+  }
+}
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+})
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-unit-'))
+  dirs.push(dir)
+  return dir
+}
+
+function setup(options: { store?: StateStore; stateDir?: string; clock?: () => number; idleTimeout?: number; checkpointInterval?: number; deadLetterTopic?: string | null; size?: number } = {}) {
+  const consumer = new FakeConsumer()
+  const producer = new FakeProducer(consumer.log)
+  const errors: SluiceKafkaError[] = []
+  const processors: WindowProcessor[] = []
+  const stateDir = options.stateDir ?? tempDir()
+  const adapter = new KafkaConsumerAdapter<WindowResult>({
+    consumer,
+    producer,
+    decoder: binaryDecoder({ channels: CHANNELS }),
+    processor: () => {
+      const processor = new WindowProcessor({ type: 'tumbling', size: options.size ?? SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
+      processors.push(processor)
+      return processor
+    },
+    stateStore: options.store ?? new LoggingStore(stateDir, consumer.log),
+    outputTopic: 'out',
+    deadLetterTopic: options.deadLetterTopic === null ? undefined : options.deadLetterTopic ?? 'dlq',
+    keyCount: KEYS,
+    bound: BOUND,
+    idleTimeout: options.idleTimeout,
+    checkpointInterval: options.checkpointInterval,
+    clock: options.clock,
+    onError: (e) => errors.push(e),
+  })
+  return { adapter, consumer, producer, errors, processors, stateDir }
+}
+
+/** One message per event, offsets from `first`. */
+function messagesOf(events: PartitionEvents, first = 0): { offset: number; value: Buffer }[] {
+  return events.timestamps.map((_, i) => ({ offset: first + i, value: encodeBinaryRecords([events.timestamps[i]!], [events.keys[i]!], events.values.slice(i * CHANNELS, (i + 1) * CHANNELS), CHANNELS) }))
+}
+
+function parsed(results: Map<string, string[]>): Map<string, { count: number; values: number[] }> {
+  const out = new Map<string, { count: number; values: number[] }>()
+  for (const [key, values] of results) {
+    for (const value of values) {
+      const r = JSON.parse(value)
+      const entry = { count: r.count, values: r.values }
+      if (out.has(key)) expect(entry, `duplicate ${key} differs`).toEqual(out.get(key))
+      out.set(key, entry)
+    }
+  }
+  return out
+}
+
+function expectMatchesReference(results: Map<string, string[]>, partition: number, events: PartitionEvents, watermark: number): void {
+  const want = referenceWindows(events, SIZE, CHANNELS, watermark)
+  const got = parsed(results)
+  expect([...got.keys()].sort()).toEqual([...want.keys()].map((id) => `${TOPIC}/${partition}/${id}`).sort())
+  for (const [id, w] of want) expect(got.get(`${TOPIC}/${partition}/${id}`)).toEqual({ count: w.count, values: w.values })
+}
+
+describe('decoders', () => {
+  it('binaryDecoder reads packed little-endian records (several per message, f64 or f32 values) straight into columns', () => {
+    const decoder = binaryDecoder({ channels: 3 })
+    expect(decoder.recordBytes).toBe(12 + 24)
+    const out = new ColumnBuilder(3, 1)
+    decoder.decode(encodeBinaryRecords([1.5, -2], [7, 4294967295], [1, 2, 3, 4, 5, NaN], 3), out)
+    decoder.decode(encodeBinaryRecords([9], [0], [6, 7, 8], 3), out)
+    const v = out.view()
+    expect(Array.from(v.timestamps)).toEqual([1.5, -2, 9])
+    expect(Array.from(v.keys)).toEqual([7, 4294967295, 0])
+    expect(Array.from(v.values)).toEqual([1, 2, 3, 4, 5, NaN, 6, 7, 8])
+
+    const f32 = binaryDecoder({ channels: 1, valueType: 'f32' })
+    const record = Buffer.alloc(16)
+    record.writeDoubleLE(10, 0)
+    record.writeUInt32LE(3, 8)
+    record.writeFloatLE(0.5, 12)
+    const out32 = new ColumnBuilder(1)
+    f32.decode(record, out32)
+    expect(Array.from(out32.view().values)).toEqual([0.5])
+  })
+
+  it('binaryDecoder refuses a value that is not a whole number of records, or none', () => {
+    const decoder = binaryDecoder({ channels: 1 })
+    const out = new ColumnBuilder(1)
+    expectSluiceError(() => decoder.decode(Buffer.alloc(21), out), 'ERR_MALFORMED_DATA', /not a whole number of 20-byte records/)
+    expectSluiceError(() => decoder.decode(Buffer.alloc(0), out), 'ERR_MALFORMED_DATA')
+    expectSluiceError(() => decoder.decode(null, out), 'ERR_MALFORMED_DATA', /no value/)
+    expectSluiceError(() => binaryDecoder({ channels: 0 }), 'ERR_OUT_OF_RANGE')
+    expectSluiceError(() => binaryDecoder({ channels: 1, valueType: 'f16' as 'f32' }), 'ERR_INVALID_ARGUMENT')
+  })
+
+  it('jsonDecoder reads objects or arrays of objects; null values are NaN; bad records are refused', () => {
+    const decoder = jsonDecoder({ channels: 2 })
+    const out = new ColumnBuilder(2)
+    decoder.decode(Buffer.from('{"timestamp": 5, "key": 2, "values": [1, null]}'), out)
+    decoder.decode(Buffer.from('[{"timestamp": 6, "values": [3, 4]}]'), out)
+    const v = out.view()
+    expect(Array.from(v.timestamps)).toEqual([5, 6])
+    expect(Array.from(v.keys)).toEqual([2, 0])
+    expect(Array.from(v.values)).toEqual([1, NaN, 3, 4])
+    expectSluiceError(() => decoder.decode(Buffer.from('{"timestamp": 5'), out), 'ERR_MALFORMED_DATA', /invalid JSON/)
+    expectSluiceError(() => decoder.decode(Buffer.from('{"key": 1, "values": [1, 2]}'), out), 'ERR_MALFORMED_DATA', /timestamp/)
+    expectSluiceError(() => decoder.decode(Buffer.from('{"timestamp": 1, "key": -1, "values": [1, 2]}'), out), 'ERR_MALFORMED_DATA', /key/)
+    expectSluiceError(() => decoder.decode(Buffer.from('{"timestamp": 1, "values": [1]}'), out), 'ERR_MALFORMED_DATA', /2 number/)
+  })
+})
+
+describe('partition snapshots', () => {
+  const header = { topic: 'in', partition: 3, offset: 42, maxTimestamp: 1234 }
+  it('round-trip their header and processor bytes', () => {
+    const bytes = encodePartitionSnapshot(header, Uint8Array.of(9, 8, 7))
+    const { header: h, processorBytes } = decodePartitionSnapshot(bytes)
+    expect(h).toEqual(header)
+    expect(Array.from(processorBytes)).toEqual([9, 8, 7])
+    expect(decodePartitionSnapshot(encodePartitionSnapshot({ ...header, maxTimestamp: -Infinity }, new Uint8Array(0))).header.maxTimestamp).toBe(-Infinity)
+  })
+
+  it('refuse corrupt bytes, a foreign magic and another version with clear errors', () => {
+    const bytes = encodePartitionSnapshot(header, Uint8Array.of(1, 2, 3))
+    for (let i = 0; i < bytes.length; i++) {
+      const bad = bytes.slice()
+      bad[i]! ^= 0x40
+      expect(() => decodePartitionSnapshot(bad), `byte ${i}`).toThrow()
+    }
+    const flipped = bytes.slice()
+    flipped[12]! ^= 1
+    expectSluiceError(() => decodePartitionSnapshot(flipped), 'ERR_MALFORMED_DATA', /checksum/)
+    expectSluiceError(() => decodePartitionSnapshot(bytes.subarray(0, 10)), 'ERR_MALFORMED_DATA', /magic|short/)
+    const other = bytes.slice()
+    new DataView(other.buffer).setUint16(4, PARTITION_SNAPSHOT_VERSION + 1, true)
+    expectSluiceError(() => decodePartitionSnapshot(other), 'ERR_NOT_SUPPORTED', /version 2/)
+  })
+})
+
+describe('KafkaConsumerAdapter (in-memory consumer)', () => {
+  const events = makeEvents(7, 600, 0, 10, BOUND, KEYS, CHANNELS)
+  const finalWatermark = Math.max(...events.timestamps) - BOUND - 1
+
+  it('emits, then stores the snapshot at offset O, then commits O; never commits an offset whose events are not reflected', async () => {
+    const { adapter, consumer, producer } = setup()
+    await adapter.run()
+    await deliverInBatches(consumer, 0, messagesOf(events), [50])
+    expectMatchesReference(producer.results(), 0, events, finalWatermark)
+    const commits = consumer.log.filter((l) => l.startsWith('commit'))
+    expect(commits.length).toBe(12)
+    for (const commit of commits) {
+      const offset = Number(commit.split('@')[1])
+      const at = consumer.log.indexOf(commit)
+      expect(consumer.log.slice(0, at)).toContain(`put 0@${offset}`)
+      // Results of the batch that ends at offset − 1 were produced before its commit.
+      const previousCommit = consumer.log.lastIndexOf(commits[commits.indexOf(commit) - 1] ?? '', at)
+      expect(consumer.log.slice(previousCommit + 1, at).some((l) => l.startsWith('send out'))).toBe(true)
+    }
+    expect(commits.at(-1)).toBe('commit 0@600')
+  })
+
+  it('gives the same windows however the partition is cut into batches, late events included', async () => {
+    // Every 7th event is 150 ms behind: late under the per-message watermark.
+    const lateEvents: PartitionEvents = { timestamps: events.timestamps.map((t, i) => (i % 7 === 3 ? t - 150 : t)), keys: events.keys, values: events.values }
+    const outputs: Map<string, { count: number; values: number[] }>[] = []
+    const lates: number[] = []
+    const rnd = random(3)
+    for (const sizes of [[1], [600], [13], Array.from({ length: 50 }, () => 1 + Math.floor(rnd() * 40))]) {
+      const { adapter, consumer, producer, processors } = setup({ checkpointInterval: 1e9 })
+      await adapter.run()
+      await deliverInBatches(consumer, 0, messagesOf(lateEvents), sizes)
+      outputs.push(parsed(producer.results()))
+      lates.push(processors[0]!.late)
+    }
+    expect(lates[0]).toBeGreaterThan(0)
+    for (let i = 1; i < outputs.length; i++) {
+      expect(lates[i]).toBe(lates[0])
+      expect([...outputs[i]!.entries()].sort()).toEqual([...outputs[0]!.entries()].sort())
+    }
+  })
+
+  it('hands a partition to another consumer: the new one restores the checkpoint at the resume offset; results equal one uninterrupted run', async () => {
+    const stateDir = tempDir()
+    const first = setup({ stateDir, checkpointInterval: 1e9 }) // checkpoints only when asked
+    await first.adapter.run()
+    const messages = messagesOf(events)
+    await deliverInBatches(first.consumer, 0, messages.slice(0, 200), [40])
+    await first.adapter.checkpointAll() // the last checkpoint: offset 200
+    await deliverInBatches(first.consumer, 0, messages.slice(200, 330), [40]) // then it dies before the next one
+    expect(first.consumer.log.filter((l) => l.startsWith('commit'))).toEqual(['commit 0@200'])
+
+    const second = setup({ stateDir })
+    await second.adapter.run()
+    await deliverInBatches(second.consumer, 0, messages.slice(200), [40]) // the group resumes from the committed offset
+    expect(second.adapter.metrics().restores).toBe(1)
+    const merged = new Map(first.producer.results())
+    for (const [key, values] of second.producer.results()) merged.set(key, [...(merged.get(key) ?? []), ...values])
+    expectMatchesReference(merged, 0, events, finalWatermark)
+    // Replayed windows were emitted twice, identically (parsed() checks); the state counted nothing twice.
+    expect([...merged.values()].some((v) => v.length === 2)).toBe(true)
+  })
+
+  it('reloads a partition from the store when a batch does not continue where it stopped (it moved away and back)', async () => {
+    const { adapter, consumer, producer } = setup()
+    await adapter.run()
+    const messages = messagesOf(events)
+    await deliverInBatches(consumer, 0, messages.slice(0, 300), [100])
+    // Some other consumer processed 300..400 meanwhile; we get the partition back at its commit, 400.
+    const other = setup({ stateDir: (adapter as unknown as { options: { stateStore: FileStateStore } }).options.stateStore.directory })
+    await other.adapter.run()
+    await deliverInBatches(other.consumer, 0, messages.slice(300, 400), [100])
+    await deliverInBatches(consumer, 0, messages.slice(400), [100])
+    expect(adapter.metrics().restores).toBe(1)
+    const merged = new Map(producer.results())
+    for (const [key, values] of other.producer.results()) merged.set(key, [...(merged.get(key) ?? []), ...values])
+    expectMatchesReference(merged, 0, events, finalWatermark)
+  })
+
+  it('refuses a corrupt, foreign-version or mismatched snapshot with topic/partition/offset, starts the partition empty and keeps going', async () => {
+    const stateDir = tempDir()
+    const store = new FileStateStore(stateDir)
+    const good = setup({ stateDir, size: 50 })
+    await good.adapter.run()
+    await good.consumer.deliver(0, messagesOf(slice(events, 0, 10, CHANNELS)))
+    const snapshot = (await store.get(TOPIC, 0, 10))!.bytes
+    const corrupt = snapshot.slice()
+    corrupt[corrupt.length - 9]! ^= 0xff
+    const version = snapshot.slice()
+    new DataView(version.buffer).setUint16(4, 99, true)
+    await store.put(TOPIC, 1, 10, corrupt)
+    await store.put(TOPIC, 2, 10, version)
+    await store.put(TOPIC, 3, 10, encodePartitionSnapshot({ topic: TOPIC, partition: 3, offset: 10, maxTimestamp: 5 }, decodePartitionSnapshot(snapshot).processorBytes))
+
+    const { adapter, consumer, errors, producer } = setup({ stateDir }) // windows of size 100, not 50
+    await adapter.run()
+    const tail = slice(events, 10, 60, CHANNELS)
+    for (const partition of [1, 2, 3]) await consumer.deliver(partition, messagesOf(tail, 10))
+    expect(errors.map((e) => [e.kind, e.partition, e.offset, e.code])).toEqual([
+      ['snapshot', 1, 10, 'ERR_MALFORMED_DATA'],
+      ['snapshot', 2, 10, 'ERR_NOT_SUPPORTED'],
+      ['snapshot', 3, 10, errors[2]?.code],
+    ])
+    expect(errors[2]!.code).toMatch(/^ERR_/)
+    expect(errors[0]!.message).toMatch(/^in\[1\]@10: snapshot refused/)
+    expect(adapter.metrics().events).toBe(150) // all three partitions went on from empty state
+    expect(adapter.metrics().restores).toBe(0)
+    expect(producer.results().size).toBeGreaterThan(0)
+  })
+
+  it('reports bad records with topic/partition/offset; without a dead-letter topic they are only reported', async () => {
+    const { adapter, consumer, errors, producer } = setup({ deadLetterTopic: null })
+    await adapter.run()
+    await consumer.deliver(0, [
+      { offset: 0, value: encodeBinaryRecords([100], [1], [1, 2], CHANNELS) },
+      { offset: 1, value: Buffer.from('xx') },
+      { offset: 2, value: encodeBinaryRecords([101, NaN], [1, 1], [1, 2, 3, 4], CHANNELS) },
+      { offset: 3, value: encodeBinaryRecords([102], [1], [5, 6], CHANNELS) },
+    ])
+    expect(errors.map((e) => [e.kind, e.topic, e.partition, e.offset])).toEqual([['decode', TOPIC, 0, 1], ['timestamp', TOPIC, 0, 2]])
+    expect(adapter.metrics().events).toBe(2) // a message is dead-lettered whole: no half of it is counted
+    expect(producer.sent.filter((s) => s.topic !== 'out')).toEqual([])
+    expect(consumer.log).toContain('commit 0@4')
+  })
+
+  it('idleness (manual clock): an assigned partition without data holds the combined watermark back until idle; an idle one stops holding it back and its windows follow', async () => {
+    let now = 0
+    const { adapter, consumer, producer } = setup({ clock: () => now, idleTimeout: 1000 })
+    await adapter.run()
+    consumer.assign([0, 1, 2])
+    const a = makeEvents(11, 100, 0, 10, BOUND, KEYS, CHANNELS)
+    const b = makeEvents(12, 20, 0, 10, BOUND, KEYS, CHANNELS)
+    await consumer.deliver(0, messagesOf(slice(a, 0, 20, CHANNELS)))
+    await consumer.deliver(1, messagesOf(b))
+    expect(adapter.watermark).toBe(-Infinity) // partition 2 has no data yet and is not idle
+    now = 500
+    await consumer.deliver(0, messagesOf(slice(a, 20, 50, CHANNELS), 20))
+    expect(adapter.watermark).toBe(-Infinity)
+    now = 1200 // 2 idle (no data for 1200 ms); 1 silent for 1200 ms too: idle
+    await consumer.deliver(0, messagesOf(slice(a, 50, 100, CHANNELS), 50))
+    const wm0 = Math.max(...a.timestamps) - BOUND - 1
+    expect(adapter.watermark).toBe(wm0)
+    expect(adapter.partitionWatermark(TOPIC, 1)).toBe(Math.max(...b.timestamps) - BOUND - 1)
+    // Partition 1's windows fired up to partition 0's watermark although partition 1 got nothing new.
+    const results = producer.results()
+    const p1 = new Map([...results].filter(([k]) => k.startsWith(`${TOPIC}/1/`)))
+    expectMatchesReference(p1, 1, b, wm0)
+    expect(p1.size).toBeGreaterThan(referenceWindows(b, SIZE, CHANNELS, Math.max(...b.timestamps) - BOUND - 1).size)
+  })
+
+  it('checks its options', () => {
+    const consumer = new FakeConsumer()
+    const base = { consumer, producer: new FakeProducer([]), decoder: binaryDecoder({ channels: 1 }), processor: () => new WindowProcessor({ type: 'tumbling', size: 10 }), stateStore: new FileStateStore(tempDir()), outputTopic: 'out' }
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, consumer: {} as FakeConsumer }), 'ERR_INVALID_TYPE', /run/)
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, outputTopic: '' }), 'ERR_INVALID_TYPE', /outputTopic/)
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, bound: -1 }), 'ERR_OUT_OF_RANGE')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, bound: NaN }), 'ERR_INVALID_ARGUMENT')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, idleTimeout: 0 }), 'ERR_INVALID_ARGUMENT')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processor: 1 as unknown as () => WindowProcessor }), 'ERR_INVALID_TYPE')
+  })
+})

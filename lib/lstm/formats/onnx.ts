@@ -3,6 +3,7 @@
 // are untrusted: every varint, length and count is checked against the bytes left before use, and every
 // failure is a SluiceError (ERR_MALFORMED_DATA, or ERR_NOT_SUPPORTED for valid features sluice lacks).
 import { SluiceError } from '../../runtime/errors'
+import { elementCount } from './element_count'
 
 /** TensorProto.DataType values used here. */
 export const OnnxDataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, STRING: 8, FLOAT16: 10, DOUBLE: 11 } as const
@@ -397,17 +398,6 @@ export function readOnnxModel(bytes: Uint8Array): OnnxModel {
   }
   if (graph === undefined) throw malformed('model', 'no graph (is this an ONNX model file?)')
   return { irVersion, opsets, graph }
-}
-
-/** The number of elements `dims` describe, or undefined past `limit` (checked before anything is allocated). */
-function elementCount(dims: readonly number[], limit: number): number | undefined {
-  if (dims.includes(0)) return 0
-  let count = 1
-  for (const dim of dims) {
-    count *= dim
-    if (count > limit) return undefined
-  }
-  return count
 }
 
 /**

@@ -3,6 +3,7 @@
 // {string: string}}, then the tensors' bytes, little-endian, row-major. The bytes are untrusted: every
 // length and offset is checked before use, and every failure is a SluiceError naming the problem.
 import { SluiceError } from '../../runtime/errors'
+import { elementCount } from './element_count'
 import { modelBytes } from './model_bytes'
 
 /** The float dtypes; readSafetensors returns all of them as Float32Array. */
@@ -130,7 +131,7 @@ function parseHeader(bytes: Uint8Array): ParsedHeader {
     if (size === undefined) {
       throw new SluiceError(`safetensors: ${where}: dtype ${JSON.stringify(dtype)} is not supported (${Object.keys(elementBytes).join(', ')})`, 'ERR_NOT_SUPPORTED')
     }
-    const elements = shapeProduct(shape as number[], end - begin)
+    const elements = elementCount(shape as number[], end - begin)
     if (elements === undefined || elements * size !== end - begin) {
       throw malformed(`${where}: shape [${shape.join(', ')}] of ${dtype} (${size} bytes each) does not fill data_offsets [${begin}, ${end}] (${end - begin} bytes)`)
     }
@@ -173,17 +174,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function isSize(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-}
-
-/** The product of `shape`, or undefined as soon as it exceeds `limit` (so it never loses precision). */
-function shapeProduct(shape: readonly number[], limit: number): number | undefined {
-  if (shape.includes(0)) return 0
-  let product = 1
-  for (const dim of shape) {
-    product *= dim
-    if (product > limit) return undefined
-  }
-  return product
 }
 
 /**

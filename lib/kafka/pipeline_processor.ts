@@ -4,6 +4,7 @@
 import { SluiceError } from '../runtime/errors'
 import { Pipeline, type PipelineOptions, type ResultBatch } from '../pipeline/pipeline'
 import type { EventColumns, PartitionProcessor } from './processor'
+import { rowOf, windowFields } from './result_rows'
 
 /** One Pipeline result row, one object per row (as WindowResult is one per window). NaN becomes null in JSON. */
 export interface PipelineRow {
@@ -81,13 +82,10 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
     const C = this.pipeline.channels
     for (let r = 0; r < batch.length; r++) {
       const row: PipelineRow = {
-        key: batch.key[r]!,
-        start: batch.start[r]!,
-        end: batch.end[r]!,
-        count: batch.count[r]!,
+        ...windowFields(batch, r),
         filled: batch.filled[r] === 1,
-        values: Array.from(batch.values.subarray(r * C, (r + 1) * C)),
-        forecast: Array.from(batch.forecast.subarray(r * C, (r + 1) * C)),
+        values: rowOf(batch.values, r, C),
+        forecast: rowOf(batch.forecast, r, C),
         score: batch.score[r]!,
         flagged: batch.flagged[r] === 1,
       }

@@ -1,8 +1,9 @@
 // The adapter drives one PartitionProcessor per topic-partition. Keys live in one partition (Kafka's
 // key partitioning), so per-partition state is independent of which consumer owns which partition: a
 // partition's snapshot moves to another consumer and continues exactly.
-import { EventTimeWindows, type EventTimeWindowsOptions } from '../windows/event_time_windows'
 import { SluiceError } from '../runtime/errors'
+import { EventTimeWindows, type EventTimeWindowsOptions } from '../windows/event_time_windows'
+import { rowOf, windowFields } from './result_rows'
 
 export interface EventColumns {
   timestamps: Float64Array
@@ -67,14 +68,7 @@ export class WindowProcessor implements PartitionProcessor<WindowResult> {
     const per = this.windows.valuesPerWindow
     const results: WindowResult[] = new Array(fired.length)
     for (let i = 0; i < fired.length; i++) {
-      results[i] = {
-        key: fired.key[i]!,
-        start: fired.start[i]!,
-        end: fired.end[i]!,
-        count: fired.count[i]!,
-        updated: fired.updated[i] === 1,
-        values: Array.from(fired.values.subarray(i * per, (i + 1) * per)),
-      }
+      results[i] = { ...windowFields(fired, i), updated: fired.updated[i] === 1, values: rowOf(fired.values, i, per) }
     }
     return results
   }

@@ -1,17 +1,19 @@
 // LstmModel: stacked unidirectional LSTM (+ optional linear head) inference on the CPU or, with cuDNN, an NVIDIA GPU; PyTorch semantics.
-// LstmState: per-key (h, c) for streaming, one step per call (step, or stepAsync on a worker thread).
 // Validation happens here, before any native call; the native core checks every length again.
+import type { NativeCudaLstmModel, NativeLstmModel } from '../runtime/addon_types'
 import { backends } from '../runtime/backends'
 import { SluiceError } from '../runtime/errors'
-import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './formats/lstm_loaders'
-import { checkLstmWeights, type LstmWeights } from './lstm_weights'
-import { LstmWindows, type LstmWindowsOptions, type NativeLstmWindows } from './lstm_windows'
+import { onFixedBuffers } from '../runtime/fixed_buffers'
 import { native } from '../runtime/native'
+import { NativeObject } from '../runtime/native_object'
 import { expectInteger, expectTypedArray, outputArray } from '../runtime/validate'
+import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './formats/lstm_loaders'
 import { readSafetensorsMetadata } from './formats/safetensors'
+import { LstmState } from './lstm_state'
+import { checkLstmWeights, type LstmWeights } from './lstm_weights'
+import { LstmWindows, type LstmWindowsOptions } from './lstm_windows'
 import { Scaler } from './scalers'
 import { fitNative, fitNativeAsync, initialLstmWeights, lossAndGradient, type LstmCreateOptions, type LstmFitHistory, type LstmFitOptions } from './training'
-import { NativeObject } from '../runtime/native_object'
 
 /** Feature scalers kept with a model and saved in its safetensors __metadata__ ('sluice.scalers'). */
 export interface LstmModelScalers {
@@ -53,26 +55,6 @@ export interface LstmStateOptions {
   capacity: number
 }
 
-interface NativeLstmModel {
-  predict(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): number
-  predictAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): Promise<Float32Array>
-  info(): { inputSize: number; hiddenSize: number; numLayers: number; outputSize: number; hasHead: boolean; threads: number; simd: string; weightBytes: number }
-  close(): void
-}
-type NativeLstmModelCtor = new (weights: LstmWeights, threads: number | undefined) => NativeLstmModel
-type NativeCudaLstmModelCtor = new (weights: LstmWeights, algorithm: CudnnAlgorithm | undefined) => NativeLstmModel
-
-interface NativeLstmState {
-  step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
-  stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
-  reset(keys?: Uint32Array): void
-  snapshot(): Uint8Array
-  restore(bytes: Uint8Array): void
-  info(): { capacity: number; bytesPerKey: number; bytes: number }
-  close(): void
-}
-type NativeLstmStateCtor = new (model: NativeLstmModel, capacity: number) => NativeLstmState
-
 function copyWeights(w: LstmWeights): LstmWeights {
   const copy: LstmWeights = {
     inputSize: w.inputSize,
@@ -88,9 +70,9 @@ function copyWeights(w: LstmWeights): LstmWeights {
   return copy
 }
 
-function isResizable(array: Float32Array): boolean {
-  const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
-  return buffer.resizable === true || buffer.growable === true
+/** Whether a native model is the CUDA binding's (it alone has setAlgorithm). */
+function isCudaModel(model: NativeLstmModel): model is NativeCudaLstmModel {
+  return 'setAlgorithm' in model
 }
 
 /**
@@ -148,8 +130,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
       const cuda = backends().cuda
       if (cuda.available) {
         try {
-          const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
-          const model = new LstmModel(new CudaCtor(weights, algorithm), 'cuda')
+          const model = new LstmModel(new (native().NativeCudaLstmModel)(weights, algorithm), 'cuda')
           model.#cuda = { weights: copyWeights(weights), algorithm, threads }
           return model
         } catch (error) {
@@ -163,8 +144,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
         if (backend === 'cuda') throw new SluiceError(`backend 'cuda' is unavailable: ${reason}`, 'ERR_NOT_SUPPORTED')
       }
     }
-    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-    return new LstmModel(new Ctor(weights, threads), 'cpu', reason)
+    return new LstmModel(new (native().NativeLstmModel)(weights, threads), 'cpu', reason)
   }
 
   /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options),
@@ -202,7 +182,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   weights(): LstmWeights {
     const model = this.native()
     if (this.#cuda) return copyWeights(this.#cuda.weights)
-    return (native().lstmModelWeights as (model: NativeLstmModel) => LstmWeights)(model)
+    return native().lstmModelWeights(model)
   }
 
   /**
@@ -250,8 +230,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   #cpuNative(): { model: NativeLstmModel; threads: number; release(): void } {
     const current = this.native()
     if (!this.#cuda) return { model: current, threads: this.threads, release: () => {} }
-    const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-    const model = new Ctor(this.#cuda.weights, this.#cuda.threads)
+    const model = new (native().NativeLstmModel)(this.#cuda.weights, this.#cuda.threads)
     return { model, threads: model.info().threads, release: () => model.close() }
   }
 
@@ -268,12 +247,10 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     const current = this.native()
     if (this.#cuda) {
       // A CUDA model stays on the GPU: the trained weights are uploaded into a new native model.
-      const CudaCtor = native().NativeCudaLstmModel as NativeCudaLstmModelCtor
-      this.attach(new CudaCtor(weights, this.#cuda.algorithm))
+      this.attach(new (native().NativeCudaLstmModel)(weights, this.#cuda.algorithm))
       this.#cuda.weights = copyWeights(weights)
     } else {
-      const Ctor = native().NativeLstmModel as NativeLstmModelCtor
-      this.attach(new Ctor(weights, this.threads))
+      this.attach(new (native().NativeLstmModel)(weights, this.threads))
     }
     current.close()
   }
@@ -307,12 +284,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     try {
       const model = this.native()
       const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
-      // A resizable buffer could shrink under the worker thread: compute on fixed-size copies instead.
-      if (!isResizable(x) && !isResizable(result)) return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
-      return model.predictAsync(x.slice(), steps, batch, batchFirst, sequence, new Float32Array(result.length)).then((computed) => {
-        result.set(computed)
-        return result
-      })
+      return onFixedBuffers(x, result, (input, output) => model.predictAsync(input, steps, batch, batchFirst, sequence, output))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -324,7 +296,9 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
    */
   cudaInfo(): { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string } | null {
     if (this.backend !== 'cuda') return null
-    const info = this.native().info() as unknown as { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
+    const model = this.native()
+    if (!isCudaModel(model)) return null // not reached: a 'cuda' model holds the CUDA binding's model
+    const info = model.info()
     return { deviceBytes: info.deviceBytes, pinnedBytes: info.pinnedBytes, algorithm: info.algorithm, device: info.device }
   }
 
@@ -333,8 +307,9 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
-    const Ctor = native()[this.backend === 'cuda' ? 'NativeCudaLstmState' : 'NativeLstmState'] as NativeLstmStateCtor
-    return new LstmState(new Ctor(model, capacity), this.inputSize, this.outputSize)
+    const addon = native()
+    const NativeState = this.backend === 'cuda' ? addon.NativeCudaLstmState : addon.NativeLstmState
+    return new LstmState(new NativeState(model, capacity), this.inputSize, this.outputSize)
   }
 
   /**
@@ -346,8 +321,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
     const steps = expectInteger(options.steps, 'steps', 1, 65536)
-    const Ctor = native().NativeLstmWindows as new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
-    return new LstmWindows(new Ctor(model, capacity, steps), this.inputSize, this.outputSize)
+    return new LstmWindows(new (native().NativeLstmWindows)(model, capacity, steps), this.inputSize, this.outputSize)
   }
 
   #shape(options: LstmPredictOptions) {
@@ -367,97 +341,5 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     const length = (shape.sequence ? shape.steps * shape.batch : shape.batch) * this.outputSize
     const array = outputArray(out, Float32Array, length)
     return { ...shape, result: array.length === length ? array : array.subarray(0, length) }
-  }
-}
-
-/**
- * Per-key LSTM state (h and c of every layer) for up to `capacity` keys, kept in native memory:
- * bytesPerKey = numLayers · 2 · ceil(hiddenSize / 16) · 16 · 4 + 4 bytes, allocated zeroed up front.
- * step() advances each listed key by one time step, exactly as if its inputs had been one sequence.
- */
-export class LstmState extends NativeObject<NativeLstmState> {
-  readonly capacity: number
-  readonly bytesPerKey: number
-  readonly inputSize: number
-  readonly outputSize: number
-
-  /** @internal use LstmModel.createState */
-  constructor(nativeState: NativeLstmState, inputSize: number, outputSize: number) {
-    super()
-    this.attach(nativeState)
-    const info = nativeState.info()
-    this.capacity = info.capacity
-    this.bytesPerKey = info.bytesPerKey
-    this.inputSize = inputSize
-    this.outputSize = outputSize
-  }
-
-  /**
-   * keys: distinct keys below capacity (a repeated key is ERR_INVALID_ARGUMENT, a key ≥ capacity
-   * ERR_OUT_OF_RANGE; nothing changes then); x: [keys.length][inputSize]. Returns [keys.length][outputSize]:
-   * each key's head output (or hidden state) after this step.
-   */
-  step(keys: Uint32Array, x: Float32Array, out?: Float32Array): Float32Array {
-    const state = this.native()
-    const result = this.#prepare(keys, x, out)
-    state.step(keys, x, result)
-    return result
-  }
-
-  /**
-   * step() on a native worker thread, so the event loop stays free; resolves with the view step() would
-   * return (of `out` when given). Every check (closed, types, lengths, keys) happens before anything is
-   * queued: a bad call rejects with step()'s code and changes nothing. The keys are copied at the call;
-   * x and out are kept alive until it settles and must not be changed meanwhile.
-   *
-   * One step at a time per state: while a stepAsync is in flight, step, stepAsync, reset, snapshot and
-   * restore throw ERR_INVALID_STATE ('a stepAsync is in flight'); await it first. close() is allowed: the
-   * state is closed at once for later calls, the step in flight still completes and resolves, and the
-   * native memory is freed when it ends. Different states (even of one model) may step concurrently; calls
-   * on one model take turns inside the native code.
-   */
-  stepAsync(keys: Uint32Array, x: Float32Array, out?: Float32Array): Promise<Float32Array> {
-    try {
-      const state = this.native()
-      const result = this.#prepare(keys, x, out)
-      // A resizable buffer could shrink under the worker thread: step on fixed-size copies instead.
-      if (!isResizable(x) && !isResizable(result)) return state.stepAsync(keys, x, result)
-      return state.stepAsync(keys, x.slice(), new Float32Array(result.length)).then((computed) => {
-        result.set(computed)
-        return result
-      })
-    } catch (error) {
-      return Promise.reject(error)
-    }
-  }
-
-  /** step()'s argument checks; the output view of exactly keys.length · outputSize floats. */
-  #prepare(keys: Uint32Array, x: Float32Array, out: Float32Array | undefined): Float32Array {
-    expectTypedArray(keys, 'keys', Uint32Array)
-    expectTypedArray(x, 'x', Float32Array)
-    const expected = keys.length * this.inputSize
-    if (x.length !== expected) {
-      throw new SluiceError(`x.length (${x.length}) must be keys.length·inputSize = ${keys.length}·${this.inputSize} = ${expected}`, 'ERR_INVALID_LENGTH')
-    }
-    const length = keys.length * this.outputSize
-    const array = outputArray(out, Float32Array, length)
-    return array.length === length ? array : array.subarray(0, length)
-  }
-
-  /** Zeroes the state of the given keys (all checked first), or of every key. */
-  reset(keys?: Uint32Array): void {
-    const state = this.native()
-    if (keys === undefined) return state.reset()
-    state.reset(expectTypedArray(keys, 'keys', Uint32Array))
-  }
-
-  /** Every key's state as versioned, checksummed bytes (capacity · bytesPerKey, roughly). */
-  snapshot(): Uint8Array {
-    return this.native().snapshot()
-  }
-
-  /** Restores a snapshot of a state with the same model shape and capacity (else ERR_MALFORMED_DATA, unchanged). */
-  restore(bytes: Uint8Array): void {
-    this.native().restore(expectTypedArray(bytes, 'bytes', Uint8Array))
   }
 }

@@ -1,9 +1,10 @@
 // LstmWindows: keyed count windows feeding an LstmModel (see LstmModel.createWindows). On a CUDA model the
 // windows live in device memory: a batch of events is copied to the GPU once, the windows and the LSTM
 // input are built there and only the results come back.
+import type { NativeLstmWindows } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { expectTypedArray, outputArray } from '../runtime/validate'
-import { NativeObject } from '../runtime/native_object'
+import { LstmTable } from './lstm_table'
 
 export interface LstmWindowsOptions {
   /** Keys 0 … capacity − 1. Memory is allocated up front: capacity · bytesPerKey. */
@@ -19,39 +20,24 @@ export interface LstmWindowsResult {
   output: Float32Array
 }
 
-/** @internal */
-export interface NativeLstmWindows {
-  push(keys: Uint32Array, x: Float32Array, outKeys: Uint32Array, out: Float32Array): number
-  reset(): void
-  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda' }
-  close(): void
-}
-
 /**
  * Each key's last `steps` input rows. push() appends a batch of events in order and runs the model once
  * over the window of every key the batch touched (oldest row first; while a key has fewer than `steps`
  * rows, zero rows fill the front). bytesPerKey = steps · inputSize · 4 (+ 16 bytes of bookkeeping), in
  * device memory on a CUDA model.
  */
-export class LstmWindows extends NativeObject<NativeLstmWindows> {
-  readonly capacity: number
+export class LstmWindows extends LstmTable<NativeLstmWindows> {
+  /** Rows per window (the LSTM's time steps). */
   readonly steps: number
-  readonly bytesPerKey: number
+  /** Where the windows live: device memory on a CUDA model. */
   readonly backend: 'cpu' | 'cuda'
-  readonly inputSize: number
-  readonly outputSize: number
 
   /** @internal use LstmModel.createWindows */
   constructor(nativeWindows: NativeLstmWindows, inputSize: number, outputSize: number) {
-    super()
-    this.attach(nativeWindows)
+    super(nativeWindows, inputSize, outputSize)
     const info = nativeWindows.info()
-    this.capacity = info.capacity
     this.steps = info.steps
-    this.bytesPerKey = info.bytesPerKey
     this.backend = info.backend
-    this.inputSize = inputSize
-    this.outputSize = outputSize
   }
 
   /**

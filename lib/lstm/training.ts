@@ -1,11 +1,13 @@
 // Training for LstmModel (fit / fitAsync): validation of the data and options, PyTorch's default
 // initialisation for LstmModel.create, the epoch loop (shuffling, validation split, early stopping,
 // progress, abort). The arithmetic (BPTT, Adam, clipping) runs in native code (native/core/lstm_training).
+import type { NativeEpochResult, NativeLstmModel, NativeLstmTrainer, NativeLstmTrainerOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
-import { mulberry32 } from '../runtime/random'
-import type { LstmWeights } from './lstm_weights'
+import { isResizable } from '../runtime/fixed_buffers'
 import { native } from '../runtime/native'
+import { mulberry32 } from '../runtime/random'
 import { expectFinite, expectInteger, expectOneOf, expectTypedArray } from '../runtime/validate'
+import type { LstmWeights } from './lstm_weights'
 
 export interface LstmCreateOptions {
   inputSize: number
@@ -75,30 +77,6 @@ export interface LstmFitHistory {
   simd: string
 }
 
-interface NativeEpochResult {
-  loss: number
-  mae: number
-  valLoss?: number
-  valMae?: number
-  examples: number
-  batches: number
-  aborted: boolean
-}
-
-/** @internal the native surface of lstm_trainer_binding.cc */
-export interface NativeLstmTrainer {
-  trainEpoch(x: Float32Array, steps: number, examples: number, y: Float32Array, order: Uint32Array, batchSize: number, valBegin: number, valEnd: number): NativeEpochResult
-  trainEpochAsync(x: Float32Array, steps: number, examples: number, y: Float32Array, order: Uint32Array, batchSize: number, valBegin: number, valEnd: number): Promise<NativeEpochResult>
-  lossAndGradient(x: Float32Array, steps: number, examples: number, y: Float32Array): { loss: number; gradient: LstmWeights }
-  weights(): LstmWeights
-  saveBest(): void
-  restoreBest(): void
-  abort(): void
-  info(): { threads: number; simd: string; parameters: number; bytes: number }
-  close(): void
-}
-type NativeLstmTrainerCtor = new (model: unknown, threads: number | undefined, options: Record<string, unknown>) => NativeLstmTrainer
-
 
 /**
  * PyTorch's default initialisation: every nn.LSTM weight and bias uniform in ±1/√hiddenSize; the nn.Linear
@@ -160,11 +138,6 @@ export function checkTrainingData(x: unknown, y: unknown, inputSize: number, out
   return { x: xs, y: ys, steps, examples }
 }
 
-function isResizable(array: Float32Array): boolean {
-  const buffer = array.buffer as ArrayBufferLike & { resizable?: boolean; growable?: boolean }
-  return buffer.resizable === true || buffer.growable === true
-}
-
 interface FitPlan {
   data: TrainingData
   epochs: number
@@ -175,7 +148,7 @@ interface FitPlan {
   patience: number | undefined
   restoreBest: boolean
   onEpoch: ((progress: LstmEpochProgress) => void) | undefined
-  trainerOptions: Record<string, unknown>
+  trainerOptions: NativeLstmTrainerOptions
 }
 
 function optionalPositive(value: unknown, name: string): number | undefined {
@@ -271,9 +244,8 @@ function* fitLoop(plan: FitPlan, trainer: NativeLstmTrainer): Generator<EpochReq
   return history
 }
 
-function newTrainer(nativeModel: unknown, threads: number, plan: FitPlan): NativeLstmTrainer {
-  const Ctor = native().NativeLstmTrainer as NativeLstmTrainerCtor
-  return new Ctor(nativeModel, threads, plan.trainerOptions)
+function newTrainer(nativeModel: NativeLstmModel, threads: number, options: NativeLstmTrainerOptions): NativeLstmTrainer {
+  return new (native().NativeLstmTrainer)(nativeModel, threads, options)
 }
 
 function epochArgs(plan: FitPlan, request: EpochRequest) {
@@ -282,9 +254,9 @@ function epochArgs(plan: FitPlan, request: EpochRequest) {
 }
 
 /** @internal LstmModel.fit: trains a copy of the native model's weights; returns the new weights. */
-export function fitNative(nativeModel: unknown, threads: number, inputSize: number, outputSize: number, x: unknown, y: unknown, options: LstmFitOptions): { weights: LstmWeights; history: LstmFitHistory } {
+export function fitNative(nativeModel: NativeLstmModel, threads: number, inputSize: number, outputSize: number, x: unknown, y: unknown, options: LstmFitOptions): { weights: LstmWeights; history: LstmFitHistory } {
   const plan = planFit(x, y, inputSize, outputSize, options)
-  const trainer = newTrainer(nativeModel, threads, plan)
+  const trainer = newTrainer(nativeModel, threads, plan.trainerOptions)
   try {
     const loop = fitLoop(plan, trainer)
     let step = loop.next()
@@ -296,14 +268,14 @@ export function fitNative(nativeModel: unknown, threads: number, inputSize: numb
 }
 
 /** @internal LstmModel.fitAsync: every epoch on a native worker thread. */
-export async function fitNativeAsync(nativeModel: unknown, threads: number, inputSize: number, outputSize: number, x: unknown, y: unknown, options: LstmFitOptions): Promise<{ weights: LstmWeights; history: LstmFitHistory }> {
+export async function fitNativeAsync(nativeModel: NativeLstmModel, threads: number, inputSize: number, outputSize: number, x: unknown, y: unknown, options: LstmFitOptions): Promise<{ weights: LstmWeights; history: LstmFitHistory }> {
   const plan = planFit(x, y, inputSize, outputSize, options)
   const signal = options.signal
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new SluiceError('signal must be an AbortSignal', 'ERR_INVALID_TYPE')
   signal?.throwIfAborted()
   // A resizable buffer could shrink under the worker thread: train on fixed-size copies instead.
   for (const key of ['x', 'y'] as const) if (isResizable(plan.data[key])) plan.data[key] = plan.data[key].slice()
-  const trainer = newTrainer(nativeModel, threads, plan)
+  const trainer = newTrainer(nativeModel, threads, plan.trainerOptions)
   const onAbort = () => trainer.abort()
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
@@ -322,11 +294,10 @@ export async function fitNativeAsync(nativeModel: unknown, threads: number, inpu
 }
 
 /** @internal tests: the mean loss over all of (x, y) as one batch and its gradient, for the native model's weights. */
-export function lossAndGradient(nativeModel: unknown, x: Float32Array, y: Float32Array, inputSize: number, outputSize: number, loss: 'mse' | 'mae' = 'mse', threads = 1): { loss: number; gradient: LstmWeights } {
+export function lossAndGradient(nativeModel: NativeLstmModel, x: Float32Array, y: Float32Array, inputSize: number, outputSize: number, loss: 'mse' | 'mae' = 'mse', threads = 1): { loss: number; gradient: LstmWeights } {
   expectOneOf(loss, 'loss', ['mse', 'mae'] as const)
   const data = checkTrainingData(x, y, inputSize, outputSize)
-  const Ctor = native().NativeLstmTrainer as NativeLstmTrainerCtor
-  const trainer = new Ctor(nativeModel, threads, { loss })
+  const trainer = newTrainer(nativeModel, threads, { loss })
   try {
     return trainer.lossAndGradient(data.x, data.steps, data.examples, data.y)
   } finally {

@@ -7,7 +7,8 @@ import { Readable } from 'node:stream'
 import { crc32 } from 'node:zlib'
 import { SluiceError } from '../runtime/errors'
 import { EventTimeWindows, type FiredWindows } from '../windows/event_time_windows'
-import type { LstmModel, LstmPredictOptions, LstmState } from '../lstm/lstm_model'
+import type { LstmModel, LstmPredictOptions } from '../lstm/lstm_model'
+import type { LstmState } from '../lstm/lstm_state'
 import { RollingZScore, type RollingZScoreOptions } from '../windows/rolling_zscore'
 import type { Scaler } from '../lstm/scalers'
 import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray } from '../runtime/validate'
@@ -193,7 +194,7 @@ export class Pipeline {
       }
       this.mode = expectOneOf(f.mode ?? 'window', 'forecaster.mode', ['window', 'state'] as const)
       this.steps = this.mode === 'window' ? expectInteger(f.steps ?? 16, 'forecaster.steps', 1, 4096) : 1
-      const scalers = (f.model as { scalers?: { input?: Scaler; target?: Scaler } }).scalers
+      const scalers = f.model.scalers
       this.target = expectOneOf(f.target ?? 'level', 'forecaster.target', ['level', 'change'] as const)
       this.inputScaler = f.inputScaler ?? scalers?.input
       this.targetScaler = f.targetScaler ?? scalers?.target

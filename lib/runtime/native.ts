@@ -2,37 +2,20 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import nodeGypBuild from 'node-gyp-build'
-import type { CudaBackend } from './backends'
+import type { NativeAddon } from './addon_types'
 import { SluiceError } from './errors'
 
 /** The package root: lib/runtime/ and dist/runtime/ both sit two levels below it. */
 export const packageRoot = path.join(__dirname, '..', '..')
 
-/** The addon's exports. Each class's binding adds its own entry. */
-export interface NativeAddon {
-  directory: string
-  setErrorClass(ctor: typeof SluiceError): void
-  backends(): NativeBackends
-  testing: {
-    fillIota(array: Float64Array | Float32Array | Uint32Array, expectedLength?: number): number
-    throwCoreError(code: string): never
-  }
-  [name: string]: unknown
-}
-
-export interface NativeBackends {
-  cpu: { available: true; simd: string; simdSupported: string; threads: number }
-  cuda: CudaBackend
-}
-
 let addon: NativeAddon | undefined
 
-/** The addon, loaded on first call; throws SluiceError('ERR_NATIVE_LOAD') with the full explanation. */
+/** The addon's typed surface, loaded on first call; throws SluiceError('ERR_NATIVE_LOAD') with the full explanation. */
 export function native(): NativeAddon {
   if (addon) return addon
   let loaded: NativeAddon
   try {
-    loaded = nodeGypBuild(packageRoot) as NativeAddon
+    loaded = nodeGypBuild(packageRoot) as NativeAddon // the one place the addon's exports get their type
   } catch (cause) {
     throw new SluiceError(explainLoadFailure(cause), 'ERR_NATIVE_LOAD')
   }

@@ -1,11 +1,7 @@
 // The one owner of a native handle, for every class over the addon: close() frees the native memory now
 // (the addon's finalizer frees it otherwise), and any use after close() is ERR_INVALID_STATE.
+import type { NativeHandle } from './addon_types'
 import { SluiceError } from './errors'
-
-/** What every native handle can do. */
-export interface NativeHandle {
-  close(): void
-}
 
 export abstract class NativeObject<H extends NativeHandle> {
   #handle: H | undefined

@@ -1,13 +1,15 @@
 // EventTimeWindows: keyed tumbling / sliding / session windows driven by event time (Flink's rules), over
 // columns. See README "Event-time windows" for the firing rule, lateness, memory per key and NaN policy.
+import type { NativeEventTimeWindows, NativeEventTimeWindowsOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
-import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
-import type { WatermarkTracker } from './watermark_tracker'
 import { NativeObject } from '../runtime/native_object'
+import { withSnapshots } from '../runtime/snapshots'
+import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
+import { AGGREGATES, type AggregateName } from './aggregates'
+import type { WatermarkTracker } from './watermark_tracker'
 
-export const AGGREGATES = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last'] as const
-export type AggregateName = (typeof AGGREGATES)[number]
+export { AGGREGATES, type AggregateName } from './aggregates'
 export type WindowType = 'tumbling' | 'sliding' | 'session'
 
 export interface EventTimeWindowsOptions {
@@ -82,24 +84,9 @@ export interface WindowMetrics {
   ignoredWatermarks: number
 }
 
-interface NativeEventTimeWindows {
-  push(timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, lateOut: Uint32Array): number
-  advance(watermark: number): number
-  flush(): number
-  firing(watermark: number): number
-  readFired(key: Uint32Array, start: Float64Array, end: Float64Array, count: Float64Array, updated: Uint8Array, values: Float64Array): number
-  watermark(): number
-  metrics(): WindowMetrics
-  info(): { ringPanes: number; memoryBytes: number }
-  snapshot(): Uint8Array
-  restore(bytes: Uint8Array): void
-  close(): void
-}
-type NativeEventTimeWindowsCtor = new (options: Record<string, unknown>) => NativeEventTimeWindows
-
 const MAX_DURATION = 2 ** 40
 
-export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
+export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTimeWindows>) {
   readonly type: WindowType
   readonly keyCount: number
   readonly channels: number
@@ -116,17 +103,17 @@ export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.type = expectOneOf(options.type, 'type', ['tumbling', 'sliding', 'session'] as const)
     const duration = (value: unknown, name: string, min: number) => expectInteger(value, name, min, MAX_DURATION)
-    const spec: Record<string, unknown> = { kind: this.type }
+    let assigner: Pick<NativeEventTimeWindowsOptions, 'gap' | 'size' | 'slide' | 'offset' | 'horizon'>
     if (this.type === 'session') {
-      spec.gap = duration(options.gap, 'gap', 1)
+      assigner = { gap: duration(options.gap, 'gap', 1) }
     } else {
       const size = duration(options.size, 'size', 1)
       const slide = this.type === 'sliding' ? duration(options.slide, 'slide', 1) : size
       if (slide > size) throw new SluiceError(`slide must be <= size (${size}), got ${slide}`, 'ERR_OUT_OF_RANGE')
       const offset = expectInteger(options.offset ?? 0, 'offset', -(slide - 1), slide - 1)
-      Object.assign(spec, { size, slide, offset, horizon: duration(options.horizon ?? 0, 'horizon', 0) })
+      assigner = { size, slide, offset, horizon: duration(options.horizon ?? 0, 'horizon', 0) }
     }
-    spec.allowedLateness = duration(options.allowedLateness ?? 0, 'allowedLateness', 0)
+    const allowedLateness = duration(options.allowedLateness ?? 0, 'allowedLateness', 0)
     this.keyCount = expectInteger(options.keyCount ?? 1, 'keyCount', 1, 2 ** 28)
     this.channels = expectInteger(options.channels ?? 1, 'channels', 1, 1024)
     const aggregates = options.aggregates ?? ['count', 'sum', 'mean', 'min', 'max']
@@ -139,9 +126,8 @@ export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
       throw new SluiceError('tracker must be a WatermarkTracker', 'ERR_INVALID_TYPE')
     }
     this.tracker = options.tracker
-    Object.assign(spec, { keyCount: this.keyCount, channels: this.channels, aggregates: this.aggregates })
-    const Ctor = native().EventTimeWindows as NativeEventTimeWindowsCtor
-    this.attach(new Ctor(spec))
+    const spec = { kind: this.type, ...assigner, allowedLateness, keyCount: this.keyCount, channels: this.channels, aggregates: this.aggregates }
+    this.attach(new (native().EventTimeWindows)(spec))
   }
 
   /** Places every event in its windows (any order). Late events (in no live window) come back by index. */
@@ -248,18 +234,6 @@ export class EventTimeWindows extends NativeObject<NativeEventTimeWindows> {
   /** Ring size in panes (tumbling / sliding) and native bytes held now. */
   info(): { ringPanes: number; memoryBytes: number } {
     return this.native().info()
-  }
-
-  /** The whole state, watermark and metrics included (versioned, checksummed bytes). */
-  snapshot(): Uint8Array {
-    return this.native().snapshot()
-  }
-
-  /** Replaces the state with a snapshot taken with the same options; all or nothing. */
-  restore(bytes: Uint8Array): void {
-    const handle = this.native()
-    expectTypedArray(bytes, 'bytes', Uint8Array)
-    handle.restore(bytes)
   }
 
   /**

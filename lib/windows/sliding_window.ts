@@ -1,12 +1,15 @@
 // Count-based sliding windows over rows of `channels` values (native/core/sliding_window.h).
+import type { NativeSlidingWindow } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
-import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from '../runtime/validate'
 import { NativeObject } from '../runtime/native_object'
+import { withSnapshots } from '../runtime/snapshots'
+import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from '../runtime/validate'
+import { AGGREGATES, type AggregateName } from './aggregates'
 
 /** The aggregates a window can compute (NaN is a missing value; see the README's NaN policy). */
-export const slidingAggregates = ['count', 'sum', 'mean', 'min', 'max', 'var', 'std', 'first', 'last'] as const
-export type SlidingAggregate = (typeof slidingAggregates)[number]
+export const slidingAggregates = AGGREGATES
+export type SlidingAggregate = AggregateName
 
 export interface SlidingWindowOptions {
   /** Rows per window, 1 … 2^26. */
@@ -29,18 +32,6 @@ export interface SlidingWindowOptions {
   threads?: number
 }
 
-interface NativeSlidingWindow {
-  push(values: Float64Array | Float32Array, out: Float64Array): number
-  pushAsync(values: Float64Array | Float32Array, out: Float64Array): Promise<number>
-  snapshot(): Uint8Array
-  restore(bytes: Uint8Array): number
-  reset(): void
-  close(): void
-  readonly rowsSeen: number
-  readonly memoryBytes: number
-}
-type NativeSlidingWindowCtor = new (options: Required<SlidingWindowOptions>) => NativeSlidingWindow
-
 /** ⌊a / b⌋ for integers, exact where a / b in floating point might round across an integer. */
 function floorDiv(a: number, b: number): number {
   let q = Math.floor(a / b)
@@ -58,7 +49,7 @@ const maxThreads = 256
  * Count-based sliding windows: window k covers rows [k·slide, k·slide + size) of the stream and is emitted
  * when its last row arrives. `push` takes whole rows, row-major `[row][channel]`, without copying.
  */
-export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
+export class SlidingWindow extends withSnapshots(NativeObject<NativeSlidingWindow>) {
   readonly size: number
   readonly slide: number
   readonly channels: number
@@ -91,8 +82,7 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
     this.emitPartial = options.emitPartial === true
     this.threads = expectInteger(options.threads ?? 1, 'threads', 1, maxThreads)
     this.windowWidth = this.channels * this.aggregates.length
-    const Ctor = native().SlidingWindow as NativeSlidingWindowCtor
-    this.attach(new Ctor({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial, threads: this.threads }))
+    this.attach(new (native().SlidingWindow)({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial, threads: this.threads }))
   }
 
   /** Rows pushed since construction, reset() or the restored snapshot's rows. */
@@ -173,19 +163,10 @@ export class SlidingWindow extends NativeObject<NativeSlidingWindow> {
     return target.length === windows * this.windowWidth ? target : target.subarray(0, windows * this.windowWidth)
   }
 
-  /** The whole state as bytes (versioned, checksummed), for restore() here or in another process. */
-  snapshot(): Uint8Array {
-    return this.native().snapshot()
-  }
-
-  /**
-   * Replaces the state with a snapshot taken from a SlidingWindow with the same options; pushing on gives
-   * exactly the results of never having stopped. ERR_MALFORMED_DATA / ERR_INVALID_ARGUMENT leave the state as it was.
-   */
-  restore(bytes: Uint8Array): void {
-    const handle = this.native()
-    expectTypedArray(bytes, 'bytes', Uint8Array)
-    this.rows = handle.restore(bytes)
+  /** Restores a snapshot of a SlidingWindow with the same options (see Snapshots.restore); rowsSeen becomes the snapshot's. */
+  override restore(bytes: Uint8Array): void {
+    super.restore(bytes)
+    this.rows = this.native().rowsSeen
   }
 
   /** Forgets every row: the next push starts a new stream. */

@@ -1,9 +1,11 @@
 // WatermarkTracker: Flink's bounded-out-of-orderness watermarks per input, idleness, and the combined
 // watermark of all inputs (StatusWatermarkValve semantics). See README "Watermarks".
+import type { NativeWatermarkTracker } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
-import { expectFinite, expectInteger, expectTypedArray } from '../runtime/validate'
 import { NativeObject } from '../runtime/native_object'
+import { withSnapshots } from '../runtime/snapshots'
+import { expectFinite, expectInteger, expectTypedArray } from '../runtime/validate'
 
 export interface WatermarkTrackerOptions {
   /** How many inputs (partitions, gateways, files). Default 1. */
@@ -24,20 +26,7 @@ export interface WatermarkInputState {
   aligned: boolean
 }
 
-interface NativeWatermarkTracker {
-  observe(input: number, timestamps: Float64Array, now: number): number
-  markIdle(input: number): number
-  markActive(input: number, now: number): number
-  update(now: number): number
-  idle(): boolean
-  input(index: number): WatermarkInputState
-  snapshot(): Uint8Array
-  restore(bytes: Uint8Array): void
-  close(): void
-}
-type NativeWatermarkTrackerCtor = new (inputs: number, bound: number, idleTimeout: number, now: number) => NativeWatermarkTracker
-
-export class WatermarkTracker extends NativeObject<NativeWatermarkTracker> {
+export class WatermarkTracker extends withSnapshots(NativeObject<NativeWatermarkTracker>) {
   readonly inputs: number
   readonly bound: number
   readonly idleTimeout: number
@@ -57,8 +46,7 @@ export class WatermarkTracker extends NativeObject<NativeWatermarkTracker> {
       throw new SluiceError('clock must be a function returning milliseconds', 'ERR_INVALID_TYPE')
     }
     this.clock = options.clock ?? (() => performance.now())
-    const Ctor = native().WatermarkTracker as NativeWatermarkTrackerCtor
-    this.attach(new Ctor(this.inputs, this.bound, this.idleTimeout, this.now(undefined)))
+    this.attach(new (native().WatermarkTracker)(this.inputs, this.bound, this.idleTimeout, this.now(undefined)))
   }
 
   /** Records a batch of one input's event timestamps (all finite); returns the combined watermark. */
@@ -100,16 +88,6 @@ export class WatermarkTracker extends NativeObject<NativeWatermarkTracker> {
     const handle = this.native()
     this.checkInput(index)
     return handle.input(index)
-  }
-
-  snapshot(): Uint8Array {
-    return this.native().snapshot()
-  }
-
-  restore(bytes: Uint8Array): void {
-    const handle = this.native()
-    expectTypedArray(bytes, 'bytes', Uint8Array)
-    handle.restore(bytes)
   }
 
   private checkInput(input: number): void {

@@ -1,0 +1,31 @@
+// What LstmState and LstmWindows share: a per-key table over an LstmModel, allocated up front for keys
+// 0 … capacity − 1, that takes rows of the model's inputSize and gives back rows of its outputSize.
+import type { NativeHandle } from '../runtime/addon_types'
+import { NativeObject } from '../runtime/native_object'
+
+/** The native side of a per-key table: its size, as info() reports it. */
+export interface NativeLstmTable extends NativeHandle {
+  info(): { capacity: number; bytesPerKey: number }
+}
+
+export abstract class LstmTable<H extends NativeLstmTable> extends NativeObject<H> {
+  /** Keys 0 … capacity − 1. */
+  readonly capacity: number
+  /** Bytes of memory per key, allocated up front (the formula is the class's). */
+  readonly bytesPerKey: number
+  /** Floats per input row (the model's). */
+  readonly inputSize: number
+  /** Floats per output row (the model's). */
+  readonly outputSize: number
+
+  /** @internal built by LstmModel (createState, createWindows) */
+  constructor(handle: H, inputSize: number, outputSize: number) {
+    super()
+    this.attach(handle)
+    const info = handle.info()
+    this.capacity = info.capacity
+    this.bytesPerKey = info.bytesPerKey
+    this.inputSize = inputSize
+    this.outputSize = outputSize
+  }
+}

@@ -1,0 +1,209 @@
+// The native addon's surface as JavaScript sees it: every class and function that native/addon exports,
+// with the argument and result shapes of its binding. native() returns this type, so the classes in lib/
+// call the addon without casts. The shapes are the bindings' own (plain objects, typed arrays); the public
+// types of each domain are structurally the same where they pass straight through (LstmWeights,
+// WindowMetrics, WatermarkInputState). runtime/ imports no other domain, so nothing here does either.
+import type { CudaBackend } from './backends'
+import type { SluiceError } from './errors'
+
+export interface NativeAddon {
+  /** The folder holding sluice.node (and, optionally, libsluice_cuda.so). */
+  directory: string
+  /** Registers the class native errors are raised as (called once, by native()). */
+  setErrorClass(ctor: typeof SluiceError): void
+  backends(): NativeBackends
+  /** The sealed, versioned, checksummed envelope every snapshot travels in. */
+  snapshotEnvelope: NativeSnapshotEnvelope
+  testing: NativeTesting
+
+  SlidingWindow: new (options: NativeSlidingWindowOptions) => NativeSlidingWindow
+  EventTimeWindows: new (options: NativeEventTimeWindowsOptions) => NativeEventTimeWindows
+  WatermarkTracker: new (inputs: number, bound: number, idleTimeout: number, now: number) => NativeWatermarkTracker
+
+  // A `model` argument is a NativeLstmModel or a NativeCudaLstmModel, as each binding says; the binding
+  // checks which (ERR_INVALID_TYPE for the other).
+  NativeLstmModel: new (weights: NativeLstmWeights, threads: number | undefined) => NativeLstmModel
+  /** Over a CPU model. */
+  NativeLstmState: new (model: NativeLstmModel, capacity: number) => NativeLstmState
+  /** Over a CPU or a CUDA model. */
+  NativeLstmWindows: new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
+  /** Over a CPU model; copies its weights. */
+  NativeLstmTrainer: new (model: NativeLstmModel, threads: number | undefined, options: NativeLstmTrainerOptions) => NativeLstmTrainer
+  /** A CPU model's current weights (copies). */
+  lstmModelWeights(model: NativeLstmModel): NativeLstmWeights
+  /** ERR_NOT_SUPPORTED (naming backends().cuda.reason) where CUDA is unusable. */
+  NativeCudaLstmModel: new (weights: NativeLstmWeights, algorithm: NativeCudnnAlgorithm | undefined) => NativeCudaLstmModel
+  /** Over a CUDA model; the table lives in device memory. */
+  NativeCudaLstmState: new (model: NativeLstmModel, capacity: number) => NativeLstmState
+}
+
+/** Every native object: close() frees its memory now (the finalizer does otherwise). */
+export interface NativeHandle {
+  close(): void
+}
+
+/** A native object whose whole state travels as snapshot bytes. */
+export interface NativeSnapshotHandle extends NativeHandle {
+  snapshot(): Uint8Array
+  restore(bytes: Uint8Array): unknown
+}
+
+export interface NativeBackends {
+  cpu: { available: true; simd: string; simdSupported: string; threads: number }
+  cuda: CudaBackend
+}
+
+export interface NativeSnapshotEnvelope {
+  /** `payload` inside an envelope of `kind` (magic, format version, length, checksum). */
+  seal(kind: string, payload: Uint8Array): Uint8Array
+  /** The payload of an envelope of `kind`; ERR_MALFORMED_DATA for another kind, version or a bad checksum. */
+  open(bytes: Uint8Array, kind: string): Uint8Array
+}
+
+/** Internal functions for tests and benchmarks; not public API. */
+export interface NativeTesting {
+  /** Writes 0, 1, 2, … through the native span; returns the elements written. */
+  fillIota(array: Float64Array | Float32Array | Uint32Array, expectedLength?: number): number
+  /** Raises a core error with `code`, to test that codes cross the binding unchanged. */
+  throwCoreError(code: string): never
+  /** One thread's FMA throughput with the active LSTM kernels (bench/lstm.bench.js's "physical limit"). */
+  lstmFmaProbe(iterations: number): { flops: number; seconds: number; simd: string; sink: number }
+}
+
+// ---- windows ----
+
+export interface NativeSlidingWindowOptions {
+  size: number
+  slide: number
+  channels: number
+  aggregates: readonly string[]
+  emitPartial: boolean
+  threads: number
+}
+
+export interface NativeSlidingWindow extends NativeSnapshotHandle {
+  /** Returns the windows emitted. */
+  push(values: Float64Array | Float32Array, out: Float64Array): number
+  pushAsync(values: Float64Array | Float32Array, out: Float64Array): Promise<number>
+  windowsFor(rows: number): number
+  /** Returns the restored rowsSeen. */
+  restore(bytes: Uint8Array): number
+  reset(): void
+  readonly rowsSeen: number
+  readonly memoryBytes: number
+}
+
+/** The binding reads each duration by name (a missing one is 0; slide defaults to size for tumbling). */
+export type NativeEventTimeWindowsOptions = Partial<Record<'size' | 'slide' | 'gap' | 'offset' | 'allowedLateness' | 'horizon', number>> & {
+  kind: 'tumbling' | 'sliding' | 'session'
+  keyCount: number
+  channels: number
+  aggregates: readonly string[]
+}
+
+export interface NativeEventTimeWindows extends NativeSnapshotHandle {
+  /** Returns how many indices it wrote to lateOut. */
+  push(timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, lateOut: Uint32Array): number
+  /** advance, flush: the windows that fired, staged for readFired. */
+  advance(watermark: number): number
+  flush(): number
+  /** How many windows advancing to `watermark` would fire, without firing them. */
+  firing(watermark: number): number
+  readFired(key: Uint32Array, start: Float64Array, end: Float64Array, count: Float64Array, updated: Uint8Array, values: Float64Array): number
+  watermark(): number
+  metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number }
+  info(): { ringPanes: number; memoryBytes: number }
+  restore(bytes: Uint8Array): void
+}
+
+export interface NativeWatermarkTracker extends NativeSnapshotHandle {
+  /** observe, markIdle, markActive, update: the combined watermark afterwards. */
+  observe(input: number, timestamps: Float64Array, now: number): number
+  markIdle(input: number): number
+  markActive(input: number, now: number): number
+  update(now: number): number
+  idle(): boolean
+  input(index: number): { watermark: number; idle: boolean; aligned: boolean }
+  restore(bytes: Uint8Array): void
+}
+
+// ---- lstm ----
+
+/** lib/lstm/lstm_weights.ts's LstmWeights, as the bindings read and return it (PyTorch layout). */
+export interface NativeLstmWeights {
+  inputSize: number
+  hiddenSize: number
+  layers: { weightIh: Float32Array; weightHh: Float32Array; biasIh?: Float32Array; biasHh?: Float32Array }[]
+  head?: { weight: Float32Array; bias?: Float32Array }
+}
+
+export type NativeCudnnAlgorithm = 'auto' | 'standard' | 'persist-static'
+
+export interface NativeLstmModelInfo {
+  inputSize: number
+  hiddenSize: number
+  numLayers: number
+  outputSize: number
+  hasHead: boolean
+  threads: number
+  simd: string
+  weightBytes: number
+}
+
+export interface NativeLstmModel extends NativeHandle {
+  /** Returns the floats written. */
+  predict(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): number
+  /** Resolves with `out`. */
+  predictAsync(x: Float32Array, steps: number, batch: number, batchFirst: boolean, sequence: boolean, out: Float32Array): Promise<Float32Array>
+  info(): NativeLstmModelInfo
+}
+
+export interface NativeCudaLstmModel extends NativeLstmModel {
+  /** The device memory held, page-locked staging bytes, the cuDNN algorithm of the last call and the GPU's name. */
+  info(): NativeLstmModelInfo & { deviceBytes: number; pinnedBytes: number; algorithm: string; device: string }
+  setAlgorithm(algorithm: NativeCudnnAlgorithm): void
+}
+
+/** NativeLstmState and NativeCudaLstmState. */
+export interface NativeLstmState extends NativeSnapshotHandle {
+  /** Returns the floats written. */
+  step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
+  /** Resolves with `out`. */
+  stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
+  reset(keys?: Uint32Array): void
+  restore(bytes: Uint8Array): void
+  info(): { capacity: number; bytesPerKey: number; bytes: number }
+}
+
+export interface NativeLstmWindows extends NativeHandle {
+  /** Returns the distinct keys evaluated. */
+  push(keys: Uint32Array, x: Float32Array, outKeys: Uint32Array, out: Float32Array): number
+  reset(): void
+  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda' }
+}
+
+/** Adam's and the clipping's numbers by name (a missing one takes the core's default), and the loss. */
+export type NativeLstmTrainerOptions = Partial<Record<'learningRate' | 'beta1' | 'beta2' | 'epsilon' | 'weightDecay' | 'clipNorm', number>> & {
+  loss?: 'mse' | 'mae'
+}
+
+export interface NativeEpochResult {
+  loss: number
+  mae: number
+  valLoss?: number
+  valMae?: number
+  examples: number
+  batches: number
+  aborted: boolean
+}
+
+export interface NativeLstmTrainer extends NativeHandle {
+  trainEpoch(x: Float32Array, steps: number, examples: number, y: Float32Array, order: Uint32Array, batchSize: number, valBegin: number, valEnd: number): NativeEpochResult
+  trainEpochAsync(x: Float32Array, steps: number, examples: number, y: Float32Array, order: Uint32Array, batchSize: number, valBegin: number, valEnd: number): Promise<NativeEpochResult>
+  lossAndGradient(x: Float32Array, steps: number, examples: number, y: Float32Array): { loss: number; gradient: NativeLstmWeights }
+  weights(): NativeLstmWeights
+  saveBest(): void
+  restoreBest(): void
+  abort(): void
+  info(): { threads: number; simd: string; parameters: number; bytes: number }
+}

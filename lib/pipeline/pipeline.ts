@@ -132,6 +132,13 @@ type ModelRequest =
   | { x: Float32Array; shape: LstmPredictOptions; keys?: undefined }
   | { x: Float32Array; keys: Uint32Array; shape?: undefined }
 
+/** What one call fires, for the rows path: the windows, the late events to report, whether it ends the stream. */
+interface Firing {
+  fired: FiredWindows
+  late: ResultBatch['late']
+  final: boolean
+}
+
 const SNAPSHOT_MAGIC = 0x4c504c53 // 'SLPL'
 const SNAPSHOT_VERSION = 1
 const EMPTY_U32 = new Uint32Array(0)
@@ -242,7 +249,7 @@ export class Pipeline {
    * completely before anything changes.
    */
   process(batch: SourceBatch): ResultBatch {
-    return this.drive(this.processSteps(batch))
+    return this.drive(() => this.ingest(batch))
   }
 
   /**
@@ -251,12 +258,86 @@ export class Pipeline {
    * at a time: another call while this one runs is ERR_INVALID_STATE.
    */
   processAsync(batch: SourceBatch): Promise<ResultBatch> {
-    return this.driveAsync(this.processSteps(batch))
+    return this.driveAsync(() => this.ingest(batch))
   }
 
-  private *processSteps(batch: SourceBatch): Generator<ModelRequest, ResultBatch, Float32Array> {
+  /** No events, only time: applies idleness at `now` and fires what the watermark closes. */
+  advance(now?: number): ResultBatch {
+    return this.process({ timestamps: EMPTY_F64, values: EMPTY_F64, now })
+  }
+
+  /**
+   * No events: raises the windows' watermark to an external `watermark` (e.g. a Kafka adapter's combined
+   * watermark for an idle partition) and fires what it closes, through the same rows path as process().
+   * A watermark at or below the current one changes nothing (an empty batch). Later events at or below it
+   * are late. Finite watermarks only (end of stream is finish()).
+   */
+  advanceTo(watermark: number): ResultBatch {
+    return this.drive(() => this.raiseWatermark(watermark))
+  }
+
+  /** advanceTo() with the LSTM's work on a native worker thread (see processAsync). */
+  advanceToAsync(watermark: number): Promise<ResultBatch> {
+    return this.driveAsync(() => this.raiseWatermark(watermark))
+  }
+
+  /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
+  finish(): ResultBatch {
+    return this.drive(() => this.fireAll())
+  }
+
+  /** finish() with the LSTM's work on a native worker thread (see processAsync). */
+  finishAsync(): Promise<ResultBatch> {
+    return this.driveAsync(() => this.fireAll())
+  }
+
+  /** Runs a batch's steps, answering each model request with predict() or LstmState.step(). */
+  private drive(fire: () => Firing): ResultBatch {
+    this.checkIdle()
+    try {
+      const steps = this.batchSteps(fire)
+      let step = steps.next()
+      while (!step.done) {
+        const request = step.value
+        step = steps.next(request.keys ? this.lstmState!.step(request.keys, request.x) : this.model!.predict(request.x, request.shape))
+      }
+      return step.value
+    } catch (error) {
+      this.noteFailure(error)
+      throw error
+    }
+  }
+
+  /** Runs a batch's steps, answering each model request with predictAsync() or LstmState.stepAsync(); one batch at a time. */
+  private async driveAsync(fire: () => Firing): Promise<ResultBatch> {
+    this.checkIdle()
+    this.busy = true
+    try {
+      const steps = this.batchSteps(fire)
+      let step = steps.next()
+      while (!step.done) {
+        const request = step.value
+        step = steps.next(await (request.keys ? this.lstmState!.stepAsync(request.keys, request.x) : this.model!.predictAsync(request.x, request.shape)))
+      }
+      return step.value
+    } catch (error) {
+      this.noteFailure(error)
+      throw error
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** One call's steps: `fire` fires the windows, then they become rows, with model requests on the way. */
+  private *batchSteps(fire: () => Firing): Generator<ModelRequest, ResultBatch, Float32Array> {
     const began = performance.now()
     this.checkOpen()
+    const { fired, late, final } = fire()
+    return yield* this.finishBatch(fired, late, final, began)
+  }
+
+  /** process(): the batch's events enter the windows and the tracker, then the combined watermark fires. */
+  private ingest(batch: SourceBatch): Firing {
     const { input, timestamps, keys, values, labels, now } = this.checkBatch(batch)
     const n = timestamps.length
     let lateTimes = EMPTY_F64, lateKeys = EMPTY_U32
@@ -279,89 +360,21 @@ export class Pipeline {
     this.counters.batchesIn++
     const watermark = this.tracker.currentWatermark(now)
     const fired = this.windows.advanceWatermark(watermark)
-    return yield* this.finishBatch(fired, { input, timestamps: lateTimes, keys: lateKeys }, false, began)
+    return { fired, late: { input, timestamps: lateTimes, keys: lateKeys }, final: false }
   }
 
-  /** No events, only time: applies idleness at `now` and fires what the watermark closes. */
-  advance(now?: number): ResultBatch {
-    return this.process({ timestamps: EMPTY_F64, values: EMPTY_F64, now })
-  }
-
-  /**
-   * No events: raises the windows' watermark to an external `watermark` (e.g. a Kafka adapter's combined
-   * watermark for an idle partition) and fires what it closes, through the same rows path as process().
-   * A watermark at or below the current one changes nothing (an empty batch). Later events at or below it
-   * are late. Finite watermarks only (end of stream is finish()).
-   */
-  advanceTo(watermark: number): ResultBatch {
-    return this.drive(this.advanceToSteps(watermark))
-  }
-
-  /** advanceTo() with the LSTM's work on a native worker thread (see processAsync). */
-  advanceToAsync(watermark: number): Promise<ResultBatch> {
-    return this.driveAsync(this.advanceToSteps(watermark))
-  }
-
-  private *advanceToSteps(watermark: number): Generator<ModelRequest, ResultBatch, Float32Array> {
-    const began = performance.now()
-    this.checkOpen()
+  /** advanceTo(): only a real advance goes to the windows (they count a lower one as ignored); either way one batch out. */
+  private raiseWatermark(watermark: number): Firing {
     expectFinite(watermark, 'watermark')
-    // Only a real advance goes to the windows (they count a lower one as ignored); either way one batch out.
     const fired = this.windows.advanceWatermark(Math.max(watermark, this.windows.watermark))
-    return yield* this.finishBatch(fired, { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, false, began)
+    return { fired, late: { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, final: false }
   }
 
-  /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
-  finish(): ResultBatch {
-    return this.drive(this.finishSteps())
-  }
-
-  /** finish() with the LSTM's work on a native worker thread (see processAsync). */
-  finishAsync(): Promise<ResultBatch> {
-    return this.driveAsync(this.finishSteps())
-  }
-
-  private *finishSteps(): Generator<ModelRequest, ResultBatch, Float32Array> {
-    const began = performance.now()
-    this.checkOpen()
+  /** finish(): every window fires. */
+  private fireAll(): Firing {
     const fired = this.windows.flush()
     this.finished = true
-    return yield* this.finishBatch(fired, { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, true, began)
-  }
-
-  /** Runs a batch's steps, answering each model request with predict() or LstmState.step(). */
-  private drive(steps: Generator<ModelRequest, ResultBatch, Float32Array>): ResultBatch {
-    this.checkIdle()
-    try {
-      let step = steps.next()
-      while (!step.done) {
-        const request = step.value
-        step = steps.next(request.keys ? this.lstmState!.step(request.keys, request.x) : this.model!.predict(request.x, request.shape))
-      }
-      return step.value
-    } catch (error) {
-      this.noteFailure(error)
-      throw error
-    }
-  }
-
-  /** Runs a batch's steps, answering each model request with predictAsync() or LstmState.stepAsync(); one batch at a time. */
-  private async driveAsync(steps: Generator<ModelRequest, ResultBatch, Float32Array>): Promise<ResultBatch> {
-    this.checkIdle()
-    this.busy = true
-    try {
-      let step = steps.next()
-      while (!step.done) {
-        const request = step.value
-        step = steps.next(await (request.keys ? this.lstmState!.stepAsync(request.keys, request.x) : this.model!.predictAsync(request.x, request.shape)))
-      }
-      return step.value
-    } catch (error) {
-      this.noteFailure(error)
-      throw error
-    } finally {
-      this.busy = false
-    }
+    return { fired, late: { input: 0, timestamps: EMPTY_F64, keys: EMPTY_U32 }, final: true }
   }
 
   /** A failure after windows fired leaves rows that were never emitted: the pipeline refuses to go on. */

@@ -1,0 +1,78 @@
+// The layout rule of lib/: every file sits in a domain folder, and a domain imports only the domains below
+// it (runtime at the bottom; windows and lstm side by side and independent; pipeline over both; kafka over
+// windows and pipeline; cli and the package entries over everything). Reads the import statements of
+// every file, so a new import that runs the wrong way fails here.
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { repoRoot } from '../helpers'
+
+const libRoot = path.join(repoRoot, 'lib')
+// 'package': files of the package outside lib/ (package.json).
+const everything = ['runtime', 'windows', 'lstm', 'pipeline', 'kafka', 'cli', 'entry', 'package']
+
+/** The domains each domain may import from (its own included). 'entry' is lib/index.ts. */
+const allowed: Record<string, readonly string[]> = {
+  runtime: ['runtime'],
+  windows: ['runtime', 'windows'],
+  lstm: ['runtime', 'lstm'],
+  pipeline: ['runtime', 'windows', 'lstm', 'pipeline'],
+  kafka: ['runtime', 'windows', 'pipeline', 'kafka'],
+  cli: everything,
+  entry: everything,
+}
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory()) return sourceFiles(full)
+    return entry.name.endsWith('.ts') ? [full] : []
+  })
+}
+
+/** lib/<domain>/… → domain; lib/index.ts → 'entry'; anything else (a new top folder) → its name, unknown to `allowed`. */
+function domainOf(file: string): string {
+  const relative = path.relative(libRoot, file).split(path.sep)
+  return relative.length === 1 ? 'entry' : relative[0]!
+}
+
+/** The relative module paths a file imports or re-exports: import … from, export … from, import(), require(). */
+function importedPaths(source: string): string[] {
+  const pattern = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]*)['"]/gm
+  return [...source.matchAll(pattern)].map((match) => match[1]!)
+}
+
+/** Every import of `file` (its text: `source`) that breaks the rule, as 'lib/a/b.ts → ../c/d (a may not import c)'. */
+function violations(file: string, source: string): string[] {
+  const from = domainOf(file)
+  return importedPaths(source).flatMap((imported) => {
+    const target = path.resolve(path.dirname(file), imported)
+    const to = path.relative(libRoot, target).startsWith('..') ? 'package' : domainOf(target + '.ts')
+    return (allowed[from] ?? []).includes(to) ? [] : [`${path.relative(repoRoot, file)} → ${imported} (${from} may not import ${to})`]
+  })
+}
+
+describe('lib/ layout', () => {
+  const files = sourceFiles(libRoot)
+
+  it('puts every file in a known domain folder', () => {
+    expect(files.length).toBeGreaterThan(20)
+    expect(files.map(domainOf).filter((domain) => !(domain in allowed))).toEqual([])
+  })
+
+  it('imports only downwards between domains; windows and lstm stay independent', () => {
+    expect(files.flatMap((file) => violations(file, fs.readFileSync(file, 'utf8')))).toEqual([])
+  })
+
+  it('sees the imports it checks and reports the ones that break the rule (it cannot pass vacuously)', () => {
+    const lstmModel = path.join(libRoot, 'lstm', 'lstm_model.ts')
+    expect(importedPaths(fs.readFileSync(lstmModel, 'utf8'))).toContain('../runtime/native')
+    expect(importedPaths("import type { X } from '../windows/a'\nexport { Y } from './b'\nconst z = require('../lstm/c')\nimport './d'")).toEqual(['../windows/a', './b', '../lstm/c', './d'])
+    const probe = path.join(libRoot, 'windows', 'probe.ts')
+    expect(violations(probe, "import { LstmModel } from '../lstm/lstm_model'\nimport type { Pipeline } from '../pipeline/pipeline'\nimport { native } from '../runtime/native'")).toEqual([
+      'lib/windows/probe.ts → ../lstm/lstm_model (windows may not import lstm)',
+      'lib/windows/probe.ts → ../pipeline/pipeline (windows may not import pipeline)',
+    ])
+    expect(violations(path.join(libRoot, 'runtime', 'probe.ts'), "import type { X } from '../windows/aggregates'")).toHaveLength(1)
+  })
+})

@@ -1,3 +1,8 @@
+/**
+ * sluice: event-time windows and watermarks, LSTM inference and training, and a streaming anomaly
+ * pipeline, in native code for Node.js. Guides: the README and docs/ of the repository.
+ * @module sluice
+ */
 export { SluiceError } from './runtime/errors'
 export type { SluiceErrorCode } from './runtime/errors'
 export { backends } from './runtime/backends'

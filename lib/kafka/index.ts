@@ -1,5 +1,9 @@
-// sluice/kafka: a partition-aware adapter between a KafkaJS-style consumer and per-partition processors.
-// No Kafka client is imported here: pass kafkajs or @confluentinc/kafka-javascript objects in.
+/**
+ * sluice/kafka: a partition-aware adapter between a KafkaJS-style consumer group and per-partition
+ * processors (windows or a whole Pipeline), with exactly-once state through snapshots committed with the
+ * offsets. No Kafka client is imported here: pass kafkajs or @confluentinc/kafka-javascript objects in.
+ * @module sluice/kafka
+ */
 export { KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
 export type {
   BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage,

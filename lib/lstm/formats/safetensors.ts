@@ -9,6 +9,7 @@ import { modelBytes } from './model_bytes'
 /** The float dtypes; readSafetensors returns all of them as Float32Array. */
 export type SafetensorsFloatDtype = 'F32' | 'F16' | 'BF16' | 'F64'
 
+/** The typed array of each integer dtype (BOOL as Uint8Array). @inline */
 interface IntegerDataTypes {
   BOOL: Uint8Array
   U8: Uint8Array
@@ -32,6 +33,7 @@ export type SafetensorsTensor =
   | { dtype: SafetensorsFloatDtype; shape: number[]; data: Float32Array }
   | { [D in SafetensorsIntegerDtype]: { dtype: D; shape: number[]; data: IntegerDataTypes[D] } }[SafetensorsIntegerDtype]
 
+/** The typed arrays a tensor to write may hold. @inline */
 type WritableData = Float32Array | Float64Array | IntegerDataTypes[SafetensorsIntegerDtype]
 
 /** A tensor to write: `dtype` defaults from the array type; Uint16Array data may carry raw F16 / BF16 bits. */

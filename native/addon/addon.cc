@@ -36,7 +36,8 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
   InitSlidingWindow(env, exports);
-  InitCudaLstm(env, exports);
+  InitCudaLstmModel(env, exports);
+  InitCudaLstmState(env, exports);
   InitLstmWindows(env, exports);
 }
 

@@ -38,5 +38,6 @@ void InitLstmTrainer(Napi::Env env, Napi::Object exports);
 void InitEventTimeWindows(Napi::Env env, Napi::Object exports);
 void InitWatermarkTracker(Napi::Env env, Napi::Object exports);
 void InitSlidingWindow(Napi::Env env, Napi::Object exports);
-void InitCudaLstm(Napi::Env env, Napi::Object exports);
+void InitCudaLstmModel(Napi::Env env, Napi::Object exports);
+void InitCudaLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);

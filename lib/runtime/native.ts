@@ -16,6 +16,8 @@ export interface NativeAddon {
   testing: {
     fillIota(array: Float64Array | Float32Array | Uint32Array, expectedLength?: number): number
     throwCoreError(code: string): never
+    /** One thread's FMA throughput with the active LSTM kernels (bench/lstm.bench.js). */
+    lstmFmaProbe(iterations: number): { flops: number; seconds: number; simd: string; sink: number }
   }
   [name: string]: unknown
 }

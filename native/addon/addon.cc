@@ -47,4 +47,9 @@ Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Object TestingExports(Napi::Env env, Napi::Object exports) {
+  if (!exports.Has("testing")) exports.Set("testing", Napi::Object::New(env));
+  return exports.Get("testing").As<Napi::Object>();
+}
+
 NODE_API_ADDON(SluiceAddon)

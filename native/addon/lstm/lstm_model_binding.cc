@@ -2,6 +2,7 @@
 // written; predictAsync(…) → Promise of `out`, computed on a libuv worker thread; close(); info().
 // lib/lstm_model.ts validates first; the core checks every length again. All but the constructor and
 // info()'s backend fields is LstmModelWrapBase (lstm_model_wrap.h), shared with NativeCudaLstmModel.
+// Also testing.lstmFmaProbe, a benchmark's probe of the kernels.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -87,8 +88,8 @@ class LstmModelWrap : public LstmModelWrapBase<LstmModelWrap, sluice::LstmModel>
   }
 };
 
-// lstmFmaProbe(iterations) → { flops, seconds, simd }: one thread's FMA throughput with the active kernels,
-// the "physical limit" column of bench/lstm.bench.js.
+// testing.lstmFmaProbe(iterations) → { flops, seconds, simd, sink }: one thread's FMA throughput with the
+// active kernels, the "physical limit" column of bench/lstm.bench.js.
 Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t iterations = SizeArg(env, info[0], "iterations");
@@ -115,5 +116,5 @@ std::shared_ptr<sluice::LstmModel> UnwrapLstmModel(Napi::Env env, const Napi::Va
 
 void InitLstmModel(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeLstmModel", LstmModelWrap::Define(env));
-  exports.Set("lstmFmaProbe", Napi::Function::New(env, FmaProbe, "lstmFmaProbe"));
+  TestingExports(env, exports).Set("lstmFmaProbe", Napi::Function::New(env, FmaProbe, "lstmFmaProbe"));
 }

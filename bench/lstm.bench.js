@@ -46,7 +46,7 @@ function oneAtATime(stepAsync) {
 function measureFmaPeak() {
   let iterations = 1e6
   for (;;) {
-    const r = native().lstmFmaProbe(iterations)
+    const r = native().testing.lstmFmaProbe(iterations)
     if (r.seconds > 0.25) return { gflops: r.flops / r.seconds / 1e9, simd: r.simd }
     iterations *= 2
   }

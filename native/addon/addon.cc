@@ -36,7 +36,8 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitEventTimeWindows(env, exports);
   InitWatermarkTracker(env, exports);
   InitSlidingWindow(env, exports);
-  InitCudaLstm(env, exports);
+  InitCudaLstmModel(env, exports);
+  InitCudaLstmState(env, exports);
   InitLstmWindows(env, exports);
 }
 
@@ -44,6 +45,11 @@ Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowSluiceError(info.Env(), sluice::codes::kInvalidType, "setErrorClass needs a constructor");
   errorClass = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
+}
+
+Napi::Object TestingExports(Napi::Env env, Napi::Object exports) {
+  if (!exports.Has("testing")) exports.Set("testing", Napi::Object::New(env));
+  return exports.Get("testing").As<Napi::Object>();
 }
 
 NODE_API_ADDON(SluiceAddon)

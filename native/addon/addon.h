@@ -29,6 +29,10 @@ class SluiceAddon : public Napi::Addon<SluiceAddon> {
   std::unique_ptr<sluice::CudaLibrary> cuda_;
 };
 
+// The `testing` object of the exports (made by the first caller): functions for tests and benchmarks,
+// not public API.
+Napi::Object TestingExports(Napi::Env env, Napi::Object exports);
+
 // Each binding file exports one initialiser that adds its functions or classes to `exports`.
 void InitBackends(Napi::Env env, Napi::Object exports);
 void InitTesting(Napi::Env env, Napi::Object exports);
@@ -38,5 +42,6 @@ void InitLstmTrainer(Napi::Env env, Napi::Object exports);
 void InitEventTimeWindows(Napi::Env env, Napi::Object exports);
 void InitWatermarkTracker(Napi::Env env, Napi::Object exports);
 void InitSlidingWindow(Napi::Env env, Napi::Object exports);
-void InitCudaLstm(Napi::Env env, Napi::Object exports);
+void InitCudaLstmModel(Napi::Env env, Napi::Object exports);
+void InitCudaLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);

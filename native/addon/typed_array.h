@@ -3,47 +3,44 @@
 #pragma once
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "errors.h"
 #include "base/span.h"
 
+// The typed array type that holds T's elements, and the name the messages give it.
 template <typename T>
-struct TypedArrayTraits;
-template <>
-struct TypedArrayTraits<double> {
-  static constexpr napi_typedarray_type kType = napi_float64_array;
-  static constexpr const char* kName = "Float64Array";
-};
-template <>
-struct TypedArrayTraits<float> {
-  static constexpr napi_typedarray_type kType = napi_float32_array;
-  static constexpr const char* kName = "Float32Array";
-};
-template <>
-struct TypedArrayTraits<uint32_t> {
-  static constexpr napi_typedarray_type kType = napi_uint32_array;
-  static constexpr const char* kName = "Uint32Array";
-};
-template <>
-struct TypedArrayTraits<int32_t> {
-  static constexpr napi_typedarray_type kType = napi_int32_array;
-  static constexpr const char* kName = "Int32Array";
-};
-template <>
-struct TypedArrayTraits<uint8_t> {
-  static constexpr napi_typedarray_type kType = napi_uint8_array;
-  static constexpr const char* kName = "Uint8Array";
-};
+constexpr napi_typedarray_type TypedArrayTypeOf() {
+  if constexpr (std::is_same_v<T, double>) return napi_float64_array;
+  else if constexpr (std::is_same_v<T, float>) return napi_float32_array;
+  else if constexpr (std::is_same_v<T, uint32_t>) return napi_uint32_array;
+  else {
+    static_assert(std::is_same_v<T, uint8_t>, "no binding takes a typed array of this element type");
+    return napi_uint8_array;
+  }
+}
+
+template <typename T>
+constexpr const char* TypedArrayName() {
+  switch (TypedArrayTypeOf<T>()) {
+    case napi_float64_array: return "Float64Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_uint32_array: return "Uint32Array";
+    default: return "Uint8Array";
+  }
+}
 
 // The caller's typed array as a Span<T>; ERR_INVALID_TYPE unless it is exactly T's array type.
 template <typename T>
 sluice::Span<T> ToSpan(Napi::Env env, const Napi::Value& value, const char* argName) {
   if (!value.IsTypedArray() ||
-      value.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTraits<T>::kType) {
+      value.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTypeOf<T>()) {
     ThrowSluiceError(env, sluice::codes::kInvalidType,
-                     std::string(argName) + " must be a " + TypedArrayTraits<T>::kName);
+                     std::string(argName) + " must be a " + TypedArrayName<T>());
   }
   auto array = value.As<Napi::TypedArrayOf<T>>();
   return sluice::Span<T>(array.Data(), array.ElementLength());
@@ -84,4 +81,12 @@ inline FloatSpan ToFloatSpan(Napi::Env env, const Napi::Value& value, const char
     }
   }
   ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(argName) + " must be a Float64Array or Float32Array");
+}
+
+// A new JS typed array holding a copy of `values` (results the caller keeps: snapshots, weights).
+template <typename T>
+Napi::TypedArrayOf<T> CopyToTypedArray(Napi::Env env, const std::vector<T>& values) {
+  Napi::TypedArrayOf<T> array = Napi::TypedArrayOf<T>::New(env, values.size());
+  std::copy(values.begin(), values.end(), array.Data());
+  return array;
 }

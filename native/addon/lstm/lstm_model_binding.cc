@@ -2,11 +2,13 @@
 // written; predictAsync(…) → Promise of `out`, computed on a libuv worker thread; close(); info().
 // lib/lstm_model.ts validates first; the core checks every length again. All but the constructor and
 // info()'s backend fields is LstmModelWrapBase (lstm_model_wrap.h), shared with NativeCudaLstmModel.
+// Also testing.lstmFmaProbe, a benchmark's probe of the kernels.
 #include <chrono>
 #include <memory>
 #include <string>
 
 #include "addon.h"
+#include "arguments.h"
 #include "lstm/lstm_model_binding.h"
 #include "lstm/lstm_model_wrap.h"
 #include "typed_array.h"
@@ -22,18 +24,7 @@ sluice::Span<const float> OptionalWeight(Napi::Env env, const Napi::Object& owne
   return ToSpan<float>(env, value, name.c_str());
 }
 
-size_t SizeArg(Napi::Env env, const Napi::Value& value, const char* name) {
-  if (!value.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a number");
-  const double d = value.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
-    ThrowSluiceError(env, sluice::codes::kOutOfRange, std::string(name) + " must be a non-negative integer");
-  }
-  return static_cast<size_t>(d);
-}
-
 }  // namespace
-
-size_t ParseSizeArg(Napi::Env env, const Napi::Value& value, const char* name) { return SizeArg(env, value, name); }
 
 // The weights object of lib/lstm_weights.ts as spans over its typed arrays (valid during this call).
 sluice::LstmModelSpec ParseLstmModelSpec(Napi::Env env, const Napi::Value& value) {
@@ -84,9 +75,8 @@ class LstmModelWrap : public LstmModelWrapBase<LstmModelWrap, sluice::LstmModel>
     TranslateErrors(env, [&] {
       const sluice::LstmModelSpec spec = ParseLstmModelSpec(env, info[0]);
       const size_t threads = info[1].IsUndefined() ? 0 : SizeArg(env, info[1], "threads");
-      auto model = std::make_shared<sluice::LstmModel>(spec, threads);
-      const auto weightBytes = static_cast<int64_t>(model->WeightBytes());
-      Attach(env, std::move(model), weightBytes);
+      const sluice::LstmModel& model = Attach(std::make_shared<sluice::LstmModel>(spec, threads));
+      ReportMemory(env, model.WeightBytes());
     });
     info.This().As<Napi::Object>().TypeTag(&kLstmModelTag);
   }
@@ -98,8 +88,8 @@ class LstmModelWrap : public LstmModelWrapBase<LstmModelWrap, sluice::LstmModel>
   }
 };
 
-// lstmFmaProbe(iterations) → { flops, seconds, simd }: one thread's FMA throughput with the active kernels,
-// the "physical limit" column of bench/lstm.bench.js.
+// testing.lstmFmaProbe(iterations) → { flops, seconds, simd, sink }: one thread's FMA throughput with the
+// active kernels, the "physical limit" column of bench/lstm.bench.js.
 Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t iterations = SizeArg(env, info[0], "iterations");
@@ -121,10 +111,10 @@ std::shared_ptr<sluice::LstmModel> UnwrapLstmModel(Napi::Env env, const Napi::Va
   if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kLstmModelTag)) {
     ThrowSluiceError(env, sluice::codes::kInvalidType, "model must be a native LstmModel");
   }
-  return LstmModelWrap::Unwrap(value.As<Napi::Object>())->Model(env);
+  return LstmModelWrap::Unwrap(value.As<Napi::Object>())->SharedCore(env);
 }
 
 void InitLstmModel(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeLstmModel", LstmModelWrap::Define(env));
-  exports.Set("lstmFmaProbe", Napi::Function::New(env, FmaProbe, "lstmFmaProbe"));
+  TestingExports(env, exports).Set("lstmFmaProbe", Napi::Function::New(env, FmaProbe, "lstmFmaProbe"));
 }

@@ -10,7 +10,6 @@
 // else, ERR_INVALID_STATE once the model is closed.
 std::shared_ptr<sluice::LstmModel> UnwrapLstmModel(Napi::Env env, const Napi::Value& value);
 
-// Shared with the CUDA bindings (cuda_lstm_binding.cc): the weights object of lib/lstm_weights.ts as spans
-// over its typed arrays (valid during the calling JS call only), and a non-negative integer argument.
+// Shared with the CUDA model binding: the weights object of lib/lstm/lstm_weights.ts as spans over its
+// typed arrays (valid during the calling JS call only).
 sluice::LstmModelSpec ParseLstmModelSpec(Napi::Env env, const Napi::Value& value);
-size_t ParseSizeArg(Napi::Env env, const Napi::Value& value, const char* name);

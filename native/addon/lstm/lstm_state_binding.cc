@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "addon.h"
+#include "arguments.h"
 #include "lstm/lstm_model_binding.h"
 #include "lstm/lstm_state.h"
 #include "lstm/lstm_state_wrap.h"
@@ -17,8 +18,7 @@ struct CpuLstmStateBackend {
     return UnwrapLstmModel(env, value);
   }
   static size_t ParseCapacity(Napi::Env env, const Napi::Value& value) {
-    if (!value.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "capacity must be a number");
-    const double capacity = value.As<Napi::Number>().DoubleValue();
+    const double capacity = NumberArg(env, value, "capacity");
     if (!(capacity >= 1 && capacity <= 4294967295.0) || capacity != static_cast<double>(static_cast<int64_t>(capacity))) {
       ThrowSluiceError(env, sluice::codes::kOutOfRange, "capacity must be an integer in [1, 4294967295]");
     }

@@ -10,33 +10,13 @@
 #include <string>
 
 #include "addon.h"
-#include "async_work.h"
+#include "arguments.h"
 #include "lstm/lstm_model_binding.h"
 #include "lstm/lstm_training.h"
+#include "native_handle.h"
 #include "typed_array.h"
 
 namespace {
-
-double NumberOption(Napi::Env env, const Napi::Object& options, const char* key, double fallback) {
-  Napi::Value value = options.Get(key);
-  if (value.IsUndefined()) return fallback;
-  if (!value.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(key) + " must be a number");
-  return value.As<Napi::Number>().DoubleValue();
-}
-
-size_t SizeArg(Napi::Env env, const Napi::Value& value, const char* name) {
-  const double d = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
-    ThrowSluiceError(env, sluice::codes::kOutOfRange, std::string(name) + " must be a non-negative integer");
-  }
-  return static_cast<size_t>(d);
-}
-
-Napi::Float32Array ToArray(Napi::Env env, const std::vector<float>& data) {
-  Napi::Float32Array array = Napi::Float32Array::New(env, data.size());
-  std::copy(data.begin(), data.end(), array.Data());
-  return array;
-}
 
 // PyTorch-ordered tensors (per layer weight_ih, weight_hh, bias_ih, bias_hh; then head weight, bias) as
 // the LstmWeights object of lib/lstm_weights.ts.
@@ -48,17 +28,17 @@ Napi::Object ToWeights(Napi::Env env, const std::vector<std::vector<float>>& ten
   Napi::Array layerArray = Napi::Array::New(env, layers);
   for (size_t l = 0; l < layers; ++l) {
     Napi::Object layer = Napi::Object::New(env);
-    layer.Set("weightIh", ToArray(env, tensors[4 * l]));
-    layer.Set("weightHh", ToArray(env, tensors[4 * l + 1]));
-    layer.Set("biasIh", ToArray(env, tensors[4 * l + 2]));
-    layer.Set("biasHh", ToArray(env, tensors[4 * l + 3]));
+    layer.Set("weightIh", CopyToTypedArray(env, tensors[4 * l]));
+    layer.Set("weightHh", CopyToTypedArray(env, tensors[4 * l + 1]));
+    layer.Set("biasIh", CopyToTypedArray(env, tensors[4 * l + 2]));
+    layer.Set("biasHh", CopyToTypedArray(env, tensors[4 * l + 3]));
     layerArray.Set(static_cast<uint32_t>(l), layer);
   }
   weights.Set("layers", layerArray);
   if (hasHead) {
     Napi::Object head = Napi::Object::New(env);
-    head.Set("weight", ToArray(env, tensors[4 * layers]));
-    head.Set("bias", ToArray(env, tensors[4 * layers + 1]));
+    head.Set("weight", CopyToTypedArray(env, tensors[4 * layers]));
+    head.Set("bias", CopyToTypedArray(env, tensors[4 * layers + 1]));
     weights.Set("head", head);
   }
   return weights;
@@ -69,20 +49,21 @@ struct EpochResult {
   sluice::LstmLossSums validation;
 };
 
-class LstmTrainerWrap : public Napi::ObjectWrap<LstmTrainerWrap> {
+class LstmTrainerWrap : public NativeHandle<LstmTrainerWrap, sluice::LstmTrainer> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(
+    return DefineHandleClass(
         env, "NativeLstmTrainer",
         {InstanceMethod("trainEpoch", &LstmTrainerWrap::TrainEpoch),
          InstanceMethod("trainEpochAsync", &LstmTrainerWrap::TrainEpochAsync),
          InstanceMethod("lossAndGradient", &LstmTrainerWrap::LossAndGradient),
          InstanceMethod("weights", &LstmTrainerWrap::Weights), InstanceMethod("saveBest", &LstmTrainerWrap::SaveBest),
          InstanceMethod("restoreBest", &LstmTrainerWrap::RestoreBest), InstanceMethod("abort", &LstmTrainerWrap::Abort),
-         InstanceMethod("info", &LstmTrainerWrap::Info), InstanceMethod("close", &LstmTrainerWrap::Close)});
+         InstanceMethod("info", &LstmTrainerWrap::Info)});
   }
 
-  LstmTrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LstmTrainerWrap>(info) {
+  // In-flight epochs hold their own shared_ptr to the trainer: close() does not wait for them.
+  LstmTrainerWrap(const Napi::CallbackInfo& info) : NativeHandle(info, "the trainer is closed") {
     Napi::Env env = info.Env();
     TranslateErrors(env, [&] {
       auto model = UnwrapLstmModel(env, info[0]);
@@ -120,20 +101,13 @@ class LstmTrainerWrap : public Napi::ObjectWrap<LstmTrainerWrap> {
       spec.headOutputs = model->outputSize();
       spec.headWeight = {tensors[head].data(), tensors[head].size()};
       spec.headBias = {tensors[head + 1].data(), tensors[head + 1].size()};
-      trainer_ = std::make_shared<sluice::LstmTrainer>(spec, threads, sluice::ActiveSimdLevel(), options);
-      externalBytes_ = static_cast<int64_t>(trainer_->Bytes());
-      Napi::MemoryManagement::AdjustExternalMemory(env, externalBytes_);
+      const sluice::LstmTrainer& trainer =
+          Attach(std::make_shared<sluice::LstmTrainer>(spec, threads, sluice::ActiveSimdLevel(), options));
+      ReportMemory(env, trainer.Bytes());
     });
   }
 
-  void Finalize(Napi::Env env) override { Release(env); }
-
  private:
-  std::shared_ptr<sluice::LstmTrainer> Trainer(Napi::Env env) const {
-    if (!trainer_) ThrowSluiceError(env, sluice::codes::kInvalidState, "the trainer is closed");
-    return trainer_;
-  }
-
   struct EpochCall {
     sluice::LstmDataset data;
     sluice::Span<const uint32_t> order;
@@ -177,15 +151,15 @@ class LstmTrainerWrap : public Napi::ObjectWrap<LstmTrainerWrap> {
   Napi::Value TrainEpoch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
-      auto trainer = Trainer(env);
-      return ToObject(env, Run(*trainer, ParseEpoch(env, info), abort_.get()));
+      sluice::LstmTrainer& trainer = Ready(env);
+      return ToObject(env, Run(trainer, ParseEpoch(env, info), abort_.get()));
     });
   }
 
   Napi::Value TrainEpochAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
-      auto trainer = Trainer(env);
+      std::shared_ptr<sluice::LstmTrainer> trainer = SharedCore(env);
       const EpochCall call = ParseEpoch(env, info);
       auto result = std::make_shared<EpochResult>();
       auto abort = abort_;
@@ -200,27 +174,27 @@ class LstmTrainerWrap : public Napi::ObjectWrap<LstmTrainerWrap> {
   Napi::Value LossAndGradient(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
-      auto trainer = Trainer(env);
+      sluice::LstmTrainer& trainer = Ready(env);
       sluice::LstmTensors gradient;
-      const double loss = trainer->LossAndGradient(ParseData(env, info), &gradient);
+      const double loss = trainer.LossAndGradient(ParseData(env, info), &gradient);
       Napi::Object o = Napi::Object::New(env);
       o.Set("loss", loss);
-      o.Set("gradient", ToWeights(env, gradient, trainer->inputSize(), trainer->hiddenSize(), trainer->numLayers(), true));
+      o.Set("gradient", ToWeights(env, gradient, trainer.inputSize(), trainer.hiddenSize(), trainer.numLayers(), true));
       return o;
     });
   }
 
   Napi::Value Weights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto trainer = Trainer(env);
-    return ToWeights(env, trainer->Weights(), trainer->inputSize(), trainer->hiddenSize(), trainer->numLayers(), true);
+    const sluice::LstmTrainer& trainer = Ready(env);
+    return ToWeights(env, trainer.Weights(), trainer.inputSize(), trainer.hiddenSize(), trainer.numLayers(), true);
   }
   Napi::Value SaveBest(const Napi::CallbackInfo& info) {
-    Trainer(info.Env())->SaveBest();
+    Ready(info.Env()).SaveBest();
     return info.Env().Undefined();
   }
   Napi::Value RestoreBest(const Napi::CallbackInfo& info) {
-    Trainer(info.Env())->RestoreBest();
+    Ready(info.Env()).RestoreBest();
     return info.Env().Undefined();
   }
   // Asks a running epoch to stop before its next mini-batch (from the JS thread, while a worker trains).
@@ -230,29 +204,16 @@ class LstmTrainerWrap : public Napi::ObjectWrap<LstmTrainerWrap> {
   }
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto trainer = Trainer(env);
+    const sluice::LstmTrainer& trainer = Ready(env);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("threads", static_cast<double>(trainer->threads()));
-    o.Set("simd", sluice::SimdLevelName(trainer->simdLevel()));
-    o.Set("parameters", static_cast<double>(trainer->parameterCount()));
-    o.Set("bytes", static_cast<double>(trainer->Bytes()));
+    o.Set("threads", static_cast<double>(trainer.threads()));
+    o.Set("simd", sluice::SimdLevelName(trainer.simdLevel()));
+    o.Set("parameters", static_cast<double>(trainer.parameterCount()));
+    o.Set("bytes", static_cast<double>(trainer.Bytes()));
     return o;
   }
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Release(info.Env());
-    return info.Env().Undefined();
-  }
-  // In-flight epochs hold their own shared_ptr: the memory goes with the last.
-  void Release(Napi::Env env) {
-    if (!trainer_) return;
-    trainer_.reset();
-    Napi::MemoryManagement::AdjustExternalMemory(env, -externalBytes_);
-    externalBytes_ = 0;
-  }
 
-  std::shared_ptr<sluice::LstmTrainer> trainer_;
   std::shared_ptr<std::atomic<bool>> abort_ = std::make_shared<std::atomic<bool>>(false);
-  int64_t externalBytes_ = 0;
 };
 
 Napi::Value LstmModelWeights(const Napi::CallbackInfo& info) {

@@ -4,19 +4,14 @@
 #include <memory>
 
 #include "addon.h"
-#include "windows/event_time_windows.h"
+#include "arguments.h"
+#include "native_handle.h"
 #include "typed_array.h"
+#include "windows/event_time_windows.h"
 
 namespace {
 
 using sluice::EventTimeWindows;
-
-double NumberOption(Napi::Env env, const Napi::Object& o, const char* name, double fallback) {
-  const Napi::Value v = o.Get(name);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
 
 sluice::EventTimeWindowsOptions ParseOptions(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "options must be an object");
@@ -53,54 +48,49 @@ sluice::EventTimeWindowsOptions ParseOptions(Napi::Env env, const Napi::Value& v
   return options;
 }
 
-class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding> {
+class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, EventTimeWindows> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "EventTimeWindows",
-                       {InstanceMethod("push", &EventTimeWindowsBinding::Push),
-                        InstanceMethod("advance", &EventTimeWindowsBinding::Advance),
-                        InstanceMethod("flush", &EventTimeWindowsBinding::Flush),
-                        InstanceMethod("firing", &EventTimeWindowsBinding::Firing),
-                        InstanceMethod("readFired", &EventTimeWindowsBinding::ReadFired),
-                        InstanceMethod("watermark", &EventTimeWindowsBinding::Watermark),
-                        InstanceMethod("metrics", &EventTimeWindowsBinding::Metrics),
-                        InstanceMethod("info", &EventTimeWindowsBinding::Info),
-                        InstanceMethod("snapshot", &EventTimeWindowsBinding::Snapshot),
-                        InstanceMethod("restore", &EventTimeWindowsBinding::Restore),
-                        InstanceMethod("close", &EventTimeWindowsBinding::Close)});
+    return DefineHandleClass(env, "EventTimeWindows",
+                             {InstanceMethod("push", &EventTimeWindowsBinding::Push),
+                              InstanceMethod("advance", &EventTimeWindowsBinding::Advance),
+                              InstanceMethod("flush", &EventTimeWindowsBinding::Flush),
+                              InstanceMethod("firing", &EventTimeWindowsBinding::Firing),
+                              InstanceMethod("readFired", &EventTimeWindowsBinding::ReadFired),
+                              InstanceMethod("watermark", &EventTimeWindowsBinding::Watermark),
+                              InstanceMethod("metrics", &EventTimeWindowsBinding::Metrics),
+                              InstanceMethod("info", &EventTimeWindowsBinding::Info),
+                              InstanceMethod("snapshot", &EventTimeWindowsBinding::Snapshot),
+                              InstanceMethod("restore", &EventTimeWindowsBinding::Restore)});
   }
 
-  explicit EventTimeWindowsBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EventTimeWindowsBinding>(info) {
+  explicit EventTimeWindowsBinding(const Napi::CallbackInfo& info) : NativeHandle(info, "EventTimeWindows is closed") {
     Napi::Env env = info.Env();
     TranslateErrors(env, [&] {
-      engine_ = std::make_unique<EventTimeWindows>(ParseOptions(env, info[0]));
-      ReportMemory(env);
+      ReportEngineMemory(env, Attach(std::make_shared<EventTimeWindows>(ParseOptions(env, info[0]))));
     });
   }
 
-  ~EventTimeWindowsBinding() override = default;  // the engine goes with the object; V8 was told its size
-
-  void Finalize(Napi::Env env) override {
-    if (reported_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
-    reported_ = 0;
-  }
-
  private:
-  EventTimeWindows& Engine(Napi::Env env) {
-    if (!engine_) ThrowSluiceError(env, sluice::codes::kInvalidState, "EventTimeWindows is closed");
-    return *engine_;
+  // After a call that adds or frees panes.
+  void ReportEngineMemory(Napi::Env env, const EventTimeWindows& engine) {
+    ReportMemory(env, engine.MemoryBytes());
   }
 
-  void ReportMemory(Napi::Env env) {
-    const int64_t now = engine_ ? static_cast<int64_t>(engine_->MemoryBytes()) : 0;
-    if (now != reported_) Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
-    reported_ = now;
+  // advance() and flush(): `fire` fires windows of `engine` → the number fired.
+  template <class Fire>
+  Napi::Value FiredCount(Napi::Env env, const EventTimeWindows& engine, Fire fire) {
+    return TranslateErrors(env, [&] {
+      const size_t fired = fire();
+      ReportEngineMemory(env, engine);
+      return Napi::Number::New(env, static_cast<double>(fired));
+    });
   }
 
   // push(timestamps, keys | undefined, values, lateOut) → number of late events written to lateOut.
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
+    EventTimeWindows& engine = Ready(env);
     const auto timestamps = ToSpan<double>(env, info[0], "timestamps");
     sluice::Span<const uint32_t> keys;
     if (!info[1].IsUndefined()) keys = ToSpan<uint32_t>(env, info[1], "keys");
@@ -115,39 +105,28 @@ class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding>
 
   Napi::Value Advance(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
-    if (!info[0].IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "watermark must be a number");
-    return TranslateErrors(env, [&] {
-      const size_t fired = engine.AdvanceWatermark(info[0].As<Napi::Number>().DoubleValue());
-      ReportMemory(env);
-      return Napi::Number::New(env, static_cast<double>(fired));
-    });
+    EventTimeWindows& engine = Ready(env);
+    const double watermark = NumberArg(env, info[0], "watermark");
+    return FiredCount(env, engine, [&] { return engine.AdvanceWatermark(watermark); });
   }
 
   Napi::Value Flush(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
-    return TranslateErrors(env, [&] {
-      const size_t fired = engine.Flush();
-      ReportMemory(env);
-      return Napi::Number::New(env, static_cast<double>(fired));
-    });
+    EventTimeWindows& engine = Ready(info.Env());
+    return FiredCount(info.Env(), engine, [&] { return engine.Flush(); });
   }
 
   // firing(watermark) → how many windows advance(watermark) would fire now (+Infinity: flush()); fires none.
   Napi::Value Firing(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
-    if (!info[0].IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "watermark must be a number");
-    return TranslateErrors(env, [&] {
-      return Napi::Number::New(env, static_cast<double>(engine.FiringCount(info[0].As<Napi::Number>().DoubleValue())));
-    });
+    EventTimeWindows& engine = Ready(env);
+    const double watermark = NumberArg(env, info[0], "watermark");
+    return TranslateErrors(env, [&] { return Napi::Number::New(env, static_cast<double>(engine.FiringCount(watermark))); });
   }
 
   // readFired(keys, starts, ends, counts, updates, values): copies the windows fired by the last call.
   Napi::Value ReadFired(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const sluice::FiredWindows& fired = Engine(env).fired();
+    const sluice::FiredWindows& fired = Ready(env).fired();
     const size_t n = fired.size();
     auto keys = ToSpan<uint32_t>(env, info[0], "key");
     auto starts = ToSpan<double>(env, info[1], "start");
@@ -168,11 +147,11 @@ class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding>
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
-  Napi::Value Watermark(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Engine(info.Env()).watermark()); }
+  Napi::Value Watermark(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Ready(info.Env()).watermark()); }
 
   Napi::Value Metrics(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const sluice::WindowMetrics& m = Engine(env).metrics();
+    const sluice::WindowMetrics& m = Ready(env).metrics();
     Napi::Object o = Napi::Object::New(env);
     o.Set("onTime", m.onTime);
     o.Set("updating", m.updating);
@@ -185,43 +164,17 @@ class EventTimeWindowsBinding : public Napi::ObjectWrap<EventTimeWindowsBinding>
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
+    EventTimeWindows& engine = Ready(env);
     Napi::Object o = Napi::Object::New(env);
     o.Set("ringPanes", engine.ringPanes());
     o.Set("memoryBytes", static_cast<double>(engine.MemoryBytes()));
     return o;
   }
 
-  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
-    return TranslateErrors(env, [&] {
-      const std::vector<uint8_t> bytes = engine.Snapshot();
-      Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
-      std::copy(bytes.begin(), bytes.end(), out.Data());
-      return out;
-    });
-  }
-
   Napi::Value Restore(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    EventTimeWindows& engine = Engine(env);
-    const auto bytes = ToSpan<uint8_t>(env, info[0], "bytes");
-    return TranslateErrors(env, [&] {
-      engine.Restore(sluice::Span<const uint8_t>(bytes.data, bytes.size));
-      ReportMemory(env);
-      return env.Undefined();
-    });
-  }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    engine_.reset();
-    ReportMemory(info.Env());
+    ReportEngineMemory(info.Env(), RestoreFrom(info));
     return info.Env().Undefined();
   }
-
-  std::unique_ptr<EventTimeWindows> engine_;
-  int64_t reported_ = 0;
 };
 
 }  // namespace

@@ -6,41 +6,42 @@
 #include <memory>
 
 #include "addon.h"
-#include "async_work.h"
-#include "windows/sliding_window.h"
+#include "arguments.h"
+#include "native_handle.h"
 #include "typed_array.h"
+#include "windows/sliding_window.h"
 
 namespace {
 
-class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
+class SlidingWindowBinding : public NativeHandle<SlidingWindowBinding, sluice::SlidingWindow> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "SlidingWindow",
-                       {InstanceMethod("push", &SlidingWindowBinding::Push),
-                        InstanceMethod("pushAsync", &SlidingWindowBinding::PushAsync),
-                        InstanceMethod("windowsFor", &SlidingWindowBinding::WindowsFor),
-                        InstanceMethod("snapshot", &SlidingWindowBinding::Snapshot),
-                        InstanceMethod("restore", &SlidingWindowBinding::Restore),
-                        InstanceMethod("reset", &SlidingWindowBinding::Reset),
-                        InstanceMethod("close", &SlidingWindowBinding::Close),
-                        InstanceAccessor("rowsSeen", &SlidingWindowBinding::RowsSeen, nullptr),
-                        InstanceAccessor("memoryBytes", &SlidingWindowBinding::MemoryBytes, nullptr)});
+    return DefineHandleClass(env, "SlidingWindow",
+                             {InstanceMethod("push", &SlidingWindowBinding::Push),
+                              InstanceMethod("pushAsync", &SlidingWindowBinding::PushAsync),
+                              InstanceMethod("windowsFor", &SlidingWindowBinding::WindowsFor),
+                              InstanceMethod("snapshot", &SlidingWindowBinding::Snapshot),
+                              InstanceMethod("restore", &SlidingWindowBinding::Restore),
+                              InstanceMethod("reset", &SlidingWindowBinding::Reset),
+                              InstanceAccessor("rowsSeen", &SlidingWindowBinding::RowsSeen, nullptr),
+                              InstanceAccessor("memoryBytes", &SlidingWindowBinding::MemoryBytes, nullptr)});
   }
 
   // new SlidingWindow({ size, slide, channels, aggregates: string[], emitPartial, threads })
-  explicit SlidingWindowBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlidingWindowBinding>(info) {
+  explicit SlidingWindowBinding(const Napi::CallbackInfo& info)
+      : NativeHandle(info, "the SlidingWindow is closed", "a pushAsync is in flight on this SlidingWindow: await it first") {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) ThrowSluiceError(env, sluice::codes::kInvalidType, "options must be an object");
     Napi::Object o = info[0].As<Napi::Object>();
     sluice::SlidingWindowOptions options;
-    options.size = Integer(env, o.Get("size"), "size");
-    options.slide = Integer(env, o.Get("slide"), "slide");
-    const uint64_t channels = Integer(env, o.Get("channels"), "channels");
+    options.size = SizeArg(env, o.Get("size"), "size");
+    options.slide = SizeArg(env, o.Get("slide"), "slide");
+    const uint64_t channels = SizeArg(env, o.Get("channels"), "channels");
     if (channels > sluice::SlidingWindow::kMaxChannels) ThrowSluiceError(env, sluice::codes::kOutOfRange, "channels is too large");
     options.channels = static_cast<uint32_t>(channels);
     options.emitPartial = o.Get("emitPartial").ToBoolean();
     if (!o.Get("threads").IsUndefined()) {
-      const uint64_t threads = Integer(env, o.Get("threads"), "threads");
+      const uint64_t threads = SizeArg(env, o.Get("threads"), "threads");
       if (threads > sluice::SlidingWindow::kMaxThreads) ThrowSluiceError(env, sluice::codes::kOutOfRange, "threads is too large");
       options.threads = static_cast<uint32_t>(threads);
     }
@@ -54,44 +55,16 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
       }
       options.aggregates.push_back(aggregate);
     }
-    TranslateErrors(env, [&] { window_ = std::make_shared<sluice::SlidingWindow>(std::move(options)); });
-    TrackMemory(env);
+    TranslateErrors(env, [&] {
+      TrackMemory(env, Attach(std::make_shared<sluice::SlidingWindow>(std::move(options))));
+    });
   }
-
-  ~SlidingWindowBinding() override { Release(); }
 
  private:
-  static uint64_t Integer(Napi::Env env, const Napi::Value& value, const char* name) {
-    if (!value.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a number");
-    const double x = value.As<Napi::Number>().DoubleValue();
-    if (!(x >= 0 && x <= 9007199254740991.0) || x != static_cast<double>(static_cast<uint64_t>(x))) {
-      ThrowSluiceError(env, sluice::codes::kOutOfRange, std::string(name) + " must be a non-negative integer");
-    }
-    return static_cast<uint64_t>(x);
-  }
-
-  sluice::SlidingWindow& Window(Napi::Env env) {
-    if (!window_) ThrowSluiceError(env, sluice::codes::kInvalidState, "the SlidingWindow is closed");
-    if (pushing_) ThrowSluiceError(env, sluice::codes::kInvalidState, "a pushAsync is in flight on this SlidingWindow: await it first");
-    return *window_;
-  }
-
   // Tells V8 the window's native bytes, and remembers them for memoryBytes. Called on the JS thread while no
   // push runs (a parallel push may create helpers, so MemoryBytes() is not read during one).
-  void TrackMemory(Napi::Env env) {
-    const int64_t bytes = static_cast<int64_t>(window_->MemoryBytes());
-    if (bytes != external_) Napi::MemoryManagement::AdjustExternalMemory(env, bytes - external_);
-    external_ = bytes;
-  }
-
-  void Release() {
-    if (!window_) return;
-    window_.reset();
-    // Finalizers may run after the environment is torn down; adjusting then is neither possible nor needed.
-    if (external_ != 0 && !Env().IsExceptionPending()) {
-      Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_);
-    }
-    external_ = 0;
+  void TrackMemory(Napi::Env env, const sluice::SlidingWindow& window) {
+    ReportMemory(env, window.MemoryBytes());
   }
 
   // One napi_get_typedarray_info per array (the data pointer already includes the byteOffset): push is
@@ -134,10 +107,10 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
   // push(values: Float64Array | Float32Array, out: Float64Array) → number of windows written.
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    sluice::SlidingWindow& window = Window(env);
+    sluice::SlidingWindow& window = Ready(env);
     const PushArgs args = ParsePushArgs(info);
     const uint64_t windows = TranslateErrors(env, [&] { return PushRows(window, args); });
-    TrackMemory(env);
+    TrackMemory(env, window);
     return Napi::Number::New(env, static_cast<double>(windows));
   }
 
@@ -145,74 +118,49 @@ class SlidingWindowBinding : public Napi::ObjectWrap<SlidingWindowBinding> {
   // object) until the Promise settles; the caller must not change them meanwhile.
   Napi::Value PushAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Window(env);
+    Ready(env);
     const PushArgs args = ParsePushArgs(info);
     return TranslateErrors(env, [&]() -> Napi::Value {
-      if (args.values.isFloat32) window_->CheckPush(args.values.f32, args.out);
-      else window_->CheckPush(args.values.f64, args.out);
-      std::shared_ptr<sluice::SlidingWindow> window = window_;
+      std::shared_ptr<sluice::SlidingWindow> window = SharedCore(env);
+      if (args.values.isFloat32) window->CheckPush(args.values.f32, args.out);
+      else window->CheckPush(args.values.f64, args.out);
       auto windows = std::make_shared<uint64_t>(0);
-      Napi::Promise promise = QueuePromiseWork(
+      return QueueWhileBusy(
           env, {info[0], info[1], info.This()}, [window, args, windows] { *windows = PushRows(*window, args); },
           [windows](Napi::Env env, const std::vector<Napi::ObjectReference>&) -> Napi::Value {
             return Napi::Number::New(env, static_cast<double>(*windows));
           },
-          [this] {  // `this` lives: the object is pinned until then
-            pushing_ = false;
-            if (window_) TrackMemory(Env());
+          [this, window] {
+            if (!closed()) TrackMemory(Env(), *window);
           });
-      pushing_ = true;
-      return promise;
     });
   }
 
   Napi::Value WindowsFor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    sluice::SlidingWindow& window = Window(env);
-    const uint64_t rows = Integer(env, info[0], "rows");
+    sluice::SlidingWindow& window = Ready(env);
+    const uint64_t rows = SizeArg(env, info[0], "rows");
     return TranslateErrors(env, [&] { return Napi::Number::New(env, static_cast<double>(window.WindowsFor(rows))); });
   }
 
-  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    sluice::SlidingWindow& window = Window(env);
-    return TranslateErrors(env, [&] {
-      const std::vector<uint8_t> bytes = window.Snapshot();
-      Napi::Uint8Array array = Napi::Uint8Array::New(env, bytes.size());
-      std::copy(bytes.begin(), bytes.end(), array.Data());
-      return array;
-    });
-  }
-
+  // restore(bytes) → rowsSeen.
   Napi::Value Restore(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    sluice::SlidingWindow& window = Window(env);
-    const sluice::Span<uint8_t> bytes = ToSpan<uint8_t>(env, info[0], "bytes");
-    TranslateErrors(env, [&] { window.Restore(bytes); });
-    return Napi::Number::New(env, static_cast<double>(window.rowsSeen()));
+    return Napi::Number::New(info.Env(), static_cast<double>(RestoreFrom(info).rowsSeen()));
   }
 
   Napi::Value Reset(const Napi::CallbackInfo& info) {
-    Window(info.Env()).Reset();
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Release();
+    Ready(info.Env()).Reset();
     return info.Env().Undefined();
   }
 
   Napi::Value RowsSeen(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(Window(info.Env()).rowsSeen()));
+    return Napi::Number::New(info.Env(), static_cast<double>(Ready(info.Env()).rowsSeen()));
   }
 
   Napi::Value MemoryBytes(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(external_));  // as of the last push that ended
+    // MemoryBytes() after the last push that ended; 0 once closed.
+    return Napi::Number::New(info.Env(), static_cast<double>(reportedBytes()));
   }
-
-  std::shared_ptr<sluice::SlidingWindow> window_;
-  bool pushing_ = false;        // a pushAsync is queued or running (set and cleared on the JS thread)
-  int64_t external_ = 0;         // MemoryBytes() after the last push that ended; 0 once closed
 };
 
 }  // namespace

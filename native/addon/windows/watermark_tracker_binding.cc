@@ -3,17 +3,14 @@
 #include <memory>
 
 #include "addon.h"
+#include "arguments.h"
+#include "native_handle.h"
 #include "typed_array.h"
 #include "windows/watermark_tracker.h"
 
 namespace {
 
 using sluice::WatermarkTracker;
-
-double NumberArg(Napi::Env env, const Napi::Value& v, const char* name) {
-  if (!v.IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
 
 uint32_t InputArg(Napi::Env env, const Napi::Value& v) {
   const double x = NumberArg(env, v, "input");
@@ -23,23 +20,22 @@ uint32_t InputArg(Napi::Env env, const Napi::Value& v) {
   return static_cast<uint32_t>(x);
 }
 
-class WatermarkTrackerBinding : public Napi::ObjectWrap<WatermarkTrackerBinding> {
+class WatermarkTrackerBinding : public NativeHandle<WatermarkTrackerBinding, WatermarkTracker> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "WatermarkTracker",
-                       {InstanceMethod("observe", &WatermarkTrackerBinding::Observe),
-                        InstanceMethod("markIdle", &WatermarkTrackerBinding::MarkIdle),
-                        InstanceMethod("markActive", &WatermarkTrackerBinding::MarkActive),
-                        InstanceMethod("update", &WatermarkTrackerBinding::Update),
-                        InstanceMethod("idle", &WatermarkTrackerBinding::Idle),
-                        InstanceMethod("input", &WatermarkTrackerBinding::Input),
-                        InstanceMethod("snapshot", &WatermarkTrackerBinding::Snapshot),
-                        InstanceMethod("restore", &WatermarkTrackerBinding::Restore),
-                        InstanceMethod("close", &WatermarkTrackerBinding::Close)});
+    return DefineHandleClass(env, "WatermarkTracker",
+                             {InstanceMethod("observe", &WatermarkTrackerBinding::Observe),
+                              InstanceMethod("markIdle", &WatermarkTrackerBinding::MarkIdle),
+                              InstanceMethod("markActive", &WatermarkTrackerBinding::MarkActive),
+                              InstanceMethod("update", &WatermarkTrackerBinding::Update),
+                              InstanceMethod("idle", &WatermarkTrackerBinding::Idle),
+                              InstanceMethod("input", &WatermarkTrackerBinding::Input),
+                              InstanceMethod("snapshot", &WatermarkTrackerBinding::Snapshot),
+                              InstanceMethod("restore", &WatermarkTrackerBinding::Restore)});
   }
 
   // new WatermarkTracker(inputs, bound, idleTimeout, now)
-  explicit WatermarkTrackerBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WatermarkTrackerBinding>(info) {
+  explicit WatermarkTrackerBinding(const Napi::CallbackInfo& info) : NativeHandle(info, "WatermarkTracker is closed") {
     Napi::Env env = info.Env();
     sluice::WatermarkTrackerOptions options;
     const double inputs = NumberArg(env, info[0], "inputs");
@@ -48,19 +44,14 @@ class WatermarkTrackerBinding : public Napi::ObjectWrap<WatermarkTrackerBinding>
     options.bound = NumberArg(env, info[1], "bound");
     options.idleTimeout = NumberArg(env, info[2], "idleTimeout");
     const double now = NumberArg(env, info[3], "now");
-    TranslateErrors(env, [&] { tracker_ = std::make_unique<WatermarkTracker>(options, now); });
+    TranslateErrors(env, [&] { Attach(std::make_shared<WatermarkTracker>(options, now)); });
   }
 
  private:
-  WatermarkTracker& Tracker(Napi::Env env) {
-    if (!tracker_) ThrowSluiceError(env, sluice::codes::kInvalidState, "WatermarkTracker is closed");
-    return *tracker_;
-  }
-
   // observe(input, timestamps, now) → combined watermark
   Napi::Value Observe(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
+    WatermarkTracker& tracker = Ready(env);
     const uint32_t input = InputArg(env, info[0]);
     const auto timestamps = ToSpan<double>(env, info[1], "timestamps");
     const double now = NumberArg(env, info[2], "now");
@@ -72,7 +63,7 @@ class WatermarkTrackerBinding : public Napi::ObjectWrap<WatermarkTrackerBinding>
 
   Napi::Value MarkIdle(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
+    WatermarkTracker& tracker = Ready(env);
     const uint32_t input = InputArg(env, info[0]);
     return TranslateErrors(env, [&] {
       tracker.MarkIdle(input);
@@ -82,7 +73,7 @@ class WatermarkTrackerBinding : public Napi::ObjectWrap<WatermarkTrackerBinding>
 
   Napi::Value MarkActive(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
+    WatermarkTracker& tracker = Ready(env);
     const uint32_t input = InputArg(env, info[0]);
     const double now = NumberArg(env, info[1], "now");
     return TranslateErrors(env, [&] {
@@ -94,17 +85,17 @@ class WatermarkTrackerBinding : public Napi::ObjectWrap<WatermarkTrackerBinding>
   // update(now) → combined watermark after idleness timeouts at `now`
   Napi::Value Update(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
+    WatermarkTracker& tracker = Ready(env);
     const double now = NumberArg(env, info[0], "now");
     return TranslateErrors(env, [&] { return Napi::Number::New(env, tracker.Update(now)); });
   }
 
-  Napi::Value Idle(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), Tracker(info.Env()).idle()); }
+  Napi::Value Idle(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), Ready(info.Env()).idle()); }
 
   // input(i) → { watermark, idle, aligned }
   Napi::Value Input(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
+    WatermarkTracker& tracker = Ready(env);
     const uint32_t input = InputArg(env, info[0]);
     return TranslateErrors(env, [&] {
       Napi::Object o = Napi::Object::New(env);
@@ -114,34 +105,6 @@ class WatermarkTrackerBinding : public Napi::ObjectWrap<WatermarkTrackerBinding>
       return o;
     });
   }
-
-  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
-    return TranslateErrors(env, [&] {
-      const std::vector<uint8_t> bytes = tracker.Snapshot();
-      Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
-      std::copy(bytes.begin(), bytes.end(), out.Data());
-      return out;
-    });
-  }
-
-  Napi::Value Restore(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    WatermarkTracker& tracker = Tracker(env);
-    const auto bytes = ToSpan<uint8_t>(env, info[0], "bytes");
-    return TranslateErrors(env, [&] {
-      tracker.Restore(sluice::Span<const uint8_t>(bytes.data, bytes.size));
-      return env.Undefined();
-    });
-  }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    tracker_.reset();
-    return info.Env().Undefined();
-  }
-
-  std::unique_ptr<WatermarkTracker> tracker_;
 };
 
 }  // namespace

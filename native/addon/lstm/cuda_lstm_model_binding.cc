@@ -1,17 +1,15 @@
 // NativeCudaLstmModel: new (weights, algorithm?) → NativeLstmModel's binding over the GPU model (same
-// predict, predictAsync, info, close) plus setAlgorithm(name). NativeCudaLstmState: new (model, capacity) →
-// NativeLstmState's binding with the table in device memory. Constructing a model where CUDA is unusable
-// throws ERR_NOT_SUPPORTED naming backends().cuda.reason; lib/lstm_model.ts decides whether to fall back to CPU.
+// predict, predictAsync, info, close) plus setAlgorithm(name). Constructing a model where CUDA is unusable
+// throws ERR_NOT_SUPPORTED naming backends().cuda.reason; lib/lstm/lstm_model.ts decides whether to fall
+// back to CPU.
 #include <memory>
 #include <string>
 
 #include "addon.h"
 #include "lstm/cuda_lstm.h"
-#include "lstm/cuda_lstm_binding.h"
+#include "lstm/cuda_lstm_model_binding.h"
 #include "lstm/lstm_model_binding.h"
 #include "lstm/lstm_model_wrap.h"
-#include "lstm/lstm_state_wrap.h"
-#include "typed_array.h"
 
 namespace {
 
@@ -30,7 +28,7 @@ class CudaLstmModelWrap : public LstmModelWrapBase<CudaLstmModelWrap, sluice::Cu
       const sluice::LstmModelSpec spec = ParseLstmModelSpec(env, info[0]);
       auto model = std::make_shared<sluice::CudaLstmModel>(SluiceAddon::From(env).cuda(), spec);
       if (info[1].IsString()) model->SetAlgorithm(sluice::ParseCudaLstmAlgorithm(info[1].As<Napi::String>().Utf8Value()));
-      Attach(env, std::move(model), 0);  // the weights live in device memory
+      Attach(std::move(model));  // the weights live in device memory: no host bytes to report
     });
     info.This().As<Napi::Object>().TypeTag(&kCudaLstmModelTag);
   }
@@ -51,7 +49,7 @@ class CudaLstmModelWrap : public LstmModelWrapBase<CudaLstmModelWrap, sluice::Cu
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       if (!info[0].IsString()) ThrowSluiceError(env, sluice::codes::kInvalidType, "algorithm must be a string");
-      Model(env)->SetAlgorithm(sluice::ParseCudaLstmAlgorithm(info[0].As<Napi::String>().Utf8Value()));
+      Ready(env).SetAlgorithm(sluice::ParseCudaLstmAlgorithm(info[0].As<Napi::String>().Utf8Value()));
       return env.Undefined();
     });
   }
@@ -61,26 +59,9 @@ class CudaLstmModelWrap : public LstmModelWrapBase<CudaLstmModelWrap, sluice::Cu
 
 std::shared_ptr<sluice::CudaLstmModel> UnwrapCudaLstmModel(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kCudaLstmModelTag)) return nullptr;
-  return CudaLstmModelWrap::Unwrap(value.As<Napi::Object>())->Model(env);
+  return CudaLstmModelWrap::Unwrap(value.As<Napi::Object>())->SharedCore(env);
 }
 
-namespace {
-
-struct CudaLstmStateBackend {
-  using State = sluice::CudaLstmState;
-  static constexpr const char* kClassName = "NativeCudaLstmState";
-  static std::shared_ptr<sluice::CudaLstmModel> UnwrapModel(Napi::Env env, const Napi::Value& value) {
-    auto model = UnwrapCudaLstmModel(env, value);
-    if (!model) ThrowSluiceError(env, sluice::codes::kInvalidType, "model must be a native CUDA LstmModel");
-    return model;
-  }
-  // A non-negative integer here; the core's KeyChecker then requires [1, 2^32 − 1] (ERR_OUT_OF_RANGE).
-  static size_t ParseCapacity(Napi::Env env, const Napi::Value& value) { return ParseSizeArg(env, value, "capacity"); }
-};
-
-}  // namespace
-
-void InitCudaLstm(Napi::Env env, Napi::Object exports) {
+void InitCudaLstmModel(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCudaLstmModel", CudaLstmModelWrap::Define(env));
-  exports.Set("NativeCudaLstmState", LstmStateWrap<CudaLstmStateBackend>::Define(env));
 }

@@ -1,4 +1,4 @@
-// Shared with lstm_windows_binding.cc.
+// Shared with the CUDA state binding and lstm_windows_binding.cc.
 #pragma once
 #include <napi.h>
 

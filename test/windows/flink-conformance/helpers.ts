@@ -16,6 +16,8 @@ export interface Valve {
   emit(input: number, watermark: number): number
   /** `emit` for each [input, watermark] in turn; returns the combined watermark after each. */
   emits(...steps: [input: number, watermark: number][]): number[]
+  /** markIdle / markActive for each [status, input] in turn; returns whether every input is idle after each. */
+  setStatuses(...steps: [status: 'idle' | 'active', input: number][]): boolean[]
   /** The combined watermark and whether every input is idle, to check both at once. */
   combined(): { watermark: number; idle: boolean }
 }
@@ -28,6 +30,12 @@ export function valve(inputs: number, clock = new ManualClock(), idleTimeout = I
     clock,
     emit,
     emits: (...steps) => steps.map(([input, watermark]) => emit(input, watermark)),
+    setStatuses: (...steps) =>
+      steps.map(([status, input]) => {
+        if (status === 'idle') tracker.markIdle(input)
+        else tracker.markActive(input)
+        return tracker.isIdle()
+      }),
     combined: () => ({ watermark: tracker.currentWatermark(), idle: tracker.isIdle() }),
   }
 }

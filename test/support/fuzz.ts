@@ -23,6 +23,11 @@ export function fuzzParser(name: string, trials: number, damaged: (trial: number
   return codes
 }
 
+/** Damaged copies of `valid`: trial t damages a fresh copy with kinds[t % kinds.length]. */
+export function inTurn(valid: Uint8Array, kinds: ((bytes: Uint8Array) => Uint8Array)[]): (trial: number) => Uint8Array {
+  return (trial) => kinds[trial % kinds.length]!(valid.slice())
+}
+
 /** The first 0 … length − 1 bytes. */
 export function truncated(bytes: Uint8Array, random: () => number): Uint8Array {
   return bytes.subarray(0, Math.floor(random() * bytes.length))

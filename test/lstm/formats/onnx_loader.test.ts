@@ -7,7 +7,7 @@ import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetenso
 import { checkLstmWeights } from '../../../lib/lstm/lstm_weights'
 import { expectSluiceError } from '../../helpers'
 import { lstmReference, randomLstmWeights, seededRandom } from '../../support/lstm_reference'
-import { fuzzParser, inserted, overwritten, truncated } from '../../support/fuzz'
+import { fuzzParser, inTurn, inserted, overwritten, truncated } from '../../support/fuzz'
 import { attr, buildOnnxLstmModel, encodeModel, floatTensor, int64Tensor, onnxGateOrder, valueInfo, type OnnxLstmModelOptions } from '../../support/onnx_lstm_model'
 
 const load = createRequire(__filename)
@@ -371,15 +371,15 @@ describe('fuzz: damaged ONNX files', () => {
     const weights: LstmWeights = randomLstmWeights(seededRandom(60), { inputSize: 2, hiddenSize: 3, layers: 2, outputSize: 2 })
     const valid = buildOnnxLstmModel(weights, { lastStep: 'slice' })
     const random = seededRandom(61)
-    const damaged = (trial: number): Uint8Array => {
-      const bytes = valid.slice()
-      const kind = trial % 4
-      if (kind === 0) return truncated(bytes, random)
-      if (kind === 1) return overwritten(bytes, random, 3)
-      if (kind === 3) return inserted(bytes, random, 6)
-      bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
-      return bytes
-    }
+    const damaged = inTurn(valid, [
+      (bytes) => truncated(bytes, random),
+      (bytes) => overwritten(bytes, random, 3),
+      (bytes) => {
+        bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
+        return bytes
+      },
+      (bytes) => inserted(bytes, random, 6),
+    ])
     // Whatever loads is a consistent LstmWeights.
     const codes = fuzzParser('ONNX fuzz', 10000, damaged, (bytes) => checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true }))
     expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(2000)

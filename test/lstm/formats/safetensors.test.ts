@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { readSafetensors, readSafetensorsMetadata, SluiceError, writeSafetensors } from '../../../lib/index'
 import { expectSluiceError } from '../../helpers'
-import { fuzzParser, inserted, overwritten, truncated } from '../../support/fuzz'
+import { fuzzParser, inTurn, inserted, overwritten, truncated } from '../../support/fuzz'
 import { seededRandom } from '../../support/lstm_reference'
 
 /** A file laid out by hand: u64 LE header length, the JSON header, then the data bytes. */
@@ -225,16 +225,19 @@ describe('fuzz: damaged safetensors files', () => {
       ids: { shape: [2], data: BigInt64Array.of(1n, 2n) },
     }, { k: 'v' })
     const headerEnd = 8 + new DataView(valid.buffer).getUint32(0, true)
-    const damaged = (trial: number): Uint8Array => {
-      const bytes = valid.slice()
-      const kind = trial % 5
-      if (kind === 0) return truncated(bytes, random)
-      if (kind === 1) return overwritten(bytes, random, 4)
-      if (kind === 4) return inserted(bytes, random, 8)
-      if (kind === 2) bytes[8 + Math.floor(random() * (headerEnd - 8))] = ' {}[],:"0123456789-.eE'.charCodeAt(Math.floor(random() * 23))
-      else new DataView(bytes.buffer).setUint32(0, Math.floor(random() * (headerEnd + 40)), true)
-      return bytes
-    }
+    const damaged = inTurn(valid, [
+      (bytes) => truncated(bytes, random),
+      (bytes) => overwritten(bytes, random, 4),
+      (bytes) => {
+        bytes[8 + Math.floor(random() * (headerEnd - 8))] = ' {}[],:"0123456789-.eE'.charCodeAt(Math.floor(random() * 23))
+        return bytes
+      },
+      (bytes) => {
+        new DataView(bytes.buffer).setUint32(0, Math.floor(random() * (headerEnd + 40)), true)
+        return bytes
+      },
+      (bytes) => inserted(bytes, random, 8),
+    ])
     const codes = fuzzParser('safetensors fuzz', 4000, damaged, (bytes) => {
       for (const tensor of readSafetensors(bytes).values()) expect(tensor.data.length).toBe(tensor.shape.reduce((a, b) => a * b, 1))
     })

@@ -112,6 +112,17 @@ export function randomArray(random: () => number, n: number, scale = 1): Float32
   return a
 }
 
+/** A model shape and the steps × batch of its input: one case of a randomized comparison test. */
+export interface LstmCase {
+  layers: number
+  inputSize: number
+  hiddenSize: number
+  /** Head outputs; 0: no head. */
+  outputSize: number
+  steps: number
+  batch: number
+}
+
 export interface RandomLstmShape {
   layers: number
   inputSize: number

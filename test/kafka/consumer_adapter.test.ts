@@ -1,16 +1,14 @@
 // sluice/kafka without a broker: decoders, the partition snapshot format, and the adapter driven by an
 // in-memory consumer that calls eachBatch the way KafkaJS does (offset order, hand-off, idleness with a
 // manual clock, bad snapshots). The broker tests (kafka_broker.test.ts) repeat the main cases over Kafka.
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
   encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
+import { tempDirs } from '../support/temp_dirs'
 import { makeEvents, random, referenceWindows, slice, type PartitionEvents } from '../support/kafka_data'
 
 const CHANNELS = 2
@@ -30,15 +28,7 @@ class LoggingStore extends FileStateStore {
   }
 }
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-unit-'))
-  dirs.push(dir)
-  return dir
-}
+const tempDir = tempDirs('sluice-kafka-unit-')
 
 function setup(options: { store?: StateStore; stateDir?: string; clock?: () => number; idleTimeout?: number; checkpointInterval?: number; deadLetterTopic?: string | null; size?: number } = {}) {
   const consumer = new FakeConsumer()

@@ -2,14 +2,12 @@
 // partition gives exactly the rows of one Pipeline per partition fed the partition's messages directly
 // (one process() per message), however the partition is cut into batches and across a hand-off. Also
 // Pipeline.advanceTo, the external-watermark entry the adapter uses for idle partitions.
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { LstmModel, Pipeline, type ResultBatch } from '../../lib/index'
 import { FileStateStore, KafkaConsumerAdapter, PipelineProcessor, binaryDecoder, encodeBinaryRecords, type PipelineRow } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
+import { tempDirs } from '../support/temp_dirs'
 import { makeEvents, random, type PartitionEvents } from '../support/kafka_data'
 
 const CHANNELS = 2
@@ -29,15 +27,7 @@ const streams: PartitionEvents[] = Array.from({ length: PARTITIONS }, (_, p) => 
   return { ...e, timestamps: e.timestamps.map((t, i) => (i % 9 === 4 ? t - 60 : t)) }
 })
 
-const dirs: string[] = []
-afterEach(() => {
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
-})
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-pipeline-'))
-  dirs.push(dir)
-  return dir
-}
+const tempDir = tempDirs('sluice-kafka-pipeline-')
 
 /** One message per event (the way the reference feeds the pipeline: one process() per message). */
 function messagesOf(events: PartitionEvents, first = 0): { offset: number; value: Buffer }[] {

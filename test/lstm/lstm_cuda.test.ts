@@ -5,22 +5,16 @@
 import { describe, expect, it } from 'vitest'
 import { backends, LstmModel } from '../../lib/index'
 import { expectSluiceError } from '../helpers'
-import { maxAbsDiff, randomArray, randomLstmWeights, rng } from '../support/lstm_reference'
+import { CUDA_SHAPES, firstPredictError, onBothBackends, predictOptions } from '../support/cuda_cases'
+import { maxAbsDiff, randomArray, randomLstmWeights, rng, seededLstmWeights } from '../support/lstm_reference'
 
 const cuda = backends().cuda
 if (!cuda.available) console.log(`CUDA tests skipped: ${cuda.reason}`)
 
-const shapes = [
-  { layers: 1, inputSize: 3, hiddenSize: 5, outputSize: 0, steps: 1, batch: 1 },
-  { layers: 2, inputSize: 8, hiddenSize: 64, outputSize: 3, steps: 32, batch: 7 },
-  { layers: 3, inputSize: 16, hiddenSize: 33, outputSize: 0, steps: 9, batch: 130 },
-  { layers: 1, inputSize: 32, hiddenSize: 256, outputSize: 1, steps: 4, batch: 64 },
-]
-
 describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine', () => {
   it('predict, every layout and output form, both algorithms', () => {
     const random = rng(11)
-    for (const s of shapes) {
+    for (const s of CUDA_SHAPES) {
       const weights = randomLstmWeights(random, { layers: s.layers, inputSize: s.inputSize, hiddenSize: s.hiddenSize, ...(s.outputSize ? { outputSize: s.outputSize } : {}) })
       const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
       for (const cudnnAlgorithm of ['auto', 'standard', 'persist-static'] as const) {
@@ -33,25 +27,18 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
         }
         expect(gpu.backend).toBe('cuda')
         const x = randomArray(random, s.steps * s.batch * s.inputSize)
-        if (cudnnAlgorithm === 'persist-static') {
-          try {
-            gpu.predict(x, { steps: s.steps, batch: s.batch })
-          } catch (error) {
-            // cuDNN's persistent kernel refuses some shapes: asked for explicitly, that is ERR_NOT_SUPPORTED.
-            expect((error as { code?: string }).code).toBe('ERR_NOT_SUPPORTED')
-            console.log(`persist-static refused for ${JSON.stringify(s)}: ${(error as Error).message}`)
-            gpu.close()
-            continue
-          }
+        const refused = cudnnAlgorithm === 'persist-static' ? firstPredictError(gpu, x, s) : undefined
+        if (refused) {
+          expect(refused.code).toBe('ERR_NOT_SUPPORTED')
+          console.log(`persist-static refused for ${JSON.stringify(s)}: ${refused.message}`)
+          gpu.close()
+          continue
         }
-        for (const batchFirst of [false, true]) {
-          for (const sequence of [false, true]) {
-            const options = { steps: s.steps, batch: s.batch, batchFirst, sequence }
-            const expected = cpu.predict(x, options)
-            const actual = gpu.predict(x, options)
-            expect(actual.length).toBe(expected.length)
-            expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(1e-4)
-          }
+        for (const options of predictOptions(s)) {
+          const expected = cpu.predict(x, options)
+          const actual = gpu.predict(x, options)
+          expect(actual.length).toBe(expected.length)
+          expect(maxAbsDiff(actual, expected)).toBeLessThanOrEqual(1e-4)
         }
         gpu.close()
       }
@@ -60,8 +47,7 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
   })
 
   it('predictAsync resolves with what predict returns, into the given out', async () => {
-    const random = rng(12)
-    const weights = randomLstmWeights(random, { layers: 2, inputSize: 4, hiddenSize: 32, outputSize: 2 })
+    const { random, weights } = seededLstmWeights(12, { layers: 2, inputSize: 4, hiddenSize: 32, outputSize: 2 })
     const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
     const x = randomArray(random, 10 * 50 * 4)
     const out = new Float32Array(100 + 50 * 2)
@@ -75,10 +61,8 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
   })
 
   it('stepAsync on several device states at once matches the CPU states stepped one by one', async () => {
-    const random = rng(14)
-    const weights = randomLstmWeights(random, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
-    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
-    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const { random, weights } = seededLstmWeights(14, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
+    const { cpu, gpu } = onBothBackends(LstmModel, weights)
     const capacity = 3000
     const gpuStates = [0, 1, 2, 3].map(() => gpu.createState({ capacity }))
     const cpuStates = gpuStates.map(() => cpu.createState({ capacity }))
@@ -96,13 +80,10 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
   })
 
   it('per-key steps match the CPU state; snapshots move between backends; resets', () => {
-    const random = rng(13)
-    const weights = randomLstmWeights(random, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
-    const cpu = LstmModel.fromWeights(weights, { backend: 'cpu' })
-    const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
+    const { random, weights } = seededLstmWeights(13, { layers: 2, inputSize: 5, hiddenSize: 40, outputSize: 3 })
+    const { cpu, gpu } = onBothBackends(LstmModel, weights)
     const capacity = 5000
-    const cpuState = cpu.createState({ capacity })
-    const gpuState = gpu.createState({ capacity })
+    const [cpuState, gpuState] = [cpu, gpu].map((model) => model.createState({ capacity }))
     expect(gpuState.bytesPerKey).toBe(cpuState.bytesPerKey)
     for (let t = 0; t < 6; t++) {
       const n = 200 + 37 * t
@@ -133,8 +114,7 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
   })
 
   it('weights(), toSafetensors and training work on a CUDA model (training runs on the CPU; the model stays on the GPU)', async () => {
-    const random = rng(15)
-    const weights = randomLstmWeights(random, { layers: 1, inputSize: 3, hiddenSize: 16, outputSize: 1 })
+    const { random, weights } = seededLstmWeights(15, { layers: 1, inputSize: 3, hiddenSize: 16, outputSize: 1 })
     const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
     expect(maxAbsDiff(gpu.weights().layers[0]!.weightHh, weights.layers[0]!.weightHh)).toBe(0)
     const steps = 6, examples = 40
@@ -157,8 +137,7 @@ describe.skipIf(!cuda.available)('LstmModel on CUDA agrees with the CPU engine',
   })
 
   it('bad keys are refused before any change', () => {
-    const random = rng(14)
-    const weights = randomLstmWeights(random, { layers: 1, inputSize: 2, hiddenSize: 8 })
+    const { random, weights } = seededLstmWeights(14, { layers: 1, inputSize: 2, hiddenSize: 8 })
     const gpu = LstmModel.fromWeights(weights, { backend: 'cuda' })
     const state = gpu.createState({ capacity: 10 })
     const x = randomArray(random, 3 * 2)

@@ -63,6 +63,18 @@ function failIn(name: string, status: number): void {
 
 const weights = randomLstmWeights(rng(51), { layers: 2, inputSize: 3, hiddenSize: 5, outputSize: 2 })
 const O = 2
+
+/** Every call that reads or changes a state's table, with valid arguments (key `key`, `bytes` to restore). */
+function tableCalls(state: Native, key: number, bytes: unknown): (() => unknown)[] {
+  return [
+    () => state.step(Uint32Array.of(key), new Float32Array(3), new Float32Array(O)),
+    () => state.stepAsync(Uint32Array.of(key), new Float32Array(3), new Float32Array(O)),
+    () => state.reset(),
+    () => state.reset(Uint32Array.of(key)),
+    () => state.snapshot(),
+    () => state.restore(bytes),
+  ]
+}
 const stateBytesPerKey = 2 * 2 * 16 * 4 + 4 // layers · (h, c) · hiddenSize padded to 16 · float + the key check
 
 describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
@@ -274,16 +286,7 @@ describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
     // In flight: the state is busy; info stays readable.
     const pending = async.stepAsync(Uint32Array.of(3), Float32Array.of(2, 0, 0), new Float32Array(O)) as Promise<Float32Array>
     const busy = /^a stepAsync is in flight on this LstmState: await it first$/
-    for (const call of [
-      () => async.step(Uint32Array.of(4), new Float32Array(3), new Float32Array(O)),
-      () => async.stepAsync(Uint32Array.of(4), new Float32Array(3), new Float32Array(O)),
-      () => async.reset(),
-      () => async.reset(Uint32Array.of(4)),
-      () => async.snapshot(),
-      () => async.restore(sync.snapshot()),
-    ]) {
-      expectSluiceError(call, 'ERR_INVALID_STATE', busy)
-    }
+    for (const call of tableCalls(async, 4, sync.snapshot())) expectSluiceError(call, 'ERR_INVALID_STATE', busy)
     expect(async.info()).toEqual(sync.info())
     sync.step(Uint32Array.of(3), Float32Array.of(2, 0, 0), new Float32Array(O))
     await pending
@@ -313,17 +316,7 @@ describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
     const state = new CudaState(model, 2)
     const bytes = state.snapshot()
     state.close()
-    for (const call of [
-      () => state.step(Uint32Array.of(1), new Float32Array(3), new Float32Array(O)),
-      () => state.stepAsync(Uint32Array.of(1), new Float32Array(3), new Float32Array(O)),
-      () => state.reset(),
-      () => state.reset(Uint32Array.of(1)),
-      () => state.snapshot(),
-      () => state.restore(bytes),
-      () => state.info(),
-    ]) {
-      expectSluiceError(call, 'ERR_INVALID_STATE', /^the LstmState is closed$/)
-    }
+    for (const call of [...tableCalls(state, 1, bytes), () => state.info()]) expectSluiceError(call, 'ERR_INVALID_STATE', /^the LstmState is closed$/)
     state.close() // twice is fine
     model.close()
   })

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { LstmModel } from '../../lib/index'
 import type { LstmWeights } from '../../lib/lstm/lstm_weights'
 import { buildOnnxLstmModel } from '../support/onnx_lstm_model'
-import { maxAbsDiff, randomArray, randomLstmWeights, rng } from '../support/lstm_reference'
+import { maxAbsDiff, randomArray, randomLstmWeights, rng, type LstmCase } from '../support/lstm_reference'
 
 const ort = createRequire(__filename)('onnxruntime-node')
 
@@ -19,13 +19,7 @@ async function runOrt(weights: LstmWeights, x: Float32Array, steps: number, batc
   }
 }
 
-interface Case {
-  layers: number
-  inputSize: number
-  hiddenSize: number
-  outputSize: number
-  steps: number
-  batch: number
+interface Case extends LstmCase {
   sequence: boolean
 }
 

@@ -8,17 +8,11 @@ import { describe, expect, it } from 'vitest'
 import { LstmModel, backends } from '../../lib/index'
 import type { LstmWeights } from '../../lib/lstm/lstm_weights'
 import { runNode } from '../helpers'
-import { randomArray, randomLstmWeights, rng } from '../support/lstm_reference'
+import { randomArray, randomLstmWeights, rng, type LstmCase } from '../support/lstm_reference'
 import { finiteDifferenceGradient, namedTensors, referenceLoss, relativeError, type Loss } from '../support/lstm_training_reference'
 
-interface Case {
+interface Case extends LstmCase {
   name: string
-  layers: number
-  inputSize: number
-  hiddenSize: number
-  outputSize: number
-  steps: number
-  batch: number
   loss: Loss
   threads: number
 }

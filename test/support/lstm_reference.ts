@@ -112,6 +112,17 @@ export function randomArray(random: () => number, n: number, scale = 1): Float32
   return a
 }
 
+/** A model shape and the steps × batch of its input: one case of a randomized comparison test. */
+export interface LstmCase {
+  layers: number
+  inputSize: number
+  hiddenSize: number
+  /** Head outputs; 0: no head. */
+  outputSize: number
+  steps: number
+  batch: number
+}
+
 export interface RandomLstmShape {
   layers: number
   inputSize: number
@@ -139,4 +150,10 @@ export function randomLstmWeights(random: () => number, shape: RandomLstmShape):
   }
   if (outputSize) weights.head = { weight: randomArray(random, outputSize * H, scale), ...(bias ? { bias: randomArray(random, outputSize, scale) } : {}) }
   return weights
+}
+
+/** Random weights from a generator seeded with `seed`, and that generator for the test's other draws. */
+export function seededLstmWeights(seed: number, shape: RandomLstmShape): { random: () => number; weights: LstmWeights } {
+  const random = rng(seed)
+  return { random, weights: randomLstmWeights(random, shape) }
 }

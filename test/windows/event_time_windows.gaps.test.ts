@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest'
 import { EventTimeWindows } from '../../lib/index'
 import { ReferenceWindows } from '../reference/event_time_reference'
 import { mulberry32 as rng } from '../../lib/runtime/random'
-import { ALL, LEAN, compareFired } from '../support/fired_windows'
+import { compareFired } from '../support/fired_windows'
+import { randomWindows } from '../support/random_windows'
 import { expectSluiceError } from '../helpers'
 
 const coverage = { pauses: 0, jumps: 0, updatesAfterJump: 0, restoresAcrossGap: 0, windows: 0, late: 0 }
@@ -16,13 +17,9 @@ function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session', manyPan
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1))
   const channels = int(1, 2)
   const keyCount = int(1, 6)
-  const aggregates = (r() < 0.5 ? LEAN : ALL).filter(() => r() < 0.6)
-  if (aggregates.length === 0) aggregates.push('sum')
-  const size = manyPanes ? int(17, 60) : int(1, 30)
-  const slide = type === 'sliding' ? (manyPanes ? int(1, Math.max(1, Math.floor(size / 17))) : int(1, size)) : size
-  const offset = type === 'session' ? 0 : int(-(slide - 1), slide - 1)
-  const gap = int(1, 30)
-  const allowedLateness = r() < 0.4 ? 0 : int(1, 3 * size)
+  const { aggregates, size, slide, offset, gap, allowedLateness } = randomWindows(r, type, manyPanes, {
+    leanShare: 0.5, fallback: 'sum', size: [1, 30], manyPanesSize: [17, 60], noLatenessShare: 0.4, maxLateness: (size) => 3 * size,
+  })
   const bound = int(0, Math.max(1, Math.floor(size / 2)))
   const unit = type === 'session' ? gap : size // a pause is 1000 of these
   // The horizon covers two batches (at most 2 × 30 events 3 apart, plus the bound), so the ring spans a few

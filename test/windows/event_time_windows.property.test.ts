@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { EventTimeWindows } from '../../lib/index'
 import { ReferenceWindows } from '../reference/event_time_reference'
 import { mulberry32 as rng } from '../../lib/runtime/random'
-import { ALL, LEAN, compareFired } from '../support/fired_windows'
+import { compareFired } from '../support/fired_windows'
+import { randomWindows } from '../support/random_windows'
 
 type Shape = 'constant' | 'rising' | 'falling' | 'random' | 'nan'
 
@@ -21,14 +22,10 @@ function runCase(seed: number, type: 'tumbling' | 'sliding' | 'session', manyPan
   const keyCount = sparse ? int(500, 3000) : int(1, 6) // keyCount × ring panes × 4 bytes stays below 50 MB
   const usedKeys = sparse ? Array.from({ length: int(1, 8) }, () => int(0, keyCount - 1)) : [...Array(keyCount).keys()]
   // 40% of cases ask only for count/sum/mean/min/max (the engine's lean accumulator), the rest for anything.
-  const aggregates = (r() < 0.4 ? LEAN : ALL).filter(() => r() < 0.6)
-  if (aggregates.length === 0) aggregates.push('mean')
   // manyPanes: more than 16 panes per window, where the engine switches from pane merging to Two-Stacks.
-  const size = manyPanes ? int(17, 90) : int(1, 40)
-  const slide = type === 'sliding' ? (manyPanes ? int(1, Math.max(1, Math.floor(size / 17))) : int(1, size)) : size
-  const offset = type === 'session' ? 0 : int(-(slide - 1), slide - 1)
-  const gap = int(1, 30)
-  const allowedLateness = r() < 0.5 ? 0 : int(1, 60)
+  const { aggregates, size, slide, offset, gap, allowedLateness } = randomWindows(r, type, manyPanes, {
+    leanShare: 0.4, fallback: 'mean', size: [1, 40], manyPanesSize: [17, 90], noLatenessShare: 0.5, maxLateness: () => 60,
+  })
   const bound = int(0, 30)
   const shape: Shape = (['constant', 'rising', 'falling', 'random', 'nan'] as const)[int(0, 4)]
   const float32 = r() < 0.25

@@ -2,9 +2,10 @@
 // torch.nn.Linear define them (weight_ih_l{k} [4H, in], weight_hh_l{k} [4H, H], bias_*_l{k} [4H],
 // fc.weight [O, H], fc.bias [O]); files are written here with the generic writer under those names.
 import { describe, expect, it } from 'vitest'
-import { lstmWeightsFromSafetensors, lstmWeightsToSafetensors, readSafetensors, SluiceError, writeSafetensors, type LstmWeights, type SafetensorsTensorInput } from '../../../lib/index'
+import { lstmWeightsFromSafetensors, lstmWeightsToSafetensors, readSafetensors, writeSafetensors, type LstmWeights, type SafetensorsTensorInput } from '../../../lib/index'
 import { checkLstmWeights } from '../../../lib/lstm/lstm_weights'
 import { expectSluiceError } from '../../helpers'
+import { fuzzParser, overwritten } from '../../support/fuzz'
 import { randomLstmWeights, seededRandom } from '../../support/lstm_reference'
 
 /** A state_dict as PyTorch names it, from weights (written without lstmWeightsToSafetensors). */
@@ -186,26 +187,15 @@ describe('fuzz: damaged LSTM safetensors files', () => {
   it('load a consistent LstmWeights or throw SluiceError, nothing else', () => {
     const valid = lstmWeightsToSafetensors(sample())
     const random = seededRandom(77)
-    const codes = new Map<string, number>()
-    let loaded = 0
-    for (let trial = 0; trial < 4000; trial++) {
+    const damaged = (trial: number): Uint8Array => {
       const bytes = Uint8Array.from(valid)
+      if (trial % 2 === 1) return overwritten(bytes, random, 3)
+      // Damage the JSON header, where names, shapes and offsets live.
       const headerLength = new DataView(bytes.buffer).getUint32(0, true)
-      if (trial % 2 === 0) {
-        // Damage the JSON header, where names, shapes and offsets live.
-        for (let k = 0; k < 1 + random() * 3; k++) bytes[8 + Math.floor(random() * headerLength)] = '0123456789_l.[],"'.charCodeAt(Math.floor(random() * 17))
-      } else {
-        for (let k = 0; k < 1 + random() * 3; k++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256)
-      }
-      try {
-        checkLstmWeights(lstmWeightsFromSafetensors(bytes), { finite: true })
-        loaded++
-      } catch (error) {
-        if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}`)
-        codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
-      }
+      for (let k = 0; k < 1 + random() * 3; k++) bytes[8 + Math.floor(random() * headerLength)] = '0123456789_l.[],"'.charCodeAt(Math.floor(random() * 17))
+      return bytes
     }
-    console.log(`LSTM safetensors fuzz: ${loaded} of 4000 damaged files still loaded; errors by code ${JSON.stringify(Object.fromEntries(codes))}`)
+    const codes = fuzzParser('LSTM safetensors fuzz', 4000, damaged, (bytes) => checkLstmWeights(lstmWeightsFromSafetensors(bytes), { finite: true }))
     expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(500)
   })
 })

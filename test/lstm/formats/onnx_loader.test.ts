@@ -7,6 +7,7 @@ import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetenso
 import { checkLstmWeights } from '../../../lib/lstm/lstm_weights'
 import { expectSluiceError } from '../../helpers'
 import { lstmReference, randomLstmWeights, seededRandom } from '../../support/lstm_reference'
+import { fuzzParser, inTurn, inserted, overwritten, truncated } from '../../support/fuzz'
 import { attr, buildOnnxLstmModel, encodeModel, floatTensor, int64Tensor, onnxGateOrder, valueInfo, type OnnxLstmModelOptions } from '../../support/onnx_lstm_model'
 
 const load = createRequire(__filename)
@@ -370,28 +371,17 @@ describe('fuzz: damaged ONNX files', () => {
     const weights: LstmWeights = randomLstmWeights(seededRandom(60), { inputSize: 2, hiddenSize: 3, layers: 2, outputSize: 2 })
     const valid = buildOnnxLstmModel(weights, { lastStep: 'slice' })
     const random = seededRandom(61)
-    let parsed = 0
-    const codes = new Map<string, number>()
-    for (let trial = 0; trial < 10000; trial++) {
-      let bytes = valid.slice()
-      const kind = trial % 4
-      if (kind === 0) bytes = bytes.subarray(0, Math.floor(random() * bytes.length))
-      else if (kind === 1) for (let k = 0; k < 1 + random() * 3; k++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256)
-      else if (kind === 2) bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
-      else {
-        const at = Math.floor(random() * bytes.length)
-        const extra = Uint8Array.from({ length: 1 + Math.floor(random() * 6) }, () => Math.floor(random() * 256))
-        bytes = Uint8Array.from([...bytes.subarray(0, at), ...extra, ...bytes.subarray(at)])
-      }
-      try {
-        checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true }) // whatever loads is a consistent LstmWeights
-        parsed++
-      } catch (error) {
-        if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}`)
-        codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
-      }
-    }
-    console.log(`ONNX fuzz: ${parsed} models still loaded (of 10000); errors by code ${JSON.stringify(Object.fromEntries(codes))}`)
+    const damaged = inTurn(valid, [
+      (bytes) => truncated(bytes, random),
+      (bytes) => overwritten(bytes, random, 3),
+      (bytes) => {
+        bytes[Math.floor(random() * bytes.length)]! ^= 1 << Math.floor(random() * 8)
+        return bytes
+      },
+      (bytes) => inserted(bytes, random, 6),
+    ])
+    // Whatever loads is a consistent LstmWeights.
+    const codes = fuzzParser('ONNX fuzz', 10000, damaged, (bytes) => checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true }))
     expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(2000)
   })
 })
@@ -407,10 +397,8 @@ describe('fuzz: well-encoded ONNX models with damaged graphs', () => {
     ]
     const ops = ['LSTM', 'Gemm', 'MatMul', 'Add', 'Squeeze', 'Unsqueeze', 'Gather', 'Slice', 'Reshape', 'Flatten', 'Transpose', 'Identity', 'Concat', 'Constant', 'Cast', 'Relu']
     const numbers = [-2, -1, 0, 1, 2, 3, 4, 7, 8, 2 ** 31 - 1, -(2 ** 40), 2 ** 53]
-    const codes = new Map<string, number>()
-    let loaded = 0
-    for (let trial = 0; trial < 3000; trial++) {
-      const bytes = edit(pick(sources), (model) => {
+    const damaged = () =>
+      edit(pick(sources), (model) => {
         const graph = model.graph!
         for (let change = 0; change < 1 + random() * 2; change++) {
           const node = pick(graph.node)
@@ -428,15 +416,7 @@ describe('fuzz: well-encoded ONNX models with damaged graphs', () => {
           }
         }
       })
-      try {
-        checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true })
-        loaded++
-      } catch (error) {
-        if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}\n${(error as Error).stack}`)
-        codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
-      }
-    }
-    console.log(`ONNX graph fuzz: ${loaded} of 3000 changed models still loaded; errors by code ${JSON.stringify(Object.fromEntries(codes))}`)
+    const codes = fuzzParser('ONNX graph fuzz', 3000, damaged, (bytes) => checkLstmWeights(lstmWeightsFromOnnx(bytes), { finite: true }))
     expect(codes.get('ERR_NOT_SUPPORTED')).toBeGreaterThan(100)
     expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(100)
   })

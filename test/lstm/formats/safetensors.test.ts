@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { readSafetensors, readSafetensorsMetadata, SluiceError, writeSafetensors } from '../../../lib/index'
 import { expectSluiceError } from '../../helpers'
+import { fuzzParser, inTurn, inserted, overwritten, truncated } from '../../support/fuzz'
 import { seededRandom } from '../../support/lstm_reference'
 
 /** A file laid out by hand: u64 LE header length, the JSON header, then the data bytes. */
@@ -224,30 +225,22 @@ describe('fuzz: damaged safetensors files', () => {
       ids: { shape: [2], data: BigInt64Array.of(1n, 2n) },
     }, { k: 'v' })
     const headerEnd = 8 + new DataView(valid.buffer).getUint32(0, true)
-    let parsed = 0
-    const codes = new Map<string, number>()
-    for (let trial = 0; trial < 4000; trial++) {
-      let bytes = valid.slice()
-      const kind = trial % 5
-      if (kind === 0) bytes = bytes.subarray(0, Math.floor(random() * bytes.length))
-      else if (kind === 1) for (let k = 0; k < 1 + random() * 4; k++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256)
-      else if (kind === 2) bytes[8 + Math.floor(random() * (headerEnd - 8))] = ' {}[],:"0123456789-.eE'.charCodeAt(Math.floor(random() * 23))
-      else if (kind === 3) new DataView(bytes.buffer).setUint32(0, Math.floor(random() * (headerEnd + 40)), true)
-      else {
-        const at = Math.floor(random() * bytes.length)
-        const extra = Uint8Array.from({ length: 1 + Math.floor(random() * 8) }, () => Math.floor(random() * 256))
-        bytes = Uint8Array.from([...bytes.subarray(0, at), ...extra, ...bytes.subarray(at)])
-      }
-      try {
-        const tensors = readSafetensors(bytes)
-        parsed++
-        for (const tensor of tensors.values()) expect(tensor.data.length).toBe(tensor.shape.reduce((a, b) => a * b, 1))
-      } catch (error) {
-        if (!(error instanceof SluiceError)) throw new Error(`trial ${trial} threw ${String(error)}`)
-        codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
-      }
-    }
-    console.log(`safetensors fuzz: ${parsed} of 4000 damaged files still parsed; errors by code ${JSON.stringify(Object.fromEntries(codes))}`)
+    const damaged = inTurn(valid, [
+      (bytes) => truncated(bytes, random),
+      (bytes) => overwritten(bytes, random, 4),
+      (bytes) => {
+        bytes[8 + Math.floor(random() * (headerEnd - 8))] = ' {}[],:"0123456789-.eE'.charCodeAt(Math.floor(random() * 23))
+        return bytes
+      },
+      (bytes) => {
+        new DataView(bytes.buffer).setUint32(0, Math.floor(random() * (headerEnd + 40)), true)
+        return bytes
+      },
+      (bytes) => inserted(bytes, random, 8),
+    ])
+    const codes = fuzzParser('safetensors fuzz', 4000, damaged, (bytes) => {
+      for (const tensor of readSafetensors(bytes).values()) expect(tensor.data.length).toBe(tensor.shape.reduce((a, b) => a * b, 1))
+    })
     expect(codes.get('ERR_MALFORMED_DATA')).toBeGreaterThan(1000)
   })
 })

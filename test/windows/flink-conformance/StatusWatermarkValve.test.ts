@@ -7,27 +7,19 @@ import { valve } from './helpers'
 
 describe('StatusWatermarkValve (Flink conformance)', () => {
   it('testSingleInputIncreasingWatermarks', () => {
-    const { emit } = valve(1)
-    expect(emit(0, 0)).toBe(0)
-    expect(emit(0, 25)).toBe(25)
+    const { emits } = valve(1)
+    expect(emits([0, 0], [0, 25])).toEqual([0, 25])
   })
 
   it('testSingleInputDecreasingWatermarksYieldsNoOutput', () => {
-    const { emit } = valve(1)
-    expect(emit(0, 25)).toBe(25)
-    expect(emit(0, 18)).toBe(25)
-    expect(emit(0, 42)).toBe(42)
+    const { emits } = valve(1)
+    expect(emits([0, 25], [0, 18], [0, 42])).toEqual([25, 25, 42])
   })
 
   it('testSingleInputWatermarkStatusToggling', () => {
-    const { tracker } = valve(1)
+    const { tracker, setStatuses } = valve(1)
     expect(tracker.isIdle()).toBe(false) // channels start active
-    tracker.markIdle(0)
-    expect(tracker.isIdle()).toBe(true)
-    tracker.markIdle(0)
-    expect(tracker.isIdle()).toBe(true)
-    tracker.markActive(0)
-    expect(tracker.isIdle()).toBe(false)
+    expect(setStatuses(['idle', 0], ['idle', 0], ['active', 0])).toEqual([true, true, false])
   })
 
   it('testSingleInputWatermarksIntactDuringIdleness', () => {
@@ -41,73 +33,44 @@ describe('StatusWatermarkValve (Flink conformance)', () => {
   })
 
   it('testMultipleInputYieldsWatermarkOnlyWhenAllChannelsReceivesWatermarks', () => {
-    const { emit } = valve(3)
-    expect(emit(0, 0)).toBe(-Infinity)
-    expect(emit(1, 0)).toBe(-Infinity)
-    expect(emit(2, 0)).toBe(0)
+    const { emits } = valve(3)
+    expect(emits([0, 0], [1, 0], [2, 0])).toEqual([-Infinity, -Infinity, 0])
   })
 
   it('testMultipleInputIncreasingWatermarks (the issue example: 12/10 change nothing, 15 → 10, 17 → 12, 20 → 15)', () => {
-    const { emit } = valve(3)
-    emit(0, 0)
-    emit(1, 0)
-    expect(emit(2, 0)).toBe(0)
-    expect(emit(0, 12)).toBe(0)
-    expect(emit(2, 8)).toBe(0)
-    expect(emit(2, 10)).toBe(0)
-    expect(emit(1, 15)).toBe(10)
-    expect(emit(2, 17)).toBe(12)
-    expect(emit(0, 20)).toBe(15)
+    const { emits } = valve(3)
+    expect(emits([0, 0], [1, 0], [2, 0])).toEqual([-Infinity, -Infinity, 0])
+    expect(emits([0, 12], [2, 8], [2, 10], [1, 15], [2, 17], [0, 20])).toEqual([0, 0, 0, 10, 12, 15])
   })
 
   it('testMultipleInputDecreasingWatermarksYieldsNoOutput', () => {
-    const { emit } = valve(3)
-    emit(0, 25)
-    emit(1, 10)
-    expect(emit(2, 17)).toBe(10)
-    expect(emit(0, 12)).toBe(10)
-    expect(emit(1, 8)).toBe(10)
-    expect(emit(2, 15)).toBe(10)
+    const { emits } = valve(3)
+    expect(emits([0, 25], [1, 10], [2, 17])).toEqual([-Infinity, -Infinity, 10])
+    expect(emits([0, 12], [1, 8], [2, 15])).toEqual([10, 10, 10])
   })
 
   it('testMultipleInputWatermarkStatusToggling', () => {
-    const { tracker } = valve(2)
-    tracker.markActive(0)
-    tracker.markActive(1)
-    expect(tracker.isIdle()).toBe(false)
-    tracker.markIdle(1)
-    expect(tracker.isIdle()).toBe(false)
-    tracker.markIdle(0)
-    expect(tracker.isIdle()).toBe(true)
-    tracker.markActive(1)
-    expect(tracker.isIdle()).toBe(false)
-    tracker.markActive(0)
-    expect(tracker.isIdle()).toBe(false)
+    const { setStatuses } = valve(2)
+    expect(setStatuses(['active', 0], ['active', 1], ['idle', 1], ['idle', 0], ['active', 1], ['active', 0])).toEqual([false, false, false, true, false, false])
   })
 
   it('testMultipleInputWatermarkAdvancingWithPartiallyIdleChannels (the issue example: input 2 idle, 15 and 10 → 10)', () => {
-    const { tracker, emit } = valve(3)
-    emit(0, 15)
-    expect(emit(1, 10)).toBe(-Infinity)
+    const { tracker, emits } = valve(3)
+    expect(emits([0, 15], [1, 10])).toEqual([-Infinity, -Infinity])
     expect(tracker.markIdle(2)).toBe(10)
-    expect(emit(1, 18)).toBe(15)
-    expect(emit(0, 20)).toBe(18)
+    expect(emits([1, 18], [0, 20])).toEqual([15, 18])
   })
 
   it('testMultipleInputWatermarkAdvancingAsChannelsIndividuallyBecomeIdle', () => {
-    const { tracker, emit } = valve(3)
-    emit(0, 25)
-    emit(1, 10)
-    expect(emit(2, 17)).toBe(10)
+    const { tracker, emits } = valve(3)
+    expect(emits([0, 25], [1, 10], [2, 17])).toEqual([-Infinity, -Infinity, 10])
     expect(tracker.markIdle(1)).toBe(17)
     expect(tracker.markIdle(2)).toBe(25)
   })
 
   it('testMultipleInputFlushMaxWatermarkAndWatermarkStatusOnceAllInputsBecomeIdle', () => {
-    const { tracker, emit } = valve(3)
-    emit(0, 10)
-    emit(1, 5)
-    expect(emit(2, 3)).toBe(3)
+    const { tracker, emits } = valve(3)
+    expect(emits([0, 10], [1, 5], [2, 3])).toEqual([-Infinity, -Infinity, 3])
     expect(tracker.markIdle(0)).toBe(3)
     expect(tracker.markIdle(1)).toBe(3)
     expect(tracker.isIdle()).toBe(false)
@@ -116,10 +79,8 @@ describe('StatusWatermarkValve (Flink conformance)', () => {
   })
 
   it('testMultipleInputWatermarkRealignmentAfterResumeActive', () => {
-    const { tracker, emit } = valve(3)
-    emit(0, 10)
-    emit(1, 7)
-    expect(emit(2, 3)).toBe(3)
+    const { tracker, emit, emits } = valve(3)
+    expect(emits([0, 10], [1, 7], [2, 3])).toEqual([-Infinity, -Infinity, 3])
     expect(tracker.markIdle(2)).toBe(7)
     tracker.markActive(2)
     expect(tracker.input(2).aligned).toBe(false)
@@ -131,9 +92,8 @@ describe('StatusWatermarkValve (Flink conformance)', () => {
   })
 
   it('testNoOutputWhenAllActiveChannelsAreUnaligned', () => {
-    const { tracker, emit } = valve(3)
-    emit(0, 10)
-    emit(1, 7)
+    const { tracker, emits } = valve(3)
+    expect(emits([0, 10], [1, 7])).toEqual([-Infinity, -Infinity])
     expect(tracker.markIdle(2)).toBe(7)
     tracker.markActive(2)
     tracker.markIdle(0)
@@ -143,9 +103,8 @@ describe('StatusWatermarkValve (Flink conformance)', () => {
   })
 
   it('idleness by timeout acts like an IDLE status', () => {
-    const { tracker, emit, clock } = valve(3, undefined, 100)
-    emit(0, 15)
-    emit(1, 10)
+    const { tracker, emit, emits, clock } = valve(3, undefined, 100)
+    expect(emits([0, 15], [1, 10])).toEqual([-Infinity, -Infinity])
     clock.advance(50)
     expect(emit(2, 5)).toBe(5)
     clock.advance(60) // inputs 0 and 1 have been silent 110 ms, input 2 only 60 ms

@@ -5,41 +5,35 @@ import { valve } from './helpers'
 
 describe('WatermarkOutputMultiplexer (Flink conformance)', () => {
   it('singleImmediateWatermark', () => {
-    const { tracker, emit } = valve(1)
+    const { emit, combined } = valve(1)
     emit(0, 0)
-    expect(tracker.currentWatermark()).toBe(0)
-    expect(tracker.isIdle()).toBe(false)
+    expect(combined()).toEqual({ watermark: 0, idle: false })
   })
 
   it('singleImmediateIdleness: idle with no watermark yet', () => {
-    const { tracker } = valve(1)
+    const { tracker, combined } = valve(1)
     tracker.markIdle(0)
-    expect(tracker.currentWatermark()).toBe(-Infinity)
-    expect(tracker.isIdle()).toBe(true)
+    expect(combined()).toEqual({ watermark: -Infinity, idle: true })
   })
 
   it('singleImmediateWatermarkAfterIdleness', () => {
-    const { tracker, emit } = valve(1)
+    const { tracker, emit, combined } = valve(1)
     tracker.markIdle(0)
     expect(tracker.isIdle()).toBe(true)
     emit(0, 0)
-    expect(tracker.currentWatermark()).toBe(0)
-    expect(tracker.isIdle()).toBe(false)
+    expect(combined()).toEqual({ watermark: 0, idle: false })
   })
 
   it('multipleImmediateWatermark: 2, 5 and an idle input → 2', () => {
-    const { tracker, emit } = valve(3)
-    emit(0, 2)
-    emit(1, 5)
+    const { tracker, emits, combined } = valve(3)
+    emits([0, 2], [1, 5])
     tracker.markIdle(2)
-    expect(tracker.currentWatermark()).toBe(2)
-    expect(tracker.isIdle()).toBe(false)
+    expect(combined()).toEqual({ watermark: 2, idle: false })
   })
 
   it('whenImmediateOutputBecomesIdleWatermarkAdvances', () => {
-    const { tracker, emit } = valve(2)
-    emit(0, 2)
-    emit(1, 5)
+    const { tracker, emits } = valve(2)
+    emits([0, 2], [1, 5])
     expect(tracker.currentWatermark()).toBe(2)
     tracker.markIdle(0)
     expect(tracker.currentWatermark()).toBe(5)
@@ -47,21 +41,17 @@ describe('WatermarkOutputMultiplexer (Flink conformance)', () => {
 
   it('whenAllImmediateOutputsBecomeIdleWatermarkAdvances: the maximum, in either order', () => {
     for (const order of [[0, 1], [1, 0]]) {
-      const { tracker, emit } = valve(2)
-      emit(0, 5)
-      emit(1, 2)
-      expect(tracker.currentWatermark()).toBe(2)
-      expect(tracker.isIdle()).toBe(false)
+      const { tracker, emits, combined } = valve(2)
+      emits([0, 5], [1, 2])
+      expect(combined()).toEqual({ watermark: 2, idle: false })
       for (const i of order) tracker.markIdle(i)
-      expect(tracker.currentWatermark()).toBe(5)
-      expect(tracker.isIdle()).toBe(true)
+      expect(combined()).toEqual({ watermark: 5, idle: true })
     }
   })
 
   it('combinedWatermarkDoesNotRegressWhenIdleOutputRegresses', () => {
-    const { tracker, emit } = valve(2)
-    emit(0, 2)
-    emit(1, 5)
+    const { tracker, emit, emits } = valve(2)
+    emits([0, 2], [1, 5])
     tracker.markIdle(0)
     expect(tracker.currentWatermark()).toBe(5)
     emit(0, 3)
@@ -69,16 +59,14 @@ describe('WatermarkOutputMultiplexer (Flink conformance)', () => {
   })
 
   it('lowerImmediateUpdateOnSameOutputDoesNotEmitCombinedUpdate / ...DoesNotRegress', () => {
-    const { tracker, emit } = valve(1)
-    emit(0, 5)
-    emit(0, 2)
+    const { tracker, emits } = valve(1)
+    emits([0, 5], [0, 2])
     expect(tracker.currentWatermark()).toBe(5)
     expect(tracker.input(0).watermark).toBe(5)
   })
 
   it('noCombinedDeferredUpdate...: not idle and no watermark before anything happened', () => {
-    const { tracker } = valve(2)
-    expect(tracker.currentWatermark()).toBe(-Infinity)
-    expect(tracker.isIdle()).toBe(false)
+    const { combined } = valve(2)
+    expect(combined()).toEqual({ watermark: -Infinity, idle: false })
   })
 })

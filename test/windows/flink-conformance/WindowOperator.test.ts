@@ -53,6 +53,21 @@ function outOfOrderElements(h: Harness): void {
   h.element(2, 1, 1000)
 }
 
+/** The lateness tests' common start (gap 3 s): five elements merge into [1000, 11500), then [11600, 14600), both fired. */
+function twoSessionsFired(h: Harness): void {
+  h.element(2, 1, 1000)
+  h.sessions(1999)
+  h.element(2, 1, 2000)
+  h.sessions(4998)
+  h.element(2, 1, 4500)
+  h.element(2, 1, 8500)
+  expect(h.sessions(7400)).toEqual([])
+  h.element(2, 1, 7000)
+  expect(h.sessions(11501)).toEqual([[2, 5, 1000, 11500]])
+  h.element(2, 1, 11600)
+  expect(h.sessions(14600)).toEqual([[2, 1, 11600, 14600]])
+}
+
 describe('WindowOperator (Flink conformance)', () => {
   it('testTumblingEventTimeWindows (3 s): out-of-order elements, snapshot/restore', () => {
     const h = new Harness({ type: 'tumbling', size: 3000 })
@@ -156,17 +171,7 @@ describe('WindowOperator (Flink conformance)', () => {
 
   it('testNotSideOutputDueToLatenessSessionWithLateness (gap 3 s, lateness 10 ms)', () => {
     const h = new Harness({ type: 'session', gap: 3000, allowedLateness: 10 })
-    h.element(2, 1, 1000)
-    h.sessions(1999)
-    h.element(2, 1, 2000)
-    h.sessions(4998)
-    h.element(2, 1, 4500)
-    h.element(2, 1, 8500)
-    expect(h.sessions(7400)).toEqual([])
-    h.element(2, 1, 7000)
-    expect(h.sessions(11501)).toEqual([[2, 5, 1000, 11500]])
-    h.element(2, 1, 11600)
-    expect(h.sessions(14600)).toEqual([[2, 1, 11600, 14600]])
+    twoSessionsFired(h)
     h.element(2, 1, 10000) // merged into the fired session (11600–14600) that is still within lateness
     const update = h.windows.advanceWatermark(14600) // Flink fires here at once
     expect([update.start[0], update.end[0], update.values[0], update.updated[0], update.length]).toEqual([10000, 14600, 2, 1, 1])
@@ -179,17 +184,7 @@ describe('WindowOperator (Flink conformance)', () => {
 
   it('testNotSideOutputDueToLatenessSessionWithHugeLateness (gap 3 s, lateness 10 s)', () => {
     const h = new Harness({ type: 'session', gap: 3000, allowedLateness: 10000 })
-    h.element(2, 1, 1000)
-    h.sessions(1999)
-    h.element(2, 1, 2000)
-    h.sessions(4998)
-    h.element(2, 1, 4500)
-    h.element(2, 1, 8500)
-    h.sessions(7400)
-    h.element(2, 1, 7000)
-    expect(h.sessions(11501)).toEqual([[2, 5, 1000, 11500]])
-    h.element(2, 1, 11600)
-    expect(h.sessions(14600)).toEqual([[2, 1, 11600, 14600]])
+    twoSessionsFired(h)
     h.element(2, 1, 10000) // bridges both fired sessions: the merged one is already due, so it fires again
     expect(h.sessions(14600)).toEqual([[2, 7, 1000, 14600]])
     h.element(2, 1, 14500)

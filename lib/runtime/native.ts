@@ -17,6 +17,11 @@ export interface NativeAddon {
     fillIota(array: Float64Array | Float32Array | Uint32Array, expectedLength?: number): number
     throwCoreError(code: string): never
   }
+  /** The core's snapshot envelope around a payload written in TypeScript (lib/runtime/snapshot_envelope.ts). */
+  snapshotEnvelope: {
+    seal(kind: string, payload: Uint8Array): Uint8Array
+    open(bytes: Uint8Array, kind: string): Uint8Array
+  }
   [name: string]: unknown
 }
 

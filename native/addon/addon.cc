@@ -38,6 +38,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitSlidingWindow(env, exports);
   InitCudaLstm(env, exports);
   InitLstmWindows(env, exports);
+  InitSnapshotEnvelope(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -40,3 +40,4 @@ void InitWatermarkTracker(Napi::Env env, Napi::Object exports);
 void InitSlidingWindow(Napi::Env env, Napi::Object exports);
 void InitCudaLstm(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);
+void InitSnapshotEnvelope(Napi::Env env, Napi::Object exports);

@@ -4,8 +4,8 @@
 // Kafka consumer can drive it per partition; run() / readable() pull from an async source on top of it,
 // one source batch per result batch, so backpressure reaches the source. See README "Pipeline".
 import { Readable } from 'node:stream'
-import { crc32 } from 'node:zlib'
 import { SluiceError } from '../runtime/errors'
+import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'
 import { EventTimeWindows, type FiredWindows } from '../windows/event_time_windows'
 import type { LstmModel, LstmPredictOptions } from '../lstm/lstm_model'
 import type { LstmState } from '../lstm/lstm_state'
@@ -139,8 +139,6 @@ interface Firing {
   final: boolean
 }
 
-const SNAPSHOT_MAGIC = 0x4c504c53 // 'SLPL'
-const SNAPSHOT_VERSION = 1
 const EMPTY_U32 = new Uint32Array(0)
 const EMPTY_F64 = new Float64Array(0)
 
@@ -453,50 +451,45 @@ export class Pipeline {
       sections: sections.map(([name, v]) => [name, v.byteLength]),
     })
     const headerBytes = new TextEncoder().encode(header)
-    let total = 16 + headerBytes.length
+    // Payload of the common snapshot envelope (kind 'pipeline'): u32 header length | JSON header | sections.
+    let total = 4 + headerBytes.length
     for (const [, v] of sections) total += v.byteLength
-    const out = new Uint8Array(total + 4)
-    const view = new DataView(out.buffer)
-    view.setUint32(0, SNAPSHOT_MAGIC, true)
-    view.setUint32(4, SNAPSHOT_VERSION, true)
-    view.setUint32(8, headerBytes.length, true)
-    out.set(headerBytes, 16)
-    let at = 16 + headerBytes.length
+    const payload = new Uint8Array(total)
+    new DataView(payload.buffer).setUint32(0, headerBytes.length, true)
+    payload.set(headerBytes, 4)
+    let at = 4 + headerBytes.length
     for (const [, v] of sections) {
-      out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at)
+      payload.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at)
       at += v.byteLength
     }
-    view.setUint32(total, crc32(out.subarray(0, total)), true)
-    return out
+    return sealSnapshot('pipeline', payload)
   }
 
-  /** Replaces the state with a snapshot of a pipeline with the same options; all or nothing (ERR_MALFORMED_DATA).
-   * Also the way back after a batch failed midway (which stops the pipeline). */
+  /** Replaces the state with a snapshot of a pipeline with the same options; all or nothing (ERR_MALFORMED_DATA;
+   * ERR_NOT_SUPPORTED for another envelope format version or a 0.1 snapshot). Also the way back after a batch
+   * failed midway (which stops the pipeline). */
   restore(bytes: Uint8Array): void {
     if (this.closed) throw new SluiceError('the Pipeline is closed', 'ERR_INVALID_STATE')
     this.checkIdle()
     expectTypedArray(bytes, 'bytes', Uint8Array)
     const bad = (why: string) => new SluiceError(`pipeline snapshot: ${why}`, 'ERR_MALFORMED_DATA')
-    if (bytes.length < 20) throw bad('too short')
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    if (view.getUint32(0, true) !== SNAPSHOT_MAGIC) throw bad('not a pipeline snapshot')
-    if (view.getUint32(4, true) !== SNAPSHOT_VERSION) throw bad(`version ${view.getUint32(4, true)} is not ${SNAPSHOT_VERSION}`)
-    const total = bytes.length - 4
-    if (view.getUint32(total, true) !== crc32(bytes.subarray(0, total))) throw bad('checksum mismatch')
-    const headerLength = view.getUint32(8, true)
-    if (16 + headerLength > total) throw bad('header length out of bounds')
+    const payload = openSnapshot(bytes, 'pipeline')
+    if (payload.length < 4) throw bad('too short')
+    const total = payload.length
+    const headerLength = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0, true)
+    if (4 + headerLength > total) throw bad('header length out of bounds')
     let header: { shape: unknown; counters: Pipeline["counters"]; finished: boolean; sections: [string, number][] }
     try {
-      header = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + headerLength)))
+      header = JSON.parse(new TextDecoder().decode(payload.subarray(4, 4 + headerLength)))
     } catch {
       throw bad('header is not JSON')
     }
     if (JSON.stringify(header.shape) !== JSON.stringify(this.shape())) throw bad(`taken from a pipeline of another shape (${JSON.stringify(header.shape)})`)
     const parts = new Map<string, Uint8Array>()
-    let at = 16 + headerLength
+    let at = 4 + headerLength
     for (const [name, length] of header.sections) {
       if (!Number.isInteger(length) || length < 0 || at + length > total) throw bad(`section ${name} out of bounds`)
-      parts.set(name, bytes.slice(at, at + length))
+      parts.set(name, payload.slice(at, at + length))
       at += length
     }
     if (at !== total) throw bad('trailing bytes')

@@ -39,6 +39,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitCudaLstmModel(env, exports);
   InitCudaLstmState(env, exports);
   InitLstmWindows(env, exports);
+  InitSnapshotEnvelope(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

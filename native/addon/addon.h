@@ -45,3 +45,4 @@ void InitSlidingWindow(Napi::Env env, Napi::Object exports);
 void InitCudaLstmModel(Napi::Env env, Napi::Object exports);
 void InitCudaLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);
+void InitSnapshotEnvelope(Napi::Env env, Napi::Object exports);

@@ -6,9 +6,12 @@ import {
   ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
   encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
+import { WatermarkTracker } from '../../lib/index'
+import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
 import { tempDirs } from '../support/temp_dirs'
+import { expectEnvelope, withValidCrc } from '../support/snapshot_bytes'
 import { makeEvents, random, referenceWindows, slice, type PartitionEvents } from '../support/kafka_data'
 
 const CHANNELS = 2
@@ -149,12 +152,35 @@ describe('partition snapshots', () => {
       expect(() => decodePartitionSnapshot(bad), `byte ${i}`).toThrow()
     }
     const flipped = bytes.slice()
-    flipped[12]! ^= 1
+    flipped[20]! ^= 1 // in the JSON header, after the envelope's 16 bytes and the header length
     expectSluiceError(() => decodePartitionSnapshot(flipped), 'ERR_MALFORMED_DATA', /checksum/)
     expectSluiceError(() => decodePartitionSnapshot(bytes.subarray(0, 10)), 'ERR_MALFORMED_DATA', /magic|short/)
+    expectSluiceError(() => decodePartitionSnapshot(bytes.subarray(0, bytes.length - 1)), 'ERR_MALFORMED_DATA', /length does not match/)
     const other = bytes.slice()
     new DataView(other.buffer).setUint16(4, PARTITION_SNAPSHOT_VERSION + 1, true)
-    expectSluiceError(() => decodePartitionSnapshot(other), 'ERR_NOT_SUPPORTED', /version 2/)
+    expectSluiceError(() => decodePartitionSnapshot(other), 'ERR_MALFORMED_DATA', /checksum/) // a damaged version field
+    expectSluiceError(() => decodePartitionSnapshot(withValidCrc(other)), 'ERR_NOT_SUPPORTED', /version 2/)
+  })
+
+  it('are in the common sluice envelope: magic SLCE, format version PARTITION_SNAPSHOT_VERSION, kind kafka-partition (7), CRC-32', () => {
+    const bytes = encodePartitionSnapshot(header, Uint8Array.of(1, 2, 3))
+    expectEnvelope(bytes, 7, { version: PARTITION_SNAPSHOT_VERSION })
+    const foreign = bytes.slice()
+    foreign[0] = 0x58
+    expectSluiceError(() => decodePartitionSnapshot(foreign), 'ERR_MALFORMED_DATA', /not a sluice snapshot/)
+    const tracker = new WatermarkTracker()
+    try {
+      expectSluiceError(() => decodePartitionSnapshot(tracker.snapshot()), 'ERR_MALFORMED_DATA', /another kind of object: watermark-tracker, expected kafka-partition/)
+    } finally {
+      tracker.close()
+    }
+  })
+
+  it('in the 0.1 layout (SLKP) are refused with ERR_NOT_SUPPORTED and a clear message', () => {
+    // The 0.1 layout of the same snapshot: "SLKP" | u16 version 1 | u32 JSON length | JSON | processor bytes | CRC-32.
+    const payload = openSnapshot(encodePartitionSnapshot(header, Uint8Array.of(1, 2, 3)), 'kafka-partition')
+    const old = withValidCrc(Buffer.concat([Buffer.from('SLKP', 'latin1'), Buffer.from([1, 0]), payload, Buffer.alloc(4)]))
+    expectSluiceError(() => decodePartitionSnapshot(old), 'ERR_NOT_SUPPORTED', /Kafka partition snapshot in the 0\.1 layout \(SLKP\).*common sluice envelope \(SLCE\); take a new snapshot/)
   })
 })
 
@@ -248,6 +274,7 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     corrupt[corrupt.length - 9]! ^= 0xff
     const version = snapshot.slice()
     new DataView(version.buffer).setUint16(4, 99, true)
+    withValidCrc(version) // an intact snapshot of a later format version
     await store.put(TOPIC, 1, 10, corrupt)
     await store.put(TOPIC, 2, 10, version)
     await store.put(TOPIC, 3, 10, encodePartitionSnapshot({ topic: TOPIC, partition: 3, offset: 10, maxTimestamp: 5 }, decodePartitionSnapshot(snapshot).processorBytes))

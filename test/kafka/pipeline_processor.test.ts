@@ -4,7 +4,7 @@
 // Pipeline.advanceTo, the external-watermark entry the adapter uses for idle partitions.
 import { describe, expect, it } from 'vitest'
 import { LstmModel, Pipeline, type ResultBatch } from '../../lib/index'
-import { FileStateStore, KafkaConsumerAdapter, PipelineProcessor, binaryDecoder, encodeBinaryRecords, type PipelineRow } from '../../lib/kafka/index'
+import { FileStateStore, KafkaConsumerAdapter, PipelineProcessor, binaryDecoder, decodePartitionSnapshot, encodeBinaryRecords, encodePartitionSnapshot, type PipelineRow } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
 import { tempDirs } from '../support/temp_dirs'
@@ -201,6 +201,19 @@ describe('PipelineProcessor in the Kafka adapter', () => {
     processor.close()
     expectSluiceError(() => new PipelineProcessor(null as never), 'ERR_INVALID_TYPE')
     expectSluiceError(() => new PipelineProcessor({ ...pipelineOptions(), window: { size: 0 } }), 'ERR_OUT_OF_RANGE')
+  })
+
+  it('a pipeline snapshot is not a partition snapshot, nor the other way round (ERR_MALFORMED_DATA, naming both kinds)', () => {
+    const pipeline = new Pipeline(pipelineOptions())
+    try {
+      const bytes = pipeline.snapshot()
+      expectSluiceError(() => decodePartitionSnapshot(bytes), 'ERR_MALFORMED_DATA', /another kind of object: pipeline, expected kafka-partition$/)
+      const partition = encodePartitionSnapshot({ topic: TOPIC, partition: 0, offset: 0, maxTimestamp: -Infinity }, bytes)
+      expectSluiceError(() => pipeline.restore(partition), 'ERR_MALFORMED_DATA', /another kind of object: kafka-partition, expected pipeline$/)
+      pipeline.restore(decodePartitionSnapshot(partition).processorBytes)
+    } finally {
+      pipeline.close()
+    }
   })
 })
 

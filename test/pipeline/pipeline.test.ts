@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { LstmModel, Pipeline, RollingZScore, Scaler, SluiceError, type ResultBatch, type SourceBatch } from '../../lib/index'
+import { LstmModel, Pipeline, RollingZScore, Scaler, SluiceError, WatermarkTracker, type ResultBatch, type SourceBatch } from '../../lib/index'
 import { csvSource } from '../../lib/cli/csv_source'
 import { mulberry32 } from '../../lib/runtime/random'
+import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
 import { expectSluiceError } from '../helpers'
+import { expectEnvelope, withValidCrc } from '../support/snapshot_bytes'
 
 const SIZE = 10
 
@@ -267,6 +269,34 @@ describe('Pipeline forecasts', () => {
       const third = make()
       expectSluiceError(() => third.restore(bad), 'ERR_MALFORMED_DATA', /checksum/)
       expect(third.metrics().events).toBe(0)
+    }
+  })
+
+  it('snapshots are in the common sluice envelope (kind pipeline); other kinds, truncated bytes and the 0.1 layout (SLPL) are refused and change nothing', () => {
+    const first = basic()
+    for (const batch of stream(12).slice(0, 20)) first.process(batch)
+    const bytes = first.snapshot()
+    expectEnvelope(bytes, 6) // kind pipeline
+    // The 0.1 layout of the same state: "SLPL" | u32 version 1 | u32 header length | u32 0 | JSON header | sections | CRC-32.
+    const payload = openSnapshot(bytes, 'pipeline')
+    const old = Buffer.concat([Buffer.from('SLPL', 'latin1'), Buffer.alloc(12), payload.subarray(4), Buffer.alloc(4)])
+    old.writeUInt32LE(1, 4)
+    old.writeUInt32LE(new DataView(payload.buffer, payload.byteOffset).getUint32(0, true), 8)
+    withValidCrc(old)
+    const tracker = new WatermarkTracker()
+    const second = basic()
+    try {
+      expectSluiceError(() => second.restore(old), 'ERR_NOT_SUPPORTED', /^cannot restore a pipeline snapshot in the 0\.1 layout \(SLPL\); this version reads the common sluice envelope \(SLCE\); take a new snapshot$/)
+      expectSluiceError(() => second.restore(tracker.snapshot()), 'ERR_MALFORMED_DATA', /another kind of object: watermark-tracker, expected pipeline/)
+      expectSluiceError(() => second.restore(bytes.subarray(0, bytes.length - 1)), 'ERR_MALFORMED_DATA', /length does not match/)
+      expectSluiceError(() => second.restore(bytes.subarray(0, 19)), 'ERR_MALFORMED_DATA', /truncated/)
+      expect(second.metrics().events).toBe(0)
+      second.restore(bytes)
+      expect(second.snapshot()).toEqual(bytes)
+    } finally {
+      tracker.close()
+      second.close()
+      first.close()
     }
   })
 })

@@ -20,7 +20,45 @@ std::array<uint32_t, 256> MakeCrcTable() {
   return table;
 }
 
+struct NamedKind {
+  SnapshotKind kind;
+  const char* name;
+};
+constexpr NamedKind kKindNames[] = {
+    {SnapshotKind::kSlidingWindow, "sliding-window"},
+    {SnapshotKind::kEventTimeWindows, "event-time-windows"},
+    {SnapshotKind::kWatermarkTracker, "watermark-tracker"},
+    {SnapshotKind::kLstmState, "lstm-state"},
+    {SnapshotKind::kPipeline, "pipeline"},
+    {SnapshotKind::kKafkaPartition, "kafka-partition"},
+};
+
+const NamedKind* FindKind(uint16_t kind) {
+  for (const NamedKind& k : kKindNames) {
+    if (static_cast<uint16_t>(k.kind) == kind) return &k;
+  }
+  return nullptr;
+}
+
+// The stored kind as words for an error message, also when it is no kind this build knows.
+std::string DescribeKind(uint16_t kind) {
+  const NamedKind* named = FindKind(kind);
+  return named ? named->name : "unknown kind " + std::to_string(kind);
+}
+
 }  // namespace
+
+const char* SnapshotKindName(SnapshotKind kind) {
+  const NamedKind* named = FindKind(static_cast<uint16_t>(kind));
+  return named ? named->name : "unknown";
+}
+
+std::optional<SnapshotKind> SnapshotKindFromName(std::string_view name) {
+  for (const NamedKind& k : kKindNames) {
+    if (name == k.name) return k.kind;
+  }
+  return std::nullopt;
+}
 
 uint32_t Crc32(const uint8_t* data, size_t size) {
   static const std::array<uint32_t, 256> table = MakeCrcTable();
@@ -51,19 +89,30 @@ std::vector<uint8_t> SnapshotWriter::Finish() {
 }
 
 SnapshotReader::SnapshotReader(Span<const uint8_t> bytes, SnapshotKind expectedKind) {
-  Require(bytes.size >= kHeaderSize + kTrailerSize, codes::kMalformedData, "snapshot is truncated");
+  Require(bytes.size >= kHeaderSize + kTrailerSize, codes::kMalformedData,
+          "snapshot is truncated (shorter than the envelope's header and checksum)");
   Require(std::memcmp(bytes.data, kMagic, 4) == 0, codes::kMalformedData, "not a sluice snapshot");
   uint16_t version, kind;
   uint64_t payload;
+  uint32_t stored;
   std::memcpy(&version, bytes.data + 4, 2);
   std::memcpy(&kind, bytes.data + 6, 2);
   std::memcpy(&payload, bytes.data + 8, 8);
-  Require(version == kSnapshotFormatVersion, codes::kMalformedData, "unsupported snapshot format version");
-  Require(kind == static_cast<uint16_t>(expectedKind), codes::kMalformedData, "snapshot is of another kind of object");
-  Require(payload == bytes.size - kHeaderSize - kTrailerSize, codes::kMalformedData, "snapshot length does not match");
-  uint32_t stored;
   std::memcpy(&stored, bytes.data + bytes.size - kTrailerSize, 4);
+  // The frame (where magic, version, kind, length and checksum stand) is the same in every format version,
+  // so damaged bytes are ERR_MALFORMED_DATA whatever their version field says; only intact bytes of another
+  // version are ERR_NOT_SUPPORTED.
+  Require(payload == bytes.size - kHeaderSize - kTrailerSize, codes::kMalformedData, "snapshot length does not match");
   Require(stored == Crc32(bytes.data, bytes.size - kTrailerSize), codes::kMalformedData, "snapshot checksum mismatch");
+  if (version != kSnapshotFormatVersion) {
+    Fail(codes::kNotSupported, "snapshot format version " + std::to_string(version) +
+                                   " is not supported (this build reads version " +
+                                   std::to_string(kSnapshotFormatVersion) + ")");
+  }
+  if (kind != static_cast<uint16_t>(expectedKind)) {
+    Fail(codes::kMalformedData, "snapshot is of another kind of object: " + DescribeKind(kind) + ", expected " +
+                                    SnapshotKindName(expectedKind));
+  }
   position_ = bytes.data + kHeaderSize;
   end_ = bytes.data + bytes.size - kTrailerSize;
 }

@@ -1,12 +1,17 @@
-// The byte format of every snapshot()/restore(): versioned and checksummed, read with every length
-// checked, so a truncated or corrupted snapshot is ERR_MALFORMED_DATA, never a crash.
+// The one envelope of every snapshot()/restore() in sluice, the native classes' and those whose payload
+// TypeScript writes (the pipeline's, the Kafka partition's, through native/addon/snapshot_envelope_binding.cc):
+// versioned and checksummed, read with every length checked, so a truncated or corrupted snapshot is
+// ERR_MALFORMED_DATA and an intact one of another format version ERR_NOT_SUPPORTED, never a crash.
 //
 // Layout (little-endian): "SLCE" | u16 format version | u16 kind | u64 payload length | payload | u32 CRC-32
-// of everything before it.
+// of everything before it. That frame never changes; kSnapshotFormatVersion numbers the payload layouts
+// of all kinds together: bump it when any kind's payload changes, and readers refuse the other versions.
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -15,14 +20,20 @@
 
 namespace sluice {
 
-// What a snapshot holds; restore() refuses another kind's bytes.
+// What a snapshot holds; restore() refuses another kind's bytes. The numbers are stored in snapshots:
+// never renumber a kind or reuse a retired number (2, kTimeWindows, is retired).
 enum class SnapshotKind : uint16_t {
   kSlidingWindow = 1,
-  kTimeWindows = 2,
   kEventTimeWindows = 3,
   kWatermarkTracker = 4,
   kLstmState = 5,
+  kPipeline = 6,
+  kKafkaPartition = 7,
 };
+
+// The kind's name in JavaScript and in error messages ("sliding-window", "pipeline", …), one table for both.
+const char* SnapshotKindName(SnapshotKind kind);
+std::optional<SnapshotKind> SnapshotKindFromName(std::string_view name);
 
 inline constexpr uint16_t kSnapshotFormatVersion = 1;
 
@@ -46,17 +57,19 @@ class SnapshotWriter {
   template <typename T>
   void PutVector(const std::vector<T>& values) { PutArray(values.data(), values.size()); }
 
+  void PutBytes(const void* data, size_t size);
+
   // Completes the header and appends the checksum.
   std::vector<uint8_t> Finish();
 
  private:
-  void PutBytes(const void* data, size_t size);
   std::vector<uint8_t> bytes_;
 };
 
 class SnapshotReader {
  public:
-  // Checks magic, version, kind, length and checksum up front (ERR_MALFORMED_DATA).
+  // Checks magic, length and checksum (ERR_MALFORMED_DATA), then the format version (ERR_NOT_SUPPORTED)
+  // and the kind (ERR_MALFORMED_DATA), up front.
   SnapshotReader(Span<const uint8_t> bytes, SnapshotKind expectedKind);
 
   template <typename T>
@@ -84,6 +97,8 @@ class SnapshotReader {
     return values;
   }
   size_t Remaining() const { return end_ - position_; }
+  // The payload bytes not read yet, in place (a payload whose format is not the reader's, e.g. JSON).
+  Span<const uint8_t> Rest() const { return Span<const uint8_t>(position_, Remaining()); }
   // Throws unless every payload byte was read.
   void ExpectEnd() const;
 

@@ -88,23 +88,24 @@ int Guard(char* error, size_t errorSize, Body body) {
   }
 }
 
-// A device buffer that only grows. Calls on a model are serialised and each ends synchronised, so a
-// buffer is idle whenever it is resized.
-struct DeviceBuffer {
+// A buffer that only grows, in device memory or in pinned host memory (Memory names the allocator). Calls
+// on a model are serialised and each ends synchronised, so a buffer is idle whenever it is resized.
+template <class Memory>
+struct GrowingBuffer {
   void* ptr = nullptr;
   size_t bytes = 0;
-  DeviceBuffer() = default;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
+  GrowingBuffer() = default;
+  GrowingBuffer(const GrowingBuffer&) = delete;
+  GrowingBuffer& operator=(const GrowingBuffer&) = delete;
+  ~GrowingBuffer() {
+    if (ptr) Memory::Free(ptr);
   }
   void Reserve(size_t wanted, const char* what) {
     if (wanted <= bytes) return;
-    if (ptr) cudaFree(ptr);
+    if (ptr) Memory::Free(ptr);
     ptr = nullptr;
     bytes = 0;
-    CheckCuda(cudaMalloc(&ptr, wanted), what);
+    CheckCuda(Memory::Allocate(&ptr, wanted), what);
     bytes = wanted;
   }
   template <class T>
@@ -113,28 +114,16 @@ struct DeviceBuffer {
   }
 };
 
-struct PinnedBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  PinnedBuffer() = default;
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  ~PinnedBuffer() {
-    if (ptr) cudaFreeHost(ptr);
-  }
-  void Reserve(size_t wanted, const char* what) {
-    if (wanted <= bytes) return;
-    if (ptr) cudaFreeHost(ptr);
-    ptr = nullptr;
-    bytes = 0;
-    CheckCuda(cudaHostAlloc(&ptr, wanted, cudaHostAllocDefault), what);
-    bytes = wanted;
-  }
-  template <class T>
-  T* As() const {
-    return static_cast<T*>(ptr);
-  }
+struct DeviceMemory {
+  static cudaError_t Allocate(void** ptr, size_t bytes) { return cudaMalloc(ptr, bytes); }
+  static void Free(void* ptr) { cudaFree(ptr); }
 };
+struct PinnedMemory {
+  static cudaError_t Allocate(void** ptr, size_t bytes) { return cudaHostAlloc(ptr, bytes, cudaHostAllocDefault); }
+  static void Free(void* ptr) { cudaFreeHost(ptr); }
+};
+using DeviceBuffer = GrowingBuffer<DeviceMemory>;
+using PinnedBuffer = GrowingBuffer<PinnedMemory>;
 
 // ---- kernels -----------------------------------------------------------------------------------------
 

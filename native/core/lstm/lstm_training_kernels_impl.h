@@ -133,11 +133,14 @@ struct UnitLoop {
     Ops<Vec>::Store(tmp, v);
     std::memcpy(p, tmp, count * sizeof(float));
   }
-  // Runs body(r, j, count) for every row r < rows and every vector [j, j + count) of the units [0, hidden).
+  // Runs body(g4, s, j, count) for every row r < rows (g4: its gates, s: its state offset r·stateStride) and
+  // every vector [j, j + count) of the units [0, hidden).
   template <class Body>
-  static void ForEachVector(size_t rows, size_t hidden, Body&& body) {
+  static void ForEachVector(size_t rows, size_t hidden, float* gates, size_t gateStride, size_t stateStride,
+                            Body&& body) {
     for (size_t r = 0; r < rows; ++r)
-      for (size_t j = 0; j < hidden; j += W) body(r, j, hidden - j < W ? hidden - j : W);
+      for (size_t j = 0; j < hidden; j += W)
+        body(gates + r * gateStride, r * stateStride, j, hidden - j < W ? hidden - j : W);
   }
 };
 
@@ -148,10 +151,8 @@ void ForwardStep(size_t rows, size_t hidden, float* gates, size_t gateStride, co
   using U = UnitLoop<Vec>;
   using V = typename O::V;
   const size_t H = hidden;
-  U::ForEachVector(rows, H, [&](size_t r, size_t j, size_t n) {
-    float* g4 = gates + r * gateStride;
-    const float* cp = cPrev ? cPrev + r * stateStride : nullptr;
-    const size_t s = r * stateStride;
+  U::ForEachVector(rows, H, gates, gateStride, stateStride, [&](float* g4, size_t s, size_t j, size_t n) {
+    const float* cp = cPrev ? cPrev + s : nullptr;
     const V i = O::Sigmoid(U::LoadPart(g4 + j, n)), f = O::Sigmoid(U::LoadPart(g4 + H + j, n));
     const V g = O::Tanh(U::LoadPart(g4 + 2 * H + j, n)), o = O::Sigmoid(U::LoadPart(g4 + 3 * H + j, n));
     const V cell = cp ? f * U::LoadPart(cp + j, n) + i * g : i * g;
@@ -171,9 +172,7 @@ void BackwardStep(size_t rows, size_t hidden, float* gates, size_t gateStride, c
   using U = UnitLoop<Vec>;
   using V = typename O::V;
   const size_t H = hidden;
-  U::ForEachVector(rows, H, [&](size_t r, size_t j, size_t n) {
-    float* g4 = gates + r * gateStride;
-    const size_t s = r * stateStride;
+  U::ForEachVector(rows, H, gates, gateStride, stateStride, [&](float* g4, size_t s, size_t j, size_t n) {
     const V i = U::LoadPart(g4 + j, n), f = U::LoadPart(g4 + H + j, n);
     const V g = U::LoadPart(g4 + 2 * H + j, n), o = U::LoadPart(g4 + 3 * H + j, n);
     const V dhv = U::LoadPart(dh + s + j, n);

@@ -753,6 +753,29 @@ extern "C" int sluice_cuda_lstm_predict(SluiceCudaLstm* model, const float* x, i
   });
 }
 
+namespace {
+
+// Grows `buffer` to `bytes` and clears them (on the model's stream, waited for): a new state table or ring.
+void ReserveZeroed(DeviceBuffer& buffer, size_t bytes, cudaStream_t stream, const char* what) {
+  buffer.Reserve(bytes, what);
+  const std::string clearing = std::string("clearing ") + what;
+  CheckCuda(cudaMemsetAsync(buffer.ptr, 0, bytes, stream), clearing.c_str());
+  CheckCuda(cudaStreamSynchronize(stream), clearing.c_str());
+}
+
+// Deletes a state table or windows object (null: nothing) while its model is not running a call.
+template <class Owned>
+void DeleteUnderModelLock(Owned* owned) {
+  if (!owned) return;
+  try {
+    std::lock_guard<std::mutex> lock(owned->model->mutex);
+    delete owned;
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
 extern "C" int sluice_cuda_state_create(SluiceCudaLstm* model, unsigned long long capacity, int padded_hidden,
                                         SluiceCudaLstmState** state, char* error, size_t error_size) {
   if (!state) return SLUICE_CUDA_ERR_INVALID_ARGUMENT;
@@ -769,21 +792,12 @@ extern "C" int sluice_cuda_state_create(SluiceCudaLstm* model, unsigned long lon
     created->capacity = capacity;
     created->paddedHidden = size_t(padded_hidden);
     created->stride = size_t(model->layers) * 2 * created->paddedHidden;
-    created->table.Reserve(created->TableBytes(), "the state table");
-    CheckCuda(cudaMemsetAsync(created->table.ptr, 0, created->TableBytes(), model->stream), "clearing the state table");
-    CheckCuda(cudaStreamSynchronize(model->stream), "clearing the state table");
+    ReserveZeroed(created->table, created->TableBytes(), model->stream, "the state table");
     *state = created.release();
   });
 }
 
-extern "C" void sluice_cuda_state_destroy(SluiceCudaLstmState* state) {
-  if (!state) return;
-  try {
-    std::lock_guard<std::mutex> lock(state->model->mutex);
-    delete state;
-  } catch (...) {
-  }
-}
+extern "C" void sluice_cuda_state_destroy(SluiceCudaLstmState* state) { DeleteUnderModelLock(state); }
 
 extern "C" int sluice_cuda_state_step(SluiceCudaLstmState* state, const unsigned int* keys, size_t n, const float* x,
                                       float* out, char* error, size_t error_size) {
@@ -843,21 +857,12 @@ extern "C" int sluice_cuda_windows_create(SluiceCudaLstm* model, unsigned long l
     created->capacity = capacity;
     created->steps = size_t(steps);
     const size_t bytes = size_t(capacity) * size_t(steps) * size_t(model->inputSize) * sizeof(float);
-    created->rings.Reserve(bytes, "the windows");
-    CheckCuda(cudaMemsetAsync(created->rings.ptr, 0, bytes, model->stream), "clearing the windows");
-    CheckCuda(cudaStreamSynchronize(model->stream), "clearing the windows");
+    ReserveZeroed(created->rings, bytes, model->stream, "the windows");
     *windows = created.release();
   });
 }
 
-extern "C" void sluice_cuda_windows_destroy(SluiceCudaLstmWindows* windows) {
-  if (!windows) return;
-  try {
-    std::lock_guard<std::mutex> lock(windows->model->mutex);
-    delete windows;
-  } catch (...) {
-  }
-}
+extern "C" void sluice_cuda_windows_destroy(SluiceCudaLstmWindows* windows) { DeleteUnderModelLock(windows); }
 
 extern "C" int sluice_cuda_windows_push(SluiceCudaLstmWindows* windows, const unsigned int* keys, const float* x,
                                         const int* slots, size_t n, const unsigned int* distinct,

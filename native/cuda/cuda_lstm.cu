@@ -88,23 +88,24 @@ int Guard(char* error, size_t errorSize, Body body) {
   }
 }
 
-// A device buffer that only grows. Calls on a model are serialised and each ends synchronised, so a
-// buffer is idle whenever it is resized.
-struct DeviceBuffer {
+// A buffer that only grows, in device memory or in pinned host memory (Memory names the allocator). Calls
+// on a model are serialised and each ends synchronised, so a buffer is idle whenever it is resized.
+template <class Memory>
+struct GrowingBuffer {
   void* ptr = nullptr;
   size_t bytes = 0;
-  DeviceBuffer() = default;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
+  GrowingBuffer() = default;
+  GrowingBuffer(const GrowingBuffer&) = delete;
+  GrowingBuffer& operator=(const GrowingBuffer&) = delete;
+  ~GrowingBuffer() {
+    if (ptr) Memory::Free(ptr);
   }
   void Reserve(size_t wanted, const char* what) {
     if (wanted <= bytes) return;
-    if (ptr) cudaFree(ptr);
+    if (ptr) Memory::Free(ptr);
     ptr = nullptr;
     bytes = 0;
-    CheckCuda(cudaMalloc(&ptr, wanted), what);
+    CheckCuda(Memory::Allocate(&ptr, wanted), what);
     bytes = wanted;
   }
   template <class T>
@@ -113,28 +114,16 @@ struct DeviceBuffer {
   }
 };
 
-struct PinnedBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  PinnedBuffer() = default;
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  ~PinnedBuffer() {
-    if (ptr) cudaFreeHost(ptr);
-  }
-  void Reserve(size_t wanted, const char* what) {
-    if (wanted <= bytes) return;
-    if (ptr) cudaFreeHost(ptr);
-    ptr = nullptr;
-    bytes = 0;
-    CheckCuda(cudaHostAlloc(&ptr, wanted, cudaHostAllocDefault), what);
-    bytes = wanted;
-  }
-  template <class T>
-  T* As() const {
-    return static_cast<T*>(ptr);
-  }
+struct DeviceMemory {
+  static cudaError_t Allocate(void** ptr, size_t bytes) { return cudaMalloc(ptr, bytes); }
+  static void Free(void* ptr) { cudaFree(ptr); }
 };
+struct PinnedMemory {
+  static cudaError_t Allocate(void** ptr, size_t bytes) { return cudaHostAlloc(ptr, bytes, cudaHostAllocDefault); }
+  static void Free(void* ptr) { cudaFreeHost(ptr); }
+};
+using DeviceBuffer = GrowingBuffer<DeviceMemory>;
+using PinnedBuffer = GrowingBuffer<PinnedMemory>;
 
 // ---- kernels -----------------------------------------------------------------------------------------
 
@@ -764,6 +753,29 @@ extern "C" int sluice_cuda_lstm_predict(SluiceCudaLstm* model, const float* x, i
   });
 }
 
+namespace {
+
+// Grows `buffer` to `bytes` and clears them (on the model's stream, waited for): a new state table or ring.
+void ReserveZeroed(DeviceBuffer& buffer, size_t bytes, cudaStream_t stream, const char* what) {
+  buffer.Reserve(bytes, what);
+  const std::string clearing = std::string("clearing ") + what;
+  CheckCuda(cudaMemsetAsync(buffer.ptr, 0, bytes, stream), clearing.c_str());
+  CheckCuda(cudaStreamSynchronize(stream), clearing.c_str());
+}
+
+// Deletes a state table or windows object (null: nothing) while its model is not running a call.
+template <class Owned>
+void DeleteUnderModelLock(Owned* owned) {
+  if (!owned) return;
+  try {
+    std::lock_guard<std::mutex> lock(owned->model->mutex);
+    delete owned;
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
 extern "C" int sluice_cuda_state_create(SluiceCudaLstm* model, unsigned long long capacity, int padded_hidden,
                                         SluiceCudaLstmState** state, char* error, size_t error_size) {
   if (!state) return SLUICE_CUDA_ERR_INVALID_ARGUMENT;
@@ -780,21 +792,12 @@ extern "C" int sluice_cuda_state_create(SluiceCudaLstm* model, unsigned long lon
     created->capacity = capacity;
     created->paddedHidden = size_t(padded_hidden);
     created->stride = size_t(model->layers) * 2 * created->paddedHidden;
-    created->table.Reserve(created->TableBytes(), "the state table");
-    CheckCuda(cudaMemsetAsync(created->table.ptr, 0, created->TableBytes(), model->stream), "clearing the state table");
-    CheckCuda(cudaStreamSynchronize(model->stream), "clearing the state table");
+    ReserveZeroed(created->table, created->TableBytes(), model->stream, "the state table");
     *state = created.release();
   });
 }
 
-extern "C" void sluice_cuda_state_destroy(SluiceCudaLstmState* state) {
-  if (!state) return;
-  try {
-    std::lock_guard<std::mutex> lock(state->model->mutex);
-    delete state;
-  } catch (...) {
-  }
-}
+extern "C" void sluice_cuda_state_destroy(SluiceCudaLstmState* state) { DeleteUnderModelLock(state); }
 
 extern "C" int sluice_cuda_state_step(SluiceCudaLstmState* state, const unsigned int* keys, size_t n, const float* x,
                                       float* out, char* error, size_t error_size) {
@@ -854,21 +857,12 @@ extern "C" int sluice_cuda_windows_create(SluiceCudaLstm* model, unsigned long l
     created->capacity = capacity;
     created->steps = size_t(steps);
     const size_t bytes = size_t(capacity) * size_t(steps) * size_t(model->inputSize) * sizeof(float);
-    created->rings.Reserve(bytes, "the windows");
-    CheckCuda(cudaMemsetAsync(created->rings.ptr, 0, bytes, model->stream), "clearing the windows");
-    CheckCuda(cudaStreamSynchronize(model->stream), "clearing the windows");
+    ReserveZeroed(created->rings, bytes, model->stream, "the windows");
     *windows = created.release();
   });
 }
 
-extern "C" void sluice_cuda_windows_destroy(SluiceCudaLstmWindows* windows) {
-  if (!windows) return;
-  try {
-    std::lock_guard<std::mutex> lock(windows->model->mutex);
-    delete windows;
-  } catch (...) {
-  }
-}
+extern "C" void sluice_cuda_windows_destroy(SluiceCudaLstmWindows* windows) { DeleteUnderModelLock(windows); }
 
 extern "C" int sluice_cuda_windows_push(SluiceCudaLstmWindows* windows, const unsigned int* keys, const float* x,
                                         const int* slots, size_t n, const unsigned int* distinct,

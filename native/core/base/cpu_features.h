@@ -23,4 +23,15 @@ bool ParseSimdLevel(const std::string& name, SimdLevel* level);
 // min(requested, supported) for the same architecture family.
 SimdLevel ClampSimdLevel(SimdLevel requested, SimdLevel supported);
 
+// The kernel table of the widest instruction set at or below `level` that this build has, for any family of
+// kernels with one table getter per ISA (the AVX getters return null where x86 kernels are not built).
+template <typename Kernels>
+const Kernels& WidestBuiltKernels(SimdLevel level, const Kernels* (*portable)(), const Kernels* (*avx2)(),
+                                  const Kernels* (*avx512)()) {
+  const Kernels* chosen = nullptr;
+  if (level == SimdLevel::kAvx512) chosen = avx512();
+  if (!chosen && (level == SimdLevel::kAvx512 || level == SimdLevel::kAvx2)) chosen = avx2();
+  return chosen ? *chosen : *portable();
+}
+
 }  // namespace sluice

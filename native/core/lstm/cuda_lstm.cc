@@ -170,15 +170,9 @@ void CudaLstmModel::Predict(Span<const float> x, const LstmRunShape& shape, Span
       shape.steps > size_t(INT32_MAX) || shape.batch > size_t(INT32_MAX)) {
     Fail(codes::kOutOfRange, "steps·batch is too large");
   }
-  if (x.size != inputLength) {
-    Fail(codes::kInvalidLength, "x must have steps·batch·inputSize = " + std::to_string(inputLength) + " floats, got " +
-                                    std::to_string(x.size));
-  }
+  CheckInputLength(x.size, inputLength, "steps·batch·inputSize");
   const size_t outLength = OutputLength(shape);
-  if (out.size < outLength) {
-    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(outLength) + " floats, got " +
-                                    std::to_string(out.size));
-  }
+  CheckOutputLength(out.size, outLength);
   char error[kErrorSize] = {0};
   const int rc = library_->lstm_predict(static_cast<SluiceCudaLstm*>(model_), x.data, static_cast<int>(shape.steps),
                                         static_cast<int>(shape.batch), shape.batchFirst, shape.sequence, out.data,
@@ -280,11 +274,7 @@ void CudaLstmState::Restore(Span<const uint8_t> bytes) {
 // ---- keyed windows ---------------------------------------------------------------------------------------
 
 CudaLstmWindows::CudaLstmWindows(std::shared_ptr<CudaLstmModel> model, size_t capacity, size_t steps)
-    : model_(std::move(model)), book_(capacity, steps) {
-  size_t floats = 0;
-  if (__builtin_mul_overflow(capacity, steps * model_->inputSize(), &floats)) {
-    Fail(codes::kOutOfMemory, "capacity · steps is too large");
-  }
+    : KeyedLstmWindows(std::move(model), capacity, steps) {
   char error[kErrorSize] = {0};
   SluiceCudaLstmWindows* created = nullptr;
   const int rc = model_->library_->windows_create(static_cast<SluiceCudaLstm*>(model_->model_), capacity,

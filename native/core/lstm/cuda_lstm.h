@@ -101,7 +101,7 @@ class CudaLstmState {
 // LstmWindows with the rings in device memory: a batch of events is copied to the GPU once, the windows
 // and the [steps][k][I] LSTM input are built there, and only the k output rows come back.
 // BytesPerKey(): steps · inputSize · 4 device bytes + 16 host bytes (WindowBook).
-class CudaLstmWindows {
+class CudaLstmWindows : public KeyedLstmWindows<CudaLstmModel> {
  public:
   CudaLstmWindows(std::shared_ptr<CudaLstmModel> model, size_t capacity, size_t steps);
   ~CudaLstmWindows();
@@ -110,15 +110,8 @@ class CudaLstmWindows {
 
   size_t Push(Span<const uint32_t> keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out);
   void Reset() { book_.Reset(); }  // the rings' old rows are never read again: counts decide what is valid
-  size_t BytesPerKey() const { return book_.steps() * model_->inputSize() * sizeof(float) + 16; }
-  const CudaLstmModel& model() const { return *model_; }
-  size_t capacity() const { return book_.capacity(); }
-  size_t steps() const { return book_.steps(); }
 
  private:
-  std::shared_ptr<CudaLstmModel> model_;
-  WindowBook book_;
-  WindowBook::Batch batch_;
   void* windows_ = nullptr;  // SluiceCudaLstmWindows*
 };
 

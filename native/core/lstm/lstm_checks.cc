@@ -22,15 +22,23 @@ void CheckLstmWeight(Span<const float> w, size_t expected, bool optional, const 
   }
 }
 
-void CheckStepLengths(size_t keys, size_t inputSize, size_t outputSize, size_t xSize, size_t outSize) {
-  if (xSize != keys * inputSize) {
-    Fail(codes::kInvalidLength, "x must have keys.length·inputSize = " + std::to_string(keys * inputSize) +
-                                    " floats, got " + std::to_string(xSize));
+void CheckInputLength(size_t xSize, size_t expected, const char* shape) {
+  if (xSize != expected) {
+    Fail(codes::kInvalidLength, std::string("x must have ") + shape + " = " + std::to_string(expected) + " floats, got " +
+                                    std::to_string(xSize));
   }
-  if (outSize < keys * outputSize) {
-    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(keys * outputSize) + " floats, got " +
+}
+
+void CheckOutputLength(size_t outSize, size_t expected) {
+  if (outSize < expected) {
+    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(expected) + " floats, got " +
                                     std::to_string(outSize));
   }
+}
+
+void CheckStepLengths(size_t keys, size_t inputSize, size_t outputSize, size_t xSize, size_t outSize) {
+  CheckInputLength(xSize, keys * inputSize, "keys.length·inputSize");
+  CheckOutputLength(outSize, keys * outputSize);
 }
 
 KeyChecker::KeyChecker(size_t capacity) : capacity_(capacity) {

@@ -12,6 +12,11 @@ namespace sluice {
 // shape, or ERR_INVALID_ARGUMENT naming the first NaN/Infinity.
 void CheckLstmWeight(Span<const float> w, size_t expected, bool optional, const std::string& name, const std::string& shape);
 
+// x must hold exactly `expected` floats (`shape` names the product, as "steps·batch·inputSize"), out at
+// least `expected` (ERR_INVALID_LENGTH).
+void CheckInputLength(size_t xSize, size_t expected, const char* shape);
+void CheckOutputLength(size_t outSize, size_t expected);
+
 // x must hold keys·inputSize floats and out at least keys·outputSize (ERR_INVALID_LENGTH).
 void CheckStepLengths(size_t keys, size_t inputSize, size_t outputSize, size_t xSize, size_t outSize);
 

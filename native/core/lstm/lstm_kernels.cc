@@ -68,10 +68,8 @@ const LstmKernels* LstmKernelsAvx512() { return nullptr; }
 #endif
 
 const LstmKernels& LstmKernelsFor(SimdLevel level) {
-  const LstmKernels* chosen = nullptr;
-  if (level == SimdLevel::kAvx512) chosen = LstmKernelsAvx512();
-  if (!chosen && (level == SimdLevel::kAvx512 || level == SimdLevel::kAvx2)) chosen = LstmKernelsAvx2();
-  return chosen ? *chosen : *LstmKernelsPortable();  // NEON: the portable lanes compile to NEON (see README)
+  // NEON: the portable lanes compile to NEON (see README).
+  return WidestBuiltKernels(level, LstmKernelsPortable, LstmKernelsAvx2, LstmKernelsAvx512);
 }
 
 void PackPanels(const float* w, size_t n, size_t k, size_t kPadded, size_t width, float* out) {

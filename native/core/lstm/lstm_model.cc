@@ -113,15 +113,9 @@ void LstmModel::Predict(Span<const float> x, const LstmRunShape& shape, Span<flo
   Require(shape.steps >= 1, codes::kOutOfRange, "steps must be at least 1");
   Require(shape.batch >= 1, codes::kOutOfRange, "batch must be at least 1");
   const size_t expected = CheckedProduct({shape.steps, shape.batch, inputSize_}, "steps·batch·inputSize");
-  if (x.size != expected) {
-    Fail(codes::kInvalidLength, "x must have steps·batch·inputSize = " + std::to_string(expected) + " floats, got " +
-                                    std::to_string(x.size));
-  }
+  CheckInputLength(x.size, expected, "steps·batch·inputSize");
   const size_t outLength = OutputLength(shape);
-  if (out.size < outLength) {
-    Fail(codes::kInvalidLength, "out must hold at least " + std::to_string(outLength) + " floats, got " +
-                                    std::to_string(out.size));
-  }
+  CheckOutputLength(out.size, outLength);
   const size_t T = shape.steps, B = shape.batch, I = inputSize_, O = outputSize();
   const size_t xStep = shape.batchFirst ? I : B * I, xRow = shape.batchFirst ? T * I : I;
   const size_t outStep = shape.sequence ? (shape.batchFirst ? O : B * O) : 0;

@@ -41,6 +41,17 @@ size_t CheckedThreads(size_t threads) {
 
 void CheckPositive(double value, const char* message) { Require(std::isfinite(value) && value > 0, codes::kInvalidArgument, message); }
 
+// The sum of the tasks' loss sums.
+LstmLossSums TotalOf(const std::vector<LstmLossSums>& sums) {
+  LstmLossSums total;
+  for (const LstmLossSums& s : sums) {
+    total.squared += s.squared;
+    total.absolute += s.absolute;
+    total.values += s.values;
+  }
+  return total;
+}
+
 }  // namespace
 
 LstmTrainer::LstmTrainer(const LstmModelSpec& spec, size_t threads, SimdLevel level, const LstmTrainerOptions& options)
@@ -303,13 +314,7 @@ LstmLossSums LstmTrainer::BatchGradient(const LstmDataset& data, const uint32_t*
   std::copy(taskGrads_[0].begin(), taskGrads_[0].end(), grad_.begin());
   for (size_t task = 1; task < tasks; ++task)
     for (size_t i = 0; i < grad_.size(); ++i) grad_[i] += taskGrads_[task][i];
-  LstmLossSums total;
-  for (const LstmLossSums& s : sums) {
-    total.squared += s.squared;
-    total.absolute += s.absolute;
-    total.values += s.values;
-  }
-  return total;
+  return TotalOf(sums);
 }
 
 void LstmTrainer::ApplyAdam() {
@@ -377,13 +382,7 @@ LstmLossSums LstmTrainer::Evaluate(const LstmDataset& data, size_t begin, size_t
     const size_t r0 = rows * task / tasks, r1 = rows * (task + 1) / tasks;
     RunTask(data, Slice{nullptr, begin + r0, r1 - r0}, 0, nullptr, &sums[task], workspaces_[thread]);
   });
-  LstmLossSums total;
-  for (const LstmLossSums& s : sums) {
-    total.squared += s.squared;
-    total.absolute += s.absolute;
-    total.values += s.values;
-  }
-  return total;
+  return TotalOf(sums);
 }
 
 double LstmTrainer::LossAndGradient(const LstmDataset& data, LstmTensors* gradient) {

@@ -5,20 +5,10 @@
 #include "lstm/lstm_training_kernels_impl.h"
 
 namespace sluice {
-namespace {
 
-struct PortableVec {
-  typedef float V __attribute__((vector_size(16)));
-  typedef int32_t VI __attribute__((vector_size(16)));
-  static constexpr int kRows = 2;  // 2×4 accumulators + 4 weight vectors + a broadcast of 16 registers
-};
-
-}  // namespace
-
+// 16-byte registers; tiles of 2 rows: 2×4 accumulators + 4 weight vectors + a broadcast of 16 registers.
 const LstmTrainingKernels* LstmTrainingKernelsPortable() {
-  static const LstmTrainingKernels kernels =
-      lstm_training_impl::MakeLstmTrainingKernels<PortableVec>(SimdLevel::kPortable);
-  return &kernels;
+  return lstm_training_impl::KernelsOf<16, 2>(SimdLevel::kPortable);
 }
 
 #if !defined(SLUICE_HAVE_X86_KERNELS)
@@ -27,10 +17,7 @@ const LstmTrainingKernels* LstmTrainingKernelsAvx512() { return nullptr; }
 #endif
 
 const LstmTrainingKernels& LstmTrainingKernelsFor(SimdLevel level) {
-  const LstmTrainingKernels* chosen = nullptr;
-  if (level == SimdLevel::kAvx512) chosen = LstmTrainingKernelsAvx512();
-  if (!chosen && (level == SimdLevel::kAvx512 || level == SimdLevel::kAvx2)) chosen = LstmTrainingKernelsAvx2();
-  return chosen ? *chosen : *LstmTrainingKernelsPortable();
+  return WidestBuiltKernels(level, LstmTrainingKernelsPortable, LstmTrainingKernelsAvx2, LstmTrainingKernelsAvx512);
 }
 
 }  // namespace sluice

@@ -1,7 +1,7 @@
 // The generic LSTM training kernels, written once over a `Vec` type that names a GCC/Clang vector extension
 // type of one instruction set's width (lstm_training_kernels.cc: 16 bytes, isa/avx2: 32, isa/avx512: 64).
-// Each ISA file includes this header and instantiates MakeLstmTrainingKernels<ItsVec>() with a Vec type in
-// an anonymous namespace, so every instantiation has internal linkage (no code compiled for a wide ISA
+// Each ISA file includes this header and takes its table from KernelsOf<bytes, rows>(), whose Vec type lives
+// in an anonymous namespace, so every instantiation has internal linkage (no code compiled for a wide ISA
 // can be picked by the linker for another file); for the same reason this header uses no std:: templates.
 //
 // Vec provides: V (float vector), VI (int32 vector of the same size), kRows (register tile height).
@@ -115,8 +115,8 @@ void MatMulAcc(size_t rows, size_t inner, size_t n, const float* a, size_t aRowS
   }
 }
 
-// Runs body(offset, count) over [0, hidden) in vectors of W units; the last, partial vector goes through
-// zero-padded copies (Span of `count` valid units), so hidden need not be a multiple of W.
+// Walks [0, hidden) in vectors of W units; the last, partial vector goes through zero-padded copies
+// (`count` valid units), so hidden need not be a multiple of W.
 template <class Vec>
 struct UnitLoop {
   static constexpr size_t W = Ops<Vec>::W;
@@ -133,6 +133,15 @@ struct UnitLoop {
     Ops<Vec>::Store(tmp, v);
     std::memcpy(p, tmp, count * sizeof(float));
   }
+  // Runs body(g4, s, j, count) for every row r < rows (g4: its gates, s: its state offset r·stateStride) and
+  // every vector [j, j + count) of the units [0, hidden).
+  template <class Body>
+  static void ForEachVector(size_t rows, size_t hidden, float* gates, size_t gateStride, size_t stateStride,
+                            Body&& body) {
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t j = 0; j < hidden; j += W)
+        body(gates + r * gateStride, r * stateStride, j, hidden - j < W ? hidden - j : W);
+  }
 };
 
 template <class Vec>
@@ -141,26 +150,19 @@ void ForwardStep(size_t rows, size_t hidden, float* gates, size_t gateStride, co
   using O = Ops<Vec>;
   using U = UnitLoop<Vec>;
   using V = typename O::V;
-  constexpr size_t W = O::W;
   const size_t H = hidden;
-  for (size_t r = 0; r < rows; ++r) {
-    float* g4 = gates + r * gateStride;
-    const float* cp = cPrev ? cPrev + r * stateStride : nullptr;
-    float* cr = c + r * stateStride;
-    float* hr = h + r * stateStride;
-    for (size_t j = 0; j < H; j += W) {
-      const size_t n = H - j < W ? H - j : W;
-      const V i = O::Sigmoid(U::LoadPart(g4 + j, n)), f = O::Sigmoid(U::LoadPart(g4 + H + j, n));
-      const V g = O::Tanh(U::LoadPart(g4 + 2 * H + j, n)), o = O::Sigmoid(U::LoadPart(g4 + 3 * H + j, n));
-      const V cell = cp ? f * U::LoadPart(cp + j, n) + i * g : i * g;
-      U::StorePart(g4 + j, i, n);
-      U::StorePart(g4 + H + j, f, n);
-      U::StorePart(g4 + 2 * H + j, g, n);
-      U::StorePart(g4 + 3 * H + j, o, n);
-      U::StorePart(cr + j, cell, n);
-      U::StorePart(hr + j, o * O::Tanh(cell), n);
-    }
-  }
+  U::ForEachVector(rows, H, gates, gateStride, stateStride, [&](float* g4, size_t s, size_t j, size_t n) {
+    const float* cp = cPrev ? cPrev + s : nullptr;
+    const V i = O::Sigmoid(U::LoadPart(g4 + j, n)), f = O::Sigmoid(U::LoadPart(g4 + H + j, n));
+    const V g = O::Tanh(U::LoadPart(g4 + 2 * H + j, n)), o = O::Sigmoid(U::LoadPart(g4 + 3 * H + j, n));
+    const V cell = cp ? f * U::LoadPart(cp + j, n) + i * g : i * g;
+    U::StorePart(g4 + j, i, n);
+    U::StorePart(g4 + H + j, f, n);
+    U::StorePart(g4 + 2 * H + j, g, n);
+    U::StorePart(g4 + 3 * H + j, o, n);
+    U::StorePart(c + s + j, cell, n);
+    U::StorePart(h + s + j, o * O::Tanh(cell), n);
+  });
 }
 
 template <class Vec>
@@ -169,26 +171,20 @@ void BackwardStep(size_t rows, size_t hidden, float* gates, size_t gateStride, c
   using O = Ops<Vec>;
   using U = UnitLoop<Vec>;
   using V = typename O::V;
-  constexpr size_t W = O::W;
   const size_t H = hidden;
-  for (size_t r = 0; r < rows; ++r) {
-    float* g4 = gates + r * gateStride;
-    const size_t s = r * stateStride;
-    for (size_t j = 0; j < H; j += W) {
-      const size_t n = H - j < W ? H - j : W;
-      const V i = U::LoadPart(g4 + j, n), f = U::LoadPart(g4 + H + j, n);
-      const V g = U::LoadPart(g4 + 2 * H + j, n), o = U::LoadPart(g4 + 3 * H + j, n);
-      const V dhv = U::LoadPart(dh + s + j, n);
-      const V tc = O::Tanh(U::LoadPart(c + s + j, n));
-      const V dcv = U::LoadPart(dc + s + j, n) + dhv * o * (1.0f - tc * tc);
-      const V cp = cPrev ? U::LoadPart(cPrev + s + j, n) : O::Set1(0.0f);
-      U::StorePart(g4 + j, dcv * g * i * (1.0f - i), n);
-      U::StorePart(g4 + H + j, dcv * cp * f * (1.0f - f), n);
-      U::StorePart(g4 + 2 * H + j, dcv * i * (1.0f - g * g), n);
-      U::StorePart(g4 + 3 * H + j, dhv * tc * o * (1.0f - o), n);
-      U::StorePart(dc + s + j, dcv * f, n);
-    }
-  }
+  U::ForEachVector(rows, H, gates, gateStride, stateStride, [&](float* g4, size_t s, size_t j, size_t n) {
+    const V i = U::LoadPart(g4 + j, n), f = U::LoadPart(g4 + H + j, n);
+    const V g = U::LoadPart(g4 + 2 * H + j, n), o = U::LoadPart(g4 + 3 * H + j, n);
+    const V dhv = U::LoadPart(dh + s + j, n);
+    const V tc = O::Tanh(U::LoadPart(c + s + j, n));
+    const V dcv = U::LoadPart(dc + s + j, n) + dhv * o * (1.0f - tc * tc);
+    const V cp = cPrev ? U::LoadPart(cPrev + s + j, n) : O::Set1(0.0f);
+    U::StorePart(g4 + j, dcv * g * i * (1.0f - i), n);
+    U::StorePart(g4 + H + j, dcv * cp * f * (1.0f - f), n);
+    U::StorePart(g4 + 2 * H + j, dcv * i * (1.0f - g * g), n);
+    U::StorePart(g4 + 3 * H + j, dhv * tc * o * (1.0f - o), n);
+    U::StorePart(dc + s + j, dcv * f, n);
+  });
 }
 
 template <class Vec>
@@ -202,5 +198,23 @@ LstmTrainingKernels MakeLstmTrainingKernels(SimdLevel level) {
   return k;
 }
 
+namespace {  // internal linkage per including file: see the top of this header
+
+// The Vec of an instruction set whose registers hold `Bytes` bytes, with register tiles `Rows` rows high.
+template <size_t Bytes, int Rows>
+struct VecOf {
+  typedef float V __attribute__((vector_size(Bytes)));
+  typedef int32_t VI __attribute__((vector_size(Bytes)));
+  static constexpr int kRows = Rows;
+};
+
+// The kernel table of that instruction set, built on first use.
+template <size_t Bytes, int Rows>
+const LstmTrainingKernels* KernelsOf(SimdLevel level) {
+  static const LstmTrainingKernels kernels = MakeLstmTrainingKernels<VecOf<Bytes, Rows>>(level);
+  return &kernels;
+}
+
+}  // namespace
 }  // namespace lstm_training_impl
 }  // namespace sluice

@@ -69,13 +69,9 @@ void CheckWindowsPush(size_t n, size_t xLength, size_t outKeysLength, size_t out
 }
 
 LstmWindows::LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size_t steps)
-    : model_(std::move(model)), book_(capacity, steps) {
-  size_t floats = 0;
-  if (__builtin_mul_overflow(capacity, steps * model_->inputSize(), &floats)) {
-    Fail(codes::kOutOfMemory, "capacity · steps is too large");
-  }
+    : KeyedLstmWindows(std::move(model), capacity, steps) {
   try {
-    rings_.assign(floats, 0.f);
+    rings_.assign(ringFloats_, 0.f);
   } catch (const std::bad_alloc&) {
     Fail(codes::kOutOfMemory, "cannot allocate the windows of " + std::to_string(capacity) + " keys");
   }

@@ -13,8 +13,9 @@
 #include <memory>
 #include <vector>
 
-#include "lstm/lstm_model.h"
+#include "base/error.h"
 #include "base/span.h"
+#include "lstm/lstm_model.h"
 
 namespace sluice {
 
@@ -43,7 +44,32 @@ class WindowBook {
   uint32_t epoch_ = 0;
 };
 
-class LstmWindows {
+// What the keyed windows of both backends share: the model, the bookkeeping and its batch, and the sizes.
+template <class Model>
+class KeyedLstmWindows {
+ public:
+  size_t BytesPerKey() const { return book_.steps() * model_->inputSize() * sizeof(float) + 16; }
+  const Model& model() const { return *model_; }
+  size_t capacity() const { return book_.capacity(); }
+  size_t steps() const { return book_.steps(); }
+
+ protected:
+  // Checks capacity and steps (WindowBook), then that the rings' capacity · steps · inputSize floats can be
+  // counted (ERR_OUT_OF_MEMORY).
+  KeyedLstmWindows(std::shared_ptr<Model> model, size_t capacity, size_t steps)
+      : model_(std::move(model)), book_(capacity, steps) {
+    if (__builtin_mul_overflow(capacity, steps * model_->inputSize(), &ringFloats_)) {
+      Fail(codes::kOutOfMemory, "capacity · steps is too large");
+    }
+  }
+
+  std::shared_ptr<Model> model_;
+  WindowBook book_;
+  WindowBook::Batch batch_;
+  size_t ringFloats_ = 0;  // capacity · steps · inputSize
+};
+
+class LstmWindows : public KeyedLstmWindows<LstmModel> {
  public:
   LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size_t steps);
 
@@ -51,16 +77,9 @@ class LstmWindows {
   // distinct keys (outKeys[0 … k), out[0 … k · outputSize)).
   size_t Push(Span<const uint32_t> keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out);
   void Reset();
-  size_t BytesPerKey() const { return book_.steps() * model_->inputSize() * sizeof(float) + 16; }
-  const LstmModel& model() const { return *model_; }
-  size_t capacity() const { return book_.capacity(); }
-  size_t steps() const { return book_.steps(); }
 
  private:
-  std::shared_ptr<LstmModel> model_;
-  WindowBook book_;
   std::vector<float> rings_;  // [capacity][steps][inputSize]
-  WindowBook::Batch batch_;
   std::vector<float> x_;      // [steps][k][inputSize]
 };
 

@@ -290,6 +290,7 @@ class EventTimeWindows {
   }
   void FirePanes(double newWatermark);
   void FireSessions(double newWatermark);
+  size_t SessionFiringCount(double watermark) const;  // FiringCount for session windows
   template <typename Acc>
   void EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update);
   template <typename Acc>

@@ -53,13 +53,15 @@ void PortableSumGroups(const double* ring, size_t capacity, size_t newPos, size_
 // window of NaN only stays NaN); `Fast` is the branch-free pick for NaN-free windows. The NaN sentinel
 // of the suffix array is the identity of both.
 struct MaxPick {
+  static constexpr bool kMax = true;
   static double General(double a, double b) { return std::fmax(a, b); }
-  static double Fast(double a, double b) { return a > b ? a : b; }
+  static double Fast(double a, double b) { return sliding_window_detail::PickScalar<kMax>(a, b); }
   static constexpr double kIdentity = -std::numeric_limits<double>::infinity();
 };
 struct MinPick {
+  static constexpr bool kMax = false;
   static double General(double a, double b) { return std::fmin(a, b); }
-  static double Fast(double a, double b) { return a < b ? a : b; }
+  static double Fast(double a, double b) { return sliding_window_detail::PickScalar<kMax>(a, b); }
   static constexpr double kIdentity = std::numeric_limits<double>::infinity();
 };
 
@@ -78,11 +80,7 @@ double ForwardPicks(const double* x, size_t n, double carry, double extra, const
     for (int j = 0; j < 8; ++j) out[i + j] = Pick::Fast(suffix[i + j], Pick::Fast(extra, Pick::Fast(carry, local[j])));
     carry = Pick::Fast(carry, local[7]);
   }
-  for (; i < n; ++i) {
-    carry = Pick::Fast(carry, x[i]);
-    out[i] = Pick::Fast(suffix[i], Pick::Fast(extra, carry));
-  }
-  return carry;
+  return sliding_window_detail::ForwardPickRows<Pick::kMax>(x, i, n, carry, extra, suffix, out);
 }
 
 template <typename Pick>
@@ -160,23 +158,22 @@ RingCopyKernels RingCopyKernelsFor(int simdLevel) {
   return {&CopyToRingPortable<double>, &CopyToRingPortable<float>};
 }
 
-ExtremeKernels MaxKernelsFor(int simdLevel) {
+// The min (Pick = MinPick) or max scans for `simdLevel`: the widest built ones at or below it.
+template <typename Pick>
+ExtremeKernels ExtremeKernelsFor(int simdLevel) {
 #if defined(SLUICE_HAVE_X86_KERNELS)
-  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {&ForwardMaxAvx512, &BackwardMaxAvx512};
-  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return {&ForwardMaxAvx2, &BackwardMaxAvx2};
+  constexpr bool kMax = Pick::kMax;
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512))
+    return kMax ? ExtremeKernels{&ForwardMaxAvx512, &BackwardMaxAvx512} : ExtremeKernels{&ForwardMinAvx512, &BackwardMinAvx512};
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2))
+    return kMax ? ExtremeKernels{&ForwardMaxAvx2, &BackwardMaxAvx2} : ExtremeKernels{&ForwardMinAvx2, &BackwardMinAvx2};
 #endif
   (void)simdLevel;
-  return {&ForwardPicks<MaxPick>, &BackwardPicks<MaxPick>};
+  return {&ForwardPicks<Pick>, &BackwardPicks<Pick>};
 }
 
-ExtremeKernels MinKernelsFor(int simdLevel) {
-#if defined(SLUICE_HAVE_X86_KERNELS)
-  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {&ForwardMinAvx512, &BackwardMinAvx512};
-  if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return {&ForwardMinAvx2, &BackwardMinAvx2};
-#endif
-  (void)simdLevel;
-  return {&ForwardPicks<MinPick>, &BackwardPicks<MinPick>};
-}
+ExtremeKernels MaxKernelsFor(int simdLevel) { return ExtremeKernelsFor<MaxPick>(simdLevel); }
+ExtremeKernels MinKernelsFor(int simdLevel) { return ExtremeKernelsFor<MinPick>(simdLevel); }
 
 void SlidingWindow::SetSimdLevelForTesting(int simdLevel) {
   sumKernel_ = SumGroupsKernelFor(simdLevel);

@@ -104,6 +104,24 @@ inline void FinalizeFastRows(const WindowSums& sums, const double* s1, const dou
   }
 }
 
+// max (kMax) or min as every min/max scan picks: a > b ? a : b (a < b ? a : b), so a NaN `a` gives b.
+template <bool kMax>
+inline double PickScalar(double a, double b) {
+  return kMax ? (a > b ? a : b) : (a < b ? a : b);
+}
+
+// Rows [i, n) of a forward min/max scan one at a time (the scans' last rows): the carry picks x[i], then
+// out[i] = pick(suffix[i], pick(extra, carry)). Returns the carry.
+template <bool kMax>
+inline double ForwardPickRows(const double* x, size_t i, size_t n, double carry, double extra, const double* suffix,
+                              double* out) {
+  for (; i < n; ++i) {
+    carry = PickScalar<kMax>(carry, x[i]);
+    out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extra, carry));
+  }
+  return carry;
+}
+
 }  // namespace
 }  // namespace sluice::sliding_window_detail
 

@@ -3,20 +3,10 @@
 #include "lstm/lstm_training_kernels_impl.h"
 
 namespace sluice {
-namespace {
 
-struct Avx2Vec {
-  typedef float V __attribute__((vector_size(32)));
-  typedef int32_t VI __attribute__((vector_size(32)));
-  static constexpr int kRows = 2;  // 2×4 accumulators + 4 weight vectors + a broadcast of 16 registers
-};
-
-}  // namespace
-
+// 32-byte registers; tiles of 2 rows: 2×4 accumulators + 4 weight vectors + a broadcast of 16 registers.
 const LstmTrainingKernels* LstmTrainingKernelsAvx2() {
-  static const LstmTrainingKernels kernels =
-      lstm_training_impl::MakeLstmTrainingKernels<Avx2Vec>(SimdLevel::kAvx2);
-  return &kernels;
+  return lstm_training_impl::KernelsOf<32, 2>(SimdLevel::kAvx2);
 }
 
 }  // namespace sluice

@@ -118,10 +118,8 @@ inline __m256d Pick(__m256d a, __m256d b) {
   return kMax ? _mm256_max_pd(a, b) : _mm256_min_pd(a, b);  // a > b ? a : b (a < b ? a : b): NaN `a` gives b
 }
 
-template <bool kMax>
-inline double PickScalar(double a, double b) {
-  return kMax ? (a > b ? a : b) : (a < b ? a : b);
-}
+using sliding_window_detail::ForwardPickRows;
+using sliding_window_detail::PickScalar;
 
 template <bool kMax>
 double Forward(const double* x, size_t n, double carryValue, double extraValue, const double* suffix, double* out,
@@ -139,12 +137,7 @@ double Forward(const double* x, size_t n, double carryValue, double extraValue, 
     _mm256_storeu_pd(out + i, Pick<kMax>(_mm256_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)));
     carry = Pick<kMax>(carry, _mm256_permute4x64_pd(local, 0xFF));
   }
-  double c = _mm256_cvtsd_f64(carry);
-  for (; i < n; ++i) {
-    c = PickScalar<kMax>(c, x[i]);
-    out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
-  }
-  return c;
+  return ForwardPickRows<kMax>(x, i, n, _mm256_cvtsd_f64(carry), extraValue, suffix, out);
 }
 
 template <bool kMax>

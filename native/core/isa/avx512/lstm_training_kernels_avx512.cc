@@ -3,20 +3,10 @@
 #include "lstm/lstm_training_kernels_impl.h"
 
 namespace sluice {
-namespace {
 
-struct Avx512Vec {
-  typedef float V __attribute__((vector_size(64)));
-  typedef int32_t VI __attribute__((vector_size(64)));
-  static constexpr int kRows = 6;  // 6×4 accumulators + 4 weight vectors + a broadcast fit the register file
-};
-
-}  // namespace
-
+// 64-byte registers; tiles of 6 rows: 6×4 accumulators + 4 weight vectors + a broadcast fit the register file.
 const LstmTrainingKernels* LstmTrainingKernelsAvx512() {
-  static const LstmTrainingKernels kernels =
-      lstm_training_impl::MakeLstmTrainingKernels<Avx512Vec>(SimdLevel::kAvx512);
-  return &kernels;
+  return lstm_training_impl::KernelsOf<64, 6>(SimdLevel::kAvx512);
 }
 
 }  // namespace sluice

@@ -260,10 +260,8 @@ inline __m512d Pick(__m512d a, __m512d b) {
   return kMax ? _mm512_max_pd(a, b) : _mm512_min_pd(a, b);
 }
 
-template <bool kMax>
-inline double PickScalar(double a, double b) {
-  return kMax ? (a > b ? a : b) : (a < b ? a : b);
-}
+using sliding_window_detail::ForwardPickRows;
+using sliding_window_detail::PickScalar;
 
 template <bool kMax>
 inline __m512d PrefixScan(__m512d v) {
@@ -301,12 +299,7 @@ double Forward(const double* x, size_t n, double carryValue, double extraValue, 
     Store(out + i, Pick<kMax>(_mm512_loadu_pd(suffix + i), Pick<kMax>(extra, prefix)), stream);
     carry = Pick<kMax>(carry, _mm512_permutexvar_pd(last, local));
   }
-  c = _mm512_cvtsd_f64(carry);
-  for (; i < n; ++i) {
-    c = PickScalar<kMax>(c, x[i]);
-    out[i] = PickScalar<kMax>(suffix[i], PickScalar<kMax>(extraValue, c));
-  }
-  return c;
+  return ForwardPickRows<kMax>(x, i, n, _mm512_cvtsd_f64(carry), extraValue, suffix, out);
 }
 
 template <bool kMax>

@@ -1,0 +1,243 @@
+// EventTimeWindows::Snapshot and Restore.
+#include "windows/event_time_windows.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/snapshot.h"
+#include "windows/event_time_windows_detail.h"
+
+namespace sluice {
+
+using namespace event_time_windows_detail;
+
+template <typename Acc>
+void EventTimeWindows::BuildPaneSlots(size_t ring, const std::vector<Cell>& cells, const std::vector<Acc>& accs) {
+  std::vector<PaneSlot<Acc>> slots(cells.size() * channels_);
+  for (size_t j = 0; j < cells.size(); ++j) {
+    slots[j * channels_].key = cells[j].key;
+    slots[j * channels_].events = cells[j].events;
+    for (size_t c = 0; c < channels_; ++c) slots[j * channels_ + c].acc = accs[j * channels_ + c];
+  }
+  PaneSlots<Acc>()[ring] = std::move(slots);
+}
+
+namespace {
+void PutAccumulators(SnapshotWriter& w, const TimedAccumulator* accs, size_t count) {
+  static_assert(std::is_trivially_copyable_v<TimedAccumulator>);
+  w.PutArray(accs, count);
+}
+}  // namespace
+
+std::vector<uint8_t> EventTimeWindows::Snapshot() const {
+  SnapshotWriter w(SnapshotKind::kEventTimeWindows);
+  const EventTimeWindowsOptions& o = options_;
+  w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
+  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) w.Put<double>(x);
+  w.Put<uint32_t>(o.keyCount);
+  w.Put<uint32_t>(o.channels);
+  w.Put<uint32_t>(static_cast<uint32_t>(o.aggregates.size()));
+  for (Aggregate a : o.aggregates) w.Put<uint8_t>(static_cast<uint8_t>(a));
+  w.Put<double>(watermark_);
+  w.PutArray(reinterpret_cast<const double*>(&metrics_), sizeof(WindowMetrics) / sizeof(double));
+  if (o.kind == WindowKind::kSession) {
+    uint64_t keysWithSessions = 0;
+    for (int32_t head : sessionHead_) keysWithSessions += head >= 0;
+    w.Put<uint64_t>(keysWithSessions);
+    for (uint32_t key = 0; key < o.keyCount; ++key) {
+      if (sessionHead_[key] < 0) continue;
+      w.Put<uint32_t>(key);
+      uint32_t count = 0;
+      for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) ++count;
+      w.Put<uint32_t>(count);
+      for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) {
+        w.Put<double>(sessions_[r].start);
+        w.Put<double>(sessions_[r].end);
+        w.Put<double>(sessionCells_[r].events);
+        w.Put<uint8_t>(sessions_[r].fired);
+        w.Put<uint8_t>(sessions_[r].dirty);
+        PutAccumulators(w, &sessionAccumulators_[static_cast<size_t>(r) * channels_], channels_);
+      }
+    }
+  } else {
+    // Format 2 (live panes only; 0 and 1 were a contiguous pane range): the number of live panes, then per
+    // pane its index, cell count, (key, events) per cell, then the accumulators [cell][channel].
+    w.Put<uint8_t>(2);
+    w.Put<uint64_t>(livePanes_.size());
+    {
+      for (int64_t p : livePanes_) {
+        const size_t ring = SlotOf(p);
+        w.Put<int64_t>(p);
+        auto put = [&](const auto& slots) {
+          w.Put<uint64_t>(slots.size() / channels_);
+          for (size_t j = 0; j < slots.size(); j += channels_) {
+            w.Put<uint32_t>(slots[j].key);
+            w.Put<double>(slots[j].events);
+          }
+          w.Put<uint64_t>(slots.size());
+          for (const auto& slot : slots) w.Put(slot.acc);
+        };
+        if (lean_) put(leanPaneSlots_[ring]);
+        else put(paneSlots_[ring]);
+      }
+    }
+    w.Put<uint64_t>(pendingUpdates_.size());
+    for (const auto& u : pendingUpdates_) {
+      w.Put<int64_t>(u.first);
+      w.Put<uint64_t>(u.second);
+    }
+  }
+  return w.Finish();
+}
+
+void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
+  SnapshotReader r(bytes, SnapshotKind::kEventTimeWindows);
+  const EventTimeWindowsOptions& o = options_;
+  bool same = r.Get<uint8_t>() == static_cast<uint8_t>(o.kind);
+  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) same = r.Get<double>() == x && same;
+  same = r.Get<uint32_t>() == o.keyCount && same;
+  same = r.Get<uint32_t>() == o.channels && same;
+  same = r.Get<uint32_t>() == o.aggregates.size() && same;
+  Require(same, codes::kInvalidArgument, "snapshot was taken with other options");
+  for (Aggregate a : o.aggregates) Require(r.Get<uint8_t>() == static_cast<uint8_t>(a), codes::kInvalidArgument, "snapshot was taken with other aggregates");
+  const double watermark = r.Get<double>();
+  Require(!std::isnan(watermark), codes::kMalformedData, "snapshot watermark is NaN");
+  WindowMetrics metrics;
+  r.GetArray(reinterpret_cast<double*>(&metrics), sizeof(WindowMetrics) / sizeof(double));
+  const size_t channels = channels_;
+  auto readAccumulators = [&](std::vector<TimedAccumulator>& into, size_t count) {
+    const size_t before = into.size();
+    into.resize(before + count);
+    r.GetArray(into.data() + before, count);
+  };
+
+  if (o.kind == WindowKind::kSession) {
+    const uint64_t keyCount = r.Get<uint64_t>();
+    Require(keyCount <= o.keyCount, codes::kMalformedData, "snapshot has too many keys");
+    std::vector<int32_t> heads(o.keyCount, -1);
+    std::vector<Cell> cells;
+    std::vector<Session> sessions;
+    std::vector<TimedAccumulator> accs;
+    for (uint64_t i = 0; i < keyCount; ++i) {
+      const uint32_t key = r.Get<uint32_t>();
+      const uint32_t count = r.Get<uint32_t>();
+      Require(key < o.keyCount && heads[key] < 0 && count >= 1 && count <= r.Remaining(), codes::kMalformedData,
+              "snapshot session key out of range");
+      int32_t previous = -1;  // indices, not pointers: `cells` grows
+      double previousEnd = -kInfinity;
+      for (uint32_t j = 0; j < count; ++j) {
+        Session s{};
+        s.start = r.Get<double>();
+        s.end = r.Get<double>();
+        const double events = r.Get<double>();
+        s.fired = r.Get<uint8_t>();
+        s.dirty = r.Get<uint8_t>();
+        Require(std::isfinite(s.start) && std::isfinite(s.end) && s.start < s.end && s.start > previousEnd &&
+                    s.fired <= 1 && s.dirty <= 1 && events >= 1,
+                codes::kMalformedData, "snapshot session out of range");
+        previousEnd = s.end;
+        const int32_t index = static_cast<int32_t>(cells.size());
+        if (previous >= 0) cells[previous].next = index;
+        else heads[key] = index;
+        previous = index;
+        cells.push_back(Cell{key, -1, events});
+        sessions.push_back(s);
+        readAccumulators(accs, channels);
+      }
+    }
+    r.ExpectEnd();
+    sessionHead_ = std::move(heads);
+    sessionCells_ = std::move(cells);
+    sessions_ = std::move(sessions);
+    sessionAccumulators_ = std::move(accs);
+    freeSession_ = -1;
+    dueSessions_.Clear();
+    cleanupSessions_.Clear();
+    for (int32_t record = 0; record < static_cast<int32_t>(sessions_.size()); ++record) {
+      Session& s = sessions_[record];
+      if (!s.fired || s.dirty) QueueDue(record);
+      if (s.fired) {
+        s.cleanup = 1;
+        AddTimer(cleanupSessions_, s.end - 1 + o.allowedLateness, record);
+      }
+    }
+  } else {
+    // Format 2: live panes by index; 0 / 1: none / a contiguous range low … high (empty panes included).
+    const uint8_t format = r.Get<uint8_t>();
+    Require(format <= 2, codes::kMalformedData, "snapshot pane format unknown");
+    int64_t low = 0, high = -1;
+    uint64_t listed = 0;
+    if (format == 2) {
+      listed = r.Get<uint64_t>();
+      Require(listed <= ringPanes_, codes::kMalformedData, "snapshot has more live panes than the ring");
+    } else {
+      low = r.Get<int64_t>();
+      high = r.Get<int64_t>();
+      Require(format == 0 || (low <= high && high - low < static_cast<int64_t>(ringPanes_)), codes::kMalformedData,
+              "snapshot pane range out of range");
+      if (format == 1) listed = static_cast<uint64_t>(high - low + 1);
+    }
+    const uint64_t kMaxPane = uint64_t{1} << 62;
+    std::vector<int64_t> panes;
+    std::vector<std::vector<Cell>> paneCells(listed);
+    std::vector<std::vector<TimedAccumulator>> paneAccs(listed);
+    std::vector<std::vector<LeanAccumulator>> leanPaneAccs(listed);
+    {
+      for (uint64_t ring = 0; ring < listed; ++ring) {
+        int64_t p = low + static_cast<int64_t>(ring);
+        if (format == 2) {
+          p = r.Get<int64_t>();
+          Require(static_cast<uint64_t>(p < 0 ? -(p + 1) : p) < kMaxPane && (panes.empty() || p > panes.back()), codes::kMalformedData,
+                  "snapshot panes out of order");
+        }
+        panes.push_back(p);
+        const uint64_t count = r.Get<uint64_t>();
+        Require(format != 2 || count >= 1, codes::kMalformedData, "snapshot live pane is empty");
+        Require(count <= o.keyCount && count <= r.Remaining() / 12, codes::kMalformedData, "snapshot pane too large");
+        std::vector<uint8_t> seen;
+        for (uint64_t j = 0; j < count; ++j) {
+          const uint32_t key = r.Get<uint32_t>();
+          const double events = r.Get<double>();
+          Require(key < o.keyCount && events >= 1, codes::kMalformedData, "snapshot cell out of range");
+          paneCells[ring].push_back(Cell{key, -1, events});
+        }
+        std::vector<uint32_t> keys;
+        for (const Cell& c : paneCells[ring]) keys.push_back(c.key);
+        std::sort(keys.begin(), keys.end());
+        Require(std::adjacent_find(keys.begin(), keys.end()) == keys.end(), codes::kMalformedData, "snapshot pane repeats a key");
+        if (lean_) {
+          leanPaneAccs[ring].resize(count * channels);
+          r.GetArray(leanPaneAccs[ring].data(), count * channels);
+        } else {
+          readAccumulators(paneAccs[ring], count * channels);
+        }
+      }
+    }
+    const uint64_t pending = r.Get<uint64_t>();
+    Require(pending <= r.Remaining() / 16, codes::kMalformedData, "snapshot pending updates too many");
+    std::vector<std::pair<int64_t, uint64_t>> updates;
+    for (uint64_t i = 0; i < pending; ++i) {
+      const int64_t k = r.Get<int64_t>();
+      const uint64_t entry = r.Get<uint64_t>();
+      Require((entry >> 1) < o.keyCount, codes::kMalformedData, "snapshot pending update key out of range");
+      updates.emplace_back(k, entry);
+    }
+    r.ExpectEnd();
+    ResetRing();
+    for (size_t i = 0; i < panes.size(); ++i) {
+      if (paneCells[i].empty()) continue;  // format 1 listed empty panes too
+      const uint32_t slot = TakeSlot(panes[i]);
+      if (lean_) BuildPaneSlots(slot, paneCells[i], leanPaneAccs[i]);
+      else BuildPaneSlots(slot, paneCells[i], paneAccs[i]);
+      for (size_t j = 0; j < paneCells[i].size(); ++j) slotOf_[size_t{slot} * o.keyCount + paneCells[i][j].key] = static_cast<uint32_t>(j);
+    }
+    pendingUpdates_ = std::move(updates);
+  }
+  watermark_ = watermark;
+  metrics_ = metrics;
+  stacksValid_ = false;
+  UpdateThresholds();
+}
+
+
+}  // namespace sluice

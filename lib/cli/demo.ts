@@ -376,7 +376,7 @@ export function formatSummary(r: DemoResult): string {
   else lines.push(`  (no label column: flagged ${r.evaluation.lstm.fp} rows by the LSTM residual, ${r.evaluation.baseline.fp} by the baseline; pass --label COL to score them)`)
   const l = r.evaluation.lstm.f1, b = r.evaluation.baseline.f1
   if (r.data.hasLabels && (!Number.isNaN(l) || !Number.isNaN(b))) lines.push(`  verdict     ${(l || 0) > (b || 0) ? 'the LSTM residual beats the baseline on F1' : (l || 0) < (b || 0) ? 'the baseline beats the LSTM residual on F1' : 'a tie on F1'} at these settings`)
-  if (r.data.hasLabels) lines.push('              (other thresholds change the winner: README, "Read the comparison with care")')
+  if (r.data.hasLabels) lines.push('              (other thresholds change the winner: docs/demo.md, "Read the comparison with care")')
   if (r.data.attribution) lines.push(`  ${r.data.attribution}`)
   if (r.files) lines.push(`  wrote ${r.files.svg} and ${r.files.json}`)
   lines.push(`  total ${r.seconds.toFixed(1)} s`)

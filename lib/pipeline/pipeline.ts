@@ -2,7 +2,7 @@
 // forward fill + scaler → LstmModel forecast per key → rolling z-score of the forecast residual → result
 // batches (columns). The core is push-based (process / advance / finish, one call per source batch), so a
 // Kafka consumer can drive it per partition; run() / readable() pull from an async source on top of it,
-// one source batch per result batch, so backpressure reaches the source. See README "Pipeline".
+// one source batch per result batch, so backpressure reaches the source. See docs/pipeline.md.
 import { Readable } from 'node:stream'
 import { SluiceError } from '../runtime/errors'
 import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'

@@ -1,5 +1,5 @@
 // EventTimeWindows: keyed tumbling / sliding / session windows driven by event time (Flink's rules), over
-// columns. See README "Event-time windows" for the firing rule, lateness, memory per key and NaN policy.
+// columns. See docs/event-time.md for the firing rule, lateness, memory per key and NaN policy.
 import type { NativeEventTimeWindows, NativeEventTimeWindowsOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'

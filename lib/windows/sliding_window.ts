@@ -7,7 +7,7 @@ import { withSnapshots } from '../runtime/snapshots'
 import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from '../runtime/validate'
 import { AGGREGATES, type AggregateName } from './aggregates'
 
-/** The aggregates a window can compute (NaN is a missing value; see the README's NaN policy). */
+/** The aggregates a window can compute (NaN is a missing value; see docs/windows.md, NaN policy). */
 export const slidingAggregates = AGGREGATES
 export type SlidingAggregate = AggregateName
 

@@ -1,5 +1,5 @@
 // WatermarkTracker: Flink's bounded-out-of-orderness watermarks per input, idleness, and the combined
-// watermark of all inputs (StatusWatermarkValve semantics). See README "Watermarks".
+// watermark of all inputs (StatusWatermarkValve semantics). See docs/event-time.md.
 import type { NativeWatermarkTracker } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'

@@ -76,3 +76,51 @@ describe('lib/ layout', () => {
     expect(violations(path.join(libRoot, 'runtime', 'probe.ts'), "import type { X } from '../windows/aggregates'")).toHaveLength(1)
   })
 })
+
+// The same rule in native/: core files include each other by their path from native/core ("base/span.h"),
+// addon files also include the shared binding helpers at native/addon's top ("addon.h"). windows/ and lstm/
+// include base/ and themselves only, on both layers; base/ includes only base/.
+describe('native/ layout', () => {
+  const nativeRoot = path.join(repoRoot, 'native')
+  const nativeAllowed: Record<string, readonly string[]> = { base: ['base'], windows: ['base', 'windows'], lstm: ['base', 'lstm'] }
+
+  function nativeFiles(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      const full = path.join(dir, entry.name)
+      if (entry.isDirectory()) return nativeFiles(full)
+      return /\.(cc|h)$/.test(entry.name) ? [full] : []
+    })
+  }
+
+  /** 'native/core/lstm/x.h' → lstm; 'native/addon/windows/y.cc' → windows. */
+  function nativeDomain(file: string): string {
+    return path.relative(nativeRoot, file).split(path.sep)[1]!
+  }
+
+  function includeViolations(file: string, source: string): string[] {
+    const from = nativeDomain(file)
+    return [...source.matchAll(/#include "([^"]+)"/g)].map((match) => match[1]!).flatMap((included) => {
+      const top = included.split('/')
+      // A helper at native/addon's top (addon.h, typed_array.h, …) or the CUDA library's C ABI header.
+      if (top.length === 1 || included === '../../cuda/sluice_cuda_api.h') return []
+      return nativeAllowed[from]!.includes(top[0]!) ? [] : [`${path.relative(repoRoot, file)} includes ${included} (${from} may not include ${top[0]})`]
+    })
+  }
+
+  const files = ['core', 'addon'].flatMap((layer) => Object.keys(nativeAllowed).flatMap((domain) => {
+    const dir = path.join(nativeRoot, layer, domain)
+    return fs.existsSync(dir) ? nativeFiles(dir) : []
+  }))
+
+  it('includes only base/ and the own domain from windows/ and lstm/, on the core and addon layers', () => {
+    expect(files.length).toBeGreaterThan(30)
+    expect(files.flatMap((file) => includeViolations(file, fs.readFileSync(file, 'utf8')))).toEqual([])
+  })
+
+  it('reports an include that breaks the rule', () => {
+    const probe = path.join(nativeRoot, 'core', 'windows', 'probe.cc')
+    expect(includeViolations(probe, '#include "base/span.h"\n#include "lstm/lstm_model.h"\n#include "windows/aggregates.h"')).toEqual([
+      'native/core/windows/probe.cc includes lstm/lstm_model.h (windows may not include lstm)',
+    ])
+  })
+})

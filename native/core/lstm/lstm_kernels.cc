@@ -68,7 +68,7 @@ const LstmKernels* LstmKernelsAvx512() { return nullptr; }
 #endif
 
 const LstmKernels& LstmKernelsFor(SimdLevel level) {
-  // NEON: the portable lanes compile to NEON (see README).
+  // NEON: the portable lanes compile to NEON (see docs/lstm.md).
   return WidestBuiltKernels(level, LstmKernelsPortable, LstmKernelsAvx2, LstmKernelsAvx512);
 }
 

@@ -150,7 +150,7 @@ SLUICE_TEST(sliding_window_many_channels_match_naive_whatever_the_gather_blocks)
 }
 
 SLUICE_TEST(sliding_window_memory_follows_the_documented_formula) {
-  // README: per channel 8·(size + 1040) bytes of ring (rounded up to 64 bytes), 16·(max(1, ⌊size/2⌋) + 1)
+  // docs/windows.md: per channel 8·(size + 1040) bytes of ring (rounded up to 64 bytes), 16·(max(1, ⌊size/2⌋) + 1)
   // for each of min and max, 8·size for first, ~270 of state; per window 8·(R·g·#aggregates + 5200) bytes
   // of scratch for R rows of g channels gathered at once: R = ⌊16384 / (channels·#aggregates)⌋ rounded
   // down to 8, within [8, 1024], and g = ⌊16384 / (R·#aggregates)⌋ within [1, channels].

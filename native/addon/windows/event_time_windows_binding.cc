@@ -7,6 +7,7 @@
 #include "arguments.h"
 #include "native_handle.h"
 #include "typed_array.h"
+#include "windows/aggregates_option.h"
 #include "windows/event_time_windows.h"
 
 namespace {
@@ -34,17 +35,7 @@ sluice::EventTimeWindowsOptions ParseOptions(Napi::Env env, const Napi::Value& v
   }
   options.keyCount = static_cast<uint32_t>(keyCount);
   options.channels = static_cast<uint32_t>(channels);
-  const Napi::Value aggregates = o.Get("aggregates");
-  if (!aggregates.IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "aggregates must be an array of names");
-  const Napi::Array names = aggregates.As<Napi::Array>();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    const Napi::Value name = names.Get(i);
-    sluice::Aggregate aggregate;
-    if (!name.IsString() || !sluice::ParseAggregate(name.As<Napi::String>().Utf8Value(), &aggregate)) {
-      ThrowSluiceError(env, sluice::codes::kInvalidArgument, "unknown aggregate");
-    }
-    options.aggregates.push_back(aggregate);
-  }
+  options.aggregates = AggregatesOption(env, o);
   return options;
 }
 

@@ -9,6 +9,7 @@
 #include "arguments.h"
 #include "native_handle.h"
 #include "typed_array.h"
+#include "windows/aggregates_option.h"
 #include "windows/sliding_window.h"
 
 namespace {
@@ -45,16 +46,7 @@ class SlidingWindowBinding : public NativeHandle<SlidingWindowBinding, sluice::S
       if (threads > sluice::SlidingWindow::kMaxThreads) ThrowSluiceError(env, sluice::codes::kOutOfRange, "threads is too large");
       options.threads = static_cast<uint32_t>(threads);
     }
-    if (!o.Get("aggregates").IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "aggregates must be an array");
-    Napi::Array names = o.Get("aggregates").As<Napi::Array>();
-    for (uint32_t i = 0; i < names.Length(); ++i) {
-      sluice::Aggregate aggregate;
-      Napi::Value name = names.Get(i);
-      if (!name.IsString() || !sluice::ParseAggregate(name.As<Napi::String>().Utf8Value(), &aggregate)) {
-        ThrowSluiceError(env, sluice::codes::kInvalidArgument, "unknown aggregate");
-      }
-      options.aggregates.push_back(aggregate);
-    }
+    options.aggregates = AggregatesOption(env, o);
     TranslateErrors(env, [&] {
       TrackMemory(env, Attach(std::make_shared<sluice::SlidingWindow>(std::move(options))));
     });

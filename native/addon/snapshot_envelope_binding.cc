@@ -3,11 +3,9 @@
 // and one set of checks.
 //   seal(kind, payload) → the envelope's bytes
 //   open(bytes, kind)   → the payload, after the checks SnapshotReader makes (same codes and messages)
-#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "addon.h"
 #include "base/snapshot.h"
@@ -32,10 +30,7 @@ Napi::Value Seal(const Napi::CallbackInfo& info) {
   return TranslateErrors(env, [&] {
     sluice::SnapshotWriter writer(kind);
     writer.PutBytes(payload.data, payload.size);
-    const std::vector<uint8_t> bytes = writer.Finish();
-    Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
-    std::copy(bytes.begin(), bytes.end(), out.Data());
-    return out;
+    return CopyToTypedArray(env, writer.Finish());
   });
 }
 

@@ -1,7 +1,6 @@
 // LstmState: per-key (h, c) for streaming, one step per call (step, or stepAsync on a worker thread); its
 // snapshot (withSnapshots) holds every key's state, capacity · bytesPerKey bytes roughly.
 import type { NativeLstmState } from '../runtime/addon_types'
-import { SluiceError } from '../runtime/errors'
 import { onFixedBuffers } from '../runtime/fixed_buffers'
 import { withSnapshots } from '../runtime/snapshots'
 import { expectTypedArray, outputArray } from '../runtime/validate'
@@ -49,13 +48,7 @@ export class LstmState extends withSnapshots(LstmTable<NativeLstmState>) {
 
   /** step()'s argument checks; the output view of exactly keys.length · outputSize floats. */
   #prepare(keys: Uint32Array, x: Float32Array, out: Float32Array | undefined): Float32Array {
-    expectTypedArray(keys, 'keys', Uint32Array)
-    expectTypedArray(x, 'x', Float32Array)
-    const expected = keys.length * this.inputSize
-    if (x.length !== expected) {
-      throw new SluiceError(`x.length (${x.length}) must be keys.length·inputSize = ${keys.length}·${this.inputSize} = ${expected}`, 'ERR_INVALID_LENGTH')
-    }
-    const length = keys.length * this.outputSize
+    const length = this.checkRows(keys, x) * this.outputSize
     const array = outputArray(out, Float32Array, length)
     return array.length === length ? array : array.subarray(0, length)
   }

@@ -2,8 +2,7 @@
 // windows live in device memory: a batch of events is copied to the GPU once, the windows and the LSTM
 // input are built there and only the results come back.
 import type { NativeLstmWindows } from '../runtime/addon_types'
-import { SluiceError } from '../runtime/errors'
-import { expectTypedArray, outputArray } from '../runtime/validate'
+import { outputArray } from '../runtime/validate'
 import { LstmTable } from './lstm_table'
 
 export interface LstmWindowsOptions {
@@ -47,12 +46,7 @@ export class LstmWindows extends LstmTable<NativeLstmWindows> {
    */
   push(keys: Uint32Array, x: Float32Array, out: { keys?: Uint32Array; output?: Float32Array } = {}): LstmWindowsResult {
     const windows = this.native()
-    expectTypedArray(keys, 'keys', Uint32Array)
-    expectTypedArray(x, 'x', Float32Array)
-    const n = keys.length
-    if (x.length !== n * this.inputSize) {
-      throw new SluiceError(`x.length (${x.length}) must be keys.length·inputSize = ${n}·${this.inputSize} = ${n * this.inputSize}`, 'ERR_INVALID_LENGTH')
-    }
+    const n = this.checkRows(keys, x)
     const outKeys = outputArray(out.keys, Uint32Array, n, 'out.keys')
     const output = outputArray(out.output, Float32Array, n * this.outputSize, 'out.output')
     const k = windows.push(keys, x, outKeys, output)

@@ -45,7 +45,7 @@ export interface NativeHandle {
 /** A native object whose whole state travels as snapshot bytes. */
 export interface NativeSnapshotHandle extends NativeHandle {
   snapshot(): Uint8Array
-  restore(bytes: Uint8Array): unknown
+  restore(bytes: Uint8Array): void
 }
 
 export interface NativeBackends {
@@ -113,7 +113,6 @@ export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   watermark(): number
   metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number }
   info(): { ringPanes: number; memoryBytes: number }
-  restore(bytes: Uint8Array): void
 }
 
 export interface NativeWatermarkTracker extends NativeSnapshotHandle {
@@ -124,7 +123,6 @@ export interface NativeWatermarkTracker extends NativeSnapshotHandle {
   update(now: number): number
   idle(): boolean
   input(index: number): { watermark: number; idle: boolean; aligned: boolean }
-  restore(bytes: Uint8Array): void
 }
 
 // ---- lstm ----
@@ -171,7 +169,6 @@ export interface NativeLstmState extends NativeSnapshotHandle {
   /** Resolves with `out`. */
   stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
   reset(keys?: Uint32Array): void
-  restore(bytes: Uint8Array): void
   info(): { capacity: number; bytesPerKey: number; bytes: number }
 }
 

@@ -32,5 +32,6 @@ export type { SlidingAggregate, SlidingWindowOptions } from './windows/sliding_w
 export type { AggregateName } from './windows/aggregates'
 export { Pipeline } from './pipeline/pipeline'
 export type { PipelineOptions, PipelineForecaster, PipelineMetrics, PipelineRunOptions, SourceBatch, ResultBatch } from './pipeline/pipeline'
+export type { PipelineDetector, PipelineDrainOptions, PipelineSink } from './pipeline/stages'
 export { RollingZScore } from './windows/rolling_zscore'
 export type { RollingZScoreOptions } from './windows/rolling_zscore'

@@ -13,6 +13,7 @@ import { RollingZScore, type RollingZScoreOptions } from '../windows/rolling_zsc
 import type { Scaler } from '../lstm/scalers'
 import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray } from '../runtime/validate'
 import { WatermarkTracker } from '../windows/watermark_tracker'
+import { checkDetector, checkSink, drainInto, runDetector, type PipelineDetector, type PipelineDrainOptions } from './stages'
 
 export interface PipelineForecaster {
   /** inputSize = outputSize = the pipeline's channels: it forecasts the next window's features. */
@@ -58,6 +59,8 @@ export interface PipelineOptions {
   forecaster?: PipelineForecaster
   /** Rolling z-score of the forecast residual (in the target scaler's units when there is one). */
   anomaly?: Omit<RollingZScoreOptions, 'keyCount' | 'channels'>
+  /** Your own detector over each finished result batch, in place of the z-score (then no `anomaly`). */
+  detector?: PipelineDetector
 }
 
 /** One batch of one input's events, as columns. */
@@ -120,6 +123,9 @@ export interface PipelineMetrics {
   busySeconds: number
   /** Per batch: time from entering process() to its result. */
   latencyMs: { mean: number; max: number; last: number }
+  /** The batchesOut number of the last result batch a drain() sink accepted (its promise resolved); 0: none.
+   * Batches after it are not done, whatever batchesOut says. */
+  acknowledged: number
 }
 
 export interface PipelineRunOptions {
@@ -164,6 +170,7 @@ export class Pipeline {
   private readonly inputScaler: Scaler | undefined
   private readonly targetScaler: Scaler | undefined
   private readonly zscore: RollingZScore
+  private readonly detector: PipelineDetector | undefined
   private readonly clock: () => number
   // Per key: last row start (NaN: none), last values, model history (rows in feature units), pending forecast.
   private lastStart: Float64Array
@@ -171,7 +178,7 @@ export class Pipeline {
   private history: Float64Array
   private historyCount: Uint32Array
   private pending: Float64Array
-  private counters = { events: 0, windowedEvents: 0, lateEvents: 0, windowsFired: 0, filledRows: 0, flaggedRows: 0, batchesIn: 0, batchesOut: 0, busyMs: 0, latencySumMs: 0, latencyMaxMs: 0, latencyLastMs: 0 }
+  private counters = { events: 0, windowedEvents: 0, lateEvents: 0, windowsFired: 0, filledRows: 0, flaggedRows: 0, batchesIn: 0, batchesOut: 0, busyMs: 0, latencySumMs: 0, latencyMaxMs: 0, latencyLastMs: 0, acknowledged: 0 }
   private packed = new Float64Array(0)
   private roundScratch: Uint32Array
   private finished = false
@@ -212,6 +219,7 @@ export class Pipeline {
       this.steps = 1
       this.target = 'level'
     }
+    this.detector = checkDetector(options.detector, options.anomaly !== undefined)
     this.zscore = new RollingZScore({ ...(options.anomaly ?? {}), keyCount: this.keyCount, channels: this.channels })
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new SluiceError('clock must be a function', 'ERR_INVALID_TYPE')
     this.clock = options.clock ?? (() => performance.now())
@@ -403,6 +411,22 @@ export class Pipeline {
     yield await this.finishAsync()
   }
 
+  /**
+   * Runs the whole source into `sink`, one result batch at a time: the next source batch is read only after
+   * the sink's promise for the previous result resolved, so the source is at most one batch ahead of the
+   * sink. Resolves after the sink accepted the final batch. A sink that throws or rejects: the error
+   * surfaces here, the source iterator is returned, nothing more is read, `metrics().acknowledged` stays at
+   * the last batch the sink accepted, and the pipeline stops (as after a failed batch) until restore().
+   * Abort: as run().
+   */
+  async drain(source: AsyncIterable<SourceBatch> | Iterable<SourceBatch>, options: PipelineDrainOptions): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { sink, signal? }', 'ERR_INVALID_TYPE')
+    const sink = checkSink(options.sink)
+    await drainInto(this.run(source, { signal: options.signal }), sink,
+      () => { this.counters.acknowledged = this.counters.batchesOut },
+      (error) => { this.broken = `the sink refused result batch ${this.counters.batchesOut} (${error instanceof Error ? error.message : String(error)}); restore() a snapshot or start again` })
+  }
+
   /** run() as an object-mode Readable (highWaterMark 1 result batch); abort destroys it with the reason. */
   readable(source: AsyncIterable<SourceBatch> | Iterable<SourceBatch>, options: PipelineRunOptions = {}): Readable {
     return Readable.from(this.run(source, options), { objectMode: true, highWaterMark: 1 })
@@ -425,6 +449,7 @@ export class Pipeline {
       busySeconds: c.busyMs / 1000,
       eventsPerSecond: c.busyMs > 0 ? c.events / (c.busyMs / 1000) : 0,
       latencyMs: { mean: c.batchesOut > 0 ? c.latencySumMs / c.batchesOut : 0, max: c.latencyMaxMs, last: c.latencyLastMs },
+      acknowledged: c.acknowledged,
     }
   }
 
@@ -658,6 +683,7 @@ export class Pipeline {
     this.counters.filledRows += filledRows
     // Rows whose channels are all known go through the model and the score, in rounds of distinct keys.
     if (this.mode !== 'none') yield* this.scoreRows(out)
+    if (this.detector) this.counters.flaggedRows += runDetector(this.detector, out)
     this.midBatch = false
     this.counters.batchesOut++
     const elapsed = performance.now() - began
@@ -690,7 +716,7 @@ export class Pipeline {
         for (let c = 0; c < C; c++) if (Number.isNaN(out.values[r * C + c]!)) known = false
         if (!known) continue
         for (let c = 0; c < C; c++) out.forecast[r * C + c] = this.pending[k * C + c]!
-        if (this.mode !== 'none' && !out.filled[r]) {
+        if (this.mode !== 'none' && !out.filled[r] && !this.detector) {
           // The residual in feature units: the z-score divides by its own rolling spread.
           for (let c = 0; c < C; c++) residual[c] = out.values[r * C + c]! - this.pending[k * C + c]!
           const score = this.zscore.scoreAndUpdate(k, residual, 0)

@@ -18,6 +18,8 @@ async function runSuite(title, cases, options = {}) {
     title,
     ...cases.map((c) => b.add(c.name, c.fn, { minSamples: options.minSamples ?? 5, maxTime: options.maxTime ?? 1.5 })),
     b.cycle(() => {}),
+    // benny rounds ops/s to whole numbers by default: far too coarse for cases that take a second per op.
+    b.configure({ minDisplayPrecision: 6 }),
   )
   const byName = new Map(summary.results.map((r) => [r.name, r]))
   const baselineCase = cases.find((c) => c.baseline) ?? cases[0]

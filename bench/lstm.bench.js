@@ -6,25 +6,14 @@
 // machine's measured FMA peak (one thread, the active SIMD kernels) as the physical limit.
 // Output buffers are preallocated for both sides (ort: pre-allocated output tensors as fetches).
 'use strict'
-const { execFileSync } = require('node:child_process')
-const path = require('node:path')
 const { runSuite } = require('./harness')
+const { loadOnnxBuilder } = require('./peers/onnx_builder')
 const { LstmModel } = require('../dist')
 const { native } = require('../dist/runtime/native')
 const ort = require('onnxruntime-node')
 const { mulberry32: random } = require('../dist/runtime/random')
 
-const root = path.join(__dirname, '..')
 const THREADS = 2
-
-// The ONNX builder is the tests' TypeScript helper, compiled once for this run (no second copy of it).
-function loadOnnxBuilder() {
-  const outDir = path.join(root, 'build', 'bench-support')
-  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--ignoreConfig',
-    path.join(root, 'test', 'support', 'onnx_lstm_model.ts'), '--outDir', outDir, '--rootDir', root, '--module', 'commonjs',
-    '--target', 'es2022', '--skipLibCheck', '--esModuleInterop', '--types', 'node'], { stdio: 'inherit' })
-  return require(path.join(outDir, 'test', 'support', 'onnx_lstm_model.js')).buildOnnxLstmModel
-}
 
 function randomArray(next, n, scale = 1) {
   const a = new Float32Array(n)

@@ -1,61 +1,124 @@
-// The Pipeline end to end against its own parts, in the same run: what the stages cost per event.
-// Stream: 64 keys, one reading each per 5 s window, 2 channels, in order, batches of 256 events over 2 inputs;
-// 64 × 500 = 32,000 events per op (a fresh pipeline each op).
+// The Pipeline end to end against its own parts and against a hand-built peer, in the same run.
+// Stream: one reading per key per 5 s window, 2 channels, in order, batches of 256 events over 2 inputs
+// (a fresh pipeline each op); 64 keys × 500 windows = 32,000 events, and 100,000 keys × 3 windows = 300,000.
 //  - EventTimeWindows + WatermarkTracker alone (push, observe, advance): the native floor of the stages 1–2
 //  - Pipeline without a model: + forward fill, result columns
-//  - Pipeline + LstmModel (hidden 24, 12 steps, window mode, target change): + one predict per batch
-//  - Pipeline + LstmState (state mode): + one step per batch
+//  - Pipeline + LstmModel (hidden 24, 12 steps, window mode, target change): + one predict per round of keys
+//  - Pipeline + LstmState (state mode): + one step per round of keys
+//  - the hand-built peer of each (bench/peers/hand_built_pipeline.js: plain-JS watermarks, tumbling windows,
+//    forward fill and z-score, onnxruntime-node's LSTM with 2 threads, per-key h/c gathered and scattered
+//    per round of distinct keys), whose rows test/pipeline/hand_built_peer.test.ts checks against the Pipeline's.
+// At 100,000 keys window mode is left out: 3 windows per key never fill its 13 rows of history.
 'use strict'
+const ort = require('onnxruntime-node')
 const { runSuite } = require('./harness')
+const { HandBuiltPipeline } = require('./peers/hand_built_pipeline')
+const { loadOnnxBuilder } = require('./peers/onnx_builder')
 const { EventTimeWindows, LstmModel, Pipeline, WatermarkTracker } = require('../dist')
 
-const KEYS = 64, STEPS = 500, C = 2, SIZE = 5000, BATCH = 256, EVENTS = KEYS * STEPS
-const timestamps = new Float64Array(EVENTS), keys = new Uint32Array(EVENTS), values = new Float64Array(EVENTS * C)
-for (let s = 0, i = 0; s < STEPS; s++) {
-  for (let k = 0; k < KEYS; k++, i++) {
-    timestamps[i] = s * SIZE + k
-    keys[i] = k
-    values[i * C] = 50 + Math.sin(s / 20 + k) * 5
-    values[i * C + 1] = 20 + Math.cos(s / 30 + k)
+const C = 2, SIZE = 5000, BATCH = 256, H = 24, STEPS = 12
+
+/** keys × windows events, key k at offset k (scaled into the window when there are more keys than ms). */
+function stream(keyCount, windows) {
+  const events = keyCount * windows
+  const timestamps = new Float64Array(events), keys = new Uint32Array(events), values = new Float64Array(events * C)
+  const spread = Math.min(1, SIZE / keyCount)
+  for (let s = 0, i = 0; s < windows; s++) {
+    for (let k = 0; k < keyCount; k++, i++) {
+      timestamps[i] = s * SIZE + Math.floor(k * spread)
+      keys[i] = k
+      values[i * C] = 50 + Math.sin(s / 20 + k) * 5
+      values[i * C + 1] = 20 + Math.cos(s / 30 + k)
+    }
   }
-}
-const batches = []
-for (let at = 0; at < EVENTS; at += BATCH) {
-  const end = Math.min(at + BATCH, EVENTS)
-  batches.push({ input: (at / BATCH) % 2, timestamps: timestamps.subarray(at, end), keys: keys.subarray(at, end), values: values.subarray(at * C, end * C), now: 0 })
-}
-const model = LstmModel.create({ inputSize: C, hiddenSize: 24, outputSize: C, seed: 1 })
-const options = { inputs: 2, keyCount: KEYS, channels: C, window: { size: SIZE, horizon: 20 * SIZE }, bound: SIZE, clock: () => 0 }
-
-function runPipeline(forecaster) {
-  const p = new Pipeline({ ...options, ...(forecaster ? { forecaster } : {}) })
-  let rows = 0
-  for (const b of batches) rows += p.process(b).length
-  rows += p.finish().length
-  p.close()
-  if (rows < EVENTS) throw new Error(`lost rows: ${rows}`)
+  const batches = []
+  for (let at = 0; at < events; at += BATCH) {
+    const end = Math.min(at + BATCH, events)
+    batches.push({ input: (at / BATCH) % 2, timestamps: timestamps.subarray(at, end), keys: keys.subarray(at, end), values: values.subarray(at * C, end * C), now: 0 })
+  }
+  return { events, batches }
 }
 
-runSuite(`Pipeline, ${KEYS} keys × ${STEPS} windows, 2 channels, batches of ${BATCH}`, [
-  {
-    name: 'EventTimeWindows + WatermarkTracker alone', events: EVENTS, baseline: true,
-    fn: () => {
-      const w = new EventTimeWindows({ type: 'tumbling', size: SIZE, horizon: 20 * SIZE, keyCount: KEYS, channels: C, aggregates: ['mean', 'max'] })
-      const t = new WatermarkTracker({ inputs: 2, bound: SIZE })
-      for (const b of batches) {
-        w.push(b)
-        t.observe(b.input, b.timestamps, 0)
-        w.advanceWatermark(t.currentWatermark(0))
-      }
-      w.flush()
-      w.close()
-      t.close()
+function checkRows(rows, events) {
+  if (rows < events) throw new Error(`lost rows: ${rows} < ${events}`)
+}
+
+/** The cases of one stream; returns the suite's rows. */
+async function suite(keyCount, windows, horizon, sessions, model, withWindowMode) {
+  const { events, batches } = stream(keyCount, windows)
+  const options = { inputs: 2, keyCount, channels: C, window: { size: SIZE, horizon }, bound: SIZE, clock: () => 0 }
+  const panes = Math.ceil((SIZE + horizon) / SIZE)
+  const runPipeline = (forecaster) => {
+    const p = new Pipeline({ ...options, ...(forecaster ? { forecaster: { model, ...forecaster } } : {}) })
+    let rows = 0
+    for (const b of batches) rows += p.process(b).length
+    rows += p.finish().length
+    p.close()
+    checkRows(rows, events)
+  }
+  const runPeer = async (forecaster) => {
+    const session = forecaster ? (forecaster.mode === 'state' ? sessions.state : sessions.window) : undefined
+    const peer = new HandBuiltPipeline({ inputs: 2, keyCount, channels: C, size: SIZE, bound: SIZE, panes, ...(forecaster ? { forecaster: { ort, session, hiddenSize: H, ...forecaster } } : {}) })
+    let rows = 0
+    for (const b of batches) rows += (await peer.process(b)).length
+    rows += (await peer.finish()).length
+    checkRows(rows, events)
+  }
+  const windowMode = { mode: 'window', steps: STEPS, target: 'change' }
+  const stateMode = { mode: 'state' }
+  return runSuite(`Pipeline, ${keyCount} keys × ${windows} windows, 2 channels, batches of ${BATCH}`, [
+    {
+      name: 'EventTimeWindows + WatermarkTracker alone', events, baseline: true,
+      fn: () => {
+        const w = new EventTimeWindows({ type: 'tumbling', size: SIZE, horizon, keyCount, channels: C, aggregates: ['mean', 'max'] })
+        const t = new WatermarkTracker({ inputs: 2, bound: SIZE })
+        for (const b of batches) {
+          w.push(b)
+          t.observe(b.input, b.timestamps, 0)
+          w.advanceWatermark(t.currentWatermark(0))
+        }
+        w.flush()
+        w.close()
+        t.close()
+      },
     },
-  },
-  { name: 'Pipeline, no model', events: EVENTS, fn: () => runPipeline(undefined) },
-  { name: 'Pipeline + LSTM window (H24, T12, change)', events: EVENTS, fn: () => runPipeline({ model, steps: 12, target: 'change' }) },
-  { name: 'Pipeline + LSTM state (H24)', events: EVENTS, fn: () => runPipeline({ model, mode: 'state' }) },
-], { minSamples: 3, maxTime: 2 }).catch((error) => {
+    { name: 'Pipeline, no model', events, fn: () => runPipeline(undefined) },
+    { name: 'hand-built peer, no model', events, fn: () => runPeer(undefined) },
+    ...(withWindowMode ? [
+      { name: `Pipeline + LSTM window (H${H}, T${STEPS}, change)`, events, fn: () => runPipeline(windowMode) },
+      { name: `hand-built peer + ort LSTM window (H${H}, T${STEPS}, change)`, events, fn: () => runPeer(windowMode) },
+    ] : []),
+    { name: `Pipeline + LSTM state (H${H})`, events, fn: () => runPipeline(stateMode) },
+    { name: `hand-built peer + ort LSTM state (H${H})`, events, fn: () => runPeer(stateMode) },
+  ], { minSamples: 3, maxTime: 2 })
+}
+
+async function main() {
+  const buildOnnxLstmModel = loadOnnxBuilder()
+  const model = LstmModel.create({ inputSize: C, hiddenSize: H, outputSize: C, seed: 1 })
+  const sessionOptions = { intraOpNumThreads: 2, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3 }
+  const sessions = {
+    window: await ort.InferenceSession.create(buildOnnxLstmModel(model.weights()), sessionOptions),
+    state: await ort.InferenceSession.create(buildOnnxLstmModel(model.weights(), { withState: true }), sessionOptions),
+  }
+  const summary = []
+  for (const [keyCount, windows, horizon, withWindowMode] of [[64, 500, 20 * SIZE, true], [100_000, 3, 4 * SIZE, false]]) {
+    const rows = await suite(keyCount, windows, horizon, sessions, model, withWindowMode)
+    const ns = (prefix) => rows.find((r) => r.name.startsWith(prefix)).nsPerEvent
+    for (const [mode, ours, theirs] of [
+      ['no model', 'Pipeline, no model', 'hand-built peer, no model'],
+      ...(withWindowMode ? [['LSTM window', 'Pipeline + LSTM window', 'hand-built peer + ort LSTM window']] : []),
+      ['LSTM state', 'Pipeline + LSTM state', 'hand-built peer + ort LSTM state'],
+    ]) summary.push({ keys: keyCount, mode, ratio: ns(theirs) / ns(ours) })
+  }
+  console.log('\nPipeline / hand-built peer (speed ratio, same stream, same run; > 1: the Pipeline is faster)')
+  for (const s of summary) console.log(`  ${String(s.keys).padStart(7)} keys  ${s.mode.padEnd(12)} ${s.ratio.toFixed(2)}x`)
+  await sessions.window.release()
+  await sessions.state.release()
+  model.close()
+}
+
+main().catch((error) => {
   console.error(error)
   process.exit(1)
 })

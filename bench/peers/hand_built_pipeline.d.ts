@@ -1,17 +1,8 @@
 // Types of hand_built_pipeline.js for the TypeScript tests.
-export interface HandBuiltRows {
-  length: number
-  watermark: number
-  key: Uint32Array
-  start: Float64Array
-  end: Float64Array
-  count: Float64Array
-  filled: Uint8Array
-  values: Float64Array
-  forecast: Float64Array
-  score: Float64Array
-  flagged: Uint8Array
-}
+import type { ResultBatch } from '../../lib/pipeline/pipeline'
+
+/** The Pipeline's result columns, without labels, late events and the final flag. */
+export type HandBuiltRows = Omit<ResultBatch, 'label' | 'late' | 'final'>
 
 export interface HandBuiltPipelineOptions {
   inputs?: number

@@ -1,7 +1,10 @@
 // Internal functions that let the tests prove the zero-copy conventions (they are not public API; the
 // benchmarks' probes join them from their own domain's binding):
 // fillIota writes 0, 1, 2, … through the native span, so the caller sees the writes in its own view.
+// noopAsync() and noopLane() resolve with undefined after empty work: a bare libuv work request (one
+// Napi::AsyncWorker) against the async lane every async call uses, for bench/call-overhead.bench.js.
 #include "addon.h"
+#include "async_work.h"
 #include "typed_array.h"
 
 namespace {
@@ -42,10 +45,46 @@ Napi::Value ThrowCoreError(const Napi::CallbackInfo& info) {
   });
 }
 
+// An empty libuv work request: the round trip async calls made before the lane.
+class NoopWorker : public Napi::AsyncWorker {
+ public:
+  explicit NoopWorker(Napi::Env env) : Napi::AsyncWorker(env, "sluice"), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {}
+  void OnOK() override {
+    try {
+      deferred_.Resolve(Env().Undefined());
+    } catch (...) {  // a stopping environment: nothing to resolve
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value NoopAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new NoopWorker(info.Env());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value NoopLane(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return TranslateErrors(env, [&]() -> Napi::Value {
+    return QueuePromiseWork(
+        env, {}, [] {}, [](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return env.Undefined(); });
+  });
+}
+
 }  // namespace
 
 void InitTesting(Napi::Env env, Napi::Object exports) {
   Napi::Object testing = TestingExports(env, exports);
   testing.Set("fillIota", Napi::Function::New(env, FillIotaBinding, "fillIota"));
   testing.Set("throwCoreError", Napi::Function::New(env, ThrowCoreError, "throwCoreError"));
+  testing.Set("noopAsync", Napi::Function::New(env, NoopAsync, "noopAsync"));
+  testing.Set("noopLane", Napi::Function::New(env, NoopLane, "noopLane"));
 }

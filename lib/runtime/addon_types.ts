@@ -66,6 +66,8 @@ export interface NativeTesting {
   fillIota(array: Float64Array | Float32Array | Uint32Array, expectedLength?: number): number
   /** Raises a core error with `code`, to test that codes cross the binding unchanged. */
   throwCoreError(code: string): never
+  /** Throws a C++ exception of the kind named in the binding (or, async, in lane work: a rejected Promise). */
+  throwNative(kind: 'system_error' | 'length_error' | 'bad_alloc' | 'exception' | 'int', async: boolean): Promise<undefined>
   /** Resolves after an empty libuv work request (one Napi::AsyncWorker): the bare round trip. */
   noopAsync(): Promise<undefined>
   /** Resolves after empty work on the async lane every async call uses. */

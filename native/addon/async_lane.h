@@ -8,6 +8,8 @@
 // not yet delivered are deleted without touching JavaScript (their Promises never settle: nothing is left
 // to see them), the thread is joined and the threadsafe function released. While jobs are in flight the
 // threadsafe function is ref'd, so the event loop waits for them as it would for libuv work.
+// No spin before sleeping: measured on a 2-core machine, a 30 µs spin made an awaited round trip slower
+// (2.5 µs → 8–20 µs), the spinning thread taking the core the JS thread needed.
 #pragma once
 #include <napi.h>
 

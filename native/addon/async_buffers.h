@@ -65,12 +65,14 @@ class AsyncOutput {
     size_t now = 0;
     void* data = nullptr;
     if (napi_get_typedarray_info(env, array, nullptr, &now, &data, nullptr, nullptr) != napi_ok) now = 0;
-    if (length > 0 && (data == nullptr || now < length)) {
+    length = std::min(length, length_);
+    if (length == 0) return Napi::Value(env, array);
+    if (data == nullptr || now < length) {
       ThrowSluiceError(env, sluice::codes::kInvalidState,
                        std::string(argName_) + " was detached or shrunk while the async call ran (" + std::to_string(now) +
                            " of " + std::to_string(length) + " elements left): its results are lost");
     }
-    std::copy_n(values_.get(), std::min(length, length_), static_cast<T*>(data));
+    std::copy_n(values_.get(), length, static_cast<T*>(data));
     return Napi::Value(env, array);
   }
   Napi::Value Deliver(Napi::Env env) { return Deliver(env, length_); }

@@ -5,6 +5,9 @@
 // then what the async forms of push / predict / step add over their synchronous twins (one call in flight at
 // a time, the way a service awaits them), and the copy cost of the async memory rule (inputs copied at the
 // call, outputs copied back at completion): (pushAsync − push − lane round trip) per value.
+// The async cases run interleaved, in blocks, and report each case's median block: on a shared 2-core
+// machine a thread wake-up costs anything from 2 to 100 µs depending on the load of the moment, and
+// interleaving gives every case the same moments (benny runs one case after the other).
 'use strict'
 const { runSuite } = require('./harness')
 const { native } = require('../dist/runtime/native')
@@ -15,15 +18,19 @@ function jsFillIota(array) {
   return array.length
 }
 
-// benny calls a case twice while preparing it without awaiting the first; an object takes one async call at a
-// time, so each call waits for the one before (in the timed runs it has always settled already).
-function oneAtATime(call) {
-  let last = Promise.resolve()
-  return () => (last = last.then(call))
+/** µs per call of each case: the median over `blocks` rounds, each running every case `calls` times in turn. */
+async function interleaved(cases, { blocks = 15, calls = 500 } = {}) {
+  const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]))
+  for (let b = 0; b < blocks; b++) {
+    for (const [name, call] of Object.entries(cases)) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < calls; i++) await call()
+      samples[name].push(Number(process.hrtime.bigint() - start) / calls / 1000)
+    }
+  }
+  const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1]
+  return Object.fromEntries(Object.entries(samples).map(([name, a]) => [name, median(a)]))
 }
-
-const byName = (rows) => Object.fromEntries(rows.map((r) => [r.name, r.nsPerOp]))
-const us = (ns) => `${(ns / 1000).toFixed(2)} µs`
 
 async function main() {
   const testing = native().testing
@@ -35,23 +42,11 @@ async function main() {
     ], { unit: 'element' })
   }
 
-  const roundTrip = byName(await runSuite('async round trip with empty work', [
-    { name: 'libuv work request (Napi::AsyncWorker)', fn: () => testing.noopAsync(), baseline: true },
-    { name: 'sluice async lane', fn: () => testing.noopLane() },
-  ], { unit: 'call' }))
-  const lane = roundTrip['sluice async lane']
-  const libuv = roundTrip['libuv work request (Napi::AsyncWorker)']
-
   const values = Float64Array.from({ length: 4096 }, (_, i) => Math.sin(i))
-  const options = { size: 64, slide: 16, channels: 1, aggregates: ['mean', 'max'] }
-  const syncWindow = new SlidingWindow(options)
-  const asyncWindow = new SlidingWindow(options)
+  const windowOptions = { size: 64, slide: 16, channels: 1, aggregates: ['mean', 'max'] }
+  const syncWindow = new SlidingWindow(windowOptions)
+  const asyncWindow = new SlidingWindow(windowOptions)
   const pushOut = new Float64Array(syncWindow.windowsFor(values.length) * 2 + 64)
-  const push = byName(await runSuite('SlidingWindow.push of 4096 values, sync and async', [
-    { name: 'push', fn: () => syncWindow.push(values, pushOut), events: values.length, baseline: true },
-    { name: 'pushAsync', fn: oneAtATime(() => asyncWindow.pushAsync(values, pushOut)), events: values.length },
-  ], { unit: 'value' }))
-
   const model = LstmModel.create({ inputSize: 2, hiddenSize: 24, outputSize: 1, seed: 1, threads: 1 })
   const steps = 12, batch = 64
   const x = Float32Array.from({ length: steps * batch * 2 }, (_, i) => Math.sin(i))
@@ -61,19 +56,25 @@ async function main() {
   const stepOut = new Float32Array(batch)
   const syncState = model.createState({ capacity: batch })
   const asyncState = model.createState({ capacity: batch })
-  const lstm = byName(await runSuite(`LSTM (H 24, I 2, batch ${batch}): predict (${steps} steps) and state step, sync and async`, [
-    { name: 'predict', fn: () => model.predict(x, { steps, batch }, predictOut), baseline: true },
-    { name: 'predictAsync', fn: () => model.predictAsync(x, { steps, batch }, predictOut) },
-    { name: 'step', fn: () => syncState.step(keys, stepX, stepOut) },
-    { name: 'stepAsync', fn: oneAtATime(() => asyncState.stepAsync(keys, stepX, stepOut)) },
-  ], { unit: 'call' }))
+  const us = await interleaved({
+    'libuv work request, empty (Napi::AsyncWorker)': () => testing.noopAsync(),
+    'sluice async lane, empty': () => testing.noopLane(),
+    'SlidingWindow.push, 4096 values': () => syncWindow.push(values, pushOut),
+    'SlidingWindow.pushAsync, 4096 values': () => asyncWindow.pushAsync(values, pushOut),
+    [`LstmModel.predict, H 24, ${steps} steps × ${batch}`]: () => model.predict(x, { steps, batch }, predictOut),
+    [`LstmModel.predictAsync, H 24, ${steps} steps × ${batch}`]: () => model.predictAsync(x, { steps, batch }, predictOut),
+    [`LstmState.step, H 24, ${batch} keys`]: () => syncState.step(keys, stepX, stepOut),
+    [`LstmState.stepAsync, H 24, ${batch} keys`]: () => asyncState.stepAsync(keys, stepX, stepOut),
+  })
+  const [libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(us)
 
-  console.log('\nasync cost per call (this run)')
-  console.log(`  bare libuv round trip ${us(libuv)}, async lane ${us(lane)} (${(libuv / lane).toFixed(2)}x faster)`)
-  console.log(`  predictAsync adds ${us(lstm.predictAsync - lstm.predict)} over predict, stepAsync adds ${us(lstm.stepAsync - lstm.step)} over step`)
-  const pushAdded = push.pushAsync - push.push
-  console.log(`  pushAsync of 4096 values adds ${us(pushAdded)} over push; less the lane round trip: ${((pushAdded - lane) / values.length).toFixed(2)} ns per value (copies in and out)`)
-  console.log(`  predictAsync less the lane round trip: ${us(lstm.predictAsync - lstm.predict - lane)} per call (copies of ${x.length} + ${batch} floats)`)
+  console.log('\nasync calls, awaited one at a time (median of interleaved blocks; µs per call)')
+  const width = Math.max(...Object.keys(us).map((name) => name.length))
+  for (const [name, value] of Object.entries(us)) console.log(`  ${name.padEnd(width)}  ${value.toFixed(2).padStart(8)}`)
+  console.log(`  the lane's round trip is ${(libuv / lane).toFixed(2)}x faster than a bare libuv work request`)
+  console.log(`  added over the sync twin: pushAsync ${(pushAsync - push).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs`)
+  console.log(`  copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
+  console.log(`  predictAsync added − lane round trip: ${(predictAsync - predict - lane).toFixed(2)} µs (copies ${x.length} + ${batch} floats, and the work runs on another core)`)
   for (const handle of [syncWindow, asyncWindow, syncState, asyncState, model]) handle.close()
 }
 

@@ -1,13 +1,35 @@
-// The cost of crossing into native code with a typed array, against a plain JS function doing the same
-// write. Zero-copy means the native call's fixed cost does not grow with the array: compare 1 and 10^5
-// elements (the write itself is O(n) in both).
+// The cost of crossing into native code. Sync: a typed array by reference, against a plain JS function
+// doing the same write (zero-copy: the fixed cost does not grow with the array; compare 1 and 10^5 elements).
+// Async: the round trip of a Promise-returning call with empty work, on a bare libuv work request (one
+// Napi::AsyncWorker: the mechanism before the async lane) and on the async lane every async call uses now;
+// then what the async forms of push / predict / step add over their synchronous twins (one call in flight at
+// a time, the way a service awaits them), and the copy cost of the async memory rule (inputs copied at the
+// call, outputs copied back at completion): (pushAsync − push − lane round trip) per value.
+// The async cases run interleaved, in blocks, and report each case's median block: on a shared 2-core
+// machine a thread wake-up costs anything from 2 to 100 µs depending on the load of the moment, and
+// interleaving gives every case the same moments (benny runs one case after the other).
 'use strict'
 const { runSuite } = require('./harness')
 const { native } = require('../dist/runtime/native')
+const { LstmModel, SlidingWindow } = require('../dist')
 
 function jsFillIota(array) {
   for (let i = 0; i < array.length; i++) array[i] = i
   return array.length
+}
+
+/** µs per call of each case: the median over `blocks` rounds, each running every case `calls` times in turn. */
+async function interleaved(cases, { blocks = 15, calls = 500 } = {}) {
+  const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]))
+  for (let b = 0; b < blocks; b++) {
+    for (const [name, call] of Object.entries(cases)) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < calls; i++) await call()
+      samples[name].push(Number(process.hrtime.bigint() - start) / calls / 1000)
+    }
+  }
+  const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1]
+  return Object.fromEntries(Object.entries(samples).map(([name, a]) => [name, median(a)]))
 }
 
 async function main() {
@@ -19,6 +41,41 @@ async function main() {
       { name: 'sluice native (zero-copy)', fn: () => testing.fillIota(array), events: n },
     ], { unit: 'element' })
   }
+
+  const values = Float64Array.from({ length: 4096 }, (_, i) => Math.sin(i))
+  const windowOptions = { size: 64, slide: 16, channels: 1, aggregates: ['mean', 'max'] }
+  const syncWindow = new SlidingWindow(windowOptions)
+  const asyncWindow = new SlidingWindow(windowOptions)
+  const pushOut = new Float64Array(syncWindow.windowsFor(values.length) * 2 + 64)
+  const model = LstmModel.create({ inputSize: 2, hiddenSize: 24, outputSize: 1, seed: 1, threads: 1 })
+  const steps = 12, batch = 64
+  const x = Float32Array.from({ length: steps * batch * 2 }, (_, i) => Math.sin(i))
+  const predictOut = new Float32Array(batch)
+  const keys = Uint32Array.from({ length: batch }, (_, i) => i)
+  const stepX = x.subarray(0, batch * 2)
+  const stepOut = new Float32Array(batch)
+  const syncState = model.createState({ capacity: batch })
+  const asyncState = model.createState({ capacity: batch })
+  const us = await interleaved({
+    'libuv work request, empty (Napi::AsyncWorker)': () => testing.noopAsync(),
+    'sluice async lane, empty': () => testing.noopLane(),
+    'SlidingWindow.push, 4096 values': () => syncWindow.push(values, pushOut),
+    'SlidingWindow.pushAsync, 4096 values': () => asyncWindow.pushAsync(values, pushOut),
+    [`LstmModel.predict, H 24, ${steps} steps × ${batch}`]: () => model.predict(x, { steps, batch }, predictOut),
+    [`LstmModel.predictAsync, H 24, ${steps} steps × ${batch}`]: () => model.predictAsync(x, { steps, batch }, predictOut),
+    [`LstmState.step, H 24, ${batch} keys`]: () => syncState.step(keys, stepX, stepOut),
+    [`LstmState.stepAsync, H 24, ${batch} keys`]: () => asyncState.stepAsync(keys, stepX, stepOut),
+  })
+  const [libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(us)
+
+  console.log('\nasync calls, awaited one at a time (median of interleaved blocks; µs per call)')
+  const width = Math.max(...Object.keys(us).map((name) => name.length))
+  for (const [name, value] of Object.entries(us)) console.log(`  ${name.padEnd(width)}  ${value.toFixed(2).padStart(8)}`)
+  console.log(`  the lane's round trip is ${(libuv / lane).toFixed(2)}x faster than a bare libuv work request`)
+  console.log(`  added over the sync twin: pushAsync ${(pushAsync - push).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs`)
+  console.log(`  copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
+  console.log(`  predictAsync added − lane round trip: ${(predictAsync - predict - lane).toFixed(2)} µs (copies ${x.length} + ${batch} floats, and the work runs on another core)`)
+  for (const handle of [syncWindow, asyncWindow, syncState, asyncState, model]) handle.close()
 }
 
 if (require.main === module) main()

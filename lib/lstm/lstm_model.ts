@@ -3,7 +3,6 @@
 import type { NativeCudaLstmModel, NativeLstmModel } from '../runtime/addon_types'
 import { backends } from '../runtime/backends'
 import { SluiceError } from '../runtime/errors'
-import { onFixedBuffers } from '../runtime/fixed_buffers'
 import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { expectInteger, expectTypedArray, outputArray } from '../runtime/validate'
@@ -279,12 +278,16 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     return result
   }
 
-  /** predict() on a native worker thread; the event loop stays free. x and out are kept alive until it settles. */
+  /**
+   * predict() on a native worker thread; the event loop stays free. x is copied at the call; the result is
+   * copied into out when the work ends, and the promise rejects with ERR_INVALID_STATE if out was detached
+   * (transferred) or shrunk meanwhile.
+   */
   predictAsync(x: Float32Array, options: LstmPredictOptions, out?: Float32Array): Promise<Float32Array> {
     try {
       const model = this.native()
       const { steps, batch, batchFirst, sequence, result } = this.#prepare(x, options, out)
-      return onFixedBuffers(x, result, (input, output) => model.predictAsync(input, steps, batch, batchFirst, sequence, output))
+      return model.predictAsync(x, steps, batch, batchFirst, sequence, result)
     } catch (error) {
       return Promise.reject(error)
     }

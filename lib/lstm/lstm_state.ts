@@ -1,7 +1,6 @@
 // LstmState: per-key (h, c) for streaming, one step per call (step, or stepAsync on a worker thread); its
 // snapshot (withSnapshots) holds every key's state, capacity · bytesPerKey bytes roughly.
 import type { NativeLstmState } from '../runtime/addon_types'
-import { onFixedBuffers } from '../runtime/fixed_buffers'
 import { withSnapshots } from '../runtime/snapshots'
 import { expectTypedArray, outputArray } from '../runtime/validate'
 import { LstmTable } from './lstm_table'
@@ -27,8 +26,9 @@ export class LstmState extends withSnapshots(LstmTable<NativeLstmState>) {
   /**
    * step() on a native worker thread, so the event loop stays free; resolves with the view step() would
    * return (of `out` when given). Every check (closed, types, lengths, keys) happens before anything is
-   * queued: a bad call rejects with step()'s code and changes nothing. The keys are copied at the call;
-   * x and out are kept alive until it settles and must not be changed meanwhile.
+   * queued: a bad call rejects with step()'s code and changes nothing. keys and x are copied at the call;
+   * the result is copied into out when the step ends, and the promise rejects with ERR_INVALID_STATE if out
+   * was detached (transferred) or shrunk meanwhile (the keys' states have still advanced).
    *
    * One step at a time per state: while a stepAsync is in flight, step, stepAsync, reset, snapshot and
    * restore throw ERR_INVALID_STATE ('a stepAsync is in flight'); await it first. close() is allowed: the
@@ -40,7 +40,7 @@ export class LstmState extends withSnapshots(LstmTable<NativeLstmState>) {
     try {
       const state = this.native()
       const result = this.#prepare(keys, x, out)
-      return onFixedBuffers(x, result, (input, output) => state.stepAsync(keys, input, output))
+      return state.stepAsync(keys, x, result)
     } catch (error) {
       return Promise.reject(error)
     }

@@ -3,7 +3,6 @@
 // progress, abort). The arithmetic (BPTT, Adam, clipping) runs in native code (native/core/lstm_training).
 import type { NativeEpochResult, NativeLstmModel, NativeLstmTrainer, NativeLstmTrainerOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
-import { isResizable } from '../runtime/fixed_buffers'
 import { native } from '../runtime/native'
 import { mulberry32 } from '../runtime/random'
 import { expectFinite, expectInteger, expectOneOf, expectTypedArray } from '../runtime/validate'
@@ -273,8 +272,6 @@ export async function fitNativeAsync(nativeModel: NativeLstmModel, threads: numb
   const signal = options.signal
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new SluiceError('signal must be an AbortSignal', 'ERR_INVALID_TYPE')
   signal?.throwIfAborted()
-  // A resizable buffer could shrink under the worker thread: train on fixed-size copies instead.
-  for (const key of ['x', 'y'] as const) if (isResizable(plan.data[key])) plan.data[key] = plan.data[key].slice()
   const trainer = newTrainer(nativeModel, threads, plan.trainerOptions)
   const onAbort = () => trainer.abort()
   signal?.addEventListener('abort', onAbort, { once: true })

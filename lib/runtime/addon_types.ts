@@ -66,6 +66,12 @@ export interface NativeTesting {
   fillIota(array: Float64Array | Float32Array | Uint32Array, expectedLength?: number): number
   /** Raises a core error with `code`, to test that codes cross the binding unchanged. */
   throwCoreError(code: string): never
+  /** Throws a C++ exception of the kind named in the binding (or, async, in lane work: a rejected Promise). */
+  throwNative(kind: 'system_error' | 'length_error' | 'bad_alloc' | 'exception' | 'int', async: boolean): Promise<undefined>
+  /** Resolves after an empty libuv work request (one Napi::AsyncWorker): the bare round trip. */
+  noopAsync(): Promise<undefined>
+  /** Resolves after empty work on the async lane every async call uses. */
+  noopLane(): Promise<undefined>
   /** One thread's FMA throughput with the active LSTM kernels (bench/lstm.bench.js's "physical limit"). */
   lstmFmaProbe(iterations: number): { flops: number; seconds: number; simd: string; sink: number }
 }

@@ -120,12 +120,13 @@ export class SlidingWindow extends withSnapshots(NativeObject<NativeSlidingWindo
   }
 
   /**
-   * push() on a libuv worker thread, for large batches (a few ms and more) that should not hold the event
-   * loop; the fixed cost is a thread round trip (tens of µs). Every check runs before anything is queued
-   * (a bad call rejects with push()'s code and changes nothing). Until the promise settles the window is
-   * busy: push, pushAsync, snapshot, restore and reset throw ERR_INVALID_STATE, rowsSeen still counts the
-   * rows before this push, `values` and `out` must not be changed, and close() frees the window only once the
-   * push has ended.
+   * push() on a native worker thread, for large batches that should not hold the event loop; the fixed cost
+   * is a thread round trip (a few µs) and a copy of `values`. Every check runs before anything is queued (a
+   * bad call rejects with push()'s code and changes nothing). The results are copied into `out` when the
+   * push ends: if `out` was detached (transferred) or shrunk meanwhile, the promise rejects with
+   * ERR_INVALID_STATE (the window has still taken the rows). Until the promise settles the window is busy:
+   * push, pushAsync, snapshot, restore and reset throw ERR_INVALID_STATE, rowsSeen still counts the rows
+   * before this push, and close() frees the window only once the push has ended.
    */
   pushAsync(values: Float64Array | Float32Array, out?: Float64Array): Promise<Float64Array> {
     try {

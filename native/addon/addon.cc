@@ -25,7 +25,10 @@ std::string AddonDirectory() {
 }  // namespace
 
 SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
-    : directory_(AddonDirectory()), cuda_(std::make_unique<sluice::CudaLibrary>(directory_)) {
+    : directory_(AddonDirectory()),
+      cuda_(std::make_unique<sluice::CudaLibrary>(directory_)),
+      callLane_(env),
+      trainingLane_(env) {
   DefineAddon(exports, {InstanceMethod("setErrorClass", &SluiceAddon::SetErrorClass)});
   exports.Set("directory", Napi::String::New(env, directory_));
   InitBackends(env, exports);

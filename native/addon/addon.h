@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "async_lane.h"
 #include "lstm/cuda_library.h"
 
 class SluiceAddon : public Napi::Addon<SluiceAddon> {
@@ -22,11 +23,17 @@ class SluiceAddon : public Napi::Addon<SluiceAddon> {
 
   sluice::CudaLibrary& cuda() { return *cuda_; }
 
+  // The environment's async lanes (async_work.h): one for calls, one for training epochs.
+  AsyncLane& callLane() { return callLane_; }
+  AsyncLane& trainingLane() { return trainingLane_; }
+
  private:
   Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
 
   std::string directory_;
   std::unique_ptr<sluice::CudaLibrary> cuda_;
+  AsyncLane callLane_;
+  AsyncLane trainingLane_;
 };
 
 // The `testing` object of the exports (made by the first caller): functions for tests and benchmarks,

@@ -1,7 +1,17 @@
 // Internal functions that let the tests prove the zero-copy conventions (they are not public API; the
 // benchmarks' probes join them from their own domain's binding):
 // fillIota writes 0, 1, 2, … through the native span, so the caller sees the writes in its own view.
+// throwNative(kind, async) throws a C++ exception of the kind named ('system_error', 'length_error',
+// 'bad_alloc', 'exception', 'int'), in the binding or (async) in lane work, to test the one translation.
+// noopAsync() and noopLane() resolve with undefined after empty work: a bare libuv work request (one
+// Napi::AsyncWorker) against the async lane every async call uses, for bench/call-overhead.bench.js.
+#include <cerrno>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+
 #include "addon.h"
+#include "async_work.h"
 #include "typed_array.h"
 
 namespace {
@@ -42,10 +52,67 @@ Napi::Value ThrowCoreError(const Napi::CallbackInfo& info) {
   });
 }
 
+void ThrowNativeKind(const std::string& kind) {
+  if (kind == "system_error") throw std::system_error(EAGAIN, std::generic_category(), "thread refused");
+  if (kind == "length_error") throw std::length_error("vector::reserve");
+  if (kind == "bad_alloc") throw std::bad_alloc();
+  if (kind == "exception") throw std::runtime_error("a plain exception");
+  throw 42;
+}
+
+// throwNative(kind, async) → throws, or a Promise that rejects.
+Napi::Value ThrowNative(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string kind = info[0].ToString();
+  return TranslateErrors(env, [&]() -> Napi::Value {
+    if (!info[1].ToBoolean()) ThrowNativeKind(kind);
+    return QueuePromiseWork(
+        env, {}, [kind] { ThrowNativeKind(kind); },
+        [](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return env.Undefined(); });
+  });
+}
+
+// An empty libuv work request: the round trip async calls made before the lane.
+class NoopWorker : public Napi::AsyncWorker {
+ public:
+  explicit NoopWorker(Napi::Env env) : Napi::AsyncWorker(env, "sluice"), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {}
+  void OnOK() override {
+    try {
+      deferred_.Resolve(Env().Undefined());
+    } catch (...) {  // a stopping environment: nothing to resolve
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value NoopAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new NoopWorker(info.Env());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value NoopLane(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return TranslateErrors(env, [&]() -> Napi::Value {
+    return QueuePromiseWork(
+        env, {}, [] {}, [](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return env.Undefined(); });
+  });
+}
+
 }  // namespace
 
 void InitTesting(Napi::Env env, Napi::Object exports) {
   Napi::Object testing = TestingExports(env, exports);
   testing.Set("fillIota", Napi::Function::New(env, FillIotaBinding, "fillIota"));
   testing.Set("throwCoreError", Napi::Function::New(env, ThrowCoreError, "throwCoreError"));
+  testing.Set("throwNative", Napi::Function::New(env, ThrowNative, "throwNative"));
+  testing.Set("noopAsync", Napi::Function::New(env, NoopAsync, "noopAsync"));
+  testing.Set("noopLane", Napi::Function::New(env, NoopLane, "noopLane"));
 }

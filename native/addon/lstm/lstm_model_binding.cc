@@ -1,5 +1,5 @@
 // NativeLstmModel: new (weights, threads); predict(x, steps, batch, batchFirst, sequence, out) → floats
-// written; predictAsync(…) → Promise of `out`, computed on a libuv worker thread; close(); info().
+// written; predictAsync(…) → Promise of `out`, computed on the async lane (async_work.h); close(); info().
 // lib/lstm_model.ts validates first; the core checks every length again. All but the constructor and
 // info()'s backend fields is LstmModelWrapBase (lstm_model_wrap.h), shared with NativeCudaLstmModel.
 // Also testing.lstmFmaProbe, a benchmark's probe of the kernels.

@@ -1,6 +1,6 @@
 // What the CPU and CUDA model bindings (NativeLstmModel, NativeCudaLstmModel) share, over any core model with
 // LstmModel's Predict/OutputLength and shape accessors: predict(x, steps, batch, batchFirst, sequence, out)
-// → floats written; predictAsync(…) → Promise of `out`, computed on a libuv worker thread; info(); close().
+// → floats written; predictAsync(…) → Promise of `out`, computed on the async lane (async_work.h); info(); close().
 // Derived (CRTP) defines the JS class (DefineLstmModelClass, with any methods of its own), builds the model
 // in its constructor (Attach: NativeHandle) and adds its backend's fields to info() with a static
 // AddBackendInfo(Napi::Object&, const CoreModel&). In-flight predictAsync calls and states hold their own
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "arguments.h"
+#include "async_buffers.h"
 #include "lstm/lstm_model.h"
 #include "native_handle.h"
 #include "typed_array.h"
@@ -42,17 +43,21 @@ class LstmModelWrapBase : public NativeHandle<Derived, CoreModel> {
     });
   }
 
-  // On CUDA the worker thread also waits for the GPU: the event loop never does.
+  // Reads a copy of x and writes memory of its own, copied into out when it ends (async_buffers.h:
+  // ERR_INVALID_STATE if out was detached or shrunk meanwhile). On CUDA the lane's thread also waits for the
+  // GPU: the event loop never does.
   Napi::Value PredictAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       std::shared_ptr<CoreModel> model = this->SharedCore(env);
       const Call call = ParseCall(info);
       model->OutputLength(call.shape);  // checks the shape's size before queuing
-      // Resolves with `out` itself (pinned[1]): no extra microtask on the JS side.
+      auto x = std::make_shared<const AsyncInput<float>>(call.x);
+      auto out = std::make_shared<AsyncOutput<float>>(info[5], call.out.size, "out");
+      // Resolves with `out` itself: no extra microtask on the JS side.
       return QueuePromiseWork(
-          env, {info[0], info[5], info.This()}, [model, call] { model->Predict(call.x, call.shape, call.out); },
-          [](Napi::Env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value { return pinned[1].Value(); });
+          env, {info.This()}, [model, x, shape = call.shape, out] { model->Predict(x->span(), shape, out->span()); },
+          [out](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return out->Deliver(env); });
     });
   }
 

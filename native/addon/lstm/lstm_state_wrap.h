@@ -1,9 +1,9 @@
 // One binding for the per-key LSTM state of every backend: new (model, capacity); step(keys, x, out) →
-// floats written; stepAsync(keys, x, out) → Promise of `out`, stepped on a libuv worker thread; reset(keys?);
+// floats written; stepAsync(keys, x, out) → Promise of `out`, stepped on the async lane (async_work.h); reset(keys?);
 // snapshot() → Uint8Array; restore(bytes); info(); close(). The host memory the state holds
 // (State::HostBytes()) is reported to V8 as external memory.
-// stepAsync checks everything (closed, lengths, keys) on the JS thread before queuing, and steps a copy of
-// the keys (the caller may reuse its array; x and out are pinned). While it is in flight the state is busy:
+// stepAsync checks everything (closed, lengths, keys) on the JS thread before queuing, and steps copies of
+// keys and x into memory of its own (the caller may reuse its arrays). While it is in flight the state is busy:
 // step, stepAsync, reset, snapshot and restore are ERR_INVALID_STATE; close() closes the state for JS at
 // once, and the worker's shared_ptr keeps the table (and, through it, the model) until the step ends.
 // A Backend names the rest:
@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "async_buffers.h"
 #include "native_handle.h"
 #include "typed_array.h"
 
@@ -70,20 +71,21 @@ class LstmStateWrap : public NativeHandle<LstmStateWrap<Backend>, typename Backe
     });
   }
 
-  // The keys are copied (their values index the table: the caller must not be able to change them after the
-  // check); x and out are pinned with the state object until the Promise settles.
+  // Steps copies of keys and x (the keys index the table: checked once, on the copy) into memory of its own,
+  // copied into out when it ends (async_buffers.h: ERR_INVALID_STATE if out was detached or shrunk meanwhile).
   Napi::Value StepAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       this->Ready(env);
       const StepArgs args = ParseStepArgs(info);
-      std::vector<uint32_t> keys(args.keys.data, args.keys.data + args.keys.size);
+      auto keys = std::make_shared<const AsyncInput<uint32_t>>(args.keys);
+      auto x = std::make_shared<const AsyncInput<float>>(args.x);
+      auto out = std::make_shared<AsyncOutput<float>>(info[2], args.out.size, "out");
       std::shared_ptr<State> state = this->SharedCore(env);
-      state->CheckStep({keys.data(), keys.size()}, args.x, args.out);
+      state->CheckStep(keys->span(), x->span(), out->span());
       return this->QueueWhileBusy(
-          env, {info[1], info[2], info.This()},
-          [state, keys = std::move(keys), x = args.x, out = args.out] { state->Step({keys.data(), keys.size()}, x, out); },
-          [](Napi::Env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value { return pinned[1].Value(); });
+          env, {info.This()}, [state, keys, x, out] { state->Step(keys->span(), x->span(), out->span()); },
+          [out](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return out->Deliver(env); });
     });
   }
 

@@ -1,6 +1,6 @@
 // NativeLstmTrainer: new (nativeModel, threads, options) copies the model's current weights;
 // trainEpoch(x, steps, examples, y, order, batchSize, valBegin, valEnd) → { loss, mae, valLoss, valMae,
-// batches, aborted } and trainEpochAsync(…) → Promise of it (on a libuv worker thread; abort() stops it
+// batches, aborted } and trainEpochAsync(…) → Promise of it (on the training lane, async_work.h; abort() stops it
 // before the next mini-batch); lossAndGradient(x, steps, examples, y) → { loss, gradient: LstmWeights };
 // weights() → LstmWeights; saveBest(); restoreBest(); info(); close().
 // lstmModelWeights(nativeModel) → LstmWeights: an inference model's current weights.
@@ -11,6 +11,8 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "async_buffers.h"
+#include "async_work.h"
 #include "lstm/lstm_model_binding.h"
 #include "lstm/lstm_training.h"
 #include "native_handle.h"
@@ -126,6 +128,23 @@ class LstmTrainerWrap : public NativeHandle<LstmTrainerWrap, sluice::LstmTrainer
                    SizeArg(env, info[6], "valBegin"), SizeArg(env, info[7], "valEnd")};
     return call;
   }
+  // An EpochCall's arrays, copied for async work.
+  struct EpochInputs {
+    explicit EpochInputs(const EpochCall& call)
+        : call_(call), x_(call.data.x), y_(call.data.y), order_(call.order) {}
+    EpochCall Call() const {
+      EpochCall call = call_;
+      call.data.x = x_.span();
+      call.data.y = y_.span();
+      call.order = order_.span();
+      return call;
+    }
+
+   private:
+    EpochCall call_;
+    AsyncInput<float> x_, y_;
+    AsyncInput<uint32_t> order_;
+  };
   static EpochResult Run(sluice::LstmTrainer& trainer, const EpochCall& call, const std::atomic<bool>* abort) {
     EpochResult result;
     result.epoch = trainer.TrainEpoch(call.data, call.order, call.batchSize, abort);
@@ -156,15 +175,19 @@ class LstmTrainerWrap : public NativeHandle<LstmTrainerWrap, sluice::LstmTrainer
     });
   }
 
+  // The epoch trains on copies of x, y and order (async_buffers.h: the caller may detach or resize them
+  // meanwhile), on the training lane (async_work.h), so that predictAsync calls never wait behind an epoch.
   Napi::Value TrainEpochAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       std::shared_ptr<sluice::LstmTrainer> trainer = SharedCore(env);
       const EpochCall call = ParseEpoch(env, info);
+      auto inputs = std::make_shared<const EpochInputs>(call);
       auto result = std::make_shared<EpochResult>();
       auto abort = abort_;
-      return QueuePromiseWork(
-          env, {info[0], info[3], info[4], info.This()}, [trainer, call, result, abort] { *result = Run(*trainer, call, abort.get()); },
+      return QueuePromiseWorkOn(
+          SluiceAddon::From(env).trainingLane(), env, {info.This()},
+          [trainer, inputs, result, abort] { *result = Run(*trainer, inputs->Call(), abort.get()); },
           [result](Napi::Env env, const std::vector<Napi::ObjectReference>&) -> Napi::Value {
             return ToObject(env, *result);
           });

@@ -1,12 +1,13 @@
 // SlidingWindow for JS: a thin wrapper over sluice::SlidingWindow. lib/sliding_window.ts validates first
 // and computes the output size; everything is checked again here (and in the core) before any state changes.
-// pushAsync runs the push on a libuv worker thread after the same checks on the JS thread; while it is in
+// pushAsync runs the push on the async lane (async_work.h) after the same checks on the JS thread; while it is in
 // flight the window is busy (every other call but memoryBytes and close is ERR_INVALID_STATE), and close()
 // releases the window when the push ends (the worker holds it).
 #include <memory>
 
 #include "addon.h"
 #include "arguments.h"
+#include "async_buffers.h"
 #include "native_handle.h"
 #include "typed_array.h"
 #include "windows/aggregates_option.h"
@@ -106,8 +107,9 @@ class SlidingWindowBinding : public NativeHandle<SlidingWindowBinding, sluice::S
     return Napi::Number::New(env, static_cast<double>(windows));
   }
 
-  // pushAsync(values, out) → Promise of the number of windows written. values and out are pinned (with this
-  // object) until the Promise settles; the caller must not change them meanwhile.
+  // pushAsync(values, out) → Promise of the number of windows written. The push reads a copy of values and
+  // writes memory of its own, copied into out when it ends (async_buffers.h): ERR_INVALID_STATE then if out
+  // was detached or shrunk meanwhile (the window has taken the rows; their windows are lost).
   Napi::Value PushAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Ready(env);
@@ -116,10 +118,13 @@ class SlidingWindowBinding : public NativeHandle<SlidingWindowBinding, sluice::S
       std::shared_ptr<sluice::SlidingWindow> window = SharedCore(env);
       if (args.values.isFloat32) window->CheckPush(args.values.f32, args.out);
       else window->CheckPush(args.values.f64, args.out);
+      auto values = std::make_shared<const AsyncFloatInput>(args.values);
+      auto out = std::make_shared<AsyncOutput<double>>(info[1], args.out.size, "out");
       auto windows = std::make_shared<uint64_t>(0);
       return QueueWhileBusy(
-          env, {info[0], info[1], info.This()}, [window, args, windows] { *windows = PushRows(*window, args); },
-          [windows](Napi::Env env, const std::vector<Napi::ObjectReference>&) -> Napi::Value {
+          env, {info.This()}, [window, values, out, windows] { *windows = PushRows(*window, {values->span(), out->span()}); },
+          [window, out, windows](Napi::Env env, const std::vector<Napi::ObjectReference>&) -> Napi::Value {
+            out->Deliver(env, *windows * window->windowWidth());
             return Napi::Number::New(env, static_cast<double>(*windows));
           },
           [this, window] {

@@ -1,5 +1,10 @@
 #include "base/thread_pool.h"
 
+#include <string>
+#include <system_error>
+
+#include "base/error.h"
+
 namespace sluice {
 
 size_t ThreadPool::HardwareThreads() {
@@ -9,11 +14,24 @@ size_t ThreadPool::HardwareThreads() {
 
 ThreadPool::ThreadPool(size_t threads) {
   if (threads == 0) threads = HardwareThreads();
-  workers_.reserve(threads - 1);
-  for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  try {
+    workers_.reserve(threads - 1);
+    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  } catch (const std::system_error& e) {
+    // The OS refused a thread (EAGAIN: a limit on threads or memory): the workers already started must be
+    // joined here (no destructor runs for a half-built pool; a joinable std::thread would terminate).
+    StopWorkers();
+    Fail(codes::kOutOfMemory, "out of memory: the system refused thread " + std::to_string(workers_.size() + 1) +
+                                  " of " + std::to_string(threads) + " (" + e.what() + "); ask for fewer threads");
+  } catch (...) {
+    StopWorkers();
+    throw;
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { StopWorkers(); }
+
+void ThreadPool::StopWorkers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;

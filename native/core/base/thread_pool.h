@@ -16,7 +16,8 @@ namespace sluice {
 
 class ThreadPool {
  public:
-  // threads: total threads including the caller; 0 means the machine's hardware concurrency.
+  // threads: total threads including the caller; 0 means the machine's hardware concurrency. When the OS
+  // refuses a thread, throws CoreError ERR_OUT_OF_MEMORY (never a smaller pool: the caller asked for a size).
   explicit ThreadPool(size_t threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -35,6 +36,7 @@ class ThreadPool {
 
  private:
   void WorkerLoop(size_t thread);
+  void StopWorkers();  // joins every started worker
   void Drain(size_t thread);
 
   std::vector<std::thread> workers_;

@@ -326,15 +326,17 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
 }
 
 void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t rows, bool modelOpen) {
-  const size_t F = features_;
+  const size_t F = features_, R = historyRows_;
   const uint32_t* key = At<uint32_t>(out, layout.key);
   const double* values = At<double>(out, layout.values);
   const uint8_t* filled = At<uint8_t>(out, layout.filled);
   double* forecast = At<double>(out, layout.forecast);
   double* score = At<double>(out, layout.score);
   uint8_t* flagged = At<uint8_t>(out, layout.flagged);
-  // Round j holds each key's j-th row of the batch: the keys of a round are distinct, so one model call
-  // serves the round, and a key's rows still go through the model in time order.
+  // Round j holds each key's j-th row of the batch: the keys of a round are distinct and a key's rows stay
+  // in time order. A row's model input is made of rows only (never of forecasts), so all inputs are
+  // gathered first, then the model runs: window mode once for the whole batch, state mode once per round
+  // (a key's state steps in time order); then the rows are scored in the same order.
   roundOf_.resize(rows);
   size_t rounds = 0;
   for (size_t r = 0; r < rows; ++r) {
@@ -348,34 +350,69 @@ void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t ro
   for (size_t j = 0; j < rounds; ++j) roundStart_[j + 1] += roundStart_[j];
   roundRows_.resize(rows);
   for (size_t r = 0; r < rows; ++r) roundRows_[roundStart_[roundOf_[r]]++] = static_cast<uint32_t>(r);  // stable
-  residual_.resize(F);
-  RollingZScore* zscore = engines_.zscore.get();
-  size_t begin = 0;
-  for (size_t j = 0; j < rounds; ++j) {
-    const size_t finish = roundStart_[j];  // after the placement pass: the end of round j
-    stepKeys_.clear();
-    for (size_t at = begin; at < finish; ++at) {
+  // roundStart_[j] is now the end of round j.
+
+  // Gather: each row whose features are all known joins its key's history; a key with a full history
+  // gets a model input (inputOf_: its index, kNotReady, or kUnknown for a row with a missing feature).
+  constexpr int32_t kUnknown = -2, kNotReady = -1;
+  inputOf_.resize(rows);
+  inputKeys_.clear();
+  roundInputs_.assign(rounds + 1, 0);
+  for (size_t j = 0, at = 0; j < rounds; ++j) {
+    for (; at < roundStart_[j]; ++at) {
       const size_t r = roundRows_[at];
-      const uint32_t k = key[r];
       const double* row = &values[r * F];
-      if (std::any_of(row, row + F, [](double v) { return std::isnan(v); })) continue;
-      const double* pending = &keys_.pending[k * F];
-      std::copy_n(pending, F, &forecast[r * F]);
-      if (zscore && !filled[r]) {
-        // The residual in feature units: the z-score divides by its own rolling spread.
-        for (size_t f = 0; f < F; ++f) residual_[f] = row[f] - pending[f];
-        const double s = zscore->ScoreAndUpdate(k, residual_.data());
-        score[r] = s;
-        if (s > zscore->options().threshold) {
-          flagged[r] = 1;
-          counters_.flaggedRows += 1;
-        }
+      if (std::any_of(row, row + F, [](double v) { return std::isnan(v); })) {
+        inputOf_[at] = kUnknown;
+        continue;
       }
+      const uint32_t k = key[r];
       AppendHistory(k, row);
-      stepKeys_.push_back(k);
+      if (keys_.historyCount[k] != R) {
+        inputOf_[at] = kNotReady;
+        continue;
+      }
+      inputOf_[at] = static_cast<int32_t>(inputKeys_.size());
+      inputKeys_.push_back(k);
+      GatherInput(k, inputKeys_.size() - 1);
     }
-    ForecastNext({stepKeys_.data(), stepKeys_.size()}, modelOpen);
-    begin = finish;
+    roundInputs_[j + 1] = inputKeys_.size();
+  }
+  RunModel(rounds, modelOpen);
+
+  // Score in the same order: a row is scored against the forecast pending before it, then its own
+  // forecast (of the key's next row) becomes pending.
+  RollingZScore* zscore = engines_.zscore.get();
+  residual_.resize(F);
+  const FeatureScaler& target = options_.targetScaler;
+  for (size_t at = 0; at < rows; ++at) {
+    if (inputOf_[at] == kUnknown) continue;
+    const size_t r = roundRows_[at];
+    const uint32_t k = key[r];
+    const double* row = &values[r * F];
+    double* pending = &keys_.pending[k * F];
+    std::copy_n(pending, F, &forecast[r * F]);
+    if (zscore && !filled[r]) {
+      // The residual in feature units: the z-score divides by its own rolling spread.
+      for (size_t f = 0; f < F; ++f) residual_[f] = row[f] - pending[f];
+      const double s = zscore->ScoreAndUpdate(k, residual_.data());
+      score[r] = s;
+      if (s > zscore->options().threshold) {
+        flagged[r] = 1;
+        counters_.flaggedRows += 1;
+      }
+    }
+    if (inputOf_[at] == kNotReady) {
+      std::fill_n(pending, F, kNaN);
+      continue;
+    }
+    const float* y = &modelOut_[inputOf_[at] * F];
+    for (size_t f = 0; f < F; ++f) {
+      float p = y[f];
+      // Back to feature units in a float, as the model's output has always been kept.
+      if (!target.empty()) p = static_cast<float>(p * target.scale[f] + target.offset[f]);
+      pending[f] = static_cast<double>(p) + (options_.changeTarget ? row[f] : 0.0);
+    }
   }
 }
 
@@ -392,54 +429,38 @@ void PipelineCore::AppendHistory(uint32_t key, const double* values) {
   }
 }
 
-void PipelineCore::ForecastNext(Span<const uint32_t> keys, bool modelOpen) {
-  if (keys.empty()) return;
-  const size_t F = features_, R = historyRows_;
-  const bool change = options_.changeTarget;
-  const size_t T = change ? R - 1 : R;
-  readyKeys_.clear();
-  for (const uint32_t k : keys) {
-    if (keys_.historyCount[k] == R) readyKeys_.push_back(k);
-    else std::fill_n(&keys_.pending[k * F], F, kNaN);
-  }
-  if (readyKeys_.empty()) return;
-  if (!modelOpen) Fail(codes::kInvalidState, "the LstmModel is closed");
-  const size_t B = readyKeys_.size();
-  // The model's input rows of each key: scaled levels, or scaled changes between rows.
+void PipelineCore::GatherInput(uint32_t key, size_t input) {
+  const size_t F = features_, R = historyRows_, T = options_.changeTarget ? R - 1 : R;
   const FeatureScaler& in = options_.inputScaler;
-  modelIn_.resize(B * T * F);
-  for (size_t b = 0; b < B; ++b) {
-    const double* history = &keys_.history[readyKeys_[b] * R * F];
-    float* x = &modelIn_[b * T * F];
-    for (size_t t = 0; t < T; ++t) {
-      for (size_t f = 0; f < F; ++f) {
-        const size_t i = t * F + f;
-        double v = change ? history[i + F] - history[i] : history[i];
-        if (!in.empty()) v = (v - in.offset[f]) / in.scale[f];
-        x[i] = static_cast<float>(v);
-      }
-    }
+  const double* history = &keys_.history[key * R * F];
+  modelIn_.resize((input + 1) * T * F);
+  float* x = &modelIn_[input * T * F];
+  // Scaled levels, or scaled changes between rows.
+  for (size_t i = 0; i < T * F; ++i) {
+    const size_t f = i % F;
+    double v = options_.changeTarget ? history[i + F] - history[i] : history[i];
+    if (!in.empty()) v = (v - in.offset[f]) / in.scale[f];
+    x[i] = static_cast<float>(v);
   }
-  modelOut_.resize(B * F);
+}
+
+void PipelineCore::RunModel(size_t rounds, bool modelOpen) {
+  const size_t inputs = inputKeys_.size(), F = features_;
+  if (inputs == 0) return;
+  if (!modelOpen) Fail(codes::kInvalidState, "the LstmModel is closed");
+  modelOut_.resize(inputs * F);
   if (options_.mode == ForecastMode::kWindow) {
     LstmRunShape shape;
-    shape.steps = T;
-    shape.batch = B;
+    shape.steps = options_.changeTarget ? historyRows_ - 1 : historyRows_;
+    shape.batch = inputs;
     shape.batchFirst = true;
     options_.model->Predict({modelIn_.data(), modelIn_.size()}, shape, {modelOut_.data(), modelOut_.size()});
-  } else {
-    engines_.lstm->Step({readyKeys_.data(), B}, {modelIn_.data(), modelIn_.size()}, {modelOut_.data(), modelOut_.size()});
+    return;
   }
-  const FeatureScaler& target = options_.targetScaler;
-  for (size_t b = 0; b < B; ++b) {
-    const uint32_t k = readyKeys_[b];
-    const double* lastRow = &keys_.history[(k * R + R - 1) * F];
-    for (size_t f = 0; f < F; ++f) {
-      float p = modelOut_[b * F + f];
-      // Back to feature units in a float, as the model's output has always been kept.
-      if (!target.empty()) p = static_cast<float>(p * target.scale[f] + target.offset[f]);
-      keys_.pending[k * F + f] = static_cast<double>(p) + (change ? lastRow[f] : 0.0);
-    }
+  for (size_t j = 0; j < rounds; ++j) {
+    const size_t from = roundInputs_[j], n = roundInputs_[j + 1] - from;
+    if (n == 0) continue;
+    engines_.lstm->Step({&inputKeys_[from], n}, {&modelIn_[from * F], n * F}, {&modelOut_[from * F], n * F});
   }
 }
 

@@ -145,9 +145,11 @@ class PipelineCore {
   // Fired windows → rows → result buffer; stops the pipeline if it fails.
   PipelineResult EmitRows(uint32_t input, size_t late, bool final, bool modelOpen, const Allocate& allocate,
                           std::chrono::steady_clock::time_point began);
+  // Forecasts and scores the rows of a batch (the rows path's last part).
   void ScoreRows(const ResultLayout& layout, uint8_t* out, size_t rows, bool modelOpen);
-  void ForecastNext(Span<const uint32_t> keys, bool modelOpen);
   void AppendHistory(uint32_t key, const double* values);
+  void GatherInput(uint32_t key, size_t input);  // the key's history → model input `input`
+  void RunModel(size_t rounds, bool modelOpen);  // all gathered inputs → modelOut_
   void ResetKey(uint32_t key);
 
   PipelineCoreOptions options_;
@@ -166,8 +168,10 @@ class PipelineCore {
   std::vector<double> timestamps_, packed_;
   std::vector<uint32_t> eventKeys_, lateIndex_;
   std::vector<uint32_t> keyRound_;  // [key]: rows of the key seen so far in the batch (zero between batches)
-  std::vector<uint32_t> gaps_, roundOf_, roundRows_, roundStart_, stepKeys_, readyKeys_;
-  std::vector<double> previous_, residual_, lastHistory_;
+  std::vector<uint32_t> gaps_, roundOf_, roundRows_, roundStart_, inputKeys_;
+  std::vector<size_t> roundInputs_;  // [round]: its first model input
+  std::vector<int32_t> inputOf_;     // [row in round order]: its model input, or why none
+  std::vector<double> previous_, residual_;
   std::vector<float> modelIn_, modelOut_;
 };
 

@@ -1,5 +1,6 @@
 #include "windows/rolling_zscore.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -16,39 +17,58 @@ RollingZScore::RollingZScore(const RollingZScoreOptions& options, size_t keyCoun
   ring_.assign(keyCount * channels * options.window, 0.0);
   head_.assign(keyCount * channels, 0);
   fill_.assign(keyCount * channels, 0);
+  count_.resize(channels);
+  sum_.resize(channels);
+  mean_.resize(channels);
 }
 
 double RollingZScore::ScoreAndUpdate(uint32_t key, const double* values) {
-  const size_t W = options_.window;
+  const size_t W = options_.window, C = channels_;
+  const double* ring = &ring_[key * C * W];
+  const uint32_t* fill = &fill_[key * C];
+  // Two passes over at most `window` values per channel: exact, and no drift from running sums. The channels'
+  // sums run side by side (independent chains the CPU overlaps), each in ring order as one channel alone would.
+  size_t longest = 0;
+  for (size_t c = 0; c < C; ++c) {
+    const bool scored = fill[c] >= options_.warmup && !std::isnan(values[c]);
+    count_[c] = scored ? fill[c] : 0;
+    sum_[c] = 0;
+    longest = std::max<size_t>(longest, count_[c]);
+  }
+  for (size_t i = 0; i < longest; ++i) {
+    for (size_t c = 0; c < C; ++c) {
+      if (i < count_[c]) sum_[c] += ring[c * W + i];
+    }
+  }
+  for (size_t c = 0; c < C; ++c) {
+    mean_[c] = count_[c] > 0 ? sum_[c] / count_[c] : 0;
+    sum_[c] = 0;  // now the sum of squared deviations
+  }
+  for (size_t i = 0; i < longest; ++i) {
+    for (size_t c = 0; c < C; ++c) {
+      if (i < count_[c]) {
+        const double d = ring[c * W + i] - mean_[c];
+        sum_[c] += d * d;
+      }
+    }
+  }
   double score = -std::numeric_limits<double>::infinity();
-  for (size_t c = 0; c < channels_; ++c) {
-    const size_t slot = key * channels_ + c;
-    const double v = values[c];
-    const uint32_t n = fill_[slot];
-    if (n < options_.warmup || std::isnan(v)) {
+  for (size_t c = 0; c < C; ++c) {
+    const uint32_t n = count_[c];
+    if (n == 0) {  // warming up, or a NaN value
       score = std::numeric_limits<double>::quiet_NaN();
       continue;
     }
-    // Two passes over at most `window` values: exact, and no drift from running sums.
-    const double* ring = &ring_[slot * W];
-    double sum = 0;
-    for (uint32_t i = 0; i < n; ++i) sum += ring[i];
-    const double mean = sum / n;
-    double ss = 0;
-    for (uint32_t i = 0; i < n; ++i) {
-      const double d = ring[i] - mean;
-      ss += d * d;
-    }
-    const double std = std::fmax(std::sqrt(ss / (n - 1)), options_.minStd);
-    const double z = std::fabs(v - mean) / std;
+    const double std = std::fmax(std::sqrt(sum_[c] / (n - 1)), options_.minStd);
+    const double z = std::fabs(values[c] - mean_[c]) / std;
     if (!(z <= score)) score = std::isnan(score) ? score : z;  // NaN sticks: one channel warming up → NaN
   }
   const bool flagged = score > options_.threshold;
   if (!(flagged && options_.excludeFlagged)) {
-    for (size_t c = 0; c < channels_; ++c) {
+    for (size_t c = 0; c < C; ++c) {
       const double v = values[c];
       if (std::isnan(v)) continue;
-      const size_t slot = key * channels_ + c;
+      const size_t slot = key * C + c;
       ring_[slot * W + head_[slot]] = v;
       head_[slot] = static_cast<uint32_t>((head_[slot] + 1) % W);
       if (fill_[slot] < W) ++fill_[slot];

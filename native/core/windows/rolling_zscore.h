@@ -40,6 +40,8 @@ class RollingZScore {
   std::vector<double> ring_;   // [key][channel][window]
   std::vector<uint32_t> head_;  // [key][channel]: next slot
   std::vector<uint32_t> fill_;  // [key][channel]: filled slots
+  std::vector<uint32_t> count_;  // scratch per channel: values scored against (0: none)
+  std::vector<double> sum_, mean_;
 };
 
 }  // namespace sluice

@@ -1,7 +1,9 @@
 // Per (key, channel) z-score of a value against the mean and standard deviation of the previous `window`
-// values of that key and channel: the native twin of lib/windows/rolling_zscore.ts (the same arithmetic, in
-// the same order, so both give the same scores), used by the pipeline's native pass on forecast residuals.
-// Memory: keyCount · channels · (window + 1) · 8 bytes.
+// values of that key and channel: the native twin of lib/windows/rolling_zscore.ts (the same rule and
+// options), used by the pipeline's native pass on forecast residuals. Where the JS class sums the window
+// on every score (O(window)), this one keeps shifted sums of the window up to date as values enter
+// and leave (O(1)), recomputed exactly each time a ring wraps: scores agree with the JS class to rounding.
+// Memory: keyCount · channels · (window + 4) · 8 bytes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -40,8 +42,9 @@ class RollingZScore {
   std::vector<double> ring_;   // [key][channel][window]
   std::vector<uint32_t> head_;  // [key][channel]: next slot
   std::vector<uint32_t> fill_;  // [key][channel]: filled slots
-  std::vector<uint32_t> count_;  // scratch per channel: values scored against (0: none)
-  std::vector<double> sum_, mean_;
+  // [key][channel]: the ring's values less `shift` (a value near their mean), summed and squared and summed.
+  std::vector<double> shift_, s1_, s2_;
+  void Record(size_t slot, double value);
 };
 
 }  // namespace sluice

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "base/snapshot.h"
@@ -77,6 +78,32 @@ PipelineCoreOptions Basic(uint32_t keys, uint32_t channels) {
   o.slide = 10;
   o.horizon = 1000;
   return o;
+}
+
+// The offset after a snapshot array (u64 count, then count elements of `size` bytes) at `at`.
+size_t SkipArray(const std::vector<uint8_t>& bytes, size_t at, size_t size) {
+  uint64_t count = 0;
+  std::memcpy(&count, &bytes[at], 8);
+  return at + 8 + count * size;
+}
+
+// Writes `value` at `at` and seals the bytes again (a valid checksum over a bad field).
+void Put(std::vector<uint8_t>& bytes, size_t at, double value) {
+  std::memcpy(&bytes[at], &value, 8);
+  const uint32_t crc = sluice::Crc32(bytes.data(), bytes.size() - 4);
+  std::memcpy(&bytes[bytes.size() - 4], &crc, 4);
+}
+
+// Restore refuses `bytes` with ERR_MALFORMED_DATA naming `field`.
+void ExpectMalformed(PipelineCore& core, const std::vector<uint8_t>& bytes, const std::string& field) {
+  try {
+    core.Restore({bytes.data(), bytes.size()});
+  } catch (const sluice::CoreError& error) {
+    CHECK(std::strcmp(error.code(), sluice::codes::kMalformedData) == 0);
+    CHECK(std::string(error.what()).find(field) != std::string::npos);
+    return;
+  }
+  CHECK(false);  // not refused
 }
 
 }  // namespace
@@ -187,31 +214,20 @@ SLUICE_TEST(PipelineCoreRestoreChecksEveryFieldAndChangesNothing) {
   PipelineCore core(Basic(2, 1), 0);
   Process(core, Stream(0, 5, 2, 1));
   const std::vector<uint8_t> good = core.Snapshot();
-  // Another shape: named.
-  PipelineCoreOptions other = Basic(3, 1);
-  PipelineCore wider(other, 0);
-  try {
-    wider.Restore({good.data(), good.size()});
-    CHECK(false);
-  } catch (const sluice::CoreError& error) {
-    CHECK(std::strcmp(error.code(), sluice::codes::kMalformedData) == 0);
-    CHECK(std::string(error.what()).find("keyCount") != std::string::npos);
-  }
-  // A negative counter under a valid checksum: refused, naming the counter; the state is unchanged.
-  std::vector<uint8_t> bad = good;
-  const size_t payload = 16, counters = payload + 48 + 8 + 1;  // shape, the features vector (1 aggregate)
-  const double minusOne = -1;
-  std::memcpy(&bad[counters], &minusOne, 8);
-  const uint32_t crc = sluice::Crc32(bad.data(), bad.size() - 4);
-  std::memcpy(&bad[bad.size() - 4], &crc, 4);
+  PipelineCore wider(Basic(3, 1), 0);
+  ExpectMalformed(wider, good, "another shape (keyCount)");
+  // Fields under a valid checksum: payload at 16, the shape (48 bytes), the features vector (1 aggregate).
+  const size_t counters = 16 + 48 + 8 + 1;
   PipelineCore fresh(Basic(2, 1), 0);
-  try {
-    fresh.Restore({bad.data(), bad.size()});
-    CHECK(false);
-  } catch (const sluice::CoreError& error) {
-    CHECK(std::strcmp(error.code(), sluice::codes::kMalformedData) == 0);
-    CHECK(std::string(error.what()).find("counter events") != std::string::npos);
-  }
+  std::vector<uint8_t> bad = good;
+  Put(bad, counters, -1.0);  // events
+  ExpectMalformed(fresh, bad, "counter events");
+  // The per-key arrays follow the counters (12 doubles) and the tracker, windows and LSTM snapshots.
+  size_t at = counters + 12 * 8;
+  for (int nested = 0; nested < 3; ++nested) at = SkipArray(good, at, 1);
+  bad = good;
+  Put(bad, at + 8, 3.5);  // lastStart[0]: not a window start
+  ExpectMalformed(fresh, bad, "lastStart[0]");
   CHECK_EQ(fresh.counters().events, 0.0);
   fresh.Restore({good.data(), good.size()});
   CHECK(fresh.Snapshot() == good);

@@ -486,6 +486,19 @@ describe('Pipeline chosen features', () => {
     model.close()
   })
 
+  it("gives each row's label (the window's max) whatever the features", () => {
+    const batch = { timestamps: Float64Array.of(1, 2, 12, 15, 31), values: Float64Array.of(1, 2, 3, 4, 5), labels: Uint8Array.of(0, 1, 0, 0, 1), now: 0 }
+    for (const aggregates of [['mean'], ['max', 'mean'], ['min', 'count']] as const) {
+      const pipeline = new Pipeline({ window: { size: 10 }, labels: true, features: { aggregates } })
+      const first = pipeline.process(batch)
+      const last = pipeline.finish()
+      expect(Array.from(first.label!)).toEqual([1, 0])
+      expect(Array.from(last.label!)).toEqual([NaN, 1]) // [20, 30) is forward-filled: no label
+      expect(first.values.length).toBe(2 * aggregates.length)
+      pipeline.close()
+    }
+  })
+
   it('anomaly: false keeps the forecasts and turns the built-in score off', async () => {
     const model = LstmModel.create({ inputSize: 1, hiddenSize: 6, outputSize: 1, seed: 9 })
     const batches = stream(23, { stragglers: 0 })

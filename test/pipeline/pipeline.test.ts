@@ -533,6 +533,18 @@ describe('Pipeline native pass', () => {
     }
   })
 
+  it('takes columns over SharedArrayBuffers, with the same results', async () => {
+    const shared = <T extends Float64Array | Uint32Array>(array: T): T => {
+      const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength))
+      copy.set(array as never)
+      return copy
+    }
+    const batches = stream(26)
+    const expected = await collect(basic(), batches)
+    const got = await collect(basic(), batches.map((b) => ({ ...b, timestamps: shared(b.timestamps), keys: shared(b.keys!), values: shared(b.values as Float64Array) })))
+    expect(got).toEqual(expected)
+  })
+
   it('refuses a snapshot of a pipeline with other features, naming the field, and changes nothing', () => {
     const first = basic({ features: { aggregates: ['mean', 'max'] } })
     for (const batch of stream(25).slice(0, 20)) first.process(batch)

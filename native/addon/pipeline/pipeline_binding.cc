@@ -82,22 +82,21 @@ sluice::PipelineCoreOptions ParseOptions(Napi::Env env, const Napi::Value& value
   return options;
 }
 
+// A Float64Array, Float32Array or Uint8Array argument (over an ArrayBuffer or a SharedArrayBuffer).
 NumberColumn ColumnArg(Napi::Env env, const Napi::Value& value, const char* name) {
   NumberColumn column;
   if (value.IsUndefined()) return column;
-  if (value.IsTypedArray()) {
-    const Napi::TypedArray array = value.As<Napi::TypedArray>();
-    switch (array.TypedArrayType()) {
-      case napi_float64_array: column.type = NumberColumn::Type::kFloat64; break;
-      case napi_float32_array: column.type = NumberColumn::Type::kFloat32; break;
-      case napi_uint8_array: column.type = NumberColumn::Type::kUint8; break;
-      default: ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a Float64Array, Float32Array or Uint8Array");
-    }
-    column.data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    column.size = array.ElementLength();
-    return column;
-  }
-  ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a typed array");
+  auto take = [&](NumberColumn::Type type, auto span) {
+    column.type = type;
+    column.data = span.data;
+    column.size = span.size;
+  };
+  const napi_typedarray_type type = value.IsTypedArray() ? value.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+  if (type == napi_float64_array) take(NumberColumn::Type::kFloat64, ToSpan<double>(env, value, name));
+  else if (type == napi_float32_array) take(NumberColumn::Type::kFloat32, ToSpan<float>(env, value, name));
+  else if (type == napi_uint8_array) take(NumberColumn::Type::kUint8, ToSpan<uint8_t>(env, value, name));
+  else ThrowSluiceError(env, sluice::codes::kInvalidType, std::string(name) + " must be a Float64Array, Float32Array or Uint8Array");
+  return column;
 }
 
 // process()'s arguments as spans over the caller's arrays.

@@ -533,6 +533,30 @@ describe('Pipeline native pass', () => {
     }
   })
 
+  it('advanceToAsync and finishAsync give the results of advanceTo and finish (state mode)', async () => {
+    const model = LstmModel.create({ inputSize: 1, hiddenSize: 6, outputSize: 1, seed: 10 })
+    const make = () => basic({ forecaster: { model, mode: 'state' } })
+    const sync = make(), async = make()
+    const batches = stream(27, { stragglers: 0 })
+    let rows = 0
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!
+      expect(await async.processAsync(b)).toEqual(sync.process(b))
+      if (i % 10 === 9) {
+        const watermark = b.timestamps[0]! - 5
+        const expected = sync.advanceTo(watermark)
+        rows += expected.length
+        expect(await async.advanceToAsync(watermark)).toEqual(expected)
+      }
+    }
+    const last = sync.finish()
+    expect(await async.finishAsync()).toEqual(last)
+    expect(last.final).toBe(true)
+    expect(rows + last.length).toBeGreaterThan(0)
+    await expect(async.finishAsync()).rejects.toMatchObject({ code: 'ERR_INVALID_STATE', message: /finished/ })
+    model.close()
+  })
+
   it('takes columns over SharedArrayBuffers, with the same results', async () => {
     const shared = <T extends Float64Array | Uint32Array>(array: T): T => {
       const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength))

@@ -75,11 +75,11 @@ PipelineCore::PipelineCore(const PipelineCoreOptions& options, double now) : opt
   Require(!o.features.empty(), codes::kInvalidArgument, "features.aggregates must name at least one aggregate");
   features_ = o.channels * o.features.size();
   windowChannels_ = o.channels + (o.labels ? 1 : 0);
-  std::vector<Aggregate> aggregates = o.features;
-  const auto max = std::find(aggregates.begin(), aggregates.end(), Aggregate::kMax);
-  labelAggregate_ = static_cast<size_t>(max - aggregates.begin());
-  if (o.labels && max == aggregates.end()) aggregates.push_back(Aggregate::kMax);
-  windowAggregates_ = aggregates.size();
+  // The windows compute the features, and the max that a row's label is when the features lack it.
+  windowAggregates_ = o.features;
+  const auto max = std::find(windowAggregates_.begin(), windowAggregates_.end(), Aggregate::kMax);
+  labelAggregate_ = static_cast<size_t>(max - windowAggregates_.begin());
+  if (o.labels && max == windowAggregates_.end()) windowAggregates_.push_back(Aggregate::kMax);
   if (o.mode != ForecastMode::kNone) {
     Require(o.model != nullptr, codes::kInvalidArgument, "the forecaster needs a model");
     Require(o.model->inputSize() == features_ && o.model->outputSize() == features_, codes::kInvalidArgument,
@@ -112,8 +112,7 @@ PipelineCore::Engines PipelineCore::MakeEngines(double now) const {
   windows.horizon = o.horizon;
   windows.keyCount = o.keyCount;
   windows.channels = static_cast<uint32_t>(windowChannels_);
-  windows.aggregates = o.features;
-  if (o.labels && labelAggregate_ == o.features.size()) windows.aggregates.push_back(Aggregate::kMax);
+  windows.aggregates = windowAggregates_;
   engines.windows = std::make_unique<EventTimeWindows>(windows);
   if (o.mode == ForecastMode::kState) engines.lstm = std::make_unique<LstmState>(o.model, o.keyCount);
   if (o.mode != ForecastMode::kNone && o.anomaly) engines.zscore = std::make_unique<RollingZScore>(o.zscore, o.keyCount, features_);
@@ -223,7 +222,7 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
   size_t rows = 0;
   try {
     const FiredWindows& fired = engines_.windows->fired();
-    const size_t n = fired.size(), F = features_, C = options_.channels, A = windowAggregates_;
+    const size_t n = fired.size(), F = features_, C = options_.channels, A = windowAggregates_.size();
     const size_t perChannel = options_.features.size();
     const double slide = options_.slide, size = options_.size, maxFill = options_.maxFill;
     KeyState& ks = keys_;

@@ -155,8 +155,8 @@ class PipelineCore {
   PipelineCoreOptions options_;
   size_t features_;         // channels · features per channel
   size_t windowChannels_;   // channels (+ 1 label channel)
-  size_t windowAggregates_;  // aggregates the windows compute: the features (+ max for labels)
-  size_t labelAggregate_;    // index of max among them
+  std::vector<Aggregate> windowAggregates_;  // what the windows compute: the features (+ max for labels)
+  size_t labelAggregate_;                     // index of max among them
   size_t historyRows_;
   Engines engines_;
   KeyState keys_;

@@ -2,7 +2,8 @@
 // Stream: one reading per key per 5 s window, 2 channels, in order, batches of 256 events over 2 inputs
 // (a fresh pipeline each op), at two key counts:
 //  - 64 keys × 500 windows = 32,000 events per op;
-//  - 100,000 keys × 5 windows = 500,000 events per op (per-key state far beyond the caches).
+//  - 100,000 keys × 16 windows = 1,600,000 events per op (per-key state far beyond the caches; 16 windows so
+//    that window mode, which needs 13 rows of a key's history, reaches the model).
 // Cases:
 //  - EventTimeWindows + WatermarkTracker alone (push, observe, advance): the native floor of the stages 1–2
 //  - Pipeline without a model: + forward fill, result columns
@@ -70,7 +71,7 @@ function suite(keys, steps) {
 }
 
 suite(64, 500)
-  .then(() => suite(100_000, 5))
+  .then(() => suite(100_000, 16))
   .catch((error) => {
     console.error(error)
     process.exit(1)

@@ -224,6 +224,12 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     }
   }
 
+  /** @internal The CPU engine's native model, for native passes that run the LSTM kernels themselves (the
+   * Pipeline): this model's own, or (CUDA) a CPU copy of its weights, which `release` frees. */
+  cpuNativeModel(): { model: NativeLstmModel; release(): void } {
+    return this.#cpuNative()
+  }
+
   /** The CPU engine's native model for training: this model's own, or (CUDA: training runs on the CPU) a
    * temporary CPU copy of its weights. */
   #cpuNative(): { model: NativeLstmModel; threads: number; release(): void } {

@@ -35,6 +35,8 @@ export interface NativeAddon {
   NativeCudaLstmModel: new (weights: NativeLstmWeights, algorithm: NativeCudnnAlgorithm | undefined) => NativeCudaLstmModel
   /** Over a CUDA model; the table lives in device memory. */
   NativeCudaLstmState: new (model: NativeLstmModel, capacity: number) => NativeLstmState
+  /** The Pipeline's native pass; `model` (a CPU model) when options.mode is not 'none'; `now` the tracker's start. */
+  NativePipeline: new (options: NativePipelineOptions, model: NativeLstmModel | undefined, now: number) => NativePipeline
 }
 
 /** Every native object: close() frees its memory now (the finalizer does otherwise). */
@@ -209,4 +211,64 @@ export interface NativeLstmTrainer extends NativeHandle {
   restoreBest(): void
   abort(): void
   info(): { threads: number; simd: string; parameters: number; bytes: number }
+}
+
+export interface NativePipelineOptions {
+  inputs: number
+  keyCount: number
+  channels: number
+  size: number
+  slide: number
+  offset: number
+  horizon: number
+  bound: number
+  idleTimeout: number
+  labels: boolean
+  maxFill: number
+  /** Per channel, the features of a row. */
+  aggregates: readonly string[]
+  mode: 'none' | 'window' | 'state'
+  steps: number
+  changeTarget: boolean
+  inputScaler?: { offset: Float64Array; scale: Float64Array }
+  targetScaler?: { offset: Float64Array; scale: Float64Array }
+  anomaly: boolean
+  zWindow?: number
+  zWarmup?: number
+  zMinStd?: number
+  zExcludeFlagged?: boolean
+  zThreshold?: number
+}
+
+/** Counters of the last settled call (readable while an async pass runs). */
+export interface NativePipelineMetrics {
+  events: number
+  windowedEvents: number
+  lateEvents: number
+  windowsFired: number
+  filledRows: number
+  flaggedRows: number
+  batchesIn: number
+  batchesOut: number
+  busyMs: number
+  latencySumMs: number
+  latencyMaxMs: number
+  latencyLastMs: number
+  watermark: number
+}
+
+/**
+ * A pass returns the result batch's columns in one ArrayBuffer (native/core/pipeline's ResultLayout) and
+ * writes its rows, late events and watermark into `status` (a Float64Array of 3). `modelOpen`: whether the
+ * forecaster's model may be used. The async forms run the whole pass as one queued work item over copies of
+ * the inputs; the object is busy (ERR_INVALID_STATE) until it settles.
+ */
+export interface NativePipeline extends NativeSnapshotHandle {
+  process(input: number, timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
+  processAsync(input: number, timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
+  advanceTo(watermark: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
+  advanceToAsync(watermark: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
+  finish(modelOpen: boolean, status: Float64Array): ArrayBuffer
+  finishAsync(modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
+  metrics(): NativePipelineMetrics
 }

@@ -53,3 +53,4 @@ void InitCudaLstmModel(Napi::Env env, Napi::Object exports);
 void InitCudaLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);
 void InitSnapshotEnvelope(Napi::Env env, Napi::Object exports);
+void InitPipeline(Napi::Env env, Napi::Object exports);

@@ -437,6 +437,149 @@ describe('Pipeline flow control', () => {
   })
 })
 
+describe('Pipeline chosen features', () => {
+  it('gives the chosen window aggregates per channel as the row features ([channel][aggregate], naive recomputation)', async () => {
+    const batches = stream(21, { stragglers: 0, skip: 0 })
+    const pipeline = basic({ features: { aggregates: ['min', 'max', 'count'] } })
+    expect(pipeline.features).toBe(3)
+    const results = await collect(pipeline, batches)
+    const events = batches.flatMap((b) => Array.from(b.timestamps, (t, i) => ({ t, k: b.keys![i]!, v: b.values[i]! })))
+    let rows = 0
+    for (const r of results) {
+      expect(r.values.length).toBe(3 * r.length)
+      expect(r.forecast.length).toBe(3 * r.length)
+      for (let i = 0; i < r.length; i++) {
+        if (r.filled[i]) continue
+        const inside = events.filter((e) => e.k === r.key[i] && e.t >= r.start[i]! && e.t < r.end[i]!).map((e) => e.v)
+        expect(Array.from(r.values.subarray(3 * i, 3 * i + 3))).toEqual([Math.min(...inside), Math.max(...inside), inside.length])
+        rows++
+      }
+    }
+    expect(rows).toBeGreaterThan(500)
+  })
+
+  it('keeps the mean of each channel by default, and forecasts the chosen features with a model of that many inputs', async () => {
+    const model = LstmModel.create({ inputSize: 2, hiddenSize: 6, outputSize: 2, seed: 8 })
+    expectSluiceError(() => basic({ forecaster: { model } }), 'ERR_INVALID_ARGUMENT', /inputSize = outputSize = the feature count \(1 channels × 1 aggregates = 1\)/)
+    expectSluiceError(() => basic({ features: { aggregates: ['mean', 'median' as never] } }), 'ERR_INVALID_ARGUMENT')
+    expectSluiceError(() => basic({ features: { aggregates: [] } }), 'ERR_INVALID_ARGUMENT')
+    const steps = 3
+    const pipeline = basic({ features: { aggregates: ['mean', 'max'] }, forecaster: { model, steps } })
+    const results = await collect(pipeline, stream(22, { stragglers: 0 }))
+    const rows = new Map<number, { value: number[]; forecast: number[] }[]>()
+    for (const r of results) for (let i = 0; i < r.length; i++) {
+      const list = rows.get(r.key[i]!) ?? []
+      list.push({ value: Array.from(r.values.subarray(2 * i, 2 * i + 2)), forecast: Array.from(r.forecast.subarray(2 * i, 2 * i + 2)) })
+      rows.set(r.key[i]!, list)
+    }
+    let checked = 0
+    for (const list of rows.values()) {
+      for (let i = steps; i < list.length; i += 7) {
+        const x = Float32Array.from(list.slice(i - steps, i).flatMap((r) => r.value))
+        const expected = model.predict(x, { steps, batch: 1 })
+        expect(list[i]!.forecast[0]).toBeCloseTo(expected[0]!, 5)
+        expect(list[i]!.forecast[1]).toBeCloseTo(expected[1]!, 5)
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(20)
+    model.close()
+  })
+
+  it("gives each row's label (the window's max) whatever the features", () => {
+    const batch = { timestamps: Float64Array.of(1, 2, 12, 15, 31), values: Float64Array.of(1, 2, 3, 4, 5), labels: Uint8Array.of(0, 1, 0, 0, 1), now: 0 }
+    for (const aggregates of [['mean'], ['max', 'mean'], ['min', 'count']] as const) {
+      const pipeline = new Pipeline({ window: { size: 10 }, labels: true, features: { aggregates } })
+      const first = pipeline.process(batch)
+      const last = pipeline.finish()
+      expect(Array.from(first.label!)).toEqual([1, 0])
+      expect(Array.from(last.label!)).toEqual([NaN, 1]) // [20, 30) is forward-filled: no label
+      expect(first.values.length).toBe(2 * aggregates.length)
+      pipeline.close()
+    }
+  })
+
+  it('anomaly: false keeps the forecasts and turns the built-in score off', async () => {
+    const model = LstmModel.create({ inputSize: 1, hiddenSize: 6, outputSize: 1, seed: 9 })
+    const batches = stream(23, { stragglers: 0 })
+    const scored = await collect(basic({ forecaster: { model, steps: 2 } }), batches)
+    const plain = await collect(basic({ forecaster: { model, steps: 2 }, anomaly: false }), batches)
+    let forecasts = 0
+    plain.forEach((r, b) => {
+      expect(r.forecast).toEqual(scored[b]!.forecast)
+      expect(r.score.every((s) => Number.isNaN(s))).toBe(true)
+      expect(r.flagged.every((f) => f === 0)).toBe(true)
+      forecasts += r.forecast.filter((f) => !Number.isNaN(f)).length
+    })
+    expect(forecasts).toBeGreaterThan(100)
+    expect(scored.some((r) => r.score.some((s) => !Number.isNaN(s)))).toBe(true)
+    model.close()
+  })
+})
+
+describe('Pipeline native pass', () => {
+  it('processAsync works on copies of the batch: changing its arrays right after the call changes nothing', async () => {
+    const batches = stream(24)
+    const expected = batches.map((b) => ({ ...b, timestamps: b.timestamps.slice(), keys: b.keys!.slice(), values: b.values.slice() }))
+    const sync = basic(), async = basic()
+    for (let i = 0; i < 60; i++) {
+      const want = sync.process(expected[i]!)
+      const b = batches[i]!
+      const pending = async.processAsync(b)
+      b.timestamps.fill(NaN)
+      b.keys!.fill(99)
+      b.values.fill(-1)
+      expect(await pending).toEqual(want)
+    }
+  })
+
+  it('advanceToAsync and finishAsync give the results of advanceTo and finish (state mode)', async () => {
+    const model = LstmModel.create({ inputSize: 1, hiddenSize: 6, outputSize: 1, seed: 10 })
+    const make = () => basic({ forecaster: { model, mode: 'state' } })
+    const sync = make(), async = make()
+    const batches = stream(27, { stragglers: 0 })
+    let rows = 0
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!
+      expect(await async.processAsync(b)).toEqual(sync.process(b))
+      if (i % 10 === 9) {
+        const watermark = b.timestamps[0]! - 5
+        const expected = sync.advanceTo(watermark)
+        rows += expected.length
+        expect(await async.advanceToAsync(watermark)).toEqual(expected)
+      }
+    }
+    const last = sync.finish()
+    expect(await async.finishAsync()).toEqual(last)
+    expect(last.final).toBe(true)
+    expect(rows + last.length).toBeGreaterThan(0)
+    await expect(async.finishAsync()).rejects.toMatchObject({ code: 'ERR_INVALID_STATE', message: /finished/ })
+    model.close()
+  })
+
+  it('takes columns over SharedArrayBuffers, with the same results', async () => {
+    const shared = <T extends Float64Array | Uint32Array>(array: T): T => {
+      const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength))
+      copy.set(array as never)
+      return copy
+    }
+    const batches = stream(26)
+    const expected = await collect(basic(), batches)
+    const got = await collect(basic(), batches.map((b) => ({ ...b, timestamps: shared(b.timestamps), keys: shared(b.keys!), values: shared(b.values as Float64Array) })))
+    expect(got).toEqual(expected)
+  })
+
+  it('refuses a snapshot of a pipeline with other features, naming the field, and changes nothing', () => {
+    const first = basic({ features: { aggregates: ['mean', 'max'] } })
+    for (const batch of stream(25).slice(0, 20)) first.process(batch)
+    const second = basic()
+    expectSluiceError(() => second.restore(first.snapshot()), 'ERR_MALFORMED_DATA', /another shape \(features\.aggregates\)/)
+    const third = basic({ keyCount: 4 })
+    expectSluiceError(() => third.restore(basic().snapshot()), 'ERR_MALFORMED_DATA', /another shape \(keyCount\)/)
+    expect(second.metrics().events).toBe(0)
+  })
+})
+
 describe('Pipeline bad input', () => {
   it('refuses bad options with SluiceError codes', () => {
     expectSluiceError(() => new Pipeline(null as never), 'ERR_INVALID_TYPE')

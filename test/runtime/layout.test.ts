@@ -82,7 +82,7 @@ describe('lib/ layout', () => {
 // include base/ and themselves only, on both layers; base/ includes only base/.
 describe('native/ layout', () => {
   const nativeRoot = path.join(repoRoot, 'native')
-  const nativeAllowed: Record<string, readonly string[]> = { base: ['base'], windows: ['base', 'windows'], lstm: ['base', 'lstm'] }
+  const nativeAllowed: Record<string, readonly string[]> = { base: ['base'], windows: ['base', 'windows'], lstm: ['base', 'lstm'], pipeline: ['base', 'windows', 'lstm', 'pipeline'] }
 
   function nativeFiles(dir: string): string[] {
     return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

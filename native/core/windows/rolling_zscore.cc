@@ -1,0 +1,135 @@
+#include "windows/rolling_zscore.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "base/error.h"
+
+namespace sluice {
+
+RollingZScore::RollingZScore(const RollingZScoreOptions& options, size_t keyCount, size_t channels)
+    : options_(options), channels_(channels) {
+  Require(options.window >= 2 && options.warmup >= 2 && options.warmup <= options.window, codes::kOutOfRange,
+          "anomaly.window must be ≥ 2 and anomaly.warmup in [2, window]");
+  Require(options.minStd >= 0 && options.threshold > 0, codes::kOutOfRange, "anomaly.minStd must be ≥ 0 and anomaly.threshold > 0");
+  ring_.assign(keyCount * channels * options.window, 0.0);
+  head_.assign(keyCount * channels, 0);
+  fill_.assign(keyCount * channels, 0);
+  shift_.assign(keyCount * channels, 0.0);
+  s1_.assign(keyCount * channels, 0.0);
+  s2_.assign(keyCount * channels, 0.0);
+}
+
+double RollingZScore::ScoreAndUpdate(uint32_t key, const double* values) {
+  const size_t C = channels_;
+  double score = -std::numeric_limits<double>::infinity();
+  for (size_t c = 0; c < C; ++c) {
+    const size_t slot = key * C + c;
+    const uint32_t n = fill_[slot];
+    if (n < options_.warmup || std::isnan(values[c])) {
+      score = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    const double mean = shift_[slot] + s1_[slot] / n;
+    const double m2 = std::fmax(s2_[slot] - s1_[slot] * s1_[slot] / n, 0.0);
+    const double std = std::fmax(std::sqrt(m2 / (n - 1)), options_.minStd);
+    const double z = std::fabs(values[c] - mean) / std;
+    if (!(z <= score)) score = std::isnan(score) ? score : z;  // NaN sticks: one channel warming up → NaN
+  }
+  const bool flagged = score > options_.threshold;
+  if (!(flagged && options_.excludeFlagged)) {
+    for (size_t c = 0; c < C; ++c) {
+      if (!std::isnan(values[c])) Record(key * C + c, values[c]);
+    }
+  }
+  return score;
+}
+
+// Sums of the ring's values less a shift near their mean (so the sum of squares does not cancel): a value
+// entering adds, the one it replaces subtracts. Each time the ring wraps the shift becomes the exact mean
+// (two passes over the ring) and the sums are recomputed, so rounding never accumulates over more than
+// `window` updates.
+void RollingZScore::Record(size_t slot, double v) {
+  const uint32_t W = options_.window;
+  double* ring = &ring_[slot * W];
+  const uint32_t head = head_[slot];
+  if (fill_[slot] == 0) shift_[slot] = v;
+  const double d = v - shift_[slot];
+  if (fill_[slot] < W) {
+    ++fill_[slot];
+    s1_[slot] += d;
+    s2_[slot] += d * d;
+  } else {
+    const double old = ring[head] - shift_[slot];
+    s1_[slot] += d - old;
+    s2_[slot] += d * d - old * old;
+  }
+  ring[head] = v;
+  head_[slot] = head + 1 == W ? 0 : head + 1;
+  if (head_[slot] == 0) {
+    double sum = 0;
+    for (uint32_t i = 0; i < W; ++i) sum += ring[i];
+    const double mean = sum / W;
+    double s1 = 0, s2 = 0;
+    for (uint32_t i = 0; i < W; ++i) {
+      s1 += ring[i] - mean;
+      s2 += (ring[i] - mean) * (ring[i] - mean);
+    }
+    shift_[slot] = mean;
+    s1_[slot] = s1;
+    s2_[slot] = s2;
+  }
+}
+
+void RollingZScore::ResetKey(uint32_t key) {
+  for (size_t c = 0; c < channels_; ++c) {
+    const size_t slot = key * channels_ + c;
+    head_[slot] = 0;
+    fill_[slot] = 0;
+    s1_[slot] = 0;
+    s2_[slot] = 0;
+  }
+}
+
+void RollingZScore::Write(SnapshotWriter& writer) const {
+  writer.PutVector(ring_);
+  writer.PutVector(head_);
+  writer.PutVector(fill_);
+  writer.PutVector(shift_);
+  writer.PutVector(s1_);
+  writer.PutVector(s2_);
+}
+
+void RollingZScore::Read(SnapshotReader& reader) {
+  std::vector<double> ring(ring_.size());
+  std::vector<uint32_t> head(head_.size()), fill(fill_.size());
+  std::vector<double> shift(shift_.size()), s1(s1_.size()), s2(s2_.size());
+  reader.GetArray(ring.data(), ring.size());
+  reader.GetArray(head.data(), head.size());
+  reader.GetArray(fill.data(), fill.size());
+  reader.GetArray(shift.data(), shift.size());
+  reader.GetArray(s1.data(), s1.size());
+  reader.GetArray(s2.data(), s2.size());
+  const uint32_t W = options_.window;
+  for (size_t i = 0; i < head.size(); ++i) {
+    // The ring fills from slot 0 in order, so until it is full the next slot is the fill count.
+    if (fill[i] > W) Fail(codes::kMalformedData, "pipeline snapshot: zFill[" + std::to_string(i) + "] is above anomaly.window");
+    if (head[i] >= W || (fill[i] < W && head[i] != fill[i])) {
+      Fail(codes::kMalformedData, "pipeline snapshot: zHead[" + std::to_string(i) + "] does not match zFill");
+    }
+    // Finite sums of what the ring holds (an empty ring: zero); the sum of squares may round a little below zero.
+    if (!std::isfinite(shift[i]) || !std::isfinite(s1[i]) || !std::isfinite(s2[i]) || (fill[i] == 0 && (s1[i] != 0 || s2[i] != 0))) {
+      Fail(codes::kMalformedData, "pipeline snapshot: zSums[" + std::to_string(i) + "] do not fit zFill");
+    }
+  }
+  ring_ = std::move(ring);
+  head_ = std::move(head);
+  fill_ = std::move(fill);
+  shift_ = std::move(shift);
+  s1_ = std::move(s1);
+  s2_ = std::move(s2);
+}
+
+}  // namespace sluice

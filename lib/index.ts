@@ -16,6 +16,8 @@ export { readSafetensors, readSafetensorsMetadata, writeSafetensors, SAFETENSORS
 export type { SafetensorsDtype, SafetensorsFloatDtype, SafetensorsIntegerDtype, SafetensorsTensor, SafetensorsTensorInput } from './lstm/formats/safetensors'
 export { lstmWeightsFromSafetensors, lstmWeightsToSafetensors, lstmWeightsFromOnnx } from './lstm/formats/lstm_loaders'
 export type { LstmSafetensorsOptions, LstmSafetensorsWriteOptions } from './lstm/formats/lstm_loaders'
+export { lstmWeightsFromKeras, readKerasModel } from './lstm/formats/keras'
+export type { KerasLstm, KerasOptions } from './lstm/formats/keras'
 export type { LstmWeights, LstmLayerWeights, LinearHeadWeights } from './lstm/lstm_weights'
 export type { LstmModelScalers } from './lstm/lstm_model'
 export type { LstmCreateOptions, LstmFitOptions, LstmFitHistory, LstmEpochProgress } from './lstm/training'

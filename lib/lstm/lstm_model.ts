@@ -7,6 +7,7 @@ import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { expectInteger, expectTypedArray, outputArray } from '../runtime/validate'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './formats/lstm_loaders'
+import { readKerasModel, type KerasOptions } from './formats/keras'
 import { readSafetensorsMetadata } from './formats/safetensors'
 import { LstmState } from './lstm_state'
 import { checkLstmWeights, type LstmWeights } from './lstm_weights'
@@ -94,6 +95,14 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   readonly backendReason: string | null
   /** Feature scalers saved with the model by toSafetensors and read back by fromSafetensors. */
   scalers: LstmModelScalers = {}
+  /**
+   * The sequence length the model was built for (a Keras model whose input shape fixes its steps): predict and
+   * createWindows refuse other lengths. null: any length.
+   */
+  get inputSteps(): number | null {
+    return this.#inputSteps
+  }
+  #inputSteps: number | null = null
   /** CUDA models only: a host copy of the weights (weights(), training on the CPU) and how to rebuild. */
   #cuda: { weights: LstmWeights; algorithm: CudnnAlgorithm | undefined; threads: number | undefined } | undefined
 
@@ -265,6 +274,19 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     return LstmModel.fromWeights(lstmWeightsFromOnnx(pathOrBytes), options)
   }
 
+  /**
+   * Loads a Keras model: a `.keras` file (Keras 3), an `.h5` file from `model.save` (Keras 2), or a weights-only
+   * `.h5` / `.weights.h5` with `options.config` (see readKerasModel for the layers accepted). A model whose
+   * input shape fixes the steps keeps them as `inputSteps`. When the top LSTM returns sequences, Keras' output
+   * is predict's with `sequence: true`.
+   */
+  static fromKeras(pathOrBytes: string | Uint8Array, options: KerasOptions & LstmModelOptions = {}): LstmModel {
+    const keras = readKerasModel(pathOrBytes, options)
+    const model = LstmModel.fromWeights(keras.weights, options)
+    model.#inputSteps = keras.inputSteps
+    return model
+  }
+
   /** Floats that predict writes for these options. */
   outputLength(options: LstmPredictOptions): number {
     const { steps, batch, sequence } = this.#shape(options)
@@ -329,15 +351,22 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
     const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
     const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
-    const steps = expectInteger(options.steps, 'steps', 1, 65536)
+    const steps = this.#expectSteps(expectInteger(options.steps, 'steps', 1, 65536))
     return new LstmWindows(new (native().NativeLstmWindows)(model, capacity, steps), this.inputSize, this.outputSize)
   }
 
   #shape(options: LstmPredictOptions) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { steps, batch }', 'ERR_INVALID_TYPE')
-    const steps = expectInteger(options.steps, 'steps', 1)
+    const steps = this.#expectSteps(expectInteger(options.steps, 'steps', 1))
     const batch = expectInteger(options.batch, 'batch', 1)
     return { steps, batch, batchFirst: options.batchFirst === true, sequence: options.sequence === true }
+  }
+
+  #expectSteps(steps: number): number {
+    if (this.#inputSteps !== null && steps !== this.#inputSteps) {
+      throw new SluiceError(`steps is ${steps} but this model was built for sequences of ${this.#inputSteps} steps (its input shape is [batch, ${this.#inputSteps}, ${this.inputSize}])`, 'ERR_INVALID_ARGUMENT')
+    }
+    return steps
   }
 
   #prepare(x: Float32Array, options: LstmPredictOptions, out: Float32Array | undefined) {

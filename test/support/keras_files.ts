@@ -98,7 +98,7 @@ const sigmoid = (v: number) => 1 / (1 + Math.exp(-v))
  * Keras' forward pass in float64 on x [batch][steps][features]: the model's output, [batch][out] or (top LSTM
  * returning sequences) [batch][steps][out]. Dropout layers are identities at inference.
  */
-export function kerasReference(spec: KerasModelSpec, x: ArrayLike<number>, batch: number, steps: number): Float64Array {
+export function kerasReference(spec: KerasModelSpec, x: ArrayLike<number>, batch: number, steps: number, outputLayer?: string): Float64Array {
   let width = spec.inputShape[2]
   let sequence = Float64Array.from(x) // [batch][steps][width]
   let perStep = true
@@ -139,7 +139,7 @@ export function kerasReference(spec: KerasModelSpec, x: ArrayLike<number>, batch
         for (let o = 0; o < layer.units; o++) {
           let sum = layer.bias?.[o] ?? 0
           for (let i = 0; i < width; i++) sum += sequence[r * width + i]! * layer.kernel[i * layer.units + o]!
-          out[r * layer.units + o] = sum
+          out[r * layer.units + o] = activate(layer.activation ?? 'linear', sum)
         }
       }
       sequence = out
@@ -151,8 +151,19 @@ export function kerasReference(spec: KerasModelSpec, x: ArrayLike<number>, batch
       for (let b = 0; b < batch; b++) last.set(sequence.subarray((b * steps + steps - 1) * width, (b * steps + steps) * width), b * width)
       sequence = last
     }
+    if (layer.name === outputLayer) break
   }
   return sequence
+}
+
+function activate(name: string, v: number): number {
+  switch (name) {
+    case 'linear': return v
+    case 'relu': return Math.max(0, v)
+    case 'tanh': return Math.tanh(v)
+    case 'sigmoid': return sigmoid(v)
+    default: throw new Error(`reference: activation ${name}`)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -231,6 +242,62 @@ async function library(): Promise<H5> {
     h5wasm = loaded
   }
   return h5wasm
+}
+
+/**
+ * A Keras model file's layers and weights read through h5wasm (not through sluice's reader): Keras 2 layout
+ * (`model_config` + `model_weights`) or Keras 3's model.weights.h5 with its config.json text.
+ */
+export async function readKerasWithH5wasm(bytes: Uint8Array, configText?: string): Promise<KerasModelSpec> {
+  const h5 = await library()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-keras-'))
+  const file = path.join(dir, 'model.h5')
+  fs.writeFileSync(file, bytes)
+  const root = new h5.File(file, 'r')
+  try {
+    const text = configText ?? String(root.attrs.model_config!.value)
+    const config = JSON.parse(text) as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } }
+    const floats = (dataset: unknown) => Float64Array.from((dataset as { value: Float32Array }).value)
+    let shape: [null, number | null, number] = [null, null, 0]
+    const layers: KerasLayerSpec[] = []
+    const used = new Map<string, number>()
+    let weighted = 0
+    const legacy = configText === undefined
+    const layerNames = legacy ? ((root.get('model_weights') as H5Group).attrs.layer_names!.value as string[]) : []
+    const withWeights = legacy ? layerNames.filter((n) => ((root.get(`model_weights/${n}`) as H5Group).attrs.weight_names?.value as string[] | undefined)?.length) : []
+    for (const layer of config.config.layers) {
+      const c = layer.config
+      if (layer.class_name === 'InputLayer') {
+        shape = (c.batch_shape ?? c.batch_input_shape) as typeof shape
+        continue
+      }
+      let arrays: Float64Array[] = []
+      if (layer.class_name === 'LSTM' || layer.class_name === 'Dense') {
+        if (legacy) {
+          const group = `model_weights/${withWeights[weighted++]}`
+          const names = (root.get(group) as H5Group).attrs.weight_names!.value as string[]
+          arrays = names.map((n) => floats(root.get(`${group}/${n}`)))
+        } else {
+          const base = layer.class_name.toLowerCase()
+          const seen = used.get(base)
+          used.set(base, seen === undefined ? 0 : seen + 1)
+          const vars = `layers/${seen === undefined ? base : `${base}_${seen + 1}`}${layer.class_name === 'LSTM' ? '/cell' : ''}/vars`
+          arrays = (root.get(vars) as H5Group).keys().sort().map((k) => floats(root.get(`${vars}/${k}`)))
+        }
+      }
+      if (layer.class_name === 'LSTM') {
+        layers.push({ className: 'LSTM', name: String(c.name), units: Number(c.units), returnSequences: c.return_sequences === true, kernel: arrays[0]!, recurrentKernel: arrays[1]!, ...(arrays[2] ? { bias: arrays[2] } : {}) })
+      } else if (layer.class_name === 'Dense') {
+        layers.push({ className: 'Dense', name: String(c.name), units: Number(c.units), activation: String(c.activation), kernel: arrays[0]!, ...(arrays[1] ? { bias: arrays[1] } : {}) })
+      } else {
+        layers.push({ className: layer.class_name, name: String(c.name) })
+      }
+    }
+    return { inputShape: shape, layers, keras: legacy ? 2 : 3 }
+  } finally {
+    root.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Writes an HDF5 file through h5wasm and returns its bytes. */

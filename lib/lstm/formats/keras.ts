@@ -20,6 +20,12 @@ export interface KerasOptions extends Hdf5ReadLimits {
    * own config, it replaces that config.
    */
   config?: string | object
+  /**
+   * The layer whose output the model returns (Keras' `Model(inputs, model.get_layer(name).output)`): the layers
+   * after it are neither checked nor read. Lets sluice run the LSTM stack of a model whose head it cannot
+   * compute (a Dense with 'relu', say), the rest being the caller's. Default: the model's last layer.
+   */
+  outputLayer?: string
 }
 
 /** What a Keras model file holds, in sluice's terms. */
@@ -54,6 +60,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function readKerasModel(pathOrBytes: string | Uint8Array, options: KerasOptions = {}): KerasLstm {
   const bytes = modelBytes(pathOrBytes, 'readKerasModel')
   const file = typeof pathOrBytes === 'string' ? pathOrBytes : 'Keras model'
+  if (options.outputLayer !== undefined && typeof options.outputLayer !== 'string') throw new SluiceError('options.outputLayer must be a layer name', 'ERR_INVALID_TYPE')
   if (options.timeoutMs !== undefined && (typeof options.timeoutMs !== 'number' || !(options.timeoutMs >= 1) || options.timeoutMs > 2 ** 31 - 1)) {
     throw new SluiceError(`options.timeoutMs must be a number of milliseconds ≥ 1, got ${String(options.timeoutMs)}`, 'ERR_INVALID_ARGUMENT')
   }
@@ -74,7 +81,7 @@ export function readKerasModel(pathOrBytes: string | Uint8Array, options: KerasO
       config = parseConfig(text, `${file}: config.json`, 'ERR_MALFORMED_DATA')
     }
     const h5 = Hdf5Group.open(zipEntryBytes(bytes, weightsEntry, file), `${file}: model.weights.h5`, options)
-    return buildModel(config, keras3Weights(h5))
+    return buildModel(config, keras3Weights(h5), options)
   }
 
   if (!HDF5_SIGNATURE.every((byte, i) => bytes[i] === byte)) throw malformed(`${file} is neither a .keras zip archive nor an HDF5 file`)
@@ -83,11 +90,11 @@ export function readKerasModel(pathOrBytes: string | Uint8Array, options: KerasO
     const text = h5.stringAttribute('model_config')
     const config = given ?? (text === undefined ? undefined : parseConfig(text, `${file}: attribute 'model_config'`, 'ERR_MALFORMED_DATA'))
     if (config === undefined) throw new SluiceError(`Keras: ${file} holds weights only (no 'model_config'); pass options.config`, 'ERR_INVALID_ARGUMENT')
-    return buildModel(config, keras2Weights(h5.has('model_weights') ? h5.group('model_weights') : h5, file))
+    return buildModel(config, keras2Weights(h5.has('model_weights') ? h5.group('model_weights') : h5, file), options)
   }
   if (given === undefined) throw new SluiceError(`Keras: ${file} holds weights only; pass the model's config as options.config`, 'ERR_INVALID_ARGUMENT')
-  if (h5.stringListAttribute('layer_names') !== undefined) return buildModel(given, keras2Weights(h5, file)) // Keras 2 save_weights
-  return buildModel(given, keras3Weights(h5)) // Keras 3 .weights.h5
+  if (h5.stringListAttribute('layer_names') !== undefined) return buildModel(given, keras2Weights(h5, file), options) // Keras 2 save_weights
+  return buildModel(given, keras3Weights(h5), options) // Keras 3 .weights.h5
 }
 
 /** readKerasModel's weights alone. */
@@ -127,7 +134,7 @@ interface KerasLayer {
 }
 
 /** Where each layer's weights are: a function from the chain's layers to the arrays, in Keras' own order. */
-type WeightSource = (layers: KerasLayer[]) => Map<KerasLayer, WeightArrays>
+type WeightSource = (layers: KerasLayer[], truncated: boolean) => Map<KerasLayer, WeightArrays>
 /** A layer's weight arrays in Keras' order (LSTM: kernel, recurrent_kernel[, bias]; Dense: kernel[, bias]). */
 type WeightArrays = (index: number, shape: number[], what: string) => Float32Array
 
@@ -233,8 +240,14 @@ function inputShape(model: Record<string, unknown>, layers: KerasLayer[]): (numb
   return undefined
 }
 
-function buildModel(model: Record<string, unknown>, source: WeightSource): KerasLstm {
-  const chain = chainOf(model)
+function buildModel(model: Record<string, unknown>, source: WeightSource, options: KerasOptions): KerasLstm {
+  let chain = chainOf(model)
+  const fullLength = chain.length
+  if (options.outputLayer !== undefined) {
+    const index = chain.findIndex((layer) => layer.name === options.outputLayer)
+    if (index < 0) throw new SluiceError(`Keras: options.outputLayer '${options.outputLayer}' is not a layer of the model (${chain.map((l) => l.name).join(', ')})`, 'ERR_INVALID_ARGUMENT')
+    chain = chain.slice(0, index + 1)
+  }
   const lstms: KerasLayer[] = []
   const denses: KerasLayer[] = []
   for (const layer of chain) {
@@ -266,7 +279,7 @@ function buildModel(model: Record<string, unknown>, source: WeightSource): Keras
 
   const shape = inputShape(model, chain)
   if (shape !== undefined && shape.length !== 3) throw unsupported(`the model's input shape ${JSON.stringify(shape)} is not [batch, steps, features]`)
-  const arrays = source([...lstms, ...denses])
+  const arrays = source([...lstms, ...denses], chain.length < fullLength)
 
   // LSTM layers: the kernel's rows fix the input size (checked against the declared input shape).
   const layers: LstmLayerWeights[] = []
@@ -365,7 +378,7 @@ function foldDense(denses: KerasLayer[], arrays: Map<KerasLayer, WeightArrays>, 
  * order, the config's to the file's.
  */
 function keras2Weights(group: Hdf5Group, file: string): WeightSource {
-  return (layers) => {
+  return (layers, truncated) => {
     const names = group.stringListAttribute('layer_names')
     if (names === undefined) throw malformed(`${file}: the weights group has no 'layer_names' attribute`)
     const stored: { name: string; weights: string[] }[] = []
@@ -374,7 +387,8 @@ function keras2Weights(group: Hdf5Group, file: string): WeightSource {
       const weights = layerGroup.stringListAttribute('weight_names') ?? []
       if (weights.length > 0) stored.push({ name, weights })
     }
-    if (stored.length !== layers.length) {
+    // A model cut at options.outputLayer uses the first layers' weights only.
+    if (truncated ? stored.length < layers.length : stored.length !== layers.length) {
       throw malformed(`${file} holds weights for ${stored.length} layers [${stored.map((s) => s.name).join(', ')}], the config has ${layers.length} layers with weights [${layers.map((l) => l.name).join(', ')}]`)
     }
     const result = new Map<KerasLayer, WeightArrays>()

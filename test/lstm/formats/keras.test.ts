@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { LstmModel, readKerasModel, SluiceError } from '../../../lib/index'
+import { LstmModel, readKerasModel, SluiceError, type KerasOptions } from '../../../lib/index'
 import { expectSluiceError } from '../../helpers'
 import { fuzzParser, inTurn, inserted, overwritten, truncated } from '../../support/fuzz'
 import {
@@ -18,7 +18,7 @@ import { tempDirs } from '../../support/temp_dirs'
 const tempDir = tempDirs('sluice-keras-')
 
 /** Loads `bytes`, runs x [batch][steps][features] and returns the largest difference to Keras' reference. */
-function compare(bytes: Uint8Array, spec: KerasModelSpec, options: { config?: object } = {}, steps = spec.inputShape[1] ?? 9, batch = 5): number {
+function compare(bytes: Uint8Array, spec: KerasModelSpec, options: KerasOptions = {}, steps = spec.inputShape[1] ?? 9, batch = 5): number {
   const model = LstmModel.fromKeras(bytes, { threads: 1, backend: 'cpu', ...options })
   try {
     const random = rng(steps * 101 + batch)
@@ -80,7 +80,7 @@ describe('LstmModel.fromKeras matches a float64 Keras reference', () => {
     const weights = await writeKeras3WeightsH5(spec3)
     expect(compare(weights, spec3, { config: kerasConfig(spec3) })).toBeLessThan(2e-5)
     // Given as JSON text, too.
-    expect(compare(weights, spec3, { config: JSON.stringify(kerasConfig(spec3)) as never })).toBeLessThan(2e-5)
+    expect(compare(weights, spec3, { config: JSON.stringify(kerasConfig(spec3)) })).toBeLessThan(2e-5)
     expectSluiceError(() => LstmModel.fromKeras(weights), 'ERR_INVALID_ARGUMENT', /options\.config/)
     expectSluiceError(() => LstmModel.fromKeras(weights, { config: '{not json' }), 'ERR_INVALID_ARGUMENT', /not JSON/)
   })
@@ -97,6 +97,20 @@ describe('LstmModel.fromKeras matches a float64 Keras reference', () => {
     const fromPath = readKerasModel(file)
     expect(fromPath.weights).toEqual(readKerasModel(bytes).weights)
     expect(compare(bytes, spec)).toBeLessThan(2e-5)
+  })
+})
+
+describe('options.outputLayer', () => {
+  it('cuts the model after a layer (both layouts), refusing names it lacks; the layers after it are not read', async () => {
+    const spec = randomKerasModel(rng(15), { inputSize: 3, units: 6, lstms: 2, dense: [{ units: 4 }, { units: 1 }], steps: 8, keras: 3, dropouts: true })
+    ;(spec.layers.find((l) => l.name === 'dense') as { activation?: string }).activation = 'relu'
+    const cut: KerasModelSpec = { ...spec, layers: spec.layers.slice(0, spec.layers.findIndex((l) => l.name === 'dropout_1') + 1) }
+    for (const bytes of [await writeKeras3(spec), await writeKeras2H5({ ...spec, keras: 2 })]) {
+      expectSluiceError(() => readKerasModel(bytes), 'ERR_NOT_SUPPORTED', /Dense layer 'dense' has activation 'relu'/)
+      expect(compare(bytes, cut, { outputLayer: 'dropout_1' })).toBeLessThan(2e-5)
+      expect(readKerasModel(bytes, { outputLayer: 'lstm' }).returnSequences).toBe(true)
+      expectSluiceError(() => readKerasModel(bytes, { outputLayer: 'nope' }), 'ERR_INVALID_ARGUMENT', /'nope' is not a layer of the model \(lstm, dropout, lstm_1/)
+    }
   })
 })
 

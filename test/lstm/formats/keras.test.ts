@@ -2,11 +2,12 @@
 // and weights-only files), every accepted layer combination compared against a float64 reference of Keras'
 // own LSTM and Dense computed from the Keras-layout weights; refusals name the layer and attribute; damaged
 // files only ever give SluiceErrors.
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LstmModel, readKerasModel, SluiceError, type KerasOptions } from '../../../lib/index'
-import { expectSluiceError } from '../../helpers'
+import { expectSluiceError, repoRoot } from '../../helpers'
 import { fuzzParser, inTurn, inserted, overwritten, truncated } from '../../support/fuzz'
 import {
   kerasConfig, kerasReference, randomKerasModel, writeKeras2H5, writeKeras3, writeKeras3WeightsH5, writeZip,
@@ -112,6 +113,18 @@ describe('options.outputLayer', () => {
       expectSluiceError(() => readKerasModel(bytes, { outputLayer: 'nope' }), 'ERR_INVALID_ARGUMENT', /'nope' is not a layer of the model \(.*lstm, dropout, lstm_1/)
     }
   })
+})
+
+describe('examples/stock-forecast.js with a Keras model', () => {
+  it('forecasts with the Keras file given on the command line instead of training', async () => {
+    const spec = randomKerasModel(rng(16), { inputSize: 4, units: 8, lstms: 2, dense: [{ units: 1 }], steps: 15, keras: 3 })
+    const file = path.join(tempDir(), 'model.keras')
+    fs.writeFileSync(file, await writeKeras3(spec))
+    const output = execFileSync(process.execPath, [path.join(repoRoot, 'examples', 'stock-forecast.js'), file], { encoding: 'utf8' })
+    expect(output).toMatch(/Keras model .*model\.keras \(2 LSTM layers of 8, 15 steps of 4 features\)/)
+    expect(output).toMatch(/LSTM +\d+\.\d+ points/)
+    expect(output).not.toMatch(/epoch/)
+  }, 60_000)
 })
 
 describe('LstmModel.fromKeras checks the input shape against predict', () => {

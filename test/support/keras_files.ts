@@ -267,6 +267,8 @@ export async function readKerasWithH5wasm(bytes: Uint8Array, configText?: string
     const withWeights = legacy ? layerNames.filter((n) => ((root.get(`model_weights/${n}`) as H5Group).attrs.weight_names?.value as string[] | undefined)?.length) : []
     for (const layer of config.config.layers) {
       const c = layer.config
+      // Keras ≤ 2.3 put the input shape on the first layer (and sometimes repeated it on later ones).
+      if (shape[2] === 0 && Array.isArray(c.batch_input_shape)) shape = c.batch_input_shape as typeof shape
       if (layer.class_name === 'InputLayer') {
         shape = (c.batch_shape ?? c.batch_input_shape) as typeof shape
         continue

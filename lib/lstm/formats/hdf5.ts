@@ -105,7 +105,8 @@ function readTree(bytes: Uint8Array, file: string, limits: Hdf5ReadLimits): Hdf5
   const memoryMb = Math.min(8192, 256 + Math.ceil((bytes.length * 24) / 2 ** 20))
   const worker = new Worker(workerSource, {
     eval: true,
-    workerData: { jsfivePath: resolveJsfive(), bytes, port: port2, signal, maxDepth: MAX_DEPTH, maxObjects: MAX_OBJECTS },
+    // A view of a larger buffer (an entry of a stored zip) would clone the whole buffer: copy just the view.
+    workerData: { jsfivePath: resolveJsfive(), bytes: bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice(), port: port2, signal, maxDepth: MAX_DEPTH, maxObjects: MAX_OBJECTS },
     transferList: [port2],
     resourceLimits: { maxOldGenerationSizeMb: memoryMb },
     stdout: true,

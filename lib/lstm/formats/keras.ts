@@ -58,13 +58,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * the layer and attribute outside sluice's scope, ERR_INVALID_ARGUMENT for NaN/Inf weights or a bad options.config.
  */
 export function readKerasModel(pathOrBytes: string | Uint8Array, options: KerasOptions = {}): KerasLstm {
-  const bytes = modelBytes(pathOrBytes, 'readKerasModel')
-  const file = typeof pathOrBytes === 'string' ? pathOrBytes : 'Keras model'
+  if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
   if (options.outputLayer !== undefined && typeof options.outputLayer !== 'string') throw new SluiceError('options.outputLayer must be a layer name', 'ERR_INVALID_TYPE')
   if (options.timeoutMs !== undefined && (typeof options.timeoutMs !== 'number' || !(options.timeoutMs >= 1) || options.timeoutMs > 2 ** 31 - 1)) {
     throw new SluiceError(`options.timeoutMs must be a number of milliseconds ≥ 1, got ${String(options.timeoutMs)}`, 'ERR_INVALID_ARGUMENT')
   }
   const given = options.config === undefined ? undefined : parseConfig(options.config, 'options.config', 'ERR_INVALID_ARGUMENT')
+  const bytes = modelBytes(pathOrBytes, 'readKerasModel')
+  const file = typeof pathOrBytes === 'string' ? pathOrBytes : 'Keras model'
 
   if (looksLikeZip(bytes)) {
     const entries = zipEntries(bytes, file)

@@ -29,7 +29,8 @@ function load(bytes: Uint8Array, outputLayer?: string): LstmModel | SluiceError 
   }
 }
 
-describe.skipIf(files.length === 0)('Keras files named by SLUICE_KERAS_FILES', () => {
+describe('Keras files named by SLUICE_KERAS_FILES', () => {
+  if (files.length === 0) it.skip('skipped: no files named (set SLUICE_KERAS_FILES=a.h5:b.keras)', () => {})
   for (const file of files) {
     it(path.basename(file), async () => {
       const bytes = new Uint8Array(fs.readFileSync(file))

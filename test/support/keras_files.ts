@@ -408,7 +408,8 @@ export async function writeKeras2H5(spec: KerasModelSpec, options: Keras2WriteOp
 }
 
 /** Keras 3's model.weights.h5 (also a `.weights.h5` file by itself). */
-export async function writeKeras3WeightsH5(spec: KerasModelSpec): Promise<Uint8Array> {
+export async function writeKeras3WeightsH5(spec: KerasModelSpec, options: { top?: string } = {}): Promise<Uint8Array> {
+  const top = options.top ?? 'layers' // tf.keras 2.13–2.15 wrote '_layer_checkpoint_dependencies'
   return writeHdf5((root) => {
     ensureGroup(root, 'vars') // the model's own (none)
     const used = new Map<string, number>()
@@ -416,7 +417,7 @@ export async function writeKeras3WeightsH5(spec: KerasModelSpec): Promise<Uint8A
       const base = layer.className.replace(/(.)([A-Z][a-z]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase()
       const seen = used.get(base)
       used.set(base, seen === undefined ? 0 : seen + 1)
-      const layerPath = `layers/${seen === undefined ? base : `${base}_${seen + 1}`}`
+      const layerPath = `${top}/${seen === undefined ? base : `${base}_${seen + 1}`}`
       ensureGroup(root, `${layerPath}/vars`)
       const varsPath = isLstm(layer) ? `${layerPath}/cell/vars` : `${layerPath}/vars`
       ensureGroup(root, varsPath)

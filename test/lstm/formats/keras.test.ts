@@ -85,6 +85,12 @@ describe('LstmModel.fromKeras matches a float64 Keras reference', () => {
     expectSluiceError(() => LstmModel.fromKeras(weights), 'ERR_INVALID_ARGUMENT', /options\.config/)
     expectSluiceError(() => LstmModel.fromKeras(weights, { config: '{not json' }), 'ERR_INVALID_ARGUMENT', /not JSON/)
   })
+  it('tf.keras 2.13–2.15 .keras files: weights under _layer_checkpoint_dependencies', async () => {
+    const spec = randomKerasModel(rng(17), { inputSize: 2, units: 4, lstms: 2, dense: [{ units: 1 }], steps: 5, keras: 3 })
+    const weights = await writeKeras3WeightsH5(spec, { top: '_layer_checkpoint_dependencies' })
+    const bytes = writeZip([['config.json', Buffer.from(JSON.stringify(kerasConfig(spec)))], ['model.weights.h5', weights]], false)
+    expect(compare(bytes, spec)).toBeLessThan(2e-5)
+  })
   it('a .keras zip with deflated entries', async () => {
     const spec = randomKerasModel(rng(5), { inputSize: 2, units: 4, lstms: 1, dense: [{ units: 1 }], steps: 5, keras: 3 })
     expect(compare(await writeKeras3(spec, { deflate: true }), spec)).toBeLessThan(2e-5)
@@ -234,6 +240,32 @@ describe('damaged Keras files give SluiceErrors only', () => {
     expectSluiceError(() => load(new Uint8Array(0)), 'ERR_MALFORMED_DATA')
     expectSluiceError(() => LstmModel.fromKeras('/nonexistent/model.keras'), 'ERR_INVALID_ARGUMENT', /cannot read/)
     expectSluiceError(() => load(writeZip([['config.json', Buffer.from('{}')]], false)), 'ERR_MALFORMED_DATA', /no model\.weights\.h5/)
+  })
+  it('an HDF5 file that makes jsfive loop for ever is refused at the time limit', () => {
+    // Written by the fuzz below (a damaged B-tree whose child claims its parent's level); jsfive alone hangs on it.
+    const bytes = new Uint8Array(fs.readFileSync(path.join(__dirname, 'keras_hostile', 'btree_loop.h5')))
+    const started = performance.now()
+    expectSluiceError(() => readKerasModel(bytes, { timeoutMs: 500 }), 'ERR_MALFORMED_DATA', /could not be read within 500 ms/)
+    expect(performance.now() - started).toBeLessThan(5000)
+    expectSluiceError(() => readKerasModel(bytes, { timeoutMs: 0 }), 'ERR_INVALID_ARGUMENT', /timeoutMs/)
+  })
+  it('zip archives: an entry that inflates beyond its declared size, zip64, encryption, unknown methods', () => {
+    const big = Buffer.alloc(1 << 20, 7)
+    const bomb = Buffer.from(writeZip([['config.json', Buffer.from('{}')], ['model.weights.h5', big]], true))
+    // Declare 100 bytes for the 1 MiB entry, in its directory entry (the second one).
+    const directory = bomb.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), bomb.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 1)
+    bomb.writeUInt32LE(100, directory + 24)
+    expectSluiceError(() => readKerasModel(bomb), 'ERR_MALFORMED_DATA', /inflate|inflates/)
+    const edit = (offset: number, value: number, size: 2 | 4) => {
+      const copy = Buffer.from(writeZip([['config.json', Buffer.from('{}')], ['model.weights.h5', Buffer.from('x')]], false))
+      const entry = copy.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]))
+      if (size === 2) copy.writeUInt16LE(value, entry + offset)
+      else copy.writeUInt32LE(value, entry + offset)
+      return copy
+    }
+    expectSluiceError(() => readKerasModel(edit(20, 0xffffffff, 4)), 'ERR_NOT_SUPPORTED', /zip64/)
+    expectSluiceError(() => readKerasModel(edit(8, 1, 2)), 'ERR_NOT_SUPPORTED', /encrypted/)
+    expectSluiceError(() => readKerasModel(edit(10, 14, 2)), 'ERR_NOT_SUPPORTED', /compression method 14/)
   })
   it('Keras 2 .h5: truncated, overwritten and inserted bytes', async () => {
     const valid = await writeKeras2H5(spec)

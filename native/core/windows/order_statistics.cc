@@ -13,11 +13,19 @@ namespace {
 // load ≈ 4·√capacity: moving a value costs far less than visiting a block (a binary-search step or a count
 // in select), so blocks larger than √n pay (measured at size 1000 against 1·√n and 8·√n: 5–15 % faster).
 constexpr size_t kLoadFactor = 16;
+// Up to this capacity the values stay in one sorted block (a flat sorted array): a replace then moves only
+// the values between the old and the new one's places (≈ n/3 on random data) and select is one load, which
+// measured faster than several blocks up to n ≈ 4000–8000 (at 1000: 74 against 122 ns per row, CPU time).
+constexpr size_t kOneBlockMax = 4096;
 // Up to this many values, a position is counted with a loop the compiler vectorises (no dependent chain of
 // loads); above, a binary search.
 constexpr size_t kLinearSearchMax = 64;
 size_t LoadFor(size_t capacity) {
   size_t load = 16;
+  if (capacity <= kOneBlockMax) {
+    while (load < capacity) load *= 2;  // one block of 2·load ≥ 2·capacity values: it never splits
+    return load;
+  }
   while (load < 16384 && load * load < kLoadFactor * capacity) load *= 2;
   return load;
 }
@@ -121,6 +129,32 @@ void OrderStatistics::Split(size_t position) {
   const double highMax = max_[position];
   max_[position] = low[load_ - 1];
   InsertPosition(position + 1, id, highMax, static_cast<uint32_t>(load_));
+}
+
+void OrderStatistics::Replace(double old, double x) {
+  old += 0.0;
+  x += 0.0;
+  if (old == x) return;
+  const size_t position = FindBlock(old);
+  if (FindBlock(x) != position) {
+    Erase(old);
+    Insert(x);
+    return;
+  }
+  // Both in one block: shift the values between their places by one.
+  double* block = Block(position);
+  const size_t count = count_[position];
+  const size_t i = CountBelow<true>(block, count, old);  // where old is
+  Require(i < count && block[i] == old, codes::kInvalidState, "order statistics: erase of a value not held");
+  const size_t j = CountBelow<false>(block, count, x);   // where x goes, counting old
+  if (j > i) {
+    std::memmove(block + i, block + i + 1, (j - 1 - i) * sizeof(double));
+    block[j - 1] = x;
+  } else {
+    std::memmove(block + j + 1, block + j, (i - j) * sizeof(double));
+    block[j] = x;
+  }
+  max_[position] = block[count - 1];
 }
 
 void OrderStatistics::Erase(double x) {

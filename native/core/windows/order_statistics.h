@@ -1,7 +1,8 @@
 // A sorted multiset of doubles with insert, erase and select-by-rank: the order-statistic structure behind
 // SlidingWindow's exact quantiles.
 //
-// Layout: a list of sorted blocks of at most 2·load values (load the power of two ≥ 4·√capacity, 16 … 16384),
+// Layout: a list of sorted blocks of at most 2·load values (up to capacity 4096 one block that never splits,
+// a flat sorted array; above, load is the power of two ≥ 4·√capacity, up to 16384),
 // each block at least load/2 full when there are several (sortedcontainers' scheme: split a full block in
 // two, merge a block that falls below load/2 with a neighbour, re-split if the pair is too large). Per
 // block position the list keeps the block's largest value and its count, so an insert or erase finds its
@@ -29,6 +30,8 @@ class OrderStatistics {
   void Insert(double x);
   // Removes one value equal to x, which must be held (else ERR_INVALID_STATE: a broken invariant).
   void Erase(double x);
+  // Erase(old) then Insert(x), moving only the values between the two places when they share a block.
+  void Replace(double old, double x);
   void Clear();
   size_t size() const { return size_; }
   // The value of rank `rank` (0-based, < size()) in ascending order.

@@ -938,8 +938,13 @@ void SlidingWindow::ProcessQuantiles(size_t channel, int64_t begin, int64_t end,
     const double leaving = ring[oldPos], entering = ring[pos];
     if (++pos == capacity_) pos = 0;
     if (++oldPos == capacity_) oldPos = 0;
-    if (!std::isnan(leaving)) set.Erase(leaving);
-    if (!std::isnan(entering)) set.Insert(entering);
+    if (!std::isnan(leaving) && !std::isnan(entering)) {
+      set.Replace(leaving, entering);
+    } else if (!std::isnan(leaving)) {
+      set.Erase(leaving);
+    } else if (!std::isnan(entering)) {
+      set.Insert(entering);
+    }
     if (r != nextEmitted) continue;
     nextEmitted += slide;
     const size_t at = static_cast<size_t>(r - begin), n = set.size();

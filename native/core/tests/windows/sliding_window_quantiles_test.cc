@@ -126,7 +126,7 @@ std::vector<double> TestValues(std::mt19937_64& rng, size_t count, int kind) {
 
 }  // namespace
 
-SLUICE_TEST(order_statistics_match_a_multiset_under_random_inserts_and_erases) {
+SLUICE_TEST(order_statistics_match_a_multiset_under_random_inserts_erases_and_replaces) {
   std::mt19937_64 rng(101);
   for (size_t capacity : {size_t{1}, size_t{5}, size_t{100}, size_t{1000}, size_t{5000}}) {
     OrderStatistics set(capacity);
@@ -134,7 +134,14 @@ SLUICE_TEST(order_statistics_match_a_multiset_under_random_inserts_and_erases) {
     std::vector<double> held;
     for (int step = 0; step < 20000; ++step) {
       const bool insert = held.empty() || (held.size() < capacity && rng() % 100 < 52);
-      if (insert) {
+      if (!insert && rng() % 3 == 0) {  // a replace: the erase and insert of one slide step
+        const size_t i = rng() % held.size();
+        const double x = rng() % 4 == 0 ? held[rng() % held.size()] : std::ldexp(static_cast<double>(rng() % 100000), -7);
+        set.Replace(held[i], x);
+        reference.erase(reference.find(held[i]));
+        reference.insert(x);
+        held[i] = x;
+      } else if (insert) {
         const double x = rng() % 3 == 0 ? static_cast<double>(rng() % 7) : (rng() % 50 == 0 ? -kInf : std::ldexp(static_cast<double>(rng() % 100000), -7));
         set.Insert(x);
         reference.insert(x);
@@ -329,4 +336,17 @@ SLUICE_TEST(sliding_window_refuses_bad_quantile_options_and_other_quantiles_on_r
   EventTimeWindowsOptions eventTime;
   eventTime.aggregates = {Aggregate::kQuantile};
   CHECK_THROWS_CODE(EventTimeWindows{eventTime}, codes::kInvalidArgument);
+}
+
+SLUICE_TEST(sliding_window_quantiles_of_windows_larger_than_one_block_equal_sorting) {
+  // Above 4096 values the order statistics are kept in several blocks that split and merge.
+  std::mt19937_64 rng(109);
+  for (int kind : {0, 1, 2}) {
+    const SlidingWindowOptions o = QuantileOptions(5000, 37, 1, {0.001, 0.5, 0.99}, kind == 2);
+    const std::vector<double> values = TestValues(rng, 16000, kind);
+    SlidingWindow whole(o), pieces(o);
+    const std::vector<double> got = PushAll(whole, values, {});
+    CHECK(BitwiseEqual(got, ReferenceQuantiles(o, values)));
+    CHECK(BitwiseEqual(PushAll(pieces, values, {4999, 1, 3000, 17}), got));
+  }
 }

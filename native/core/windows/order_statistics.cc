@@ -22,18 +22,23 @@ constexpr size_t kOneBlockMax = 4096;
 constexpr size_t kLinearSearchMax = 64;
 size_t LoadFor(size_t capacity) {
   size_t load = 16;
-  if (capacity <= kOneBlockMax) {
-    while (load < capacity) load *= 2;  // one block of 2·load ≥ 2·capacity values: it never splits
-    return load;
-  }
   while (load < 16384 && load * load < kLoadFactor * capacity) load *= 2;
   return load;
 }
 }  // namespace
 
-OrderStatistics::OrderStatistics(size_t capacity) : load_(LoadFor(std::max<size_t>(capacity, 1))), blockCapacity_(2 * load_) {
-  // Every block but one holds ≥ load/2 values, and a split needs one block more.
-  const size_t blocks = 2 * std::max<size_t>(capacity, 1) / load_ + 3;
+OrderStatistics::OrderStatistics(size_t capacity) {
+  capacity = std::max<size_t>(capacity, 1);
+  size_t blocks = 1;
+  if (capacity <= kOneBlockMax) {
+    // One block with room for one value more than ever held: it never splits (nor merges: it is alone).
+    load_ = capacity;
+    blockCapacity_ = capacity + 1;
+  } else {
+    load_ = LoadFor(capacity);
+    blockCapacity_ = 2 * load_;
+    blocks = 2 * capacity / load_ + 3;  // every block but one holds ≥ load/2 values; a split needs one more
+  }
   pool_.resize(blocks * blockCapacity_);
   ids_.reserve(blocks);
   max_.reserve(blocks);

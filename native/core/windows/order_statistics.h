@@ -53,7 +53,7 @@ class OrderStatistics {
   void Rebalance(size_t position);
 
   size_t load_;
-  size_t blockCapacity_;          // 2·load
+  size_t blockCapacity_;          // 2·load (one block: capacity + 1)
   size_t size_ = 0;
   std::vector<double> pool_;      // [block id][blockCapacity_]
   std::vector<uint32_t> free_;    // unused block ids

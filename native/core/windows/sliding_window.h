@@ -41,8 +41,8 @@
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(max(1, ⌊size/2⌋) + 1) bytes for each
 // of min and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
 // 8·(stepRows_·gatherChannels_·#aggregates + 5·(kChunkRows + 16)) bytes of scratch per window (≤ 172 KB);
-// with quantiles, ≈ 8·(2·size + 4·load) bytes per channel for the order-statistic blocks (load a power of
-// two near √size: ≈ 16.5 KB per channel at size 1000);
+// with quantiles, 8·(size + 1) bytes per channel for the sorted values up to size 4096, above that
+// ≈ 8·(2·size + 6·load) for the blocks (load the power of two ≥ 4·√size) + ~100 bytes;
 // with threads > 1, as much again for each helper once a push is cut. Rows are copied into the ring (the
 // caller's arrays are read in place, never retained).
 #pragma once

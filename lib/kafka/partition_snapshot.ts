@@ -6,10 +6,11 @@ import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'
 
 /**
  * The format version of the snapshot envelope that partition snapshots are written in (the common sluice
- * envelope, "SLCE", shared with every other snapshot). A snapshot of another version is refused with
- * ERR_NOT_SUPPORTED, as is one in the 0.1 partition layout ("SLKP").
+ * envelope, "SLCE", shared with every other snapshot). Snapshots of versions 1 to this one are read (the
+ * partition payload is the same in each); another version is refused with ERR_NOT_SUPPORTED, as is one in the
+ * 0.1 partition layout ("SLKP").
  */
-export const PARTITION_SNAPSHOT_VERSION = 1
+export const PARTITION_SNAPSHOT_VERSION = 2
 
 export interface PartitionSnapshotHeader {
   topic: string

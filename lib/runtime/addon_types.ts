@@ -85,6 +85,7 @@ export interface NativeSlidingWindowOptions {
   slide: number
   channels: number
   aggregates: readonly string[]
+  quantiles: readonly number[]
   emitPartial: boolean
   threads: number
 }

@@ -5,11 +5,11 @@ import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { withSnapshots } from '../runtime/snapshots'
 import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from '../runtime/validate'
-import { AGGREGATES, type AggregateName } from './aggregates'
+import { AGGREGATES, QUANTILE_NAMES, type AggregateName, type QuantileName } from './aggregates'
 
-/** The aggregates a window can compute (NaN is a missing value; see docs/windows.md, NaN policy). */
-export const slidingAggregates = AGGREGATES
-export type SlidingAggregate = AggregateName
+/** The aggregates a window can compute (NaN is a missing value; see docs/windows.md, NaN policy), and the quantile names. */
+export const slidingAggregates: readonly SlidingAggregate[] = [...AGGREGATES, ...(Object.keys(QUANTILE_NAMES) as QuantileName[])]
+export type SlidingAggregate = AggregateName | QuantileName
 
 export interface SlidingWindowOptions {
   /** Rows per window, 1 … 2^26. */
@@ -18,8 +18,16 @@ export interface SlidingWindowOptions {
   slide?: number
   /** Values per row (default 1), 1 … 65536. */
   channels?: number
-  /** What to compute, in output order; no duplicates. */
+  /**
+   * What to compute, in output order; no duplicates. `p50`, `p90`, `p99`, `p999` are exact quantiles of the
+   * window's non-NaN values (linear interpolation between order statistics, as numpy's and pandas' default).
+   */
   aggregates: readonly SlidingAggregate[]
+  /**
+   * More exact quantiles, each a number q in [0, 1] (default none): one output column each, after the
+   * `aggregates` columns, in this order. No q twice (counting the quantile names among `aggregates`); at most 256.
+   */
+  quantiles?: readonly number[]
   /** Also emit the windows that end before `size` rows were seen, over the rows seen so far (default false). */
   emitPartial?: boolean
   /**
@@ -44,6 +52,7 @@ const maxSize = 2 ** 26
 const maxSlide = 2 ** 40
 const maxChannels = 65536
 const maxThreads = 256
+const maxQuantiles = 256
 
 /**
  * Count-based sliding windows: window k covers rows [k·slide, k·slide + size) of the stream and is emitted
@@ -54,9 +63,11 @@ export class SlidingWindow extends withSnapshots(NativeObject<NativeSlidingWindo
   readonly slide: number
   readonly channels: number
   readonly aggregates: readonly SlidingAggregate[]
+  /** The `quantiles` option's q, whose columns follow the `aggregates` columns. */
+  readonly quantiles: readonly number[]
   readonly emitPartial: boolean
   readonly threads: number
-  /** Doubles per emitted window: channels × aggregates.length. */
+  /** Doubles per emitted window: channels × (aggregates.length + quantiles.length). */
   readonly windowWidth: number
   private rows = 0
   private pushing = false // a pushAsync is in flight
@@ -71,18 +82,30 @@ export class SlidingWindow extends withSnapshots(NativeObject<NativeSlidingWindo
       throw new SluiceError('aggregates must be a non-empty array of aggregate names', 'ERR_INVALID_ARGUMENT')
     }
     const seen = new Set<string>()
+    const qs = new Set<number>()
     for (const name of options.aggregates) {
       if (!(slidingAggregates as readonly unknown[]).includes(name)) {
         throw new SluiceError(`unknown aggregate ${String(name)}; expected one of ${slidingAggregates.join(', ')}`, 'ERR_INVALID_ARGUMENT')
       }
       if (seen.has(name)) throw new SluiceError(`duplicate aggregate ${name}`, 'ERR_INVALID_ARGUMENT')
       seen.add(name)
+      if (name in QUANTILE_NAMES) qs.add(QUANTILE_NAMES[name as QuantileName])
+    }
+    const quantiles = options.quantiles ?? []
+    if (!Array.isArray(quantiles)) throw new SluiceError('quantiles must be an array of numbers in [0, 1]', 'ERR_INVALID_TYPE')
+    if (quantiles.length + qs.size > maxQuantiles) throw new SluiceError(`at most ${maxQuantiles} quantiles`, 'ERR_OUT_OF_RANGE')
+    for (const [i, q] of quantiles.entries()) {
+      if (typeof q !== 'number') throw new SluiceError(`quantiles[${i}] must be a number`, 'ERR_INVALID_TYPE')
+      if (!(q >= 0 && q <= 1)) throw new SluiceError(`quantiles[${i}] must be in [0, 1], got ${q}`, 'ERR_OUT_OF_RANGE')
+      if (qs.has(q)) throw new SluiceError(`duplicate quantile ${q}`, 'ERR_INVALID_ARGUMENT')
+      qs.add(q)
     }
     this.aggregates = Object.freeze([...options.aggregates])
+    this.quantiles = Object.freeze([...quantiles])
     this.emitPartial = options.emitPartial === true
     this.threads = expectInteger(options.threads ?? 1, 'threads', 1, maxThreads)
-    this.windowWidth = this.channels * this.aggregates.length
-    this.attach(new (native().SlidingWindow)({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, emitPartial: this.emitPartial, threads: this.threads }))
+    this.windowWidth = this.channels * (this.aggregates.length + this.quantiles.length)
+    this.attach(new (native().SlidingWindow)({ size: this.size, slide: this.slide, channels: this.channels, aggregates: this.aggregates, quantiles: this.quantiles, emitPartial: this.emitPartial, threads: this.threads }))
   }
 
   /** Rows pushed since construction, reset() or the restored snapshot's rows. */

@@ -63,8 +63,11 @@ describe('snapshot envelope', () => {
 
   it('refuses an intact snapshot of another format version with ERR_NOT_SUPPORTED', () => {
     const later = sealSnapshot('kafka-partition', payload)
-    new DataView(later.buffer).setUint16(4, 2, true)
-    expectSluiceError(() => openSnapshot(withValidCrc(later), 'kafka-partition'), 'ERR_NOT_SUPPORTED', /^snapshot format version 2 is not supported \(this build reads version 1\)$/)
+    new DataView(later.buffer).setUint16(4, 3, true)
+    expectSluiceError(() => openSnapshot(withValidCrc(later), 'kafka-partition'), 'ERR_NOT_SUPPORTED', /^snapshot format version 3 is not supported \(this build reads versions 1 to 2\)$/)
+    const older = sealSnapshot('kafka-partition', payload)
+    new DataView(older.buffer).setUint16(4, 0, true)
+    expectSluiceError(() => openSnapshot(withValidCrc(older), 'kafka-partition'), 'ERR_NOT_SUPPORTED', /^snapshot format version 0 is not supported/)
   })
 
   it.each([['SLPL', 'a pipeline snapshot'], ['SLKP', 'a Kafka partition snapshot']])('refuses the 0.1 layout %s by name with ERR_NOT_SUPPORTED, whatever kind is asked for', (magic, what) => {

@@ -8,7 +8,7 @@ import { expect } from 'vitest'
 export const ENVELOPE_HEADER = 16
 
 /** Checks `bytes` is a sealed envelope of kind number `kind`, format version `version`, with `payload` if given. */
-export function expectEnvelope(bytes: Uint8Array, kind: number, { version = 1, payload }: { version?: number; payload?: Uint8Array } = {}): void {
+export function expectEnvelope(bytes: Uint8Array, kind: number, { version = 2, payload }: { version?: number; payload?: Uint8Array } = {}): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const end = bytes.length - 4
   expect(Buffer.from(bytes.subarray(0, 4)).toString('latin1')).toBe('SLCE')

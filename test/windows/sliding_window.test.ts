@@ -7,6 +7,8 @@ import { SlidingWindow, slidingAggregates, type SlidingAggregate, type SlidingWi
 import { native } from '../../lib/runtime/native'
 import { expectSluiceError, repoRoot, runNode } from '../helpers'
 import { mulberry32 as random } from '../../lib/runtime/random'
+import { QUANTILE_NAMES } from '../../lib/windows/aggregates'
+import { naiveQuantile } from '../reference/quantile'
 
 // ---- the reference -------------------------------------------------------------------------------------
 
@@ -31,6 +33,7 @@ function naiveAggregate(values: number[], aggregate: SlidingAggregate): number {
     case 'std': return Math.sqrt(variance())
     case 'first': return n === 0 ? NaN : valid[0]!
     case 'last': return n === 0 ? NaN : valid[n - 1]!
+    case 'p50': case 'p90': case 'p99': case 'p999': return naiveQuantile(valid, QUANTILE_NAMES[aggregate])
   }
 }
 
@@ -149,10 +152,11 @@ describe('SlidingWindow against a naive recomputation', () => {
   it('follows the NaN policy: missing values skipped; NaN-only windows give count 0, sum 0 and NaN otherwise', () => {
     const w = new SlidingWindow({ size: 2, aggregates: [...slidingAggregates] })
     const out = w.push(new Float64Array([NaN, NaN, 5, NaN, NaN]))
-    expect(out.length).toBe(4 * 9)
-    expect(Array.from(out.subarray(0, 9))).toEqual([0, 0, NaN, NaN, NaN, NaN, NaN, NaN, NaN])
-    expect(Array.from(out.subarray(9, 18))).toEqual([1, 5, 5, 5, 5, NaN, NaN, 5, 5])
-    expect(Array.from(out.subarray(27, 36))).toEqual([0, 0, NaN, NaN, NaN, NaN, NaN, NaN, NaN])
+    // count sum mean min max var std first last, then the quantiles p50 p90 p99 p999
+    expect(out.length).toBe(4 * 13)
+    expect(Array.from(out.subarray(0, 13))).toEqual([0, 0, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN])
+    expect(Array.from(out.subarray(13, 26))).toEqual([1, 5, 5, 5, 5, NaN, NaN, 5, 5, 5, 5, 5, 5])
+    expect(Array.from(out.subarray(39, 52))).toEqual([0, 0, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN])
   })
 
   it('emits exactly the windows of the documented grid', () => {

@@ -29,7 +29,7 @@ class SlidingWindowBinding : public NativeHandle<SlidingWindowBinding, sluice::S
                               InstanceAccessor("memoryBytes", &SlidingWindowBinding::MemoryBytes, nullptr)});
   }
 
-  // new SlidingWindow({ size, slide, channels, aggregates: string[], emitPartial, threads })
+  // new SlidingWindow({ size, slide, channels, aggregates: string[], quantiles?: number[], emitPartial, threads })
   explicit SlidingWindowBinding(const Napi::CallbackInfo& info)
       : NativeHandle(info, "the SlidingWindow is closed", "a pushAsync is in flight on this SlidingWindow: await it first") {
     Napi::Env env = info.Env();
@@ -47,7 +47,9 @@ class SlidingWindowBinding : public NativeHandle<SlidingWindowBinding, sluice::S
       if (threads > sluice::SlidingWindow::kMaxThreads) ThrowSluiceError(env, sluice::codes::kOutOfRange, "threads is too large");
       options.threads = static_cast<uint32_t>(threads);
     }
-    options.aggregates = AggregatesOption(env, o);
+    AggregateColumns columns = AggregateColumnsOption(env, o);
+    options.aggregates = std::move(columns.aggregates);
+    options.quantiles = std::move(columns.quantiles);
     TranslateErrors(env, [&] {
       TrackMemory(env, Attach(std::make_shared<sluice::SlidingWindow>(std::move(options))));
     });

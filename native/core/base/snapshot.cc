@@ -104,11 +104,13 @@ SnapshotReader::SnapshotReader(Span<const uint8_t> bytes, SnapshotKind expectedK
   // version are ERR_NOT_SUPPORTED.
   Require(payload == bytes.size - kHeaderSize - kTrailerSize, codes::kMalformedData, "snapshot length does not match");
   Require(stored == Crc32(bytes.data, bytes.size - kTrailerSize), codes::kMalformedData, "snapshot checksum mismatch");
-  if (version != kSnapshotFormatVersion) {
+  if (version < kOldestSnapshotFormatVersion || version > kSnapshotFormatVersion) {
     Fail(codes::kNotSupported, "snapshot format version " + std::to_string(version) +
-                                   " is not supported (this build reads version " +
+                                   " is not supported (this build reads versions " +
+                                   std::to_string(kOldestSnapshotFormatVersion) + " to " +
                                    std::to_string(kSnapshotFormatVersion) + ")");
   }
+  version_ = version;
   if (kind != static_cast<uint16_t>(expectedKind)) {
     Fail(codes::kMalformedData, "snapshot is of another kind of object: " + DescribeKind(kind) + ", expected " +
                                     SnapshotKindName(expectedKind));

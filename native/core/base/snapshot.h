@@ -5,7 +5,9 @@
 //
 // Layout (little-endian): "SLCE" | u16 format version | u16 kind | u64 payload length | payload | u32 CRC-32
 // of everything before it. That frame never changes; kSnapshotFormatVersion numbers the payload layouts
-// of all kinds together: bump it when any kind's payload changes, and readers refuse the other versions.
+// of all kinds together: bump it when any kind's payload changes. Readers accept the versions from
+// kOldestSnapshotFormatVersion on (a kind whose payload changed reads each layout by version()) and refuse
+// the others.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -35,7 +37,9 @@ enum class SnapshotKind : uint16_t {
 const char* SnapshotKindName(SnapshotKind kind);
 std::optional<SnapshotKind> SnapshotKindFromName(std::string_view name);
 
-inline constexpr uint16_t kSnapshotFormatVersion = 1;
+// 2: sliding-window payloads carry the quantiles' q (after the aggregates); every other payload is as in 1.
+inline constexpr uint16_t kSnapshotFormatVersion = 2;
+inline constexpr uint16_t kOldestSnapshotFormatVersion = 1;
 
 uint32_t Crc32(const uint8_t* data, size_t size);
 
@@ -97,6 +101,8 @@ class SnapshotReader {
     return values;
   }
   size_t Remaining() const { return end_ - position_; }
+  // The format version the snapshot was written in (kOldestSnapshotFormatVersion … kSnapshotFormatVersion).
+  uint16_t version() const { return version_; }
   // The payload bytes not read yet, in place (a payload whose format is not the reader's, e.g. JSON).
   Span<const uint8_t> Rest() const { return Span<const uint8_t>(position_, Remaining()); }
   // Throws unless every payload byte was read.
@@ -106,6 +112,7 @@ class SnapshotReader {
   void GetBytes(void* out, size_t size);
   const uint8_t* position_;
   const uint8_t* end_;
+  uint16_t version_;
 };
 
 }  // namespace sluice

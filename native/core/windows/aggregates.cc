@@ -6,7 +6,23 @@ namespace {
 constexpr const char* kNames[kAggregateKinds] = {"count", "sum", "mean", "min", "max", "var", "std", "first", "last"};
 }
 
-const char* AggregateName(Aggregate aggregate) { return kNames[static_cast<int>(aggregate)]; }
+const char* AggregateName(Aggregate aggregate) {
+  return aggregate == Aggregate::kQuantile ? "quantile" : kNames[static_cast<int>(aggregate)];
+}
+
+bool ParseQuantileName(const std::string& name, double* q) {
+  static constexpr struct {
+    const char* name;
+    double q;
+  } kQuantileNames[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}};
+  for (const auto& entry : kQuantileNames) {
+    if (name == entry.name) {
+      *q = entry.q;
+      return true;
+    }
+  }
+  return false;
+}
 
 bool ParseAggregate(const std::string& name, Aggregate* aggregate) {
   for (int i = 0; i < kAggregateKinds; ++i) {
@@ -31,6 +47,7 @@ double Finalize(Aggregate aggregate, const Summary& s) {
     case Aggregate::kStd: return s.count > 1 ? std::sqrt((s.m2 < 0 ? 0.0 : s.m2) / (s.count - 1)) : kNaN;
     case Aggregate::kFirst: return s.count > 0 ? s.first : kNaN;
     case Aggregate::kLast: return s.count > 0 ? s.last : kNaN;
+    case Aggregate::kQuantile: return kNaN;  // not a function of a Summary (SlidingWindow computes it)
   }
   return kNaN;
 }

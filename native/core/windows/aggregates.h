@@ -15,11 +15,15 @@
 
 namespace sluice {
 
-enum class Aggregate : uint8_t { kCount, kSum, kMean, kMin, kMax, kVar, kStd, kFirst, kLast };
+// kQuantile is not one of the named kinds (ParseAggregate does not know it, kAggregateKinds does not count
+// it): it is an exact-quantile column of SlidingWindow, whose q comes from SlidingWindowOptions::quantiles.
+enum class Aggregate : uint8_t { kCount, kSum, kMean, kMin, kMax, kVar, kStd, kFirst, kLast, kQuantile };
 inline constexpr int kAggregateKinds = 9;
 
 const char* AggregateName(Aggregate aggregate);
 bool ParseAggregate(const std::string& name, Aggregate* aggregate);
+// The quantile names of count windows: p50, p90, p99, p999 (q = 0.5, 0.9, 0.99, 0.999).
+bool ParseQuantileName(const std::string& name, double* q);
 
 // The statistics of a set of values, from which any aggregate is finalised. `mean`/`m2` are Welford's
 // running mean and sum of squared deviations; `sum` is compensated (Neumaier) by whoever fills it.

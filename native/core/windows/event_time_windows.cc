@@ -26,6 +26,9 @@ void CheckOptions(const EventTimeWindowsOptions& o) {
   Require(o.keyCount >= 1 && o.keyCount <= (1u << 28), codes::kOutOfRange, "keyCount must be in [1, 268435456]");
   Require(o.channels >= 1 && o.channels <= 1024, codes::kOutOfRange, "channels must be in [1, 1024]");
   Require(!o.aggregates.empty() && o.aggregates.size() <= 64, codes::kInvalidArgument, "aggregates: 1 to 64 names");
+  for (const Aggregate a : o.aggregates) {
+    Require(static_cast<int>(a) < kAggregateKinds, codes::kInvalidArgument, "unknown aggregate (exact quantiles are for count windows)");
+  }
   Require(IsWholeNumber(o.allowedLateness, kMaxDuration) && o.allowedLateness >= 0, codes::kInvalidArgument,
           "allowedLateness must be an integer in [0, 2^40]");
   if (o.kind == WindowKind::kSession) {

@@ -120,6 +120,10 @@ bool CopyToRingPortable(const T* source, size_t n, double* target) {
   return CopyStridedToRing(source, n, 1, target);
 }
 
+bool SameBits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+
 // The index of the first finite value of x[0 … n), or n.
 size_t FirstFinite(const double* x, size_t n) {
   size_t i = 0;
@@ -200,11 +204,28 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   Require(o.threads >= 1 && o.threads <= kMaxThreads, codes::kOutOfRange, "threads must be in [1, 256]");
   Require(!o.aggregates.empty(), codes::kInvalidArgument, "aggregates must name at least one aggregate");
   std::fill(std::begin(aggregateIndex_), std::end(aggregateIndex_), -1);
+  std::vector<std::pair<double, size_t>> quantiles;  // (q, column)
   for (size_t i = 0; i < o.aggregates.size(); ++i) {
+    if (o.aggregates[i] == Aggregate::kQuantile) {
+      Require(quantiles.size() < o.quantiles.size(), codes::kInvalidArgument, "a quantile column has no q");
+      quantiles.emplace_back(o.quantiles[quantiles.size()], i);
+      continue;
+    }
     const int kind = static_cast<int>(o.aggregates[i]);
     Require(kind >= 0 && kind < kAggregateKinds, codes::kInvalidArgument, "unknown aggregate");
     Require(aggregateIndex_[kind] < 0, codes::kInvalidArgument, "duplicate aggregate");
     aggregateIndex_[kind] = static_cast<int>(i);
+  }
+  Require(quantiles.size() == o.quantiles.size(), codes::kInvalidArgument, "more quantiles than quantile columns");
+  Require(quantiles.size() <= kMaxQuantiles, codes::kOutOfRange, "at most 256 quantiles");
+  for (const auto& entry : quantiles) {
+    Require(entry.first >= 0 && entry.first <= 1, codes::kOutOfRange, "a quantile must be a number in [0, 1]");
+  }
+  std::sort(quantiles.begin(), quantiles.end());
+  for (size_t i = 0; i < quantiles.size(); ++i) {
+    Require(i == 0 || quantiles[i].first != quantiles[i - 1].first, codes::kInvalidArgument, "duplicate quantile");
+    quantileQs_.push_back(quantiles[i].first);
+    quantileColumns_.push_back(quantiles[i].second);
   }
   auto wants = [&](Aggregate a) { return aggregateIndex_[static_cast<int>(a)] >= 0; };
   wantS2_ = wants(Aggregate::kVar) || wants(Aggregate::kStd);
@@ -226,6 +247,13 @@ SlidingWindow::SlidingWindow(SlidingWindowOptions options) : options_(std::move(
   if (wants(Aggregate::kFirst)) validRows_.resize(o.channels * o.size);
   if (wants(Aggregate::kMax)) maxSuffix_.resize(o.channels * suffixStride_);
   if (wants(Aggregate::kMin)) minSuffix_.resize(o.channels * suffixStride_);
+  if (!quantileQs_.empty()) {
+    orderStatistics_.reserve(o.channels);
+    for (size_t c = 0; c < o.channels; ++c) orderStatistics_.emplace_back(static_cast<size_t>(o.size));
+    quantileRanks_.resize(2 * quantileQs_.size());
+    quantileValues_.resize(2 * quantileQs_.size());
+    quantilePositions_.resize(quantileQs_.size());
+  }
   // Results of blocks of (stepRows_ rows × gatherChannels_ channels) are gathered into `out` together: at
   // most kGatherValues of them, all channels when that allows steps of 8 rows or more.
   const size_t perRow = o.channels * o.aggregates.size();
@@ -243,6 +271,7 @@ void SlidingWindow::InitState() {
   std::fill(ring_.begin(), ring_.end(), kNaN);
   std::fill(maxSuffix_.begin(), maxSuffix_.end(), kNaN);
   std::fill(minSuffix_.begin(), minSuffix_.end(), kNaN);
+  for (OrderStatistics& set : orderStatistics_) set.Clear();
 }
 
 void SlidingWindow::Reset() { InitState(); }
@@ -251,6 +280,7 @@ size_t SlidingWindow::MemoryBytes() const {
   size_t bytes = sizeof(*this) + state_.size() * sizeof(ChannelState) +
                  8 * (ring_.size() + maxSuffix_.size() + minSuffix_.size() + scratch_.size() + validRows_.size() +
                       discard_.size());
+  for (const OrderStatistics& set : orderStatistics_) bytes += set.MemoryBytes();
   for (const auto& helper : helpers_) bytes += helper->MemoryBytes();
   return bytes;
 }
@@ -399,6 +429,7 @@ void SlidingWindow::AdoptStateOf(SlidingWindow& helper) {
   std::swap(maxSuffix_, helper.maxSuffix_);
   std::swap(minSuffix_, helper.minSuffix_);
   std::swap(validRows_, helper.validRows_);
+  std::swap(orderStatistics_, helper.orderStatistics_);
 }
 
 template <typename T>
@@ -539,6 +570,13 @@ void SlidingWindow::ProcessChunk(int64_t begin, int64_t end, double* out, uint64
       if (index(Aggregate::kFirst) >= 0 || index(Aggregate::kLast) >= 0) {
         ProcessFirstLast(c, begin, end, destinations[static_cast<int>(Aggregate::kFirst)],
                          destinations[static_cast<int>(Aggregate::kLast)]);
+      }
+      if (!quantileQs_.empty()) {
+        double* quantileDestinations[kMaxQuantiles];
+        for (size_t j = 0; j < quantileColumns_.size(); ++j) {
+          quantileDestinations[j] = direct ? out + firstWindow : rows + quantileColumns_[j] * stepRows_;
+        }
+        ProcessQuantiles(c, begin, end, quantileDestinations);
       }
     }
     if (emitted.count == 0 || direct) continue;
@@ -883,6 +921,62 @@ void SlidingWindow::ProcessFirstLast(size_t channel, int64_t begin, int64_t end,
   }
 }
 
+// Every row: the value leaving the window is erased and the one entering inserted (NaN: neither); every
+// emitted window (rows firstRow + k·slide) selects its quantiles' ranks in one walk. destinations[j] is
+// quantile j's (in quantileQs_ order) per-row output, indexed from `begin`.
+void SlidingWindow::ProcessQuantiles(size_t channel, int64_t begin, int64_t end, double* const* destinations) {
+  OrderStatistics& set = orderStatistics_[channel];
+  const double* ring = Ring(channel);
+  const int64_t size = static_cast<int64_t>(options_.size), slide = static_cast<int64_t>(options_.slide);
+  const EmittedRange emitted = Emitted(options_, begin, end);
+  int64_t nextEmitted = emitted.count > 0 ? emitted.firstRow : end;
+  const size_t quantiles = quantileQs_.size();
+  size_t* ranks = quantileRanks_.data();
+  double* values = quantileValues_.data();
+  size_t pos = Pos(begin), oldPos = Pos(begin - size);
+  for (int64_t r = begin; r < end; ++r) {
+    const double leaving = ring[oldPos], entering = ring[pos];
+    if (++pos == capacity_) pos = 0;
+    if (++oldPos == capacity_) oldPos = 0;
+    if (!std::isnan(leaving) && !std::isnan(entering)) {
+      set.Replace(leaving, entering);
+    } else if (!std::isnan(leaving)) {
+      set.Erase(leaving);
+    } else if (!std::isnan(entering)) {
+      set.Insert(entering);
+    }
+    if (r != nextEmitted) continue;
+    nextEmitted += slide;
+    const size_t at = static_cast<size_t>(r - begin), n = set.size();
+    if (n == 0) {
+      for (size_t j = 0; j < quantiles; ++j) destinations[j][at] = kNaN;
+      continue;
+    }
+    QuantilePosition* positions = quantilePositions_.data();
+    for (size_t j = 0; j < quantiles; ++j) {
+      positions[j] = QuantileAt(quantileQs_[j], n);
+      ranks[2 * j] = positions[j].lowRank;
+      ranks[2 * j + 1] = positions[j].fraction == 0 ? positions[j].lowRank : positions[j].lowRank + 1;
+    }
+    set.SelectSorted(ranks, 2 * quantiles, values);
+    for (size_t j = 0; j < quantiles; ++j) {
+      destinations[j][at] = Interpolate(values[2 * j], values[2 * j + 1], positions[j].fraction);
+    }
+  }
+}
+
+// The order-statistic structures from the ring: the non-NaN values of the window ending at rowsSeen − 1.
+void SlidingWindow::RebuildOrderStatistics() {
+  for (size_t c = 0; c < orderStatistics_.size(); ++c) {
+    orderStatistics_[c].Clear();
+    ForEachRingRun(Ring(c), rowsSeen_ - static_cast<int64_t>(options_.size), rowsSeen_, [&](const double* x, size_t n, size_t) {
+      for (size_t i = 0; i < n; ++i) {
+        if (!std::isnan(x[i])) orderStatistics_[c].Insert(x[i]);
+      }
+    });
+  }
+}
+
 // Snapshot payload: the options (checked on restore), rowsSeen, then per channel its state, the last
 // size + 16 rows of its ring (all that any later row can read), and the min/max suffix arrays.
 std::vector<uint8_t> SlidingWindow::Snapshot() const {
@@ -892,6 +986,7 @@ std::vector<uint8_t> SlidingWindow::Snapshot() const {
   writer.Put<uint32_t>(options_.channels);
   writer.Put<uint8_t>(options_.emitPartial ? 1 : 0);
   writer.PutVector(options_.aggregates);
+  writer.PutVector(options_.quantiles);  // since format version 2
   writer.Put<int64_t>(rowsSeen_);
   const size_t keep = options_.size + 16;
   std::vector<double> rows(keep);
@@ -922,9 +1017,13 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
   const uint64_t slide = reader.Get<uint64_t>();
   const uint32_t channels = reader.Get<uint32_t>();
   const uint8_t emitPartial = reader.Get<uint8_t>();
-  const std::vector<Aggregate> aggregates = reader.GetVector<Aggregate>(kAggregateKinds);
+  const std::vector<Aggregate> aggregates = reader.GetVector<Aggregate>(kAggregateKinds + kMaxQuantiles);
+  // Version 1 had no quantiles (and so no quantile columns).
+  const std::vector<double> quantiles =
+      reader.version() >= 2 ? reader.GetVector<double>(kMaxQuantiles) : std::vector<double>{};
   Require(size == options_.size && slide == options_.slide && channels == options_.channels &&
-              (emitPartial != 0) == options_.emitPartial && aggregates == options_.aggregates,
+              (emitPartial != 0) == options_.emitPartial && aggregates == options_.aggregates &&
+              SameBits(quantiles, options_.quantiles),
           codes::kInvalidArgument, "the snapshot was taken from a SlidingWindow with other options");
   const int64_t rowsSeen = reader.Get<int64_t>();
   Require(rowsSeen >= 0 && rowsSeen <= kMaxRows, codes::kMalformedData, "snapshot row count out of range");
@@ -969,6 +1068,7 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
     }
     std::memcpy(ring + capacity_, ring, kGroupRows * sizeof(double));
   }
+  RebuildOrderStatistics();
 }
 
 }  // namespace sluice

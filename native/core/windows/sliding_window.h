@@ -23,6 +23,12 @@
 //   block is built during the next block, one entry per row: a constant number of picks per row, worst case.
 // - first/last: a FIFO of the window's non-NaN rows (one push and at most one pop per row) and the index
 //   of the newest one.
+// - quantiles (Aggregate::kQuantile columns, q from options.quantiles): per channel an order-statistic
+//   structure (order_statistics.h) holding the window's non-NaN values: each row erases the value leaving
+//   and inserts the one entering (O(√size)), and each emitted window selects its ranks in one walk
+//   (linear interpolation between order statistics, see QuantileAt). The structure holds exactly the
+//   window's values, so results depend on them alone: not on batch cuts, threads or restores (a restore
+//   rebuilds it from the ring).
 // Runs whose windows hold only finite values take a fast path (SIMD kernels chosen at run time); others
 // take the general path. Both compute the same floating-point operations, so they agree bit for bit.
 // - Parallel pushes (threads > 1): a large push is cut at resync boundaries. Everything a window holds
@@ -35,6 +41,8 @@
 // Memory per channel: 8·(size + kChunkRows + 16) bytes of ring, + 16·(max(1, ⌊size/2⌋) + 1) bytes for each
 // of min and max when asked for, + 8·size bytes for first, + ~270 bytes of state; plus
 // 8·(stepRows_·gatherChannels_·#aggregates + 5·(kChunkRows + 16)) bytes of scratch per window (≤ 172 KB);
+// with quantiles, 8·(size + 1) bytes per channel for the sorted values up to size 4096, above that
+// ≈ 8·(2·size + 6·load) for the blocks (load the power of two ≥ 4·√size) + ~100 bytes;
 // with threads > 1, as much again for each helper once a push is cut. Rows are copied into the ring (the
 // caller's arrays are read in place, never retained).
 #pragma once
@@ -45,6 +53,7 @@
 #include <vector>
 
 #include "windows/aggregates.h"
+#include "windows/order_statistics.h"
 #include "base/span.h"
 
 namespace sluice {
@@ -54,6 +63,8 @@ struct SlidingWindowOptions {
   uint64_t slide = 1;               // rows between consecutive windows, 1 … kMaxSlide
   uint32_t channels = 1;            // values per row, 1 … kMaxChannels
   std::vector<Aggregate> aggregates;  // at least one, no duplicates; output order
+  // The q (in [0, 1], no duplicates) of each kQuantile entry of `aggregates`, in their order.
+  std::vector<double> quantiles;
   bool emitPartial = false;         // also emit windows that end before the first `size` rows
   uint32_t threads = 1;             // most threads one push may use, 1 … kMaxThreads (results do not depend on it)
 };
@@ -155,10 +166,12 @@ class SlidingWindow {
   static constexpr uint64_t kMaxSlide = uint64_t{1} << 40;
   static constexpr uint32_t kMaxChannels = 1u << 16;
   static constexpr uint32_t kMaxThreads = 256;
+  static constexpr size_t kMaxQuantiles = 256;
   static constexpr size_t kChunkRows = 1024;  // rows per processing chunk (a multiple of 8; measured best of 256, 512, 1024, 2048)
   static constexpr size_t kGroupRows = 8;
 
-  // Validates the options (ERR_OUT_OF_RANGE for sizes, ERR_INVALID_ARGUMENT for aggregates).
+  // Validates the options (ERR_OUT_OF_RANGE for sizes and for q outside [0, 1], ERR_INVALID_ARGUMENT for
+  // aggregates).
   explicit SlidingWindow(SlidingWindowOptions options);
 
   const SlidingWindowOptions& options() const { return options_; }
@@ -240,6 +253,8 @@ class SlidingWindow {
   void ProcessExtreme(size_t channel, int64_t begin, int64_t end, bool general, const ExtremeKernels& kernels,
                       double* prefix, double* previous, double* suffixes, double* destination);
   void ProcessFirstLast(size_t channel, int64_t begin, int64_t end, double* first, double* last);
+  void ProcessQuantiles(size_t channel, int64_t begin, int64_t end, double* const* destinations);
+  void RebuildOrderStatistics();
   void CopyOut(double* target, const double* source, size_t count);
   template <typename F>
   void ForEachRingRun(const double* ring, int64_t begin, int64_t end, F&& f) const;
@@ -277,6 +292,14 @@ class SlidingWindow {
   std::vector<double> maxSuffix_;  // [channel][suffixStride_]
   std::vector<double> minSuffix_;
   std::vector<int64_t> validRows_;  // [channel][size]: FIFO of the window's non-NaN rows (for `first`)
+  // Quantiles: the output column and q of each, ascending by q (so a window's ranks ascend), and per
+  // channel the window's non-NaN values.
+  std::vector<size_t> quantileColumns_;
+  std::vector<double> quantileQs_;
+  std::vector<OrderStatistics> orderStatistics_;
+  std::vector<size_t> quantileRanks_;     // scratch: 2 per quantile
+  std::vector<double> quantileValues_;
+  std::vector<QuantilePosition> quantilePositions_;
   std::vector<double> scratch_;   // per-aggregate rows of one chunk, then the sums' per-row arrays
 };
 

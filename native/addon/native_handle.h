@@ -107,8 +107,9 @@ class NativeHandle : public Napi::ObjectWrap<Derived> {
   Core& RestoreFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Core& core = Ready(env);
-    const sluice::Span<uint8_t> bytes = ToSpan<uint8_t>(env, info[0], "bytes");
-    TranslateErrors(env, [&] { core.Restore(sluice::Span<const uint8_t>(bytes.data, bytes.size)); });
+    // The parser checks lengths and the checksum before it reads what they cover: shared bytes are copied.
+    const StableColumn<uint8_t> bytes(env, info[0], "bytes");
+    TranslateErrors(env, [&] { core.Restore(bytes.span()); });
     return core;
   }
 

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,21 @@ class SnapshotWriter {
   std::vector<uint8_t> bytes_;
 };
 
+// ERR_MALFORMED_DATA "snapshot field <field> is out of range" unless `ok`: the one message of a field that
+// fails its invariant (SnapshotReader::GetField, and checks that relate several fields).
+void CheckField(bool ok, const char* field);
+void CheckField(bool ok, const std::string& field);
+
+// Invariants many fields share.
+// A count of events or rows: an integer in [0, 2^53] (a double counts exactly up to there).
+inline bool IsCount(double x) { return x >= 0 && x <= 9007199254740992.0 && x == static_cast<double>(static_cast<int64_t>(x)); }
+// A time as sluice's timestamps are: integral and within ±(2^53 − 1) (timestamps are integral units).
+inline bool IsTime(double x) {
+  return x >= -9007199254740991.0 && x <= 9007199254740991.0 && x == static_cast<double>(static_cast<int64_t>(x));
+}
+// A watermark: a time, or ±Infinity (before any event; after flush()).
+inline bool IsWatermark(double x) { return x == -std::numeric_limits<double>::infinity() || x == std::numeric_limits<double>::infinity() || IsTime(x); }
+
 class SnapshotReader {
  public:
   // Checks magic, length and checksum (ERR_MALFORMED_DATA), then the format version (ERR_NOT_SUPPORTED)
@@ -95,6 +111,15 @@ class SnapshotReader {
     std::vector<T> values(count);
     GetBytes(values.data(), sizeof(T) * count);
     return values;
+  }
+  // A field and its invariant: reads it, then `valid(value)` must hold, else ERR_MALFORMED_DATA naming
+  // `field`. A CRC-valid snapshot may still carry impossible values (a hand-edited or forged one): every
+  // restore checks each field against the options and its invariants before anything changes.
+  template <typename T, typename Valid>
+  T GetField(const char* field, Valid valid) {
+    const T value = Get<T>();
+    CheckField(valid(value), field);
+    return value;
   }
   size_t Remaining() const { return end_ - position_; }
   // The payload bytes not read yet, in place (a payload whose format is not the reader's, e.g. JSON).

@@ -1,5 +1,6 @@
 #include "lstm/lstm_state.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -54,6 +55,31 @@ std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const
   return writer.Finish();
 }
 
+namespace {
+// What a stepped state can hold, checked in the snapshot's bytes before anything is copied: per key and
+// layer, h (= o · tanh(c)) within [−1, 1] and c finite in the model's hiddenSize lanes, and zeros in the
+// padding lanes up to the padded width (the kernels read them: a stray value there would leak into every
+// later step).
+void CheckLstmStateTable(Span<const uint8_t> bytes, const LstmStateLayout& layout) {
+  if (layout.capacity == 0 || layout.numLayers == 0) return;
+  const size_t padded = layout.tableFloats / layout.capacity / (2 * layout.numLayers);
+  size_t at = 0;
+  for (size_t row = 0; row < layout.capacity * layout.numLayers; ++row) {
+    for (size_t part = 0; part < 2; ++part) {  // h, then c
+      for (size_t lane = 0; lane < padded; ++lane, ++at) {
+        float x;
+        std::memcpy(&x, bytes.data + at * sizeof(float), sizeof(float));
+        const bool ok = lane >= layout.hiddenSize ? x == 0 : part == 0 ? (x >= -1 && x <= 1) : std::isfinite(x);
+        if (!ok) {
+          CheckField(false, std::string(part == 0 ? "h" : "c") + " of key " + std::to_string(row / layout.numLayers) +
+                                ", layer " + std::to_string(row % layout.numLayers));
+        }
+      }
+    }
+  }
+}
+}  // namespace
+
 SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout) {
   SnapshotReader reader(bytes, SnapshotKind::kLstmState);
   const uint64_t inputSize = reader.Get<uint64_t>(), hidden = reader.Get<uint64_t>(),
@@ -64,6 +90,7 @@ SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateL
   Require(capacity == layout.capacity, codes::kMalformedData, "the snapshot is of a state with another capacity");
   Require(reader.Remaining() == sizeof(uint64_t) + layout.tableFloats * sizeof(float), codes::kMalformedData,
           "the snapshot's state table has the wrong length");
+  CheckLstmStateTable(reader.Rest().subspan(sizeof(uint64_t), layout.tableFloats * sizeof(float)), layout);
   return reader;
 }
 

@@ -7,9 +7,9 @@
 // of everything before it. That frame never changes; kSnapshotFormatVersion numbers the payload layouts
 // of all kinds together: bump it when any kind's payload changes, and readers refuse the other versions.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,14 +73,9 @@ void CheckField(bool ok, const char* field);
 void CheckField(bool ok, const std::string& field);
 
 // Invariants many fields share.
-// A count of events or rows: an integer in [0, 2^53] (a double counts exactly up to there).
-inline bool IsCount(double x) { return x >= 0 && x <= 9007199254740992.0 && x == static_cast<double>(static_cast<int64_t>(x)); }
-// A time as sluice's timestamps are: integral and within ±(2^53 − 1) (timestamps are integral units).
-inline bool IsTime(double x) {
-  return x >= -9007199254740991.0 && x <= 9007199254740991.0 && x == static_cast<double>(static_cast<int64_t>(x));
-}
-// A watermark: a time, or ±Infinity (before any event; after flush()).
-inline bool IsWatermark(double x) { return x == -std::numeric_limits<double>::infinity() || x == std::numeric_limits<double>::infinity() || IsTime(x); }
+// A count of events or rows kept as a double: a finite non-negative integer. (Past 2^53 a double no longer
+// counts exactly, but a live object that got there keeps counting, and its snapshot must restore.)
+inline bool IsCount(double x) { return x >= 0 && std::isfinite(x) && x == std::floor(x); }
 
 class SnapshotReader {
  public:

@@ -123,7 +123,7 @@ void RollingZScore::Read(SnapshotReader& reader) {
     // The ring holds the values recorded: never NaN (ScoreAndUpdate skips it); ±Infinity may enter (a
     // residual of an infinite forecast).
     const uint32_t filled = fill[i];
-    const double* values = &ring[i * W];
+    const double* values = ring.data() + i * W;
     for (uint32_t j = 0; j < filled; ++j) CheckField(!std::isnan(values[j]), "pipeline zRing[" + std::to_string(i) + "]");
     // An empty ring has zero sums. Sums that overflowed (values whose squares pass 1e308: a live object gets
     // there too, and its snapshot must restore) are recomputed from the ring, as Record does at each wrap.

@@ -112,6 +112,30 @@ describe('shared keys and timestamps changed by another thread during a call', (
     expectSurvived(outcome, calls, ['ERR_OUT_OF_RANGE', 'ERR_INVALID_ARGUMENT'])
   })
 
+  it('restore: snapshot bytes in shared memory, flipped between a valid snapshot and one with huge keys', () => {
+    const outcome = race(`
+      const make = () => new sluice.EventTimeWindows({ type: 'tumbling', size: 100, horizon: 1000, keyCount: 8, aggregates: ['sum'] })
+      const source = make()
+      source.push({ timestamps: Float64Array.from({ length: 64 }, (_, i) => i), keys: Uint32Array.from({ length: 64 }, (_, i) => i % 8), values: new Float64Array(64).fill(1) })
+      const bytes = source.snapshot()
+      // Every u32 that holds a key (0 … 7) turned huge, the checksum resealed: a snapshot of impossible keys.
+      const forged = Uint8Array.from(bytes), view = new DataView(forged.buffer)
+      for (let at = 16; at + 4 <= forged.length - 4; at++) {
+        const value = view.getUint32(at, true)
+        if (value > 0 && value < 8 && view.getFloat64(at + 4, true) >= 1) view.setUint32(at, 0xfffffff0, true) // a cell: key, then events
+      }
+      view.setUint32(forged.length - 4, require('node:zlib').crc32(forged.subarray(0, forged.length - 4)), true)
+      try { make().restore(forged); throw new Error('the forged snapshot restored') } catch (error) { if (!(error instanceof SluiceError)) throw error }
+      const shared = new SharedArrayBuffer(bytes.length)
+      const column = new Uint8Array(shared)
+      const valid = Array.from(bytes), bad = Array.from(forged)
+      column.set(valid)
+      const target = make()
+      function call() { target.restore(column) }
+    `, calls)
+    expectSurvived(outcome, calls, ['ERR_MALFORMED_DATA', 'ERR_INVALID_ARGUMENT'])
+  })
+
   it('LstmWindows.push: shared keys', () => {
     const outcome = race(`${keySetup}
       const model = sluice.LstmModel.create({ inputSize: 1, hiddenSize: 4, seed: 1 })

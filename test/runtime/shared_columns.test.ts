@@ -136,6 +136,19 @@ describe('shared keys and timestamps changed by another thread during a call', (
     expectSurvived(outcome, calls, ['ERR_MALFORMED_DATA', 'ERR_INVALID_ARGUMENT'])
   })
 
+  it('Pipeline.process: shared keys (its native core copies them before it checks)', () => {
+    const outcome = race(`${keySetup}
+      const pipeline = new sluice.Pipeline({ keyCount: 8, window: { size: 100, horizon: 100000 }, clock: () => 0 })
+      const values = new Float64Array(${rows}).fill(1)
+      let t = 0
+      function call() {
+        const timestamps = Float64Array.from({ length: ${rows} }, () => t++)
+        pipeline.process({ timestamps, keys: column, values })
+      }
+    `, calls)
+    expectSurvived(outcome, calls, ['ERR_OUT_OF_RANGE'])
+  })
+
   it('LstmWindows.push: shared keys', () => {
     const outcome = race(`${keySetup}
       const model = sluice.LstmModel.create({ inputSize: 1, hiddenSize: 4, seed: 1 })

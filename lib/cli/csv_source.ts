@@ -123,6 +123,9 @@ export function readCsv(pathOrText: string | { text: string }, mapping: CsvMappi
   if (typeof mapping !== 'object' || mapping === null || typeof mapping.time !== 'string' || !Array.isArray(mapping.value) || mapping.value.length === 0) {
     throw new SluiceError('the column mapping needs { time: column, value: [columns…] } (key and label optional)', 'ERR_INVALID_ARGUMENT')
   }
+  if (typeof pathOrText !== 'string' && (typeof pathOrText !== 'object' || pathOrText === null || typeof pathOrText.text !== 'string')) {
+    throw new SluiceError('readCsv needs a file path or { text: string }', 'ERR_INVALID_TYPE')
+  }
   let text: string
   let name: string
   if (typeof pathOrText === 'string') {

@@ -43,6 +43,9 @@ export function decodePartitionSnapshot(bytes: Uint8Array): { header: PartitionS
   } catch {
     throw new SluiceError('partition snapshot header is not JSON', 'ERR_MALFORMED_DATA')
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new SluiceError('partition snapshot header is not a JSON object', 'ERR_MALFORMED_DATA')
+  }
   const { topic, partition, offset, maxTimestamp } = parsed
   if (typeof topic !== 'string' || !Number.isSafeInteger(partition) || !Number.isSafeInteger(offset) || (maxTimestamp !== null && typeof maxTimestamp !== 'number')) {
     throw new SluiceError('partition snapshot header has missing or invalid fields', 'ERR_MALFORMED_DATA')

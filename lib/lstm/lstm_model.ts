@@ -5,7 +5,7 @@ import { backends } from '../runtime/backends'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
-import { expectInteger, expectTypedArray, outputArray } from '../runtime/validate'
+import { expectInteger, expectOptions, expectTypedArray, outputArray } from '../runtime/validate'
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './formats/lstm_loaders'
 import { readKerasModel, type KerasOptions } from './formats/keras'
 import { readSafetensorsMetadata } from './formats/safetensors'
@@ -123,6 +123,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
 
   /** Validates and packs the weights (NaN/Infinity → ERR_INVALID_ARGUMENT naming the weight). */
   static fromWeights(weights: LstmWeights, options: LstmModelOptions = {}): LstmModel {
+    expectOptions(options)
     checkLstmWeights(weights)
     const threads = options.threads === undefined ? undefined : expectInteger(options.threads, 'threads', 1, 1024)
     const backend = options.backend ?? 'auto'
@@ -158,6 +159,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   /** Loads a PyTorch `state_dict` saved with safetensors (see lstmWeightsFromSafetensors for the options),
    * with the scalers toSafetensors saved in its metadata. */
   static fromSafetensors(pathOrBytes: string | Uint8Array, options: LstmSafetensorsOptions & LstmModelOptions = {}): LstmModel {
+    expectOptions(options)
     const model = LstmModel.fromWeights(lstmWeightsFromSafetensors(pathOrBytes, options), options)
     const saved = readSafetensorsMetadata(pathOrBytes)[SCALERS_KEY]
     if (saved !== undefined) {
@@ -250,6 +252,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
 
   /** The weights as a PyTorch state_dict in safetensors (`lstm.weight_ih_l0`…, `fc.weight`), with the scalers in __metadata__. */
   toSafetensors(options: LstmSafetensorsWriteOptions = {}): Uint8Array {
+    expectOptions(options)
     const metadata = { ...options.metadata }
     if (this.scalers.input !== undefined || this.scalers.target !== undefined) {
       metadata[SCALERS_KEY] = JSON.stringify({ input: this.scalers.input?.toJSON(), target: this.scalers.target?.toJSON() })
@@ -271,6 +274,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
 
   /** Loads an ONNX graph of LSTM nodes with an optional Gemm or MatMul+Add head (see lstmWeightsFromOnnx). */
   static fromOnnx(pathOrBytes: string | Uint8Array, options: LstmModelOptions = {}): LstmModel {
+    expectOptions(options)
     return LstmModel.fromWeights(lstmWeightsFromOnnx(pathOrBytes), options)
   }
 

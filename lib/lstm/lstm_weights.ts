@@ -57,7 +57,7 @@ export function checkLstmWeights(weights: LstmWeights, options: { finite?: boole
   }
   weights.layers.forEach((layer, l) => {
     const name = `layers[${l}].`
-    if (typeof layer !== 'object' || layer === null) throw new SluiceError(`${name} must be an object`, 'ERR_INVALID_TYPE')
+    if (typeof layer !== 'object' || layer === null) throw new SluiceError(`layers[${l}] must be an object`, 'ERR_INVALID_TYPE')
     const inputs = l === 0 ? I : H
     check(layer.weightIh, `${name}weightIh`, 4 * H * inputs, `4·hiddenSize·${l === 0 ? 'inputSize' : 'hiddenSize'}`)
     check(layer.weightHh, `${name}weightHh`, 4 * H * H, '4·hiddenSize·hiddenSize')

@@ -1,7 +1,7 @@
 // Training windows from a series: [time][channel] values → x [steps][batch][inputs] (the layout LstmModel's
 // fit and predict take) and y [batch][targets], the value `horizon` steps after each window's last step.
 import { SluiceError } from '../runtime/errors'
-import { expectInteger, expectOneOf, expectTypedArray } from '../runtime/validate'
+import { allocate, expectInteger, expectOneOf, expectTypedArray } from '../runtime/validate'
 
 export interface SeriesWindowOptions {
   /** Channels per time step of the series. */
@@ -63,8 +63,8 @@ export function windows(series: Float32Array | Float64Array, options: SeriesWind
   }
   const batch = Math.floor((time - steps - horizon) / stride) + 1
   const I = inputs.length, O = targets.length
-  const x = new Float32Array(steps * batch * I)
-  const y = new Float32Array(batch * O)
+  const x = allocate(Float32Array, steps * batch * I, 'x')
+  const y = allocate(Float32Array, batch * O, 'y')
   for (let b = 0; b < batch; b++) {
     const start = b * stride
     for (let t = 0; t < steps; t++) {

@@ -14,7 +14,7 @@ import { AGGREGATES, type AggregateName } from '../windows/aggregates'
 import type { RollingZScoreOptions } from '../windows/rolling_zscore'
 import type { LstmModel } from '../lstm/lstm_model'
 import type { Scaler } from '../lstm/scalers'
-import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray } from '../runtime/validate'
+import { expectFinite, expectInteger, expectLength, expectOneOf, expectOptions, expectTypedArray } from '../runtime/validate'
 import { checkDetector, checkSink, drainInto, runDetector, type PipelineDetector, type PipelineDrainOptions } from './stages'
 
 export interface PipelineForecaster {
@@ -337,7 +337,7 @@ export class Pipeline {
    * iterator (the pipeline itself stays usable: snapshot, metrics, close).
    */
   async *run(source: AsyncIterable<SourceBatch> | Iterable<SourceBatch>, options: PipelineRunOptions = {}): AsyncGenerator<ResultBatch, void, undefined> {
-    const signal = options.signal
+    const signal = expectOptions(options).signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new SluiceError('signal must be an AbortSignal', 'ERR_INVALID_TYPE')
     if (source === null || typeof source !== 'object' || (typeof (source as AsyncIterable<SourceBatch>)[Symbol.asyncIterator] !== 'function' && typeof (source as Iterable<SourceBatch>)[Symbol.iterator] !== 'function')) {
       throw new SluiceError('source must be an async iterable, an iterable or a Readable (object mode) of batches', 'ERR_INVALID_TYPE')
@@ -369,6 +369,7 @@ export class Pipeline {
 
   /** run() as an object-mode Readable (highWaterMark 1 result batch); abort destroys it with the reason. */
   readable(source: AsyncIterable<SourceBatch> | Iterable<SourceBatch>, options: PipelineRunOptions = {}): Readable {
+    expectOptions(options) // now, not when the stream is first read
     return Readable.from(this.run(source, options), { objectMode: true, highWaterMark: 1 })
   }
 

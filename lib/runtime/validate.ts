@@ -48,9 +48,31 @@ export function expectOneOf<T extends string>(value: unknown, name: string, choi
   throw new SluiceError(`${name} must be one of ${choices.join(', ')}, got ${describe(value)}`, 'ERR_INVALID_ARGUMENT')
 }
 
+/**
+ * A new typed array of `length` elements. A length the API allows but the engine cannot hold (V8's limit,
+ * or memory) is ERR_OUT_OF_MEMORY naming `name`, not a bare RangeError ("Invalid typed array length").
+ */
+export function allocate<T extends TypedArrayConstructor>(type: T, length: number, name: string): InstanceType<T> {
+  try {
+    return new type(length) as InstanceType<T>
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new SluiceError(`cannot allocate ${name}: ${length} elements of ${type.name} (${error.message})`, 'ERR_OUT_OF_MEMORY')
+    }
+    throw error
+  }
+}
+
+/** An options argument: undefined (then `{}`) or an object; ERR_INVALID_TYPE for null or anything else. */
+export function expectOptions<T extends object>(value: T | undefined | null, name = 'options'): T {
+  if (value === undefined) return {} as T
+  if (typeof value !== 'object' || value === null) throw new SluiceError(`${name} must be an object, got ${describe(value)}`, 'ERR_INVALID_TYPE')
+  return value
+}
+
 /** An output array: the caller's, checked for type and capacity, or a new one of `length` elements. */
 export function outputArray<T extends TypedArrayConstructor>(out: unknown, type: T, length: number, name = 'out'): InstanceType<T> {
-  if (out === undefined) return new type(length) as InstanceType<T>
+  if (out === undefined) return allocate(type, length, name)
   const array = expectTypedArray(out, name, type)
   if (array.length < length) {
     throw new SluiceError(`${name} must hold at least ${length} elements, got ${array.length}`, 'ERR_INVALID_LENGTH')
@@ -62,5 +84,6 @@ function describe(value: unknown): string {
   if (value === null) return 'null'
   if (ArrayBuffer.isView(value)) return value.constructor.name
   if (Array.isArray(value)) return 'Array'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
   return typeof value === 'number' ? String(value) : typeof value
 }

@@ -5,7 +5,7 @@ import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { withSnapshots } from '../runtime/snapshots'
-import { expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
+import { allocate, expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
 import { AGGREGATES, type AggregateName } from './aggregates'
 import type { WatermarkTracker } from './watermark_tracker'
 
@@ -206,7 +206,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     } else {
       if (this.fired.key.length < n) {
         const c = Math.max(n, 2 * this.fired.key.length)
-        this.fired = { key: new Uint32Array(c), start: new Float64Array(c), end: new Float64Array(c), count: new Float64Array(c), updated: new Uint8Array(c), values: new Float64Array(c * this.valuesPerWindow) }
+        this.fired = { key: new Uint32Array(c), start: new Float64Array(c), end: new Float64Array(c), count: new Float64Array(c), updated: new Uint8Array(c), values: allocate(Float64Array, c * this.valuesPerWindow, 'the fired windows\' values') }
       }
       target = this.fired
     }

@@ -2,7 +2,7 @@
 // previous `window` values of that key and channel. Used for the pipeline's anomaly score (on forecast
 // residuals) and for the demo's baseline (on raw readings), so both follow exactly the same rule.
 import { SluiceError } from '../runtime/errors'
-import { expectFinite, expectInteger } from '../runtime/validate'
+import { allocate, expectFinite, expectInteger } from '../runtime/validate'
 
 export interface RollingZScoreOptions {
   keyCount: number
@@ -47,7 +47,7 @@ export class RollingZScore {
     if (options.excludeFlagged !== undefined && typeof options.excludeFlagged !== 'boolean') throw new SluiceError('anomaly.excludeFlagged must be a boolean', 'ERR_INVALID_TYPE')
     this.excludeFlagged = options.excludeFlagged ?? true
     const slots = this.keyCount * this.channels
-    this.ring = new Float64Array(slots * this.window)
+    this.ring = allocate(Float64Array, slots * this.window, 'the z-score rings')
     this.head = new Uint32Array(slots)
     this.fill = new Uint32Array(slots)
   }

@@ -178,7 +178,7 @@ export class SlidingWindow extends withSnapshots(NativeObject<NativeSlidingWindo
     const input: Float64Array | Float32Array = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(values, 'values', Float64Array, Float32Array)
     expectMultipleOf(input, this.channels, 'values', 'channels')
     const length = this.windowsFor(input.length / this.channels) * this.windowWidth
-    const target = outputArray(out, Float64Array, length)
+    const target = outputArray(out, Float64Array, length) // ERR_OUT_OF_MEMORY for more windows than an array holds
     return { handle, input, target }
   }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "async_lane.h"
+#include "handle_registry.h"
 #include "lstm/cuda_library.h"
 
 class SluiceAddon : public Napi::Addon<SluiceAddon> {
@@ -27,6 +28,10 @@ class SluiceAddon : public Napi::Addon<SluiceAddon> {
   AsyncLane& callLane() { return callLane_; }
   AsyncLane& trainingLane() { return trainingLane_; }
 
+  // The native objects of this environment that report memory (handle_registry.h). Shared: an object
+  // finalized after the instance data still finds it.
+  const std::shared_ptr<HandleRegistry>& handles() const { return handles_; }
+
  private:
   Napi::Value SetErrorClass(const Napi::CallbackInfo& info);
 
@@ -34,6 +39,7 @@ class SluiceAddon : public Napi::Addon<SluiceAddon> {
   std::unique_ptr<sluice::CudaLibrary> cuda_;
   AsyncLane callLane_;
   AsyncLane trainingLane_;
+  std::shared_ptr<HandleRegistry> handles_ = std::make_shared<HandleRegistry>();
 };
 
 // The `testing` object of the exports (made by the first caller): functions for tests and benchmarks,

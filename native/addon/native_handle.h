@@ -18,13 +18,23 @@
 #include <utility>
 #include <vector>
 
+#include "addon.h"
 #include "async_work.h"
 #include "errors.h"
+#include "handle_registry.h"
 #include "typed_array.h"
 
 template <class Derived, class Core>
-class NativeHandle : public Napi::ObjectWrap<Derived> {
+class NativeHandle : public Napi::ObjectWrap<Derived>, public CollectableHandle {
  public:
+  ~NativeHandle() override { registry_->Remove(this); }
+
+  // For HandleRegistry's sweeps: frees the core now if JS dropped the object without close() and V8 has
+  // collected it (the weak reference ObjectWrap holds is empty), instead of when its finalizer runs.
+  void ReleaseIfCollected(Napi::Env env) override {
+    if (core_ && Wrap::Value().IsEmpty()) Release(env);
+  }
+
   // The core object, for whoever keeps it beyond this call; ERR_INVALID_STATE once closed (not when busy).
   std::shared_ptr<Core> SharedCore(Napi::Env env) const {
     Opened(env);
@@ -45,7 +55,9 @@ class NativeHandle : public Napi::ObjectWrap<Derived> {
 
   // closedMessage, busyMessage: string literals, the ERR_INVALID_STATE messages.
   NativeHandle(const Napi::CallbackInfo& info, const char* closedMessage, const char* busyMessage = "")
-      : Wrap(info), closedMessage_(closedMessage), busyMessage_(busyMessage) {}
+      : Wrap(info), closedMessage_(closedMessage), busyMessage_(busyMessage), registry_(SluiceAddon::From(info.Env()).handles()) {
+    registry_->Add(this);
+  }
 
   // Takes the core object; returns it.
   Core& Attach(std::shared_ptr<Core> core) {
@@ -56,8 +68,11 @@ class NativeHandle : public Napi::ObjectWrap<Derived> {
   // The core object's host bytes now: tells V8 the difference from what was reported before.
   void ReportMemory(Napi::Env env, size_t bytes) {
     const auto now = static_cast<int64_t>(bytes);
-    if (now != reported_) Napi::MemoryManagement::AdjustExternalMemory(env, now - reported_);
+    if (now == reported_) return;
+    const int64_t delta = now - reported_;
+    Napi::MemoryManagement::AdjustExternalMemory(env, delta);
     reported_ = now;
+    registry_->Adjust(env, delta);  // last: a sweep may release other objects
   }
   int64_t reportedBytes() const { return reported_; }
 
@@ -107,8 +122,9 @@ class NativeHandle : public Napi::ObjectWrap<Derived> {
   Core& RestoreFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Core& core = Ready(env);
-    const sluice::Span<uint8_t> bytes = ToSpan<uint8_t>(env, info[0], "bytes");
-    TranslateErrors(env, [&] { core.Restore(sluice::Span<const uint8_t>(bytes.data, bytes.size)); });
+    // The parser checks lengths and the checksum before it reads what they cover: shared bytes are copied.
+    const StableColumn<uint8_t> bytes(env, info[0], "bytes");
+    TranslateErrors(env, [&] { core.Restore(bytes.span()); });
     return core;
   }
 
@@ -129,4 +145,5 @@ class NativeHandle : public Napi::ObjectWrap<Derived> {
   const char* busyMessage_;
   bool busy_ = false;  // set and cleared on the JS thread
   int64_t reported_ = 0;
+  std::shared_ptr<HandleRegistry> registry_;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -57,6 +58,53 @@ sluice::Span<T> ToSpan(Napi::Env env, const Napi::Value& value, const char* argN
   }
   return span;
 }
+
+// Whether a typed array's memory is a SharedArrayBuffer, which other threads may write while a
+// synchronous call runs (Node-API 8 has no direct test: the buffer of a typed array over shared memory is
+// not an ArrayBuffer).
+inline bool IsSharedMemory(Napi::Env env, const Napi::Value& typedArray) {
+  napi_value buffer = nullptr;
+  bool isArrayBuffer = true;
+  if (napi_get_typedarray_info(env, typedArray, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok ||
+      napi_is_arraybuffer(env, buffer, &isArrayBuffer) != napi_ok) {
+    ThrowSluiceError(env, sluice::codes::kInvalidType, "cannot read the typed array's buffer");
+  }
+  return !isArrayBuffer;
+}
+
+// A column the core checks in one pass and uses in another (keys, timestamps, indices, snapshot bytes):
+// a view of the caller's memory when it is its own ArrayBuffer (zero-copy: nothing else runs during a
+// synchronous call), a one-time copy when it is a SharedArrayBuffer that another thread may change
+// between the check and the use. Keep the StableColumn alive while its span() is used.
+template <typename T>
+class StableColumn {
+ public:
+  StableColumn() = default;
+  StableColumn(StableColumn&&) = default;  // the vector's buffer moves with it: span_ stays valid
+  StableColumn(const StableColumn&) = delete;
+  StableColumn(Napi::Env env, const Napi::Value& value, const char* argName) {
+    const sluice::Span<T> caller = ToSpan<T>(env, value, argName);
+    if (IsSharedMemory(env, value)) {
+      // One read of each element into memory no other thread can reach; what the core checks is then
+      // what it uses, whatever the writer does meanwhile.
+      copy_.resize(caller.size);
+      if (caller.size > 0) std::memcpy(copy_.data(), caller.data, caller.size * sizeof(T));
+      span_ = sluice::Span<const T>(copy_.data(), copy_.size());
+    } else {
+      span_ = sluice::Span<const T>(caller.data, caller.size);
+    }
+  }
+  // An optional column: empty when `value` is undefined.
+  static StableColumn Optional(Napi::Env env, const Napi::Value& value, const char* argName) {
+    return value.IsUndefined() ? StableColumn() : StableColumn(env, value, argName);
+  }
+  sluice::Span<const T> span() const { return span_; }
+  bool copied() const { return !copy_.empty(); }
+
+ private:
+  std::vector<T> copy_;
+  sluice::Span<const T> span_;
+};
 
 // Values that may come as Float64Array or Float32Array; exactly one of the spans is set.
 struct FloatSpan {

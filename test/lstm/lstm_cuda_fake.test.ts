@@ -224,7 +224,8 @@ describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
     const gpu = new CudaState(gpuModel, 5)
     const cpu = new CpuState(cpuModel, 5)
     expect(gpu.snapshot()).toEqual(cpu.snapshot()) // both start from zeros
-    gpu.step(Uint32Array.of(4, 1), Float32Array.of(3, 0, 0, -2, 0, 0), new Float32Array(2 * O))
+    // The fake adds x to h[0]: values a real state can hold (restore checks |h| ≤ 1).
+    gpu.step(Uint32Array.of(4, 1), Float32Array.of(0.5, 0, 0, -0.25, 0, 0), new Float32Array(2 * O))
     const bytes = gpu.snapshot() as Uint8Array
     expect(bytes).not.toEqual(cpu.snapshot())
     cpu.restore(bytes)
@@ -233,15 +234,15 @@ describe.skipIf(!runnable)('the CUDA classes over a fake CUDA library', () => {
     back.restore(cpu.snapshot())
     expect(back.snapshot()).toEqual(bytes)
     const out = new Float32Array(O)
-    back.step(Uint32Array.of(4), Float32Array.of(1, 0, 0), out)
-    expect(Array.from(out)).toEqual([4, 5]) // continues from the restored table
+    back.step(Uint32Array.of(4), Float32Array.of(0.25, 0, 0), out)
+    expect(Array.from(out)).toEqual([0.75, 1.75]) // continues from the restored table
     expectSluiceError(() => back.restore(bytes.subarray(0, bytes.length - 1)), 'ERR_MALFORMED_DATA')
     expectSluiceError(() => back.restore(new CpuState(cpuModel, 6).snapshot()), 'ERR_MALFORMED_DATA', /^the snapshot is of a state with another capacity$/)
     const otherShape = new CpuModel(randomLstmWeights(rng(55), { layers: 1, inputSize: 3, hiddenSize: 5, outputSize: 2 }), 1)
     expectSluiceError(() => back.restore(new CpuState(otherShape, 5).snapshot()), 'ERR_MALFORMED_DATA', /^the snapshot is of a model with another shape$/)
     expectSluiceError(() => back.restore(Array.from(bytes)), 'ERR_INVALID_TYPE', /^bytes must be a Uint8Array$/)
     back.step(Uint32Array.of(4), Float32Array.of(0, 0, 0), out)
-    expect(Array.from(out)).toEqual([4, 5]) // unchanged by the refused restores
+    expect(Array.from(out)).toEqual([0.75, 1.75]) // unchanged by the refused restores
     failIn('state_read', 4)
     expectSluiceError(() => back.snapshot(), 'ERR_INVALID_STATE', /^CUDA backend: fake failure in state_read$/)
     failIn('state_write', 2)

@@ -2,6 +2,7 @@
 // nodes with an optional linear head. Both check every shape against the inferred sizes and name the
 // tensor at fault; ONNX models are converted from ONNX's gate order (i, o, f, c) to PyTorch's (i, f, g, o).
 import { SluiceError } from '../../runtime/errors'
+import { expectOptions } from '../../runtime/validate'
 import { checkLstmWeights, expectAllFinite, type LinearHeadWeights, type LstmLayerWeights, type LstmWeights } from '../lstm_weights'
 import { modelBytes } from './model_bytes'
 import { floatsOfBytes, OnnxDataType, readOnnxModel, tensorFloatBytes, tensorFloats, tensorIntegers, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx'
@@ -33,6 +34,7 @@ const LAYER_KEY = /^(weight|bias)_(ih|hh|hr)_l(\d+)(_reverse)?$/
  * projections, integer dtypes), ERR_INVALID_ARGUMENT (no tensor under the prefix, layers mismatch, NaN/Inf).
  */
 export function lstmWeightsFromSafetensors(pathOrBytes: string | Uint8Array, options: LstmSafetensorsOptions = {}): LstmWeights {
+  expectOptions(options)
   const prefix = options.prefix ?? 'lstm.'
   const headPrefix = options.headPrefix === undefined ? 'fc.' : options.headPrefix
   if (typeof prefix !== 'string') throw new SluiceError('options.prefix must be a string', 'ERR_INVALID_TYPE')
@@ -145,9 +147,12 @@ function floats([name, tensor]: [string, SafetensorsTensor], shape: number[]): F
  * gets zeros for the other (PyTorch has both or neither).
  */
 export function lstmWeightsToSafetensors(weights: LstmWeights, options: LstmSafetensorsWriteOptions = {}): Uint8Array {
+  expectOptions(options)
   const outputSize = checkLstmWeights(weights, { finite: true })
   const prefix = options.prefix ?? 'lstm.'
   const headPrefix = options.headPrefix ?? 'fc.'
+  if (typeof prefix !== 'string') throw new SluiceError('options.prefix must be a string', 'ERR_INVALID_TYPE')
+  if (typeof headPrefix !== 'string') throw new SluiceError('options.headPrefix must be a string', 'ERR_INVALID_TYPE')
   const { inputSize, hiddenSize } = weights
   if (weights.head !== undefined && (headPrefix === prefix || headPrefix.startsWith(prefix) && LAYER_KEY.test(`${headPrefix.slice(prefix.length)}weight`))) {
     throw new SluiceError('options.headPrefix must differ from options.prefix', 'ERR_INVALID_ARGUMENT')

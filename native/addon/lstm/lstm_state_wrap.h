@@ -66,7 +66,8 @@ class LstmStateWrap : public NativeHandle<LstmStateWrap<Backend>, typename Backe
     return TranslateErrors(env, [&]() -> Napi::Value {
       State& state = this->Ready(env);
       const StepArgs args = ParseStepArgs(info);
-      state.Step(args.keys, args.x, args.out);
+      const StableColumn<uint32_t> keys(env, info[0], "keys");  // keys index the table: checked, then used
+      state.Step(keys.span(), args.x, args.out);
       return Napi::Number::New(env, static_cast<double>(args.keys.size * state.model().outputSize()));
     });
   }
@@ -94,7 +95,7 @@ class LstmStateWrap : public NativeHandle<LstmStateWrap<Backend>, typename Backe
     return TranslateErrors(env, [&]() -> Napi::Value {
       State& state = this->Ready(env);
       if (info[0].IsUndefined()) state.ResetAll();
-      else state.Reset(ToSpan<uint32_t>(env, info[0], "keys"));
+      else state.Reset(StableColumn<uint32_t>(env, info[0], "keys").span());
       return env.Undefined();
     });
   }

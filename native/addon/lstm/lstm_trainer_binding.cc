@@ -171,7 +171,11 @@ class LstmTrainerWrap : public NativeHandle<LstmTrainerWrap, sluice::LstmTrainer
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       sluice::LstmTrainer& trainer = Ready(env);
-      return ToObject(env, Run(trainer, ParseEpoch(env, info), abort_.get()));
+      EpochCall call = ParseEpoch(env, info);
+      // order indexes the examples: checked in one pass and used in the next, so shared memory is copied.
+      const StableColumn<uint32_t> order(env, info[4], "order");
+      call.order = order.span();
+      return ToObject(env, Run(trainer, call, abort_.get()));
     });
   }
 

@@ -48,11 +48,11 @@ class LstmWindowsWrap : public NativeHandle<LstmWindowsWrap, Windows> {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       Windows& windows = Ready(env);
-      auto keys = ToSpan<uint32_t>(env, info[0], "keys");
+      const StableColumn<uint32_t> keys(env, info[0], "keys");  // keys index the rings: checked, then used
       auto x = ToSpan<float>(env, info[1], "x");
       auto outKeys = ToSpan<uint32_t>(env, info[2], "outKeys");
       auto out = ToSpan<float>(env, info[3], "out");
-      const size_t k = std::visit([&](auto& engine) { return engine.Push(keys, x, outKeys, out); }, windows);
+      const size_t k = std::visit([&](auto& engine) { return engine.Push(keys.span(), x, outKeys, out); }, windows);
       return Napi::Number::New(env, static_cast<double>(k));
     });
   }

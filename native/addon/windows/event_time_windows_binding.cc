@@ -82,14 +82,16 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     EventTimeWindows& engine = Ready(env);
-    const auto timestamps = ToSpan<double>(env, info[0], "timestamps");
-    sluice::Span<const uint32_t> keys;
-    if (!info[1].IsUndefined()) keys = ToSpan<uint32_t>(env, info[1], "keys");
+    // Timestamps and keys are checked in one pass and index panes in the next: StableColumn copies them
+    // when another thread can change them meanwhile (a SharedArrayBuffer).
+    const StableColumn<double> timestamps(env, info[0], "timestamps");
+    const auto keys = StableColumn<uint32_t>::Optional(env, info[1], "keys");
     const FloatSpan values = ToFloatSpan(env, info[2], "values");
     const auto lateOut = ToSpan<uint32_t>(env, info[3], "lateOut");
     return TranslateErrors(env, [&] {
-      const size_t late = values.isFloat32 ? engine.Push<float>(timestamps, keys, values.f32, lateOut)
-                                           : engine.Push<double>(timestamps, keys, values.f64, lateOut);
+      const size_t late = values.isFloat32
+                              ? engine.Push<float>(timestamps.span(), keys.span(), values.f32, lateOut)
+                              : engine.Push<double>(timestamps.span(), keys.span(), values.f64, lateOut);
       return Napi::Number::New(env, static_cast<double>(late));
     });
   }

@@ -126,6 +126,11 @@ void SnapshotReader::GetBytes(void* out, size_t size) {
   position_ += size;
 }
 
+void CheckField(bool ok, const char* field) {
+  if (!ok) Fail(codes::kMalformedData, std::string("snapshot field ") + field + " is out of range");
+}
+void CheckField(bool ok, const std::string& field) { CheckField(ok, field.c_str()); }
+
 void SnapshotReader::ExpectEnd() const {
   Require(Remaining() == 0, codes::kMalformedData, "snapshot has trailing bytes");
 }

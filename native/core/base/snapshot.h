@@ -9,6 +9,7 @@
 // kOldestSnapshotFormatVersion on (a kind whose payload changed reads each layout by version()) and refuse
 // the others.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -70,6 +71,16 @@ class SnapshotWriter {
   std::vector<uint8_t> bytes_;
 };
 
+// ERR_MALFORMED_DATA "snapshot field <field> is out of range" unless `ok`: the one message of a field that
+// fails its invariant (SnapshotReader::GetField, and checks that relate several fields).
+void CheckField(bool ok, const char* field);
+void CheckField(bool ok, const std::string& field);
+
+// Invariants many fields share.
+// A count of events or rows kept as a double: a finite non-negative integer. (Past 2^53 a double no longer
+// counts exactly, but a live object that got there keeps counting, and its snapshot must restore.)
+inline bool IsCount(double x) { return x >= 0 && std::isfinite(x) && x == std::floor(x); }
+
 class SnapshotReader {
  public:
   // Checks magic, length and checksum (ERR_MALFORMED_DATA), then the format version (ERR_NOT_SUPPORTED)
@@ -99,6 +110,15 @@ class SnapshotReader {
     std::vector<T> values(count);
     GetBytes(values.data(), sizeof(T) * count);
     return values;
+  }
+  // A field and its invariant: reads it, then `valid(value)` must hold, else ERR_MALFORMED_DATA naming
+  // `field`. A CRC-valid snapshot may still carry impossible values (a hand-edited or forged one): every
+  // restore checks each field against the options and its invariants before anything changes.
+  template <typename T, typename Valid>
+  T GetField(const char* field, Valid valid) {
+    const T value = Get<T>();
+    CheckField(valid(value), field);
+    return value;
   }
   size_t Remaining() const { return end_ - position_; }
   // The format version the snapshot was written in (kOldestSnapshotFormatVersion … kSnapshotFormatVersion).

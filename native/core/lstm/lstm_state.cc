@@ -1,5 +1,6 @@
 #include "lstm/lstm_state.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -54,6 +55,38 @@ std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const
   return writer.Finish();
 }
 
+namespace {
+// What a stepped state can hold, checked in the snapshot's bytes before anything is copied: per key and
+// layer, h (= o · tanh(c)) within [−1, 1] (to rounding) and c finite, in every lane up to the padded width.
+// The padding lanes hold what the kernels computed there with zero weights: about zero, but not exactly on
+// every instruction set (AVX2's approximations leave ~1e-8), so they get the same bounds. NaN passes
+// anywhere: an input of ±Infinity (or a pipeline feature beyond float's range) makes NaN gates, and a live
+// state holding them must restore as it was.
+// |h| ≤ 1 in exact arithmetic; the kernels' fast sigmoid and tanh (reciprocal estimates) may pass 1 by a few
+// float ulps, so a state a model really reached is never refused.
+constexpr float kMaxHidden = 1.001f;
+
+void CheckLstmStateTable(Span<const uint8_t> bytes, const LstmStateLayout& layout) {
+  if (layout.capacity == 0 || layout.numLayers == 0) return;
+  const size_t padded = layout.tableFloats / layout.capacity / (2 * layout.numLayers);
+  size_t at = 0;
+  for (size_t row = 0; row < layout.capacity * layout.numLayers; ++row) {
+    for (size_t part = 0; part < 2; ++part) {  // h, then c
+      for (size_t lane = 0; lane < padded; ++lane, ++at) {
+        float x;
+        std::memcpy(&x, bytes.data + at * sizeof(float), sizeof(float));
+        const bool ok = std::isnan(x) || (part == 0 ? std::fabs(x) <= kMaxHidden : std::isfinite(x));
+        if (!ok) {
+          CheckField(false, std::string(part == 0 ? "h" : "c") + " of key " + std::to_string(row / layout.numLayers) +
+                                ", layer " + std::to_string(row % layout.numLayers) + ", lane " + std::to_string(lane) +
+                                (lane >= layout.hiddenSize ? " (padding)" : "") + " = " + std::to_string(x));
+        }
+      }
+    }
+  }
+}
+}  // namespace
+
 SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout) {
   SnapshotReader reader(bytes, SnapshotKind::kLstmState);
   const uint64_t inputSize = reader.Get<uint64_t>(), hidden = reader.Get<uint64_t>(),
@@ -64,6 +97,7 @@ SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateL
   Require(capacity == layout.capacity, codes::kMalformedData, "the snapshot is of a state with another capacity");
   Require(reader.Remaining() == sizeof(uint64_t) + layout.tableFloats * sizeof(float), codes::kMalformedData,
           "the snapshot's state table has the wrong length");
+  CheckLstmStateTable(reader.Rest().subspan(sizeof(uint64_t), layout.tableFloats * sizeof(float)), layout);
   return reader;
 }
 

@@ -574,6 +574,12 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
     }
     if (ks.historyCount[k] > historyRows_) Malformed("historyCount" + at + " is above the " + std::to_string(historyRows_) + " rows kept");
     if (ks.historyCount[k] > 0 && std::isnan(s)) Malformed("historyCount" + at + " without a row (lastStart is NaN)");
+    // The rows kept are the model's inputs: a row with a NaN never enters (AppendHistory's callers skip it).
+    const double* kept = ks.history.data() + k * historyRows_ * features_;  // empty without a forecaster
+    if (ks.historyCount[k] <= historyRows_ &&
+        std::any_of(kept, kept + ks.historyCount[k] * features_, [](double v) { return std::isnan(v); })) {
+      Malformed("history" + at + " holds a NaN row");
+    }
     if (options_.mode == ForecastMode::kNone && !std::isnan(ks.pending[k * features_])) Malformed("pending" + at + " without a forecaster");
   }
 

@@ -23,6 +23,10 @@ void EventTimeWindows::BuildPaneSlots(size_t ring, const std::vector<Cell>& cell
 }
 
 namespace {
+// Event times are within ±(2^53 − 1); a session's end lies up to a gap (≤ 2^40) beyond its last event.
+constexpr double kMaxEventTime = 9007199254740991.0;
+bool IsSessionTime(double x) { return x >= -kMaxEventTime && x <= kMaxEventTime + 1099511627776.0; }
+
 void PutAccumulators(SnapshotWriter& w, const TimedAccumulator* accs, size_t count) {
   static_assert(std::is_trivially_copyable_v<TimedAccumulator>);
   w.PutArray(accs, count);
@@ -100,10 +104,16 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   same = r.Get<uint32_t>() == o.aggregates.size() && same;
   Require(same, codes::kInvalidArgument, "snapshot was taken with other options");
   for (Aggregate a : o.aggregates) Require(r.Get<uint8_t>() == static_cast<uint8_t>(a), codes::kInvalidArgument, "snapshot was taken with other aggregates");
-  const double watermark = r.Get<double>();
-  Require(!std::isnan(watermark), codes::kMalformedData, "snapshot watermark is NaN");
+  // Any number advance() takes (finite), −Infinity before the first, +Infinity after flush().
+  const double watermark = r.GetField<double>("watermark", [](double x) { return !std::isnan(x); });
   WindowMetrics metrics;
   r.GetArray(reinterpret_cast<double*>(&metrics), sizeof(WindowMetrics) / sizeof(double));
+  CheckField(IsCount(metrics.onTime), "metrics.onTime");
+  CheckField(IsCount(metrics.updating), "metrics.updating");
+  CheckField(IsCount(metrics.late), "metrics.late");
+  CheckField(IsCount(metrics.firedWindows), "metrics.firedWindows");
+  CheckField(IsCount(metrics.updateFirings) && metrics.updateFirings <= metrics.firedWindows, "metrics.updateFirings");
+  CheckField(IsCount(metrics.ignoredWatermarks), "metrics.ignoredWatermarks");
   const size_t channels = channels_;
   auto readAccumulators = [&](std::vector<TimedAccumulator>& into, size_t count) {
     const size_t before = into.size();
@@ -135,6 +145,8 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
         Require(std::isfinite(s.start) && std::isfinite(s.end) && s.start < s.end && s.start > previousEnd &&
                     s.fired <= 1 && s.dirty <= 1 && events >= 1,
                 codes::kMalformedData, "snapshot session out of range");
+        CheckField(IsSessionTime(s.start) && IsSessionTime(s.end), "sessions[].start/end");
+        CheckField(IsCount(events), "sessions[].events");
         previousEnd = s.end;
         const int32_t index = static_cast<int32_t>(cells.size());
         if (previous >= 0) cells[previous].next = index;
@@ -199,6 +211,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
           const uint32_t key = r.Get<uint32_t>();
           const double events = r.Get<double>();
           Require(key < o.keyCount && events >= 1, codes::kMalformedData, "snapshot cell out of range");
+          CheckField(IsCount(events), "panes[].cells[].events");
           paneCells[ring].push_back(Cell{key, -1, events});
         }
         std::vector<uint32_t> keys;
@@ -213,6 +226,20 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
         }
       }
     }
+    // Live panes are those the watermark has not purged (a pane below lateBelow holds only windows past their
+    // cleanup time, see UpdateThresholds) and hold event times; at most ringPanes of them (checked above).
+    const int64_t firedThrough = LastWindowEndingBy(watermark, 0);
+    const int64_t purgedThrough = LastWindowEndingBy(watermark, o.allowedLateness);
+    const int64_t lateBelow = purgedThrough == kBeforeAll || purgedThrough == kAfterAll
+                                  ? purgedThrough
+                                  : ClampIndex(static_cast<double>(purgedThrough + 1) * static_cast<double>(panesPerSlide_));
+    if (!panes.empty()) {
+      CheckField(panes.front() >= lateBelow, "panes[].index (purged by the watermark)");
+      const double g = static_cast<double>(paneSize_);
+      for (int64_t p : {panes.front(), panes.back()}) {
+        CheckField(std::fabs(static_cast<double>(p) * g + o.offset) <= kMaxEventTime + g, "panes[].index (time)");
+      }
+    }
     const uint64_t pending = r.Get<uint64_t>();
     Require(pending <= r.Remaining() / 16, codes::kMalformedData, "snapshot pending updates too many");
     std::vector<std::pair<int64_t, uint64_t>> updates;
@@ -220,6 +247,10 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       const int64_t k = r.Get<int64_t>();
       const uint64_t entry = r.Get<uint64_t>();
       Require((entry >> 1) < o.keyCount, codes::kMalformedData, "snapshot pending update key out of range");
+      // An update is of a window that fired and is not cleaned up yet, and holds an event's time.
+      CheckField(k <= firedThrough && k > purgedThrough &&
+                     std::fabs(o.offset + static_cast<double>(k) * o.slide) <= kMaxEventTime + o.size,
+                 "pendingUpdates[].window");
       updates.emplace_back(k, entry);
     }
     r.ExpectEnd();

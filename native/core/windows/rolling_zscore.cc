@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/snapshot.h"
 
 namespace sluice {
 
@@ -119,9 +120,25 @@ void RollingZScore::Read(SnapshotReader& reader) {
     if (head[i] >= W || (fill[i] < W && head[i] != fill[i])) {
       Fail(codes::kMalformedData, "pipeline snapshot: zHead[" + std::to_string(i) + "] does not match zFill");
     }
-    // Finite sums of what the ring holds (an empty ring: zero); the sum of squares may round a little below zero.
-    if (!std::isfinite(shift[i]) || !std::isfinite(s1[i]) || !std::isfinite(s2[i]) || (fill[i] == 0 && (s1[i] != 0 || s2[i] != 0))) {
+    // The ring holds the values recorded: never NaN (ScoreAndUpdate skips it); ±Infinity may enter (a
+    // residual of an infinite forecast).
+    const uint32_t filled = fill[i];
+    const double* values = ring.data() + i * W;
+    for (uint32_t j = 0; j < filled; ++j) CheckField(!std::isnan(values[j]), "pipeline zRing[" + std::to_string(i) + "]");
+    // An empty ring has zero sums. Sums that overflowed (values whose squares pass 1e308: a live object gets
+    // there too, and its snapshot must restore) are recomputed from the ring, as Record does at each wrap.
+    if (filled == 0 && (s1[i] != 0 || s2[i] != 0)) {
       Fail(codes::kMalformedData, "pipeline snapshot: zSums[" + std::to_string(i) + "] do not fit zFill");
+    }
+    if (filled > 0 && !(std::isfinite(shift[i]) && std::isfinite(s1[i]) && std::isfinite(s2[i]))) {
+      double sum = 0;
+      for (uint32_t j = 0; j < filled; ++j) sum += values[j];
+      shift[i] = sum / filled;
+      s1[i] = s2[i] = 0;
+      for (uint32_t j = 0; j < filled; ++j) {
+        s1[i] += values[j] - shift[i];
+        s2[i] += (values[j] - shift[i]) * (values[j] - shift[i]);
+      }
     }
   }
   ring_ = std::move(ring);

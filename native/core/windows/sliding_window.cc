@@ -28,7 +28,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr int64_t kMaxRows = int64_t{1} << 62;
+// Rows one stream may see: 2^53, the counts a double (a JS number) holds exactly. push() refuses more and
+// restore() refuses a snapshot that claims more, so a restored window behaves as one that saw its rows.
+constexpr int64_t kMaxRows = int64_t{1} << 53;
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t CeilDiv(int64_t a, int64_t b) { return -FloorDiv(-a, b); }
@@ -1025,8 +1027,7 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
               (emitPartial != 0) == options_.emitPartial && aggregates == options_.aggregates &&
               SameBits(quantiles, options_.quantiles),
           codes::kInvalidArgument, "the snapshot was taken from a SlidingWindow with other options");
-  const int64_t rowsSeen = reader.Get<int64_t>();
-  Require(rowsSeen >= 0 && rowsSeen <= kMaxRows, codes::kMalformedData, "snapshot row count out of range");
+  const int64_t rowsSeen = reader.GetField<int64_t>("rowsSeen", [](int64_t n) { return n >= 0 && n <= kMaxRows; });
   const size_t keep = options_.size + 16;
   std::vector<ChannelState> states(channels);
   std::vector<double> rows(channels * keep);
@@ -1035,8 +1036,10 @@ void SlidingWindow::Restore(Span<const uint8_t> bytes) {
   for (size_t c = 0; c < channels; ++c) {
     states[c] = reader.Get<ChannelState>();
     const ChannelState& s = states[c];
-    Require(s.lastNonFinite < rowsSeen && s.lastValid < rowsSeen, codes::kMalformedData,
-            "snapshot channel state out of range");
+    // Rows before 0 count as non-finite (-1); lastValid starts far below any row (ChannelState).
+    CheckField(s.lastNonFinite >= -1 && s.lastNonFinite < rowsSeen, "lastNonFinite");
+    CheckField(s.lastValid == ChannelState().lastValid || (s.lastValid >= 0 && s.lastValid < rowsSeen), "lastValid");
+    CheckField(s.shiftChosen == 0 || s.shiftChosen == 1, "shiftChosen");
     reader.GetArray(rows.data() + c * keep, keep);
     if (!maxSuffix.empty()) reader.GetArray(maxSuffix.data() + c * suffixStride_, suffixStride_);
     if (!minSuffix.empty()) reader.GetArray(minSuffix.data() + c * suffixStride_, suffixStride_);

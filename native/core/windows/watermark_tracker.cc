@@ -176,18 +176,27 @@ void WatermarkTracker::Restore(Span<const uint8_t> bytes) {
   o.idleTimeout = r.Get<double>();
   Require(o.inputs == options_.inputs && o.bound == options_.bound && o.idleTimeout == options_.idleTimeout,
           codes::kInvalidArgument, "snapshot was taken with other options");
-  const double combined = r.Get<double>();
-  const uint8_t idle = r.Get<uint8_t>();
+  // Watermarks and timestamps are finite once set, −Infinity before (the tracker only sees finite ones).
+  auto finiteOrUnset = [](double x) { return std::isfinite(x) || x == kMinusInfinity; };
+  const double combined = r.GetField<double>("watermark", finiteOrUnset);
+  const uint8_t idle = r.GetField<uint8_t>("idle", [](uint8_t b) { return b <= 1; });
   std::vector<Input> inputs(o.inputs);
+  bool allIdle = true;
+  double highest = kMinusInfinity;
   for (Input& in : inputs) {
-    in.maxTimestamp = r.Get<double>();
-    in.lastActivity = r.Get<double>();
-    in.idle = r.Get<uint8_t>();
-    in.aligned = r.Get<uint8_t>();
-    Require(in.idle <= 1 && in.aligned <= 1 && !std::isnan(in.maxTimestamp) && std::isfinite(in.lastActivity),
-            codes::kMalformedData, "snapshot input state out of range");
+    in.maxTimestamp = r.GetField<double>("inputs[].maxTimestamp", finiteOrUnset);
+    in.lastActivity = r.GetField<double>("inputs[].lastActivity", [](double x) { return std::isfinite(x); });
+    in.idle = r.GetField<uint8_t>("inputs[].idle", [](uint8_t b) { return b <= 1; });
+    in.aligned = r.GetField<uint8_t>("inputs[].aligned", [](uint8_t b) { return b <= 1; });
+    // An idle input is not aligned; an aligned one holds the combined watermark back no further than its own.
+    CheckField(!(in.idle && in.aligned), "inputs[].aligned");
+    CheckField(!in.aligned || WatermarkOf(in) >= combined, "inputs[].aligned");
+    allIdle = allIdle && in.idle;
+    highest = std::fmax(highest, WatermarkOf(in));
   }
-  Require(idle <= 1 && !std::isnan(combined), codes::kMalformedData, "snapshot state out of range");
+  CheckField((idle != 0) == allIdle, "idle");
+  // The combined watermark only ever rises to an input's watermark.
+  CheckField(combined == kMinusInfinity || combined <= highest, "watermark");
   r.ExpectEnd();
   inputs_ = std::move(inputs);
   combined_ = combined;

@@ -1,7 +1,9 @@
 #include "tests/check.h"
 #include "base/snapshot.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -103,4 +105,25 @@ SLUICE_TEST(snapshot_reader_rest_is_the_unread_payload_in_place) {
   CHECK(rest.data == bytes.data() + 17);
   CHECK_EQ(rest.size, size_t{3});
   CHECK_EQ(int{rest[2]}, 6);
+}
+
+SLUICE_TEST(snapshot_get_field_checks_the_invariant_and_names_the_field) {
+  SnapshotWriter writer(SnapshotKind::kSlidingWindow);
+  writer.Put<int64_t>(7);
+  writer.Put<double>(-2.0);
+  const std::vector<uint8_t> bytes = writer.Finish();
+  SnapshotReader good(Span<const uint8_t>(bytes.data(), bytes.size()), SnapshotKind::kSlidingWindow);
+  CHECK_EQ(good.GetField<int64_t>("rows", [](int64_t n) { return n >= 0; }), int64_t{7});
+  SnapshotReader bad(Span<const uint8_t>(bytes.data(), bytes.size()), SnapshotKind::kSlidingWindow);
+  bad.Get<int64_t>();
+  std::string message;
+  try {
+    bad.GetField<double>("metrics.late", IsCount);
+  } catch (const CoreError& error) {
+    CHECK_EQ(std::string(error.code()), std::string(codes::kMalformedData));
+    message = error.what();
+  }
+  CHECK_EQ(message, std::string("snapshot field metrics.late is out of range"));
+  CHECK(IsCount(0) && IsCount(9007199254740993.0) && !IsCount(-1) && !IsCount(0.5) && !IsCount(std::nan("")) &&
+        !IsCount(std::numeric_limits<double>::infinity()));
 }

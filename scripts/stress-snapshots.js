@@ -86,6 +86,13 @@ const CLASSES = {
       window.push(values)
     },
   },
+  'sliding-window (quantiles)': {
+    make: () => new sluice.SlidingWindow({ size: 12, slide: 1, channels: 2, aggregates: ['p50', 'max'], quantiles: [0.25, 0.9] }),
+    run(window, random) {
+      const values = Float64Array.from({ length: 2 * (1 + random.int(30)) }, () => (random.next() < 0.1 ? NaN : value(random)))
+      window.push(values)
+    },
+  },
   ...Object.fromEntries(['tumbling', 'sliding', 'session'].map((type) => [`event-time-windows (${type})`, {
     make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, horizon: type === 'session' ? undefined : 400, keyCount: 4, channels: 2,
       aggregates: ['count', 'sum', 'min', 'max', 'first', 'last'] }),

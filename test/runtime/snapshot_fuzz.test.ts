@@ -23,7 +23,7 @@ describe('restore() refuses CRC-valid snapshots with impossible values, naming t
     const window = new SlidingWindow(options)
     window.push(Float64Array.of(1, 2, 3, 4, 5))
     const bytes = window.snapshot()
-    const rowsSeen = HEADER + 8 + 8 + 4 + 1 + 8 + options.aggregates.length // size, slide, channels, emitPartial, aggregates
+    const rowsSeen = HEADER + 8 + 8 + 4 + 1 + 8 + options.aggregates.length + 8 // size, slide, channels, emitPartial, aggregates, no quantiles (format 2)
     expect(new DataView(bytes.buffer, bytes.byteOffset).getBigInt64(rowsSeen, true)).toBe(5n)
     const fresh = new SlidingWindow(options)
     expectSluiceError(() => fresh.restore(edited(bytes, (v) => v.setBigInt64(rowsSeen, 2n ** 53n + 1n, true))), 'ERR_MALFORMED_DATA', /field rowsSeen/)

@@ -205,6 +205,7 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
         LstmStepArgs step;
         step.rows = rows;
         step.paddedHidden = Hp;
+        step.hidden = hidden_;
         step.inputGates = gates + t * rows * G4;
         step.packedWhh = layer.whh.data();
         step.hPrev = t == 0 ? stateH : RowMap{hidden + (t - 1) * rows * Hp, nullptr, SIZE_MAX, 0, Hp};

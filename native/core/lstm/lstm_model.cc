@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/denormals.h"
 #include "base/error.h"
 #include "lstm/lstm_checks.h"
 
@@ -160,6 +161,7 @@ void LstmModel::Emit(size_t rows, const RowMap& h, const RowMap& out) const {
 // blocks of kBlockRows so a block's gate pre-activations stay in cache however large the batch (the
 // kernels read each weight panel once per group of register tiles either way).
 void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
+  const ScopedFlushDenormals flush;  // saturated gates would otherwise cost a microcode assist each
   for (size_t r0 = 0; r0 < job.rows; r0 += kBlockRows) {
     SliceJob block = job;
     block.rows = std::min(kBlockRows, job.rows - r0);

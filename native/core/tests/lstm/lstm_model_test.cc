@@ -141,6 +141,28 @@ SLUICE_TEST(LstmThreadCountDoesNotChangeResults) {
   CHECK(std::memcmp(a.data(), c.data(), a.size() * 4) == 0);
 }
 
+SLUICE_TEST(LstmSmallAndLargeStepsGiveTheSameResultsOnAnyThreadCount) {
+  // A small step (64 keys at H 24: below the work that splits a call over threads) runs on the calling
+  // thread, a large one (600 keys) on the pool: both must equal the one-thread model's, bit for bit.
+  RandomLstm ref(1, 2, 24, 2, 8);
+  for (size_t keys : {64, 600}) {
+    std::vector<float> results[2];
+    for (size_t t = 0; t < 2; ++t) {
+      auto model = std::make_shared<LstmModel>(ref.Spec(), t == 0 ? 1 : 2);
+      LstmState state(model, keys);
+      std::vector<uint32_t> ids(keys);
+      for (size_t k = 0; k < keys; ++k) ids[k] = static_cast<uint32_t>(keys - 1 - k);
+      std::vector<float> out(keys * 2);
+      for (uint32_t step = 0; step < 3; ++step) {
+        const auto x = RandomInput(keys * 2, 40 + step, 30.0f);
+        state.Step({ids.data(), keys}, {x.data(), x.size()}, {out.data(), out.size()});
+        results[t].insert(results[t].end(), out.begin(), out.end());
+      }
+    }
+    CHECK(std::memcmp(results[0].data(), results[1].data(), results[0].size() * 4) == 0);
+  }
+}
+
 SLUICE_TEST(LstmRejectsBadWeightsNamingThem) {
   RandomLstm ref(2, 3, 4, 2, 1);
   auto spec = ref.Spec();

@@ -2,8 +2,8 @@
 // doing the same write (zero-copy: the fixed cost does not grow with the array; compare 1 and 10^5 elements).
 // Async: the round trip of a Promise-returning call with empty work, on a bare libuv work request (one
 // Napi::AsyncWorker: the mechanism before the async lane) and on the async lane every async call uses now;
-// then what the async forms of push / predict / step add over their synchronous twins (one call in flight at
-// a time, the way a service awaits them), and the copy cost of the async memory rule (inputs copied at the
+// then what the async forms of push / predict / step and Pipeline.process add over their synchronous twins
+// (one call in flight at a time, the way a service awaits them), and the copy cost of the async memory rule (inputs copied at the
 // call, outputs copied back at completion): (pushAsync − push − lane round trip) per value.
 // The async cases run interleaved, in blocks, and report each case's median block: on a shared 2-core
 // machine a thread wake-up costs anything from 2 to 100 µs depending on the load of the moment, and
@@ -11,7 +11,7 @@
 'use strict'
 const { runSuite } = require('./harness')
 const { native } = require('../dist/runtime/native')
-const { LstmModel, SlidingWindow } = require('../dist')
+const { LstmModel, Pipeline, SlidingWindow } = require('../dist')
 
 function jsFillIota(array) {
   for (let i = 0; i < array.length; i++) array[i] = i
@@ -56,7 +56,26 @@ async function main() {
   const stepOut = new Float32Array(batch)
   const syncState = model.createState({ capacity: batch })
   const asyncState = model.createState({ capacity: batch })
+  // Pipeline.process / processAsync: batches of 256 events (64 keys, 2 channels, state mode H 24), each
+  // pipeline fed its own endless stream so every call does the same work.
+  const pipelineModel = LstmModel.create({ inputSize: 2, hiddenSize: 24, outputSize: 2, seed: 1 })
+  const pipelineOptions = { keyCount: 64, channels: 2, window: { size: 5000 }, bound: 5000, clock: () => 0, forecaster: { model: pipelineModel, mode: 'state' } }
+  const syncPipeline = new Pipeline(pipelineOptions), asyncPipeline = new Pipeline(pipelineOptions)
+  const pipelineBatch = (at) => {
+    const timestamps = new Float64Array(256), keys = new Uint32Array(256), batchValues = new Float64Array(512)
+    for (let i = 0; i < 256; i++) {
+      const event = at + i, s = Math.floor(event / 64)
+      timestamps[i] = s * 5000 + (event % 64)
+      keys[i] = event % 64
+      batchValues[2 * i] = 50 + Math.sin(s / 20 + keys[i]) * 5
+      batchValues[2 * i + 1] = 20 + Math.cos(s / 30 + keys[i])
+    }
+    return { timestamps, keys, values: batchValues, now: 0 }
+  }
+  const cursors = { sync: 0, async: 0 }
   const us = await interleaved({
+    'Pipeline.process, 256 events (state mode, H 24)': () => syncPipeline.process(pipelineBatch((cursors.sync += 256))),
+    'Pipeline.processAsync, 256 events (state mode, H 24)': () => asyncPipeline.processAsync(pipelineBatch((cursors.async += 256))),
     'libuv work request, empty (Napi::AsyncWorker)': () => testing.noopAsync(),
     'sluice async lane, empty': () => testing.noopLane(),
     'SlidingWindow.push, 4096 values': () => syncWindow.push(values, pushOut),
@@ -66,16 +85,16 @@ async function main() {
     [`LstmState.step, H 24, ${batch} keys`]: () => syncState.step(keys, stepX, stepOut),
     [`LstmState.stepAsync, H 24, ${batch} keys`]: () => asyncState.stepAsync(keys, stepX, stepOut),
   })
-  const [libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(us)
+  const [processSync, processAsync, libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(us)
 
   console.log('\nasync calls, awaited one at a time (median of interleaved blocks; µs per call)')
   const width = Math.max(...Object.keys(us).map((name) => name.length))
   for (const [name, value] of Object.entries(us)) console.log(`  ${name.padEnd(width)}  ${value.toFixed(2).padStart(8)}`)
   console.log(`  the lane's round trip is ${(libuv / lane).toFixed(2)}x faster than a bare libuv work request`)
-  console.log(`  added over the sync twin: pushAsync ${(pushAsync - push).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs`)
+  console.log(`  added over the sync twin: pushAsync ${(pushAsync - push).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs, processAsync ${(processAsync - processSync).toFixed(2)} µs`)
   console.log(`  copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
   console.log(`  predictAsync added − lane round trip: ${(predictAsync - predict - lane).toFixed(2)} µs (copies ${x.length} + ${batch} floats, and the work runs on another core)`)
-  for (const handle of [syncWindow, asyncWindow, syncState, asyncState, model]) handle.close()
+  for (const handle of [syncWindow, asyncWindow, syncState, asyncState, model, syncPipeline, asyncPipeline, pipelineModel]) handle.close()
 }
 
 if (require.main === module) main()

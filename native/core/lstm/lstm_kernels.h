@@ -43,6 +43,9 @@ struct RowMap {
 struct LstmStepArgs {
   size_t rows = 0;
   size_t paddedHidden = 0;
+  // Units in use (≤ Hp; 0: all Hp). Whh's rows for the pad are zero, so the recurrent product stops here:
+  // with H 24 (Hp 32) that is a quarter of its multiply-adds.
+  size_t hidden = 0;
   const float* inputGates = nullptr;  // [rows][4·Hp], panel-interleaved, bias included
   const float* packedWhh = nullptr;   // [Hp/W panels][Hp][4W]
   RowMap hPrev, c, hOut;

@@ -57,23 +57,21 @@ inline typename Ops::V Tanh(typename Ops::V x) {
   return Ops::Fma(two, Ops::Recip(Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(-1.0f));
 }
 
-// acc[r][v] += a[r][kk] · panel[kk][v·W …] over k0 ≤ kk < k1: the register-tile inner loop (R rows × 4
-// vectors; each weight vector is used R times, each broadcast 4 times).
-template <class Ops, int R>
+// acc[r][v] += a[r][kk] · panel[kk][v·W …] over k0 ≤ kk < k1 and v < NV: the register-tile inner loop (R
+// rows × NV vectors; each weight vector is used R times, each broadcast NV times). NV < 4 serves a last
+// panel with fewer columns (a forecaster's head of 2 outputs reads one vector, not four).
+template <class Ops, int R, int NV = 4>
 inline void Accumulate(const float* const* a, size_t k0, size_t k1, const float* panel,
                        typename Ops::V (&acc)[R][4]) {
   constexpr size_t W = Ops::kWidth;
   for (size_t kk = k0; kk < k1; ++kk) {
     const float* b = panel + kk * 4 * W;
-    const typename Ops::V b0 = Ops::Load(b), b1 = Ops::Load(b + W), b2 = Ops::Load(b + 2 * W),
-                          b3 = Ops::Load(b + 3 * W);
+    typename Ops::V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = Ops::Load(b + v * W);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const typename Ops::V x = Ops::Set1(a[r][kk]);
-      acc[r][0] = Ops::Fma(x, b0, acc[r][0]);
-      acc[r][1] = Ops::Fma(x, b1, acc[r][1]);
-      acc[r][2] = Ops::Fma(x, b2, acc[r][2]);
-      acc[r][3] = Ops::Fma(x, b3, acc[r][3]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Ops::Fma(x, bv[v], acc[r][v]);
     }
   }
 }
@@ -85,22 +83,23 @@ inline void Accumulate(const float* const* a, size_t k0, size_t k1, const float*
 inline constexpr size_t kGroupTiles = 8;
 inline constexpr size_t kBlockK = 128;
 
-// out[r][c0, c0 + 4W) (only columns < n) = bias + a[r] · panel, for one panel of one register tile.
-template <class Ops, int R>
+// out[r][c0, c0 + NV·W) (only columns < n) = bias + a[r] · panel, for one panel of one register tile; NV < 4
+// only for a last panel whose columns from c0 + NV·W on are all ≥ n.
+template <class Ops, int R, int NV>
 __attribute__((noinline)) void GemmTile(const float* const* a, size_t k, const float* panel, const float* bias,
                                         float* const* out, size_t c0, size_t n) {
-  constexpr size_t W = Ops::kWidth, NR = 4 * W;
+  constexpr size_t W = Ops::kWidth, NR = NV * W;
   typename Ops::V acc[R][4];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(bias + c0 + v * W);
-  Accumulate<Ops, R>(a, 0, k, panel, acc);
+    for (int v = 0; v < NV; ++v) acc[r][v] = Ops::Load(bias + c0 + v * W);
+  Accumulate<Ops, R, NV>(a, 0, k, panel, acc);
   if (c0 + NR <= n) {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) Ops::Store(out[r] + c0 + v * W, acc[r][v]);
+      for (int v = 0; v < NV; ++v) Ops::Store(out[r] + c0 + v * W, acc[r][v]);
   } else {  // last, partial panel: store through a buffer, copy the valid columns
     alignas(64) float tail[NR];
     for (int r = 0; r < R; ++r) {
-      for (int v = 0; v < 4; ++v) Ops::Store(tail + v * W, acc[r][v]);
+      for (int v = 0; v < NV; ++v) Ops::Store(tail + v * W, acc[r][v]);
       std::memcpy(out[r] + c0, tail, (n - c0) * sizeof(float));
     }
   }
@@ -166,12 +165,15 @@ inline void DispatchRows(size_t rows, Args&&... args) {
 template <class Ops>
 struct Kernels {
   static constexpr int kRows = Ops::kRows;
-  template <int R>
-  struct GemmTileAt {
-    static void Run(const float* const* a, size_t k, const float* panel, const float* bias, float* const* out,
-                    size_t c0, size_t n) {
-      GemmTile<Ops, R>(a, k, panel, bias, out, c0, n);
-    }
+  template <int NV>
+  struct GemmTiles {
+    template <int R>
+    struct At {
+      static void Run(const float* const* a, size_t k, const float* panel, const float* bias, float* const* out,
+                      size_t c0, size_t n) {
+        GemmTile<Ops, R, NV>(a, k, panel, bias, out, c0, n);
+      }
+    };
   };
   template <int R>
   struct TileProductAt {
@@ -201,9 +203,19 @@ struct Kernels {
         outRows[r] = RowAt<Ops>(out, g0 + r);
       }
       for (size_t c0 = 0; c0 < nPadded && c0 < n; c0 += NR) {
+        // Vectors of the panel that hold columns < n.
+        const size_t vectors = n - c0 >= NR ? 4 : (n - c0 + Ops::kWidth - 1) / Ops::kWidth;
         for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
-          DispatchRows<kRows, GemmTileAt>(TileRows(groupRows, r0), static_cast<const float* const*>(aRows + r0), k,
-                                          packedB + c0 * k, bias, static_cast<float* const*>(outRows + r0), c0, n);
+          const size_t tileRows = TileRows(groupRows, r0);
+          const float* const* tileA = aRows + r0;
+          float* const* tileOut = outRows + r0;
+          const float* panel = packedB + c0 * k;
+          switch (vectors) {
+            case 1: DispatchRows<kRows, GemmTiles<1>::template At>(tileRows, tileA, k, panel, bias, tileOut, c0, n); break;
+            case 2: DispatchRows<kRows, GemmTiles<2>::template At>(tileRows, tileA, k, panel, bias, tileOut, c0, n); break;
+            case 3: DispatchRows<kRows, GemmTiles<3>::template At>(tileRows, tileA, k, panel, bias, tileOut, c0, n); break;
+            default: DispatchRows<kRows, GemmTiles<4>::template At>(tileRows, tileA, k, panel, bias, tileOut, c0, n);
+          }
         }
       }
     }
@@ -231,9 +243,10 @@ struct Kernels {
         return StepRows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
                         outRows + r0};
       };
+      const size_t k = s.hidden > 0 && s.hidden < s.paddedHidden ? s.hidden : s.paddedHidden;
       for (size_t p = 0; p < s.paddedHidden / W; ++p) {
-        for (size_t k0 = 0; k0 < s.paddedHidden; k0 += kBlockK) {
-          const size_t k1 = s.paddedHidden - k0 < kBlockK ? s.paddedHidden : k0 + kBlockK;
+        for (size_t k0 = 0; k0 < k; k0 += kBlockK) {
+          const size_t k1 = k - k0 < kBlockK ? k : k0 + kBlockK;
           for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
             DispatchRows<kRows, TileProductAt>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1, pre + r0 * 4 * W);
         }

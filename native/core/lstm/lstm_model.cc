@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "base/denormals.h"
 #include "base/error.h"
 #include "lstm/lstm_checks.h"
 
@@ -15,6 +16,7 @@ constexpr size_t kMaxLayers = 64;
 constexpr size_t kChunkFloats = 1 << 17;  // gate + hidden scratch per block and time chunk (≈ 512 KiB, L2)
 constexpr size_t kTileRows = 6;           // a multiple of every ISA's register tile height (6, 2, 2)
 constexpr size_t kBlockRows = 48;         // rows per block (a multiple of kTileRows)
+constexpr size_t kMinTaskFlops = 1 << 20;  // about 10–20 µs of kernel work: worth a thread's wake-up
 
 size_t CheckedProduct(std::initializer_list<size_t> factors, const char* what) {
   size_t product = 1;
@@ -87,6 +89,8 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     if (!spec.headBias.empty()) std::copy(spec.headBias.begin(), spec.headBias.end(), headBias_.begin());
     weightBytes_ += (headWeight_.size() + headBias_.size()) * sizeof(float);
   }
+  // Multiply-adds of the gate products per row and step (×2 flops), for TaskCount.
+  for (const PackedLayer& layer : layers_) flopsPerStepRow_ += 2 * 4 * paddedHidden_ * (layer.inputSize + paddedHidden_);
   workspaces_.resize(pool_.threads());
 }
 
@@ -94,12 +98,16 @@ size_t LstmModel::OutputLength(const LstmRunShape& shape) const {
   return CheckedProduct({shape.sequence ? shape.steps : 1, shape.batch, outputSize()}, "the output");
 }
 
-// Few rows: one task per thread, at least 8 rows each (below that a wake-up costs more than the work).
-// Many rows: tasks of about kBlockRows rows, taken dynamically, so a thread the OS delays (this machine is
-// shared) does not hold back the call.
-size_t LstmModel::TaskCount(size_t rows) const {
+// Little work: fewer tasks than threads, each of at least kMinTaskFlops (waking a pool thread and waiting
+// for it takes several µs, far more on a loaded machine: a pipeline's state step of 64 keys at H 24, about
+// 10 µs of work, ran slower on two threads than on one). Few rows: one task per thread, at least 8 rows
+// each. Many rows: tasks of about kBlockRows rows, taken dynamically, so a thread the OS delays (this
+// machine is shared) does not hold back the call. Rows are independent, so results never depend on this.
+size_t LstmModel::TaskCount(size_t rows, size_t steps) const {
   const size_t threads = pool_.threads();
-  if (rows <= threads * kBlockRows) return std::max<size_t>(1, std::min(threads, (rows + 7) / 8));
+  const size_t minRows = std::max<size_t>(8, kMinTaskFlops / std::max<size_t>(1, steps * flopsPerStepRow_));
+  if (rows < threads * minRows) return std::max<size_t>(1, rows / minRows);
+  if (rows <= threads * kBlockRows) return threads;
   return (rows + kBlockRows - 1) / kBlockRows;
 }
 
@@ -122,7 +130,7 @@ void LstmModel::Predict(Span<const float> x, const LstmRunShape& shape, Span<flo
   const size_t outRow = shape.sequence && shape.batchFirst ? T * O : O;
 
   std::lock_guard<std::mutex> lock(mutex_);
-  const size_t tasks = TaskCount(B);
+  const size_t tasks = TaskCount(B, T);
   pool_.Run(tasks, [&](size_t s, size_t thread) {
     const size_t b0 = TaskBegin(B, tasks, s), b1 = TaskBegin(B, tasks, s + 1);
     Workspace& ws = workspaces_[thread];
@@ -140,7 +148,7 @@ void LstmModel::Step(Span<const float> x, Span<const uint32_t> keys, float* stat
           "out must hold keys.length·outputSize floats");
   if (n == 0) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  const size_t tasks = TaskCount(n);
+  const size_t tasks = TaskCount(n, 1);
   pool_.Run(tasks, [&](size_t s, size_t thread) {
     const size_t r0 = TaskBegin(n, tasks, s), r1 = TaskBegin(n, tasks, s + 1);
     const SliceJob job{r1 - r0, 1, x.data + r0 * I, 0, I, state, keys.data + r0, out.data + r0 * O, 0, O, false};
@@ -160,6 +168,7 @@ void LstmModel::Emit(size_t rows, const RowMap& h, const RowMap& out) const {
 // blocks of kBlockRows so a block's gate pre-activations stay in cache however large the batch (the
 // kernels read each weight panel once per group of register tiles either way).
 void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
+  const ScopedFlushDenormals flush;  // saturated gates would otherwise cost a microcode assist each
   for (size_t r0 = 0; r0 < job.rows; r0 += kBlockRows) {
     SliceJob block = job;
     block.rows = std::min(kBlockRows, job.rows - r0);
@@ -205,6 +214,7 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
         LstmStepArgs step;
         step.rows = rows;
         step.paddedHidden = Hp;
+        step.hidden = hidden_;
         step.inputGates = gates + t * rows * G4;
         step.packedWhh = layer.whh.data();
         step.hPrev = t == 0 ? stateH : RowMap{hidden + (t - 1) * rows * Hp, nullptr, SIZE_MAX, 0, Hp};

@@ -98,7 +98,7 @@ class LstmModel {
   void RunSlice(const SliceJob& job, Workspace& ws) const;
   void RunBlock(const SliceJob& job, Workspace& ws) const;
   void Emit(size_t rows, const RowMap& h, const RowMap& out) const;
-  size_t TaskCount(size_t rows) const;
+  size_t TaskCount(size_t rows, size_t steps) const;
   static size_t TaskBegin(size_t rows, size_t tasks, size_t task);
 
   const LstmKernels* kernels_;
@@ -107,6 +107,7 @@ class LstmModel {
   std::vector<float> headWeight_, headBias_;
   std::vector<std::vector<float>> layerBiases_;  // per layer bias_ih, bias_hh as given (packing sums them)
   size_t weightBytes_ = 0;
+  size_t flopsPerStepRow_ = 0;
 
   std::mutex mutex_;  // one call at a time: the pool and workspaces are shared
   ThreadPool pool_;

@@ -355,6 +355,8 @@ void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t ro
   // gets a model input (inputOf_: its index, kNotReady, or kUnknown for a row with a missing feature).
   constexpr int32_t kUnknown = -2, kNotReady = -1;
   inputOf_.resize(rows);
+  const size_t inputFloats = (options_.changeTarget ? R - 1 : R) * F;  // per model input
+  if (modelIn_.size() < rows * inputFloats) modelIn_.resize(rows * inputFloats);
   inputKeys_.clear();
   roundInputs_.assign(rounds + 1, 0);
   for (size_t j = 0, at = 0; j < rounds; ++j) {
@@ -432,8 +434,7 @@ void PipelineCore::GatherInput(uint32_t key, size_t input) {
   const size_t F = features_, R = historyRows_, T = options_.changeTarget ? R - 1 : R;
   const FeatureScaler& in = options_.inputScaler;
   const double* history = &keys_.history[key * R * F];
-  modelIn_.resize((input + 1) * T * F);
-  float* x = &modelIn_[input * T * F];
+  float* x = &modelIn_[input * T * F];  // ScoreRows sized it for every row of the batch
   // Scaled levels, or scaled changes between rows.
   for (size_t i = 0; i < T * F; ++i) {
     const size_t f = i % F;
@@ -453,7 +454,7 @@ void PipelineCore::RunModel(size_t rounds, bool modelOpen) {
     shape.steps = options_.changeTarget ? historyRows_ - 1 : historyRows_;
     shape.batch = inputs;
     shape.batchFirst = true;
-    options_.model->Predict({modelIn_.data(), modelIn_.size()}, shape, {modelOut_.data(), modelOut_.size()});
+    options_.model->Predict({modelIn_.data(), inputs * shape.steps * F}, shape, {modelOut_.data(), modelOut_.size()});
     return;
   }
   for (size_t j = 0; j < rounds; ++j) {

@@ -34,8 +34,11 @@ double RollingZScore::ScoreAndUpdate(uint32_t key, const double* values) {
       continue;
     }
     const double mean = shift_[slot] + s1_[slot] / n;
-    const double m2 = std::fmax(s2_[slot] - s1_[slot] * s1_[slot] / n, 0.0);
-    const double std = std::fmax(std::sqrt(m2 / (n - 1)), options_.minStd);
+    // fmax's rule (a NaN loses) written out: std::fmax is a libm call here, twice per value on the hot path.
+    const double spread = s2_[slot] - s1_[slot] * s1_[slot] / n;
+    const double m2 = spread > 0.0 ? spread : 0.0;
+    const double deviation = std::sqrt(m2 / (n - 1));
+    const double std = deviation > options_.minStd ? deviation : options_.minStd;
     const double z = std::fabs(values[c] - mean) / std;
     if (!(z <= score)) score = std::isnan(score) ? score : z;  // NaN sticks: one channel warming up → NaN
   }

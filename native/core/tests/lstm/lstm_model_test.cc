@@ -91,6 +91,24 @@ SLUICE_TEST(LstmActivationsStayAccurateWhenSaturated) {
   }
 }
 
+SLUICE_TEST(LstmFlushesDenormalsOnlyInsideItsCalls) {
+  // The kernels run with denormals flushed (saturated gates would otherwise take microcode assists); the
+  // caller's mode comes back after Predict and Step, on the calling thread and with a pool.
+  RandomLstm ref(1, 2, 24, 2, 5, 3.0f);
+  for (size_t threads : {1, 2}) {
+    auto model = std::make_shared<LstmModel>(ref.Spec(), threads);
+    const auto x = RandomInput(4 * 2, 3, 200.0f);  // far into saturation
+    std::vector<float> out(4 * 2);
+    model->Predict({x.data(), x.size()}, {1, 4, false, false}, {out.data(), out.size()});
+    LstmState state(model, 4);
+    const uint32_t keys[] = {0, 1, 2, 3};
+    state.Step({keys, 4}, {x.data(), x.size()}, {out.data(), out.size()});
+    for (float v : out) CHECK(std::isfinite(v));
+    volatile float tiny = std::numeric_limits<float>::min();
+    CHECK(tiny / 4.0f > 0.0f);  // a denormal result is still a denormal here, not zero
+  }
+}
+
 SLUICE_TEST(LstmNanInputSpoilsOnlyItsOwnSequence) {
   for (SimdLevel level : SupportedLevels()) {
     RandomLstm ref(2, 3, 20, 2, 4);
@@ -121,6 +139,28 @@ SLUICE_TEST(LstmThreadCountDoesNotChangeResults) {
   five.Predict({x.data(), x.size()}, shape, {c.data(), c.size()});
   CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
   CHECK(std::memcmp(a.data(), c.data(), a.size() * 4) == 0);
+}
+
+SLUICE_TEST(LstmSmallAndLargeStepsGiveTheSameResultsOnAnyThreadCount) {
+  // A small step (64 keys at H 24: below the work that splits a call over threads) runs on the calling
+  // thread, a large one (600 keys) on the pool: both must equal the one-thread model's, bit for bit.
+  RandomLstm ref(1, 2, 24, 2, 8);
+  for (size_t keys : {64, 600}) {
+    std::vector<float> results[2];
+    for (size_t t = 0; t < 2; ++t) {
+      auto model = std::make_shared<LstmModel>(ref.Spec(), t == 0 ? 1 : 2);
+      LstmState state(model, keys);
+      std::vector<uint32_t> ids(keys);
+      for (size_t k = 0; k < keys; ++k) ids[k] = static_cast<uint32_t>(keys - 1 - k);
+      std::vector<float> out(keys * 2);
+      for (uint32_t step = 0; step < 3; ++step) {
+        const auto x = RandomInput(keys * 2, 40 + step, 30.0f);
+        state.Step({ids.data(), keys}, {x.data(), x.size()}, {out.data(), out.size()});
+        results[t].insert(results[t].end(), out.begin(), out.end());
+      }
+    }
+    CHECK(std::memcmp(results[0].data(), results[1].data(), results[0].size() * 4) == 0);
+  }
 }
 
 SLUICE_TEST(LstmRejectsBadWeightsNamingThem) {

@@ -145,7 +145,7 @@ export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   firing(watermark: number): number
   readFired(key: Uint32Array, start: Float64Array, end: Float64Array, count: Float64Array, updated: Uint8Array, values: Float64Array): number
   watermark(): number
-  metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number; liveKeys: number; expiredKeys: number }
+  metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number; liveKeys?: number; expiredKeys?: number }
   info(): { ringPanes: number; memoryBytes: number; keyCapacity: number; keyBytes?: number; dictionaryBytes?: number }
 }
 

@@ -105,10 +105,10 @@ export interface WindowMetrics {
   firedWindows: number
   updateFirings: number
   ignoredWatermarks: number
-  /** Interned keys live now (0 for dense ids). */
-  liveKeys: number
-  /** Interned keys freed so far (keyTtl or expire()). */
-  expiredKeys: number
+  /** Interned keys live now (absent for dense ids). */
+  liveKeys?: number
+  /** Interned keys freed so far, by keyTtl or expire() (absent for dense ids). */
+  expiredKeys?: number
 }
 
 const MAX_DURATION = 2 ** 40

@@ -258,8 +258,10 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     o.Set("firedWindows", m.firedWindows);
     o.Set("updateFirings", m.updateFirings);
     o.Set("ignoredWatermarks", m.ignoredWatermarks);
-    o.Set("liveKeys", m.liveKeys);
-    o.Set("expiredKeys", m.expiredKeys);
+    if (Ready(env).keySpace()) {  // interned keys only: dense ids have no key count to report
+      o.Set("liveKeys", m.liveKeys);
+      o.Set("expiredKeys", m.expiredKeys);
+    }
     return o;
   }
 

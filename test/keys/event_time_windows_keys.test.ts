@@ -6,6 +6,7 @@ import { EventTimeWindows, type FiredWindows, type KeyKind, type PackedKeys } fr
 import { mulberry32 as rng } from '../../lib/runtime/random'
 import { ReferenceWindows, type Aggregate, type ReferenceWindow } from '../reference/event_time_reference'
 import { close } from '../support/fired_windows'
+import { runNode } from '../helpers'
 
 type Kind = Exclude<KeyKind, 'dense'>
 const encoder = new TextEncoder()
@@ -180,4 +181,31 @@ describe('EventTimeWindows with interned keys against a Map-keyed naive recomput
       })
     }
   }
+})
+
+describe('EventTimeWindows with interned keys across processes', () => {
+  it('a snapshot restored in another process gives the same keys and ids, bit for bit', () => {
+    const options = { type: 'tumbling', size: 10, keys: 'string', keyTtl: 100, aggregates: ['count', 'sum'] } as const
+    const w = new EventTimeWindows(options)
+    const keys = ['', 'é', '日本語', '🙂', 'plain', 'a\u0000b']
+    w.push({ timestamps: Float64Array.from(keys, (_, i) => i), keys, values: Float64Array.from(keys, (_, i) => i + 1) })
+    w.expire(['plain'])
+    const bytes = w.snapshot()
+    const here = w.flush()
+    const out = runNode(`
+      const { EventTimeWindows } = require('./dist')
+      const w = new EventTimeWindows(${JSON.stringify(options)})
+      const bytes = Uint8Array.from(Buffer.from(process.argv[1] ?? ${JSON.stringify(Buffer.from(bytes).toString('base64'))}, 'base64'))
+      w.restore(bytes)
+      const same = Buffer.from(w.snapshot()).equals(Buffer.from(bytes))
+      const f = w.flush()
+      console.log(JSON.stringify({ same, keys: f.keys, ids: Array.from(f.key), sums: Array.from(f.values) }))
+    `)
+    const there = JSON.parse(out)
+    expect(there.same).toBe(true)
+    expect(there.keys).toEqual(here.keys)
+    expect(there.ids).toEqual(Array.from(here.key))
+    expect(there.sums).toEqual(Array.from(here.values))
+    expect(there.keys).toEqual(['', 'é', '日本語', '🙂', 'a\u0000b'])
+  })
 })

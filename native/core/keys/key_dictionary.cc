@@ -42,17 +42,28 @@ bool IsUtf8(const uint8_t* s, size_t n) {
   return true;
 }
 
-}  // namespace
-
-KeyDictionary::KeyDictionary(KeyKind kind) : kind_(kind) {
-  Require(kind == KeyKind::kString || kind == KeyKind::kUint64 || kind == KeyKind::kInt64 || kind == KeyKind::kBytes,
-          codes::kInvalidArgument, "unknown key kind");
-  slots_.assign(16, 0);
+// The last 1 to 7 bytes of a key as one word (no variable-length memcpy call).
+inline uint64_t LoadTail(const uint8_t* p, uint32_t n) {
+  uint64_t w = 0;
+  if (n & 4) {
+    uint32_t x;
+    std::memcpy(&x, p, 4);
+    w = x;
+    p += 4;
+  }
+  if (n & 2) {
+    uint16_t x;
+    std::memcpy(&x, p, 2);
+    w |= uint64_t{x} << ((n & 4) * 8);
+    p += 2;
+  }
+  if (n & 1) w |= uint64_t{*p} << ((n & 6) * 8);
+  return w;
 }
 
-uint32_t KeyDictionary::Hash(const uint8_t* key, uint32_t length) {
-  // Word-at-a-time multiply–xorshift, then MurmurHash3's 64-bit finaliser: cheap for 8-byte ids, and every
-  // input bit reaches the 32 bits kept.
+// Word-at-a-time multiply–xorshift, then MurmurHash3's 64-bit finaliser: cheap for 8-byte ids, and every
+// input bit reaches the 32 bits kept. Internal linkage, so it inlines into the lookups.
+inline uint32_t HashKey(const uint8_t* key, uint32_t length) {
   uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t{length} * 0xC2B2AE3D27D4EB4Full);
   uint32_t i = 0;
   for (; i + 8 <= length; i += 8) {
@@ -60,9 +71,7 @@ uint32_t KeyDictionary::Hash(const uint8_t* key, uint32_t length) {
     h ^= h >> 32;
   }
   if (i < length) {
-    uint64_t tail = 0;
-    std::memcpy(&tail, key + i, length - i);
-    h = (h ^ tail) * 0xFF51AFD7ED558CCDull;
+    h = (h ^ LoadTail(key + i, length - i)) * 0xFF51AFD7ED558CCDull;
     h ^= h >> 32;
   }
   h ^= h >> 33;
@@ -71,15 +80,36 @@ uint32_t KeyDictionary::Hash(const uint8_t* key, uint32_t length) {
   return static_cast<uint32_t>(h);
 }
 
+// Equal bytes, for keys of one length: word compares (the last one overlapping) instead of a memcmp call.
+inline bool SameBytes(const uint8_t* a, const uint8_t* b, uint32_t n) {
+  if (n >= 8) {
+    uint32_t i = 0;
+    for (; i + 8 < n; i += 8) {
+      if (Load64(a + i) != Load64(b + i)) return false;
+    }
+    return Load64(a + n - 8) == Load64(b + n - 8);
+  }
+  return n == 0 || LoadTail(a, n) == LoadTail(b, n);
+}
+
+}  // namespace
+
+KeyDictionary::KeyDictionary(KeyKind kind) : kind_(kind) {
+  Require(kind == KeyKind::kString || kind == KeyKind::kUint64 || kind == KeyKind::kInt64 || kind == KeyKind::kBytes,
+          codes::kInvalidArgument, "unknown key kind");
+  slots_.assign(16, 0);
+}
+
+
 int64_t KeyDictionary::Find(const uint8_t* key, uint32_t length) const {
-  const uint32_t hash = Hash(key, length);
+  const uint32_t hash = HashKey(key, length);
   const size_t mask = slots_.size() - 1;
   for (size_t s = hash & mask;; s = (s + 1) & mask) {
     const uint64_t slot = slots_[s];
     if (slot == 0) return -1;
     if (static_cast<uint32_t>(slot >> 32) != hash) continue;
     const uint32_t id = static_cast<uint32_t>(slot) - 1;
-    if (lengths_[id] == length && std::memcmp(arena_.data() + offsets_[id], key, length) == 0) return id;
+    if (lengths_[id] == length && SameBytes(arena_.data() + offsets_[id], key, length)) return id;
   }
 }
 
@@ -124,7 +154,7 @@ void KeyDictionary::InternKeys(size_t count, KeyAt keyAt, uint32_t* ids, uint32_
   if (hashes_.size() < count) hashes_.resize(count);
   for (size_t i = 0; i < count; ++i) {
     const auto [key, length] = keyAt(i);
-    hashes_[i] = Hash(key, length);
+    hashes_[i] = HashKey(key, length);
   }
   const size_t arenaBefore = arena_.size(), capacityBefore = lengths_.size(), createdBefore = created ? created->size() : 0;
   std::vector<uint32_t> local;
@@ -141,7 +171,7 @@ void KeyDictionary::InternKeys(size_t count, KeyAt keyAt, uint32_t* ids, uint32_
       if (slot == 0) break;
       if (static_cast<uint32_t>(slot >> 32) != hash) continue;
       const uint32_t id = static_cast<uint32_t>(slot) - 1;
-      if (lengths_[id] == length && std::memcmp(arena_.data() + offsets_[id], key, length) == 0) {
+      if (lengths_[id] == length && SameBytes(arena_.data() + offsets_[id], key, length)) {
         found = id;
         break;
       }
@@ -205,7 +235,7 @@ void KeyDictionary::Release(uint32_t id) {
 
 void KeyDictionary::Unlink(uint32_t id) {
   const uint32_t length = lengths_[id];
-  const uint32_t hash = Hash(arena_.data() + offsets_[id], length);
+  const uint32_t hash = HashKey(arena_.data() + offsets_[id], length);
   const size_t mask = slots_.size() - 1;
   size_t s = hash & mask;
   while (static_cast<uint32_t>(slots_[s]) != id + 1) s = (s + 1) & mask;
@@ -327,7 +357,7 @@ KeyDictionary KeyDictionary::Read(SnapshotReader& r) {
     d.offsets_[id] = at;
     d.lengths_[id] = length;
     if ((d.live_ + 1) * 4 > d.slots_.size() * 3) d.Grow();
-    const uint32_t hash = Hash(bytes, length);
+    const uint32_t hash = HashKey(bytes, length);
     const size_t mask = d.slots_.size() - 1;
     size_t s = hash & mask;
     while (d.slots_[s] != 0) s = (s + 1) & mask;

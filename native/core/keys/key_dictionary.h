@@ -77,7 +77,6 @@ class KeyDictionary {
 
  private:
   static constexpr uint32_t kFree = UINT32_MAX;
-  static uint32_t Hash(const uint8_t* key, uint32_t length);
   void Grow();
   void Unlink(uint32_t id);  // Release without compaction (Intern's undo relies on the layout staying)
   void Compact();

@@ -187,7 +187,7 @@ export class KafkaConsumerAdapter<R> {
     this.keyCount = expectInteger(options.keyCount ?? 2 ** 32, 'keyCount', 1, 2 ** 32)
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
     this.clock = options.clock ?? (() => performance.now())
-    this.columns = new ColumnBuilder(options.decoder.channels)
+    this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys === 'string')
     this.tracker = this.newTracker()
   }
 
@@ -273,14 +273,14 @@ export class KafkaConsumerAdapter<R> {
       let problem: SluiceKafkaError | undefined
       const offset = Number(message.offset)
       try {
-        this.options.decoder.decode(message.value, columns)
+        this.options.decoder.decode(message.value, columns, message.key)
       } catch (error) {
         problem = new SluiceKafkaError('decode', (error as Error).message, 'ERR_MALFORMED_DATA', topic, partition, offset)
       }
       for (let i = before; i < columns.length && !problem; i++) {
         if (!Number.isFinite(columns.timestamps[i]!)) {
           problem = new SluiceKafkaError('timestamp', `event ${i - before} has timestamp ${columns.timestamps[i]} (must be finite)`, 'ERR_INVALID_ARGUMENT', topic, partition, offset)
-        } else if (columns.keys[i]! >= this.keyCount) {
+        } else if (!columns.stringKeys && columns.keys[i]! >= this.keyCount) {
           problem = new SluiceKafkaError('key', `event ${i - before} has key ${columns.keys[i]} (keyCount ${this.keyCount})`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
         }
       }
@@ -333,7 +333,8 @@ export class KafkaConsumerAdapter<R> {
     const channels = this.columns.channels
     const push = (from: number, to: number) => {
       if (to > from) {
-        state.processor.push({ timestamps: timestamps.subarray(from, to), keys: events.keys.subarray(from, to), values: events.values.subarray(from * channels, to * channels) })
+        const keys = Array.isArray(events.keys) ? events.keys.slice(from, to) : events.keys.subarray(from, to)
+        state.processor.push({ timestamps: timestamps.subarray(from, to), keys, values: events.values.subarray(from * channels, to * channels) })
       }
     }
     let max = state.maxTimestamp

@@ -7,13 +7,18 @@ import { expectInteger, expectOneOf } from '../runtime/validate'
 /** Growable event columns, reused across batches (no per-event allocation once warm). */
 export class ColumnBuilder {
   readonly channels: number
+  /** Keys are strings (`names`), not dense ids (`keys`): decoders with `keys: 'string'`. */
+  readonly stringKeys: boolean
   length = 0
   timestamps: Float64Array
   keys: Uint32Array
+  /** String keys, one per event (stringKeys only). */
+  names: string[] = []
   values: Float64Array
 
-  constructor(channels: number, capacity = 1024) {
+  constructor(channels: number, capacity = 1024, stringKeys = false) {
     this.channels = expectInteger(channels, 'channels', 1, 1024)
+    this.stringKeys = stringKeys
     this.timestamps = new Float64Array(capacity)
     this.keys = new Uint32Array(capacity)
     this.values = new Float64Array(capacity * this.channels)
@@ -35,11 +40,16 @@ export class ColumnBuilder {
   }
 
   /** Appends one event (used by the JSON decoder; the binary decoder writes the arrays directly). */
-  append(timestamp: number, key: number, values: ArrayLike<number>): void {
+  append(timestamp: number, key: number | string, values: ArrayLike<number>): void {
     this.reserve(1)
     const i = this.length
     this.timestamps[i] = timestamp
-    this.keys[i] = key
+    if (this.stringKeys) {
+      this.names[i] = key as string
+      this.keys[i] = 0
+    } else {
+      this.keys[i] = key as number
+    }
     const base = i * this.channels
     for (let c = 0; c < this.channels; c++) this.values[base + c] = values[c] ?? NaN
     this.length = i + 1
@@ -49,10 +59,11 @@ export class ColumnBuilder {
     this.length = 0
   }
 
-  /** Views of the filled part (valid until the next append/reserve). */
-  view(): { timestamps: Float64Array; keys: Uint32Array; values: Float64Array } {
+  /** Views of the filled part (valid until the next append/reserve); string keys as an array of their own. */
+  view(): { timestamps: Float64Array; keys: Uint32Array | string[]; values: Float64Array } {
     const n = this.length
-    return { timestamps: this.timestamps.subarray(0, n), keys: this.keys.subarray(0, n), values: this.values.subarray(0, n * this.channels) }
+    const keys = this.stringKeys ? this.names.slice(0, n) : this.keys.subarray(0, n)
+    return { timestamps: this.timestamps.subarray(0, n), keys, values: this.values.subarray(0, n * this.channels) }
   }
 }
 
@@ -62,8 +73,13 @@ export type MessageValue = Uint8Array | null | undefined
 export interface RecordDecoder {
   /** Values per event. */
   readonly channels: number
-  /** Appends the message's events to `out`. Throws (any error) when the message cannot be decoded. */
-  decode(value: MessageValue, out: ColumnBuilder): void
+  /** 'string': events carry string keys (out.names), for processors built with `keys: 'string'`. Default dense ids. */
+  readonly keys?: 'dense' | 'string'
+  /**
+   * Appends the message's events to `out`. Throws (any error) when the message cannot be decoded.
+   * `key` is the Kafka message key (decoders that take it as the entity key).
+   */
+  decode(value: MessageValue, out: ColumnBuilder, key?: MessageValue): void
 }
 
 export interface BinaryDecoderOptions {
@@ -130,6 +146,22 @@ export interface JsonDecoderOptions {
   timestampField?: string
   keyField?: string
   valuesField?: string
+  /**
+   * 'dense' (default): the key field is an integer id in [0, 2^32). 'string': it is a string (a number is
+   * taken as its decimal string), for processors built with `keys: 'string'`.
+   */
+  keys?: 'dense' | 'string'
+  /** With keys 'string': the Kafka message key (UTF-8) is every record's key; the key field is not read. */
+  keyFromMessage?: boolean
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A string key the windows take: well-formed (no lone surrogate) and at most 65,536 bytes of UTF-8. */
+function checkedStringKey(key: string, what: string): string {
+  if (!(key as string & { isWellFormed(): boolean }).isWellFormed()) throw new SluiceError(`${what} is not well-formed Unicode`, 'ERR_MALFORMED_DATA')
+  if (key.length > 21845 && Buffer.byteLength(key, 'utf8') > 65536) throw new SluiceError(`${what} is longer than 65536 bytes`, 'ERR_MALFORMED_DATA')
+  return key
 }
 
 /** JSON messages: one object or an array of objects, e.g. {"timestamp": 1700000000000, "key": 3, "values": [1.5, 2]}. */
@@ -139,15 +171,28 @@ export function jsonDecoder(options: JsonDecoderOptions): RecordDecoder {
   const tf = options.timestampField ?? 'timestamp'
   const kf = options.keyField ?? 'key'
   const vf = options.valuesField ?? 'values'
-  const one = (record: unknown, out: ColumnBuilder) => {
+  const keys = expectOneOf(options.keys ?? 'dense', 'keys', ['dense', 'string'] as const)
+  if (options.keyFromMessage !== undefined && typeof options.keyFromMessage !== 'boolean') throw new SluiceError('keyFromMessage must be a boolean', 'ERR_INVALID_TYPE')
+  const keyFromMessage = options.keyFromMessage ?? false
+  if (keyFromMessage && keys !== 'string') throw new SluiceError("keyFromMessage needs keys: 'string'", 'ERR_INVALID_ARGUMENT')
+  const recordKey = (r: Record<string, unknown>): number | string => {
+    const key = r[kf] ?? (keys === 'dense' ? 0 : undefined)
+    if (keys === 'string') {
+      if (typeof key === 'number' && Number.isFinite(key)) return String(key)
+      if (typeof key !== 'string') throw new SluiceError(`record "${kf}" must be a string or a number`, 'ERR_MALFORMED_DATA')
+      return checkedStringKey(key, `record "${kf}"`)
+    }
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key > 0xffffffff) {
+      throw new SluiceError(`record "${kf}" must be an integer in [0, 2^32)`, 'ERR_MALFORMED_DATA')
+    }
+    return key
+  }
+  const one = (record: unknown, out: ColumnBuilder, messageKey: string | undefined) => {
     if (typeof record !== 'object' || record === null) throw new SluiceError('record is not an object', 'ERR_MALFORMED_DATA')
     const r = record as Record<string, unknown>
     const timestamp = r[tf]
     if (typeof timestamp !== 'number') throw new SluiceError(`record has no numeric "${tf}"`, 'ERR_MALFORMED_DATA')
-    const key = r[kf] ?? 0
-    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key > 0xffffffff) {
-      throw new SluiceError(`record "${kf}" must be an integer in [0, 2^32)`, 'ERR_MALFORMED_DATA')
-    }
+    const key = messageKey ?? recordKey(r)
     let values = r[vf]
     if (typeof values === 'number') values = [values]
     if (!Array.isArray(values) || values.length !== channels || values.some((x) => typeof x !== 'number' && x !== null)) {
@@ -158,16 +203,27 @@ export function jsonDecoder(options: JsonDecoderOptions): RecordDecoder {
   }
   return {
     channels,
-    decode(value: MessageValue, out: ColumnBuilder): void {
+    keys,
+    decode(value: MessageValue, out: ColumnBuilder, key?: MessageValue): void {
       if (!(value instanceof Uint8Array)) throw new SluiceError('message has no value', 'ERR_MALFORMED_DATA')
+      if (keys === 'string' && !out.stringKeys) throw new SluiceError("a decoder with keys: 'string' needs a ColumnBuilder of string keys", 'ERR_INVALID_ARGUMENT')
+      let messageKey: string | undefined
+      if (keyFromMessage) {
+        if (!(key instanceof Uint8Array)) throw new SluiceError('message has no key', 'ERR_MALFORMED_DATA')
+        try {
+          messageKey = checkedStringKey(utf8.decode(key), 'message key')
+        } catch (error) {
+          throw error instanceof SluiceError ? error : new SluiceError('message key is not valid UTF-8', 'ERR_MALFORMED_DATA')
+        }
+      }
       let parsed: unknown
       try {
         parsed = JSON.parse(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8'))
       } catch (error) {
         throw new SluiceError(`invalid JSON: ${(error as Error).message}`, 'ERR_MALFORMED_DATA')
       }
-      if (Array.isArray(parsed)) for (const record of parsed) one(record, out)
-      else one(parsed, out)
+      if (Array.isArray(parsed)) for (const record of parsed) one(record, out, messageKey)
+      else one(parsed, out, messageKey)
     },
   }
 }

@@ -53,6 +53,7 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
   push(batch: EventColumns): void {
     // The pipeline's own tracker (same bound) fires what the batch's watermark closes; the rows wait for
     // advanceWatermark, which the adapter calls after every push.
+    if (Array.isArray(batch.keys)) throw new SluiceError("the Pipeline takes dense ids: use a decoder with keys: 'dense'", 'ERR_INVALID_TYPE')
     this.collect(this.pipeline.process({ timestamps: batch.timestamps, keys: batch.keys, values: batch.values, now: 0 }))
   }
 

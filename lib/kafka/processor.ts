@@ -7,7 +7,8 @@ import { rowOf, windowFields } from './result_rows'
 
 export interface EventColumns {
   timestamps: Float64Array
-  keys: Uint32Array
+  /** Dense ids, or string keys (a decoder with keys: 'string', a processor built with keys: 'string'). */
+  keys: Uint32Array | string[]
   /** Row-major [event][channel]. */
   values: Float64Array
 }
@@ -31,7 +32,8 @@ export interface PartitionProcessor<R> {
 
 /** A fired window, one object per window (windows fire far less often than events arrive). */
 export interface WindowResult {
-  key: number
+  /** The dense id, or with string keys the key itself. */
+  key: number | string
   start: number
   end: number
   count: number
@@ -67,8 +69,10 @@ export class WindowProcessor implements PartitionProcessor<WindowResult> {
     const fired = this.windows.advanceWatermark(watermark)
     const per = this.windows.valuesPerWindow
     const results: WindowResult[] = new Array(fired.length)
+    const names = this.windows.keyKind === 'string' ? (fired.keys as string[]) : undefined
     for (let i = 0; i < fired.length; i++) {
-      results[i] = { ...windowFields(fired, i), updated: fired.updated[i] === 1, values: rowOf(fired.values, i, per) }
+      const fields = windowFields(fired, i)
+      results[i] = { ...fields, key: names ? names[i]! : fields.key, updated: fired.updated[i] === 1, values: rowOf(fired.values, i, per) }
     }
     return results
   }

@@ -37,6 +37,23 @@ export interface NativeAddon {
   NativeCudaLstmState: new (model: NativeLstmModel, capacity: number) => NativeLstmState
   /** The Pipeline's native pass; `model` (a CPU model) when options.mode is not 'none'; `now` the tracker's start. */
   NativePipeline: new (options: NativePipelineOptions, model: NativeLstmModel | undefined, now: number) => NativePipeline
+  /** kind: 'string' | 'bigint' | 'bigint64' | 'bytes'. */
+  KeyDictionary: new (kind: string, maxKeys: number | undefined) => NativeKeyDictionary
+}
+
+/** Keys as packed bytes: key i is bytes[offsets[i] … offsets[i + 1]). */
+export interface NativePackedKeys {
+  bytes: Uint8Array
+  offsets: Uint32Array
+}
+
+export interface NativeKeyDictionary extends NativeSnapshotHandle {
+  intern(keys: BigInt64Array | BigUint64Array | NativePackedKeys, ids: Uint32Array): void
+  /** ids[i] = the id of key i, or 0xFFFFFFFF. */
+  find(keys: BigInt64Array | BigUint64Array | NativePackedKeys, ids: Uint32Array): void
+  release(ids: Uint32Array): void
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
+  info(): { size: number; idCapacity: number; keyBytes: number; memoryBytes: number }
 }
 
 /** Every native object: close() frees its memory now (the finalizer does otherwise). */
@@ -103,16 +120,25 @@ export interface NativeSlidingWindow extends NativeSnapshotHandle {
 }
 
 /** The binding reads each duration by name (a missing one is 0; slide defaults to size for tumbling). */
-export type NativeEventTimeWindowsOptions = Partial<Record<'size' | 'slide' | 'gap' | 'offset' | 'allowedLateness' | 'horizon', number>> & {
+export type NativeEventTimeWindowsOptions = Partial<Record<'size' | 'slide' | 'gap' | 'offset' | 'allowedLateness' | 'horizon' | 'maxKeys' | 'keyTtl', number>> & {
   kind: 'tumbling' | 'sliding' | 'session'
   keyCount: number
+  /** Interned keys' kind ('string' | 'bigint' | 'bigint64' | 'bytes'); absent: dense ids. */
+  keys?: string
   channels: number
   aggregates: readonly string[]
 }
 
 export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   /** Returns how many indices it wrote to lateOut. */
-  push(timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, lateOut: Uint32Array): number
+  /** keys: dense ids (or the ids intern() gave), or 64-bit / packed keys interned natively first. */
+  push(timestamps: Float64Array, keys: Uint32Array | BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array } | undefined, values: Float64Array | Float32Array, lateOut: Uint32Array): number
+  intern(keys: BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }, ids: Uint32Array): void
+  undoIntern(): void
+  expire(keys: Uint32Array | BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }): number
+  expired(): Uint32Array
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }
+  liveIds(): Uint32Array
   /** advance, flush: the windows that fired, staged for readFired. */
   advance(watermark: number): number
   flush(): number
@@ -120,8 +146,8 @@ export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   firing(watermark: number): number
   readFired(key: Uint32Array, start: Float64Array, end: Float64Array, count: Float64Array, updated: Uint8Array, values: Float64Array): number
   watermark(): number
-  metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number }
-  info(): { ringPanes: number; memoryBytes: number }
+  metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number; liveKeys?: number; expiredKeys?: number }
+  info(): { ringPanes: number; memoryBytes: number; keyCapacity: number; keyBytes?: number; dictionaryBytes?: number }
 }
 
 export interface NativeWatermarkTracker extends NativeSnapshotHandle {

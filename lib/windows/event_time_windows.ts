@@ -1,5 +1,6 @@
 // EventTimeWindows: keyed tumbling / sliding / session windows driven by event time (Flink's rules), over
 // columns. See docs/event-time.md for the firing rule, lateness, memory per key and NaN policy.
+import { expectKeyColumn, expectKeyKind, StringKeys, unpackStrings, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
 import type { NativeEventTimeWindows, NativeEventTimeWindowsOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
@@ -29,8 +30,27 @@ export interface EventTimeWindowsOptions {
    * horizon of them, contiguous); pauses and watermark jumps cost no slots. Default 4·size.
    */
   horizon?: number
-  /** Keys are dense ids in [0, keyCount). Default 1. */
+  /**
+   * How batches carry keys (docs/keys.md): 'dense' Uint32Array ids (default, the fast path), or keys interned
+   * natively into ids — 'string' (string[]), 'bigint' / 'bigint64' (BigUint64Array / BigInt64Array back;
+   * either array goes in), 'bytes' ({ bytes, offsets }). Fired windows then carry `keys` of that kind too.
+   */
+  keys?: KeyKind
+  /**
+   * Dense ids: given, ids are in [0, keyCount) (unless maxKeys is larger); omitted, the key space grows on
+   * demand. Other kinds: the starting capacity (default 64); it doubles as keys arrive.
+   */
   keyCount?: number
+  /**
+   * The most keys: dense ids below maxKeys (the key space growing up to it), or live interned keys (a batch
+   * with new keys beyond is ERR_OUT_OF_RANGE and changes nothing). Default 2^28.
+   */
+  maxKeys?: number
+  /**
+   * Interned keys only: a key with no event for keyTtl (event time) behind the watermark and no window
+   * still open is freed (its state, its dictionary entry; its id is reused) at the next advance. Default: never.
+   */
+  keyTtl?: number
   /** Values per event. Default 1. */
   channels?: number
   /** Default ['count', 'sum', 'mean', 'min', 'max']. */
@@ -41,8 +61,8 @@ export interface EventTimeWindowsOptions {
 
 export interface EventBatch {
   timestamps: Float64Array
-  /** Optional: all key 0. */
-  keys?: Uint32Array
+  /** Of the windows' `keys` kind, one per event. Optional for dense ids: all key 0. */
+  keys?: KeyColumn
   /** Row-major [event][channel]. */
   values: Float64Array | Float32Array
 }
@@ -55,7 +75,10 @@ export interface PushResult {
 /** Fired windows as columns, in (end, key) order. Views of reused arrays unless `out` arrays were given. */
 export interface FiredWindows {
   length: number
+  /** Dense ids (interned keys: their ids, valid while the key lives). */
   key: Uint32Array
+  /** Interned keys: the windows' keys in their kind (string[], BigUint64Array, …, { bytes, offsets }). */
+  keys?: KeyValues
   start: Float64Array
   end: Float64Array
   /** Events in the window (NaN values included). */
@@ -82,12 +105,19 @@ export interface WindowMetrics {
   firedWindows: number
   updateFirings: number
   ignoredWatermarks: number
+  /** Interned keys live now (absent for dense ids). */
+  liveKeys?: number
+  /** Interned keys freed so far, by keyTtl or expire() (absent for dense ids). */
+  expiredKeys?: number
 }
 
 const MAX_DURATION = 2 ** 40
 
 export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTimeWindows>) {
   readonly type: WindowType
+  /** How batches carry keys. */
+  readonly keyKind: KeyKind
+  /** The starting key capacity (dense ids without maxKeys: the fixed key count). */
   readonly keyCount: number
   readonly channels: number
   readonly aggregates: readonly AggregateName[]
@@ -97,6 +127,10 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
   private lateBuffer = new Uint32Array(0)
   private fired = { key: new Uint32Array(0), start: new Float64Array(0), end: new Float64Array(0), count: new Float64Array(0), updated: new Uint8Array(0), values: new Float64Array(0) }
   private firedCount = 0
+  private firedKeys: KeyValues | undefined
+  private readonly strings: StringKeys | undefined
+  private readonly keyTtl: number | undefined
+  private ids = new Uint32Array(0)  // string keys' ids for a push (reused)
 
   constructor(options: EventTimeWindowsOptions) {
     super()
@@ -114,7 +148,21 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
       assigner = { size, slide, offset, horizon: duration(options.horizon ?? 0, 'horizon', 0) }
     }
     const allowedLateness = duration(options.allowedLateness ?? 0, 'allowedLateness', 0)
-    this.keyCount = expectInteger(options.keyCount ?? 1, 'keyCount', 1, 2 ** 28)
+    this.keyKind = expectKeyKind(options.keys ?? 'dense')
+    const maxKeys = options.maxKeys === undefined ? undefined : expectInteger(options.maxKeys, 'maxKeys', 1, 2 ** 28)
+    const keyTtl = options.keyTtl === undefined ? undefined : duration(options.keyTtl, 'keyTtl', 1)
+    if (keyTtl !== undefined && this.keyKind === 'dense') {
+      throw new SluiceError("keyTtl needs interned keys (keys: 'string', 'bigint', 'bigint64' or 'bytes')", 'ERR_INVALID_ARGUMENT')
+    }
+    const dense = this.keyKind === 'dense'
+    this.keyCount = expectInteger(options.keyCount ?? (dense && maxKeys === undefined ? 64 : Math.min(64, maxKeys ?? 64)), 'keyCount', 1, 2 ** 28)
+    // Dense ids without keyCount grow on demand up to maxKeys (default 2^28); with keyCount they are fixed.
+    const denseLimit = options.keyCount === undefined ? (maxKeys ?? 2 ** 28) : maxKeys
+    if (dense && denseLimit !== undefined && denseLimit < this.keyCount) {
+      throw new SluiceError(`maxKeys must be >= keyCount (${this.keyCount}), got ${denseLimit}`, 'ERR_OUT_OF_RANGE')
+    }
+    this.strings = this.keyKind === 'string' ? new StringKeys() : undefined
+    this.keyTtl = keyTtl
     this.channels = expectInteger(options.channels ?? 1, 'channels', 1, 1024)
     const aggregates = options.aggregates ?? ['count', 'sum', 'mean', 'min', 'max']
     if (!Array.isArray(aggregates) || aggregates.length === 0 || aggregates.length > 64) {
@@ -126,7 +174,8 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
       throw new SluiceError('tracker must be a WatermarkTracker', 'ERR_INVALID_TYPE')
     }
     this.tracker = options.tracker
-    const spec = { kind: this.type, ...assigner, allowedLateness, keyCount: this.keyCount, channels: this.channels, aggregates: this.aggregates }
+    const keySpace = dense ? { maxKeys: denseLimit } : { keys: this.keyKind, maxKeys, keyTtl }
+    const spec = { kind: this.type, ...assigner, allowedLateness, keyCount: this.keyCount, ...keySpace, channels: this.channels, aggregates: this.aggregates }
     this.attach(new (native().EventTimeWindows)(spec))
   }
 
@@ -136,8 +185,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     if (typeof batch !== 'object' || batch === null) throw new SluiceError('batch must be an object', 'ERR_INVALID_TYPE')
     const timestamps = expectTypedArray(batch.timestamps, 'timestamps', Float64Array)
     const n = timestamps.length
-    const keys = batch.keys === undefined ? undefined : expectTypedArray(batch.keys, 'keys', Uint32Array)
-    if (keys) expectLength(keys, n, 'keys')
+    const keys = batch.keys === undefined && this.keyKind === 'dense' ? undefined : expectKeyColumn(batch.keys, this.keyKind, n)
     const values = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(batch.values, 'values', Float64Array, Float32Array)
     expectLength(values, n * this.channels, 'values')
     let late: Uint32Array
@@ -147,8 +195,24 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
       if (this.lateBuffer.length < n) this.lateBuffer = new Uint32Array(Math.max(n, 2 * this.lateBuffer.length))
       late = this.lateBuffer
     }
-    const lateCount = handle.push(timestamps, keys, values, late)
-    return { late: late.subarray(0, lateCount) }
+    if (this.strings === undefined) {
+      const lateCount = handle.push(timestamps, keys as Exclude<KeyColumn, readonly string[]> | undefined, values, late)
+      return { late: late.subarray(0, lateCount) }
+    }
+    // string[]: ids from the JS map, new keys interned natively in one call; undone if the push fails.
+    if (this.ids.length < n) this.ids = new Uint32Array(Math.max(n, 2 * this.ids.length))
+    const ids = this.ids.subarray(0, n)
+    const created = this.strings.translate(keys as readonly string[], ids, (packed, into) => handle.intern(packed, into))
+    try {
+      const lateCount = handle.push(timestamps, ids, values, late)
+      return { late: late.subarray(0, lateCount) }
+    } catch (error) {
+      if (created.length > 0) {
+        handle.undoIntern()
+        this.strings.forget(created)
+      }
+      throw error
+    }
   }
 
   /**
@@ -171,7 +235,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     }
     this.checkOut(out, wm)
     this.firedCount = handle.advance(wm)
-    return this.lastFired(out)
+    return this.fired_(out)
   }
 
   /** The windows issue's `advance(time)`: the same as advanceWatermark(time) (all data ≤ time has arrived). */
@@ -185,7 +249,56 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     const handle = this.native()
     this.checkOut(out, Infinity)
     this.firedCount = handle.flush()
-    return this.lastFired(out)
+    return this.fired_(out)
+  }
+
+  /** After advance / flush: forget the string keys that expired, read the windows, resolve their keys once. */
+  private fired_(out: FiredWindowsOut | undefined): FiredWindows {
+    if (this.strings !== undefined && this.keyTtl !== undefined) this.strings.forget(this.native().expired())
+    this.firedKeys = undefined
+    const fired = this.lastFired(out)
+    if (this.keyKind !== 'dense') {
+      const handle = this.native()
+      this.firedKeys = this.strings ? this.strings.stringsOf(fired.key) : (handle.keysOf(fired.key) as KeyValues)
+      fired.keys = this.firedKeys
+    }
+    return fired
+  }
+
+  /**
+   * Frees keys now, with whatever they hold (their open windows are dropped, not fired); their ids are
+   * reused. `keys` of the windows' kind (unknown ones are skipped) or their ids. Returns how many were freed.
+   */
+  expire(keys: KeyColumn | Uint32Array): number {
+    const handle = this.native()
+    if (this.keyKind === 'dense') throw new SluiceError("expire() needs interned keys (the `keys` option)", 'ERR_INVALID_ARGUMENT')
+    let freed: number
+    if (keys instanceof Uint32Array) {
+      freed = handle.expire(keys)
+    } else if (this.strings !== undefined) {
+      const strings = expectKeyColumn(keys, 'string', Array.isArray(keys) ? keys.length : -1) as readonly string[]
+      const ids: number[] = []
+      for (const s of strings) {
+        const id = typeof s === 'string' ? this.strings.idOf(s) : undefined
+        if (id !== undefined) ids.push(id)
+      }
+      freed = handle.expire(Uint32Array.from(ids))
+    } else {
+      const n = keys instanceof BigInt64Array || keys instanceof BigUint64Array ? keys.length : ((keys as PackedKeys)?.offsets?.length ?? 0) - 1
+      freed = handle.expire(expectKeyColumn(keys, this.keyKind, n) as BigInt64Array | PackedKeys)
+    }
+    if (this.strings !== undefined) this.strings.forget(handle.expired())
+    return freed
+  }
+
+  /** Replaces the state with a snapshot's (the key dictionary included); see Snapshots.restore. */
+  override restore(bytes: Uint8Array): void {
+    super.restore(bytes)
+    const handle = this.native()
+    if (this.strings !== undefined) {
+      const ids = handle.liveIds()
+      this.strings.reset(ids, handle.keysOf(ids) as PackedKeys)
+    }
   }
 
   /** The windows of the last advance/flush again (e.g. into other arrays). */
@@ -213,6 +326,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     handle.readFired(target.key, target.start, target.end, target.count, target.updated, target.values)
     return {
       length: n,
+      ...(this.firedKeys !== undefined ? { keys: this.firedKeys } : {}),
       key: target.key.subarray(0, n),
       start: target.start.subarray(0, n),
       end: target.end.subarray(0, n),
@@ -231,8 +345,11 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     return this.native().metrics()
   }
 
-  /** Ring size in panes (tumbling / sliding) and native bytes held now. */
-  info(): { ringPanes: number; memoryBytes: number } {
+  /**
+   * Ring size in panes (tumbling / sliding), native bytes held now (the key dictionary included), the key
+   * capacity of the per-key arrays, and with interned keys the keys' own bytes and the dictionary's bytes.
+   */
+  info(): { ringPanes: number; memoryBytes: number; keyCapacity: number; keyBytes?: number; dictionaryBytes?: number } {
     return this.native().info()
   }
 

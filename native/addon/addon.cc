@@ -44,6 +44,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitLstmWindows(env, exports);
   InitSnapshotEnvelope(env, exports);
   InitPipeline(env, exports);
+  InitKeyDictionary(env, exports);
 }
 
 Napi::Value SluiceAddon::SetErrorClass(const Napi::CallbackInfo& info) {

@@ -60,3 +60,4 @@ void InitCudaLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);
 void InitSnapshotEnvelope(Napi::Env env, Napi::Object exports);
 void InitPipeline(Napi::Env env, Napi::Object exports);
+void InitKeyDictionary(Napi::Env env, Napi::Object exports);

@@ -81,6 +81,7 @@ class StableColumn {
  public:
   StableColumn() = default;
   StableColumn(StableColumn&&) = default;  // the vector's buffer moves with it: span_ stays valid
+  StableColumn& operator=(StableColumn&&) = default;
   StableColumn(const StableColumn&) = delete;
   StableColumn(Napi::Env env, const Napi::Value& value, const char* argName) {
     const sluice::Span<T> caller = ToSpan<T>(env, value, argName);

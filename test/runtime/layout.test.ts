@@ -1,6 +1,6 @@
 // The layout rule of lib/: every file sits in a domain folder, and a domain imports only the domains below
-// it (runtime at the bottom; windows and lstm side by side and independent; pipeline over both; kafka over
-// windows and pipeline; cli and the package entries over everything). Reads the import statements of
+// it (runtime at the bottom, keys — the key dictionary and key columns — over it; windows and lstm side by
+// side and independent, both over keys; pipeline over both; kafka over windows and pipeline; cli and the package entries over everything). Reads the import statements of
 // every file, so a new import that runs the wrong way fails here.
 import fs from 'node:fs'
 import path from 'node:path'
@@ -9,15 +9,16 @@ import { repoRoot } from '../helpers'
 
 const libRoot = path.join(repoRoot, 'lib')
 // 'package': files of the package outside lib/ (package.json).
-const everything = ['runtime', 'windows', 'lstm', 'pipeline', 'kafka', 'cli', 'entry', 'package']
+const everything = ['runtime', 'keys', 'windows', 'lstm', 'pipeline', 'kafka', 'cli', 'entry', 'package']
 
 /** The domains each domain may import from (its own included). 'entry' is lib/index.ts. */
 const allowed: Record<string, readonly string[]> = {
   runtime: ['runtime'],
-  windows: ['runtime', 'windows'],
-  lstm: ['runtime', 'lstm'],
-  pipeline: ['runtime', 'windows', 'lstm', 'pipeline'],
-  kafka: ['runtime', 'windows', 'pipeline', 'kafka'],
+  keys: ['runtime', 'keys'],
+  windows: ['runtime', 'keys', 'windows'],
+  lstm: ['runtime', 'keys', 'lstm'],
+  pipeline: ['runtime', 'keys', 'windows', 'lstm', 'pipeline'],
+  kafka: ['runtime', 'keys', 'windows', 'pipeline', 'kafka'],
   cli: everything,
   entry: everything,
 }
@@ -78,11 +79,13 @@ describe('lib/ layout', () => {
 })
 
 // The same rule in native/: core files include each other by their path from native/core ("base/span.h"),
-// addon files also include the shared binding helpers at native/addon's top ("addon.h"). windows/ and lstm/
-// include base/ and themselves only, on both layers; base/ includes only base/.
+// addon files also include the shared binding helpers at native/addon's top ("addon.h"). keys/ includes base/
+// only; windows/ and lstm/ include base/, keys/ and themselves, on both layers; base/ includes only base/.
 describe('native/ layout', () => {
   const nativeRoot = path.join(repoRoot, 'native')
-  const nativeAllowed: Record<string, readonly string[]> = { base: ['base'], windows: ['base', 'windows'], lstm: ['base', 'lstm'], pipeline: ['base', 'windows', 'lstm', 'pipeline'] }
+  const nativeAllowed: Record<string, readonly string[]> = {
+    base: ['base'], keys: ['base', 'keys'], windows: ['base', 'keys', 'windows'], lstm: ['base', 'keys', 'lstm'], pipeline: ['base', 'keys', 'windows', 'lstm', 'pipeline'],
+  }
 
   function nativeFiles(dir: string): string[] {
     return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -112,7 +115,7 @@ describe('native/ layout', () => {
     return fs.existsSync(dir) ? nativeFiles(dir) : []
   }))
 
-  it('includes only base/ and the own domain from windows/ and lstm/, on the core and addon layers', () => {
+  it('includes only base/, keys/ and the own domain from windows/ and lstm/, on the core and addon layers', () => {
     expect(files.length).toBeGreaterThan(30)
     expect(files.flatMap((file) => includeViolations(file, fs.readFileSync(file, 'utf8')))).toEqual([])
   })

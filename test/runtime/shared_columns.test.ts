@@ -158,4 +158,46 @@ describe('shared keys and timestamps changed by another thread during a call', (
     `, calls)
     expectSurvived(outcome, calls, ['ERR_OUT_OF_RANGE'])
   })
+
+  // Packed byte keys: the dictionary checks every key's offsets (and UTF-8) in one pass and interns in the
+  // next; offsets flipped to run past the bytes must be refused, never read (KeyColumn copies them).
+  it('EventTimeWindows.push with packed byte keys: shared offsets', () => {
+    const outcome = race(`
+      const shared = new SharedArrayBuffer((${rows} + 1) * 4)
+      const column = new Uint32Array(shared)
+      const valid = Array.from({ length: ${rows} + 1 }, (_, i) => i)
+      const bad = Array.from({ length: ${rows} + 1 }, (_, i) => (i === 0 ? 0 : 0x7ffffff0 + i))
+      column.set(valid)
+      const bytes = new Uint8Array(${rows}).map((_, i) => 97 + (i % 8))
+      const windows = new sluice.EventTimeWindows({ type: 'tumbling', size: 100, keys: 'bytes', aggregates: ['sum'] })
+      const values = new Float64Array(${rows}).fill(1)
+      let t = 0
+      function call() {
+        const timestamps = Float64Array.from({ length: ${rows} }, () => t++)
+        windows.advance(t - 200)
+        windows.push({ timestamps, keys: { bytes, offsets: column }, values })
+      }
+    `, calls)
+    expectSurvived(outcome, calls, ['ERR_OUT_OF_RANGE'])
+  })
+
+  it('EventTimeWindows.push with 64-bit keys and expire(): shared ids', () => {
+    const outcome = race(`
+      const shared = new SharedArrayBuffer(${rows} * 8)
+      const column = new BigUint64Array(shared)
+      const valid = Array.from({ length: ${rows} }, (_, i) => BigInt(i % 16))
+      const bad = Array.from({ length: ${rows} }, (_, i) => 2n ** 64n - 1n - BigInt(i % 16))
+      column.set(valid)
+      const windows = new sluice.EventTimeWindows({ type: 'sliding', size: 100, slide: 50, keys: 'bigint', maxKeys: 24, aggregates: ['sum'] })
+      const values = new Float64Array(${rows}).fill(1)
+      let t = 0
+      function call() {
+        const timestamps = Float64Array.from({ length: ${rows} }, () => t++)
+        windows.advance(t - 200)
+        windows.push({ timestamps, keys: column, values })
+        if (t % 4096 < ${rows}) windows.expire(column)
+      }
+    `, calls)
+    expectSurvived(outcome, calls, ['ERR_OUT_OF_RANGE'])
+  })
 })

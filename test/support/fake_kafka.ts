@@ -20,9 +20,9 @@ export class FakeConsumer {
   assign(partitions: number[]): void {
     for (const l of this.listeners) l({ payload: { memberAssignment: { [this.topic]: partitions } } })
   }
-  deliver(partition: number, messages: { offset: number; value: Buffer | null }[]): Promise<void> {
+  deliver(partition: number, messages: { offset: number; value: Buffer | null; key?: Buffer | null }[]): Promise<void> {
     return this.eachBatch!({
-      batch: { topic: this.topic, partition, messages: messages.map((m) => ({ offset: String(m.offset), value: m.value, key: null })) },
+      batch: { topic: this.topic, partition, messages: messages.map((m) => ({ offset: String(m.offset), value: m.value, key: m.key ?? null })) },
       heartbeat: async () => undefined,
       resolveOffset: () => undefined,
     })
@@ -49,7 +49,7 @@ export class FakeProducer {
 }
 
 /** Delivers messages in batches whose sizes come from `sizes` (cycled). */
-export async function deliverInBatches(consumer: FakeConsumer, partition: number, messages: { offset: number; value: Buffer | null }[], sizes: number[]): Promise<void> {
+export async function deliverInBatches(consumer: FakeConsumer, partition: number, messages: { offset: number; value: Buffer | null; key?: Buffer | null }[], sizes: number[]): Promise<void> {
   for (let i = 0, s = 0; i < messages.length; s++) {
     const n = sizes[s % sizes.length]!
     await consumer.deliver(partition, messages.slice(i, i + n))

@@ -2,9 +2,11 @@
 // caller's typed arrays (zero-copy); fired windows are staged natively and copied out by readFired into
 // arrays that lib/event_time_windows.ts reuses.
 #include <memory>
+#include <vector>
 
 #include "addon.h"
 #include "arguments.h"
+#include "keys/key_column.h"
 #include "native_handle.h"
 #include "typed_array.h"
 #include "windows/aggregates_option.h"
@@ -35,6 +37,20 @@ sluice::EventTimeWindowsOptions ParseOptions(Napi::Env env, const Napi::Value& v
   }
   options.keyCount = static_cast<uint32_t>(keyCount);
   options.channels = static_cast<uint32_t>(channels);
+  // Key spaces: keys of another kind (a dictionary), or dense ids that grow up to maxKeys.
+  const Napi::Value keys = o.Get("keys");
+  const double maxKeys = NumberOption(env, o, "maxKeys", 0), keyTtl = NumberOption(env, o, "keyTtl", 0);
+  if (!(maxKeys >= 0 && maxKeys <= 4294967295.0)) ThrowSluiceError(env, sluice::codes::kOutOfRange, "maxKeys must be a positive integer");
+  if (!keys.IsUndefined() && !(keys.IsString() && keys.As<Napi::String>().Utf8Value() == "dense")) {
+    sluice::KeySpaceOptions space;
+    space.kind = KeyKindArg(env, keys, "keys");
+    if (maxKeys > 0) space.maxKeys = static_cast<uint32_t>(maxKeys);
+    space.keyTtl = keyTtl;
+    options.keySpace = space;
+  } else {
+    if (keyTtl != 0) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "keyTtl needs keys of a kind (string, bigint, bytes)");
+    options.maxKeys = static_cast<uint32_t>(maxKeys);
+  }
   options.aggregates = AggregatesOption(env, o);
   return options;
 }
@@ -51,6 +67,12 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
                               InstanceMethod("watermark", &EventTimeWindowsBinding::Watermark),
                               InstanceMethod("metrics", &EventTimeWindowsBinding::Metrics),
                               InstanceMethod("info", &EventTimeWindowsBinding::Info),
+                              InstanceMethod("intern", &EventTimeWindowsBinding::Intern),
+                              InstanceMethod("undoIntern", &EventTimeWindowsBinding::UndoIntern),
+                              InstanceMethod("expire", &EventTimeWindowsBinding::Expire),
+                              InstanceMethod("expired", &EventTimeWindowsBinding::Expired),
+                              InstanceMethod("keysOf", &EventTimeWindowsBinding::KeysOf),
+                              InstanceMethod("liveIds", &EventTimeWindowsBinding::LiveIds),
                               InstanceMethod("snapshot", &EventTimeWindowsBinding::Snapshot),
                               InstanceMethod("restore", &EventTimeWindowsBinding::Restore)});
   }
@@ -78,22 +100,99 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     });
   }
 
-  // push(timestamps, keys | undefined, values, lateOut) → number of late events written to lateOut.
+  // push(timestamps, keys | undefined, values, lateOut) → number of late events written to lateOut. keys:
+  // dense ids (Uint32Array), or for a key space 64-bit ids or { bytes, offsets }, interned here first.
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     EventTimeWindows& engine = Ready(env);
-    // Timestamps and keys are checked in one pass and index panes in the next: StableColumn copies them
-    // when another thread can change them meanwhile (a SharedArrayBuffer).
+    // Timestamps and keys are checked in one pass and index panes in the next: StableColumn / KeyColumn
+    // copy them when another thread can change them meanwhile (a SharedArrayBuffer).
     const StableColumn<double> timestamps(env, info[0], "timestamps");
-    const auto keys = StableColumn<uint32_t>::Optional(env, info[1], "keys");
+    StableColumn<uint32_t> keys;
+    KeyColumn keyColumn;
+    const bool interned = !info[1].IsUndefined() && !IsUint32Array(info[1]);
+    if (interned) keyColumn = KeyColumn(env, info[1], "keys");
+    else keys = StableColumn<uint32_t>::Optional(env, info[1], "keys");
     const FloatSpan values = ToFloatSpan(env, info[2], "values");
     const auto lateOut = ToSpan<uint32_t>(env, info[3], "lateOut");
     return TranslateErrors(env, [&] {
-      const size_t late = values.isFloat32
-                              ? engine.Push<float>(timestamps.span(), keys.span(), values.f32, lateOut)
-                              : engine.Push<double>(timestamps.span(), keys.span(), values.f64, lateOut);
+      size_t late;
+      if (interned) {
+        late = values.isFloat32 ? engine.PushKeys<float>(timestamps.span(), keyColumn.batch(), values.f32, lateOut)
+                                : engine.PushKeys<double>(timestamps.span(), keyColumn.batch(), values.f64, lateOut);
+      } else {
+        late = values.isFloat32 ? engine.Push<float>(timestamps.span(), keys.span(), values.f32, lateOut)
+                                : engine.Push<double>(timestamps.span(), keys.span(), values.f64, lateOut);
+      }
       return Napi::Number::New(env, static_cast<double>(late));
     });
+  }
+
+  static bool IsUint32Array(const Napi::Value& value) {
+    return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
+  }
+
+  // intern(keys, ids) → undefined: the ids of keys (packed bytes or 64-bit ids), new keys added; all or
+  // nothing. For callers that translate keys themselves (lib's string cache) and push the ids after.
+  Napi::Value Intern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    const KeyColumn keys(env, info[0], "keys");
+    const sluice::KeyBatch& batch = keys.batch();
+    const auto ids = ToSpan<uint32_t>(env, info[1], "ids");
+    TranslateErrors(env, [&] { engine.Intern(batch, ids); });
+    return env.Undefined();
+  }
+
+  // undoIntern(): forgets the keys the last intern() created (the push that was to use them failed).
+  Napi::Value UndoIntern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    TranslateErrors(env, [&] { engine.UndoIntern(); });
+    return env.Undefined();
+  }
+
+  // expire(ids | keys) → number of keys freed now (with their open windows). Keys (64-bit ids or packed
+  // bytes) that the windows do not hold are skipped.
+  Napi::Value Expire(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    const bool byId = IsUint32Array(info[0]);
+    StableColumn<uint32_t> idColumn;
+    KeyColumn keys;
+    if (byId) idColumn = StableColumn<uint32_t>(env, info[0], "ids");
+    else keys = KeyColumn(env, info[0], "keys");
+    sluice::Span<const uint32_t> ids = idColumn.span();
+    const sluice::KeyBatch& batch = keys.batch();
+    return TranslateErrors(env, [&] {
+      std::vector<uint32_t> found;
+      if (!byId) {
+        sluice::Require(engine.keySpace() != nullptr, sluice::codes::kInvalidArgument, "expire() needs a key space (the `keys` option)");
+        for (size_t i = 0; i < batch.size(); ++i) {
+          const int64_t id = FindKeyAt(engine.keySpace()->dictionary(), batch, i);
+          if (id >= 0) found.push_back(static_cast<uint32_t>(id));
+        }
+        ids = sluice::Span<const uint32_t>(found.data(), found.size());
+      }
+      const size_t freed = engine.Expire(ids).size();
+      ReportEngineMemory(env, engine);
+      return Napi::Number::New(env, static_cast<double>(freed));
+    });
+  }
+
+  // expired() → Uint32Array: the ids freed by the last advance / flush (keyTtl) or expire().
+  Napi::Value Expired(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return CopyToTypedArray(env, Ready(env).expiredIds());
+  }
+
+  // keysOf(ids) → the keys of live ids: BigUint64Array / BigInt64Array, or { bytes, offsets }.
+  Napi::Value KeysOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    if (!engine.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "keysOf() needs a key space (the `keys` option)");
+    const StableColumn<uint32_t> ids(env, info[0], "ids");  // checked live, then read: one read each
+    return KeysOfIds(env, engine.keySpace()->dictionary(), ids.span());
   }
 
   Napi::Value Advance(const Napi::CallbackInfo& info) {
@@ -140,6 +239,19 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
+  // liveIds() → Uint32Array: every live key's id, ascending (to rebuild lib's string map after a restore).
+  Napi::Value LiveIds(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const sluice::KeySpace* space = Ready(env).keySpace();
+    std::vector<uint32_t> ids;
+    if (space) {
+      for (uint32_t id = 0; id < space->dictionary().idCapacity(); ++id) {
+        if (space->dictionary().IsLive(id)) ids.push_back(id);
+      }
+    }
+    return CopyToTypedArray(env, ids);
+  }
+
   Napi::Value Watermark(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Ready(info.Env()).watermark()); }
 
   Napi::Value Metrics(const Napi::CallbackInfo& info) {
@@ -152,6 +264,10 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     o.Set("firedWindows", m.firedWindows);
     o.Set("updateFirings", m.updateFirings);
     o.Set("ignoredWatermarks", m.ignoredWatermarks);
+    if (Ready(env).keySpace()) {  // interned keys only: dense ids have no key count to report
+      o.Set("liveKeys", m.liveKeys);
+      o.Set("expiredKeys", m.expiredKeys);
+    }
     return o;
   }
 
@@ -161,6 +277,11 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     Napi::Object o = Napi::Object::New(env);
     o.Set("ringPanes", engine.ringPanes());
     o.Set("memoryBytes", static_cast<double>(engine.MemoryBytes()));
+    o.Set("keyCapacity", engine.options().keyCount);
+    if (const sluice::KeySpace* space = engine.keySpace()) {
+      o.Set("keyBytes", static_cast<double>(space->dictionary().KeyBytes()));
+      o.Set("dictionaryBytes", static_cast<double>(space->MemoryBytes()));
+    }
     return o;
   }
 

@@ -31,6 +31,7 @@ constexpr NamedKind kKindNames[] = {
     {SnapshotKind::kLstmState, "lstm-state"},
     {SnapshotKind::kPipeline, "pipeline"},
     {SnapshotKind::kKafkaPartition, "kafka-partition"},
+    {SnapshotKind::kKeyDictionary, "key-dictionary"},
 };
 
 const NamedKind* FindKind(uint16_t kind) {

@@ -32,6 +32,7 @@ enum class SnapshotKind : uint16_t {
   kLstmState = 5,
   kPipeline = 6,
   kKafkaPartition = 7,
+  kKeyDictionary = 8,
 };
 
 // The kind's name in JavaScript and in error messages ("sliding-window", "pipeline", …), one table for both.
@@ -127,9 +128,9 @@ class SnapshotReader {
   Span<const uint8_t> Rest() const { return Span<const uint8_t>(position_, Remaining()); }
   // Throws unless every payload byte was read.
   void ExpectEnd() const;
+  void GetBytes(void* out, size_t size);  // size bytes, or ERR_MALFORMED_DATA when fewer remain
 
  private:
-  void GetBytes(void* out, size_t size);
   const uint8_t* position_;
   const uint8_t* end_;
   uint16_t version_;

@@ -24,6 +24,9 @@ constexpr double kMaxDuration = 1099511627776.0;  // 2^40 time units (≈ 35 yea
 
 void CheckOptions(const EventTimeWindowsOptions& o) {
   Require(o.keyCount >= 1 && o.keyCount <= (1u << 28), codes::kOutOfRange, "keyCount must be in [1, 268435456]");
+  Require(o.maxKeys == 0 || (o.maxKeys >= o.keyCount && o.maxKeys <= (1u << 28)), codes::kOutOfRange,
+          "maxKeys must be in [keyCount, 268435456]");
+  Require(!o.keySpace || o.maxKeys == 0, codes::kInvalidArgument, "maxKeys of a key space is the key space's");
   Require(o.channels >= 1 && o.channels <= 1024, codes::kOutOfRange, "channels must be in [1, 1024]");
   Require(!o.aggregates.empty() && o.aggregates.size() <= 64, codes::kInvalidArgument, "aggregates: 1 to 64 names");
   for (const Aggregate a : o.aggregates) {
@@ -48,6 +51,11 @@ void CheckOptions(const EventTimeWindowsOptions& o) {
 
 EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : options_(options), channels_(options.channels) {
   CheckOptions(options);
+  if (options.keySpace) {
+    keySpace_ = std::make_unique<KeySpace>(*options.keySpace);
+    // A key space is as large as the keys live at once (maxKeys): start small, double on demand.
+    options_.keyCount = std::min(options_.keyCount, options.keySpace->maxKeys);
+  }
   if (options.kind == WindowKind::kSession) {
     sessionHead_.assign(options.keyCount, -1);
     dueSessions_.SetWidth(options.gap);
@@ -155,8 +163,20 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
           codes::kOutOfRange, "timestamps must be within ±(2^53 − 1)");
   uint32_t maxKey = 0;
   for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
-  Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
+  if (keySpace_) {
+    Require(keys.size == n, codes::kInvalidLength, "keys are required: one id per timestamp");
+    keySpace_->CheckLive(keys);
+  } else if (options_.maxKeys != 0) {
+    Require(maxKey < options_.maxKeys, codes::kOutOfRange, "a key is >= maxKeys");
+  } else {
+    Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
+  }
   if (options_.kind != WindowKind::kSession) CheckPanesFit(timestamps);
+  if (maxKey >= options_.keyCount) {  // grow by doubling: amortised O(1) per key, nothing per event
+    uint64_t grown = options_.keyCount;
+    while (grown <= maxKey) grown *= 2;
+    ResizeKeys(static_cast<uint32_t>(std::min<uint64_t>(grown, KeyLimit())));
+  }
 
   size_t lateCount = 0;
   const double updatingBefore = metrics_.updating;
@@ -168,6 +188,10 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
   }
   metrics_.late += static_cast<double>(lateCount);
   metrics_.onTime += static_cast<double>(n - lateCount) - (metrics_.updating - updatingBefore);
+  if (keySpace_) {
+    keySpace_->Touch(timestamps, keys);
+    metrics_.liveKeys = static_cast<double>(keySpace_->live());
+  }
   return lateCount;
 }
 
@@ -178,6 +202,7 @@ size_t EventTimeWindows::AdvanceWatermark(double watermark) {
   Require(!std::isnan(watermark) && watermark != kInfinity, codes::kInvalidArgument,
           "watermark must be a number below +Infinity (use flush() at end of stream)");
   if (watermark < watermark_) metrics_.ignoredWatermarks += 1;
+  ExpireIdleKeys(watermark);
   fired_.Clear();
   if (options_.kind == WindowKind::kSession) FireSessions(watermark);
   else FirePanes(watermark);
@@ -185,6 +210,7 @@ size_t EventTimeWindows::AdvanceWatermark(double watermark) {
 }
 
 size_t EventTimeWindows::Flush() {
+  ExpireIdleKeys(kInfinity);
   fired_.Clear();
   if (options_.kind == WindowKind::kSession) FireSessions(kInfinity);
   else FirePanes(kInfinity);
@@ -209,6 +235,7 @@ size_t EventTimeWindows::MemoryBytes() const {
   bytes += sessionHead_.capacity() * sizeof(int32_t) + dueSessions_.Bytes() + cleanupSessions_.Bytes();
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
+  if (keySpace_) bytes += keySpace_->MemoryBytes() + keyIds_.capacity() * 4;
   bytes += fired_.keys.capacity() * 4 + (fired_.starts.capacity() + fired_.ends.capacity() + fired_.counts.capacity() +
                                          fired_.values.capacity()) * 8 + fired_.updates.capacity();
   return bytes;

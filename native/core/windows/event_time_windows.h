@@ -27,12 +27,15 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include "windows/aggregates.h"
 #include "base/span.h"
+#include "keys/key_space.h"
 
 namespace sluice {
 
@@ -46,7 +49,11 @@ struct EventTimeWindowsOptions {
   double offset = 0;   // tumbling / sliding: windows start at offset + k·slide (integer, |offset| < slide)
   double allowedLateness = 0;  // integer ≥ 0
   double horizon = 0;  // tumbling / sliding: ring = panes of size + allowedLateness + horizon; 0: 4·size
-  uint32_t keyCount = 1;
+  uint32_t keyCount = 1;  // dense ids: [0, keyCount); with maxKeys or keySpace: the starting capacity
+  // Dense ids: > keyCount lets ids up to maxKeys − 1 in, the key space growing by doubling; 0: keyCount fixed.
+  uint32_t maxKeys = 0;
+  // Keys of another kind (strings, 64-bit ids, bytes), interned into ids by a KeySpace (maxKeys, keyTtl).
+  std::optional<KeySpaceOptions> keySpace;
   uint32_t channels = 1;
   std::vector<Aggregate> aggregates;
 };
@@ -158,6 +165,8 @@ struct WindowMetrics {
   double firedWindows = 0;       // window results emitted (first firings and updates)
   double updateFirings = 0;      // of which updates of already fired windows
   double ignoredWatermarks = 0;  // explicit watermarks that went back (ignored, like Flink)
+  double liveKeys = 0;           // keys interned and not expired (key spaces only)
+  double expiredKeys = 0;        // keys freed so far, by keyTtl or expire()
 };
 
 class EventTimeWindows {
@@ -179,6 +188,20 @@ class EventTimeWindows {
   // firing them: callers check their output space first. Changes nothing observable (pending updates are put
   // in the canonical order that firing puts them in anyway); costs at most what firing would, no allocation.
   size_t FiringCount(double watermark);
+
+  // Keys of any kind (options.keySpace): interns the batch (one native pass), then Push with the ids; all
+  // or nothing (keys new in this batch are forgotten again when the push fails).
+  template <typename T>
+  size_t PushKeys(Span<const double> timestamps, const KeyBatch& keys, Span<const T> values, Span<uint32_t> lateOut);
+  // Interns keys without pushing events (callers that translate keys themselves, then Push the ids).
+  void Intern(const KeyBatch& keys, Span<uint32_t> ids);
+  void UndoIntern();  // forgets the keys that the last Intern created (their push failed)
+  // Frees live keys now, with whatever they hold (open windows are dropped without firing); their ids are
+  // reused. Returns the ids freed (repeats once). Needs a key space.
+  const std::vector<uint32_t>& Expire(Span<const uint32_t> ids);
+  // Ids freed by the last AdvanceWatermark / Flush (keyTtl) or Expire call.
+  const std::vector<uint32_t>& expiredIds() const;
+  const KeySpace* keySpace() const { return keySpace_.get(); }
 
   const FiredWindows& fired() const { return fired_; }
   double watermark() const { return watermark_; }
@@ -251,6 +274,15 @@ class EventTimeWindows {
   void PushSessions(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values, uint32_t* lateOut, size_t* lateCount);
   void CheckPanesFit(Span<const double> ts);
 
+  // The key space (event_time_windows_keys.cc): growing the per-key arrays, and freeing a key's state.
+  uint32_t KeyLimit() const;  // ids below this are accepted
+  void ResizeKeys(uint32_t keyCount);
+  double KeyReleaseTime(uint32_t key, double lastSeen) const;  // watermark from which the key holds no window
+  void ForgetKey(uint32_t key);
+  void ExpireIdleKeys(double watermark);
+  // Restore: the key space's section after the payload (checked against the keys the state uses), or null.
+  std::unique_ptr<KeySpace> ReadKeySection(SnapshotReader& r, const std::vector<uint32_t>& usedKeys) const;
+
   // The ring: which slot holds pane p (kNoSlot: none), taking and releasing slots.
   static constexpr uint32_t kNoSlot = UINT32_MAX;
   static constexpr int64_t kNoPane = std::numeric_limits<int64_t>::min();
@@ -306,6 +338,8 @@ class EventTimeWindows {
 
   EventTimeWindowsOptions options_;
   uint32_t channels_;
+  std::unique_ptr<KeySpace> keySpace_;
+  std::vector<uint32_t> keyIds_;  // PushKeys' scratch: the batch's ids
   int64_t paneSize_ = 1, panesPerWindow_ = 1, panesPerSlide_ = 1;
   uint32_t ringPanes_ = 0;  // power of two
   double watermark_ = -std::numeric_limits<double>::infinity();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "base/snapshot.h"
 #include "windows/event_time_windows_detail.h"
@@ -10,6 +11,10 @@
 namespace sluice {
 
 using namespace event_time_windows_detail;
+
+// The metrics a snapshot holds: those before liveKeys (the key counts come from the key space's section).
+constexpr size_t kSnapshotMetrics = offsetof(WindowMetrics, liveKeys) / sizeof(double);
+constexpr uint32_t kKeySectionTag = 0x5359454B;  // "KEYS": the key space's section follows
 
 template <typename Acc>
 void EventTimeWindows::BuildPaneSlots(size_t ring, const std::vector<Cell>& cells, const std::vector<Acc>& accs) {
@@ -43,7 +48,7 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
   w.Put<uint32_t>(static_cast<uint32_t>(o.aggregates.size()));
   for (Aggregate a : o.aggregates) w.Put<uint8_t>(static_cast<uint8_t>(a));
   w.Put<double>(watermark_);
-  w.PutArray(reinterpret_cast<const double*>(&metrics_), sizeof(WindowMetrics) / sizeof(double));
+  w.PutArray(reinterpret_cast<const double*>(&metrics_), kSnapshotMetrics);
   if (o.kind == WindowKind::kSession) {
     uint64_t keysWithSessions = 0;
     for (int32_t head : sessionHead_) keysWithSessions += head >= 0;
@@ -91,7 +96,28 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
       w.Put<uint64_t>(u.second);
     }
   }
+  // Added after format 2's payload, so snapshots without it (dense ids, or older) restore as before.
+  if (keySpace_) {
+    w.Put<uint32_t>(kKeySectionTag);
+    keySpace_->Write(w);
+  }
   return w.Finish();
+}
+
+std::unique_ptr<KeySpace> EventTimeWindows::ReadKeySection(SnapshotReader& r, const std::vector<uint32_t>& usedKeys) const {
+  const bool hasSection = r.Remaining() >= 4;
+  if (hasSection) Require(r.Get<uint32_t>() == kKeySectionTag, codes::kMalformedData, "snapshot has trailing bytes");
+  if (!keySpace_) {
+    Require(!hasSection, codes::kInvalidArgument, "snapshot holds a key dictionary: restore it into windows with the same `keys` kind");
+    return nullptr;
+  }
+  Require(hasSection, codes::kInvalidArgument, "snapshot has no key dictionary (taken from windows with dense ids)");
+  auto keys = std::make_unique<KeySpace>(keySpace_->options());
+  keys->Read(r);
+  bool live = true;
+  for (uint32_t key : usedKeys) live &= keys->dictionary().IsLive(key);
+  Require(live, codes::kMalformedData, "snapshot state refers to a key that its dictionary does not hold");
+  return keys;
 }
 
 void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
@@ -99,7 +125,9 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   const EventTimeWindowsOptions& o = options_;
   bool same = r.Get<uint8_t>() == static_cast<uint8_t>(o.kind);
   for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) same = r.Get<double>() == x && same;
-  same = r.Get<uint32_t>() == o.keyCount && same;
+  // The key capacity: fixed for dense ids without maxKeys; else any up to the limit (it grows on demand).
+  const uint32_t keyCount = r.Get<uint32_t>();
+  same = (keyCount == o.keyCount || ((o.maxKeys != 0 || keySpace_) && keyCount >= 1 && keyCount <= KeyLimit())) && same;
   same = r.Get<uint32_t>() == o.channels && same;
   same = r.Get<uint32_t>() == o.aggregates.size() && same;
   Require(same, codes::kInvalidArgument, "snapshot was taken with other options");
@@ -107,7 +135,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   // Any number advance() takes (finite), −Infinity before the first, +Infinity after flush().
   const double watermark = r.GetField<double>("watermark", [](double x) { return !std::isnan(x); });
   WindowMetrics metrics;
-  r.GetArray(reinterpret_cast<double*>(&metrics), sizeof(WindowMetrics) / sizeof(double));
+  r.GetArray(reinterpret_cast<double*>(&metrics), kSnapshotMetrics);
   CheckField(IsCount(metrics.onTime), "metrics.onTime");
   CheckField(IsCount(metrics.updating), "metrics.updating");
   CheckField(IsCount(metrics.late), "metrics.late");
@@ -121,17 +149,18 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     r.GetArray(into.data() + before, count);
   };
 
+  std::unique_ptr<KeySpace> keys;  // the key space's section, staged
   if (o.kind == WindowKind::kSession) {
-    const uint64_t keyCount = r.Get<uint64_t>();
-    Require(keyCount <= o.keyCount, codes::kMalformedData, "snapshot has too many keys");
-    std::vector<int32_t> heads(o.keyCount, -1);
+    const uint64_t keysWithSessions = r.Get<uint64_t>();
+    Require(keysWithSessions <= keyCount, codes::kMalformedData, "snapshot has too many keys");
+    std::vector<int32_t> heads(keyCount, -1);
     std::vector<Cell> cells;
     std::vector<Session> sessions;
     std::vector<TimedAccumulator> accs;
-    for (uint64_t i = 0; i < keyCount; ++i) {
+    for (uint64_t i = 0; i < keysWithSessions; ++i) {
       const uint32_t key = r.Get<uint32_t>();
       const uint32_t count = r.Get<uint32_t>();
-      Require(key < o.keyCount && heads[key] < 0 && count >= 1 && count <= r.Remaining(), codes::kMalformedData,
+      Require(key < keyCount && heads[key] < 0 && count >= 1 && count <= r.Remaining(), codes::kMalformedData,
               "snapshot session key out of range");
       int32_t previous = -1;  // indices, not pointers: `cells` grows
       double previousEnd = -kInfinity;
@@ -157,7 +186,13 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
         readAccumulators(accs, channels);
       }
     }
+    std::vector<uint32_t> used;
+    for (uint32_t key = 0; key < keyCount; ++key) {
+      if (heads[key] >= 0) used.push_back(key);
+    }
+    keys = ReadKeySection(r, used);
     r.ExpectEnd();
+    ResizeKeys(keyCount);
     sessionHead_ = std::move(heads);
     sessionCells_ = std::move(cells);
     sessions_ = std::move(sessions);
@@ -205,12 +240,12 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
         panes.push_back(p);
         const uint64_t count = r.Get<uint64_t>();
         Require(format != 2 || count >= 1, codes::kMalformedData, "snapshot live pane is empty");
-        Require(count <= o.keyCount && count <= r.Remaining() / 12, codes::kMalformedData, "snapshot pane too large");
+        Require(count <= keyCount && count <= r.Remaining() / 12, codes::kMalformedData, "snapshot pane too large");
         std::vector<uint8_t> seen;
         for (uint64_t j = 0; j < count; ++j) {
           const uint32_t key = r.Get<uint32_t>();
           const double events = r.Get<double>();
-          Require(key < o.keyCount && events >= 1, codes::kMalformedData, "snapshot cell out of range");
+          Require(key < keyCount && events >= 1, codes::kMalformedData, "snapshot cell out of range");
           CheckField(IsCount(events), "panes[].cells[].events");
           paneCells[ring].push_back(Cell{key, -1, events});
         }
@@ -246,26 +281,40 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     for (uint64_t i = 0; i < pending; ++i) {
       const int64_t k = r.Get<int64_t>();
       const uint64_t entry = r.Get<uint64_t>();
-      Require((entry >> 1) < o.keyCount, codes::kMalformedData, "snapshot pending update key out of range");
+      Require((entry >> 1) < keyCount, codes::kMalformedData, "snapshot pending update key out of range");
       // An update is of a window that fired and is not cleaned up yet, and holds an event's time.
       CheckField(k <= firedThrough && k > purgedThrough &&
                      std::fabs(o.offset + static_cast<double>(k) * o.slide) <= kMaxEventTime + o.size,
                  "pendingUpdates[].window");
       updates.emplace_back(k, entry);
     }
+    std::vector<uint32_t> used;
+    for (const auto& cells : paneCells) {
+      for (const Cell& c : cells) used.push_back(c.key);
+    }
+    for (const auto& u : updates) used.push_back(static_cast<uint32_t>(u.second >> 1));
+    Require(static_cast<double>(ringPanes_) * keyCount <= 4294967296.0, codes::kOutOfRange,
+            "snapshot keys × ring panes exceeds 2^32 slot indices");
+    keys = ReadKeySection(r, used);
     r.ExpectEnd();
     ResetRing();
+    ResizeKeys(keyCount);
     for (size_t i = 0; i < panes.size(); ++i) {
       if (paneCells[i].empty()) continue;  // format 1 listed empty panes too
       const uint32_t slot = TakeSlot(panes[i]);
       if (lean_) BuildPaneSlots(slot, paneCells[i], leanPaneAccs[i]);
       else BuildPaneSlots(slot, paneCells[i], paneAccs[i]);
-      for (size_t j = 0; j < paneCells[i].size(); ++j) slotOf_[size_t{slot} * o.keyCount + paneCells[i][j].key] = static_cast<uint32_t>(j);
+      for (size_t j = 0; j < paneCells[i].size(); ++j) slotOf_[size_t{slot} * keyCount + paneCells[i][j].key] = static_cast<uint32_t>(j);
     }
     pendingUpdates_ = std::move(updates);
   }
   watermark_ = watermark;
   metrics_ = metrics;
+  if (keySpace_) {
+    keySpace_ = std::move(keys);
+    metrics_.liveKeys = static_cast<double>(keySpace_->live());
+    metrics_.expiredKeys = keySpace_->expiredTotal();
+  }
   stacksValid_ = false;
   UpdateThresholds();
 }

@@ -1,0 +1,91 @@
+// sluice/kafka keyed by strings end to end: the JSON decoder's string keys (a field, or the Kafka message
+// key as the entity key), through the adapter (in-memory consumer) into WindowProcessor({ keys: 'string' }),
+// against a plain Map-keyed recomputation of the tumbling windows; bad keys are dead-lettered.
+import { describe, expect, it } from 'vitest'
+import { ColumnBuilder, KafkaConsumerAdapter, WindowProcessor, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
+import { expectSluiceError } from '../helpers'
+import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
+
+const SIZE = 100
+
+/** The latest snapshot per partition, in memory. */
+class MemoryStore implements StateStore {
+  private readonly saved = new Map<string, { offset: number; bytes: Uint8Array }>()
+  async get(topic: string, partition: number, atOrBefore: number) {
+    const s = this.saved.get(`${topic}/${partition}`)
+    return s && s.offset <= atOrBefore ? s : undefined
+  }
+  async put(topic: string, partition: number, offset: number, bytes: Uint8Array) {
+    this.saved.set(`${topic}/${partition}`, { offset, bytes })
+  }
+  async prune(): Promise<void> {}
+}
+
+describe('jsonDecoder with string keys', () => {
+  it('takes string or numeric keys, or the message key; refuses bad ones', () => {
+    const out = new ColumnBuilder(1, 4, true)
+    const decoder = jsonDecoder({ channels: 1, keys: 'string' })
+    decoder.decode(Buffer.from('[{"timestamp":1,"key":"web-01","values":2},{"timestamp":2,"key":7,"values":3},{"timestamp":3,"key":"","values":4}]'), out)
+    expect(out.view().keys).toEqual(['web-01', '7', ''])
+    expect(() => decoder.decode(Buffer.from('{"timestamp":1,"values":2}'), out)).toThrow(/must be a string or a number/)
+    expect(() => decoder.decode(Buffer.from('{"timestamp":1,"key":"\\ud800","values":2}'), out)).toThrow(/well-formed/)
+    const byMessage = jsonDecoder({ channels: 1, keys: 'string', keyFromMessage: true })
+    byMessage.decode(Buffer.from('{"timestamp":5,"key":99,"values":1}'), out, Buffer.from('sensor-é'))
+    expect(out.view().keys.at(-1)).toBe('sensor-é')
+    expect(() => byMessage.decode(Buffer.from('{"timestamp":5,"values":1}'), out, null)).toThrow(/no key/)
+    expect(() => byMessage.decode(Buffer.from('{"timestamp":5,"values":1}'), out, Buffer.from([0xc3, 0x28]))).toThrow(/UTF-8/)
+    expectSluiceError(() => jsonDecoder({ channels: 1, keyFromMessage: true }), 'ERR_INVALID_ARGUMENT')
+  })
+})
+
+describe('KafkaConsumerAdapter keyed by message keys (strings)', () => {
+  it('gives the windows of a Map-keyed recomputation, keys back as strings, bad keys dead-lettered', async () => {
+    const consumer = new FakeConsumer()
+    const producer = new FakeProducer(consumer.log)
+    const errors: SluiceKafkaError[] = []
+    const adapter = new KafkaConsumerAdapter<WindowResult>({
+      consumer, producer,
+      decoder: jsonDecoder({ channels: 1, keys: 'string', keyFromMessage: true }),
+      processor: () => new WindowProcessor({ type: 'tumbling', size: SIZE, keys: 'string', keyTtl: 1000, aggregates: ['count', 'sum'] }),
+      stateStore: new MemoryStore(),
+      outputTopic: 'out', deadLetterTopic: 'dlq', bound: 0, onError: (e) => errors.push(e),
+    })
+    await adapter.run()
+    const hosts = ['web-01', 'web-02', 'db-é', '日本', '']
+    const messages: { offset: number; value: Buffer; key: Buffer | null }[] = []
+    const expected = new Map<string, { count: number; sum: number }>()  // `${key}@${start}` → window
+    for (let i = 0; i < 400; i++) {
+      const key = hosts[(i * 7) % hosts.length]!
+      const t = i * 3
+      messages.push({ offset: i, value: Buffer.from(JSON.stringify({ timestamp: t, values: i })), key: Buffer.from(key) })
+      const w = `${key}@${Math.floor(t / SIZE) * SIZE}`
+      const e = expected.get(w) ?? { count: 0, sum: 0 }
+      e.count++
+      e.sum += i
+      expected.set(w, e)
+    }
+    messages[10]!.key = null                      // no key: dead-lettered
+    messages[20]!.key = Buffer.from([0xff, 0xfe])  // not UTF-8: dead-lettered
+    for (const i of [10, 20]) {
+      const key = hosts[(i * 7) % hosts.length]!
+      const e = expected.get(`${key}@${Math.floor((i * 3) / SIZE) * SIZE}`)!
+      e.count--
+      e.sum -= i
+    }
+    await deliverInBatches(consumer, 0, messages, [7, 30, 1])
+    const windows = new Map<string, { count: number; sum: number }>()
+    for (const { topic, message } of producer.sent) {
+      if (topic !== 'out') continue
+      const r = JSON.parse(String(message.value)) as { key: string; start: number; count: number; values: number[] }
+      expect(typeof r.key).toBe('string')
+      windows.set(`${r.key}@${r.start}`, { count: r.count, sum: r.values[1]! })
+    }
+    // Every window the final watermark closed came out, as recomputed.
+    const closed = [...expected].filter(([w]) => Number(w.split('@')[1]) + SIZE - 1 <= 399 * 3 - 1)
+    expect(closed.length).toBeGreaterThan(40)
+    for (const [w, e] of closed) expect(windows.get(w), w).toEqual(e)
+    expect(windows.size).toBe(closed.length)
+    expect(producer.sent.filter((s) => s.topic === 'dlq')).toHaveLength(2)
+    expect(errors.map((e) => e.code)).toEqual(['ERR_MALFORMED_DATA', 'ERR_MALFORMED_DATA'])
+  })
+})

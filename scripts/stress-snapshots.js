@@ -105,6 +105,20 @@ const CLASSES = {
       if (random.next() < 0.6) windows.advance(clock.t - 25)
     },
   }])),
+  // Interned keys: the snapshot carries the key dictionary (and its free ids after expiry).
+  ...Object.fromEntries(['sliding', 'session'].map((type) => [`event-time-windows (${type}, string keys, keyTtl)`, {
+    make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, keys: 'string', keyTtl: 60, maxKeys: 12,
+      aggregates: ['count', 'max'] }),
+    run(windows, random, clock) {
+      const n = 1 + random.int(20)
+      const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(40) - 20)
+      const keys = Array.from({ length: n }, () => random.pick(['', 'a', 'host-7', 'ключ', '🔑', 'b'.repeat(40), 'c', 'd']))
+      windows.push({ timestamps, keys, values: Float64Array.from({ length: n }, () => value(random)) })
+      clock.t += random.int(30)
+      if (random.next() < 0.6) windows.advance(clock.t - 25)
+      if (random.next() < 0.1) windows.expire([random.pick(['a', 'c', 'zz'])])
+    },
+  }])),
   'watermark-tracker': {
     make: () => new sluice.WatermarkTracker({ inputs: 3, bound: 5, idleTimeout: 50, clock: () => 0 }),
     run(tracker, random, clock) {

@@ -8,15 +8,16 @@ import { rowOf, windowFields } from './result_rows'
 
 /** One Pipeline result row, one object per row (as WindowResult is one per window). NaN becomes null in JSON. */
 export interface PipelineRow {
-  key: number
+  /** The entity key: a dense id, or the string key (a pipeline with keys: 'string'). */
+  key: number | string
   start: number
   end: number
   /** Events in the window; 0 for a forward-filled row. */
   count: number
   filled: boolean
-  /** Window means after forward fill, per channel. */
+  /** The row's features after forward fill: [channel][aggregate] (window means per channel by default). */
   values: number[]
-  /** The forecast of this row from the key's earlier rows, per channel (NaN: none). */
+  /** The forecast of this row's features from the key's earlier rows (NaN: none). */
   forecast: number[]
   /** max |z| of the residual over channels (NaN while warming up, for filled rows, without a forecast). */
   score: number
@@ -53,7 +54,9 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
   push(batch: EventColumns): void {
     // The pipeline's own tracker (same bound) fires what the batch's watermark closes; the rows wait for
     // advanceWatermark, which the adapter calls after every push.
-    if (Array.isArray(batch.keys)) throw new SluiceError("the Pipeline takes dense ids: use a decoder with keys: 'dense'", 'ERR_INVALID_TYPE')
+    if (Array.isArray(batch.keys) !== (this.pipeline.keyKind === 'string')) {
+      throw new SluiceError(`the decoder's keys and the Pipeline's (keys: '${this.pipeline.keyKind}') differ: build both with keys: 'string' or both with dense ids`, 'ERR_INVALID_TYPE')
+    }
     this.collect(this.pipeline.process({ timestamps: batch.timestamps, keys: batch.keys, values: batch.values, now: 0 }))
   }
 
@@ -80,10 +83,12 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
   }
 
   private collect(batch: ResultBatch): void {
-    const C = this.pipeline.channels
+    const C = this.pipeline.features // per row: [channel][aggregate] of the chosen features
+    const names = this.pipeline.keyKind === 'string' && batch.length > 0 ? (this.pipeline.keysOf(batch.key) as string[]) : undefined
     for (let r = 0; r < batch.length; r++) {
       const row: PipelineRow = {
         ...windowFields(batch, r),
+        ...(names && { key: names[r]! }),
         filled: batch.filled[r] === 1,
         values: rowOf(batch.values, r, C),
         forecast: rowOf(batch.forecast, r, C),

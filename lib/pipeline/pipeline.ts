@@ -9,7 +9,9 @@ import { Readable } from 'node:stream'
 import type { NativeLstmModel, NativePipeline, NativePipelineMetrics } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
-import { openSnapshot } from '../runtime/snapshot_envelope'
+import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'
+import { expectKeyKind, type KeyColumn, type KeyKind, type KeyValues } from '../keys/key_column'
+import { KeyTranslator, type TranslatedKeys } from '../keys/key_translator'
 import { AGGREGATES, type AggregateName } from '../windows/aggregates'
 import type { RollingZScoreOptions } from '../windows/rolling_zscore'
 import type { LstmModel } from '../lstm/lstm_model'
@@ -45,8 +47,13 @@ export interface PipelineFeatures {
 export interface PipelineOptions {
   /** Watermark inputs (partitions); a batch names its input. Default 1. */
   inputs?: number
-  /** Keys are dense ids in [0, keyCount). Default 1. */
+  /** Keys are dense ids in [0, keyCount). Default 1; with interned `keys`, the most distinct keys (default 1024). */
   keyCount?: number
+  /** The kind of the batches' keys: 'dense' ids (default), or 'string' (string[]), 'bigint' / 'bigint64'
+   * (BigUint64Array / BigInt64Array) or 'bytes' ({ bytes, offsets }), interned natively into ids below
+   * keyCount (a new key past it is ERR_OUT_OF_RANGE and the batch changes nothing). Results carry the ids;
+   * keysOf(ids) gives the keys back in their kind. Snapshots carry the dictionary. */
+  keys?: KeyKind
   /** Values per event. Default 1. */
   channels?: number
   /** Feature windows (event-time units): tumbling of `size`, or sliding with `slide` < size. The rows of a
@@ -80,8 +87,8 @@ export interface SourceBatch {
   /** Which watermark input (partition) delivered it. Default 0. */
   input?: number
   timestamps: Float64Array
-  /** Optional: all key 0. */
-  keys?: Uint32Array
+  /** Optional (dense keys only): all key 0. A column of the pipeline's `keys` kind. */
+  keys?: KeyColumn
   /** Row-major [event][channel]. NaN is a missing value. */
   values: Float64Array | Float32Array
   /** 0/1 per event when the pipeline has `labels`. */
@@ -177,6 +184,9 @@ function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: 
 export class Pipeline {
   readonly inputs: number
   readonly keyCount: number
+  /** The batches' key kind ('dense': ids as given). */
+  readonly keyKind: KeyKind
+  private readonly translator: KeyTranslator | undefined
   readonly channels: number
   /** Features per row: channels × features.aggregates. */
   readonly features: number
@@ -207,7 +217,8 @@ export class Pipeline {
   constructor(options: PipelineOptions) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.inputs = expectInteger(options.inputs ?? 1, 'inputs', 1, 1 << 16)
-    this.keyCount = expectInteger(options.keyCount ?? 1, 'keyCount', 1, 1 << 24)
+    this.keyKind = expectKeyKind(options.keys ?? 'dense', 'keys')
+    this.keyCount = expectInteger(options.keyCount ?? (this.keyKind === 'dense' ? 1 : 1024), 'keyCount', 1, 1 << 24)
     this.channels = expectInteger(options.channels ?? 1, 'channels', 1, 1024)
     if (typeof options.window !== 'object' || options.window === null) throw new SluiceError('window must be { size, slide? }', 'ERR_INVALID_TYPE')
     this.size = expectInteger(options.window.size, 'window.size', 1, 2 ** 40)
@@ -264,6 +275,7 @@ export class Pipeline {
       throw error
     }
     this.releaseModel = cpu.release
+    this.translator = this.keyKind === 'dense' ? undefined : new KeyTranslator(this.keyKind, this.keyCount)
   }
 
   /**
@@ -274,7 +286,15 @@ export class Pipeline {
   process(batch: SourceBatch): ResultBatch {
     this.checkIdle()
     const b = this.checkBatch(batch)
-    const buffer = this.running().process(b.input, b.timestamps, b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
+    const core = this.running()
+    const keys = this.translateKeys(batch, b.timestamps.length)
+    let buffer: ArrayBuffer
+    try {
+      buffer = core.process(b.input, b.timestamps, keys?.ids ?? b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
+    } catch (error) {
+      this.translator?.forget(keys?.created)
+      throw error
+    }
     return this.result(buffer, b.input, false)
   }
 
@@ -287,7 +307,16 @@ export class Pipeline {
     this.checkIdle()
     const b = this.checkBatch(batch)
     const core = this.running()
-    return this.settle(core.processAsync(b.input, b.timestamps, b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status), b.input, false)
+    const keys = this.translateKeys(batch, b.timestamps.length)
+    let pass: Promise<ArrayBuffer>
+    try {
+      pass = core.processAsync(b.input, b.timestamps, keys?.ids ?? b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
+    } catch (error) {
+      this.translator?.forget(keys?.created)
+      throw error
+    }
+    if (keys?.created !== undefined) pass = pass.catch((error: unknown) => { this.translator?.forget(keys.created); throw error })
+    return this.settle(pass, b.input, false)
   }
 
   /** No events, only time: applies idleness at `now` and fires what the watermark closes. */
@@ -401,7 +430,23 @@ export class Pipeline {
    */
   snapshot(): Uint8Array {
     this.checkIdle()
-    return this.running().snapshot()
+    const bytes = this.running().snapshot()
+    if (!this.translator) return bytes
+    // keyed-pipeline: u32 length of the pipeline's snapshot | it | the key dictionary's snapshot
+    const keys = this.translator.snapshot()
+    const payload = new Uint8Array(4 + bytes.length + keys.length)
+    new DataView(payload.buffer).setUint32(0, bytes.length, true)
+    payload.set(bytes, 4)
+    payload.set(keys, 4 + bytes.length)
+    return sealSnapshot('keyed-pipeline', payload)
+  }
+
+  /** The keys of result ids (a result's `key` or `late.keys`) in the kind the batches gave them; dense ids
+   * come back as they are. ERR_OUT_OF_RANGE for an id that is not a live key. */
+  keysOf(ids: Uint32Array): KeyValues {
+    this.open()
+    const checked = expectTypedArray(ids, 'ids', Uint32Array)
+    return this.translator ? this.translator.keysOf(checked) : checked
   }
 
   /** Replaces the state with a snapshot of a pipeline with the same options; all or nothing: every field is
@@ -412,8 +457,24 @@ export class Pipeline {
     const core = this.open()
     this.checkIdle()
     expectTypedArray(bytes, 'bytes', Uint8Array)
-    openSnapshot(bytes, 'pipeline') // the envelope's own messages (kind, version, the 0.1 layout) first
-    core.restore(bytes)
+    if (this.translator) {
+      const payload = openSnapshot(bytes, 'keyed-pipeline')
+      const length = payload.length >= 4 ? new DataView(payload.buffer, payload.byteOffset).getUint32(0, true) : -1
+      if (length < 0 || length > payload.length - 4) throw new SluiceError('keyed pipeline snapshot: the pipeline section runs past the end', 'ERR_MALFORMED_DATA')
+      const pipelineBytes = payload.subarray(4, 4 + length)
+      openSnapshot(pipelineBytes, 'pipeline')
+      const dictionary = this.translator.restored(payload.subarray(4 + length))
+      try {
+        core.restore(pipelineBytes)
+      } catch (error) {
+        dictionary.close()
+        throw error
+      }
+      this.translator.adopt(dictionary)
+    } else {
+      openSnapshot(bytes, 'pipeline') // the envelope's own messages (kind, version, the 0.1 layout) first
+      core.restore(bytes)
+    }
     this.stopped = undefined
     this.detectorFlagged = 0
     this.acknowledged = core.metrics().batchesOut
@@ -424,6 +485,7 @@ export class Pipeline {
     if (this.closedMetrics) return
     this.closedMetrics = this.core.metrics()
     this.core.close()
+    this.translator?.close()
     this.releaseModel()
   }
 
@@ -456,8 +518,10 @@ export class Pipeline {
     const input = expectInteger(batch.input ?? 0, 'batch.input', 0, this.inputs - 1)
     const timestamps = expectTypedArray(batch.timestamps, 'batch.timestamps', Float64Array)
     const n = timestamps.length
-    const keys = batch.keys === undefined ? undefined : expectTypedArray(batch.keys, 'batch.keys', Uint32Array)
+    // Interned keys are checked and translated last, by translateKeys(), so a refused batch adds no key.
+    const keys = batch.keys === undefined || this.translator ? undefined : expectTypedArray(batch.keys, 'batch.keys', Uint32Array)
     if (keys) expectLength(keys, n, 'batch.keys')
+    if (this.translator && batch.keys === undefined && n > 0) throw new SluiceError(`batch.keys is required (the pipeline has keys: '${this.keyKind}')`, 'ERR_INVALID_ARGUMENT')
     const values = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(batch.values, 'batch.values', Float64Array, Float32Array)
     expectLength(values, n * this.channels, 'batch.values')
     let labels: Uint8Array | Float64Array | undefined
@@ -470,6 +534,12 @@ export class Pipeline {
     }
     const now = batch.now === undefined ? this.clock() : expectFinite(batch.now, 'batch.now')
     return { input, timestamps, keys, values, labels, now }
+  }
+
+  /** The ids of an interned batch's keys (after every other check), or undefined for dense keys. */
+  private translateKeys(batch: SourceBatch, length: number): TranslatedKeys | undefined {
+    if (!this.translator || length === 0) return undefined
+    return this.translator.translate(batch.keys, length, 'batch.keys')
   }
 
   /** An async pass: the pipeline is busy until it settles. */

@@ -6,7 +6,7 @@ import { SluiceError } from './errors'
 import { native } from './native'
 
 /** The snapshot kinds whose payload is written in TypeScript (the core's table names every kind). */
-export type SnapshotKindName = 'pipeline' | 'kafka-partition'
+export type SnapshotKindName = 'pipeline' | 'keyed-pipeline' | 'kafka-partition'
 
 /** The layouts of 0.1.0 (unpublished), each with its own magic; refused by name rather than as "not a snapshot". */
 const LEGACY_LAYOUTS = new Map([

@@ -2,7 +2,7 @@
 // key as the entity key), through the adapter (in-memory consumer) into WindowProcessor({ keys: 'string' }),
 // against a plain Map-keyed recomputation of the tumbling windows; bad keys are dead-lettered.
 import { describe, expect, it } from 'vitest'
-import { ColumnBuilder, KafkaConsumerAdapter, WindowProcessor, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
+import { ColumnBuilder, KafkaConsumerAdapter, PipelineProcessor, WindowProcessor, jsonDecoder, type PipelineRow, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
 
@@ -87,5 +87,43 @@ describe('KafkaConsumerAdapter keyed by message keys (strings)', () => {
     expect(windows.size).toBe(closed.length)
     expect(producer.sent.filter((s) => s.topic === 'dlq')).toHaveLength(2)
     expect(errors.map((e) => e.code)).toEqual(['ERR_MALFORMED_DATA', 'ERR_MALFORMED_DATA'])
+  })
+
+  it('PipelineProcessor keyed by message keys: rows of a Map-keyed recomputation, keys as strings', async () => {
+    const consumer = new FakeConsumer()
+    const producer = new FakeProducer(consumer.log)
+    const adapter = new KafkaConsumerAdapter<PipelineRow>({
+      consumer, producer,
+      decoder: jsonDecoder({ channels: 1, keys: 'string', keyFromMessage: true }),
+      processor: () => new PipelineProcessor({ keys: 'string', keyCount: 8, window: { size: SIZE }, bound: 0, features: { aggregates: ['count', 'sum'] } }),
+      stateStore: new MemoryStore(),
+      outputTopic: 'out', deadLetterTopic: 'dlq', bound: 0,
+    })
+    await adapter.run()
+    const hosts = ['web-01', 'db-é', '日本', '']
+    const messages: { offset: number; value: Buffer; key: Buffer | null }[] = []
+    const expected = new Map<string, { count: number; sum: number }>()
+    for (let i = 0; i < 300; i++) {
+      const key = hosts[(i * 5) % hosts.length]!
+      const t = i * 3
+      messages.push({ offset: i, value: Buffer.from(JSON.stringify({ timestamp: t, values: i })), key: Buffer.from(key) })
+      const w = `${key}@${Math.floor(t / SIZE) * SIZE}`
+      const e = expected.get(w) ?? { count: 0, sum: 0 }
+      e.count++
+      e.sum += i
+      expected.set(w, e)
+    }
+    await deliverInBatches(consumer, 0, messages, [11, 40, 3])
+    const rows = new Map<string, { count: number; sum: number }>()
+    for (const { topic, message } of producer.sent) {
+      if (topic !== 'out') continue
+      const r = JSON.parse(String(message.value)) as { key: string; start: number; count: number; values: number[] }
+      expect(typeof r.key).toBe('string')
+      if (r.count > 0) rows.set(`${r.key}@${r.start}`, { count: r.values[0]!, sum: r.values[1]! })
+    }
+    const closed = [...expected].filter(([w]) => Number(w.split('@')[1]) + SIZE - 1 <= 299 * 3 - 1)
+    expect(closed.length).toBeGreaterThan(25)
+    for (const [w, e] of closed) expect(rows.get(w), w).toEqual(e)
+    expect(rows.size).toBe(closed.length)
   })
 })

@@ -32,6 +32,7 @@ constexpr NamedKind kKindNames[] = {
     {SnapshotKind::kPipeline, "pipeline"},
     {SnapshotKind::kKafkaPartition, "kafka-partition"},
     {SnapshotKind::kKeyDictionary, "key-dictionary"},
+    {SnapshotKind::kKeyedPipeline, "keyed-pipeline"},
 };
 
 const NamedKind* FindKind(uint16_t kind) {

@@ -33,6 +33,7 @@ enum class SnapshotKind : uint16_t {
   kPipeline = 6,
   kKafkaPartition = 7,
   kKeyDictionary = 8,
+  kKeyedPipeline = 9,  // a pipeline's snapshot and its key dictionary's (lib/pipeline)
 };
 
 // The kind's name in JavaScript and in error messages ("sliding-window", "pipeline", …), one table for both.

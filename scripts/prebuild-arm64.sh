@@ -5,13 +5,12 @@
 # come from the node-api-headers package. SLUICE_BUILD_JOBS sets the compile jobs (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/debian-packages.sh
+source scripts/arm64-common.sh
 ensure_packages aarch64-linux-gnu-g++ g++-aarch64-linux-gnu
 
 # build/arm64, not build/: node-gyp-build prefers build/Release, where the host's own addon lives.
-npx cmake-js compile -O build/arm64 -p "${SLUICE_BUILD_JOBS:-2}" \
-  --CDCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" --CDSLUICE_CUDA=OFF | grep -E "sluice:|Linking|error" || true
-test -f build/arm64/Release/sluice.node
+run_logged build/arm64-build.log npx cmake-js compile -O build/arm64 -p "${SLUICE_BUILD_JOBS:-2}" \
+  --CDCMAKE_TOOLCHAIN_FILE="$PWD/cmake/aarch64-linux-gnu.cmake" --CDSLUICE_CUDA=OFF
 mkdir -p prebuilds/linux-arm64
 aarch64-linux-gnu-strip -o prebuilds/linux-arm64/sluice.node build/arm64/Release/sluice.node
 file prebuilds/linux-arm64/sluice.node 2>/dev/null || ls -l prebuilds/linux-arm64/sluice.node

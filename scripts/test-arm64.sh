@@ -10,7 +10,7 @@
 # Emulation checks results, not speed. Needs root for the Debian packages it installs when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/debian-packages.sh
+source scripts/arm64-common.sh
 ensure_packages qemu-aarch64-static qemu-user-static
 export SLUICE_BUILD_JOBS=${SLUICE_BUILD_JOBS:-2}
 toolchain="$PWD/cmake/aarch64-linux-gnu.cmake"
@@ -21,9 +21,9 @@ bash scripts/prebuild-arm64.sh
 echo "== C++ core tests under qemu (levels: neon, portable)"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S native/core -B build/arm64-core-tests "${generator[@]}" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_CORE_TESTS=ON >/dev/null
-cmake --build build/arm64-core-tests --parallel "$SLUICE_BUILD_JOBS" | grep -E "error|Linking" || true
+run_logged build/arm64-core-tests.log cmake -S native/core -B build/arm64-core-tests "${generator[@]}" \
+  -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_CORE_TESTS=ON
+run_logged build/arm64-core-tests.log cmake --build build/arm64-core-tests --parallel "$SLUICE_BUILD_JOBS"
 # The toolchain file names qemu as CMake's emulator, so CTest runs the aarch64 binary through it.
 ctest --test-dir build/arm64-core-tests --output-on-failure
 
@@ -35,17 +35,18 @@ if [ ! -x "$sysroot/usr/bin/node" ]; then
   rm -rf build/arm64-debs "$sysroot"
   mkdir -p build/arm64-debs "$sysroot"
   # nodejs and what it loads at run time (its dpkg/tar dependencies are not needed to run it).
-  (cd build/arm64-debs && apt-get download -qq nodejs:arm64 libnode108:arm64 libc6:arm64 libgcc-s1:arm64 \
-    libstdc++6:arm64 gcc-12-base:arm64 libicu72:arm64 libssl3:arm64 libuv1:arm64 libbrotli1:arm64 \
-    libc-ares2:arm64 libnghttp2-14:arm64 zlib1g:arm64 node-acorn node-cjs-module-lexer node-undici 2>&1 | grep -v unsandboxed || true)
+  run_logged build/arm64-debs.log bash -c 'cd build/arm64-debs && apt-get download nodejs:arm64 libnode108:arm64 \
+    libc6:arm64 libgcc-s1:arm64 libstdc++6:arm64 gcc-12-base:arm64 libicu72:arm64 libssl3:arm64 libuv1:arm64 \
+    libbrotli1:arm64 libc-ares2:arm64 libnghttp2-14:arm64 zlib1g:arm64 node-acorn node-cjs-module-lexer node-undici'
   for deb in build/arm64-debs/*.deb; do dpkg -x "$deb" "$sysroot"; done
 fi
 arm64_node=(qemu-aarch64-static -L "$sysroot" "$sysroot/usr/bin/node")
 "${arm64_node[@]}" -e 'console.log(`arm64 node ${process.version} (${process.arch}), Node-API ${process.versions.napi}`)'
 
 echo "== x86-64 reference results"
-npm run build:ts >/dev/null
-test -f build/Release/sluice.node || npx cmake-js compile -p "$SLUICE_BUILD_JOBS" | grep -E "sluice:|Linking" || true
+run_logged build/arm64-smoke/build-ts.log npm run build:ts
+# The host's addon as the tests left it (npm install / npm test build it); built here only when absent.
+test -f build/Release/sluice.node || run_logged build/arm64-smoke/build-x64.log npx cmake-js compile -p "$SLUICE_BUILD_JOBS"
 mkdir -p build/arm64-smoke
 node test/arm64/smoke.mjs --package . --record build/arm64-smoke/x64.json
 SLUICE_SIMD=portable node test/arm64/smoke.mjs --package . --record build/arm64-smoke/x64-portable.json

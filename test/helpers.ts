@@ -25,3 +25,10 @@ export function expectSluiceError(fn: () => unknown, code: SluiceErrorCode, mess
 export function runNode(source: string, env: Record<string, string> = {}, cwd = repoRoot): string {
   return execFileSync(process.execPath, ['-e', source], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' })
 }
+
+/** The SIMD levels a CPU whose widest is `supported` (backends().cpu.simdSupported) can run, portable first:
+ * the levels of its own family (x86-64: avx2, avx512; arm64: neon) up to the widest. */
+export function runnableSimdLevels(supported: string): string[] {
+  const family = supported === 'neon' ? ['portable', 'neon'] : ['portable', 'avx2', 'avx512']
+  return family.slice(0, Math.max(1, family.indexOf(supported) + 1))
+}

@@ -87,7 +87,7 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   readonly outputSize: number
   readonly hasHead: boolean
   readonly threads: number
-  /** The SIMD kernels in use ('avx512', 'avx2', 'portable'), or 'cuda'. */
+  /** The SIMD kernels in use ('avx512', 'avx2', 'neon', 'portable'), or 'cuda'. */
   readonly simd: string
   /** Where this model computes. */
   readonly backend: 'cpu' | 'cuda'

@@ -72,7 +72,7 @@ export interface LstmFitHistory {
   /** 1-based epoch whose weights the model has (the last one unless restoreBestWeights restored another). */
   bestEpoch: number
   stoppedEarly: boolean
-  /** The training kernels that ran ('avx512', 'avx2', 'portable'; SLUICE_SIMD lowers the level). */
+  /** The training kernels that ran ('avx512', 'avx2', 'neon', 'portable'; SLUICE_SIMD lowers the level). */
   simd: string
 }
 

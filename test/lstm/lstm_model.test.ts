@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { native } from '../../lib/runtime/native'
-import { expectSluiceError, repoRoot, runNode } from '../helpers'
+import { expectSluiceError, repoRoot, runNode, runnableSimdLevels } from '../helpers'
 import { maxAbsDiff, randomArray, randomLstmWeights, referenceLstm, rng } from '../support/lstm_reference'
 
 /** [steps][batch][O] → [batch][O] of the last step. */
@@ -287,7 +287,7 @@ describe('every SIMD level (SLUICE_SIMD in a child process)', () => {
     console.log(JSON.stringify({ simd: model.simd, sequence, streamed, snapshot }))
   `
   const supported = backends().cpu.simdSupported
-  const levels = ['portable', 'avx2', 'avx512'].filter((l) => supported === 'avx512' || (supported === 'avx2' && l !== 'avx512') || l === 'portable')
+  const levels = runnableSimdLevels(supported)
   for (const level of levels) {
     it(`${level} kernels match the reference, batch and streaming`, () => {
       const result = JSON.parse(runNode(child, { SLUICE_SIMD: level }))

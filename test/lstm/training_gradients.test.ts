@@ -7,7 +7,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { LstmModel, backends } from '../../lib/index'
 import type { LstmWeights } from '../../lib/lstm/lstm_weights'
-import { runNode } from '../helpers'
+import { runNode, runnableSimdLevels } from '../helpers'
 import { randomArray, randomLstmWeights, rng, type LstmCase } from '../support/lstm_reference'
 import { finiteDifferenceGradient, namedTensors, referenceLoss, relativeError, type Loss } from '../support/lstm_training_reference'
 
@@ -93,7 +93,7 @@ describe('every SIMD level (SLUICE_SIMD in a child process)', () => {
         head: { weight: g(gradient.head.weight), bias: g(gradient.head.bias) } } }))
   `
   const supported = backends().cpu.simdSupported
-  const levels = ['portable', 'avx2', 'avx512'].filter((l) => supported === 'avx512' || (supported === 'avx2' && l !== 'avx512') || l === 'portable')
+  const levels = runnableSimdLevels(supported)
   for (const level of levels) {
     it(`${level} training kernels match finite differences`, () => {
       const result = JSON.parse(runNode(child, { SLUICE_SIMD: level }))

@@ -24,11 +24,13 @@ bool ParseSimdLevel(const std::string& name, SimdLevel* level);
 SimdLevel ClampSimdLevel(SimdLevel requested, SimdLevel supported);
 
 // The kernel table of the widest instruction set at or below `level` that this build has, for any family of
-// kernels with one table getter per ISA (the AVX getters return null where x86 kernels are not built).
+// kernels with one table getter per ISA (a getter returns null where its ISA's kernels are not built: the AVX
+// ones outside x86-64, the NEON one outside aarch64).
 template <typename Kernels>
-const Kernels& WidestBuiltKernels(SimdLevel level, const Kernels* (*portable)(), const Kernels* (*avx2)(),
-                                  const Kernels* (*avx512)()) {
+const Kernels& WidestBuiltKernels(SimdLevel level, const Kernels* (*portable)(), const Kernels* (*neon)(),
+                                  const Kernels* (*avx2)(), const Kernels* (*avx512)()) {
   const Kernels* chosen = nullptr;
+  if (level == SimdLevel::kNeon) chosen = neon();
   if (level == SimdLevel::kAvx512) chosen = avx512();
   if (!chosen && (level == SimdLevel::kAvx512 || level == SimdLevel::kAvx2)) chosen = avx2();
   return chosen ? *chosen : *portable();

@@ -1,5 +1,5 @@
-// The portable instantiation of the LSTM kernels (plain C++ over 4-float lanes, which the compiler maps
-// to SSE2 on x86-64 and to NEON on arm64), the run-time choice among the built ones, and weight packing.
+// The portable instantiation of the LSTM kernels (plain C++ over 4-float lanes, which the compiler may map
+// to SSE2 on x86-64 and to NEON on arm64; isa/neon has the hand-written NEON one), the run-time choice among the built ones, and weight packing.
 #include "lstm/lstm_kernels.h"
 
 #include <cstring>
@@ -66,10 +66,12 @@ const LstmKernels* LstmKernelsPortable() {
 const LstmKernels* LstmKernelsAvx2() { return nullptr; }
 const LstmKernels* LstmKernelsAvx512() { return nullptr; }
 #endif
+#if !defined(SLUICE_HAVE_NEON_KERNELS)
+const LstmKernels* LstmKernelsNeon() { return nullptr; }
+#endif
 
 const LstmKernels& LstmKernelsFor(SimdLevel level) {
-  // NEON: the portable lanes compile to NEON (see docs/lstm.md).
-  return WidestBuiltKernels(level, LstmKernelsPortable, LstmKernelsAvx2, LstmKernelsAvx512);
+  return WidestBuiltKernels(level, LstmKernelsPortable, LstmKernelsNeon, LstmKernelsAvx2, LstmKernelsAvx512);
 }
 
 void PackPanels(const float* w, size_t n, size_t k, size_t kPadded, size_t width, float* out) {

@@ -1,5 +1,6 @@
 // The LSTM's compute kernels, one generic implementation (lstm_kernels_impl.h) instantiated per
-// instruction set: portable (here), AVX2/FMA (isa/avx2) and AVX-512 (isa/avx512), picked at run time.
+// instruction set: portable (here), NEON (isa/neon, aarch64), AVX2/FMA (isa/avx2) and AVX-512 (isa/avx512),
+// picked at run time.
 //
 // Layout shared by the kernels and LstmModel (MLAS / oneDNN style):
 // - Hidden vectors are padded to Hp = a multiple of kLstmHiddenPad units (zeros in the pad), the same on
@@ -85,6 +86,7 @@ void AddGateBias(const float* b, size_t hidden, size_t paddedHidden, size_t widt
 
 // Per-ISA tables (defined in isa/*; null where the ISA is not built).
 const LstmKernels* LstmKernelsPortable();
+const LstmKernels* LstmKernelsNeon();
 const LstmKernels* LstmKernelsAvx2();
 const LstmKernels* LstmKernelsAvx512();
 

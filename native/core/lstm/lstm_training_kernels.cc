@@ -15,9 +15,13 @@ const LstmTrainingKernels* LstmTrainingKernelsPortable() {
 const LstmTrainingKernels* LstmTrainingKernelsAvx2() { return nullptr; }
 const LstmTrainingKernels* LstmTrainingKernelsAvx512() { return nullptr; }
 #endif
+#if !defined(SLUICE_HAVE_NEON_KERNELS)
+const LstmTrainingKernels* LstmTrainingKernelsNeon() { return nullptr; }
+#endif
 
 const LstmTrainingKernels& LstmTrainingKernelsFor(SimdLevel level) {
-  return WidestBuiltKernels(level, LstmTrainingKernelsPortable, LstmTrainingKernelsAvx2, LstmTrainingKernelsAvx512);
+  return WidestBuiltKernels(level, LstmTrainingKernelsPortable, LstmTrainingKernelsNeon, LstmTrainingKernelsAvx2,
+                            LstmTrainingKernelsAvx512);
 }
 
 }  // namespace sluice

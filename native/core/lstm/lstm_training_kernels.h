@@ -36,6 +36,7 @@ struct LstmTrainingKernels {
 const LstmTrainingKernels& LstmTrainingKernelsFor(SimdLevel level);
 
 const LstmTrainingKernels* LstmTrainingKernelsPortable();
+const LstmTrainingKernels* LstmTrainingKernelsNeon();
 const LstmTrainingKernels* LstmTrainingKernelsAvx2();
 const LstmTrainingKernels* LstmTrainingKernelsAvx512();
 

@@ -8,7 +8,7 @@ namespace sluice::test {
 
 inline std::vector<SimdLevel> SupportedLevels() {
   std::vector<SimdLevel> levels;
-  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+  for (SimdLevel level : {SimdLevel::kPortable, SimdLevel::kNeon, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (ClampSimdLevel(level, DetectSimdLevel()) == level) levels.push_back(level);
   }
   return levels;

@@ -160,6 +160,11 @@ RingCopyKernels RingCopyKernelsFor(int simdLevel) {
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return {static_cast<D>(&CopyToRingAvx512), static_cast<F>(&CopyToRingAvx512)};
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return {static_cast<D>(&CopyToRingAvx2), static_cast<F>(&CopyToRingAvx2)};
 #endif
+#if defined(SLUICE_HAVE_NEON_KERNELS)
+  using D = bool (*)(const double*, size_t, double*);
+  using F = bool (*)(const float*, size_t, double*);
+  if (simdLevel == static_cast<int>(SimdLevel::kNeon)) return {static_cast<D>(&CopyToRingNeon), static_cast<F>(&CopyToRingNeon)};
+#endif
   (void)simdLevel;
   return {&CopyToRingPortable<double>, &CopyToRingPortable<float>};
 }
@@ -173,6 +178,10 @@ ExtremeKernels ExtremeKernelsFor(int simdLevel) {
     return kMax ? ExtremeKernels{&ForwardMaxAvx512, &BackwardMaxAvx512} : ExtremeKernels{&ForwardMinAvx512, &BackwardMinAvx512};
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx2))
     return kMax ? ExtremeKernels{&ForwardMaxAvx2, &BackwardMaxAvx2} : ExtremeKernels{&ForwardMinAvx2, &BackwardMinAvx2};
+#endif
+#if defined(SLUICE_HAVE_NEON_KERNELS)
+  if (simdLevel == static_cast<int>(SimdLevel::kNeon))
+    return Pick::kMax ? ExtremeKernels{&ForwardMaxNeon, &BackwardMaxNeon} : ExtremeKernels{&ForwardMinNeon, &BackwardMinNeon};
 #endif
   (void)simdLevel;
   return {&ForwardPicks<Pick>, &BackwardPicks<Pick>};
@@ -193,6 +202,9 @@ SumGroupsKernel SumGroupsKernelFor(int simdLevel) {
 #if defined(SLUICE_HAVE_X86_KERNELS)
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return &SumGroupsAvx512;
   if (simdLevel >= static_cast<int>(SimdLevel::kAvx2)) return &SumGroupsAvx2;
+#endif
+#if defined(SLUICE_HAVE_NEON_KERNELS)
+  if (simdLevel == static_cast<int>(SimdLevel::kNeon)) return &SumGroupsNeon;
 #endif
   (void)simdLevel;
   return &PortableSumGroups;

@@ -148,4 +148,15 @@ bool CopyToRingAvx2(const double* source, size_t n, double* target);
 bool CopyToRingAvx2(const float* source, size_t n, double* target);
 double BackwardMaxAvx2(const double* x, size_t n, double carry, double* suffix);
 double BackwardMinAvx2(const double* x, size_t n, double carry, double* suffix);
+// Defined in isa/neon (aarch64 builds only).
+void SumGroupsNeon(const double* ring, size_t capacity, size_t newPos, size_t oldPos, size_t groups, WindowSums* sums,
+                   const SumOutputs& outputs);
+double ForwardMaxNeon(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                      bool stream, InputPrefetch* prefetch);
+double ForwardMinNeon(const double* x, size_t n, double carry, double extra, const double* suffix, double* out,
+                      bool stream, InputPrefetch* prefetch);
+double BackwardMaxNeon(const double* x, size_t n, double carry, double* suffix);
+double BackwardMinNeon(const double* x, size_t n, double carry, double* suffix);
+bool CopyToRingNeon(const double* source, size_t n, double* target);
+bool CopyToRingNeon(const float* source, size_t n, double* target);
 }  // namespace sluice

@@ -228,19 +228,23 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
     KeyState& ks = keys_;
     // Count the rows first: fired windows plus the gaps before them. lastStart moves on as we go; each
     // window keeps its key's previous start for the second pass.
-    gaps_.assign(n, 0);
-    previous_.resize(n);
+    // gaps_[w]: rows forward-filled before window w, or kRestart when the gap is longer than maxFill.
+    constexpr uint32_t kRestart = UINT32_MAX;
+    gaps_.resize(n);
     double windowed = 0;
     for (size_t w = 0; w < n; ++w) {
       const uint32_t k = fired.keys[w];
-      const double prev = ks.lastStart[k];
-      previous_[w] = prev;
-      if (!std::isnan(prev)) {
-        const double missing = RoundHalfUp((fired.starts[w] - prev) / slide) - 1;
-        if (missing > 0 && missing <= maxFill) gaps_[w] = static_cast<uint32_t>(missing);
+      const double prev = ks.lastStart[k], step = fired.starts[w] - prev;
+      uint32_t gap = 0;
+      // The common case, the key's next window, needs no division (a NaN step fails both tests: no row before).
+      if (step != slide && !std::isnan(step)) {
+        const double missing = RoundHalfUp(step / slide) - 1;
+        if (missing > maxFill) gap = kRestart;
+        else if (missing > 0) gap = static_cast<uint32_t>(missing);
       }
+      gaps_[w] = gap;
       ks.lastStart[k] = fired.starts[w];
-      rows += 1 + gaps_[w];
+      rows += 1 + (gap == kRestart ? 0 : gap);
       windowed += fired.counts[w];
     }
     counters_.windowedEvents += windowed;
@@ -272,8 +276,12 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
       const uint32_t k = fired.keys[w];
       const double s0 = fired.starts[w];
       double* last = &ks.lastValues[k * F];
-      if (!std::isnan(previous_[w]) && gaps_[w] == 0 && RoundHalfUp((s0 - previous_[w]) / slide) - 1 > maxFill) ResetKey(k);
-      for (uint32_t g = gaps_[w]; g > 0; --g, ++r) {
+      uint32_t gap = gaps_[w];
+      if (gap == kRestart) {
+        ResetKey(k);
+        gap = 0;
+      }
+      for (uint32_t g = gap; g > 0; --g, ++r) {
         const double s = s0 - g * slide;
         key[r] = k;
         start[r] = s;

@@ -283,11 +283,13 @@ export class Pipeline {
    * columns (the caller may reuse or detach them at once), so the event loop stays free; the results are
    * process()'s. One call at a time: another call while this one runs is ERR_INVALID_STATE.
    */
-  async processAsync(batch: SourceBatch): Promise<ResultBatch> {
-    this.checkIdle()
-    const b = this.checkBatch(batch)
-    const core = this.running()
-    return this.settle(core.processAsync(b.input, b.timestamps, b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status), b.input, false)
+  processAsync(batch: SourceBatch): Promise<ResultBatch> {
+    return rejectingThrows(() => {
+      this.checkIdle()
+      const b = this.checkBatch(batch)
+      const core = this.running()
+      return this.settle(core.processAsync(b.input, b.timestamps, b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status), b.input, false)
+    })
   }
 
   /** No events, only time: applies idleness at `now` and fires what the watermark closes. */
@@ -308,11 +310,13 @@ export class Pipeline {
   }
 
   /** advanceTo() on a native worker thread (see processAsync). */
-  async advanceToAsync(watermark: number): Promise<ResultBatch> {
-    this.checkIdle()
-    expectFinite(watermark, 'watermark')
-    const core = this.running()
-    return this.settle(core.advanceToAsync(watermark, this.modelOpen(), this.status), 0, false)
+  advanceToAsync(watermark: number): Promise<ResultBatch> {
+    return rejectingThrows(() => {
+      this.checkIdle()
+      expectFinite(watermark, 'watermark')
+      const core = this.running()
+      return this.settle(core.advanceToAsync(watermark, this.modelOpen(), this.status), 0, false)
+    })
   }
 
   /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
@@ -322,10 +326,12 @@ export class Pipeline {
   }
 
   /** finish() on a native worker thread (see processAsync). */
-  async finishAsync(): Promise<ResultBatch> {
-    this.checkIdle()
-    const core = this.running()
-    return this.settle(core.finishAsync(this.modelOpen(), this.status), 0, true)
+  finishAsync(): Promise<ResultBatch> {
+    return rejectingThrows(() => {
+      this.checkIdle()
+      const core = this.running()
+      return this.settle(core.finishAsync(this.modelOpen(), this.status), 0, true)
+    })
   }
 
 
@@ -472,14 +478,19 @@ export class Pipeline {
     return { input, timestamps, keys, values, labels, now }
   }
 
-  /** An async pass: the pipeline is busy until it settles. */
-  private async settle(pass: Promise<ArrayBuffer>, input: number, final: boolean): Promise<ResultBatch> {
+  /** An async pass: the pipeline is busy until it settles. One `then` on the native promise, no async
+   * function around it: each promise layer costs microtask hops per batch. */
+  private settle(pass: Promise<ArrayBuffer>, input: number, final: boolean): Promise<ResultBatch> {
     this.busy = true
-    try {
-      return this.result(await pass, input, final)
-    } finally {
-      this.busy = false
-    }
+    return pass.then(
+      (buffer) => {
+        this.busy = false
+        return this.result(buffer, input, final)
+      },
+      (error: unknown) => {
+        this.busy = false
+        throw error
+      })
   }
 
   /** The result batch over the buffer the native pass filled (its row and late counts in `status`). */
@@ -501,6 +512,15 @@ export class Pipeline {
       }
     }
     return out
+  }
+}
+
+/** `start()`'s promise, or what it throws as a rejected promise (as an async function would give it). */
+function rejectingThrows<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start()
+  } catch (error) {
+    return Promise.reject(error)
   }
 }
 

@@ -250,8 +250,15 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
       return core.Process(BatchArgs(info), info[6].ToBoolean(), allocate);
     });
   }
+  // The async call's buffers: the last call's when its job is gone (one call at a time, so usually), which
+  // keeps their capacity, instead of allocating inputs, the result and the call anew per batch.
+  std::shared_ptr<AsyncCall> NextCall() {
+    if (!spareCall_ || spareCall_.use_count() > 1) spareCall_ = std::make_shared<AsyncCall>();
+    return spareCall_;
+  }
+
   Napi::Value ProcessAsync(const Napi::CallbackInfo& info) {
-    auto call = std::make_shared<AsyncCall>();
+    std::shared_ptr<AsyncCall> call = NextCall();
     TranslateErrors(info.Env(), [&] { call->Own(BatchArgs(info)); });
     const bool modelOpen = info[6].ToBoolean();
     return RunAsync(info, info[7], call, [modelOpen](PipelineCore& core, AsyncCall& c) {
@@ -265,7 +272,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     });
   }
   Napi::Value AdvanceToAsync(const Napi::CallbackInfo& info) {
-    auto call = std::make_shared<AsyncCall>();
+    std::shared_ptr<AsyncCall> call = NextCall();
     call->watermark = NumberArg(info.Env(), info[0], "watermark");
     const bool modelOpen = info[1].ToBoolean();
     return RunAsync(info, info[2], call, [modelOpen](PipelineCore& core, AsyncCall& c) {
@@ -279,7 +286,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   }
   Napi::Value FinishAsync(const Napi::CallbackInfo& info) {
     const bool modelOpen = info[0].ToBoolean();
-    return RunAsync(info, info[1], std::make_shared<AsyncCall>(), [modelOpen](PipelineCore& core, AsyncCall& c) {
+    return RunAsync(info, info[1], NextCall(), [modelOpen](PipelineCore& core, AsyncCall& c) {
       return core.Finish(modelOpen, c.Allocator());
     });
   }
@@ -307,6 +314,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
 
   sluice::PipelineCounters counters_;
   double watermark_ = 0, firedWindows_ = 0;
+  std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
 };
 
 }  // namespace

@@ -160,8 +160,8 @@ const EMPTY_F64 = new Float64Array(0)
  * order: float64 start, end, count, values, forecast, score, label?, late timestamps; uint32 key, late keys;
  * uint8 filled, flagged.
  */
-function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: number, labels: boolean) {
-  let at = 0
+function resultViews(buffer: ArrayBuffer, offset: number, rows: number, late: number, features: number, labels: boolean) {
+  let at = offset
   const f64 = (length: number) => {
     const view = new Float64Array(buffer, at, length)
     at += length * 8
@@ -203,8 +203,8 @@ export class Pipeline {
   private readonly core: NativePipeline
   /** The CPU model the native pass runs (a CUDA model's CPU copy is released with the pipeline). */
   private readonly releaseModel: () => void
-  /** rows, late events and watermark of the last result, written by the native pass. */
-  private readonly status = new Float64Array(3)
+  /** rows, late events, watermark and byte offset (in its buffer) of the last result, written by the native pass. */
+  private readonly status = new Float64Array(4)
   private closedMetrics: NativePipelineMetrics | undefined
   private busy = false
   private readonly detector: PipelineDetector | undefined
@@ -303,20 +303,22 @@ export class Pipeline {
    * columns (the caller may reuse or detach them at once), so the event loop stays free; the results are
    * process()'s. One call at a time: another call while this one runs is ERR_INVALID_STATE.
    */
-  async processAsync(batch: SourceBatch): Promise<ResultBatch> {
-    this.checkIdle()
-    const b = this.checkBatch(batch)
-    const core = this.running()
-    const keys = this.translateKeys(batch, b.timestamps.length)
-    let pass: Promise<ArrayBuffer>
-    try {
-      pass = core.processAsync(b.input, b.timestamps, keys?.ids ?? b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
-    } catch (error) {
-      this.translator?.forget(keys?.created)
-      throw error
-    }
-    if (keys?.created !== undefined) pass = pass.catch((error: unknown) => { this.translator?.forget(keys.created); throw error })
-    return this.settle(pass, b.input, false)
+  processAsync(batch: SourceBatch): Promise<ResultBatch> {
+    return rejectingThrows(() => {
+      this.checkIdle()
+      const b = this.checkBatch(batch)
+      const core = this.running()
+      const keys = this.translateKeys(batch, b.timestamps.length)
+      let pass: Promise<ArrayBuffer>
+      try {
+        pass = core.processAsync(b.input, b.timestamps, keys?.ids ?? b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
+      } catch (error) {
+        this.translator?.forget(keys?.created)
+        throw error
+      }
+      if (keys?.created !== undefined) pass = pass.catch((error: unknown) => { this.translator?.forget(keys.created); throw error })
+      return this.settle(pass, b.input, false)
+    })
   }
 
   /** No events, only time: applies idleness at `now` and fires what the watermark closes. */
@@ -337,11 +339,13 @@ export class Pipeline {
   }
 
   /** advanceTo() on a native worker thread (see processAsync). */
-  async advanceToAsync(watermark: number): Promise<ResultBatch> {
-    this.checkIdle()
-    expectFinite(watermark, 'watermark')
-    const core = this.running()
-    return this.settle(core.advanceToAsync(watermark, this.modelOpen(), this.status), 0, false)
+  advanceToAsync(watermark: number): Promise<ResultBatch> {
+    return rejectingThrows(() => {
+      this.checkIdle()
+      expectFinite(watermark, 'watermark')
+      const core = this.running()
+      return this.settle(core.advanceToAsync(watermark, this.modelOpen(), this.status), 0, false)
+    })
   }
 
   /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
@@ -351,10 +355,12 @@ export class Pipeline {
   }
 
   /** finish() on a native worker thread (see processAsync). */
-  async finishAsync(): Promise<ResultBatch> {
-    this.checkIdle()
-    const core = this.running()
-    return this.settle(core.finishAsync(this.modelOpen(), this.status), 0, true)
+  finishAsync(): Promise<ResultBatch> {
+    return rejectingThrows(() => {
+      this.checkIdle()
+      const core = this.running()
+      return this.settle(core.finishAsync(this.modelOpen(), this.status), 0, true)
+    })
   }
 
 
@@ -542,20 +548,25 @@ export class Pipeline {
     return this.translator.translate(batch.keys, length, 'batch.keys')
   }
 
-  /** An async pass: the pipeline is busy until it settles. */
-  private async settle(pass: Promise<ArrayBuffer>, input: number, final: boolean): Promise<ResultBatch> {
+  /** An async pass: the pipeline is busy until it settles. One `then` on the native promise, no async
+   * function around it: each promise layer costs microtask hops per batch. */
+  private settle(pass: Promise<ArrayBuffer>, input: number, final: boolean): Promise<ResultBatch> {
     this.busy = true
-    try {
-      return this.result(await pass, input, final)
-    } finally {
-      this.busy = false
-    }
+    return pass.then(
+      (buffer) => {
+        this.busy = false
+        return this.result(buffer, input, final)
+      },
+      (error: unknown) => {
+        this.busy = false
+        throw error
+      })
   }
 
   /** The result batch over the buffer the native pass filled (its row and late counts in `status`). */
   private result(buffer: ArrayBuffer, input: number, final: boolean): ResultBatch {
     const rows = this.status[0]!, late = this.status[1]!
-    const v = resultViews(buffer, rows, late, this.features, this.labels)
+    const v = resultViews(buffer, this.status[3]!, rows, late, this.features, this.labels)
     const out: ResultBatch = {
       length: rows, key: v.key, start: v.start, end: v.end, count: v.count, filled: v.filled, values: v.values,
       forecast: v.forecast, score: v.score, flagged: v.flagged,
@@ -571,6 +582,15 @@ export class Pipeline {
       }
     }
     return out
+  }
+}
+
+/** `start()`'s promise, or what it throws as a rejected promise (as an async function would give it). */
+function rejectingThrows<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return start()
+  } catch (error) {
+    return Promise.reject(error)
   }
 }
 

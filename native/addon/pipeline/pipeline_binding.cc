@@ -7,8 +7,9 @@
 //     the object is busy until it settles
 //   metrics() → counters, watermark, firedWindows (as of the last settled call: allowed while busy)
 //   snapshot(), restore(bytes), close()
-// `status` (Float64Array of 3) receives rows, late events and the watermark of the result: one typed array
-// write instead of a result object per call. The buffer's layout is ResultLayout's.
+// `status` (Float64Array of 4) receives rows, late events, the watermark and the result's byte offset in the
+// buffer: one typed array write instead of a result object per call. The result's layout (from that offset)
+// is ResultLayout's; synchronous results share slabs (TakeResultBytes).
 #include <cstring>
 #include <memory>
 #include <string>
@@ -192,11 +193,13 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     ReportMemory(env, core.MemoryBytes());
   }
 
-  static void WriteStatus(Napi::Env env, const Napi::Value& status, const sluice::PipelineResult& result) {
-    const sluice::Span<double> s = ToSpan<double>(env, status, "status", 3);
+  // status: rows, late events, watermark and the result's byte offset in its buffer.
+  static void WriteStatus(Napi::Env env, const Napi::Value& status, const sluice::PipelineResult& result, size_t offset) {
+    const sluice::Span<double> s = ToSpan<double>(env, status, "status", 4);
     s[0] = static_cast<double>(result.rows);
     s[1] = static_cast<double>(result.late);
     s[2] = result.watermark;
+    s[3] = static_cast<double>(offset);
   }
 
   // A synchronous pass: `run(core, allocate)` → PipelineResult; the result's buffer is a new ArrayBuffer
@@ -207,10 +210,8 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     return TranslateErrors(env, [&]() -> Napi::Value {
       PipelineCore& core = Ready(env);
       Napi::ArrayBuffer buffer;
-      const PipelineCore::Allocate allocate = [&](size_t bytes) {
-        buffer = Napi::ArrayBuffer::New(env, bytes);
-        return static_cast<uint8_t*>(buffer.Data());
-      };
+      size_t offset = 0;
+      const PipelineCore::Allocate allocate = [&](size_t bytes) { return TakeResultBytes(env, bytes, &buffer, &offset); };
       sluice::PipelineResult result;
       try {
         result = run(core, allocate);
@@ -219,9 +220,31 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
         throw;
       }
       Settle(env, core);
-      WriteStatus(env, status, result);
+      WriteStatus(env, status, result, offset);
       return buffer;
     });
+  }
+
+  // Consecutive results share one ArrayBuffer (a slab of kSlabBytes, zero-filled by V8 once) at 8-aligned
+  // offsets, instead of one ArrayBuffer each: a JS object, a backing store and its external-memory
+  // accounting per batch. A result above a quarter of a slab gets its own. A detached slab (a result's
+  // buffer transferred) is never written again: the next result starts a new one.
+  static constexpr size_t kSlabBytes = 256 * 1024;
+  uint8_t* TakeResultBytes(Napi::Env env, size_t bytes, Napi::ArrayBuffer* buffer, size_t* offset) {
+    const size_t aligned = (bytes + 7) & ~size_t{7};
+    if (aligned > kSlabBytes / 4) {
+      *buffer = Napi::ArrayBuffer::New(env, bytes);
+      *offset = 0;
+      return static_cast<uint8_t*>(buffer->Data());
+    }
+    if (slab_.IsEmpty() || slabUsed_ + aligned > kSlabBytes || slab_.Value().IsDetached()) {
+      slab_ = Napi::Persistent(Napi::ArrayBuffer::New(env, kSlabBytes));
+      slabUsed_ = 0;
+    }
+    *buffer = slab_.Value();
+    *offset = slabUsed_;
+    slabUsed_ += aligned;
+    return static_cast<uint8_t*>(buffer->Data()) + *offset;
   }
 
   // The same pass as one queued work item; `run(core, call)` runs on the worker over what `call` owns.
@@ -230,7 +253,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       Ready(env);
-      ToSpan<double>(env, status, "status", 3);
+      ToSpan<double>(env, status, "status", 4);
       std::shared_ptr<PipelineCore> core = SharedCore(env);
       return QueueWhileBusy(
           env, {status, info.This()},
@@ -238,7 +261,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
           [call](Napi::Env env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value {
             Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, call->out.size());
             if (!call->out.empty()) std::memcpy(buffer.Data(), call->out.data(), call->out.size());
-            WriteStatus(env, pinned[0].Value(), call->result);
+            WriteStatus(env, pinned[0].Value(), call->result, 0);
             return buffer;
           },
           [this, env, core] { Settle(env, *core); });
@@ -250,8 +273,15 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
       return core.Process(BatchArgs(info), info[6].ToBoolean(), allocate);
     });
   }
+  // The async call's buffers: the last call's when its job is gone (one call at a time, so usually), which
+  // keeps their capacity, instead of allocating inputs, the result and the call anew per batch.
+  std::shared_ptr<AsyncCall> NextCall() {
+    if (!spareCall_ || spareCall_.use_count() > 1) spareCall_ = std::make_shared<AsyncCall>();
+    return spareCall_;
+  }
+
   Napi::Value ProcessAsync(const Napi::CallbackInfo& info) {
-    auto call = std::make_shared<AsyncCall>();
+    std::shared_ptr<AsyncCall> call = NextCall();
     TranslateErrors(info.Env(), [&] { call->Own(BatchArgs(info)); });
     const bool modelOpen = info[6].ToBoolean();
     return RunAsync(info, info[7], call, [modelOpen](PipelineCore& core, AsyncCall& c) {
@@ -265,7 +295,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     });
   }
   Napi::Value AdvanceToAsync(const Napi::CallbackInfo& info) {
-    auto call = std::make_shared<AsyncCall>();
+    std::shared_ptr<AsyncCall> call = NextCall();
     call->watermark = NumberArg(info.Env(), info[0], "watermark");
     const bool modelOpen = info[1].ToBoolean();
     return RunAsync(info, info[2], call, [modelOpen](PipelineCore& core, AsyncCall& c) {
@@ -279,7 +309,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   }
   Napi::Value FinishAsync(const Napi::CallbackInfo& info) {
     const bool modelOpen = info[0].ToBoolean();
-    return RunAsync(info, info[1], std::make_shared<AsyncCall>(), [modelOpen](PipelineCore& core, AsyncCall& c) {
+    return RunAsync(info, info[1], NextCall(), [modelOpen](PipelineCore& core, AsyncCall& c) {
       return core.Finish(modelOpen, c.Allocator());
     });
   }
@@ -307,6 +337,9 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
 
   sluice::PipelineCounters counters_;
   double watermark_ = 0, firedWindows_ = 0;
+  std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
+  Napi::Reference<Napi::ArrayBuffer> slab_;  // the sync results' current slab (JS thread only)
+  size_t slabUsed_ = 0;
 };
 
 }  // namespace

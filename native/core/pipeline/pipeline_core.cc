@@ -223,84 +223,104 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
   try {
     const FiredWindows& fired = engines_.windows->fired();
     const size_t n = fired.size(), F = features_, C = options_.channels, A = windowAggregates_.size();
-    const size_t perChannel = options_.features.size();
+    const size_t perChannel = options_.features.size(), valuesPerWindow = windowChannels_ * A;
     const double slide = options_.slide, size = options_.size, maxFill = options_.maxFill;
-    KeyState& ks = keys_;
-    // Count the rows first: fired windows plus the gaps before them. lastStart moves on as we go; each
-    // window keeps its key's previous start for the second pass.
-    gaps_.assign(n, 0);
-    previous_.resize(n);
+    // Plain pointers, read once: the stores below go through double* and uint32_t*, which the compiler
+    // must otherwise assume may change the vectors' own pointers, reloading them on every row.
+    const uint32_t* const firedKeys = fired.keys.data();
+    const double* const firedStarts = fired.starts.data();
+    const double* const firedEnds = fired.ends.data();
+    const double* const firedCounts = fired.counts.data();
+    const double* const firedValues = fired.values.data();
+    double* const lastStart = keys_.lastStart.data();
+    double* const lastValues = keys_.lastValues.data();
+    // Count the rows first: fired windows plus the gaps before them (lastStart moves on as we go).
+    // gaps[w]: rows forward-filled before window w, or kRestart when the gap is longer than maxFill.
+    constexpr uint32_t kRestart = UINT32_MAX;
+    gaps_.resize(n);
+    uint32_t* const gaps = gaps_.data();
     double windowed = 0;
     for (size_t w = 0; w < n; ++w) {
-      const uint32_t k = fired.keys[w];
-      const double prev = ks.lastStart[k];
-      previous_[w] = prev;
-      if (!std::isnan(prev)) {
-        const double missing = RoundHalfUp((fired.starts[w] - prev) / slide) - 1;
-        if (missing > 0 && missing <= maxFill) gaps_[w] = static_cast<uint32_t>(missing);
+      const uint32_t k = firedKeys[w];
+      const double step = firedStarts[w] - lastStart[k];
+      uint32_t gap = 0;
+      // The common case, the key's next window, needs no division (a NaN step fails both tests: no row before).
+      if (step != slide && !std::isnan(step)) {
+        const double missing = RoundHalfUp(step / slide) - 1;
+        if (missing > maxFill) gap = kRestart;
+        else if (missing > 0) gap = static_cast<uint32_t>(missing);
       }
-      ks.lastStart[k] = fired.starts[w];
-      rows += 1 + gaps_[w];
-      windowed += fired.counts[w];
+      gaps[w] = gap;
+      lastStart[k] = firedStarts[w];
+      rows += 1 + (gap == kRestart ? 0 : gap);
+      windowed += firedCounts[w];
     }
     counters_.windowedEvents += windowed;
     counters_.windowsFired += static_cast<double>(n);
 
     const ResultLayout layout(rows, late, F, options_.labels);
     uint8_t* out = allocate(layout.bytes);
-    double* start = At<double>(out, layout.start);
-    double* end = At<double>(out, layout.end);
-    double* count = At<double>(out, layout.count);
-    double* values = At<double>(out, layout.values);
-    double* label = At<double>(out, layout.label);
-    uint32_t* key = At<uint32_t>(out, layout.key);
-    uint8_t* filled = At<uint8_t>(out, layout.filled);
-    std::fill_n(count, rows, 0.0);
+    double* const start = At<double>(out, layout.start);
+    double* const end = At<double>(out, layout.end);
+    double* const count = At<double>(out, layout.count);
+    double* const values = At<double>(out, layout.values);
+    double* const label = At<double>(out, layout.label);
+    uint32_t* const key = At<uint32_t>(out, layout.key);
+    uint8_t* const filled = At<uint8_t>(out, layout.filled);
     std::fill_n(At<double>(out, layout.forecast), rows * F, kNaN);
     std::fill_n(At<double>(out, layout.score), rows, kNaN);
-    if (options_.labels) std::fill_n(label, rows, kNaN);
-    std::fill_n(filled, rows * 2, uint8_t{0});  // filled and flagged
+    std::fill_n(At<uint8_t>(out, layout.flagged), rows, uint8_t{0});
     for (size_t i = 0; i < late; ++i) {
       const uint32_t event = lateIndex_[i];
       At<double>(out, layout.lateTimestamps)[i] = timestamps_[event];
       At<uint32_t>(out, layout.lateKeys)[i] = eventKeys_.empty() ? 0 : eventKeys_[event];
     }
 
+    const bool labels = options_.labels;
     size_t r = 0;
     double filledRows = 0;
     for (size_t w = 0; w < n; ++w) {
-      const uint32_t k = fired.keys[w];
-      const double s0 = fired.starts[w];
-      double* last = &ks.lastValues[k * F];
-      if (!std::isnan(previous_[w]) && gaps_[w] == 0 && RoundHalfUp((s0 - previous_[w]) / slide) - 1 > maxFill) ResetKey(k);
-      for (uint32_t g = gaps_[w]; g > 0; --g, ++r) {
+      const uint32_t k = firedKeys[w];
+      const double s0 = firedStarts[w];
+      double* const last = lastValues + k * F;
+      uint32_t gap = gaps[w];
+      if (gap == kRestart) {
+        ResetKey(k);
+        gap = 0;
+      }
+      for (uint32_t g = gap; g > 0; --g, ++r) {
         const double s = s0 - g * slide;
         key[r] = k;
         start[r] = s;
         end[r] = s + size;
+        count[r] = 0;
         filled[r] = 1;
-        std::copy_n(last, F, &values[r * F]);
+        std::copy_n(last, F, values + r * F);
+        if (labels) label[r] = kNaN;
         filledRows += 1;
       }
       key[r] = k;
       start[r] = s0;
-      end[r] = fired.ends[w];
-      count[r] = fired.counts[w];
-      const double* window = &fired.values[w * windowChannels_ * A];
+      end[r] = firedEnds[w];
+      count[r] = firedCounts[w];
+      const double* const window = firedValues + w * valuesPerWindow;
+      double* const row = values + r * F;
+      uint8_t rowFilled = 0;
       for (size_t c = 0; c < C; ++c) {
         for (size_t f = 0; f < perChannel; ++f) {
           const size_t feature = c * perChannel + f;
           double v = window[c * A + f];
           if (std::isnan(v)) {
             v = last[feature];
-            filled[r] = 1;
+            rowFilled = 1;
           }
-          values[r * F + feature] = v;
+          row[feature] = v;
           last[feature] = v;
         }
       }
-      filledRows += filled[r];
-      if (options_.labels) label[r] = window[C * A + labelAggregate_];
+      filled[r] = rowFilled;
+      filledRows += rowFilled;
+      if (labels) label[r] = window[C * A + labelAggregate_];
       ++r;
     }
     counters_.filledRows += filledRows;

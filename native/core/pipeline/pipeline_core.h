@@ -171,7 +171,7 @@ class PipelineCore {
   std::vector<uint32_t> gaps_, roundOf_, roundRows_, roundStart_, inputKeys_;
   std::vector<size_t> roundInputs_;  // [round]: its first model input
   std::vector<int32_t> inputOf_;     // [row in round order]: its model input, or why none
-  std::vector<double> previous_, residual_;
+  std::vector<double> residual_;
   std::vector<float> modelIn_, modelOut_;
 };
 

@@ -160,8 +160,8 @@ const EMPTY_F64 = new Float64Array(0)
  * order: float64 start, end, count, values, forecast, score, label?, late timestamps; uint32 key, late keys;
  * uint8 filled, flagged.
  */
-function resultViews(buffer: ArrayBuffer, offset: number, rows: number, late: number, features: number, labels: boolean) {
-  let at = offset
+function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: number, labels: boolean) {
+  let at = 0
   const f64 = (length: number) => {
     const view = new Float64Array(buffer, at, length)
     at += length * 8
@@ -203,8 +203,8 @@ export class Pipeline {
   private readonly core: NativePipeline
   /** The CPU model the native pass runs (a CUDA model's CPU copy is released with the pipeline). */
   private readonly releaseModel: () => void
-  /** rows, late events, watermark and byte offset (in its buffer) of the last result, written by the native pass. */
-  private readonly status = new Float64Array(4)
+  /** rows, late events and watermark of the last result, written by the native pass. */
+  private readonly status = new Float64Array(3)
   private closedMetrics: NativePipelineMetrics | undefined
   private busy = false
   private readonly detector: PipelineDetector | undefined
@@ -566,7 +566,7 @@ export class Pipeline {
   /** The result batch over the buffer the native pass filled (its row and late counts in `status`). */
   private result(buffer: ArrayBuffer, input: number, final: boolean): ResultBatch {
     const rows = this.status[0]!, late = this.status[1]!
-    const v = resultViews(buffer, this.status[3]!, rows, late, this.features, this.labels)
+    const v = resultViews(buffer, rows, late, this.features, this.labels)
     const out: ResultBatch = {
       length: rows, key: v.key, start: v.start, end: v.end, count: v.count, filled: v.filled, values: v.values,
       forecast: v.forecast, score: v.score, flagged: v.flagged,

@@ -286,7 +286,7 @@ export interface NativePipelineMetrics {
 
 /**
  * A pass returns the result batch's columns in one ArrayBuffer (native/core/pipeline's ResultLayout) and
- * writes its rows, late events, watermark and byte offset into `status` (a Float64Array of 4). `modelOpen`: whether the
+ * writes its rows, late events and watermark into `status` (a Float64Array of 3). `modelOpen`: whether the
  * forecaster's model may be used. The async forms run the whole pass as one queued work item over copies of
  * the inputs; the object is busy (ERR_INVALID_STATE) until it settles.
  */

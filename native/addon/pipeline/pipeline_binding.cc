@@ -7,9 +7,8 @@
 //     the object is busy until it settles
 //   metrics() → counters, watermark, firedWindows (as of the last settled call: allowed while busy)
 //   snapshot(), restore(bytes), close()
-// `status` (Float64Array of 4) receives rows, late events, the watermark and the result's byte offset in the
-// buffer: one typed array write instead of a result object per call. The result's layout (from that offset)
-// is ResultLayout's; synchronous results share slabs (TakeResultBytes).
+// `status` (Float64Array of 3) receives rows, late events and the watermark of the result: one typed array
+// write instead of a result object per call. The buffer's layout is ResultLayout's.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -193,13 +192,11 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     ReportMemory(env, core.MemoryBytes());
   }
 
-  // status: rows, late events, watermark and the result's byte offset in its buffer.
-  static void WriteStatus(Napi::Env env, const Napi::Value& status, const sluice::PipelineResult& result, size_t offset) {
-    const sluice::Span<double> s = ToSpan<double>(env, status, "status", 4);
+  static void WriteStatus(Napi::Env env, const Napi::Value& status, const sluice::PipelineResult& result) {
+    const sluice::Span<double> s = ToSpan<double>(env, status, "status", 3);
     s[0] = static_cast<double>(result.rows);
     s[1] = static_cast<double>(result.late);
     s[2] = result.watermark;
-    s[3] = static_cast<double>(offset);
   }
 
   // A synchronous pass: `run(core, allocate)` → PipelineResult; the result's buffer is a new ArrayBuffer
@@ -210,8 +207,10 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     return TranslateErrors(env, [&]() -> Napi::Value {
       PipelineCore& core = Ready(env);
       Napi::ArrayBuffer buffer;
-      size_t offset = 0;
-      const PipelineCore::Allocate allocate = [&](size_t bytes) { return TakeResultBytes(env, bytes, &buffer, &offset); };
+      const PipelineCore::Allocate allocate = [&](size_t bytes) {
+        buffer = Napi::ArrayBuffer::New(env, bytes);
+        return static_cast<uint8_t*>(buffer.Data());
+      };
       sluice::PipelineResult result;
       try {
         result = run(core, allocate);
@@ -220,31 +219,9 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
         throw;
       }
       Settle(env, core);
-      WriteStatus(env, status, result, offset);
+      WriteStatus(env, status, result);
       return buffer;
     });
-  }
-
-  // Consecutive results share one ArrayBuffer (a slab of kSlabBytes, zero-filled by V8 once) at 8-aligned
-  // offsets, instead of one ArrayBuffer each: a JS object, a backing store and its external-memory
-  // accounting per batch. A result above a quarter of a slab gets its own. A detached slab (a result's
-  // buffer transferred) is never written again: the next result starts a new one.
-  static constexpr size_t kSlabBytes = 256 * 1024;
-  uint8_t* TakeResultBytes(Napi::Env env, size_t bytes, Napi::ArrayBuffer* buffer, size_t* offset) {
-    const size_t aligned = (bytes + 7) & ~size_t{7};
-    if (aligned > kSlabBytes / 4) {
-      *buffer = Napi::ArrayBuffer::New(env, bytes);
-      *offset = 0;
-      return static_cast<uint8_t*>(buffer->Data());
-    }
-    if (slab_.IsEmpty() || slabUsed_ + aligned > kSlabBytes || slab_.Value().IsDetached()) {
-      slab_ = Napi::Persistent(Napi::ArrayBuffer::New(env, kSlabBytes));
-      slabUsed_ = 0;
-    }
-    *buffer = slab_.Value();
-    *offset = slabUsed_;
-    slabUsed_ += aligned;
-    return static_cast<uint8_t*>(buffer->Data()) + *offset;
   }
 
   // The same pass as one queued work item; `run(core, call)` runs on the worker over what `call` owns.
@@ -253,7 +230,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     Napi::Env env = info.Env();
     return TranslateErrors(env, [&]() -> Napi::Value {
       Ready(env);
-      ToSpan<double>(env, status, "status", 4);
+      ToSpan<double>(env, status, "status", 3);
       std::shared_ptr<PipelineCore> core = SharedCore(env);
       return QueueWhileBusy(
           env, {status, info.This()},
@@ -261,7 +238,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
           [call](Napi::Env env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value {
             Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, call->out.size());
             if (!call->out.empty()) std::memcpy(buffer.Data(), call->out.data(), call->out.size());
-            WriteStatus(env, pinned[0].Value(), call->result, 0);
+            WriteStatus(env, pinned[0].Value(), call->result);
             return buffer;
           },
           [this, env, core] { Settle(env, *core); });
@@ -338,8 +315,6 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   sluice::PipelineCounters counters_;
   double watermark_ = 0, firedWindows_ = 0;
   std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
-  Napi::Reference<Napi::ArrayBuffer> slab_;  // the sync results' current slab (JS thread only)
-  size_t slabUsed_ = 0;
 };
 
 }  // namespace

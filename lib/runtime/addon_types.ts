@@ -24,7 +24,8 @@ export interface NativeAddon {
   // checks which (ERR_INVALID_TYPE for the other).
   NativeLstmModel: new (weights: NativeLstmWeights, threads: number | undefined) => NativeLstmModel
   /** Over a CPU model. */
-  NativeLstmState: new (model: NativeLstmModel, capacity: number) => NativeLstmState
+  /** keys: a key space ('string' | 'bigint' | 'bigint64' | 'bytes'; string keys arrive packed as UTF-8). */
+  NativeLstmState: new (model: NativeLstmModel, capacity: number, keys?: { keys: string; maxKeys?: number }) => NativeLstmState
   /** Over a CPU or a CUDA model. */
   NativeLstmWindows: new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
   /** Over a CPU model; copies its weights. */
@@ -197,14 +198,23 @@ export interface NativeCudaLstmModel extends NativeLstmModel {
   setAlgorithm(algorithm: NativeCudnnAlgorithm): void
 }
 
-/** NativeLstmState and NativeCudaLstmState. */
+/** Keys a keyed native object interns itself: 64-bit ids or packed bytes. */
+export type NativeKeyColumn = BigInt64Array | BigUint64Array | NativePackedKeys
+
+/** NativeLstmState and NativeCudaLstmState (the key-space calls: keyed CPU states only). */
 export interface NativeLstmState extends NativeSnapshotHandle {
-  /** Returns the floats written. */
-  step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
+  /** Returns the floats written. Keyed states: ids of live keys, or keys interned in the same call. */
+  step(keys: Uint32Array | NativeKeyColumn, x: Float32Array, out: Float32Array): number
   /** Resolves with `out`. */
-  stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
+  stepAsync(keys: Uint32Array | NativeKeyColumn, x: Float32Array, out: Float32Array): Promise<Float32Array>
   reset(keys?: Uint32Array): void
-  info(): { capacity: number; bytesPerKey: number; bytes: number }
+  info(): { capacity: number; bytesPerKey: number; bytes: number; liveKeys?: number; expiredKeys?: number; keyBytes?: number; dictionaryBytes?: number }
+  intern(keys: NativeKeyColumn, ids: Uint32Array): void
+  undoIntern(): void
+  /** Returns how many keys were freed. */
+  expire(keys: Uint32Array | NativeKeyColumn): number
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
+  liveIds(): Uint32Array
 }
 
 export interface NativeLstmWindows extends NativeHandle {

@@ -374,9 +374,18 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   createWindows(options: LstmWindowsOptions): LstmWindows {
     const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
-    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const kind = expectKeyKind(options.keys ?? 'dense')
+    if (kind === 'dense') {
+      const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+      const steps = this.#expectSteps(expectInteger(options.steps, 'steps', 1, 65536))
+      return new LstmWindows(new (native().NativeLstmWindows)(model, capacity, steps), this.inputSize, this.outputSize)
+    }
+    if (this.backend === 'cuda') throw new SluiceError("CUDA LstmWindows take dense ids only (no `keys` option)", 'ERR_NOT_SUPPORTED')
+    const maxKeys = options.maxKeys === undefined ? undefined : expectInteger(options.maxKeys, 'maxKeys', 1, 2 ** 28)
+    const capacity = expectInteger(options.capacity ?? Math.min(64, maxKeys ?? 64), 'capacity', 1, 2 ** 28)
     const steps = this.#expectSteps(expectInteger(options.steps, 'steps', 1, 65536))
-    return new LstmWindows(new (native().NativeLstmWindows)(model, capacity, steps), this.inputSize, this.outputSize)
+    const handle = new (native().NativeLstmWindows)(model, capacity, steps, { keys: kind, ...(maxKeys !== undefined ? { maxKeys } : {}) })
+    return new LstmWindows(handle, this.inputSize, this.outputSize, kind)
   }
 
   #shape(options: LstmPredictOptions) {

@@ -27,7 +27,7 @@ export interface NativeAddon {
   /** keys: a key space ('string' | 'bigint' | 'bigint64' | 'bytes'; string keys arrive packed as UTF-8). */
   NativeLstmState: new (model: NativeLstmModel, capacity: number, keys?: { keys: string; maxKeys?: number }) => NativeLstmState
   /** Over a CPU or a CUDA model. */
-  NativeLstmWindows: new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
+  NativeLstmWindows: new (model: NativeLstmModel, capacity: number, steps: number, keys?: { keys: string; maxKeys?: number }) => NativeLstmWindows
   /** Over a CPU model; copies its weights. */
   NativeLstmTrainer: new (model: NativeLstmModel, threads: number | undefined, options: NativeLstmTrainerOptions) => NativeLstmTrainer
   /** A CPU model's current weights (copies). */
@@ -217,11 +217,16 @@ export interface NativeLstmState extends NativeSnapshotHandle {
   liveIds(): Uint32Array
 }
 
+/** The key-space calls: keyed CPU windows only. */
 export interface NativeLstmWindows extends NativeHandle {
-  /** Returns the distinct keys evaluated. */
-  push(keys: Uint32Array, x: Float32Array, outKeys: Uint32Array, out: Float32Array): number
+  /** Returns the distinct keys evaluated (their ids in outKeys). */
+  push(keys: Uint32Array | NativeKeyColumn, x: Float32Array, outKeys: Uint32Array, out: Float32Array): number
   reset(): void
-  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda' }
+  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda'; liveKeys?: number; expiredKeys?: number; bytes?: number }
+  intern(keys: NativeKeyColumn, ids: Uint32Array): void
+  undoIntern(): void
+  expire(keys: Uint32Array | NativeKeyColumn): number
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
 }
 
 /** Adam's and the clipping's numbers by name (a missing one takes the core's default), and the loss. */

@@ -161,9 +161,12 @@ SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateL
     // A keyed state's snapshot: its table (of whatever capacity) is followed by the key section.
     const uint64_t stride = layout.capacity == 0 ? 0 : layout.tableFloats / layout.capacity;
     uint64_t floats = 0;
-    const bool fits = capacity <= kMaxDictionaryKeys && !__builtin_mul_overflow(capacity, stride, &floats) &&
-                      floats <= (reader.Remaining() - sizeof(uint64_t)) / sizeof(float);
-    if (fits && reader.Remaining() >= sizeof(uint64_t) + floats * sizeof(float) + sizeof(uint32_t)) {
+    // Every step bounded by what remains, so no sum below can wrap.
+    const size_t remaining = reader.Remaining();
+    const bool fits = remaining >= sizeof(uint64_t) + sizeof(uint32_t) && capacity <= kMaxDictionaryKeys &&
+                      !__builtin_mul_overflow(capacity, stride, &floats) &&
+                      floats <= (remaining - sizeof(uint64_t) - sizeof(uint32_t)) / sizeof(float);
+    if (fits) {
       uint32_t tag;
       std::memcpy(&tag, reader.Rest().data + sizeof(uint64_t) + floats * sizeof(float), sizeof(tag));
       Require(tag != kKeySpaceSectionTag, codes::kInvalidArgument,

@@ -36,7 +36,7 @@ async function main() {
 
   // Stream: motes 0 and 2 on input 0, motes 1 and 3 on input 1, each event up to 10 s late in arrival.
   const pipeline = new Pipeline({
-    inputs: 2, keyCount: 4, channels: C, window: { size: INTERVAL, horizon: 100 * INTERVAL }, bound: 10_000, labels: true,
+    inputs: 2, keys: 'string', keyCount: 4, channels: C, window: { size: INTERVAL, horizon: 100 * INTERVAL }, bound: 10_000, labels: true,
     forecaster: { model, steps: STEPS, target: 'change' },
     anomaly: { window: 120, threshold: 4, minStd: 0.1 },
   })
@@ -53,7 +53,7 @@ async function main() {
           input,
           now: mine[mine.length - 1].arrival,
           timestamps: Float64Array.from(mine, (e) => e.t),
-          keys: Uint32Array.from(mine, (e) => e.k),
+          keys: mine.map((e) => `mote ${e.k + 1}`), // keyed by the motes' names; the pipeline interns them
           values: Float64Array.from(mine.flatMap((e) => [e.r.humidity, e.r.temperature])),
           labels: Uint8Array.from(mine, (e) => e.r.label),
         }
@@ -62,13 +62,14 @@ async function main() {
   }
   let tp = 0, fp = 0, fn = 0
   for await (const result of pipeline.run(source())) {
+    const names = pipeline.keysOf(result.key) // the rows' keys back as the names they came in
     for (let i = 0; i < result.length; i++) {
       if (result.filled[i]) continue
       if (result.flagged[i] && result.label[i]) tp++
       else if (result.flagged[i]) fp++
       else if (result.label[i]) fn++
       if (result.flagged[i] && tp + fp <= 5) {
-        console.log(`mote ${result.key[i] + 1} at ${(result.start[i] / 60000).toFixed(1)} min: humidity ${result.values[i * C]} (forecast ${result.forecast[i * C].toFixed(2)}), score ${result.score[i].toFixed(1)}, label ${result.label[i]}`)
+        console.log(`${names[i]} at ${(result.start[i] / 60000).toFixed(1)} min: humidity ${result.values[i * C]} (forecast ${result.forecast[i * C].toFixed(2)}), score ${result.score[i].toFixed(1)}, label ${result.label[i]}`)
       }
     }
   }

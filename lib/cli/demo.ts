@@ -156,7 +156,7 @@ function replay(table: CsvTable, streamRows: number[][], inputs: number, interva
       batches.push({
         input, now,
         timestamps: Float64Array.from(rows, (r) => table.timestamps[r]!),
-        keys: Uint32Array.from(rows, (r) => table.keys[r]!),
+        keys: rows.map((r) => table.keyNames[table.keys[r]!]!), // the names ("mote 3"), as the data has them
         values,
         labels: table.labels ? Uint8Array.from(rows, (r) => table.labels![r]!) : new Uint8Array(rows.length),
       })
@@ -232,16 +232,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const threshold = options.threshold ?? 4
   const anomaly = { window: 120, warmup: 12, threshold, minStd: 0.1, excludeFlagged: true, ...(options.anomaly ?? {}) }
   const pipeline = new Pipeline({
-    inputs, keyCount: K, channels: C, window: { size: interval, horizon: 2 * (bound + idleTimeout + 4 * interval) + 64 * interval }, bound, idleTimeout, clock: () => 0, labels: true,
+    inputs, keys: 'string', keyCount: K, channels: C, window: { size: interval, horizon: 2 * (bound + idleTimeout + 4 * interval) + 64 * interval }, bound, idleTimeout, clock: () => 0, labels: true,
     forecaster: { model, mode: 'window', steps, target }, anomaly,
   })
   const streamEvents = streamRows.reduce((a, r) => a + r.length, 0)
   const rows: ResultBatch[] = []
+  const rowKeys: number[][] = [] // per result row: the table's index of its key (the pipeline's keys are names)
+  const keyIndex = new Map(table.keyNames.map((name, k) => [name, k]))
   const streamStarted = performance.now()
   let seen = 0, lastReport = 0
   try {
     for await (const result of pipeline.run(paced(batches), { signal: options.signal })) {
       rows.push(result)
+      rowKeys.push((pipeline.keysOf(result.key) as string[]).map((name) => keyIndex.get(name)!))
       seen = pipeline.metrics().events
       if (seen - lastReport >= 500 || result.final) {
         lastReport = seen
@@ -273,9 +276,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const flaggedRows: DemoResult['flagged'] = []
   const evalLstm: number[] = [], evalBase: number[] = [], evalLabel: number[] = []
   const perKey = table.keyNames.map(() => ({ time: [] as number[], value: [] as number[], forecast: [] as number[], label: [] as number[], flagged: [] as number[], baseline: [] as number[] }))
-  for (const b of rows) {
+  for (const [n, b] of rows.entries()) {
     for (let r = 0; r < b.length; r++) {
-      const k = b.key[r]!
+      const k = rowKeys[n]![r]!
       const i = indexOf.get(`${k}:${b.start[r]}`)
       const s = perKey[k]!
       s.time.push(b.start[r]!); s.value.push(b.values[r * C]!); s.forecast.push(b.forecast[r * C]!)

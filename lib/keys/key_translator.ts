@@ -36,7 +36,12 @@ export class KeyTranslator {
     return { ids, created: Uint32Array.from(created) }
   }
 
-  /** Forgets the keys a refused batch created. */
+  /** The ids of the batch's keys, NO_KEY for those not held; adds nothing. */
+  find(keys: unknown, length: number, name: string): Uint32Array {
+    return this.dictionary.find(expectKeyColumn(keys, this.kind, length, name))
+  }
+
+  /** Forgets the keys a refused batch created (or expired ones: live ids, each once). */
   forget(created: Uint32Array | undefined): void {
     if (created !== undefined && created.length > 0) this.dictionary.release(created)
   }

@@ -9,6 +9,7 @@ import { expectInteger, expectOptions, expectTypedArray, outputArray } from '../
 import { lstmWeightsFromOnnx, lstmWeightsFromSafetensors, lstmWeightsToSafetensors, type LstmSafetensorsOptions, type LstmSafetensorsWriteOptions } from './formats/lstm_loaders'
 import { readKerasModel, type KerasOptions } from './formats/keras'
 import { readSafetensorsMetadata } from './formats/safetensors'
+import { expectKeyKind, type KeyKind } from '../keys/key_column'
 import { LstmState } from './lstm_state'
 import { checkLstmWeights, type LstmWeights } from './lstm_weights'
 import { LstmWindows, type LstmWindowsOptions } from './lstm_windows'
@@ -51,8 +52,19 @@ export interface LstmPredictOptions {
 }
 
 export interface LstmStateOptions {
-  /** Keys 0 … capacity − 1. Memory is allocated up front: capacity · bytesPerKey. */
-  capacity: number
+  /**
+   * Dense ids: keys 0 … capacity − 1, allocated up front (capacity · bytesPerKey). With `keys`: the starting
+   * capacity (default 64), doubling as keys arrive.
+   */
+  capacity?: number
+  /**
+   * How steps carry keys (docs/keys.md): 'dense' Uint32Array ids (default), or keys interned natively:
+   * 'string' (string[]), 'bigint' / 'bigint64' (BigUint64Array or BigInt64Array), 'bytes' ({ bytes, offsets }).
+   * CPU models only (a CUDA state takes dense ids: ERR_NOT_SUPPORTED).
+   */
+  keys?: KeyKind
+  /** With `keys`: the most live keys (a step bringing new keys beyond is ERR_OUT_OF_RANGE, nothing changed). Default 2^28. */
+  maxKeys?: number
 }
 
 function copyWeights(w: LstmWeights): LstmWeights {
@@ -341,10 +353,18 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   createState(options: LstmStateOptions): LstmState {
     const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity }', 'ERR_INVALID_TYPE')
-    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const kind = expectKeyKind(options.keys ?? 'dense')
     const addon = native()
-    const NativeState = this.backend === 'cuda' ? addon.NativeCudaLstmState : addon.NativeLstmState
-    return new LstmState(new NativeState(model, capacity), this.inputSize, this.outputSize)
+    if (kind === 'dense') {
+      const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+      const NativeState = this.backend === 'cuda' ? addon.NativeCudaLstmState : addon.NativeLstmState
+      return new LstmState(new NativeState(model, capacity), this.inputSize, this.outputSize)
+    }
+    if (this.backend === 'cuda') throw new SluiceError("a CUDA LstmState takes dense ids only (no `keys` option)", 'ERR_NOT_SUPPORTED')
+    const maxKeys = options.maxKeys === undefined ? undefined : expectInteger(options.maxKeys, 'maxKeys', 1, 2 ** 28)
+    const capacity = expectInteger(options.capacity ?? Math.min(64, maxKeys ?? 64), 'capacity', 1, 2 ** 28)
+    const handle = new addon.NativeLstmState(model, capacity, { keys: kind, ...(maxKeys !== undefined ? { maxKeys } : {}) })
+    return new LstmState(handle, this.inputSize, this.outputSize, kind)
   }
 
   /**
@@ -354,9 +374,18 @@ export class LstmModel extends NativeObject<NativeLstmModel> {
   createWindows(options: LstmWindowsOptions): LstmWindows {
     const model = this.native()
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be { capacity, steps }', 'ERR_INVALID_TYPE')
-    const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+    const kind = expectKeyKind(options.keys ?? 'dense')
+    if (kind === 'dense') {
+      const capacity = expectInteger(options.capacity, 'capacity', 1, 0xffffffff)
+      const steps = this.#expectSteps(expectInteger(options.steps, 'steps', 1, 65536))
+      return new LstmWindows(new (native().NativeLstmWindows)(model, capacity, steps), this.inputSize, this.outputSize)
+    }
+    if (this.backend === 'cuda') throw new SluiceError("CUDA LstmWindows take dense ids only (no `keys` option)", 'ERR_NOT_SUPPORTED')
+    const maxKeys = options.maxKeys === undefined ? undefined : expectInteger(options.maxKeys, 'maxKeys', 1, 2 ** 28)
+    const capacity = expectInteger(options.capacity ?? Math.min(64, maxKeys ?? 64), 'capacity', 1, 2 ** 28)
     const steps = this.#expectSteps(expectInteger(options.steps, 'steps', 1, 65536))
-    return new LstmWindows(new (native().NativeLstmWindows)(model, capacity, steps), this.inputSize, this.outputSize)
+    const handle = new (native().NativeLstmWindows)(model, capacity, steps, { keys: kind, ...(maxKeys !== undefined ? { maxKeys } : {}) })
+    return new LstmWindows(handle, this.inputSize, this.outputSize, kind)
   }
 
   #shape(options: LstmPredictOptions) {

@@ -11,8 +11,8 @@ export interface NativeLstmTable extends NativeHandle {
 }
 
 export abstract class LstmTable<H extends NativeLstmTable> extends NativeObject<H> {
-  /** Keys 0 … capacity − 1. */
-  readonly capacity: number
+  /** Keys 0 … capacity − 1 (a keyed LstmState's table grows: see its capacity). */
+  #capacity: number
   /** Bytes of memory per key, allocated up front (the formula is the class's). */
   readonly bytesPerKey: number
   /** Floats per input row (the model's). */
@@ -25,10 +25,15 @@ export abstract class LstmTable<H extends NativeLstmTable> extends NativeObject<
     super()
     this.attach(handle)
     const info = handle.info()
-    this.capacity = info.capacity
+    this.#capacity = info.capacity
     this.bytesPerKey = info.bytesPerKey
     this.inputSize = inputSize
     this.outputSize = outputSize
+  }
+
+  /** Rows of the table now: ids 0 … capacity − 1. */
+  get capacity(): number {
+    return this.#capacity
   }
 
   /** The rows a call gives: `keys` (Uint32Array) and x [keys.length][inputSize] (Float32Array); their count. */

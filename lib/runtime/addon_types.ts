@@ -24,9 +24,10 @@ export interface NativeAddon {
   // checks which (ERR_INVALID_TYPE for the other).
   NativeLstmModel: new (weights: NativeLstmWeights, threads: number | undefined) => NativeLstmModel
   /** Over a CPU model. */
-  NativeLstmState: new (model: NativeLstmModel, capacity: number) => NativeLstmState
+  /** keys: a key space ('string' | 'bigint' | 'bigint64' | 'bytes'; string keys arrive packed as UTF-8). */
+  NativeLstmState: new (model: NativeLstmModel, capacity: number, keys?: { keys: string; maxKeys?: number }) => NativeLstmState
   /** Over a CPU or a CUDA model. */
-  NativeLstmWindows: new (model: NativeLstmModel, capacity: number, steps: number) => NativeLstmWindows
+  NativeLstmWindows: new (model: NativeLstmModel, capacity: number, steps: number, keys?: { keys: string; maxKeys?: number }) => NativeLstmWindows
   /** Over a CPU model; copies its weights. */
   NativeLstmTrainer: new (model: NativeLstmModel, threads: number | undefined, options: NativeLstmTrainerOptions) => NativeLstmTrainer
   /** A CPU model's current weights (copies). */
@@ -197,21 +198,35 @@ export interface NativeCudaLstmModel extends NativeLstmModel {
   setAlgorithm(algorithm: NativeCudnnAlgorithm): void
 }
 
-/** NativeLstmState and NativeCudaLstmState. */
+/** Keys a keyed native object interns itself: 64-bit ids or packed bytes. */
+export type NativeKeyColumn = BigInt64Array | BigUint64Array | NativePackedKeys
+
+/** NativeLstmState and NativeCudaLstmState (the key-space calls: keyed CPU states only). */
 export interface NativeLstmState extends NativeSnapshotHandle {
-  /** Returns the floats written. */
-  step(keys: Uint32Array, x: Float32Array, out: Float32Array): number
+  /** Returns the floats written. Keyed states: ids of live keys, or keys interned in the same call. */
+  step(keys: Uint32Array | NativeKeyColumn, x: Float32Array, out: Float32Array): number
   /** Resolves with `out`. */
-  stepAsync(keys: Uint32Array, x: Float32Array, out: Float32Array): Promise<Float32Array>
+  stepAsync(keys: Uint32Array | NativeKeyColumn, x: Float32Array, out: Float32Array): Promise<Float32Array>
   reset(keys?: Uint32Array): void
-  info(): { capacity: number; bytesPerKey: number; bytes: number }
+  info(): { capacity: number; bytesPerKey: number; bytes: number; liveKeys?: number; expiredKeys?: number; keyBytes?: number; dictionaryBytes?: number }
+  intern(keys: NativeKeyColumn, ids: Uint32Array): void
+  undoIntern(): void
+  /** Returns how many keys were freed. */
+  expire(keys: Uint32Array | NativeKeyColumn): number
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
+  liveIds(): Uint32Array
 }
 
+/** The key-space calls: keyed CPU windows only. */
 export interface NativeLstmWindows extends NativeHandle {
-  /** Returns the distinct keys evaluated. */
-  push(keys: Uint32Array, x: Float32Array, outKeys: Uint32Array, out: Float32Array): number
+  /** Returns the distinct keys evaluated (their ids in outKeys). */
+  push(keys: Uint32Array | NativeKeyColumn, x: Float32Array, outKeys: Uint32Array, out: Float32Array): number
   reset(): void
-  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda' }
+  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda'; liveKeys?: number; expiredKeys?: number; bytes?: number }
+  intern(keys: NativeKeyColumn, ids: Uint32Array): void
+  undoIntern(): void
+  expire(keys: Uint32Array | NativeKeyColumn): number
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
 }
 
 /** Adam's and the clipping's numbers by name (a missing one takes the core's default), and the loss. */

@@ -11,6 +11,10 @@
 #include "keys/key_dictionary.h"
 #include "typed_array.h"
 
+inline bool IsUint32Array(const Napi::Value& value) {
+  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array;
+}
+
 inline bool IsBigIntArray(const Napi::Value& value) {
   if (!value.IsTypedArray()) return false;
   const napi_typedarray_type type = value.As<Napi::TypedArray>().TypedArrayType();

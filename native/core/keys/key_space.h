@@ -20,6 +20,10 @@
 
 namespace sluice {
 
+// Marks a key space's section after an object's snapshot payload ("KEYS"), so that snapshots without one
+// (dense ids, or older) restore as before.
+inline constexpr uint32_t kKeySpaceSectionTag = 0x5359454B;
+
 struct KeySpaceOptions {
   KeyKind kind = KeyKind::kString;
   uint32_t maxKeys = kMaxDictionaryKeys;  // live keys at most; new keys beyond are ERR_OUT_OF_RANGE

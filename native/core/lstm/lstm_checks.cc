@@ -50,6 +50,15 @@ KeyChecker::KeyChecker(size_t capacity) : capacity_(capacity) {
   }
 }
 
+void KeyChecker::Resize(size_t capacity) {
+  try {
+    seen_.resize(capacity, 0);
+  } catch (const std::bad_alloc&) {
+    Fail(codes::kOutOfMemory, "cannot allocate the key check of " + std::to_string(capacity) + " keys");
+  }
+  capacity_ = capacity;
+}
+
 void KeyChecker::Check(Span<const uint32_t> keys, bool rejectDuplicates) {
   for (size_t i = 0; i < keys.size; ++i) {
     if (keys[i] >= capacity_) {

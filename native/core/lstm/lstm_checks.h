@@ -27,6 +27,8 @@ class KeyChecker {
   // ERR_OUT_OF_RANGE unless 1 ≤ capacity ≤ 2^32 − 1; ERR_OUT_OF_MEMORY when the marks cannot be allocated.
   explicit KeyChecker(size_t capacity);
   void Check(Span<const uint32_t> keys, bool rejectDuplicates);
+  // Another capacity (a keyed state table that grew or was restored); ERR_OUT_OF_MEMORY leaves it as it was.
+  void Resize(size_t capacity);
 
  private:
   size_t capacity_;

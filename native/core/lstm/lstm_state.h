@@ -2,6 +2,10 @@
 // time step, as if its inputs had been one long sequence. Memory per key is fixed:
 // BytesPerKey() = layers · 2 · Hp · 4 bytes (Hp = hiddenSize rounded up to 16) + 4 bytes for the duplicate-
 // key check, allocated zeroed up front (calloc: pages of untouched keys stay unmapped until first use).
+// Keyed (a KeySpace: string, 64-bit or byte keys interned into dense ids): the table starts at `capacity`
+// rows and doubles when an interned id reaches beyond it (amortised; nothing allocated per step in the
+// steady state); Expire() zeroes a key's row and frees its id for reuse, so a key that comes back starts
+// from zero state.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +17,7 @@
 #include "lstm/lstm_checks.h"
 #include "base/snapshot.h"
 #include "base/span.h"
+#include "keys/key_space.h"
 
 namespace sluice {
 
@@ -31,19 +36,25 @@ LstmStateLayout LstmStateLayoutOf(const Model& model, size_t capacity) {
 // The snapshot of a table of layout.tableFloats floats.
 std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const float* table);
 // Opens a snapshot and checks it against `layout` (ERR_MALFORMED_DATA for another model shape, capacity or
-// table length). The reader is left at the table: GetArray(table, layout.tableFloats) then fails, if at all,
-// before it writes any float, and ExpectEnd() cannot fail, so a refused snapshot changes nothing.
-SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout);
+// table length; ERR_INVALID_ARGUMENT for a keyed state's snapshot, unless keySection). The reader is left at
+// the table: GetArray(table, layout.tableFloats) then fails, if at all, before it writes any float, and
+// ExpectEnd() cannot fail, so a refused snapshot changes nothing. keySection: the table is followed by a key
+// space's section (kKeySpaceSectionTag, then KeySpace::Write), which the caller reads after the table.
+SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateLayout& layout, bool keySection = false);
 
 class LstmState {
  public:
   // capacity: keys 0 … capacity−1 (ERR_OUT_OF_RANGE for 0 or more than 2^32 − 1; ERR_OUT_OF_MEMORY if it
   // cannot be allocated).
-  LstmState(std::shared_ptr<LstmModel> model, size_t capacity);
+  // keys: a key space (keys interned natively, the table growing from `capacity`); null: dense ids.
+  LstmState(std::shared_ptr<LstmModel> model, size_t capacity, const KeySpaceOptions* keys = nullptr);
 
   size_t capacity() const { return capacity_; }
   size_t BytesPerKey() const { return model_->StateStride() * sizeof(float) + sizeof(uint32_t); }
-  size_t Bytes() const { return capacity_ * BytesPerKey(); }
+  // The table, and for a keyed state its key space (dictionary) too.
+  size_t Bytes() const {
+    return capacity_ * BytesPerKey() + (keySpace_ ? keySpace_->MemoryBytes() + keyIds_.capacity() * sizeof(uint32_t) : 0);
+  }
   size_t HostBytes() const { return Bytes(); }  // all of it is host memory (CudaLstmState: only the key check)
   const LstmModel& model() const { return *model_; }
 
@@ -55,6 +66,18 @@ class LstmState {
   void CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
   void ResetAll();
   void Reset(Span<const uint32_t> keys);  // all keys checked first
+
+  // Keyed states (ERR_INVALID_ARGUMENT otherwise). The key space: keys interned, live and expired.
+  const KeySpace* keySpace() const { return keySpace_.get(); }
+  // The batch's keys as ids (new keys added, all or nothing: ERR_OUT_OF_RANGE past maxKeys adds none); the
+  // table grows to hold them. UndoIntern() forgets the keys the last Intern created (their step was refused).
+  void Intern(const KeyBatch& keys, Span<uint32_t> ids);
+  void UndoIntern();
+  // Intern, then Step over the ids; a refused step (lengths, a key twice) forgets the keys it created.
+  void StepKeys(const KeyBatch& keys, Span<const float> x, Span<float> out);
+  // Frees live ids now: their (h, c) zeroed, their ids handed out again. ERR_OUT_OF_RANGE (nothing freed)
+  // unless every id is live; repeats are ignored. Returns how many were freed.
+  size_t Expire(Span<const uint32_t> ids);
 
   // h (or c) of the top layer for `key`, hiddenSize floats, for inspection and tests.
   const float* Hidden(uint32_t key, size_t layer) const;
@@ -71,6 +94,11 @@ class LstmState {
   size_t capacity_;
   KeyChecker keys_;  // checks capacity first, before the table is allocated
   std::unique_ptr<float[], FreeDeleter> table_;  // [capacity][layers][h, c][Hp]
+  std::unique_ptr<KeySpace> keySpace_;           // keyed states only
+  std::vector<uint32_t> keyIds_;                 // StepKeys' ids (reused)
+
+  KeySpace& RequireKeySpace();
+  void GrowTo(size_t rows);  // capacity ≥ rows (doubling); ERR_OUT_OF_MEMORY leaves the table as it was
 };
 
 }  // namespace sluice

@@ -52,6 +52,21 @@ void WindowBook::Plan(Span<const uint32_t> keys, Batch* batch) {
 
 void WindowBook::Reset() { std::fill(counts_.begin(), counts_.end(), 0); }
 
+void WindowBook::Grow(size_t capacity) {
+  if (capacity <= capacity_) return;
+  try {
+    counts_.reserve(capacity);
+    inBatch_.reserve(capacity);
+    mark_.reserve(capacity);
+  } catch (const std::bad_alloc&) {
+    Fail(codes::kOutOfMemory, "cannot grow the windows to " + std::to_string(capacity) + " keys");
+  }
+  counts_.resize(capacity, 0);  // reserved: cannot throw
+  inBatch_.resize(capacity, 0);
+  mark_.resize(capacity, 0);
+  capacity_ = capacity;
+}
+
 void CheckWindowsPush(size_t n, size_t xLength, size_t outKeysLength, size_t outLength, size_t inputSize,
                       size_t outputSize) {
   if (xLength != n * inputSize) {
@@ -68,8 +83,9 @@ void CheckWindowsPush(size_t n, size_t xLength, size_t outKeysLength, size_t out
   }
 }
 
-LstmWindows::LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size_t steps)
+LstmWindows::LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size_t steps, const KeySpaceOptions* keys)
     : KeyedLstmWindows(std::move(model), capacity, steps) {
+  if (keys) keySpace_ = std::make_unique<KeySpace>(*keys);
   try {
     rings_.assign(ringFloats_, 0.f);
   } catch (const std::bad_alloc&) {
@@ -80,6 +96,7 @@ LstmWindows::LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size
 size_t LstmWindows::Push(Span<const uint32_t> keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out) {
   const size_t I = model_->inputSize(), T = book_.steps();
   CheckWindowsPush(keys.size, x.size, outKeys.size, out.size, I, model_->outputSize());
+  if (keySpace_) keySpace_->CheckLive(keys);  // ids given by the caller: only those of live keys
   book_.Plan(keys, &batch_);
   for (size_t i = 0; i < keys.size; ++i) {
     if (batch_.slots[i] < 0) continue;
@@ -102,6 +119,52 @@ size_t LstmWindows::Push(Span<const uint32_t> keys, Span<const float> x, Span<ui
   model_->Predict({x_.data(), x_.size()}, shape, out);
   std::copy(batch_.keys.begin(), batch_.keys.end(), outKeys.data);
   return k;
+}
+
+void LstmWindows::InternOnly(const KeyBatch& keys, Span<uint32_t> ids) {
+  Require(keySpace_ != nullptr, codes::kInvalidArgument, "these LstmWindows take dense Uint32Array ids (no `keys` kind was set)");
+  keySpace_->Intern(keys, ids.data);
+  uint32_t top = 0;
+  for (size_t i = 0; i < keys.size(); ++i) top = std::max(top, ids[i]);
+  if (keys.size() == 0 || top < book_.capacity()) return;
+  // Doubling (amortised); the rings first, so that a failure leaves the book as it was.
+  const size_t capacity = std::min<size_t>(std::max<size_t>(size_t(top) + 1, 2 * book_.capacity()), kMaxDictionaryKeys);
+  const size_t floats = capacity * book_.steps() * model_->inputSize();
+  try {
+    rings_.resize(floats, 0.f);
+    book_.Grow(capacity);
+  } catch (const std::bad_alloc&) {
+    keySpace_->UndoIntern();
+    Fail(codes::kOutOfMemory, "cannot grow the windows to " + std::to_string(capacity) + " keys");
+  } catch (...) {
+    keySpace_->UndoIntern();
+    throw;
+  }
+  ringFloats_ = floats;
+}
+
+void LstmWindows::UndoIntern() {
+  Require(keySpace_ != nullptr, codes::kInvalidArgument, "these LstmWindows take dense Uint32Array ids (no `keys` kind was set)");
+  keySpace_->UndoIntern();
+}
+
+size_t LstmWindows::PushKeys(const KeyBatch& keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out) {
+  Require(keySpace_ != nullptr, codes::kInvalidArgument, "these LstmWindows take dense Uint32Array ids (no `keys` kind was set)");
+  CheckWindowsPush(keys.size(), x.size, outKeys.size, out.size, model_->inputSize(), model_->outputSize());
+  if (keyIds_.size() < keys.size()) keyIds_.resize(keys.size());
+  const Span<uint32_t> ids(keyIds_.data(), keys.size());
+  InternOnly(keys, ids);
+  try {
+    return Push(ids, x, outKeys, out);
+  } catch (...) {
+    keySpace_->UndoIntern();
+    throw;
+  }
+}
+
+size_t LstmWindows::Expire(Span<const uint32_t> ids) {
+  Require(keySpace_ != nullptr, codes::kInvalidArgument, "expire() needs a key space (the `keys` option)");
+  return keySpace_->Expire(ids, [this](uint32_t id) { book_.ForgetKey(id); }).size();
 }
 
 void LstmWindows::Reset() {

@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "base/span.h"
 #include "lstm/lstm_model.h"
+#include "keys/key_space.h"
 
 namespace sluice {
 
@@ -32,6 +33,9 @@ class WindowBook {
   // Checks every key first (ERR_OUT_OF_RANGE, nothing changes), then plans the batch and commits the counts.
   void Plan(Span<const uint32_t> keys, Batch* batch);
   void Reset();  // every key back to no rows
+  // Keyed windows: room for `capacity` keys (new ones with no rows); ERR_OUT_OF_MEMORY leaves it as it was.
+  void Grow(size_t capacity);
+  void ForgetKey(uint32_t key) { counts_[key] = 0; }  // back to no rows (its ring is never read before rewritten)
 
   size_t capacity() const { return capacity_; }
   size_t steps() const { return steps_; }
@@ -71,7 +75,23 @@ class KeyedLstmWindows {
 
 class LstmWindows : public KeyedLstmWindows<LstmModel> {
  public:
-  LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size_t steps);
+  // keys: a key space (keys of any kind interned natively, the windows growing from `capacity` by doubling);
+  // null: dense ids below capacity.
+  LstmWindows(std::shared_ptr<LstmModel> model, size_t capacity, size_t steps, const KeySpaceOptions* keys = nullptr);
+
+  // Keyed windows (ERR_INVALID_ARGUMENT otherwise): Push over the batch's keys interned (all or nothing; a
+  // refused push forgets the keys it created); outKeys gets the keys' ids. Expire frees live ids now (their
+  // rows forgotten, ids reused; ERR_OUT_OF_RANGE unless all are live) and returns how many were freed.
+  size_t PushKeys(const KeyBatch& keys, Span<const float> x, Span<uint32_t> outKeys, Span<float> out);
+  size_t Expire(Span<const uint32_t> ids);
+  // The batch's ids, new keys added and the windows grown to hold them (all or nothing); UndoIntern forgets
+  // the keys the last call created. For callers that translate keys themselves and Push the ids after.
+  void InternOnly(const KeyBatch& keys, Span<uint32_t> ids);
+  void UndoIntern();
+  const KeySpace* keySpace() const { return keySpace_.get(); }
+  size_t Bytes() const {
+    return book_.capacity() * BytesPerKey() + (keySpace_ ? keySpace_->MemoryBytes() + keyIds_.capacity() * sizeof(uint32_t) : 0);
+  }
 
   // keys [n], x [n][inputSize]; outKeys ≥ n entries, out ≥ n · outputSize floats. Returns k, the number of
   // distinct keys (outKeys[0 … k), out[0 … k · outputSize)).
@@ -81,6 +101,8 @@ class LstmWindows : public KeyedLstmWindows<LstmModel> {
  private:
   std::vector<float> rings_;  // [capacity][steps][inputSize]
   std::vector<float> x_;      // [steps][k][inputSize]
+  std::unique_ptr<KeySpace> keySpace_;  // keyed windows only
+  std::vector<uint32_t> keyIds_;        // PushKeys' ids (reused)
 };
 
 // Checks a Push call's lengths (ERR_INVALID_LENGTH), for both backends.

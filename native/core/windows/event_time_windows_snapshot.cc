@@ -39,6 +39,7 @@ void PutAccumulators(SnapshotWriter& w, const TimedAccumulator* accs, size_t cou
 }  // namespace
 
 std::vector<uint8_t> EventTimeWindows::Snapshot() const {
+  Require(!sketches_, codes::kNotSupported, "snapshots of sketch aggregates (quantiles, distinct) are not supported yet");
   SnapshotWriter w(SnapshotKind::kEventTimeWindows);
   const EventTimeWindowsOptions& o = options_;
   w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
@@ -121,6 +122,7 @@ std::unique_ptr<KeySpace> EventTimeWindows::ReadKeySection(SnapshotReader& r, co
 }
 
 void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
+  Require(!sketches_, codes::kNotSupported, "snapshots of sketch aggregates (quantiles, distinct) are not supported yet");
   SnapshotReader r(bytes, SnapshotKind::kEventTimeWindows);
   const EventTimeWindowsOptions& o = options_;
   bool same = r.Get<uint8_t>() == static_cast<uint8_t>(o.kind);

@@ -215,16 +215,43 @@ describe('EventTimeWindows sketch options', () => {
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['distinct'], distinctPrecision: 14.5 }), 'ERR_INVALID_TYPE')
   })
 
-  it('refuses snapshots of sketch aggregates (not carried yet) instead of dropping them', () => {
-    const w = new EventTimeWindows({ ...base, aggregates: ['count', 'p50'] })
-    w.push({ timestamps: new Float64Array([1]), values: new Float64Array([3]) })
-    expectSluiceError(() => w.snapshot(), 'ERR_NOT_SUPPORTED')
-    const plain = new EventTimeWindows({ ...base, aggregates: ['count'] })
-    expectSluiceError(() => w.restore(plain.snapshot()), 'ERR_NOT_SUPPORTED')
-    const f = w.flush() // the refused calls changed nothing
-    expect(f.values[0]).toBe(1)
-    expect(Math.abs(f.values[1] - 3)).toBeLessThanOrEqual(0.03)
-  })
+  for (const type of ['tumbling', 'sliding', 'session'] as const) {
+    it(`${type}: snapshot/restore carries the sketches (continuing gives the outputs of the uninterrupted windows)`, () => {
+      const shape = type === 'tumbling' ? { size: 50, horizon: 2000 } : type === 'sliding' ? { size: 50, slide: 10, horizon: 2000 } : { gap: 4 }
+      const options = { type, ...shape, keyCount: 3, channels: 2, allowedLateness: 100, aggregates: ['count', 'p50', 'distinct'], quantiles: [0.9], accuracy: 0.02, distinctPrecision: 8 } as EventTimeWindowsOptions
+      const random = rng(11)
+      const n = 4000
+      // Out of order by up to 30 (sessions: bursts of 10 time units, 10 apart, out of order by up to 3).
+      const ts = Float64Array.from({ length: n }, (_, i) =>
+        type === 'session' ? Math.floor(i / 4) + 10 * Math.floor(i / 40) + Math.floor(random() * 3) : Math.floor(i / 4) + Math.floor(random() * 30))
+      const keys = Uint32Array.from({ length: n }, () => Math.floor(random() * 3))
+      const vs = values('lognormal', 2 * n, random)
+      const whole = new EventTimeWindows(options), first = new EventTimeWindows(options)
+      // Two thirds, the watermark, a snapshot, then the last third: much of it late, updating fired windows.
+      const part = (keep: (i: number) => boolean) => {
+        const at = [...ts.keys()].filter(keep)
+        return { timestamps: Float64Array.from(at, (i) => ts[i]), keys: Uint32Array.from(at, (i) => keys[i]), values: Float64Array.from(at.flatMap((i) => [vs[2 * i], vs[2 * i + 1]])) }
+      }
+      for (const w of [whole, first]) w.push(part((i) => i % 3 !== 0))
+      const watermark = type === 'session' ? 900 : 500
+      const a1 = whole.advanceWatermark(watermark), b1 = first.advanceWatermark(watermark)
+      expect(Array.from(b1.values)).toEqual(Array.from(a1.values))
+      const restored = new EventTimeWindows(options)
+      restored.restore(first.snapshot())
+      for (const w of [whole, restored]) w.push(part((i) => i % 3 === 0))
+      const a = whole.flush(), b = restored.flush()
+      expect(a.key.length).toBeGreaterThan(20)
+      expect(Array.from(b.updated).some((u) => u === 1)).toBe(true)
+      for (const column of ['key', 'start', 'end', 'count', 'updated', 'values'] as const) expect(Array.from(b[column])).toEqual(Array.from(a[column]))
+      // Other sketch options: refused, the state unchanged.
+      const other = new EventTimeWindows({ ...options, accuracy: 0.03 })
+      expectSluiceError(() => other.restore(first.snapshot()), 'ERR_INVALID_ARGUMENT')
+      const plain = new EventTimeWindows({ ...options, aggregates: ['count'], quantiles: [] })
+      expectSluiceError(() => plain.restore(first.snapshot()), 'ERR_INVALID_ARGUMENT')
+      expectSluiceError(() => first.restore(plain.snapshot()), 'ERR_INVALID_ARGUMENT')
+      expect(other.flush().key.length).toBe(0)
+    })
+  }
 
   it('lays out [window][channel][aggregates then quantiles] and keeps working after a refused push', () => {
     const w = new EventTimeWindows({ ...base, channels: 2, aggregates: ['distinct', 'max'], quantiles: [1] })

@@ -253,6 +253,22 @@ describe('EventTimeWindows sketch options', () => {
     })
   }
 
+  it('an expired key leaves no sketch behind: the key that reuses its id starts empty', () => {
+    for (const type of ['tumbling', 'sliding'] as const) {
+      const w = new EventTimeWindows({ type, size: 10, slide: type === 'sliding' ? 5 : undefined, keys: 'string', aggregates: ['p50', 'distinct', 'count'] })
+      w.push({ timestamps: new Float64Array([1, 2, 3]), keys: ['a', 'a', 'c'], values: new Float64Array([1000, 1000, 7]) })
+      w.expire(['a'])
+      w.push({ timestamps: new Float64Array([4]), keys: ['b'], values: new Float64Array([5]) })
+      const f = w.flush()
+      const b = Array.from(f.keys as string[]).indexOf('b')
+      expect(b).toBeGreaterThanOrEqual(0)
+      expect(Math.abs(f.values[3 * b] - 5)).toBeLessThanOrEqual(0.05)
+      expect(f.values[3 * b + 1]).toBeCloseTo(1, 1)
+      expect(f.values[3 * b + 2]).toBe(1)
+      expect(Array.from(f.keys as string[])).not.toContain('a')
+    }
+  })
+
   it('lays out [window][channel][aggregates then quantiles] and keeps working after a refused push', () => {
     const w = new EventTimeWindows({ ...base, channels: 2, aggregates: ['distinct', 'max'], quantiles: [1] })
     expect(w.valuesPerWindow).toBe(6)

@@ -5,10 +5,14 @@
 // (a) taking the values alone, a lower bound of any sliding use, and (b) rebuilt for each window, on fewer
 // windows). pandas 1.5's rolling(1000).quantile(q) (an indexable skiplist) is the published anchor: about
 // 480 ns per value on this project's machines (docs/windows.md); it is not run here.
+// Then event-time sketch quantiles (EventTimeWindows: DDSketch p50 + p99, HyperLogLog distinct) over 10^6
+// lognormal latencies, 16 keys, tumbling windows of 1000 time units (≈ 625 events per (key, window)), against
+// the plain-JS per-window sort (exact) and one `tdigest` per (key, window), with the sketches' largest
+// relative error against the exact order statistic and the measured memory of a sketch cell.
 //   npm run build:ts && npm run bench -- quantiles
 'use strict'
 const { runSuite } = require('./harness')
-const { SlidingWindow } = require('../dist')
+const { EventTimeWindows, SlidingWindow } = require('../dist')
 const { TDigest } = require('tdigest')
 
 const SIZE = 1000
@@ -82,7 +86,128 @@ function normals(n, seed) {
   return v
 }
 
+// ---- event-time sketches ----------------------------------------------------------------------------------
+
+const SKETCH_EVENTS = Number(process.env.SKETCH_BENCH_EVENTS ?? 1e6)
+const SKETCH_KEYS = 16
+const SKETCH_WINDOW = 1000
+const SKETCH_BATCH = 10000
+
+function sketchData(n, seed) {
+  const z = normals(n, seed)
+  const timestamps = new Float64Array(n), keys = new Uint32Array(n), latencies = new Float64Array(n)
+  let s = seed
+  for (let i = 0; i < n; i++) {
+    timestamps[i] = Math.floor(i / 10) // in order: 10 events per time unit
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    keys[i] = s % SKETCH_KEYS
+    latencies[i] = Math.exp(3 + 1.5 * z[i]) // lognormal, heavy-tailed
+  }
+  return { timestamps, keys, latencies }
+}
+
+/** Per (key, tumbling window): fn(state) per event, then close(state) when the window ends (events in time order). */
+function perWindow(data, open, add, close) {
+  const { timestamps, keys, latencies } = data
+  let current = -1
+  let states = new Array(SKETCH_KEYS).fill(null)
+  let out = 0
+  const flush = () => {
+    for (let k = 0; k < SKETCH_KEYS; k++) if (states[k]) out += close(states[k])
+    states = new Array(SKETCH_KEYS).fill(null)
+  }
+  for (let i = 0; i < timestamps.length; i++) {
+    const w = Math.floor(timestamps[i] / SKETCH_WINDOW)
+    if (w !== current) {
+      flush()
+      current = w
+    }
+    const k = keys[i]
+    if (!states[k]) states[k] = open()
+    add(states[k], latencies[i])
+  }
+  flush()
+  return out
+}
+
+const exactOfSorted = (sorted, q) => sorted[Math.floor(q * (sorted.length - 1))]
+const jsSortPerWindow = (data) => perWindow(data, () => [], (a, x) => a.push(x), (a) => {
+  a.sort((x, y) => x - y)
+  return exactOfSorted(a, 0.5) + exactOfSorted(a, 0.99)
+})
+const tdigestPerWindow = (data) => perWindow(data, () => new TDigest(), (t, x) => t.push(x), (t) => t.percentile(0.5) + t.percentile(0.99))
+
+function sluiceSketches(data, options) {
+  const { timestamps, keys, latencies } = data
+  const w = new EventTimeWindows({ keyCount: SKETCH_KEYS, horizon: 4 * SKETCH_WINDOW, ...options })
+  let fired = 0
+  for (let at = 0; at < timestamps.length; at += SKETCH_BATCH) {
+    const end = Math.min(at + SKETCH_BATCH, timestamps.length)
+    w.push({ timestamps: timestamps.subarray(at, end), keys: keys.subarray(at, end), values: latencies.subarray(at, end) })
+    fired += w.advanceWatermark(timestamps[end - 1] - 1).key.length
+  }
+  return fired + w.flush().key.length
+}
+
+async function sketchSuite() {
+  const data = sketchData(SKETCH_EVENTS, 17)
+  const tumbling = { type: 'tumbling', size: SKETCH_WINDOW }
+  console.log(`\nEvent-time sketch quantiles: ${SKETCH_EVENTS} lognormal latencies, ${SKETCH_KEYS} keys, tumbling windows of ${SKETCH_WINDOW} time units`)
+
+  // Accuracy: every window's p50 and p99 against the exact order statistic of rank ⌊q·(n − 1)⌋.
+  const check = new EventTimeWindows({ ...tumbling, keyCount: SKETCH_KEYS, horizon: SKETCH_EVENTS / 10 + SKETCH_WINDOW, aggregates: ['p50', 'p99'] })
+  check.push({ timestamps: data.timestamps, keys: data.keys, values: data.latencies })
+  const f = check.flush()
+  let worst = 0, windows = 0
+  const byWindow = new Map()
+  {
+    // Each window's values, sorted, by (key, start) as the fired windows name them.
+    const lists = new Map()
+    for (let i = 0; i < data.timestamps.length; i++) {
+      const id = `${data.keys[i]}@${Math.floor(data.timestamps[i] / SKETCH_WINDOW) * SKETCH_WINDOW}`
+      let list = lists.get(id)
+      if (!list) lists.set(id, (list = []))
+      list.push(data.latencies[i])
+    }
+    for (const [id, list] of lists) byWindow.set(id, list.sort((x, y) => x - y))
+  }
+  for (let i = 0; i < f.key.length; i++) {
+    const sorted = byWindow.get(`${f.key[i]}@${f.start[i]}`)
+    for (const [j, q] of [0.5, 0.99].entries()) {
+      const e = exactOfSorted(sorted, q)
+      worst = Math.max(worst, Math.abs(f.values[2 * i + j] - e) / Math.abs(e))
+    }
+    windows++
+  }
+  console.log(`  accuracy: ${windows} windows, largest relative error of p50/p99 against the exact order statistic ${(100 * worst).toFixed(3)} % (accuracy option 1 %)`)
+
+  // Memory of a cell: the same live (key, pane) cells with and without sketch aggregates.
+  const memory = (aggregates) => {
+    const w = new EventTimeWindows({ ...tumbling, keyCount: SKETCH_KEYS, horizon: 4 * SKETCH_WINDOW, aggregates })
+    const n = 4 * SKETCH_WINDOW * 10 // four windows of events, none fired
+    w.push({ timestamps: data.timestamps.subarray(0, n), keys: data.keys.subarray(0, n), values: data.latencies.subarray(0, n) })
+    return w.info().memoryBytes
+  }
+  const cells = 4 * SKETCH_KEYS
+  const plain = memory(['count', 'max'])
+  for (const aggregates of [['count', 'max', 'p50', 'p99'], ['count', 'max', 'distinct']]) {
+    console.log(`  memory: ${aggregates.join('+')}: ${((memory(aggregates) - plain) / cells).toFixed(0)} bytes more per (key, pane) cell than count+max ` +
+      `(${cells} cells of lognormal latencies, info().memoryBytes)`)
+  }
+
+  const rows = await runSuite(`Event-time quantiles per (key, window), tumbling ${SKETCH_WINDOW} (${SKETCH_EVENTS} events)`, [
+    { name: 'plain-JS sort per window, p50+p99 (exact)', events: SKETCH_EVENTS, baseline: true, fn: () => jsSortPerWindow(data) },
+    { name: 'tdigest per window, p50+p99', events: SKETCH_EVENTS, fn: () => tdigestPerWindow(data) },
+    { name: 'sluice EventTimeWindows count+max (no sketch)', events: SKETCH_EVENTS, fn: () => sluiceSketches(data, { ...tumbling, aggregates: ['count', 'max'] }) },
+    { name: 'sluice EventTimeWindows p50+p99 (DDSketch)', events: SKETCH_EVENTS, fn: () => sluiceSketches(data, { ...tumbling, aggregates: ['p50', 'p99'] }) },
+    { name: 'sluice EventTimeWindows distinct (HyperLogLog p=14)', events: SKETCH_EVENTS, fn: () => sluiceSketches(data, { ...tumbling, aggregates: ['distinct'] }) },
+    { name: 'sluice sliding 1000/250, p50+p99 (4 panes merged)', events: SKETCH_EVENTS, fn: () => sluiceSketches(data, { type: 'sliding', size: SKETCH_WINDOW, slide: 250, aggregates: ['p50', 'p99'] }) },
+  ], { unit: 'event', minSamples: 3, maxTime: 2 })
+  return rows
+}
+
 async function main() {
+  if (process.env.QUANTILE_BENCH_ONLY === 'sketches') return sketchSuite()
   const values = normals(N, 7)
   const windows = N - SIZE + 1
   const one = new Float64Array(windows), three = new Float64Array(3 * windows)
@@ -126,6 +251,7 @@ async function main() {
   console.log(`  sluice p50+p90+p99: ${p3.toFixed(1)} ns/value = ${(ns['plain-JS sorted array, p50+p90+p99'] / p3).toFixed(2)}x the plain-JS sorted array`)
   console.log(`  tdigest push alone (no window, approximate): ${ns['tdigest: push only, no eviction (not windowed)'].toFixed(1)} ns/value; ` +
     `rebuilt per window: ${(ns[`tdigest rebuilt per window (${REBUILT_WINDOWS} windows)`] / 1000).toFixed(0)} µs per window (= per value at slide 1)`)
+  await sketchSuite()
 }
 
 main().catch((error) => {

@@ -105,6 +105,19 @@ const CLASSES = {
       if (random.next() < 0.6) windows.advance(clock.t - 25)
     },
   }])),
+  // Sketch aggregates: the snapshot carries a DDSketch and a HyperLogLog per cell and channel (their section).
+  ...Object.fromEntries(['sliding', 'session'].map((type) => [`event-time-windows (${type}, sketches)`, {
+    make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, horizon: type === 'session' ? undefined : 400, keyCount: 4, channels: 2,
+      aggregates: ['count', 'p50', 'distinct'], quantiles: [0.9], accuracy: 0.05, distinctPrecision: 4 }),
+    run(windows, random, clock) {
+      const n = 1 + random.int(20)
+      const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(40) - 20)
+      const keys = Uint32Array.from({ length: n }, () => random.int(4))
+      windows.push({ timestamps, keys, values: Float64Array.from({ length: 2 * n }, () => value(random)) })
+      clock.t += random.int(30)
+      if (random.next() < 0.6) windows.advance(clock.t - 25)
+    },
+  }])),
   // Interned keys: the snapshot carries the key dictionary (and its free ids after expiry).
   ...Object.fromEntries(['sliding', 'session'].map((type) => [`event-time-windows (${type}, string keys, keyTtl)`, {
     make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, keys: 'string', keyTtl: 60, maxKeys: 12,

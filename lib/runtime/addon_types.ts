@@ -121,7 +121,9 @@ export interface NativeSlidingWindow extends NativeSnapshotHandle {
 }
 
 /** The binding reads each duration by name (a missing one is 0; slide defaults to size for tumbling). */
-export type NativeEventTimeWindowsOptions = Partial<Record<'size' | 'slide' | 'gap' | 'offset' | 'allowedLateness' | 'horizon' | 'maxKeys' | 'keyTtl', number>> & {
+export type NativeEventTimeWindowsOptions = Partial<Record<'size' | 'slide' | 'gap' | 'offset' | 'allowedLateness' | 'horizon' | 'maxKeys' | 'keyTtl' | 'accuracy' | 'distinctPrecision', number>> & {
+  /** The q of each quantile column, appended after the `aggregates` columns. */
+  quantiles?: readonly number[]
   kind: 'tumbling' | 'sliding' | 'session'
   keyCount: number
   /** Interned keys' kind ('string' | 'bigint' | 'bigint64' | 'bytes'); absent: dense ids. */

@@ -15,6 +15,14 @@ export type QuantileName = 'p50' | 'p90' | 'p99' | 'p999'
 /** Every quantile name with its q. */
 export const QUANTILE_NAMES: Readonly<Record<QuantileName, number>> = Object.freeze({ p50: 0.5, p90: 0.9, p99: 0.99, p999: 0.999 })
 
+/**
+ * The aggregates of EventTimeWindows beyond AGGREGATES: the quantile names (DDSketch estimates there, within
+ * the `accuracy` option's relative error) and `distinct` (a HyperLogLog estimate of the distinct values).
+ */
+export type SketchAggregateName = QuantileName | 'distinct'
+export type EventTimeAggregateName = AggregateName | SketchAggregateName
+export const EVENT_TIME_AGGREGATES: readonly EventTimeAggregateName[] = [...AGGREGATES, ...(Object.keys(QUANTILE_NAMES) as QuantileName[]), 'distinct']
+
 // The list names every aggregate: tsc fails here if AggregateName gains a name AGGREGATES lacks.
 const listsEveryAggregate: Exclude<AggregateName, (typeof AGGREGATES)[number]> extends never ? true : false = true
 void listsEveryAggregate

@@ -7,10 +7,10 @@ import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { withSnapshots } from '../runtime/snapshots'
 import { allocate, expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
-import { AGGREGATES, type AggregateName } from './aggregates'
+import { EVENT_TIME_AGGREGATES, type EventTimeAggregateName } from './aggregates'
 import type { WatermarkTracker } from './watermark_tracker'
 
-export { AGGREGATES, type AggregateName } from './aggregates'
+export { AGGREGATES, EVENT_TIME_AGGREGATES, type AggregateName, type EventTimeAggregateName } from './aggregates'
 export type WindowType = 'tumbling' | 'sliding' | 'session'
 
 export interface EventTimeWindowsOptions {
@@ -53,8 +53,19 @@ export interface EventTimeWindowsOptions {
   keyTtl?: number
   /** Values per event. Default 1. */
   channels?: number
-  /** Default ['count', 'sum', 'mean', 'min', 'max']. */
-  aggregates?: readonly AggregateName[]
+  /**
+   * Default ['count', 'sum', 'mean', 'min', 'max']. Sketch aggregates (docs/event-time.md, Sketches): `p50`,
+   * `p90`, `p99`, `p999` are DDSketch quantile estimates (q = 0.5 …; within relative error `accuracy` of the
+   * exact order statistic of rank ⌊q·(n − 1)⌋), `distinct` a HyperLogLog estimate of the number of distinct
+   * values (relative standard error 1.04/√2^distinctPrecision).
+   */
+  aggregates?: readonly EventTimeAggregateName[]
+  /** More quantile columns, each q in [0, 1]: one column each after the `aggregates` columns, in this order (at most 64 columns in all). */
+  quantiles?: readonly number[]
+  /** DDSketch relative accuracy α of the quantile columns, in [1e-6, 1). Default 0.01 (1 %). */
+  accuracy?: number
+  /** HyperLogLog precision p of `distinct`, an integer in [4, 18]: 2^p bytes per sketch, error 1.04/√2^p. Default 14 (0.81 %, 16 KiB). */
+  distinctPrecision?: number
   /** Where advanceWatermark() without an argument takes the watermark from. */
   tracker?: WatermarkTracker
 }
@@ -120,8 +131,10 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
   /** The starting key capacity (dense ids without maxKeys: the fixed key count). */
   readonly keyCount: number
   readonly channels: number
-  readonly aggregates: readonly AggregateName[]
-  /** Numbers per fired window in `values`: channels × aggregates. */
+  readonly aggregates: readonly EventTimeAggregateName[]
+  /** The `quantiles` option's q, whose columns follow the `aggregates` columns. */
+  readonly quantiles: readonly number[]
+  /** Numbers per fired window in `values`: channels × (aggregates + quantiles). */
   readonly valuesPerWindow: number
   private readonly tracker: WatermarkTracker | undefined
   private lateBuffer = new Uint32Array(0)
@@ -168,14 +181,26 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     if (!Array.isArray(aggregates) || aggregates.length === 0 || aggregates.length > 64) {
       throw new SluiceError('aggregates must be an array of 1 to 64 names', 'ERR_INVALID_ARGUMENT')
     }
-    this.aggregates = aggregates.map((a, i) => expectOneOf(a, `aggregates[${i}]`, AGGREGATES))
-    this.valuesPerWindow = this.channels * this.aggregates.length
+    this.aggregates = aggregates.map((a, i) => expectOneOf(a, `aggregates[${i}]`, EVENT_TIME_AGGREGATES))
+    const quantiles = options.quantiles ?? []
+    if (!Array.isArray(quantiles)) throw new SluiceError('quantiles must be an array of numbers in [0, 1]', 'ERR_INVALID_TYPE')
+    if (quantiles.length + aggregates.length > 64) throw new SluiceError('at most 64 columns: aggregates and quantiles together', 'ERR_OUT_OF_RANGE')
+    for (const [i, q] of quantiles.entries()) {
+      if (typeof q !== 'number') throw new SluiceError(`quantiles[${i}] must be a number`, 'ERR_INVALID_TYPE')
+      if (!(q >= 0 && q <= 1)) throw new SluiceError(`quantiles[${i}] must be in [0, 1], got ${q}`, 'ERR_OUT_OF_RANGE')
+    }
+    this.quantiles = Object.freeze([...quantiles])
+    const accuracy = options.accuracy ?? 0.01
+    if (typeof accuracy !== 'number') throw new SluiceError('accuracy must be a number', 'ERR_INVALID_TYPE')
+    if (!(accuracy >= 1e-6 && accuracy < 1)) throw new SluiceError(`accuracy must be in [1e-6, 1), got ${accuracy}`, 'ERR_OUT_OF_RANGE')
+    const distinctPrecision = expectInteger(options.distinctPrecision ?? 14, 'distinctPrecision', 4, 18)
+    this.valuesPerWindow = this.channels * (this.aggregates.length + this.quantiles.length)
     if (options.tracker !== undefined && (typeof options.tracker !== 'object' || typeof options.tracker.currentWatermark !== 'function')) {
       throw new SluiceError('tracker must be a WatermarkTracker', 'ERR_INVALID_TYPE')
     }
     this.tracker = options.tracker
     const keySpace = dense ? { maxKeys: denseLimit } : { keys: this.keyKind, maxKeys, keyTtl }
-    const spec = { kind: this.type, ...assigner, allowedLateness, keyCount: this.keyCount, ...keySpace, channels: this.channels, aggregates: this.aggregates }
+    const spec = { kind: this.type, ...assigner, allowedLateness, keyCount: this.keyCount, ...keySpace, channels: this.channels, aggregates: this.aggregates, quantiles: this.quantiles, accuracy, distinctPrecision }
     this.attach(new (native().EventTimeWindows)(spec))
   }
 

@@ -23,14 +23,15 @@ inline std::vector<sluice::Aggregate> AggregatesOption(Napi::Env env, const Napi
   return aggregates;
 }
 
-// The columns of a count window: `aggregates` may also name quantiles (p50, p90, p99, p999), and the
-// `quantiles` option (an array of numbers in [0, 1], optional) appends one quantile column per entry.
+// The columns of a count window or event-time windows: `aggregates` may also name quantiles (p50, p90, p99,
+// p999) and, where `distinct` is true (event-time windows), `distinct`; the `quantiles` option (an array of
+// numbers in [0, 1], optional) appends one quantile column per entry.
 struct AggregateColumns {
   std::vector<sluice::Aggregate> aggregates;
   std::vector<double> quantiles;  // the q of each kQuantile column, in order
 };
 
-inline AggregateColumns AggregateColumnsOption(Napi::Env env, const Napi::Object& options) {
+inline AggregateColumns AggregateColumnsOption(Napi::Env env, const Napi::Object& options, bool distinct = false) {
   const Napi::Value value = options.Get("aggregates");
   if (!value.IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "aggregates must be an array of names");
   const Napi::Array names = value.As<Napi::Array>();
@@ -43,6 +44,8 @@ inline AggregateColumns AggregateColumnsOption(Napi::Env env, const Napi::Object
     double q;
     if (sluice::ParseAggregate(text, &aggregate)) {
       columns.aggregates.push_back(aggregate);
+    } else if (distinct && text == "distinct") {
+      columns.aggregates.push_back(sluice::Aggregate::kDistinct);
     } else if (sluice::ParseQuantileName(text, &q)) {
       columns.aggregates.push_back(sluice::Aggregate::kQuantile);
       columns.quantiles.push_back(q);

@@ -7,7 +7,9 @@ constexpr const char* kNames[kAggregateKinds] = {"count", "sum", "mean", "min", 
 }
 
 const char* AggregateName(Aggregate aggregate) {
-  return aggregate == Aggregate::kQuantile ? "quantile" : kNames[static_cast<int>(aggregate)];
+  if (aggregate == Aggregate::kQuantile) return "quantile";
+  if (aggregate == Aggregate::kDistinct) return "distinct";
+  return kNames[static_cast<int>(aggregate)];
 }
 
 bool ParseQuantileName(const std::string& name, double* q) {
@@ -47,7 +49,8 @@ double Finalize(Aggregate aggregate, const Summary& s) {
     case Aggregate::kStd: return s.count > 1 ? std::sqrt((s.m2 < 0 ? 0.0 : s.m2) / (s.count - 1)) : kNaN;
     case Aggregate::kFirst: return s.count > 0 ? s.first : kNaN;
     case Aggregate::kLast: return s.count > 0 ? s.last : kNaN;
-    case Aggregate::kQuantile: return kNaN;  // not a function of a Summary (SlidingWindow computes it)
+    case Aggregate::kQuantile:  // not functions of a Summary: the windows compute them from their sketches
+    case Aggregate::kDistinct: return kNaN;
   }
   return kNaN;
 }

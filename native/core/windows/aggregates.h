@@ -15,9 +15,11 @@
 
 namespace sluice {
 
-// kQuantile is not one of the named kinds (ParseAggregate does not know it, kAggregateKinds does not count
-// it): it is an exact-quantile column of SlidingWindow, whose q comes from SlidingWindowOptions::quantiles.
-enum class Aggregate : uint8_t { kCount, kSum, kMean, kMin, kMax, kVar, kStd, kFirst, kLast, kQuantile };
+// kQuantile and kDistinct are not named kinds (ParseAggregate does not know them, kAggregateKinds does not
+// count them). kQuantile is a quantile column whose q comes from the window's `quantiles` option: exact in
+// SlidingWindow, a DDSketch estimate in EventTimeWindows. kDistinct (EventTimeWindows only) is a HyperLogLog
+// estimate of the number of distinct values.
+enum class Aggregate : uint8_t { kCount, kSum, kMean, kMin, kMax, kVar, kStd, kFirst, kLast, kQuantile, kDistinct };
 inline constexpr int kAggregateKinds = 9;
 
 const char* AggregateName(Aggregate aggregate);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "base/snapshot.h"
 
 namespace sluice {
 
@@ -137,6 +138,49 @@ bool DDSketch::operator==(const DDSketch& other) const {
   return accuracy_ == other.accuracy_ && maxBuckets_ == other.maxBuckets_ && count_ == other.count_ &&
          zero_ == other.zero_ && positiveInfinity_ == other.positiveInfinity_ &&
          negativeInfinity_ == other.negativeInfinity_ && positive_ == other.positive_ && negative_ == other.negative_;
+}
+
+void DDSketch::Write(SnapshotWriter& w) const {
+  for (const Store* store : {&positive_, &negative_}) {
+    w.Put<int32_t>(store->offset);
+    w.Put<int32_t>(store->lowestKept);
+    w.Put<uint8_t>(store->collapsed ? 1 : 0);
+    w.PutVector(store->counts);
+  }
+  for (double x : {zero_, positiveInfinity_, negativeInfinity_, count_}) w.Put<double>(x);
+}
+
+void DDSketch::Read(SnapshotReader& r) {
+  // The bucket indices that values of magnitude kMinMagnitude … DBL_MAX map to.
+  const int64_t lowest = Index(kMinMagnitude), highest = Index(std::numeric_limits<double>::max());
+  Store stores[2];
+  for (Store& store : stores) {
+    store.offset = r.Get<int32_t>();
+    store.lowestKept = r.Get<int32_t>();
+    store.collapsed = r.GetField<uint8_t>("quantile sketch collapsed flag", [](uint8_t x) { return x <= 1; }) == 1;
+    store.counts = r.GetVector<double>(maxBuckets_);
+    store.total = 0;
+    for (double count : store.counts) {
+      CheckField(IsCount(count), "quantile sketch bucket count");
+      store.total += count;
+    }
+    CheckField(IsCount(store.total), "quantile sketch bucket total");
+    const int64_t last = int64_t{store.offset} + static_cast<int64_t>(store.counts.size()) - 1;
+    CheckField(store.counts.empty() || (store.offset >= lowest && last <= highest), "quantile sketch bucket index");
+    // Folding: a bound exactly when collapsed, and no bucket below it.
+    CheckField(store.collapsed ? (store.lowestKept >= lowest && store.lowestKept <= highest && (store.counts.empty() || store.offset >= store.lowestKept))
+                               : store.lowestKept == kNoBound,
+               "quantile sketch folding bound");
+  }
+  double special[4];
+  for (double& x : special) x = r.GetField<double>("quantile sketch count", [](double v) { return IsCount(v); });
+  CheckField(special[3] == stores[0].total + stores[1].total + special[0] + special[1] + special[2], "quantile sketch count (the sum of its buckets)");
+  positive_ = std::move(stores[0]);
+  negative_ = std::move(stores[1]);
+  zero_ = special[0];
+  positiveInfinity_ = special[1];
+  negativeInfinity_ = special[2];
+  count_ = special[3];
 }
 
 }  // namespace sluice

@@ -29,6 +29,9 @@
 
 namespace sluice {
 
+class SnapshotWriter;
+class SnapshotReader;
+
 class DDSketch {
  public:
   static constexpr double kDefaultAccuracy = 0.01;
@@ -72,6 +75,13 @@ class DDSketch {
   bool collapsed() const { return positive_.collapsed || negative_.collapsed; }
   size_t MemoryBytes() const;
   bool operator==(const DDSketch& other) const;
+
+  // Snapshots: the counts of both stores and the special values. Read replaces this sketch's contents
+  // (keeping its accuracy and bucket bound) after checking them: counts whole and non-negative, each store's
+  // total their sum, at most maxBuckets per store, bucket indices within those of the doubles' range, the
+  // folding bound consistent, count the sum of all (ERR_MALFORMED_DATA naming the field otherwise).
+  void Write(SnapshotWriter& w) const;
+  void Read(SnapshotReader& r);
 
  private:
   // Counts of consecutive bucket indices [offset, offset + counts.size()).

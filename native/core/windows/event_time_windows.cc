@@ -29,9 +29,17 @@ void CheckOptions(const EventTimeWindowsOptions& o) {
   Require(!o.keySpace || o.maxKeys == 0, codes::kInvalidArgument, "maxKeys of a key space is the key space's");
   Require(o.channels >= 1 && o.channels <= 1024, codes::kOutOfRange, "channels must be in [1, 1024]");
   Require(!o.aggregates.empty() && o.aggregates.size() <= 64, codes::kInvalidArgument, "aggregates: 1 to 64 names");
+  size_t quantileColumns = 0;
   for (const Aggregate a : o.aggregates) {
-    Require(static_cast<int>(a) < kAggregateKinds, codes::kInvalidArgument, "unknown aggregate (exact quantiles are for count windows)");
+    Require(static_cast<int>(a) < kAggregateKinds || a == Aggregate::kQuantile || a == Aggregate::kDistinct,
+            codes::kInvalidArgument, "unknown aggregate");
+    quantileColumns += a == Aggregate::kQuantile;
   }
+  Require(o.quantiles.size() == quantileColumns, codes::kInvalidArgument, "one q per quantile column");
+  for (const double q : o.quantiles) Require(q >= 0 && q <= 1, codes::kOutOfRange, "a quantile must be a number in [0, 1]");
+  Require(o.accuracy >= 1e-6 && o.accuracy < 1, codes::kOutOfRange, "accuracy must be in [1e-6, 1)");
+  Require(o.distinctPrecision >= HyperLogLog::kMinPrecision && o.distinctPrecision <= HyperLogLog::kMaxPrecision,
+          codes::kOutOfRange, "distinctPrecision must be an integer in [4, 18]");
   Require(IsWholeNumber(o.allowedLateness, kMaxDuration) && o.allowedLateness >= 0, codes::kInvalidArgument,
           "allowedLateness must be an integer in [0, 2^40]");
   if (o.kind == WindowKind::kSession) {
@@ -51,6 +59,9 @@ void CheckOptions(const EventTimeWindowsOptions& o) {
 
 EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : options_(options), channels_(options.channels) {
   CheckOptions(options);
+  sketches_ = std::any_of(options.aggregates.begin(), options.aggregates.end(),
+                          [](Aggregate a) { return a == Aggregate::kQuantile || a == Aggregate::kDistinct; });
+  if (sketches_) windowSketch_ = NewSketchCell();
   if (options.keySpace) {
     keySpace_ = std::make_unique<KeySpace>(*options.keySpace);
     // A key space is as large as the keys live at once (maxKeys): start small, double on demand.
@@ -80,12 +91,15 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
     if (panesPerWindow_ > 1) keyTally_.assign(options.keyCount, 0);
 
     lean_ = std::all_of(options.aggregates.begin(), options.aggregates.end(), [](Aggregate a) {
-      return a == Aggregate::kCount || a == Aggregate::kSum || a == Aggregate::kMean || a == Aggregate::kMin || a == Aggregate::kMax;
+      return a == Aggregate::kCount || a == Aggregate::kSum || a == Aggregate::kMean || a == Aggregate::kMin || a == Aggregate::kMax ||
+             a == Aggregate::kQuantile || a == Aggregate::kDistinct;  // sketches live beside the cells
     });
     paneSlots_.resize(ringPanes_);
     leanPaneSlots_.resize(ringPanes_);
     sortedCells_.assign(ringPanes_, 0);
-    twoStacks_ = panesPerWindow_ > kPaneMergeLimit;
+    // Two-Stacks would keep a suffix sketch per cell: sketch windows merge their panes' sketches instead.
+    twoStacks_ = panesPerWindow_ > kPaneMergeLimit && !sketches_;
+    if (sketches_) paneSketches_.resize(ringPanes_);
     if (twoStacks_) {
       const size_t keys = options.keyCount;
       keyEpoch_.assign(keys, 0);
@@ -102,6 +116,29 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
     }
   }
   UpdateThresholds();
+}
+
+// ---- sketch aggregates ----------------------------------------------------------------------------------
+
+SketchCell EventTimeWindows::NewSketchCell() const {
+  SketchCell cell;
+  const bool quantiles = std::count(options_.aggregates.begin(), options_.aggregates.end(), Aggregate::kQuantile) > 0;
+  const bool distinct = std::count(options_.aggregates.begin(), options_.aggregates.end(), Aggregate::kDistinct) > 0;
+  if (quantiles) cell.quantiles.assign(channels_, DDSketch(options_.accuracy));
+  if (distinct) cell.distinct.assign(channels_, HyperLogLog(options_.distinctPrecision));
+  return cell;
+}
+
+uint32_t EventTimeWindows::TakeSketchCell(size_t ring, uint32_t key) {
+  SketchPane& pane = paneSketches_[ring];
+  if (pane.used == 0 && pane.cells.empty() && !spareSketches_.empty()) {
+    pane = std::move(spareSketches_.back());
+    spareSketches_.pop_back();
+  }
+  if (pane.used == pane.cells.size()) pane.cells.push_back(NewSketchCell());
+  SketchCell& cell = pane.cells[pane.used];
+  cell.key = key;  // spares were cleared when their pane was purged
+  return static_cast<uint32_t>(pane.used++);
 }
 
 // ---- pane arithmetic ----------------------------------------------------------------------------------
@@ -236,6 +273,15 @@ size_t EventTimeWindows::MemoryBytes() const {
   bytes += sessionCells_.capacity() * sizeof(Cell) + sessions_.capacity() * sizeof(Session) +
            sessionAccumulators_.capacity() * sizeof(TimedAccumulator);
   if (keySpace_) bytes += keySpace_->MemoryBytes() + keyIds_.capacity() * 4;
+  if (sketches_) {
+    auto addCells = [&bytes](const std::vector<SketchCell>& cells) {
+      for (const SketchCell& cell : cells) bytes += cell.MemoryBytes();
+    };
+    for (const SketchPane& pane : paneSketches_) addCells(pane.cells);
+    for (const SketchPane& pane : spareSketches_) addCells(pane.cells);
+    addCells(sessionSketches_);
+    bytes += windowSketch_.MemoryBytes() + (paneSketches_.capacity() + spareSketches_.capacity()) * sizeof(SketchPane);
+  }
   bytes += fired_.keys.capacity() * 4 + (fired_.starts.capacity() + fired_.ends.capacity() + fired_.counts.capacity() +
                                          fired_.values.capacity()) * 8 + fired_.updates.capacity();
   return bytes;

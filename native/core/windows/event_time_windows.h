@@ -23,6 +23,13 @@
 // high-water mark. Two-Stacks adds per key 40 bytes + one accumulator per channel, and per cell one suffix
 // accumulator per channel. Sessions keep 4 bytes per key plus one record per open session
 // (40 + 104·channels bytes) from a pool that is reused likewise.
+//
+// Sketch aggregates (kQuantile: DDSketch, kDistinct: HyperLogLog) live beside the cells, which keep their size:
+// per (key, live pane) cell, or per session, one SketchCell of 32 bytes + per channel a DDSketch (≈ 120 bytes +
+// 8 bytes per bucket between the smallest and largest magnitude seen, at most 2·2048 buckets, 32 KiB) when a
+// quantile column is asked for and a HyperLogLog (2^distinctPrecision bytes + 32) when `distinct` is. Purged
+// panes' tables and freed sessions' sketches are reused, cleared. Sketch windows never use Two-Stacks (it would
+// keep a suffix sketch per cell): a window merges its panes' sketches, O(panes per window) merges per key.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -34,6 +41,8 @@
 #include <vector>
 
 #include "windows/aggregates.h"
+#include "windows/dd_sketch.h"
+#include "windows/hyper_log_log.h"
 #include "base/span.h"
 #include "keys/key_space.h"
 
@@ -56,6 +65,34 @@ struct EventTimeWindowsOptions {
   std::optional<KeySpaceOptions> keySpace;
   uint32_t channels = 1;
   std::vector<Aggregate> aggregates;
+  // The q (in [0, 1]) of each kQuantile entry of `aggregates`, in their order.
+  std::vector<double> quantiles;
+  double accuracy = DDSketch::kDefaultAccuracy;                // kQuantile: DDSketch relative accuracy
+  uint32_t distinctPrecision = HyperLogLog::kDefaultPrecision;  // kDistinct: HyperLogLog precision p
+};
+
+// The sketches of one (key, pane) cell or one session, one per channel: a DDSketch when a quantile column is
+// asked for, a HyperLogLog when `distinct` is. Kept apart from the accumulator cells (which stay as small as
+// without sketches); a cell points to its sketches by index.
+struct SketchCell {
+  uint32_t key = 0;
+  std::vector<DDSketch> quantiles;
+  std::vector<HyperLogLog> distinct;
+
+  void Clear() {
+    for (DDSketch& s : quantiles) s.Clear();
+    for (HyperLogLog& s : distinct) s.Clear();
+  }
+  void Merge(const SketchCell& other) {
+    for (size_t c = 0; c < quantiles.size(); ++c) quantiles[c].Merge(other.quantiles[c]);
+    for (size_t c = 0; c < distinct.size(); ++c) distinct[c].Merge(other.distinct[c]);
+  }
+  size_t MemoryBytes() const {
+    size_t bytes = sizeof(*this);
+    for (const DDSketch& s : quantiles) bytes += s.MemoryBytes();
+    for (const HyperLogLog& s : distinct) bytes += s.MemoryBytes();
+    return bytes;
+  }
 };
 
 // One channel's statistics for one pane or window. first/last are by timestamp (ties: arrival order), so
@@ -137,9 +174,12 @@ struct LeanAccumulator {
 template <typename Acc>
 struct alignas(64) PaneSlot {
   uint32_t key = 0;
+  uint32_t sketch = 0;  // sketch aggregates: the cell's SketchCell in its pane's table (fills padding)
   double events = 0;
   Acc acc;
 };
+// The sketch index fills the header's padding: cells of windows without sketch aggregates keep their size.
+static_assert(sizeof(PaneSlot<LeanAccumulator>) == 64 && sizeof(PaneSlot<TimedAccumulator>) == 128);
 
 // Fired windows as columns, sorted by (end, key); `values` is [window][channel][aggregate].
 struct FiredWindows {
@@ -324,7 +364,32 @@ class EventTimeWindows {
   void FireSessions(double newWatermark);
   size_t SessionFiringCount(double watermark) const;  // FiringCount for session windows
   template <typename Acc>
-  void EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update);
+  void EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update,
+                  const SketchCell* sketches = nullptr);
+
+  // Sketch aggregates (kQuantile, kDistinct). Each live ring pane has a table of SketchCells (a cell's
+  // PaneSlot::sketch indexes it); a purged pane's table goes to the next pane with its allocations, cleared.
+  // Sessions have one SketchCell per record. Windows merge their panes' sketches into windowSketch_.
+  struct SketchPane {
+    std::vector<SketchCell> cells;
+    size_t used = 0;  // cells[0, used) belong to the pane; the rest are cleared spares
+  };
+  SketchCell NewSketchCell() const;
+  uint32_t TakeSketchCell(size_t ring, uint32_t key);  // a cleared SketchCell for a new cell of pane `ring`
+  template <typename T>
+  static void AddToSketches(SketchCell& cell, const T* values, size_t channels) {
+    for (size_t c = 0; c < cell.quantiles.size(); ++c) cell.quantiles[c].Add(static_cast<double>(values[c]));
+    for (size_t c = 0; c < cell.distinct.size(); ++c) cell.distinct[c].Add(static_cast<double>(values[c]));
+    (void)channels;
+  }
+  // windowSketch_ = the merge of `key`'s sketch cells in panes [firstPane, lastPane]; returns it.
+  template <typename Acc>
+  const SketchCell* MergePaneSketches(uint32_t key, int64_t firstPane, int64_t lastPane);
+  bool sketches_ = false;
+  std::vector<SketchPane> paneSketches_;   // per ring slot
+  std::vector<SketchPane> spareSketches_;  // tables of purged panes
+  std::vector<SketchCell> sessionSketches_;  // per session record
+  SketchCell windowSketch_;
   template <typename Acc>
   std::vector<std::vector<PaneSlot<Acc>>>& PaneSlots() {
     if constexpr (std::is_same_v<Acc, LeanAccumulator>) return leanPaneSlots_;

@@ -12,7 +12,8 @@ namespace sluice {
 using namespace event_time_windows_detail;
 
 template <typename Acc>
-void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update) {
+void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double events, const Acc* cells, bool update,
+                                  const SketchCell* sketches) {
   fired_.keys.push_back(key);
   fired_.starts.push_back(start);
   fired_.ends.push_back(end);
@@ -20,10 +21,31 @@ void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double
   fired_.updates.push_back(update ? 1 : 0);
   for (size_t c = 0; c < channels_; ++c) {
     const Summary s = cells[c].ToSummary();
-    for (Aggregate a : options_.aggregates) fired_.values.push_back(Finalize(a, s));
+    size_t quantile = 0;  // the kQuantile column's index into options_.quantiles
+    for (Aggregate a : options_.aggregates) {
+      if (a == Aggregate::kQuantile) fired_.values.push_back(sketches->quantiles[c].Quantile(options_.quantiles[quantile++]));
+      else if (a == Aggregate::kDistinct) fired_.values.push_back(sketches->distinct[c].Estimate());
+      else fired_.values.push_back(Finalize(a, s));
+    }
   }
   metrics_.firedWindows += 1;
   if (update) metrics_.updateFirings += 1;
+}
+
+template <typename Acc>
+const SketchCell* EventTimeWindows::MergePaneSketches(uint32_t key, int64_t firstPane, int64_t lastPane) {
+  if (!sketches_) return nullptr;
+  const size_t channels = channels_, keyCount = options_.keyCount;
+  windowSketch_.Clear();
+  for (int64_t p = firstPane; p <= lastPane; ++p) {
+    const uint32_t ring = SlotOf(p);
+    if (ring == kNoSlot) continue;
+    const size_t cell = slotOf_[ring * keyCount + key];
+    const std::vector<PaneSlot<Acc>>& slots = PaneSlots<Acc>()[ring];
+    if (!(cell * channels < slots.size() && slots[cell * channels].key == key)) continue;
+    windowSketch_.Merge(paneSketches_[ring].cells[slots[cell * channels].sketch]);
+  }
+  return &windowSketch_;
 }
 
 // Sorts a pane's cells by key, in place (cells and accumulators move together; slot indices follow), so
@@ -94,7 +116,8 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
     for (uint64_t o : order_) {
       const PaneSlot<Acc>* slot = &slots[static_cast<uint32_t>(o) * channels];
       for (size_t c = 0; c < channels; ++c) cell[c] = slot[c].acc;
-      EmitWindow(slot->key, start, end, slot->events, cell.data(), false);
+      EmitWindow(slot->key, start, end, slot->events, cell.data(), false,
+                 sketches_ ? &paneSketches_[ring].cells[slot->sketch] : nullptr);
     }
     return;
   }
@@ -125,7 +148,7 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
         r.at += channels;
       }
     }
-    EmitWindow(key, start, end, events, merged.data(), false);
+    EmitWindow(key, start, end, events, merged.data(), false, MergePaneSketches<Acc>(key, firstPane, lastPane));
   }
 }
 
@@ -275,7 +298,7 @@ void EventTimeWindows::FirePaneUpdates() {
         events += slots[cell * channels].events;
         for (size_t c = 0; c < channels; ++c) merged[c].Merge(slots[cell * channels + c].acc);
       }
-      EmitWindow(key, start, end, events, merged.data(), firedBefore);
+      EmitWindow(key, start, end, events, merged.data(), firedBefore, MergePaneSketches<Acc>(key, firstPane, lastPane));
     }
   }
   pendingUpdates_.clear();
@@ -392,6 +415,7 @@ size_t EventTimeWindows::FiringCount(double watermark) {
   return count + (lean_ ? CountPaneWindows<LeanAccumulator>(through) : CountPaneWindows<TimedAccumulator>(through));
 }
 
-template void EventTimeWindows::EmitWindow<TimedAccumulator>(uint32_t, double, double, double, const TimedAccumulator*, bool);
+template void EventTimeWindows::EmitWindow<TimedAccumulator>(uint32_t, double, double, double, const TimedAccumulator*, bool,
+                                                              const SketchCell*);
 
 }  // namespace sluice

@@ -69,6 +69,13 @@ void EventTimeWindows::ReleaseSlot(int64_t p) {
   Recycle(paneSlots_[slot]);
   Recycle(leanPaneSlots_[slot]);
   sortedCells_[slot] = 0;
+  if (sketches_) {  // the table goes to the next pane that starts, its sketches cleared (allocations kept)
+    SketchPane& pane = paneSketches_[slot];
+    for (size_t i = 0; i < pane.used; ++i) pane.cells[i].Clear();
+    pane.used = 0;
+    if (!pane.cells.empty()) spareSketches_.push_back(std::move(pane));
+    pane = SketchPane();
+  }
   if (twoStacks_) {
     Recycle(suffixes_[slot]);
     Recycle(leanSuffixes_[slot]);
@@ -168,10 +175,12 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
       slots.resize(slots.size() + channels);
       cell = &slots[slots.size() - channels];
       cell->key = key;
+      if (sketches_) cell->sketch = TakeSketchCell(ring, key);
     }
     cell->events += 1;
     const T* v = values.data + i * channels;
     for (size_t c = 0; c < channels; ++c) cell[c].acc.Add(static_cast<double>(v[c]), t);
+    if (sketches_) AddToSketches(paneSketches_[ring].cells[cell->sketch], v, channels);
   }
   *lateCount = late;
 }

@@ -21,8 +21,10 @@ int32_t EventTimeWindows::AllocateSession() {
     sessionCells_.emplace_back();
     sessions_.emplace_back();
     sessionAccumulators_.resize(sessionCells_.size() * channels_);
+    if (sketches_) sessionSketches_.push_back(NewSketchCell());
   }
   for (size_t c = 0; c < channels_; ++c) sessionAccumulators_[static_cast<size_t>(index) * channels_ + c] = TimedAccumulator();
+  if (sketches_) sessionSketches_[static_cast<size_t>(index)].Clear();  // a reused record keeps its allocations
   return index;
 }
 
@@ -139,6 +141,7 @@ void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> 
           sessionAccumulators_[static_cast<size_t>(target) * channels + c].Merge(
               sessionAccumulators_[static_cast<size_t>(next) * channels + c]);
         }
+        if (sketches_) sessionSketches_[static_cast<size_t>(target)].Merge(sessionSketches_[static_cast<size_t>(next)]);
         FreeSession(next);
         next = after;
       }
@@ -171,6 +174,7 @@ void EventTimeWindows::PushSessions(Span<const double> ts, Span<const uint32_t> 
     TimedAccumulator* acc = &sessionAccumulators_[static_cast<size_t>(target) * channels];
     const T* v = values.data + i * channels;
     for (size_t c = 0; c < channels; ++c) acc[c].Add(static_cast<double>(v[c]), t);
+    if (sketches_) AddToSketches(sessionSketches_[static_cast<size_t>(target)], v, channels);
   }
   *lateCount = late;
 }
@@ -197,7 +201,8 @@ void EventTimeWindows::FireSessions(double newWatermark) {
     const int32_t r = static_cast<int32_t>(static_cast<uint32_t>(entry.second));
     Session& s = sessions_[r];
     EmitWindow(sessionCells_[r].key, s.start, s.end, sessionCells_[r].events,
-               &sessionAccumulators_[static_cast<size_t>(r) * channels_], s.fired != 0);
+               &sessionAccumulators_[static_cast<size_t>(r) * channels_], s.fired != 0,
+               sketches_ ? &sessionSketches_[static_cast<size_t>(r)] : nullptr);
     s.fired = 1;
     s.dirty = 0;
     if (!s.cleanup) {

@@ -15,6 +15,12 @@ using namespace event_time_windows_detail;
 // The metrics a snapshot holds: those before liveKeys (the key counts come from the key space's section).
 constexpr size_t kSnapshotMetrics = offsetof(WindowMetrics, liveKeys) / sizeof(double);
 constexpr uint32_t kKeySectionTag = 0x5359454B;  // "KEYS": the key space's section follows
+// "SKCH": the sketches' section follows the payload (windows with sketch aggregates only; their aggregate
+// codes in the header keep such a snapshot from restoring into windows without them, and back).
+constexpr uint32_t kSketchSectionTag = 0x48434B53;
+
+double ChannelCount(const TimedAccumulator& acc) { return acc.values.count(); }
+double ChannelCount(const LeanAccumulator& acc) { return acc.count; }
 
 template <typename Acc>
 void EventTimeWindows::BuildPaneSlots(size_t ring, const std::vector<Cell>& cells, const std::vector<Acc>& accs) {
@@ -96,7 +102,32 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
       w.Put<uint64_t>(u.second);
     }
   }
-  // Added after format 2's payload, so snapshots without it (dense ids, or older) restore as before.
+  // Added after format 2's payload, so snapshots without them (no sketches, dense ids, or older) restore as
+  // before: the sketches of every cell (sessions, then panes, in the payload's order), then the key space.
+  if (sketches_) {
+    w.Put<uint32_t>(kSketchSectionTag);
+    w.Put<double>(o.accuracy);
+    w.Put<uint32_t>(o.distinctPrecision);
+    w.PutVector(o.quantiles);
+    auto put = [&w](const SketchCell& cell) {
+      for (const DDSketch& sketch : cell.quantiles) sketch.Write(w);
+      for (const HyperLogLog& sketch : cell.distinct) sketch.Write(w);
+    };
+    if (o.kind == WindowKind::kSession) {
+      for (uint32_t key = 0; key < o.keyCount; ++key) {
+        for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) put(sessionSketches_[static_cast<size_t>(r)]);
+      }
+    } else {
+      for (int64_t p : livePanes_) {
+        const size_t ring = SlotOf(p);
+        auto putPane = [&](const auto& slots) {
+          for (size_t j = 0; j < slots.size(); j += channels_) put(paneSketches_[ring].cells[slots[j].sketch]);
+        };
+        if (lean_) putPane(leanPaneSlots_[ring]);
+        else putPane(paneSlots_[ring]);
+      }
+    }
+  }
   if (keySpace_) {
     w.Put<uint32_t>(kKeySectionTag);
     keySpace_->Write(w);
@@ -150,6 +181,28 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   };
 
   std::unique_ptr<KeySpace> keys;  // the key space's section, staged
+  // The sketches' section (sketch aggregates only): one SketchCell per cell, whose quantile sketches must
+  // count what the cell's accumulators count (channelCount(cell, channel)).
+  auto readSketches = [&](size_t cells, auto&& channelCount) {
+    std::vector<SketchCell> sketches;
+    if (!sketches_) return sketches;
+    Require(r.Remaining() >= 4 && r.Get<uint32_t>() == kSketchSectionTag, codes::kMalformedData, "snapshot has no sketch section");
+    bool sameSketches = r.Get<double>() == o.accuracy;
+    sameSketches = r.Get<uint32_t>() == o.distinctPrecision && sameSketches;
+    sameSketches = r.GetVector<double>(64) == o.quantiles && sameSketches;
+    Require(sameSketches, codes::kInvalidArgument, "snapshot was taken with other sketch options (accuracy, distinctPrecision, quantiles)");
+    sketches.reserve(cells);
+    for (size_t i = 0; i < cells; ++i) {
+      SketchCell cell = NewSketchCell();
+      for (size_t c = 0; c < cell.quantiles.size(); ++c) {
+        cell.quantiles[c].Read(r);
+        CheckField(cell.quantiles[c].count() == channelCount(i, c), "quantile sketch count (the cell's value count)");
+      }
+      for (HyperLogLog& sketch : cell.distinct) sketch.Read(r);
+      sketches.push_back(std::move(cell));
+    }
+    return sketches;
+  };
   if (o.kind == WindowKind::kSession) {
     const uint64_t keysWithSessions = r.Get<uint64_t>();
     Require(keysWithSessions <= keyCount, codes::kMalformedData, "snapshot has too many keys");
@@ -186,6 +239,10 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
         readAccumulators(accs, channels);
       }
     }
+    // Records were numbered in the payload's order, which is the sketches' order.
+    std::vector<SketchCell> sketches =
+        readSketches(cells.size(), [&](size_t record, size_t c) { return ChannelCount(accs[record * channels + c]); });
+    for (size_t record = 0; record < sketches.size(); ++record) sketches[record].key = cells[record].key;
     std::vector<uint32_t> used;
     for (uint32_t key = 0; key < keyCount; ++key) {
       if (heads[key] >= 0) used.push_back(key);
@@ -197,6 +254,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     sessionCells_ = std::move(cells);
     sessions_ = std::move(sessions);
     sessionAccumulators_ = std::move(accs);
+    if (sketches_) sessionSketches_ = std::move(sketches);
     freeSession_ = -1;
     dueSessions_.Clear();
     cleanupSessions_.Clear();
@@ -288,6 +346,15 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
                  "pendingUpdates[].window");
       updates.emplace_back(k, entry);
     }
+    // Sketches in the payload's order: pane by pane, cell by cell.
+    std::vector<std::pair<size_t, size_t>> cellAt;  // the i-th cell overall: (pane, cell)
+    for (size_t i = 0; i < paneCells.size(); ++i) {
+      for (size_t j = 0; j < paneCells[i].size(); ++j) cellAt.emplace_back(i, j);
+    }
+    std::vector<SketchCell> sketches = readSketches(cellAt.size(), [&](size_t i, size_t c) {
+      const auto [pane, cell] = cellAt[i];
+      return lean_ ? ChannelCount(leanPaneAccs[pane][cell * channels + c]) : ChannelCount(paneAccs[pane][cell * channels + c]);
+    });
     std::vector<uint32_t> used;
     for (const auto& cells : paneCells) {
       for (const Cell& c : cells) used.push_back(c.key);
@@ -299,12 +366,25 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
     r.ExpectEnd();
     ResetRing();
     ResizeKeys(keyCount);
+    size_t nextSketch = 0;
     for (size_t i = 0; i < panes.size(); ++i) {
       if (paneCells[i].empty()) continue;  // format 1 listed empty panes too
       const uint32_t slot = TakeSlot(panes[i]);
       if (lean_) BuildPaneSlots(slot, paneCells[i], leanPaneAccs[i]);
       else BuildPaneSlots(slot, paneCells[i], paneAccs[i]);
       for (size_t j = 0; j < paneCells[i].size(); ++j) slotOf_[size_t{slot} * keyCount + paneCells[i][j].key] = static_cast<uint32_t>(j);
+      if (sketches_) {  // the pane's sketch table: cell j's sketches at j
+        SketchPane& table = paneSketches_[slot];
+        table.cells.clear();
+        for (size_t j = 0; j < paneCells[i].size(); ++j) {
+          SketchCell& cell = sketches[nextSketch++];
+          cell.key = paneCells[i][j].key;
+          table.cells.push_back(std::move(cell));
+          if (lean_) leanPaneSlots_[slot][j * channels].sketch = static_cast<uint32_t>(j);
+          else paneSlots_[slot][j * channels].sketch = static_cast<uint32_t>(j);
+        }
+        table.used = table.cells.size();
+      }
     }
     pendingUpdates_ = std::move(updates);
   }

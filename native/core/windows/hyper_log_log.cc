@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/snapshot.h"
 
 namespace sluice {
 
@@ -63,6 +64,17 @@ double HyperLogLog::Estimate() const {
   }
   z += m * Sigma(histogram[0] / m);
   return m * m / (2 * std::log(2.0)) / z;
+}
+
+void HyperLogLog::Write(SnapshotWriter& w) const { w.PutVector(registers_); }
+
+void HyperLogLog::Read(SnapshotReader& r) {
+  std::vector<uint8_t> registers(registers_.size());
+  r.GetArray(registers.data(), registers.size());
+  const uint8_t maxRank = static_cast<uint8_t>(64 - precision_ + 1);
+  CheckField(std::all_of(registers.begin(), registers.end(), [maxRank](uint8_t rank) { return rank <= maxRank; }),
+             "distinct sketch register (rank above 65 − precision)");
+  registers_ = std::move(registers);
 }
 
 }  // namespace sluice

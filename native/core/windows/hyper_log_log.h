@@ -17,6 +17,9 @@
 
 namespace sluice {
 
+class SnapshotWriter;
+class SnapshotReader;
+
 class HyperLogLog {
  public:
   static constexpr uint32_t kDefaultPrecision = 14;
@@ -55,6 +58,10 @@ class HyperLogLog {
   bool operator==(const HyperLogLog& other) const {
     return precision_ == other.precision_ && registers_ == other.registers_;
   }
+
+  // Snapshots: the registers. Read checks there are 2^precision of them, each at most 64 − precision + 1.
+  void Write(SnapshotWriter& w) const;
+  void Read(SnapshotReader& r);
 
   // A 64-bit mix of a value's bits (murmur3's finaliser): every input bit flips each output bit with
   // probability ≈ 1/2, so the top bits and the leading zeros below them are evenly spread.

@@ -41,7 +41,14 @@ class NativeHandle : public Napi::ObjectWrap<Derived>, public CollectableHandle 
     return core_;
   }
 
-  void Finalize(Napi::Env env) override { Release(env); }
+  // Runs from a C callback (GC or environment teardown): nothing may throw out of it, and a napi call that
+  // fails while a worker stops (reporting memory) changes nothing that matters then.
+  void Finalize(Napi::Env env) override {
+    try {
+      Release(env);
+    } catch (...) {
+    }
+  }
 
  protected:
   using Wrap = Napi::ObjectWrap<Derived>;

@@ -1,4 +1,5 @@
 // The aggregates every window engine computes (SlidingWindow, EventTimeWindows), in one list.
+import { SluiceError } from '../runtime/errors'
 
 /** The aggregates a window can compute (NaN is a missing value; see docs/windows.md, NaN policy). */
 export type AggregateName = 'count' | 'sum' | 'mean' | 'min' | 'max' | 'var' | 'std' | 'first' | 'last'
@@ -26,3 +27,21 @@ export const EVENT_TIME_AGGREGATES: readonly EventTimeAggregateName[] = [...AGGR
 // The list names every aggregate: tsc fails here if AggregateName gains a name AGGREGATES lacks.
 const listsEveryAggregate: Exclude<AggregateName, (typeof AGGREGATES)[number]> extends never ? true : false = true
 void listsEveryAggregate
+
+/**
+ * The `quantiles` option of SlidingWindow and EventTimeWindows: numbers in [0, 1], none given twice nor
+ * repeating a named quantile (p50 …) among `aggregates`; at most `room` of them (else `roomMessage`).
+ */
+export function expectQuantiles(value: unknown, aggregates: readonly string[], room: number, roomMessage: string): number[] {
+  const quantiles = value ?? []
+  if (!Array.isArray(quantiles)) throw new SluiceError('quantiles must be an array of numbers in [0, 1]', 'ERR_INVALID_TYPE')
+  if (quantiles.length > room) throw new SluiceError(roomMessage, 'ERR_OUT_OF_RANGE')
+  const seen = new Set(aggregates.filter((a) => a in QUANTILE_NAMES).map((a) => QUANTILE_NAMES[a as QuantileName]))
+  for (const [i, q] of quantiles.entries()) {
+    if (typeof q !== 'number') throw new SluiceError(`quantiles[${i}] must be a number`, 'ERR_INVALID_TYPE')
+    if (!(q >= 0 && q <= 1)) throw new SluiceError(`quantiles[${i}] must be in [0, 1], got ${q}`, 'ERR_OUT_OF_RANGE')
+    if (seen.has(q)) throw new SluiceError(`duplicate quantile ${q}`, 'ERR_INVALID_ARGUMENT')
+    seen.add(q)
+  }
+  return quantiles as number[]
+}

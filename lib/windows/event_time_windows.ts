@@ -7,7 +7,7 @@ import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { withSnapshots } from '../runtime/snapshots'
 import { allocate, expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
-import { EVENT_TIME_AGGREGATES, type EventTimeAggregateName } from './aggregates'
+import { EVENT_TIME_AGGREGATES, expectQuantiles, type EventTimeAggregateName } from './aggregates'
 import type { WatermarkTracker } from './watermark_tracker'
 
 export { AGGREGATES, EVENT_TIME_AGGREGATES, type AggregateName, type EventTimeAggregateName } from './aggregates'
@@ -182,13 +182,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
       throw new SluiceError('aggregates must be an array of 1 to 64 names', 'ERR_INVALID_ARGUMENT')
     }
     this.aggregates = aggregates.map((a, i) => expectOneOf(a, `aggregates[${i}]`, EVENT_TIME_AGGREGATES))
-    const quantiles = options.quantiles ?? []
-    if (!Array.isArray(quantiles)) throw new SluiceError('quantiles must be an array of numbers in [0, 1]', 'ERR_INVALID_TYPE')
-    if (quantiles.length + aggregates.length > 64) throw new SluiceError('at most 64 columns: aggregates and quantiles together', 'ERR_OUT_OF_RANGE')
-    for (const [i, q] of quantiles.entries()) {
-      if (typeof q !== 'number') throw new SluiceError(`quantiles[${i}] must be a number`, 'ERR_INVALID_TYPE')
-      if (!(q >= 0 && q <= 1)) throw new SluiceError(`quantiles[${i}] must be in [0, 1], got ${q}`, 'ERR_OUT_OF_RANGE')
-    }
+    const quantiles = expectQuantiles(options.quantiles, this.aggregates, 64 - aggregates.length, 'at most 64 columns: aggregates and quantiles together')
     this.quantiles = Object.freeze([...quantiles])
     const accuracy = options.accuracy ?? 0.01
     if (typeof accuracy !== 'number') throw new SluiceError('accuracy must be a number', 'ERR_INVALID_TYPE')

@@ -5,7 +5,7 @@ import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { withSnapshots } from '../runtime/snapshots'
 import { expectInteger, expectMultipleOf, expectTypedArray, outputArray } from '../runtime/validate'
-import { AGGREGATES, QUANTILE_NAMES, type AggregateName, type QuantileName } from './aggregates'
+import { AGGREGATES, QUANTILE_NAMES, expectQuantiles, type AggregateName, type QuantileName } from './aggregates'
 
 /** The aggregates a window can compute (NaN is a missing value; see docs/windows.md, NaN policy), and the quantile names. */
 export const slidingAggregates: readonly SlidingAggregate[] = [...AGGREGATES, ...(Object.keys(QUANTILE_NAMES) as QuantileName[])]
@@ -91,15 +91,7 @@ export class SlidingWindow extends withSnapshots(NativeObject<NativeSlidingWindo
       seen.add(name)
       if (name in QUANTILE_NAMES) qs.add(QUANTILE_NAMES[name as QuantileName])
     }
-    const quantiles = options.quantiles ?? []
-    if (!Array.isArray(quantiles)) throw new SluiceError('quantiles must be an array of numbers in [0, 1]', 'ERR_INVALID_TYPE')
-    if (quantiles.length + qs.size > maxQuantiles) throw new SluiceError(`at most ${maxQuantiles} quantiles`, 'ERR_OUT_OF_RANGE')
-    for (const [i, q] of quantiles.entries()) {
-      if (typeof q !== 'number') throw new SluiceError(`quantiles[${i}] must be a number`, 'ERR_INVALID_TYPE')
-      if (!(q >= 0 && q <= 1)) throw new SluiceError(`quantiles[${i}] must be in [0, 1], got ${q}`, 'ERR_OUT_OF_RANGE')
-      if (qs.has(q)) throw new SluiceError(`duplicate quantile ${q}`, 'ERR_INVALID_ARGUMENT')
-      qs.add(q)
-    }
+    const quantiles = expectQuantiles(options.quantiles, options.aggregates, maxQuantiles - qs.size, `at most ${maxQuantiles} quantiles`)
     this.aggregates = Object.freeze([...options.aggregates])
     this.quantiles = Object.freeze([...quantiles])
     this.emitPartial = options.emitPartial === true

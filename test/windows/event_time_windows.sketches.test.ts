@@ -209,6 +209,9 @@ describe('EventTimeWindows sketch options', () => {
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['count'], quantiles: [1.5] }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['count'], quantiles: [-0.1] }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['count'], quantiles: ['0.5' as unknown as number] }), 'ERR_INVALID_TYPE')
+    // The same q twice, or a q that repeats a named quantile, as SlidingWindow refuses them (one shared check).
+    expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['count'], quantiles: [0.2, 0.2] }), 'ERR_INVALID_ARGUMENT', /duplicate quantile 0.2/)
+    expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['p99'], quantiles: [0.99] }), 'ERR_INVALID_ARGUMENT', /duplicate quantile 0.99/)
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['p75' as 'p50'] }), 'ERR_INVALID_ARGUMENT')
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['distinct'], distinctPrecision: 3 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new EventTimeWindows({ ...base, aggregates: ['distinct'], distinctPrecision: 19 }), 'ERR_OUT_OF_RANGE')

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
-  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult,
+  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type EventColumns, type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { WatermarkTracker } from '../../lib/index'
 import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
@@ -33,7 +33,7 @@ class LoggingStore extends FileStateStore {
 
 const tempDir = tempDirs('sluice-kafka-unit-')
 
-function setup(options: { store?: StateStore; stateDir?: string; clock?: () => number; idleTimeout?: number; checkpointInterval?: number; deadLetterTopic?: string | null; size?: number } = {}) {
+function setup(options: { store?: StateStore; stateDir?: string; clock?: () => number; idleTimeout?: number; checkpointInterval?: number; deadLetterTopic?: string | null; size?: number; failing?: FailSwitch; processorRetries?: number; retryBackoff?: number } = {}) {
   const consumer = new FakeConsumer()
   const producer = new FakeProducer(consumer.log)
   const errors: SluiceKafkaError[] = []
@@ -46,7 +46,7 @@ function setup(options: { store?: StateStore; stateDir?: string; clock?: () => n
     processor: () => {
       const processor = new WindowProcessor({ type: 'tumbling', size: options.size ?? SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
       processors.push(processor)
-      return processor
+      return options.failing ? new FailingProcessor(processor, options.failing) : processor
     },
     stateStore: options.store ?? new LoggingStore(stateDir, consumer.log),
     outputTopic: 'out',
@@ -56,9 +56,45 @@ function setup(options: { store?: StateStore; stateDir?: string; clock?: () => n
     idleTimeout: options.idleTimeout,
     checkpointInterval: options.checkpointInterval,
     clock: options.clock,
+    processorRetries: options.processorRetries,
+    retryBackoff: options.retryBackoff,
     onError: (e) => errors.push(e),
   })
   return { adapter, consumer, producer, errors, processors, stateDir }
+}
+
+/** Makes FailingProcessors throw: `times` more throws (a transient fault), and always after an event at time `poison` was pushed (a batch it cannot take). */
+interface FailSwitch {
+  times: number
+  thrown: number
+  poison?: number
+}
+
+/** A processor that throws from advanceWatermark after the batch's events were pushed: it is left half-updated. */
+class FailingProcessor implements PartitionProcessor<WindowResult> {
+  private poisoned = false
+  constructor(private readonly inner: WindowProcessor, private readonly fail: FailSwitch) {}
+  push(batch: EventColumns): void {
+    this.inner.push(batch)
+    if (batch.timestamps.includes(this.fail.poison ?? NaN)) this.poisoned = true
+  }
+  advanceWatermark(watermark: number): WindowResult[] {
+    if (this.fail.times > 0 || this.poisoned) {
+      this.fail.times = Math.max(0, this.fail.times - 1)
+      this.fail.thrown++
+      throw new Error('processor down')
+    }
+    return this.inner.advanceWatermark(watermark)
+  }
+  snapshot(): Uint8Array {
+    return this.inner.snapshot()
+  }
+  restore(bytes: Uint8Array): void {
+    this.inner.restore(bytes)
+  }
+  close(): void {
+    this.inner.close()
+  }
 }
 
 /** One message per event, offsets from `first`. */
@@ -335,6 +371,69 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     expect(p1.size).toBeGreaterThan(referenceWindows(b, SIZE, CHANNELS, Math.max(...b.timestamps) - BOUND - 1).size)
   })
 
+  for (const checkpointInterval of [0, 1e9]) {
+    it(`retries a batch whose processor threw, from the state before the batch (checkpointInterval ${checkpointInterval}): results once, equal to an uninterrupted run`, async () => {
+      const failing: FailSwitch = { times: 0, thrown: 0 }
+      const { adapter, consumer, producer, errors } = setup({ failing, checkpointInterval, retryBackoff: 1 })
+      await adapter.run()
+      const messages = messagesOf(events)
+      for (let b = 0; b < 12; b++) {
+        // Batches 3 and 7 fail twice, 9 three times (the last retry succeeds), each after its events were pushed.
+        failing.times = b === 3 || b === 7 ? 2 : b === 9 ? 3 : 0
+        await consumer.deliver(0, messages.slice(b * 50, b * 50 + 50))
+      }
+      expect(failing.thrown).toBe(7)
+      for (const [key, values] of producer.results()) expect(values.length, key).toBe(1)
+      expectMatchesReference(producer.results(), 0, events, finalWatermark)
+      expect(producer.sent.filter((s) => s.topic === 'dlq')).toEqual([])
+      expect(errors).toEqual([])
+      expect(adapter.metrics()).toMatchObject({ processorRetries: 7, processorFailures: 0, deadLetters: 0, events: 600 })
+      await adapter.checkpointAll()
+      expect(consumer.log.filter((l) => l.startsWith('commit')).at(-1)).toBe('commit 0@600')
+    })
+
+    it(`dead-letters a batch whose processor always throws after the retries, and the partition goes on (checkpointInterval ${checkpointInterval})`, async () => {
+      const failing: FailSwitch = { times: 0, thrown: 0 }
+      const { adapter, consumer, producer, errors } = setup({ failing, checkpointInterval, retryBackoff: 1 })
+      await adapter.run()
+      const messages = messagesOf(events)
+      failing.poison = events.timestamps[270]
+      expect(events.timestamps.filter((t) => t === failing.poison).length).toBe(1)
+      await deliverInBatches(consumer, 0, messages, [50])
+      expect(failing.thrown).toBe(4) // the first try and 3 retries (the default)
+      const dlq = producer.sent.filter((s) => s.topic === 'dlq')
+      expect(dlq.map((s) => Number(s.message.headers!['sluice-offset']))).toEqual(Array.from({ length: 50 }, (_, i) => 250 + i))
+      for (const { message } of dlq) {
+        expect(message.headers!['sluice-kind']).toBe('processor')
+        expect(String(message.headers!['sluice-error'])).toMatch(/processor down/)
+      }
+      expect(dlq.map((s) => s.message.value)).toEqual(messages.slice(250, 300).map((m) => m.value))
+      expect(errors.map((e) => [e.kind, e.offset])).toEqual([['processor', 250]])
+      // The later batches were processed: the windows are those of the input without the dead-lettered batch, each once.
+      const rest = slice(events, 0, 250, CHANNELS)
+      const tail = slice(events, 300, 600, CHANNELS)
+      const kept: PartitionEvents = { timestamps: [...rest.timestamps, ...tail.timestamps], keys: [...rest.keys, ...tail.keys], values: [...rest.values, ...tail.values] }
+      for (const [key, values] of producer.results()) expect(values.length, key).toBe(1)
+      expectMatchesReference(producer.results(), 0, kept, Math.max(...kept.timestamps) - BOUND - 1)
+      expect(adapter.metrics()).toMatchObject({ processorRetries: 3, processorFailures: 1, deadLetters: 50, events: 550 })
+      await adapter.checkpointAll()
+      expect(consumer.log.filter((l) => l.startsWith('commit')).at(-1)).toBe('commit 0@600')
+    })
+  }
+
+  it('waits retryBackoff, doubling, between retries (defaults: 3 retries from 50 ms)', async () => {
+    const failing: FailSwitch = { times: 3, thrown: 0 }
+    const { adapter, consumer } = setup({ failing, retryBackoff: 20 })
+    expect([adapter.processorRetries, adapter.retryBackoff]).toEqual([3, 20])
+    await adapter.run()
+    const started = performance.now()
+    await consumer.deliver(0, messagesOf(events).slice(0, 50))
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20 + 40 + 80 - 5)
+    expect(adapter.metrics().processorRetries).toBe(3)
+    const defaults = setup().adapter
+    expect([defaults.processorRetries, defaults.retryBackoff]).toEqual([3, 50])
+  })
+
   it('checks its options', () => {
     const consumer = new FakeConsumer()
     const base = { consumer, producer: new FakeProducer([]), decoder: binaryDecoder({ channels: 1 }), processor: () => new WindowProcessor({ type: 'tumbling', size: 10 }), stateStore: new FileStateStore(tempDir()), outputTopic: 'out' }
@@ -343,6 +442,9 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, bound: -1 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, bound: NaN }), 'ERR_INVALID_ARGUMENT')
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, idleTimeout: 0 }), 'ERR_INVALID_ARGUMENT')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processorRetries: -1 }), 'ERR_OUT_OF_RANGE')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processorRetries: 1.5 }), 'ERR_INVALID_TYPE')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, retryBackoff: -1 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processor: 1 as unknown as () => WindowProcessor }), 'ERR_INVALID_TYPE')
   })
 })

@@ -26,7 +26,8 @@ export interface KafkaMessage {
 }
 
 export interface EachBatchPayload {
-  batch: { topic: string; partition: number; messages: KafkaMessage[] }
+  /** highWatermark: the partition's log end offset when fetched (KafkaJS gives it), for the consumer lag. */
+  batch: { topic: string; partition: number; messages: KafkaMessage[]; highWatermark?: string }
   heartbeat(): Promise<void>
   /** Marks messages up to this offset consumed (the client's fetch position; not a commit). */
   resolveOffset?(offset: string): void
@@ -116,6 +117,8 @@ export interface KafkaConsumerAdapterOptions<R> {
   /** Called after a batch's results were produced. */
   onBatch?: (info: BatchInfo) => void
   clock?: () => number
+  /** Wall clock in the unit of event time, for the watermark lag in metrics(). Default Date.now (event time in epoch ms). */
+  wallClock?: () => number
 }
 
 export interface KafkaAdapterMetrics {
@@ -131,6 +134,79 @@ export interface KafkaAdapterMetrics {
   processorRetries: number
   /** Batches whose processor still threw after the retries: their messages were dead-lettered (also counted in deadLetters). */
   processorFailures: number
+  /** Bytes of the checkpoints written, over the adapter's life. */
+  checkpointBytes: number
+  /** Milliseconds spent in checkpoints (snapshot, store, commit), over the adapter's life. */
+  checkpointMs: number
+  /** Batch latency (decode to checkpoint, ms) over the last BATCH_LATENCY_WINDOW batches of any partition; NaN before the first. */
+  batchLatencyP50: number
+  batchLatencyP99: number
+  /** The combined watermark of the partitions held here, and wallClock() minus it. */
+  watermark: number
+  watermarkLag: number
+  /** Sum of the held partitions' consumer lags; null when the client gives no high watermark. */
+  consumerLag: number | null
+  partitions: KafkaPartitionMetrics[]
+}
+
+/** Metrics of one partition held by this adapter (since it was loaded here; late comes from the processor's own life-long count). */
+export interface KafkaPartitionMetrics {
+  topic: string
+  partition: number
+  nextOffset: number
+  /** Offset of the last committed checkpoint; -1 before the first. */
+  committedOffset: number
+  /** The high watermark of the last batch minus nextOffset; null when the client does not give it. */
+  consumerLag: number | null
+  watermark: number
+  watermarkLag: number
+  batches: number
+  events: number
+  /** Windows fired (rows produced) for this partition. */
+  results: number
+  deadLetters: number
+  /** Late events, as the processor counts them (its `late`); null if the processor does not count. */
+  late: number | null
+  checkpoints: number
+  lastCheckpointBytes: number
+  lastCheckpointMs: number
+  checkpointBytes: number
+  checkpointMs: number
+  batchLatencyP50: number
+  batchLatencyP99: number
+}
+
+/** How many recent batch latencies the percentiles look at (per partition and per adapter). */
+export const BATCH_LATENCY_WINDOW = 1024
+
+/** A bounded window of recent samples with nearest-rank percentiles. */
+class RecentSamples {
+  private readonly samples = new Float64Array(BATCH_LATENCY_WINDOW)
+  private count = 0
+  add(value: number): void {
+    this.samples[this.count % BATCH_LATENCY_WINDOW] = value
+    this.count++
+  }
+  percentile(p: number): number {
+    const n = Math.min(this.count, BATCH_LATENCY_WINDOW)
+    if (n === 0) return NaN
+    const sorted = this.samples.slice(0, n).sort()
+    return sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!
+  }
+}
+
+interface PartitionCounters {
+  batches: number
+  events: number
+  results: number
+  deadLetters: number
+  checkpoints: number
+  lastCheckpointBytes: number
+  lastCheckpointMs: number
+  checkpointBytes: number
+  checkpointMs: number
+  highWatermark: number | null
+  latency: RecentSamples
 }
 
 /** What was applied to a partition's processor since its state was last saved: replayed to roll a failed batch back. */
@@ -153,6 +229,7 @@ interface PartitionState<R> {
   saved: { processorBytes: Uint8Array | null; maxTimestamp: number; advancedWatermark: number }
   replay: ReplayStep[]
   lastIdleWatermark: number
+  counters: PartitionCounters
 }
 
 export class KafkaConsumerAdapter<R> {
@@ -172,7 +249,9 @@ export class KafkaConsumerAdapter<R> {
   /** Row where each decoded message of the current batch ends. */
   private readonly messageEnds: number[] = []
   private queue: Promise<void> = Promise.resolve()
-  private readonly counters: KafkaAdapterMetrics = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0 }
+  private readonly counters = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0, checkpointBytes: 0, checkpointMs: 0 }
+  private readonly latency = new RecentSamples()
+  private readonly wallClock: () => number
   private closed = false
   /** "topic/partition" of the partitions the group gave this consumer, when the client tells (KafkaJS GROUP_JOIN). */
   private assigned: string[] = []
@@ -209,6 +288,7 @@ export class KafkaConsumerAdapter<R> {
     if (this.retryBackoff < 0) throw new SluiceError('retryBackoff must be >= 0', 'ERR_OUT_OF_RANGE')
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
     this.clock = options.clock ?? (() => performance.now())
+    this.wallClock = options.wallClock ?? Date.now
     this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys === 'string')
     this.tracker = this.newTracker()
   }
@@ -249,8 +329,46 @@ export class KafkaConsumerAdapter<R> {
     return [...this.partitions.values()].map(({ topic, partition, nextOffset }) => ({ topic, partition, nextOffset }))
   }
 
+  /** Plain numbers: the adapter's counters since it was built, and one entry per held partition. */
   metrics(): KafkaAdapterMetrics {
-    return { ...this.counters }
+    const wall = this.wallClock()
+    const partitions: KafkaPartitionMetrics[] = [...this.partitions.values()].map((state) => {
+      const c = state.counters
+      const watermark = state.maxTimestamp - this.bound - 1
+      const late = (state.processor as { late?: unknown }).late
+      return {
+        topic: state.topic,
+        partition: state.partition,
+        nextOffset: state.nextOffset,
+        committedOffset: state.checkpointedOffset,
+        consumerLag: c.highWatermark === null ? null : Math.max(0, c.highWatermark - state.nextOffset),
+        watermark,
+        watermarkLag: wall - watermark,
+        batches: c.batches,
+        events: c.events,
+        results: c.results,
+        deadLetters: c.deadLetters,
+        late: typeof late === 'number' ? late : null,
+        checkpoints: c.checkpoints,
+        lastCheckpointBytes: c.lastCheckpointBytes,
+        lastCheckpointMs: c.lastCheckpointMs,
+        checkpointBytes: c.checkpointBytes,
+        checkpointMs: c.checkpointMs,
+        batchLatencyP50: c.latency.percentile(50),
+        batchLatencyP99: c.latency.percentile(99),
+      }
+    })
+    const lags = partitions.map((p) => p.consumerLag).filter((lag): lag is number => lag !== null)
+    const watermark = this.partitions.size > 0 ? this.watermark : -Infinity
+    return {
+      ...this.counters,
+      batchLatencyP50: this.latency.percentile(50),
+      batchLatencyP99: this.latency.percentile(99),
+      watermark,
+      watermarkLag: wall - watermark,
+      consumerLag: lags.length > 0 ? lags.reduce((a, b) => a + b, 0) : null,
+      partitions,
+    }
   }
 
   /** Checkpoints every held partition that changed since its last checkpoint (e.g. before a planned stop). */
@@ -288,6 +406,7 @@ export class KafkaConsumerAdapter<R> {
     // A processor that throws (not a bad record) is rolled back to the batch's start and retried with
     // backoff; after the retries the batch's messages are dead-lettered and the partition moves on.
     const now = this.clock()
+    const started = performance.now()
     const deadLetters = this.decode(topic, partition, messages, true)
     let events = this.columns.view()
     const out: ProducedMessage[] = []
@@ -328,6 +447,7 @@ export class KafkaConsumerAdapter<R> {
       events = this.columns.view()
     } else {
       state.replay.push({ messages })
+      state.counters.results += out.length
     }
     if (events.timestamps.length > 0) this.tracker.observe(state.input, events.timestamps, now)
     if (this.idleTimeout !== Infinity) this.advanceIdle(state, now, out)
@@ -341,9 +461,17 @@ export class KafkaConsumerAdapter<R> {
     this.counters.events += events.timestamps.length
     this.counters.results += out.length
     this.counters.deadLetters += deadLetters.length
+    const pc = state.counters
+    pc.batches++
+    pc.events += events.timestamps.length
+    pc.deadLetters += deadLetters.length
+    if (batch.highWatermark !== undefined) pc.highWatermark = Number(batch.highWatermark)
     this.options.onBatch?.({ topic, partition, events, results: out.length, deadLetters: deadLetters.length })
 
     await this.checkpointDue(now)
+    const latency = performance.now() - started
+    pc.latency.add(latency)
+    this.latency.add(latency)
     await payload.heartbeat()
   }
 
@@ -472,6 +600,7 @@ export class KafkaConsumerAdapter<R> {
       state.replay.push({ idleWatermark: combined })
       const before = out.length
       this.emit(state, state.processor.advanceWatermark(combined), out)
+      state.counters.results += out.length - before
       if (out.length > before) state.dirty = true
     }
   }
@@ -484,6 +613,7 @@ export class KafkaConsumerAdapter<R> {
 
   private async checkpoint(state: PartitionState<R>): Promise<void> {
     const { topic, partition, nextOffset } = state
+    const started = performance.now()
     const processorBytes = state.processor.snapshot()
     const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, processorBytes)
     await this.options.stateStore.put(topic, partition, nextOffset, bytes)
@@ -492,6 +622,22 @@ export class KafkaConsumerAdapter<R> {
     state.dirty = false
     state.lastCheckpointAt = this.clock()
     this.counters.checkpoints++
+    const pc = state.counters
+    pc.checkpoints++
+    pc.lastCheckpointBytes = bytes.length
+    pc.checkpointBytes += bytes.length
+    this.counters.checkpointBytes += bytes.length
+    try {
+      await this.commitCheckpoint(state)
+    } finally {
+      pc.lastCheckpointMs = performance.now() - started
+      pc.checkpointMs += pc.lastCheckpointMs
+      this.counters.checkpointMs += pc.lastCheckpointMs
+    }
+  }
+
+  private async commitCheckpoint(state: PartitionState<R>): Promise<void> {
+    const { topic, partition, nextOffset } = state
     if (nextOffset === state.checkpointedOffset) return
     try {
       await this.options.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }])
@@ -516,7 +662,8 @@ export class KafkaConsumerAdapter<R> {
     const input = this.inputFor(id)
     const processor = this.options.processor(topic, partition)
     const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false,
-      saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity }
+      saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity,
+      counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
     const stored = await this.options.stateStore.get(topic, partition, offset)
     if (stored) {
       try {

@@ -4,9 +4,9 @@
  * offsets. No Kafka client is imported here: pass kafkajs or @confluentinc/kafka-javascript objects in.
  * @module sluice/kafka
  */
-export { KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
+export { BATCH_LATENCY_WINDOW, KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
 export type {
-  BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage,
+  BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage, KafkaPartitionMetrics,
   ProducedMessage, ResultContext, ResultProducer,
 } from './consumer_adapter'
 export { ColumnBuilder, binaryDecoder, encodeBinaryRecords, jsonDecoder } from './decoders'

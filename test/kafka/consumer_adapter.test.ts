@@ -3,7 +3,7 @@
 // manual clock, bad snapshots). The broker tests (kafka_broker.test.ts) repeat the main cases over Kafka.
 import { describe, expect, it } from 'vitest'
 import {
-  ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
+  BATCH_LATENCY_WINDOW, ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
   encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type EventColumns, type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { WatermarkTracker } from '../../lib/index'
@@ -432,6 +432,91 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     expect(adapter.metrics().processorRetries).toBe(3)
     const defaults = setup().adapter
     expect([defaults.processorRetries, defaults.retryBackoff]).toEqual([3, 50])
+  })
+
+  it('metrics(): per partition and per adapter, counted against what the test sent', async () => {
+    // Partition 0: 600 events, 4 bad records, every 7th event 150 ms late; partition 1: 200 events without a high watermark.
+    const lateEvents: PartitionEvents = { timestamps: events.timestamps.map((t, i) => (i % 7 === 3 ? t - 150 : t)), keys: events.keys, values: events.values }
+    const wall = 1e6
+    const { adapter, consumer, producer, processors } = setup({ checkpointInterval: 0 })
+    // This test needs a wallClock: a second adapter on the same fake client (the first is closed before it runs).
+    const clocked = new KafkaConsumerAdapter<WindowResult>({
+      consumer, producer, decoder: binaryDecoder({ channels: CHANNELS }),
+      processor: () => {
+        const processor = new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
+        processors.push(processor)
+        return processor
+      },
+      stateStore: new FileStateStore(tempDir()), outputTopic: 'out', deadLetterTopic: 'dlq', keyCount: KEYS, bound: BOUND, wallClock: () => wall, onError: () => undefined,
+    })
+    adapter.close()
+    expect(clocked.metrics()).toMatchObject({ batches: 0, consumerLag: null, partitions: [] })
+    expect(clocked.metrics().batchLatencyP50).toBeNaN()
+    await clocked.run()
+    const messages0 = messagesOf(lateEvents)
+    const bad = new Set([10, 100, 101, 400])
+    for (const i of bad) messages0[i] = { offset: i, value: Buffer.from('bad') }
+    for (let b = 0; b < 12; b++) await consumer.deliver(0, messages0.slice(b * 50, b * 50 + 50), 700)
+    const events1 = makeEvents(9, 200, 0, 10, BOUND, KEYS, CHANNELS)
+    await deliverInBatches(consumer, 1, messagesOf(events1), [40])
+    const m = clocked.metrics()
+    const p0 = m.partitions.find((p) => p.partition === 0)!
+    const p1 = m.partitions.find((p) => p.partition === 1)!
+    const results0 = producer.sent.filter((s) => s.topic === 'out' && String(s.message.key).startsWith('in/0/')).length
+    const results1 = producer.sent.filter((s) => s.topic === 'out' && String(s.message.key).startsWith('in/1/')).length
+    const kept = lateEvents.timestamps.filter((_, i) => !bad.has(i))
+    const watermark0 = Math.max(...kept) - BOUND - 1
+    expect(p0).toMatchObject({
+      topic: 'in', nextOffset: 600, committedOffset: 600, consumerLag: 100, watermark: watermark0, watermarkLag: wall - watermark0,
+      batches: 12, events: 596, results: results0, deadLetters: 4, late: processors[0]!.late, checkpoints: 12,
+    })
+    expect(p0.late).toBeGreaterThan(0)
+    expect(p1).toMatchObject({ nextOffset: 200, consumerLag: null, batches: 5, events: 200, results: results1, deadLetters: 0, checkpoints: 5 })
+    expect(results0).toBeGreaterThan(0)
+    expect(results1).toBeGreaterThan(0)
+    // Checkpoint bytes are the bytes the store was given.
+    const stored = await clocked['options'].stateStore.get('in', 0, 600)
+    expect(p0.lastCheckpointBytes).toBe(stored!.bytes.length)
+    expect(p0.checkpointBytes).toBeGreaterThanOrEqual(12 * 20)
+    expect(m.checkpointBytes).toBe(p0.checkpointBytes + p1.checkpointBytes)
+    expect(m.checkpointMs).toBeCloseTo(p0.checkpointMs + p1.checkpointMs, 6)
+    expect(p0.lastCheckpointMs).toBeGreaterThan(0)
+    expect(m).toMatchObject({ batches: 17, events: 796, results: results0 + results1, deadLetters: 4, checkpoints: 17, consumerLag: 100 })
+    expect(m.watermark).toBe(clocked.watermark)
+    expect(m.watermarkLag).toBe(wall - m.watermark)
+    for (const x of [p0, p1, m]) {
+      expect(x.batchLatencyP50).toBeGreaterThan(0)
+      expect(x.batchLatencyP99).toBeGreaterThanOrEqual(x.batchLatencyP50)
+    }
+    clocked.close()
+  })
+
+  it('batch latency percentiles come from a bounded window of recent batches', async () => {
+    let delay = 0
+    // A store whose writes take `delay` ms: every batch checkpoints (checkpointInterval 0), so its latency includes it.
+    class SlowStore extends FileStateStore {
+      override async put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void> {
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+        await super.put(topic, partition, offset, bytes)
+      }
+    }
+    const { adapter, consumer } = setup({ store: new SlowStore(tempDir()) })
+    await adapter.run()
+    const messages = messagesOf(makeEvents(11, BATCH_LATENCY_WINDOW + 20, 0, 10, BOUND, KEYS, CHANNELS))
+    const slow = 15 // over 1% of the window: the p99 sees them while they are in it
+    delay = 30
+    for (let i = 0; i < slow; i++) await consumer.deliver(0, messages.slice(i, i + 1))
+    expect(adapter.metrics().batchLatencyP50).toBeGreaterThanOrEqual(29)
+    delay = 0
+    for (let i = slow; i < BATCH_LATENCY_WINDOW; i++) await consumer.deliver(0, messages.slice(i, i + 1))
+    expect(adapter.metrics().partitions[0]!.batches).toBe(BATCH_LATENCY_WINDOW)
+    expect(adapter.metrics().batchLatencyP50).toBeLessThan(29)
+    expect(adapter.metrics().batchLatencyP99).toBeGreaterThanOrEqual(29)
+    for (let i = BATCH_LATENCY_WINDOW; i < BATCH_LATENCY_WINDOW + slow; i++) await consumer.deliver(0, messages.slice(i, i + 1))
+    // Now they have left the window.
+    const m = adapter.metrics()
+    expect(m.batchLatencyP99).toBeLessThan(29)
+    expect(m.partitions[0]!.batchLatencyP99).toBeLessThan(29)
   })
 
   it('checks its options', () => {

@@ -504,20 +504,20 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     await adapter.run()
     const messages = messagesOf(makeEvents(11, BATCH_LATENCY_WINDOW + 20, 0, 10, BOUND, KEYS, CHANNELS))
     const slow = 15 // over 1% of the window: the p99 sees them while they are in it
-    delay = 30
+    delay = 100
     for (let i = 0; i < slow; i++) await consumer.deliver(0, messages.slice(i, i + 1))
-    expect(adapter.metrics().batchLatencyP50).toBeGreaterThanOrEqual(29)
+    expect(adapter.metrics().batchLatencyP50).toBeGreaterThanOrEqual(99)
     delay = 0
     for (let i = slow; i < BATCH_LATENCY_WINDOW; i++) await consumer.deliver(0, messages.slice(i, i + 1))
     expect(adapter.metrics().partitions[0]!.batches).toBe(BATCH_LATENCY_WINDOW)
-    expect(adapter.metrics().batchLatencyP50).toBeLessThan(29)
-    expect(adapter.metrics().batchLatencyP99).toBeGreaterThanOrEqual(29)
+    expect(adapter.metrics().batchLatencyP50).toBeLessThan(99)
+    expect(adapter.metrics().batchLatencyP99).toBeGreaterThanOrEqual(99)
     for (let i = BATCH_LATENCY_WINDOW; i < BATCH_LATENCY_WINDOW + slow; i++) await consumer.deliver(0, messages.slice(i, i + 1))
     // Now they have left the window.
     const m = adapter.metrics()
-    expect(m.batchLatencyP99).toBeLessThan(29)
-    expect(m.partitions[0]!.batchLatencyP99).toBeLessThan(29)
-  })
+    expect(m.batchLatencyP99).toBeLessThan(99)
+    expect(m.partitions[0]!.batchLatencyP99).toBeLessThan(99)
+  }, 60_000)
 
   it('checks its options', () => {
     const consumer = new FakeConsumer()

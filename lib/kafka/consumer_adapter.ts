@@ -8,6 +8,8 @@
 // A consumer that dies leaves the committed offset at its last checkpoint, whose snapshot exists; the
 // next owner restores it and replays from there (results after the last checkpoint may be emitted twice,
 // with identical content and key: output is at-least-once, state is exactly-once).
+// A processor that throws is rolled back (last checkpoint + replay of what came since) and its batch
+// retried with backoff, then dead-lettered: see rollBack() and docs/kafka.md#processor-errors.
 import { SluiceError, type SluiceErrorCode } from '../runtime/errors'
 import { expectFinite, expectInteger } from '../runtime/validate'
 import { WatermarkTracker } from '../windows/watermark_tracker'
@@ -24,7 +26,8 @@ export interface KafkaMessage {
 }
 
 export interface EachBatchPayload {
-  batch: { topic: string; partition: number; messages: KafkaMessage[] }
+  /** highWatermark: the partition's log end offset when fetched (KafkaJS gives it), for the consumer lag. */
+  batch: { topic: string; partition: number; messages: KafkaMessage[]; highWatermark?: string }
   heartbeat(): Promise<void>
   /** Marks messages up to this offset consumed (the client's fetch position; not a commit). */
   resolveOffset?(offset: string): void
@@ -50,7 +53,7 @@ export interface ResultProducer {
   send(record: { topic: string; messages: ProducedMessage[] }): Promise<unknown>
 }
 
-export type KafkaErrorKind = 'decode' | 'timestamp' | 'key' | 'snapshot' | 'commit'
+export type KafkaErrorKind = 'decode' | 'timestamp' | 'key' | 'snapshot' | 'commit' | 'processor'
 
 /** A problem tied to one place in the input: reported through onError; the consumer keeps going. */
 export class SluiceKafkaError extends SluiceError {
@@ -106,10 +109,16 @@ export interface KafkaConsumerAdapterOptions<R> {
   maxPartitions?: number
   /** Output message of one result. Default: key "<topic>/<partition>[/<key>/<start>/<end>]", JSON value. */
   encodeResult?: (result: R, context: ResultContext) => ProducedMessage
+  /** Times a batch is retried after its processor threw (not a bad record) before its messages are dead-lettered and the partition moves on. Default 3. */
+  processorRetries?: number
+  /** Milliseconds before the first retry of a failed batch; doubles with each retry (50, 100, 200 ms by default). Default 50. */
+  retryBackoff?: number
   onError?: (error: SluiceKafkaError) => void
   /** Called after a batch's results were produced. */
   onBatch?: (info: BatchInfo) => void
   clock?: () => number
+  /** Wall clock in the unit of event time, for the watermark lag in metrics(). Default Date.now (event time in epoch ms). */
+  wallClock?: () => number
 }
 
 export interface KafkaAdapterMetrics {
@@ -121,7 +130,87 @@ export interface KafkaAdapterMetrics {
   restores: number
   /** Messages reprocessed after a restore from an older checkpoint (hand-off or retry). */
   replayedMessages: number
+  /** Batches retried after their processor threw. */
+  processorRetries: number
+  /** Batches whose processor still threw after the retries: their messages were dead-lettered (also counted in deadLetters). */
+  processorFailures: number
+  /** Bytes of the checkpoints written, over the adapter's life. */
+  checkpointBytes: number
+  /** Milliseconds spent in checkpoints (snapshot, store, commit), over the adapter's life. */
+  checkpointMs: number
+  /** Batch latency (decode to checkpoint, ms) over the last BATCH_LATENCY_WINDOW batches of any partition; NaN before the first. */
+  batchLatencyP50: number
+  batchLatencyP99: number
+  /** The combined watermark of the partitions held here, and wallClock() minus it. */
+  watermark: number
+  watermarkLag: number
+  /** Sum of the held partitions' consumer lags; null when the client gives no high watermark. */
+  consumerLag: number | null
+  partitions: KafkaPartitionMetrics[]
 }
+
+/** Metrics of one partition held by this adapter (since it was loaded here; late comes from the processor's own life-long count). */
+export interface KafkaPartitionMetrics {
+  topic: string
+  partition: number
+  nextOffset: number
+  /** Offset of the last committed checkpoint; -1 before the first. */
+  committedOffset: number
+  /** The high watermark of the last batch minus nextOffset; null when the client does not give it. */
+  consumerLag: number | null
+  watermark: number
+  watermarkLag: number
+  batches: number
+  events: number
+  /** Windows fired (rows produced) for this partition. */
+  results: number
+  deadLetters: number
+  /** Late events, as the processor counts them (its `late`); null if the processor does not count. */
+  late: number | null
+  checkpoints: number
+  lastCheckpointBytes: number
+  lastCheckpointMs: number
+  checkpointBytes: number
+  checkpointMs: number
+  batchLatencyP50: number
+  batchLatencyP99: number
+}
+
+/** How many recent batch latencies the percentiles look at (per partition and per adapter). */
+export const BATCH_LATENCY_WINDOW = 1024
+
+/** A bounded window of recent samples with nearest-rank percentiles. */
+class RecentSamples {
+  private readonly samples = new Float64Array(BATCH_LATENCY_WINDOW)
+  private count = 0
+  add(value: number): void {
+    this.samples[this.count % BATCH_LATENCY_WINDOW] = value
+    this.count++
+  }
+  percentile(p: number): number {
+    const n = Math.min(this.count, BATCH_LATENCY_WINDOW)
+    if (n === 0) return NaN
+    const sorted = this.samples.slice(0, n).sort()
+    return sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]!
+  }
+}
+
+interface PartitionCounters {
+  batches: number
+  events: number
+  results: number
+  deadLetters: number
+  checkpoints: number
+  lastCheckpointBytes: number
+  lastCheckpointMs: number
+  checkpointBytes: number
+  checkpointMs: number
+  highWatermark: number | null
+  latency: RecentSamples
+}
+
+/** What was applied to a partition's processor since its state was last saved: replayed to roll a failed batch back. */
+type ReplayStep = { messages: KafkaMessage[] } | { idleWatermark: number }
 
 interface PartitionState<R> {
   topic: string
@@ -136,6 +225,11 @@ interface PartitionState<R> {
   checkpointedOffset: number
   lastCheckpointAt: number
   dirty: boolean
+  /** The processor state at the last checkpoint or restore (null: it started empty), and what was applied since. */
+  saved: { processorBytes: Uint8Array | null; maxTimestamp: number; advancedWatermark: number }
+  replay: ReplayStep[]
+  lastIdleWatermark: number
+  counters: PartitionCounters
 }
 
 export class KafkaConsumerAdapter<R> {
@@ -143,6 +237,8 @@ export class KafkaConsumerAdapter<R> {
   readonly idleTimeout: number
   readonly checkpointInterval: number
   readonly keyCount: number
+  readonly processorRetries: number
+  readonly retryBackoff: number
   private readonly options: KafkaConsumerAdapterOptions<R>
   private readonly clock: () => number
   private readonly maxPartitions: number
@@ -153,7 +249,9 @@ export class KafkaConsumerAdapter<R> {
   /** Row where each decoded message of the current batch ends. */
   private readonly messageEnds: number[] = []
   private queue: Promise<void> = Promise.resolve()
-  private readonly counters: KafkaAdapterMetrics = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0 }
+  private readonly counters = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0, checkpointBytes: 0, checkpointMs: 0 }
+  private readonly latency = new RecentSamples()
+  private readonly wallClock: () => number
   private closed = false
   /** "topic/partition" of the partitions the group gave this consumer, when the client tells (KafkaJS GROUP_JOIN). */
   private assigned: string[] = []
@@ -185,8 +283,12 @@ export class KafkaConsumerAdapter<R> {
     this.checkpointInterval = expectFinite(options.checkpointInterval ?? 0, 'checkpointInterval')
     if (this.checkpointInterval < 0) throw new SluiceError('checkpointInterval must be >= 0', 'ERR_OUT_OF_RANGE')
     this.keyCount = expectInteger(options.keyCount ?? 2 ** 32, 'keyCount', 1, 2 ** 32)
+    this.processorRetries = expectInteger(options.processorRetries ?? 3, 'processorRetries', 0, 100)
+    this.retryBackoff = expectFinite(options.retryBackoff ?? 50, 'retryBackoff')
+    if (this.retryBackoff < 0) throw new SluiceError('retryBackoff must be >= 0', 'ERR_OUT_OF_RANGE')
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
     this.clock = options.clock ?? (() => performance.now())
+    this.wallClock = options.wallClock ?? Date.now
     this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys === 'string')
     this.tracker = this.newTracker()
   }
@@ -227,8 +329,46 @@ export class KafkaConsumerAdapter<R> {
     return [...this.partitions.values()].map(({ topic, partition, nextOffset }) => ({ topic, partition, nextOffset }))
   }
 
+  /** Plain numbers: the adapter's counters since it was built, and one entry per held partition. */
   metrics(): KafkaAdapterMetrics {
-    return { ...this.counters }
+    const wall = this.wallClock()
+    const partitions: KafkaPartitionMetrics[] = [...this.partitions.values()].map((state) => {
+      const c = state.counters
+      const watermark = state.maxTimestamp - this.bound - 1
+      const late = (state.processor as { late?: unknown }).late
+      return {
+        topic: state.topic,
+        partition: state.partition,
+        nextOffset: state.nextOffset,
+        committedOffset: state.checkpointedOffset,
+        consumerLag: c.highWatermark === null ? null : Math.max(0, c.highWatermark - state.nextOffset),
+        watermark,
+        watermarkLag: wall - watermark,
+        batches: c.batches,
+        events: c.events,
+        results: c.results,
+        deadLetters: c.deadLetters,
+        late: typeof late === 'number' ? late : null,
+        checkpoints: c.checkpoints,
+        lastCheckpointBytes: c.lastCheckpointBytes,
+        lastCheckpointMs: c.lastCheckpointMs,
+        checkpointBytes: c.checkpointBytes,
+        checkpointMs: c.checkpointMs,
+        batchLatencyP50: c.latency.percentile(50),
+        batchLatencyP99: c.latency.percentile(99),
+      }
+    })
+    const lags = partitions.map((p) => p.consumerLag).filter((lag): lag is number => lag !== null)
+    const watermark = this.partitions.size > 0 ? this.watermark : -Infinity
+    return {
+      ...this.counters,
+      batchLatencyP50: this.latency.percentile(50),
+      batchLatencyP99: this.latency.percentile(99),
+      watermark,
+      watermarkLag: wall - watermark,
+      consumerLag: lags.length > 0 ? lags.reduce((a, b) => a + b, 0) : null,
+      partitions,
+    }
   }
 
   /** Checkpoints every held partition that changed since its last checkpoint (e.g. before a planned stop). */
@@ -263,7 +403,81 @@ export class KafkaConsumerAdapter<R> {
     let state = this.partitions.get(`${topic}/${partition}`)
     if (!state || state.nextOffset !== first) state = await this.load(topic, partition, first)
 
-    // Decode, rolling back any message that fails or yields a bad timestamp or key.
+    // A processor that throws (not a bad record) is rolled back to the batch's start and retried with
+    // backoff; after the retries the batch's messages are dead-lettered and the partition moves on.
+    const now = this.clock()
+    const started = performance.now()
+    const deadLetters = this.decode(topic, partition, messages, true)
+    let events = this.columns.view()
+    const out: ProducedMessage[] = []
+    let failed = false
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0) {
+          // Inside the try: a processor that still fails while replaying counts as a failed attempt.
+          this.rollBack(state)
+          // The replay went through the shared columns: decode this batch again (its bad records were reported already).
+          this.decode(topic, partition, messages, false)
+          events = this.columns.view()
+        }
+        this.feed(state, events, out)
+        break
+      } catch (error) {
+        out.length = 0
+        if (attempt >= this.processorRetries) {
+          // Back to the state before the batch, then skip it. Should the replay itself throw, the batch
+          // fails as a whole (nothing produced or committed) and the client redelivers it.
+          this.rollBack(state)
+          failed = true
+          const problem = new SluiceKafkaError('processor', `processor failed ${attempt + 1} times, batch dead-lettered: ${(error as Error).message}`, 'ERR_INVALID_STATE', topic, partition, first)
+          this.report(problem)
+          // Records that did not decode are dead-lettered already, with their own error.
+          const already = new Set(deadLetters.map((letter) => letter.headers!['sluice-offset']))
+          for (const message of messages) if (!already.has(message.offset)) deadLetters.push(this.deadLetter(message, problem, Number(message.offset)))
+          this.counters.processorFailures++
+          break
+        }
+        this.counters.processorRetries++
+        await new Promise((resolve) => setTimeout(resolve, this.retryBackoff * 2 ** attempt))
+        await payload.heartbeat()
+      }
+    }
+    if (failed) {
+      this.columns.clear()
+      events = this.columns.view()
+    } else {
+      state.replay.push({ messages })
+      state.counters.results += out.length
+    }
+    if (events.timestamps.length > 0) this.tracker.observe(state.input, events.timestamps, now)
+    if (this.idleTimeout !== Infinity) this.advanceIdle(state, now, out)
+    state.nextOffset = Number(messages[messages.length - 1]!.offset) + 1
+    payload.resolveOffset?.(messages[messages.length - 1]!.offset)
+    state.dirty = true
+
+    if (deadLetters.length > 0 && this.options.deadLetterTopic) await this.options.producer.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
+    if (out.length > 0) await this.options.producer.send({ topic: this.options.outputTopic, messages: out })
+    this.counters.batches++
+    this.counters.events += events.timestamps.length
+    this.counters.results += out.length
+    this.counters.deadLetters += deadLetters.length
+    const pc = state.counters
+    pc.batches++
+    pc.events += events.timestamps.length
+    pc.deadLetters += deadLetters.length
+    if (batch.highWatermark !== undefined) pc.highWatermark = Number(batch.highWatermark)
+    this.options.onBatch?.({ topic, partition, events, results: out.length, deadLetters: deadLetters.length })
+
+    await this.checkpointDue(now)
+    const latency = performance.now() - started
+    pc.latency.add(latency)
+    this.latency.add(latency)
+    await payload.heartbeat()
+  }
+
+  // Decodes a batch into the shared columns, leaving out any message that fails or yields a bad timestamp
+  // or key; returns their dead letters (reported only when `report`: a replay decodes messages again).
+  private decode(topic: string, partition: number, messages: KafkaMessage[], report: boolean): ProducedMessage[] {
     const columns = this.columns
     columns.clear()
     this.messageEnds.length = 0
@@ -286,33 +500,38 @@ export class KafkaConsumerAdapter<R> {
       }
       if (problem) {
         columns.length = before
-        this.report(problem)
-        deadLetters.push(this.deadLetter(message, problem))
+        if (report) {
+          this.report(problem)
+          deadLetters.push(this.deadLetter(message, problem, offset))
+        }
       } else {
         this.messageEnds.push(columns.length)
       }
     }
+    return deadLetters
+  }
 
-    const now = this.clock()
-    const events = columns.view()
-    const out: ProducedMessage[] = []
-    this.feed(state, events, out)
-    if (events.timestamps.length > 0) this.tracker.observe(state.input, events.timestamps, now)
-    if (this.idleTimeout !== Infinity) this.advanceIdle(state, now, out)
-    state.nextOffset = Number(messages[messages.length - 1]!.offset) + 1
-    payload.resolveOffset?.(messages[messages.length - 1]!.offset)
-    state.dirty = true
-
-    if (deadLetters.length > 0 && this.options.deadLetterTopic) await this.options.producer.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
-    if (out.length > 0) await this.options.producer.send({ topic: this.options.outputTopic, messages: out })
-    this.counters.batches++
-    this.counters.events += events.timestamps.length
-    this.counters.results += out.length
-    this.counters.deadLetters += deadLetters.length
-    this.options.onBatch?.({ topic, partition, events, results: out.length, deadLetters: deadLetters.length })
-
-    await this.checkpointDue(now)
-    await payload.heartbeat()
+  // Puts a partition's processor back where it was before the current batch: a new processor restored
+  // from the state saved at the last checkpoint (or restore), then the batches and idle advances applied
+  // since, replayed with their results dropped (they were produced already; the processor is deterministic).
+  // With checkpointInterval 0 there is nothing to replay. The replay log holds message references only.
+  private rollBack(state: PartitionState<R>): void {
+    state.processor.close()
+    state.processor = this.options.processor(state.topic, state.partition)
+    const { saved } = state
+    if (saved.processorBytes) state.processor.restore(saved.processorBytes)
+    state.maxTimestamp = saved.maxTimestamp
+    state.advancedWatermark = saved.advancedWatermark
+    const dropped: ProducedMessage[] = []
+    for (const step of state.replay) {
+      if ('idleWatermark' in step) {
+        state.processor.advanceWatermark(step.idleWatermark)
+      } else {
+        this.decode(state.topic, state.partition, step.messages, false)
+        this.feed(state, this.columns.view(), dropped)
+        dropped.length = 0
+      }
+    }
   }
 
   private async checkpointDue(now: number): Promise<void> {
@@ -376,8 +595,12 @@ export class KafkaConsumerAdapter<R> {
     if (!Number.isFinite(combined)) return
     for (const state of this.partitions.values()) {
       if (state === current || !this.tracker.input(state.input).idle) continue
+      if (combined <= state.lastIdleWatermark) continue
+      state.lastIdleWatermark = combined
+      state.replay.push({ idleWatermark: combined })
       const before = out.length
       this.emit(state, state.processor.advanceWatermark(combined), out)
+      state.counters.results += out.length - before
       if (out.length > before) state.dirty = true
     }
   }
@@ -390,11 +613,31 @@ export class KafkaConsumerAdapter<R> {
 
   private async checkpoint(state: PartitionState<R>): Promise<void> {
     const { topic, partition, nextOffset } = state
-    const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, state.processor.snapshot())
+    const started = performance.now()
+    const processorBytes = state.processor.snapshot()
+    const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, processorBytes)
     await this.options.stateStore.put(topic, partition, nextOffset, bytes)
+    state.saved = { processorBytes, maxTimestamp: state.maxTimestamp, advancedWatermark: state.advancedWatermark }
+    state.replay = []
     state.dirty = false
     state.lastCheckpointAt = this.clock()
     this.counters.checkpoints++
+    const pc = state.counters
+    pc.checkpoints++
+    pc.lastCheckpointBytes = bytes.length
+    pc.checkpointBytes += bytes.length
+    this.counters.checkpointBytes += bytes.length
+    try {
+      await this.commitCheckpoint(state)
+    } finally {
+      pc.lastCheckpointMs = performance.now() - started
+      pc.checkpointMs += pc.lastCheckpointMs
+      this.counters.checkpointMs += pc.lastCheckpointMs
+    }
+  }
+
+  private async commitCheckpoint(state: PartitionState<R>): Promise<void> {
+    const { topic, partition, nextOffset } = state
     if (nextOffset === state.checkpointedOffset) return
     try {
       await this.options.consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }])
@@ -418,7 +661,9 @@ export class KafkaConsumerAdapter<R> {
     }
     const input = this.inputFor(id)
     const processor = this.options.processor(topic, partition)
-    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false }
+    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false,
+      saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity,
+      counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
     const stored = await this.options.stateStore.get(topic, partition, offset)
     if (stored) {
       try {
@@ -428,6 +673,7 @@ export class KafkaConsumerAdapter<R> {
         }
         processor.restore(processorBytes)
         state.maxTimestamp = header.maxTimestamp
+        state.saved = { processorBytes, maxTimestamp: header.maxTimestamp, advancedWatermark: -Infinity }
         state.checkpointedOffset = stored.offset
         this.counters.restores++
         if (stored.offset < offset) {
@@ -489,7 +735,7 @@ export class KafkaConsumerAdapter<R> {
     }
   }
 
-  private deadLetter(message: KafkaMessage, problem: SluiceKafkaError): ProducedMessage {
+  private deadLetter(message: KafkaMessage, problem: SluiceKafkaError, offset: number): ProducedMessage {
     return {
       key: message.key ?? null,
       value: message.value,
@@ -499,7 +745,7 @@ export class KafkaConsumerAdapter<R> {
         'sluice-kind': problem.kind,
         'sluice-topic': problem.topic,
         'sluice-partition': String(problem.partition),
-        'sluice-offset': String(problem.offset),
+        'sluice-offset': String(offset),
       },
     }
   }

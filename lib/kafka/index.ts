@@ -4,9 +4,9 @@
  * offsets. No Kafka client is imported here: pass kafkajs or @confluentinc/kafka-javascript objects in.
  * @module sluice/kafka
  */
-export { KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
+export { BATCH_LATENCY_WINDOW, KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
 export type {
-  BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage,
+  BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage, KafkaPartitionMetrics,
   ProducedMessage, ResultContext, ResultProducer,
 } from './consumer_adapter'
 export { ColumnBuilder, binaryDecoder, encodeBinaryRecords, jsonDecoder } from './decoders'
@@ -17,5 +17,7 @@ export { PipelineProcessor } from './pipeline_processor'
 export type { PipelineProcessorOptions, PipelineRow } from './pipeline_processor'
 export { FileStateStore, KafkaStateStore } from './state_store'
 export type { StateStore, StateTopicClients, StoredSnapshot } from './state_store'
+export { loadPromClient, registerPrometheus } from './prometheus'
+export type { PromClient } from './prometheus'
 export { PARTITION_SNAPSHOT_VERSION, decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 export type { PartitionSnapshotHeader } from './partition_snapshot'

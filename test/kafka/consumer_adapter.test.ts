@@ -3,8 +3,8 @@
 // manual clock, bad snapshots). The broker tests (kafka_broker.test.ts) repeat the main cases over Kafka.
 import { describe, expect, it } from 'vitest'
 import {
-  ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
-  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type SluiceKafkaError, type StateStore, type WindowResult,
+  BATCH_LATENCY_WINDOW, ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
+  encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type EventColumns, type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { WatermarkTracker } from '../../lib/index'
 import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
@@ -33,7 +33,7 @@ class LoggingStore extends FileStateStore {
 
 const tempDir = tempDirs('sluice-kafka-unit-')
 
-function setup(options: { store?: StateStore; stateDir?: string; clock?: () => number; idleTimeout?: number; checkpointInterval?: number; deadLetterTopic?: string | null; size?: number } = {}) {
+function setup(options: { store?: StateStore; stateDir?: string; clock?: () => number; idleTimeout?: number; checkpointInterval?: number; deadLetterTopic?: string | null; size?: number; failing?: FailSwitch; processorRetries?: number; retryBackoff?: number } = {}) {
   const consumer = new FakeConsumer()
   const producer = new FakeProducer(consumer.log)
   const errors: SluiceKafkaError[] = []
@@ -46,7 +46,7 @@ function setup(options: { store?: StateStore; stateDir?: string; clock?: () => n
     processor: () => {
       const processor = new WindowProcessor({ type: 'tumbling', size: options.size ?? SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
       processors.push(processor)
-      return processor
+      return options.failing ? new FailingProcessor(processor, options.failing) : processor
     },
     stateStore: options.store ?? new LoggingStore(stateDir, consumer.log),
     outputTopic: 'out',
@@ -56,9 +56,45 @@ function setup(options: { store?: StateStore; stateDir?: string; clock?: () => n
     idleTimeout: options.idleTimeout,
     checkpointInterval: options.checkpointInterval,
     clock: options.clock,
+    processorRetries: options.processorRetries,
+    retryBackoff: options.retryBackoff,
     onError: (e) => errors.push(e),
   })
   return { adapter, consumer, producer, errors, processors, stateDir }
+}
+
+/** Makes FailingProcessors throw: `times` more throws (a transient fault), and always after an event at time `poison` was pushed (a batch it cannot take). */
+interface FailSwitch {
+  times: number
+  thrown: number
+  poison?: number
+}
+
+/** A processor that throws from advanceWatermark after the batch's events were pushed: it is left half-updated. */
+class FailingProcessor implements PartitionProcessor<WindowResult> {
+  private poisoned = false
+  constructor(private readonly inner: WindowProcessor, private readonly fail: FailSwitch) {}
+  push(batch: EventColumns): void {
+    this.inner.push(batch)
+    if (batch.timestamps.includes(this.fail.poison ?? NaN)) this.poisoned = true
+  }
+  advanceWatermark(watermark: number): WindowResult[] {
+    if (this.fail.times > 0 || this.poisoned) {
+      this.fail.times = Math.max(0, this.fail.times - 1)
+      this.fail.thrown++
+      throw new Error('processor down')
+    }
+    return this.inner.advanceWatermark(watermark)
+  }
+  snapshot(): Uint8Array {
+    return this.inner.snapshot()
+  }
+  restore(bytes: Uint8Array): void {
+    this.inner.restore(bytes)
+  }
+  close(): void {
+    this.inner.close()
+  }
 }
 
 /** One message per event, offsets from `first`. */
@@ -335,6 +371,154 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     expect(p1.size).toBeGreaterThan(referenceWindows(b, SIZE, CHANNELS, Math.max(...b.timestamps) - BOUND - 1).size)
   })
 
+  for (const checkpointInterval of [0, 1e9]) {
+    it(`retries a batch whose processor threw, from the state before the batch (checkpointInterval ${checkpointInterval}): results once, equal to an uninterrupted run`, async () => {
+      const failing: FailSwitch = { times: 0, thrown: 0 }
+      const { adapter, consumer, producer, errors } = setup({ failing, checkpointInterval, retryBackoff: 1 })
+      await adapter.run()
+      const messages = messagesOf(events)
+      for (let b = 0; b < 12; b++) {
+        // Batches 3 and 7 fail twice, 9 three times (the last retry succeeds), each after its events were pushed.
+        failing.times = b === 3 || b === 7 ? 2 : b === 9 ? 3 : 0
+        await consumer.deliver(0, messages.slice(b * 50, b * 50 + 50))
+      }
+      expect(failing.thrown).toBe(7)
+      for (const [key, values] of producer.results()) expect(values.length, key).toBe(1)
+      expectMatchesReference(producer.results(), 0, events, finalWatermark)
+      expect(producer.sent.filter((s) => s.topic === 'dlq')).toEqual([])
+      expect(errors).toEqual([])
+      expect(adapter.metrics()).toMatchObject({ processorRetries: 7, processorFailures: 0, deadLetters: 0, events: 600 })
+      await adapter.checkpointAll()
+      expect(consumer.log.filter((l) => l.startsWith('commit')).at(-1)).toBe('commit 0@600')
+    })
+
+    it(`dead-letters a batch whose processor always throws after the retries, and the partition goes on (checkpointInterval ${checkpointInterval})`, async () => {
+      const failing: FailSwitch = { times: 0, thrown: 0 }
+      const { adapter, consumer, producer, errors } = setup({ failing, checkpointInterval, retryBackoff: 1 })
+      await adapter.run()
+      const messages = messagesOf(events)
+      failing.poison = events.timestamps[270]
+      expect(events.timestamps.filter((t) => t === failing.poison).length).toBe(1)
+      await deliverInBatches(consumer, 0, messages, [50])
+      expect(failing.thrown).toBe(4) // the first try and 3 retries (the default)
+      const dlq = producer.sent.filter((s) => s.topic === 'dlq')
+      expect(dlq.map((s) => Number(s.message.headers!['sluice-offset']))).toEqual(Array.from({ length: 50 }, (_, i) => 250 + i))
+      for (const { message } of dlq) {
+        expect(message.headers!['sluice-kind']).toBe('processor')
+        expect(String(message.headers!['sluice-error'])).toMatch(/processor down/)
+      }
+      expect(dlq.map((s) => s.message.value)).toEqual(messages.slice(250, 300).map((m) => m.value))
+      expect(errors.map((e) => [e.kind, e.offset])).toEqual([['processor', 250]])
+      // The later batches were processed: the windows are those of the input without the dead-lettered batch, each once.
+      const rest = slice(events, 0, 250, CHANNELS)
+      const tail = slice(events, 300, 600, CHANNELS)
+      const kept: PartitionEvents = { timestamps: [...rest.timestamps, ...tail.timestamps], keys: [...rest.keys, ...tail.keys], values: [...rest.values, ...tail.values] }
+      for (const [key, values] of producer.results()) expect(values.length, key).toBe(1)
+      expectMatchesReference(producer.results(), 0, kept, Math.max(...kept.timestamps) - BOUND - 1)
+      expect(adapter.metrics()).toMatchObject({ processorRetries: 3, processorFailures: 1, deadLetters: 50, events: 550 })
+      await adapter.checkpointAll()
+      expect(consumer.log.filter((l) => l.startsWith('commit')).at(-1)).toBe('commit 0@600')
+    })
+  }
+
+  it('waits retryBackoff, doubling, between retries (defaults: 3 retries from 50 ms)', async () => {
+    const failing: FailSwitch = { times: 3, thrown: 0 }
+    const { adapter, consumer } = setup({ failing, retryBackoff: 20 })
+    expect([adapter.processorRetries, adapter.retryBackoff]).toEqual([3, 20])
+    await adapter.run()
+    const started = performance.now()
+    await consumer.deliver(0, messagesOf(events).slice(0, 50))
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20 + 40 + 80 - 5)
+    expect(adapter.metrics().processorRetries).toBe(3)
+    const defaults = setup().adapter
+    expect([defaults.processorRetries, defaults.retryBackoff]).toEqual([3, 50])
+  })
+
+  it('metrics(): per partition and per adapter, counted against what the test sent', async () => {
+    // Partition 0: 600 events, 4 bad records, every 7th event 150 ms late; partition 1: 200 events without a high watermark.
+    const lateEvents: PartitionEvents = { timestamps: events.timestamps.map((t, i) => (i % 7 === 3 ? t - 150 : t)), keys: events.keys, values: events.values }
+    const wall = 1e6
+    const { adapter, consumer, producer, processors } = setup({ checkpointInterval: 0 })
+    // This test needs a wallClock: a second adapter on the same fake client (the first is closed before it runs).
+    const clocked = new KafkaConsumerAdapter<WindowResult>({
+      consumer, producer, decoder: binaryDecoder({ channels: CHANNELS }),
+      processor: () => {
+        const processor = new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
+        processors.push(processor)
+        return processor
+      },
+      stateStore: new FileStateStore(tempDir()), outputTopic: 'out', deadLetterTopic: 'dlq', keyCount: KEYS, bound: BOUND, wallClock: () => wall, onError: () => undefined,
+    })
+    adapter.close()
+    expect(clocked.metrics()).toMatchObject({ batches: 0, consumerLag: null, partitions: [] })
+    expect(clocked.metrics().batchLatencyP50).toBeNaN()
+    await clocked.run()
+    const messages0 = messagesOf(lateEvents)
+    const bad = new Set([10, 100, 101, 400])
+    for (const i of bad) messages0[i] = { offset: i, value: Buffer.from('bad') }
+    for (let b = 0; b < 12; b++) await consumer.deliver(0, messages0.slice(b * 50, b * 50 + 50), 700)
+    const events1 = makeEvents(9, 200, 0, 10, BOUND, KEYS, CHANNELS)
+    await deliverInBatches(consumer, 1, messagesOf(events1), [40])
+    const m = clocked.metrics()
+    const p0 = m.partitions.find((p) => p.partition === 0)!
+    const p1 = m.partitions.find((p) => p.partition === 1)!
+    const results0 = producer.sent.filter((s) => s.topic === 'out' && String(s.message.key).startsWith('in/0/')).length
+    const results1 = producer.sent.filter((s) => s.topic === 'out' && String(s.message.key).startsWith('in/1/')).length
+    const kept = lateEvents.timestamps.filter((_, i) => !bad.has(i))
+    const watermark0 = Math.max(...kept) - BOUND - 1
+    expect(p0).toMatchObject({
+      topic: 'in', nextOffset: 600, committedOffset: 600, consumerLag: 100, watermark: watermark0, watermarkLag: wall - watermark0,
+      batches: 12, events: 596, results: results0, deadLetters: 4, late: processors[0]!.late, checkpoints: 12,
+    })
+    expect(p0.late).toBeGreaterThan(0)
+    expect(p1).toMatchObject({ nextOffset: 200, consumerLag: null, batches: 5, events: 200, results: results1, deadLetters: 0, checkpoints: 5 })
+    expect(results0).toBeGreaterThan(0)
+    expect(results1).toBeGreaterThan(0)
+    // Checkpoint bytes are the bytes the store was given.
+    const stored = await clocked['options'].stateStore.get('in', 0, 600)
+    expect(p0.lastCheckpointBytes).toBe(stored!.bytes.length)
+    expect(p0.checkpointBytes).toBeGreaterThanOrEqual(12 * 20)
+    expect(m.checkpointBytes).toBe(p0.checkpointBytes + p1.checkpointBytes)
+    expect(m.checkpointMs).toBeCloseTo(p0.checkpointMs + p1.checkpointMs, 6)
+    expect(p0.lastCheckpointMs).toBeGreaterThan(0)
+    expect(m).toMatchObject({ batches: 17, events: 796, results: results0 + results1, deadLetters: 4, checkpoints: 17, consumerLag: 100 })
+    expect(m.watermark).toBe(clocked.watermark)
+    expect(m.watermarkLag).toBe(wall - m.watermark)
+    for (const x of [p0, p1, m]) {
+      expect(x.batchLatencyP50).toBeGreaterThan(0)
+      expect(x.batchLatencyP99).toBeGreaterThanOrEqual(x.batchLatencyP50)
+    }
+    clocked.close()
+  })
+
+  it('batch latency percentiles come from a bounded window of recent batches', async () => {
+    let delay = 0
+    // A store whose writes take `delay` ms: every batch checkpoints (checkpointInterval 0), so its latency includes it.
+    class SlowStore extends FileStateStore {
+      override async put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void> {
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
+        await super.put(topic, partition, offset, bytes)
+      }
+    }
+    const { adapter, consumer } = setup({ store: new SlowStore(tempDir()) })
+    await adapter.run()
+    const messages = messagesOf(makeEvents(11, BATCH_LATENCY_WINDOW + 20, 0, 10, BOUND, KEYS, CHANNELS))
+    const slow = 15 // over 1% of the window: the p99 sees them while they are in it
+    delay = 100
+    for (let i = 0; i < slow; i++) await consumer.deliver(0, messages.slice(i, i + 1))
+    expect(adapter.metrics().batchLatencyP50).toBeGreaterThanOrEqual(99)
+    delay = 0
+    for (let i = slow; i < BATCH_LATENCY_WINDOW; i++) await consumer.deliver(0, messages.slice(i, i + 1))
+    expect(adapter.metrics().partitions[0]!.batches).toBe(BATCH_LATENCY_WINDOW)
+    expect(adapter.metrics().batchLatencyP50).toBeLessThan(99)
+    expect(adapter.metrics().batchLatencyP99).toBeGreaterThanOrEqual(99)
+    for (let i = BATCH_LATENCY_WINDOW; i < BATCH_LATENCY_WINDOW + slow; i++) await consumer.deliver(0, messages.slice(i, i + 1))
+    // Now they have left the window.
+    const m = adapter.metrics()
+    expect(m.batchLatencyP99).toBeLessThan(99)
+    expect(m.partitions[0]!.batchLatencyP99).toBeLessThan(99)
+  }, 60_000)
+
   it('checks its options', () => {
     const consumer = new FakeConsumer()
     const base = { consumer, producer: new FakeProducer([]), decoder: binaryDecoder({ channels: 1 }), processor: () => new WindowProcessor({ type: 'tumbling', size: 10 }), stateStore: new FileStateStore(tempDir()), outputTopic: 'out' }
@@ -343,6 +527,9 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, bound: -1 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, bound: NaN }), 'ERR_INVALID_ARGUMENT')
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, idleTimeout: 0 }), 'ERR_INVALID_ARGUMENT')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processorRetries: -1 }), 'ERR_OUT_OF_RANGE')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processorRetries: 1.5 }), 'ERR_INVALID_TYPE')
+    expectSluiceError(() => new KafkaConsumerAdapter({ ...base, retryBackoff: -1 }), 'ERR_OUT_OF_RANGE')
     expectSluiceError(() => new KafkaConsumerAdapter({ ...base, processor: 1 as unknown as () => WindowProcessor }), 'ERR_INVALID_TYPE')
   })
 })

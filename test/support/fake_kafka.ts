@@ -20,9 +20,10 @@ export class FakeConsumer {
   assign(partitions: number[]): void {
     for (const l of this.listeners) l({ payload: { memberAssignment: { [this.topic]: partitions } } })
   }
-  deliver(partition: number, messages: { offset: number; value: Buffer | null; key?: Buffer | null }[]): Promise<void> {
+  /** highWatermark: the log end offset the batch reports (as KafkaJS does); omitted when not given. */
+  deliver(partition: number, messages: { offset: number; value: Buffer | null; key?: Buffer | null }[], highWatermark?: number): Promise<void> {
     return this.eachBatch!({
-      batch: { topic: this.topic, partition, messages: messages.map((m) => ({ offset: String(m.offset), value: m.value, key: m.key ?? null })) },
+      batch: { topic: this.topic, partition, ...(highWatermark === undefined ? {} : { highWatermark: String(highWatermark) }), messages: messages.map((m) => ({ offset: String(m.offset), value: m.value, key: m.key ?? null })) },
       heartbeat: async () => undefined,
       resolveOffset: () => undefined,
     })

@@ -18,6 +18,6 @@ export type { PipelineProcessorOptions, PipelineRow } from './pipeline_processor
 export { FileStateStore, KafkaStateStore } from './state_store'
 export type { StateStore, StateTopicClients, StoredSnapshot } from './state_store'
 export { loadPromClient, registerPrometheus } from './prometheus'
-export type { PromClient } from './prometheus'
+export type { MetricsSource, PromClient, PromMetric } from './prometheus'
 export { PARTITION_SNAPSHOT_VERSION, decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 export type { PartitionSnapshotHeader } from './partition_snapshot'

@@ -12,13 +12,17 @@ export interface PromClient {
   Counter: new (config: { name: string; help: string; labelNames?: string[]; registers?: unknown[]; collect?: () => void }) => PromMetric
 }
 
-interface PromMetric {
+/** The part of a prom-client Gauge or Counter that registerPrometheus uses. */
+export interface PromMetric {
   reset(): void
   set?(labels: Record<string, string>, value: number): void
   inc?(labels: Record<string, string>, value: number): void
 }
 
-type Source = { metrics(): KafkaAdapterMetrics }
+/** What registerPrometheus reads at each scrape: a KafkaConsumerAdapter, or anything with its metrics(). */
+export interface MetricsSource {
+  metrics(): KafkaAdapterMetrics
+}
 
 /** prom-client as the application resolves it, or an ERR_NOT_SUPPORTED error saying it is not installed. */
 export function loadPromClient(): PromClient {
@@ -47,7 +51,7 @@ const PARTITION_METRICS: { name: string; help: string; counter: boolean; value: 
  * Registers the adapter's metrics in a prom-client Registry, read from metrics() at each scrape: per
  * partition (labels topic, partition) and per adapter. One adapter per registry (the names are fixed).
  */
-export function registerPrometheus(adapter: Source, registry: unknown, client: PromClient = loadPromClient()): void {
+export function registerPrometheus(adapter: MetricsSource, registry: unknown, client: PromClient = loadPromClient()): void {
   const registers = [registry]
   const labelNames = ['topic', 'partition']
   for (const spec of PARTITION_METRICS) {

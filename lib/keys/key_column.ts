@@ -203,3 +203,24 @@ export class StringKeys {
     return this.ids.size
   }
 }
+
+/**
+ * What an expire(keys) call of a keyed object hands its native side: ids as given; string keys as the ids
+ * `strings` holds for them (unknown ones skipped); keys of the other kinds checked against `kind`.
+ * ERR_INVALID_ARGUMENT for an object with dense ids.
+ */
+export function expireColumn(keys: unknown, kind: KeyKind, strings: StringKeys | undefined): Uint32Array | BigInt64Array | BigUint64Array | PackedKeys {
+  if (kind === 'dense') throw new SluiceError("expire() needs interned keys (the `keys` option)", 'ERR_INVALID_ARGUMENT')
+  if (keys instanceof Uint32Array) return keys
+  if (strings !== undefined) {
+    const names = expectKeyColumn(keys, 'string', Array.isArray(keys) ? keys.length : -1) as readonly string[]
+    const ids: number[] = []
+    for (const s of names) {
+      const id = typeof s === 'string' ? strings.idOf(s) : undefined
+      if (id !== undefined) ids.push(id)
+    }
+    return Uint32Array.from(ids)
+  }
+  const n = keys instanceof BigInt64Array || keys instanceof BigUint64Array ? keys.length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
+  return expectKeyColumn(keys, kind, n) as BigInt64Array | BigUint64Array | PackedKeys
+}

@@ -2,7 +2,7 @@
 // snapshot (withSnapshots) holds every key's state, capacity · bytesPerKey bytes roughly.
 // Keyed by any kind (docs/keys.md): 64-bit ids and packed bytes are interned natively in the step call itself;
 // string[] goes through a JS Map of the live keys first (StringKeys), new ones interned natively in one call.
-import { expectKeyColumn, StringKeys, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
+import { expectKeyColumn, expireColumn, StringKeys, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
 import type { NativeKeyColumn, NativeLstmState } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { withSnapshots } from '../runtime/snapshots'
@@ -157,26 +157,10 @@ export class LstmState extends withSnapshots(LstmTable<NativeLstmState>) {
    */
   expire(keys: KeyColumn): number {
     const state = this.native()
-    if (this.keyKind === 'dense') throw new SluiceError("expire() needs interned keys (the `keys` option)", 'ERR_INVALID_ARGUMENT')
-    if (keys instanceof Uint32Array) {
-      const freed = state.expire(keys)
-      this.#strings?.forget(keys)
-      return freed
-    }
-    if (this.#strings !== undefined) {
-      const strings = expectKeyColumn(keys, 'string', Array.isArray(keys) ? keys.length : -1) as readonly string[]
-      const ids: number[] = []
-      for (const s of strings) {
-        const id = typeof s === 'string' ? this.#strings.idOf(s) : undefined
-        if (id !== undefined) ids.push(id)
-      }
-      const live = Uint32Array.from(ids)
-      const freed = state.expire(live)
-      this.#strings.forget(live)
-      return freed
-    }
-    const n = keys instanceof BigInt64Array || keys instanceof BigUint64Array ? keys.length : ((keys as PackedKeys)?.offsets?.length ?? 0) - 1
-    return state.expire(expectKeyColumn(keys, this.keyKind, n) as NativeKeyColumn)
+    const column = expireColumn(keys, this.keyKind, this.#strings)
+    const freed = state.expire(column)
+    if (column instanceof Uint32Array) this.#strings?.forget(column)
+    return freed
   }
 
   /** Keyed states: the keys of live ids, in the state's kind (ERR_OUT_OF_RANGE for an id not live). */

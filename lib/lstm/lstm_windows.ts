@@ -3,7 +3,7 @@
 // input are built there and only the results come back.
 // Keyed by any kind (docs/keys.md): CPU windows take string[], 64-bit ids or packed bytes (interned natively
 // in the push; strings through lib's Map first), grow as keys arrive and free keys with expire().
-import { expectKeyColumn, StringKeys, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
+import { expectKeyColumn, expireColumn, StringKeys, type KeyColumn, type KeyKind, type KeyValues } from '../keys/key_column'
 import type { NativeKeyColumn, NativeLstmWindows } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { expectTypedArray, outputArray } from '../runtime/validate'
@@ -116,26 +116,10 @@ export class LstmWindows extends LstmTable<NativeLstmWindows> {
    */
   expire(keys: KeyColumn): number {
     const windows = this.native()
-    if (this.keyKind === 'dense') throw new SluiceError("expire() needs interned keys (the `keys` option)", 'ERR_INVALID_ARGUMENT')
-    if (keys instanceof Uint32Array) {
-      const freed = windows.expire(keys)
-      this.#strings?.forget(keys)
-      return freed
-    }
-    if (this.#strings !== undefined) {
-      const strings = expectKeyColumn(keys, 'string', Array.isArray(keys) ? keys.length : -1) as readonly string[]
-      const ids: number[] = []
-      for (const s of strings) {
-        const id = typeof s === 'string' ? this.#strings.idOf(s) : undefined
-        if (id !== undefined) ids.push(id)
-      }
-      const live = Uint32Array.from(ids)
-      const freed = windows.expire(live)
-      this.#strings.forget(live)
-      return freed
-    }
-    const n = keys instanceof BigInt64Array || keys instanceof BigUint64Array ? keys.length : ((keys as PackedKeys)?.offsets?.length ?? 0) - 1
-    return windows.expire(expectKeyColumn(keys, this.keyKind, n) as NativeKeyColumn)
+    const column = expireColumn(keys, this.keyKind, this.#strings)
+    const freed = windows.expire(column)
+    if (column instanceof Uint32Array) this.#strings?.forget(column)
+    return freed
   }
 
   /** Keyed windows: the keys of live ids, in their kind (ERR_OUT_OF_RANGE for an id not live). */

@@ -1,6 +1,6 @@
 // EventTimeWindows: keyed tumbling / sliding / session windows driven by event time (Flink's rules), over
 // columns. See docs/event-time.md for the firing rule, lateness, memory per key and NaN policy.
-import { expectKeyColumn, expectKeyKind, StringKeys, unpackStrings, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
+import { expectKeyColumn, expectKeyKind, expireColumn, StringKeys, unpackStrings, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
 import type { NativeEventTimeWindows, NativeEventTimeWindowsOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
@@ -290,22 +290,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
    */
   expire(keys: KeyColumn | Uint32Array): number {
     const handle = this.native()
-    if (this.keyKind === 'dense') throw new SluiceError("expire() needs interned keys (the `keys` option)", 'ERR_INVALID_ARGUMENT')
-    let freed: number
-    if (keys instanceof Uint32Array) {
-      freed = handle.expire(keys)
-    } else if (this.strings !== undefined) {
-      const strings = expectKeyColumn(keys, 'string', Array.isArray(keys) ? keys.length : -1) as readonly string[]
-      const ids: number[] = []
-      for (const s of strings) {
-        const id = typeof s === 'string' ? this.strings.idOf(s) : undefined
-        if (id !== undefined) ids.push(id)
-      }
-      freed = handle.expire(Uint32Array.from(ids))
-    } else {
-      const n = keys instanceof BigInt64Array || keys instanceof BigUint64Array ? keys.length : ((keys as PackedKeys)?.offsets?.length ?? 0) - 1
-      freed = handle.expire(expectKeyColumn(keys, this.keyKind, n) as BigInt64Array | PackedKeys)
-    }
+    const freed = handle.expire(expireColumn(keys, this.keyKind, this.strings))
     if (this.strings !== undefined) this.strings.forget(handle.expired())
     return freed
   }

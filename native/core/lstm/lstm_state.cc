@@ -106,14 +106,20 @@ const float* LstmState::Cell(uint32_t key, size_t layer) const { return Hidden(k
 
 // Payload: u64 inputSize, hiddenSize, layers, outputSize, capacity, then the table (padded layout, which is
 // the same on every CPU: see kLstmHiddenPad).
-std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const float* table) {
-  SnapshotWriter writer(SnapshotKind::kLstmState);
+namespace {
+void PutLstmStatePayload(SnapshotWriter& writer, const LstmStateLayout& layout, const float* table) {
   writer.Put<uint64_t>(layout.inputSize);
   writer.Put<uint64_t>(layout.hiddenSize);
   writer.Put<uint64_t>(layout.numLayers);
   writer.Put<uint64_t>(layout.outputSize);
   writer.Put<uint64_t>(layout.capacity);
   writer.PutArray(table, layout.tableFloats);
+}
+}  // namespace
+
+std::vector<uint8_t> WriteLstmStateSnapshot(const LstmStateLayout& layout, const float* table) {
+  SnapshotWriter writer(SnapshotKind::kLstmState);
+  PutLstmStatePayload(writer, layout, table);
   return writer.Finish();
 }
 
@@ -183,18 +189,12 @@ SnapshotReader OpenLstmStateSnapshot(Span<const uint8_t> bytes, const LstmStateL
 }
 
 std::vector<uint8_t> LstmState::Snapshot() const {
-  const LstmStateLayout layout = LstmStateLayoutOf(*model_, capacity_);
-  if (!keySpace_) return WriteLstmStateSnapshot(layout, table_.get());
-  // A keyed state: the same payload at its current capacity, then its key space.
   SnapshotWriter writer(SnapshotKind::kLstmState);
-  writer.Put<uint64_t>(layout.inputSize);
-  writer.Put<uint64_t>(layout.hiddenSize);
-  writer.Put<uint64_t>(layout.numLayers);
-  writer.Put<uint64_t>(layout.outputSize);
-  writer.Put<uint64_t>(layout.capacity);
-  writer.PutArray(table_.get(), layout.tableFloats);
-  writer.Put<uint32_t>(kKeySpaceSectionTag);
-  keySpace_->Write(writer);
+  PutLstmStatePayload(writer, LstmStateLayoutOf(*model_, capacity_), table_.get());
+  if (keySpace_) {  // a keyed state: the same payload at its current capacity, then its key space
+    writer.Put<uint32_t>(kKeySpaceSectionTag);
+    keySpace_->Write(writer);
+  }
   return writer.Finish();
 }
 

@@ -28,19 +28,10 @@ if (!recordFile === !compareFile) {
   console.error('usage: smoke.mjs --package DIR (--record FILE | --compare FILE) [--simd LEVEL] [--same-kernels]')
   process.exit(2)
 }
-const sluice = createRequire(path.join(packageDir, 'package.json'))(path.join(packageDir, 'dist', 'index.js'))
-
-// A fixed pseudo-random stream (mulberry32), the same on every platform.
-function random(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const load = createRequire(path.join(packageDir, 'package.json'))
+const sluice = load(path.join(packageDir, 'dist', 'index.js'))
+// A fixed pseudo-random stream, the same on every platform: the package's own mulberry32.
+const { mulberry32: random } = load(path.join(packageDir, 'dist', 'runtime', 'random.js'))
 
 // ---- the cases: each returns plain arrays of numbers ----
 function slidingWindow() {

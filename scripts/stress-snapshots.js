@@ -78,20 +78,19 @@ const pipelineModel = sluice.LstmModel.create({ inputSize: 1, hiddenSize: 4, out
  * The fuzzed classes: make() a fresh object; run(object, random, t) advances it through its API (used to
  * build the state before the snapshot and, on a restored object, to show that it works).
  */
+/** A count window's run: 1 to 30 rows of two channels, a tenth of the values NaN. */
+function pushRows(window, random) {
+  window.push(Float64Array.from({ length: 2 * (1 + random.int(30)) }, () => (random.next() < 0.1 ? NaN : value(random))))
+}
+
 const CLASSES = {
   'sliding-window': {
     make: () => new sluice.SlidingWindow({ size: 12, slide: 3, channels: 2, aggregates: ['count', 'sum', 'mean', 'min', 'max', 'var', 'first', 'last'] }),
-    run(window, random) {
-      const values = Float64Array.from({ length: 2 * (1 + random.int(30)) }, () => (random.next() < 0.1 ? NaN : value(random)))
-      window.push(values)
-    },
+    run: pushRows,
   },
   'sliding-window (quantiles)': {
     make: () => new sluice.SlidingWindow({ size: 12, slide: 1, channels: 2, aggregates: ['p50', 'max'], quantiles: [0.25, 0.9] }),
-    run(window, random) {
-      const values = Float64Array.from({ length: 2 * (1 + random.int(30)) }, () => (random.next() < 0.1 ? NaN : value(random)))
-      window.push(values)
-    },
+    run: pushRows,
   },
   ...Object.fromEntries(['tumbling', 'sliding', 'session'].map((type) => [`event-time-windows (${type})`, {
     make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, horizon: type === 'session' ? undefined : 400, keyCount: 4, channels: 2,

@@ -21,6 +21,29 @@ class MemoryStore implements StateStore {
   async prune(): Promise<void> {}
 }
 
+/**
+ * Messages i = 0 … length − 1 at time 3i with value i, the message key hosts[(i · stride) mod hosts.length];
+ * and the tumbling windows a Map-keyed recomputation gives (count and sum per `${key}@${start}`) over all but
+ * the messages `skipped`, limited to those the final watermark closes.
+ */
+function hostStream(hosts: string[], length: number, stride: number, skipped: number[] = []) {
+  const messages: { offset: number; value: Buffer; key: Buffer | null }[] = []
+  const expected = new Map<string, { count: number; sum: number }>()
+  for (let i = 0; i < length; i++) {
+    const key = hosts[(i * stride) % hosts.length]!
+    const t = i * 3
+    messages.push({ offset: i, value: Buffer.from(JSON.stringify({ timestamp: t, values: i })), key: Buffer.from(key) })
+    if (skipped.includes(i)) continue
+    const w = `${key}@${Math.floor(t / SIZE) * SIZE}`
+    const e = expected.get(w) ?? { count: 0, sum: 0 }
+    e.count++
+    e.sum += i
+    expected.set(w, e)
+  }
+  const closed = [...expected].filter(([w]) => Number(w.split('@')[1]) + SIZE - 1 <= (length - 1) * 3 - 1)
+  return { messages, closed }
+}
+
 describe('jsonDecoder with string keys', () => {
   it('takes string or numeric keys, or the message key; refuses bad ones', () => {
     const out = new ColumnBuilder(1, 4, true)
@@ -51,27 +74,9 @@ describe('KafkaConsumerAdapter keyed by message keys (strings)', () => {
       outputTopic: 'out', deadLetterTopic: 'dlq', bound: 0, onError: (e) => errors.push(e),
     })
     await adapter.run()
-    const hosts = ['web-01', 'web-02', 'db-é', '日本', '']
-    const messages: { offset: number; value: Buffer; key: Buffer | null }[] = []
-    const expected = new Map<string, { count: number; sum: number }>()  // `${key}@${start}` → window
-    for (let i = 0; i < 400; i++) {
-      const key = hosts[(i * 7) % hosts.length]!
-      const t = i * 3
-      messages.push({ offset: i, value: Buffer.from(JSON.stringify({ timestamp: t, values: i })), key: Buffer.from(key) })
-      const w = `${key}@${Math.floor(t / SIZE) * SIZE}`
-      const e = expected.get(w) ?? { count: 0, sum: 0 }
-      e.count++
-      e.sum += i
-      expected.set(w, e)
-    }
+    const { messages, closed } = hostStream(['web-01', 'web-02', 'db-é', '日本', ''], 400, 7, [10, 20])
     messages[10]!.key = null                      // no key: dead-lettered
     messages[20]!.key = Buffer.from([0xff, 0xfe])  // not UTF-8: dead-lettered
-    for (const i of [10, 20]) {
-      const key = hosts[(i * 7) % hosts.length]!
-      const e = expected.get(`${key}@${Math.floor((i * 3) / SIZE) * SIZE}`)!
-      e.count--
-      e.sum -= i
-    }
     await deliverInBatches(consumer, 0, messages, [7, 30, 1])
     const windows = new Map<string, { count: number; sum: number }>()
     for (const { topic, message } of producer.sent) {
@@ -81,7 +86,6 @@ describe('KafkaConsumerAdapter keyed by message keys (strings)', () => {
       windows.set(`${r.key}@${r.start}`, { count: r.count, sum: r.values[1]! })
     }
     // Every window the final watermark closed came out, as recomputed.
-    const closed = [...expected].filter(([w]) => Number(w.split('@')[1]) + SIZE - 1 <= 399 * 3 - 1)
     expect(closed.length).toBeGreaterThan(40)
     for (const [w, e] of closed) expect(windows.get(w), w).toEqual(e)
     expect(windows.size).toBe(closed.length)
@@ -100,19 +104,7 @@ describe('KafkaConsumerAdapter keyed by message keys (strings)', () => {
       outputTopic: 'out', deadLetterTopic: 'dlq', bound: 0,
     })
     await adapter.run()
-    const hosts = ['web-01', 'db-é', '日本', '']
-    const messages: { offset: number; value: Buffer; key: Buffer | null }[] = []
-    const expected = new Map<string, { count: number; sum: number }>()
-    for (let i = 0; i < 300; i++) {
-      const key = hosts[(i * 5) % hosts.length]!
-      const t = i * 3
-      messages.push({ offset: i, value: Buffer.from(JSON.stringify({ timestamp: t, values: i })), key: Buffer.from(key) })
-      const w = `${key}@${Math.floor(t / SIZE) * SIZE}`
-      const e = expected.get(w) ?? { count: 0, sum: 0 }
-      e.count++
-      e.sum += i
-      expected.set(w, e)
-    }
+    const { messages, closed } = hostStream(['web-01', 'db-é', '日本', ''], 300, 5)
     await deliverInBatches(consumer, 0, messages, [11, 40, 3])
     const rows = new Map<string, { count: number; sum: number }>()
     for (const { topic, message } of producer.sent) {
@@ -121,7 +113,6 @@ describe('KafkaConsumerAdapter keyed by message keys (strings)', () => {
       expect(typeof r.key).toBe('string')
       if (r.count > 0) rows.set(`${r.key}@${r.start}`, { count: r.values[0]!, sum: r.values[1]! })
     }
-    const closed = [...expected].filter(([w]) => Number(w.split('@')[1]) + SIZE - 1 <= 299 * 3 - 1)
     expect(closed.length).toBeGreaterThan(25)
     for (const [w, e] of closed) expect(rows.get(w), w).toEqual(e)
     expect(rows.size).toBe(closed.length)

@@ -3,61 +3,29 @@
 // starts from zero state). Unicode and empty keys, expiry at random points, growth past the starting
 // capacity, maxKeys, refused batches, snapshot/restore in another process, stepAsync and shared memory.
 import { describe, expect, it } from 'vitest'
-import { LstmModel, type KeyKind, type PackedKeys } from '../../lib/index'
+import { LstmModel, type PackedKeys } from '../../lib/index'
 import type { LstmState } from '../../lib/lstm/lstm_state'
 import { expectSluiceError, runNode } from '../helpers'
+import { INTERNED_KINDS as KINDS, keyColumn, keyNames, keyPool as basePool, type InternedKind as Kind } from '../support/key_columns'
 import { randomArray, randomLstmWeights, rng } from '../support/lstm_reference'
 
-type Kind = Exclude<KeyKind, 'dense'>
-const KINDS: Kind[] = ['string', 'bigint', 'bigint64', 'bytes']
-const encoder = new TextEncoder()
 const I = 3, O = 2
 
 function makeModel(seed: number): LstmModel {
   return LstmModel.fromWeights(randomLstmWeights(rng(seed), { layers: 2, inputSize: I, hiddenSize: 5, outputSize: O }), { threads: 1 })
 }
 
-/** Distinct keys (their identity as strings) with empty, unicode and long ones. */
-function keyPool(r: () => number, size: number): string[] {
-  const pool = new Set(['', 'é', '日本語', '🙂', 'a\u0000b', 'mote 3', 'x'.repeat(300)])
-  while (pool.size < size) pool.add(`k${Math.floor(r() * 1e6)}-${'ü'.repeat(Math.floor(r() * 3))}`)
-  return [...pool]
-}
+/** Pool keys with a long one among the first. */
+const keyPool = (r: () => number, size: number) => basePool(r, size, ['x'.repeat(300)])
 
-const wordOf = (kind: Kind, pool: string[], k: string): bigint => {
-  const w = BigInt(pool.indexOf(k) + 1) * 0x9E3779B97F4A7C15n
-  return kind === 'bigint' ? BigInt.asUintN(64, w) : BigInt.asIntN(64, w)
-}
+/** keys as a column of `kind`; packed bytes start at a random offset (offsets need not start at 0). */
+const column = (kind: Kind, keys: string[], pool: string[], r: () => number, Buffer: typeof ArrayBuffer | typeof SharedArrayBuffer = ArrayBuffer) =>
+  keyColumn(kind, keys, pool, { start: kind === 'bytes' ? Math.floor(r() * 3) : 0, Buffer })
 
-/** keys as a column of `kind`; bytes start at a random offset (offsets need not start at 0). */
-function column(kind: Kind, keys: string[], pool: string[], r: () => number, Buffer: typeof ArrayBuffer | typeof SharedArrayBuffer = ArrayBuffer): unknown {
-  if (kind === 'string') return keys
-  if (kind === 'bigint' || kind === 'bigint64') {
-    const Words = kind === 'bigint' ? BigUint64Array : BigInt64Array
-    const words = new Words(new Buffer(keys.length * 8))
-    keys.forEach((k, i) => { words[i] = wordOf(kind, pool, k) as never })
-    return words
-  }
-  const parts = keys.map((k) => encoder.encode(k))
-  const skip = Math.floor(r() * 3)
-  const bytes = new Uint8Array(new Buffer(skip + parts.reduce((n, p) => n + p.length, 0)))
-  const offsets = new Uint32Array(new Buffer((keys.length + 1) * 4))
-  let at = skip
-  offsets[0] = at
-  parts.forEach((p, i) => { bytes.set(p, at); at += p.length; offsets[i + 1] = at })
-  return { bytes, offsets }
-}
-
-/** Keys given back (keysOf) as the pool's strings. */
+/** Keys given back (keysOf) as the pool's strings; 64-bit keys come back in their own array type. */
 function names(kind: Kind, keys: unknown, pool: string[]): string[] {
-  if (kind === 'string') return keys as string[]
-  if (kind === 'bytes') {
-    const p = keys as PackedKeys
-    return Array.from({ length: p.offsets.length - 1 }, (_, i) => new TextDecoder().decode(p.bytes.subarray(p.offsets[i], p.offsets[i + 1])))
-  }
-  expect(keys).toBeInstanceOf(kind === 'bigint' ? BigUint64Array : BigInt64Array)
-  const byWord = new Map(pool.map((k) => [wordOf(kind, pool, k), k]))
-  return Array.from(keys as BigUint64Array, (w) => byWord.get(w)!)
+  if (kind === 'bigint' || kind === 'bigint64') expect(keys).toBeInstanceOf(kind === 'bigint' ? BigUint64Array : BigInt64Array)
+  return keyNames(kind, keys, pool)
 }
 
 /** The naive peer: a dense state with room for every fresh id, keyed through a JS Map. */

@@ -3,54 +3,19 @@
 // window starts empty). Unicode and empty keys, expiry at random points, growth past the starting capacity,
 // maxKeys, refused pushes and key columns over shared memory.
 import { describe, expect, it } from 'vitest'
-import { LstmModel, type KeyKind, type PackedKeys } from '../../lib/index'
+import { LstmModel } from '../../lib/index'
 import { expectSluiceError } from '../helpers'
+import { INTERNED_KINDS as KINDS, keyColumn, keyNames, keyPool, type InternedKind as Kind } from '../support/key_columns'
 import { randomArray, randomLstmWeights, rng } from '../support/lstm_reference'
 
-type Kind = Exclude<KeyKind, 'dense'>
-const KINDS: Kind[] = ['string', 'bigint', 'bigint64', 'bytes']
-const encoder = new TextEncoder()
 const I = 2, O = 3, STEPS = 4
 
 const makeModel = (seed: number) =>
   LstmModel.fromWeights(randomLstmWeights(rng(seed), { layers: 1, inputSize: I, hiddenSize: 6, outputSize: O }), { threads: 1 })
 
-function keyPool(r: () => number, size: number): string[] {
-  const pool = new Set(['', 'é', '日本語', '🙂', 'a\u0000b', 'mote 3'])
-  while (pool.size < size) pool.add(`k${Math.floor(r() * 1e6)}-${'ü'.repeat(Math.floor(r() * 3))}`)
-  return [...pool]
-}
-
-const wordOf = (kind: Kind, pool: string[], k: string): bigint => {
-  const w = BigInt(pool.indexOf(k) + 1) * 0x9E3779B97F4A7C15n
-  return kind === 'bigint' ? BigInt.asUintN(64, w) : BigInt.asIntN(64, w)
-}
-
-function column(kind: Kind, keys: string[], pool: string[], Buffer: typeof ArrayBuffer | typeof SharedArrayBuffer = ArrayBuffer): unknown {
-  if (kind === 'string') return keys
-  if (kind === 'bigint' || kind === 'bigint64') {
-    const words = new (kind === 'bigint' ? BigUint64Array : BigInt64Array)(new Buffer(keys.length * 8))
-    keys.forEach((k, i) => { words[i] = wordOf(kind, pool, k) as never })
-    return words
-  }
-  const parts = keys.map((k) => encoder.encode(k))
-  const bytes = new Uint8Array(new Buffer(2 + parts.reduce((n, p) => n + p.length, 0)))
-  const offsets = new Uint32Array(new Buffer((keys.length + 1) * 4))
-  let at = 2
-  offsets[0] = at
-  parts.forEach((p, i) => { bytes.set(p, at); at += p.length; offsets[i + 1] = at })
-  return { bytes, offsets }
-}
-
-function names(kind: Kind, keys: unknown, pool: string[]): string[] {
-  if (kind === 'string') return keys as string[]
-  if (kind === 'bytes') {
-    const p = keys as PackedKeys
-    return Array.from({ length: p.offsets.length - 1 }, (_, i) => new TextDecoder().decode(p.bytes.subarray(p.offsets[i], p.offsets[i + 1])))
-  }
-  const byWord = new Map(pool.map((k) => [wordOf(kind, pool, k), k]))
-  return Array.from(keys as BigUint64Array, (w) => byWord.get(w)!)
-}
+/** keys as a column of `kind`; packed bytes start at offset 2 (offsets need not start at 0). */
+const column = (kind: Kind, keys: string[], pool: string[], Buffer: typeof ArrayBuffer | typeof SharedArrayBuffer = ArrayBuffer) =>
+  keyColumn(kind, keys, pool, { start: 2, Buffer })
 
 describe('LstmWindows keyed by any kind, against Map-keyed dense windows', () => {
   for (const kind of KINDS) {
@@ -69,7 +34,7 @@ describe('LstmWindows keyed by any kind, against Map-keyed dense windows', () =>
         const want = dense.push(Uint32Array.from(keys, (k) => ids.get(k) ?? (ids.set(k, next), next++)), x)
         expect(Array.from(got.output)).toEqual(Array.from(want.output))
         const byId = new Map([...ids].map(([k, id]) => [id, k]))
-        expect(names(kind, got.keyValues, pool)).toEqual(Array.from(want.keys, (id) => byId.get(id)!))
+        expect(keyNames(kind, got.keyValues, pool)).toEqual(Array.from(want.keys, (id) => byId.get(id)!))
         if (r() < 0.15) {
           const live = [...ids.keys()]
           const gone = [...new Set(Array.from({ length: 3 }, () => live[Math.floor(r() * live.length)]!))]
@@ -115,7 +80,7 @@ describe('LstmWindows keyed by any kind, against Map-keyed dense windows', () =>
         const a = plain.push(column(kind, keys, pool) as never, x)
         const s = shared.push(column(kind, keys, pool, SharedArrayBuffer) as never, x)
         expect(Array.from(s.output)).toEqual(Array.from(a.output))
-        expect(names(kind, s.keyValues, pool)).toEqual(names(kind, a.keyValues, pool))
+        expect(keyNames(kind, s.keyValues, pool)).toEqual(keyNames(kind, a.keyValues, pool))
       }
     }
     model.close()

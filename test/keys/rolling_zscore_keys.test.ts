@@ -3,52 +3,17 @@
 // expiry, so it starts with no history). Unicode and empty keys, expiry at random points, growth past the
 // starting capacity, maxKeys, refused batches and key columns over shared memory.
 import { describe, expect, it } from 'vitest'
-import { RollingZScore, type KeyKind, type PackedKeys } from '../../lib/index'
+import { RollingZScore, type PackedKeys } from '../../lib/index'
 import { mulberry32 as rng } from '../../lib/runtime/random'
 import { expectSluiceError } from '../helpers'
+import { INTERNED_KINDS as KINDS, keyColumn, keyNames, keyPool, type InternedKind as Kind } from '../support/key_columns'
 
-type Kind = Exclude<KeyKind, 'dense'>
-const KINDS: Kind[] = ['string', 'bigint', 'bigint64', 'bytes']
-const encoder = new TextEncoder()
 const C = 2
 const options = { channels: C, window: 8, warmup: 3, threshold: 2.5 }
 
-function keyPool(r: () => number, size: number): string[] {
-  const pool = new Set(['', 'é', '日本語', '🙂', 'a\u0000b', 'mote 3'])
-  while (pool.size < size) pool.add(`k${Math.floor(r() * 1e6)}-${'ü'.repeat(Math.floor(r() * 3))}`)
-  return [...pool]
-}
-
-const wordOf = (kind: Kind, pool: string[], k: string): bigint => {
-  const w = BigInt(pool.indexOf(k) + 1) * 0x9E3779B97F4A7C15n
-  return kind === 'bigint' ? BigInt.asUintN(64, w) : BigInt.asIntN(64, w)
-}
-
-function column(kind: Kind, keys: string[], pool: string[], Buffer: typeof ArrayBuffer | typeof SharedArrayBuffer = ArrayBuffer): unknown {
-  if (kind === 'string') return keys
-  if (kind === 'bigint' || kind === 'bigint64') {
-    const words = new (kind === 'bigint' ? BigUint64Array : BigInt64Array)(new Buffer(keys.length * 8))
-    keys.forEach((k, i) => { words[i] = wordOf(kind, pool, k) as never })
-    return words
-  }
-  const parts = keys.map((k) => encoder.encode(k))
-  const bytes = new Uint8Array(new Buffer(1 + parts.reduce((n, p) => n + p.length, 0)))
-  const offsets = new Uint32Array(new Buffer((keys.length + 1) * 4))
-  let at = 1 // offsets need not start at 0
-  offsets[0] = at
-  parts.forEach((p, i) => { bytes.set(p, at); at += p.length; offsets[i + 1] = at })
-  return { bytes, offsets }
-}
-
-function names(kind: Kind, keys: unknown, pool: string[]): string[] {
-  if (kind === 'string') return keys as string[]
-  if (kind === 'bytes') {
-    const p = keys as PackedKeys
-    return Array.from({ length: p.offsets.length - 1 }, (_, i) => new TextDecoder().decode(p.bytes.subarray(p.offsets[i], p.offsets[i + 1])))
-  }
-  const byWord = new Map(pool.map((k) => [wordOf(kind, pool, k), k]))
-  return Array.from(keys as BigUint64Array, (w) => byWord.get(w)!)
-}
+/** keys as a column of `kind`; packed bytes start at offset 1 (offsets need not start at 0). */
+const column = (kind: Kind, keys: string[], pool: string[], Buffer: typeof ArrayBuffer | typeof SharedArrayBuffer = ArrayBuffer) =>
+  keyColumn(kind, keys, pool, { start: 1, Buffer })
 
 /** The naive peer: a dense RollingZScore with room for every fresh id, keyed through a JS Map. */
 class MapKeyedZScore {
@@ -147,7 +112,7 @@ describe('RollingZScore keyed by any kind, against a Map-keyed dense one', () =>
         const values = valuesOf(r, keys.length)
         expect(Array.from(shared.scoreBatch(column(kind, keys, pool, SharedArrayBuffer) as never, values))).toEqual(Array.from(plain.scoreBatch(column(kind, keys, pool) as never, values)))
       }
-      expect(names(kind, shared.keysOf(Uint32Array.of(0, 1)), pool)).toEqual(names(kind, plain.keysOf(Uint32Array.of(0, 1)), pool))
+      expect(keyNames(kind, shared.keysOf(Uint32Array.of(0, 1)), pool)).toEqual(keyNames(kind, plain.keysOf(Uint32Array.of(0, 1)), pool))
       plain.close()
       shared.close()
     }

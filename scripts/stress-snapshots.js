@@ -83,6 +83,20 @@ function pushRows(window, random) {
   window.push(Float64Array.from({ length: 2 * (1 + random.int(30)) }, () => (random.next() < 0.1 ? NaN : value(random))))
 }
 
+/**
+ * An event-time run: 1 to 20 events around the clock (some late), keys drawn by `key` into a column made by
+ * `Column.from` (Uint32Array ids, or Array for string keys), `channels` values each; the clock moves on and,
+ * six times in ten, the watermark follows it.
+ */
+function pushEvents(windows, random, clock, Column, key, channels) {
+  const n = 1 + random.int(20)
+  const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(40) - 20)
+  const keys = Column.from({ length: n }, key)
+  windows.push({ timestamps, keys, values: Float64Array.from({ length: channels * n }, () => value(random)) })
+  clock.t += random.int(30)
+  if (random.next() < 0.6) windows.advance(clock.t - 25)
+}
+
 const CLASSES = {
   'sliding-window': {
     make: () => new sluice.SlidingWindow({ size: 12, slide: 3, channels: 2, aggregates: ['count', 'sum', 'mean', 'min', 'max', 'var', 'first', 'last'] }),
@@ -95,39 +109,20 @@ const CLASSES = {
   ...Object.fromEntries(['tumbling', 'sliding', 'session'].map((type) => [`event-time-windows (${type})`, {
     make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, horizon: type === 'session' ? undefined : 400, keyCount: 4, channels: 2,
       aggregates: ['count', 'sum', 'min', 'max', 'first', 'last'] }),
-    run(windows, random, clock) {
-      const n = 1 + random.int(20)
-      const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(40) - 20)
-      const keys = Uint32Array.from({ length: n }, () => random.int(4))
-      windows.push({ timestamps, keys, values: Float64Array.from({ length: 2 * n }, () => value(random)) })
-      clock.t += random.int(30)
-      if (random.next() < 0.6) windows.advance(clock.t - 25)
-    },
+    run: (windows, random, clock) => pushEvents(windows, random, clock, Uint32Array, () => random.int(4), 2),
   }])),
   // Sketch aggregates: the snapshot carries a DDSketch and a HyperLogLog per cell and channel (their section).
   ...Object.fromEntries(['sliding', 'session'].map((type) => [`event-time-windows (${type}, sketches)`, {
     make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, horizon: type === 'session' ? undefined : 400, keyCount: 4, channels: 2,
       aggregates: ['count', 'p50', 'distinct'], quantiles: [0.9], accuracy: 0.05, distinctPrecision: 4 }),
-    run(windows, random, clock) {
-      const n = 1 + random.int(20)
-      const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(40) - 20)
-      const keys = Uint32Array.from({ length: n }, () => random.int(4))
-      windows.push({ timestamps, keys, values: Float64Array.from({ length: 2 * n }, () => value(random)) })
-      clock.t += random.int(30)
-      if (random.next() < 0.6) windows.advance(clock.t - 25)
-    },
+    run: (windows, random, clock) => pushEvents(windows, random, clock, Uint32Array, () => random.int(4), 2),
   }])),
   // Interned keys: the snapshot carries the key dictionary (and its free ids after expiry).
   ...Object.fromEntries(['sliding', 'session'].map((type) => [`event-time-windows (${type}, string keys, keyTtl)`, {
     make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10, keys: 'string', keyTtl: 60, maxKeys: 12,
       aggregates: ['count', 'max'] }),
     run(windows, random, clock) {
-      const n = 1 + random.int(20)
-      const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(40) - 20)
-      const keys = Array.from({ length: n }, () => random.pick(['', 'a', 'host-7', 'ключ', '🔑', 'b'.repeat(40), 'c', 'd']))
-      windows.push({ timestamps, keys, values: Float64Array.from({ length: n }, () => value(random)) })
-      clock.t += random.int(30)
-      if (random.next() < 0.6) windows.advance(clock.t - 25)
+      pushEvents(windows, random, clock, Array, () => random.pick(['', 'a', 'host-7', 'ключ', '🔑', 'b'.repeat(40), 'c', 'd']), 1)
       if (random.next() < 0.1) windows.expire([random.pick(['a', 'c', 'zz'])])
     },
   }])),

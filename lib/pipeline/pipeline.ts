@@ -138,7 +138,8 @@ export interface ResultBatch {
 
 export interface PipelineMetrics {
   events: number
-  /** Events inside fired windows; events = windowedEvents + lateEvents + pendingEvents. */
+  /** Events inside fired windows; events = windowedEvents + lateEvents + pendingEvents with tumbling windows
+   * (sliding windows count an event once per fired window that holds it). */
   windowedEvents: number
   lateEvents: number
   /** Events in windows that have not fired yet. */
@@ -192,8 +193,9 @@ function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: 
 /**
  * Memory per key (native): 8 · (2 + features · (historyRows + 2)) bytes for the rows path (historyRows:
  * steps (+1 with target 'change') in window mode, 1 (2) in state mode, none without a forecaster), plus
- * features · (anomaly.window + 1) · 8 for the z-score, the windows' panes and (state mode) the LstmState's
- * bytesPerKey.
+ * features · (anomaly.window + 1) · 8 for the z-score, the windows' panes (with sketch features, per cell and
+ * channel a DDSketch and/or a HyperLogLog: docs/pipeline.md, Memory with sketch features) and (state mode)
+ * the LstmState's bytesPerKey. metrics().memoryBytes gives the total.
  */
 export class Pipeline {
   readonly inputs: number

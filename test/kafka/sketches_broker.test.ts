@@ -9,82 +9,22 @@ import os from 'node:os'
 import path from 'node:path'
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { EventTimeWindows, LstmModel, Pipeline, type EventTimeWindowsOptions, type PipelineOptions, type ResultBatch } from '../../lib/index'
-import { FileStateStore, KafkaConsumerAdapter, PipelineProcessor, WindowProcessor, binaryDecoder, encodeBinaryRecords, type PartitionProcessor } from '../../lib/kafka/index'
-import { collectTopic, makeEvents, slice, toMessages, waitFor, type PartitionEvents } from '../support/kafka_data'
+import { LstmModel } from '../../lib/index'
+import { FileStateStore, KafkaConsumerAdapter, PipelineProcessor, WindowProcessor, binaryDecoder, type PartitionProcessor } from '../../lib/kafka/index'
+import { collectTopic, makeEvents, slice, waitFor, type PartitionEvents } from '../support/kafka_data'
+import { BOUND, CHANNELS, DISORDER, FEATURES, KEYS, messagesOf, pipelineOptions, referenceRows, referenceWindows, rowFields, windowFields, windowOptions, type Row } from '../support/kafka_sketches'
 import { kcatMissingReason, startMockCluster, type MockCluster } from '../support/mock_kafka'
 
 const skipReason = kcatMissingReason()
 if (skipReason) console.warn(skipReason)
 
-const CHANNELS = 2
-const KEYS = 3
-const SIZE = 100
-const DISORDER = 30
-const BOUND = DISORDER // makeEvents never puts an event more than DISORDER behind: none is late
 const PARTITIONS = 4 // the mock cluster creates topics with 4 partitions
 const EVENTS = 400 // per partition
 
 let unique = 0
 const name = (what: string) => `${what}-${process.pid}-${++unique}`
 
-const windowOptions: Omit<EventTimeWindowsOptions, 'tracker'> = {
-  type: 'sliding', size: SIZE, slide: SIZE / 4, keyCount: KEYS, channels: CHANNELS,
-  aggregates: ['count', 'p50', 'p99', 'distinct'], quantiles: [0.9], accuracy: 0.02, distinctPrecision: 10,
-}
-const FEATURES = CHANNELS * 5
 const model = LstmModel.create({ inputSize: FEATURES, hiddenSize: 8, outputSize: FEATURES, seed: 19 })
-const pipelineOptions = (): Omit<PipelineOptions, 'inputs' | 'idleTimeout' | 'clock'> => ({
-  keyCount: KEYS, channels: CHANNELS, window: { size: SIZE }, bound: BOUND, maxFill: 3,
-  features: { aggregates: ['mean', 'p50', 'p99', 'distinct'], quantiles: [0.9], accuracy: 0.02, distinctPrecision: 10 },
-  forecaster: { model, steps: 3 }, anomaly: { window: 6, warmup: 3, threshold: 1.5 },
-})
-
-/** JSON turns NaN into null: the rows as the output topic carries them. */
-const nullable = (x: number) => (Number.isNaN(x) ? null : x)
-
-type Row = Record<string, unknown>
-
-/** The windows of one uninterrupted EventTimeWindows per partition, by output message key. */
-function referenceWindows(topic: string, data: PartitionEvents[]): Map<string, Row> {
-  const rows = new Map<string, Row>()
-  data.forEach((events, p) => {
-    const w = new EventTimeWindows({ ...windowOptions, horizon: 4000 }) // the whole partition in one push (the horizon changes no result)
-    w.push({ timestamps: Float64Array.from(events.timestamps), keys: Uint32Array.from(events.keys), values: Float64Array.from(events.values) })
-    const f = w.advanceWatermark(Math.max(...events.timestamps) - BOUND - 1)
-    for (let i = 0; i < f.length; i++) {
-      const values = Array.from(f.values.subarray(i * w.valuesPerWindow, (i + 1) * w.valuesPerWindow), nullable)
-      rows.set(`${topic}/${p}/${f.key[i]}/${f.start[i]}/${f.end[i]}`, { count: f.count[i], updated: false, values })
-    }
-    w.close()
-  })
-  return rows
-}
-
-/** The rows of one uninterrupted Pipeline per partition, one process() per message (one event each). */
-function referenceRows(topic: string, data: PartitionEvents[]): Map<string, Row> {
-  const rows = new Map<string, Row>()
-  data.forEach((events, p) => {
-    const pipeline = new Pipeline({ ...pipelineOptions(), inputs: 1 })
-    for (let i = 0; i < events.timestamps.length; i++) {
-      const r: ResultBatch = pipeline.process({ timestamps: Float64Array.of(events.timestamps[i]!), keys: Uint32Array.of(events.keys[i]!), values: Float64Array.from(events.values.slice(i * CHANNELS, (i + 1) * CHANNELS)), now: 0 })
-      for (let j = 0; j < r.length; j++) {
-        rows.set(`${topic}/${p}/${r.key[j]}/${r.start[j]}/${r.end[j]}`, {
-          count: r.count[j], filled: r.filled[j] === 1,
-          values: Array.from(r.values.subarray(j * FEATURES, (j + 1) * FEATURES), nullable),
-          forecast: Array.from(r.forecast.subarray(j * FEATURES, (j + 1) * FEATURES), nullable),
-          score: nullable(r.score[j]!), flagged: r.flagged[j] === 1,
-        })
-      }
-    }
-    pipeline.close()
-  })
-  return rows
-}
-
-/** One binary record per message (the reference pipeline takes one process() per message). */
-const messagesOf = (events: PartitionEvents, p: number) =>
-  events.timestamps.map((t, i) => ({ partition: p, value: encodeBinaryRecords([t], [events.keys[i]!], events.values.slice(i * CHANNELS, (i + 1) * CHANNELS), CHANNELS) }))
 
 describe.skipIf(skipReason !== undefined)('sketch aggregates through sluice/kafka with a Kafka-protocol broker (librdkafka mock cluster via kcat)', () => {
   let cluster: MockCluster
@@ -146,7 +86,7 @@ describe.skipIf(skipReason !== undefined)('sketch aggregates through sluice/kafk
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-sketches-'))
     onTestFinished(() => fs.rmSync(stateDir, { recursive: true, force: true }))
     const group = name('group')
-    const part = (from: number, to: number) => interleave(data.map((events, p) => messagesOf(slice(events, from, to, CHANNELS), p)))
+    const part = (from: number, to: number) => interleave(data.map((events, p) => messagesOf(slice(events, from, to, CHANNELS)).map((value) => ({ partition: p, value }))))
     const half = EVENTS / 2, more = EVENTS * 0.7
     await produce(topic, part(0, half))
     const first = await startConsumer(topic, group, stateDir, processor)
@@ -175,18 +115,17 @@ describe.skipIf(skipReason !== undefined)('sketch aggregates through sluice/kafk
     const data = [0, 1, 2, 3].map((p) => makeEvents(700 + p, EVENTS, p * 3_000, 5, DISORDER, KEYS, CHANNELS))
     const expected = referenceWindows(topic, data)
     expect(expected.size).toBeGreaterThan(PARTITIONS * 60)
-    await handOff(topic, data, () => new WindowProcessor(windowOptions), expected, (r) => ({ count: r.count, updated: r.updated, values: r.values }))
+    await handOff(topic, data, () => new WindowProcessor(windowOptions), expected, windowFields)
   }, 120_000)
 
   it('PipelineProcessor: sketch features (forecast and z-score on top), handed over from a checkpoint mid-stream, equal an uninterrupted Pipeline', async () => {
     const topic = name('sketch-pipeline')
     const data = [0, 1, 2, 3].map((p) => makeEvents(800 + p, EVENTS, p * 3_000, 5, DISORDER, KEYS, CHANNELS))
-    const expected = referenceRows(topic, data)
+    const expected = referenceRows(topic, data, model)
     const rows = [...expected.values()]
     expect(rows.length).toBeGreaterThan(PARTITIONS * 40)
     expect(rows.some((r) => (r.forecast as (number | null)[])[0] !== null)).toBe(true)
     expect(rows.some((r) => r.score !== null)).toBe(true)
-    await handOff(topic, data, () => new PipelineProcessor(pipelineOptions()), expected,
-      (r) => ({ count: r.count, filled: r.filled, values: r.values, forecast: r.forecast, score: r.score, flagged: r.flagged }))
+    await handOff(topic, data, () => new PipelineProcessor(pipelineOptions(model)), expected, rowFields)
   }, 120_000)
 })

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { EventTimeWindows, LstmModel, Pipeline, Scaler, type PipelineOptions, type ResultBatch, type SourceBatch } from '../../lib/index'
 import { mulberry32 } from '../../lib/runtime/random'
+import type { SluiceErrorCode } from '../../lib/runtime/errors'
 import { expectSluiceError } from '../helpers'
 
 const SIZE = 20
@@ -196,7 +197,7 @@ describe('Pipeline sketch features', () => {
   })
 
   it('refuses bad sketch options with codes, before anything is built', () => {
-    const bad: [PipelineOptions['features'], string, RegExp?][] = [
+    const bad: [PipelineOptions['features'], SluiceErrorCode, RegExp?][] = [
       [{ aggregates: ['p95' as never] }, 'ERR_INVALID_ARGUMENT', /features\.aggregates\[0\]/],
       [{ aggregates: ['distinct', 'distinct'] }, 'ERR_INVALID_ARGUMENT', /twice/],
       [{ aggregates: ['p50'], quantiles: [0.5] }, 'ERR_INVALID_ARGUMENT', /duplicate quantile 0.5/],

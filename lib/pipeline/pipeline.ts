@@ -193,9 +193,8 @@ function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: 
 /**
  * Memory per key (native): 8 · (2 + features · (historyRows + 2)) bytes for the rows path (historyRows:
  * steps (+1 with target 'change') in window mode, 1 (2) in state mode, none without a forecaster), plus
- * features · (anomaly.window + 1) · 8 for the z-score, the windows' panes (with sketch features, per cell and
- * channel a DDSketch and/or a HyperLogLog: docs/pipeline.md, Memory with sketch features) and (state mode)
- * the LstmState's bytesPerKey. metrics().memoryBytes gives the total.
+ * features · (anomaly.window + 1) · 8 for the z-score, the windows' panes and (state mode) the LstmState's
+ * bytesPerKey.
  */
 export class Pipeline {
   readonly inputs: number
@@ -244,8 +243,8 @@ export class Pipeline {
     if (options.labels !== undefined && typeof options.labels !== 'boolean') throw new SluiceError('labels must be a boolean', 'ERR_INVALID_TYPE')
     this.labels = options.labels ?? false
     this.maxFill = expectInteger(options.maxFill ?? 120, 'maxFill', 0, 1 << 20)
-    if (typeof options.features !== 'undefined' && (typeof options.features !== 'object' || options.features === null)) throw new SluiceError('features must be { aggregates, quantiles?, accuracy?, distinctPrecision? }', 'ERR_INVALID_TYPE')
     const chosen = options.features?.aggregates ?? ['mean']
+    if (typeof options.features !== 'undefined' && (typeof options.features !== 'object' || options.features === null)) throw new SluiceError('features must be { aggregates, quantiles?, accuracy?, distinctPrecision? }', 'ERR_INVALID_TYPE')
     if (!Array.isArray(chosen) || chosen.length === 0 || chosen.length > EVENT_TIME_AGGREGATES.length) throw new SluiceError(`features.aggregates must be an array of 1 to ${EVENT_TIME_AGGREGATES.length} aggregate names`, 'ERR_INVALID_ARGUMENT')
     this.aggregates = Object.freeze(chosen.map((a, i) => expectOneOf(a, `features.aggregates[${i}]`, EVENT_TIME_AGGREGATES)))
     if (new Set(this.aggregates).size !== this.aggregates.length) throw new SluiceError('features.aggregates names an aggregate twice', 'ERR_INVALID_ARGUMENT')
@@ -284,9 +283,10 @@ export class Pipeline {
     try {
       this.core = new (native().NativePipeline)({
         inputs: this.inputs, keyCount: this.keyCount, channels: this.channels,
+        quantiles: this.quantiles, ...sketches, // with `aggregates`: the windows' sketch features
         size: this.size, slide: this.slide, offset: options.window.offset ?? 0, horizon: options.window.horizon ?? 0,
         bound: options.bound ?? 0, idleTimeout: options.idleTimeout ?? Infinity,
-        labels: this.labels, maxFill: this.maxFill, aggregates: this.aggregates, quantiles: this.quantiles, ...sketches,
+        labels: this.labels, maxFill: this.maxFill, aggregates: this.aggregates,
         mode: this.mode, steps: this.steps, changeTarget: this.target === 'change',
         inputScaler: inputScaler && { offset: inputScaler.offset, scale: inputScaler.scale },
         targetScaler: targetScaler && { offset: targetScaler.offset, scale: targetScaler.scale },

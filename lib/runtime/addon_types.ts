@@ -302,7 +302,7 @@ export interface NativePipelineMetrics {
   latencyMaxMs: number
   latencyLastMs: number
   watermark: number
-  /** Native bytes the pipeline holds (PipelineCore::MemoryBytes). */
+  /** Native bytes held (capacities). */
   memoryBytes: number
 }
 

@@ -5,7 +5,7 @@
 //   processAsync / advanceToAsync / finishAsync(…same arguments) → Promise of it: the whole pass is one
 //     queued work item over copies of the inputs (the caller may change or detach its arrays meanwhile);
 //     the object is busy until it settles
-//   metrics() → counters, watermark, firedWindows, memoryBytes (as of the last settled call: allowed while busy)
+//   metrics() → counters, watermark, firedWindows (as of the last settled call: allowed while busy)
 //   snapshot(), restore(bytes), close()
 // `status` (Float64Array of 3) receives rows, late events and the watermark of the result: one typed array
 // write instead of a result object per call. The buffer's layout is ResultLayout's.

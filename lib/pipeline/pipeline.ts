@@ -283,13 +283,13 @@ export class Pipeline {
     try {
       this.core = new (native().NativePipeline)({
         inputs: this.inputs, keyCount: this.keyCount, channels: this.channels,
-        quantiles: this.quantiles, ...sketches, // with `aggregates`: the windows' sketch features
         size: this.size, slide: this.slide, offset: options.window.offset ?? 0, horizon: options.window.horizon ?? 0,
         bound: options.bound ?? 0, idleTimeout: options.idleTimeout ?? Infinity,
         labels: this.labels, maxFill: this.maxFill, aggregates: this.aggregates,
         mode: this.mode, steps: this.steps, changeTarget: this.target === 'change',
         inputScaler: inputScaler && { offset: inputScaler.offset, scale: inputScaler.scale },
         targetScaler: targetScaler && { offset: targetScaler.offset, scale: targetScaler.scale },
+        quantiles: this.quantiles, ...sketches, // with `aggregates`: the windows' sketch features
         ...anomaly,
       }, cpu.model, this.clock())
     } catch (error) {

@@ -8,11 +8,13 @@
 // Then event-time sketch quantiles (EventTimeWindows: DDSketch p50 + p99, HyperLogLog distinct) over 10^6
 // lognormal latencies, 16 keys, tumbling windows of 1000 time units (≈ 625 events per (key, window)), against
 // the plain-JS per-window sort (exact) and one `tdigest` per (key, window), with the sketches' largest
-// relative error against the exact order statistic and the measured memory of a sketch cell.
+// relative error against the exact order statistic and the measured memory of a sketch cell, in
+// EventTimeWindows and as Pipeline features (per (key, window) cell).
 //   npm run build:ts && npm run bench -- quantiles
+//   QUANTILE_BENCH_ONLY=sketches (or =memory: the memory figures alone) node bench/quantiles.bench.js
 'use strict'
 const { runSuite } = require('./harness')
-const { EventTimeWindows, SlidingWindow } = require('../dist')
+const { EventTimeWindows, Pipeline, SlidingWindow } = require('../dist')
 const { TDigest } = require('tdigest')
 
 const SIZE = 1000
@@ -149,6 +151,49 @@ function sluiceSketches(data, options) {
   return fired + w.flush().key.length
 }
 
+/**
+ * Memory of a (key, window) cell with sketch aggregates: the same live cells (16 keys × 4 windows of lognormal
+ * latencies, ≈ 625 per cell, none fired) with and without them — EventTimeWindows' info().memoryBytes, and
+ * the Pipeline's metrics().memoryBytes with the sketches as features (its windows hold the cells; the bound
+ * holds the watermark back so that nothing fires).
+ */
+function sketchMemory(data) {
+  const n = 4 * SKETCH_WINDOW * 10 // four windows of events
+  const events = { timestamps: data.timestamps.subarray(0, n), keys: data.keys.subarray(0, n), values: data.latencies.subarray(0, n) }
+  const cells = 4 * SKETCH_KEYS
+  const windowsMemory = (aggregates) => {
+    const w = new EventTimeWindows({ type: 'tumbling', size: SKETCH_WINDOW, keyCount: SKETCH_KEYS, horizon: 4 * SKETCH_WINDOW, aggregates })
+    w.push(events)
+    const bytes = w.info().memoryBytes
+    w.close()
+    return bytes
+  }
+  const plain = windowsMemory(['count', 'max'])
+  for (const aggregates of [['count', 'max', 'p50', 'p99'], ['count', 'max', 'distinct']]) {
+    console.log(`  memory: ${aggregates.join('+')}: ${((windowsMemory(aggregates) - plain) / cells).toFixed(0)} bytes more per (key, pane) cell than count+max ` +
+      `(${cells} cells of lognormal latencies, info().memoryBytes)`)
+  }
+  const pipelineMemory = (features) => {
+    const pipeline = new Pipeline({ keyCount: SKETCH_KEYS, window: { size: SKETCH_WINDOW, horizon: 4 * SKETCH_WINDOW }, bound: 8 * SKETCH_WINDOW, clock: () => 0, features })
+    for (let at = 0; at < n; at += SKETCH_BATCH) {
+      const end = Math.min(at + SKETCH_BATCH, n)
+      pipeline.process({ timestamps: events.timestamps.subarray(at, end), keys: events.keys.subarray(at, end), values: events.values.subarray(at, end), now: 0 })
+    }
+    if (pipeline.metrics().windowsFired !== 0) throw new Error('a window fired: the cells are not all live')
+    const bytes = pipeline.metrics().memoryBytes
+    pipeline.close()
+    return bytes
+  }
+  const base = pipelineMemory({ aggregates: ['mean'] })
+  console.log(`  Pipeline memory, features ['mean']: ${base} bytes (${SKETCH_KEYS} keys, ${cells} live cells, metrics().memoryBytes)`)
+  for (const features of [{ aggregates: ['mean', 'p50', 'p99'] }, { aggregates: ['mean', 'p50', 'p99'], accuracy: 0.05 }, { aggregates: ['mean', 'distinct'] },
+    { aggregates: ['mean', 'distinct'], distinctPrecision: 10 }, { aggregates: ['mean', 'p50', 'p99', 'distinct'] }]) {
+    const bytes = pipelineMemory(features)
+    const options = [features.accuracy && `accuracy ${features.accuracy}`, features.distinctPrecision && `distinctPrecision ${features.distinctPrecision}`].filter(Boolean).join(', ')
+    console.log(`  Pipeline memory, features ${JSON.stringify(features.aggregates)}${options ? ` (${options})` : ''}: ${((bytes - base) / cells).toFixed(0)} bytes more per (key, window) cell than ['mean']`)
+  }
+}
+
 async function sketchSuite() {
   const data = sketchData(SKETCH_EVENTS, 17)
   const tumbling = { type: 'tumbling', size: SKETCH_WINDOW }
@@ -181,19 +226,7 @@ async function sketchSuite() {
   }
   console.log(`  accuracy: ${windows} windows, largest relative error of p50/p99 against the exact order statistic ${(100 * worst).toFixed(3)} % (accuracy option 1 %)`)
 
-  // Memory of a cell: the same live (key, pane) cells with and without sketch aggregates.
-  const memory = (aggregates) => {
-    const w = new EventTimeWindows({ ...tumbling, keyCount: SKETCH_KEYS, horizon: 4 * SKETCH_WINDOW, aggregates })
-    const n = 4 * SKETCH_WINDOW * 10 // four windows of events, none fired
-    w.push({ timestamps: data.timestamps.subarray(0, n), keys: data.keys.subarray(0, n), values: data.latencies.subarray(0, n) })
-    return w.info().memoryBytes
-  }
-  const cells = 4 * SKETCH_KEYS
-  const plain = memory(['count', 'max'])
-  for (const aggregates of [['count', 'max', 'p50', 'p99'], ['count', 'max', 'distinct']]) {
-    console.log(`  memory: ${aggregates.join('+')}: ${((memory(aggregates) - plain) / cells).toFixed(0)} bytes more per (key, pane) cell than count+max ` +
-      `(${cells} cells of lognormal latencies, info().memoryBytes)`)
-  }
+  sketchMemory(data)
 
   const rows = await runSuite(`Event-time quantiles per (key, window), tumbling ${SKETCH_WINDOW} (${SKETCH_EVENTS} events)`, [
     { name: 'plain-JS sort per window, p50+p99 (exact)', events: SKETCH_EVENTS, baseline: true, fn: () => jsSortPerWindow(data) },
@@ -208,6 +241,7 @@ async function sketchSuite() {
 
 async function main() {
   if (process.env.QUANTILE_BENCH_ONLY === 'sketches') return sketchSuite()
+  if (process.env.QUANTILE_BENCH_ONLY === 'memory') return sketchMemory(sketchData(4 * SKETCH_WINDOW * 10, 17))
   const values = normals(N, 7)
   const windows = N - SIZE + 1
   const one = new Float64Array(windows), three = new Float64Array(3 * windows)

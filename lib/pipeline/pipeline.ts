@@ -12,7 +12,7 @@ import { native } from '../runtime/native'
 import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'
 import { expectKeyKind, type KeyColumn, type KeyKind, type KeyValues } from '../keys/key_column'
 import { KeyTranslator, type TranslatedKeys } from '../keys/key_translator'
-import { AGGREGATES, type AggregateName } from '../windows/aggregates'
+import { EVENT_TIME_AGGREGATES, expectQuantiles, expectSketchOptions, type EventTimeAggregateName, type SketchOptions } from '../windows/aggregates'
 import type { RollingZScoreOptions } from '../windows/rolling_zscore'
 import type { LstmModel } from '../lstm/lstm_model'
 import type { Scaler } from '../lstm/scalers'
@@ -20,7 +20,7 @@ import { expectFinite, expectInteger, expectLength, expectOneOf, expectOptions, 
 import { checkDetector, checkSink, drainInto, runDetector, type PipelineDetector, type PipelineDrainOptions } from './stages'
 
 export interface PipelineForecaster {
-  /** inputSize = outputSize = the pipeline's feature count (channels × features.aggregates; = channels by
+  /** inputSize = outputSize = the pipeline's feature count (channels × (features.aggregates + features.quantiles); = channels by
    * default): it forecasts the next window's features. A CUDA model runs on the CPU here: the pipeline
    * keeps a CPU copy of its weights (the native pass calls the CPU LSTM kernels directly). */
   model: LstmModel
@@ -40,8 +40,19 @@ export interface PipelineForecaster {
 }
 
 export interface PipelineFeatures {
-  /** Window aggregates per channel; a row's features are [channel][aggregate] in this order. Default ['mean']. */
-  aggregates?: readonly AggregateName[]
+  /**
+   * Window aggregates per channel, each at most once; a row's features are [channel][column]: these in this
+   * order, then one per `quantiles` entry. Default ['mean']. Besides count, sum, mean, min, max, var, std,
+   * first, last: the sketch aggregates of EventTimeWindows (docs/event-time.md, Sketch aggregates) — `p50`,
+   * `p90`, `p99`, `p999` (DDSketch quantiles within relative error `accuracy`) and `distinct` (HyperLogLog).
+   */
+  aggregates?: readonly EventTimeAggregateName[]
+  /** More quantile features (DDSketch), each q in [0, 1], after the `aggregates` columns in this order. */
+  quantiles?: readonly number[]
+  /** DDSketch relative accuracy of the quantile features, in [1e-6, 1). Default 0.01. */
+  accuracy?: number
+  /** HyperLogLog precision p of `distinct`, an integer in [4, 18]. Default 14. */
+  distinctPrecision?: number
 }
 
 export interface PipelineOptions {
@@ -127,7 +138,8 @@ export interface ResultBatch {
 
 export interface PipelineMetrics {
   events: number
-  /** Events inside fired windows; events = windowedEvents + lateEvents + pendingEvents. */
+  /** Events inside fired windows; events = windowedEvents + lateEvents + pendingEvents with tumbling windows
+   * (sliding windows count an event once per fired window that holds it). */
   windowedEvents: number
   lateEvents: number
   /** Events in windows that have not fired yet. */
@@ -147,6 +159,9 @@ export interface PipelineMetrics {
    * Batches after it are not done, whatever batchesOut says. Not in snapshots: a restore sets it to the
    * restored batchesOut (a snapshot is taken at a committed point). */
   acknowledged: number
+  /** Native bytes the pipeline holds now: the windows' cells and sketches, the per-key rows state, the
+   * z-score rings, the LSTM state (capacities; the model's weights are the model's). 0 once closed. */
+  memoryBytes: number
 }
 
 export interface PipelineRunOptions {
@@ -188,9 +203,11 @@ export class Pipeline {
   readonly keyKind: KeyKind
   private readonly translator: KeyTranslator | undefined
   readonly channels: number
-  /** Features per row: channels × features.aggregates. */
+  /** Features per row: channels × (features.aggregates + features.quantiles). */
   readonly features: number
-  readonly aggregates: readonly AggregateName[]
+  readonly aggregates: readonly EventTimeAggregateName[]
+  /** The features.quantiles option's q, whose features follow the aggregates' in each channel. */
+  readonly quantiles: readonly number[]
   readonly size: number
   readonly slide: number
   readonly labels: boolean
@@ -227,17 +244,21 @@ export class Pipeline {
     this.labels = options.labels ?? false
     this.maxFill = expectInteger(options.maxFill ?? 120, 'maxFill', 0, 1 << 20)
     const chosen = options.features?.aggregates ?? ['mean']
-    if (typeof options.features !== 'undefined' && (typeof options.features !== 'object' || options.features === null)) throw new SluiceError('features must be { aggregates }', 'ERR_INVALID_TYPE')
-    if (!Array.isArray(chosen) || chosen.length === 0 || chosen.length > 9) throw new SluiceError('features.aggregates must be an array of 1 to 9 aggregate names', 'ERR_INVALID_ARGUMENT')
-    this.aggregates = chosen.map((a, i) => expectOneOf(a, `features.aggregates[${i}]`, AGGREGATES))
+    if (typeof options.features !== 'undefined' && (typeof options.features !== 'object' || options.features === null)) throw new SluiceError('features must be { aggregates, quantiles?, accuracy?, distinctPrecision? }', 'ERR_INVALID_TYPE')
+    if (!Array.isArray(chosen) || chosen.length === 0 || chosen.length > EVENT_TIME_AGGREGATES.length) throw new SluiceError(`features.aggregates must be an array of 1 to ${EVENT_TIME_AGGREGATES.length} aggregate names`, 'ERR_INVALID_ARGUMENT')
+    this.aggregates = Object.freeze(chosen.map((a, i) => expectOneOf(a, `features.aggregates[${i}]`, EVENT_TIME_AGGREGATES)))
     if (new Set(this.aggregates).size !== this.aggregates.length) throw new SluiceError('features.aggregates names an aggregate twice', 'ERR_INVALID_ARGUMENT')
-    this.features = this.channels * this.aggregates.length
+    // The windows compute at most 64 columns per channel, the label's max among them when labels need it.
+    const room = 64 - this.aggregates.length - (this.labels && !this.aggregates.includes('max') ? 1 : 0)
+    this.quantiles = Object.freeze([...expectQuantiles(options.features?.quantiles, this.aggregates, room, `at most ${room} features.quantiles: 64 window columns per channel, aggregates${this.labels ? ' and the label\'s max' : ''} included`)])
+    const sketches: SketchOptions = expectSketchOptions(options.features ?? {}, 'features.')
+    this.features = this.channels * (this.aggregates.length + this.quantiles.length)
     const f = options.forecaster
     let inputScaler: Scaler | undefined, targetScaler: Scaler | undefined
     if (f !== undefined) {
       if (typeof f !== 'object' || f === null || typeof f.model?.predict !== 'function') throw new SluiceError('forecaster must be { model: LstmModel, … }', 'ERR_INVALID_TYPE')
       if (f.model.inputSize !== this.features || f.model.outputSize !== this.features) {
-        throw new SluiceError(`forecaster.model must have inputSize = outputSize = the feature count (${this.channels} channels × ${this.aggregates.length} aggregates = ${this.features}), got ${f.model.inputSize} → ${f.model.outputSize}`, 'ERR_INVALID_ARGUMENT')
+        throw new SluiceError(`forecaster.model must have inputSize = outputSize = the feature count (${this.channels} channels × ${this.features / this.channels} aggregates = ${this.features}), got ${f.model.inputSize} → ${f.model.outputSize}`, 'ERR_INVALID_ARGUMENT')
       }
       this.mode = expectOneOf(f.mode ?? 'window', 'forecaster.mode', ['window', 'state'] as const)
       this.steps = this.mode === 'window' ? expectInteger(f.steps ?? 16, 'forecaster.steps', 1, 4096) : 1
@@ -268,6 +289,7 @@ export class Pipeline {
         mode: this.mode, steps: this.steps, changeTarget: this.target === 'change',
         inputScaler: inputScaler && { offset: inputScaler.offset, scale: inputScaler.scale },
         targetScaler: targetScaler && { offset: targetScaler.offset, scale: targetScaler.scale },
+        quantiles: this.quantiles, ...sketches, // with `aggregates`: the windows' sketch features
         ...anomaly,
       }, cpu.model, this.clock())
     } catch (error) {
@@ -426,6 +448,7 @@ export class Pipeline {
       eventsPerSecond: c.busyMs > 0 ? c.events / (c.busyMs / 1000) : 0,
       latencyMs: { mean: c.batchesOut > 0 ? c.latencySumMs / c.batchesOut : 0, max: c.latencyMaxMs, last: c.latencyLastMs },
       acknowledged: this.acknowledged,
+      memoryBytes: this.closedMetrics ? 0 : c.memoryBytes,
     }
   }
 

@@ -269,8 +269,11 @@ export interface NativePipelineOptions {
   idleTimeout: number
   labels: boolean
   maxFill: number
-  /** Per channel, the features of a row. */
+  /** Per channel, the features of a row: these, then one DDSketch quantile per `quantiles` entry. */
   aggregates: readonly string[]
+  quantiles: readonly number[]
+  accuracy: number
+  distinctPrecision: number
   mode: 'none' | 'window' | 'state'
   steps: number
   changeTarget: boolean
@@ -299,6 +302,8 @@ export interface NativePipelineMetrics {
   latencyMaxMs: number
   latencyLastMs: number
   watermark: number
+  /** Native bytes held (capacities). */
+  memoryBytes: number
 }
 
 /**

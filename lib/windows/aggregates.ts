@@ -1,5 +1,6 @@
 // The aggregates every window engine computes (SlidingWindow, EventTimeWindows), in one list.
 import { SluiceError } from '../runtime/errors'
+import { expectInteger } from '../runtime/validate'
 
 /** The aggregates a window can compute (NaN is a missing value; see docs/windows.md, NaN policy). */
 export type AggregateName = 'count' | 'sum' | 'mean' | 'min' | 'max' | 'var' | 'std' | 'first' | 'last'
@@ -44,4 +45,22 @@ export function expectQuantiles(value: unknown, aggregates: readonly string[], r
     seen.add(q)
   }
   return quantiles as number[]
+}
+
+/** The sketch options, checked: DDSketch `accuracy` and HyperLogLog `distinctPrecision`. */
+export interface SketchOptions {
+  accuracy: number
+  distinctPrecision: number
+}
+
+/**
+ * The `accuracy` (in [1e-6, 1), default 0.01) and `distinctPrecision` (an integer in [4, 18], default 14)
+ * options of EventTimeWindows and of the Pipeline's features; `prefix` names where they sit ('features.').
+ */
+export function expectSketchOptions(options: { accuracy?: unknown; distinctPrecision?: unknown }, prefix = ''): SketchOptions {
+  const accuracy = options.accuracy ?? 0.01
+  if (typeof accuracy !== 'number') throw new SluiceError(`${prefix}accuracy must be a number`, 'ERR_INVALID_TYPE')
+  if (!(accuracy >= 1e-6 && accuracy < 1)) throw new SluiceError(`${prefix}accuracy must be in [1e-6, 1), got ${accuracy}`, 'ERR_OUT_OF_RANGE')
+  const distinctPrecision = expectInteger(options.distinctPrecision ?? 14, `${prefix}distinctPrecision`, 4, 18)
+  return { accuracy, distinctPrecision }
 }

@@ -7,7 +7,7 @@ import { native } from '../runtime/native'
 import { NativeObject } from '../runtime/native_object'
 import { withSnapshots } from '../runtime/snapshots'
 import { allocate, expectFinite, expectInteger, expectLength, expectOneOf, expectTypedArray, outputArray } from '../runtime/validate'
-import { EVENT_TIME_AGGREGATES, expectQuantiles, type EventTimeAggregateName } from './aggregates'
+import { EVENT_TIME_AGGREGATES, expectQuantiles, expectSketchOptions, type EventTimeAggregateName } from './aggregates'
 import type { WatermarkTracker } from './watermark_tracker'
 
 export { AGGREGATES, EVENT_TIME_AGGREGATES, type AggregateName, type EventTimeAggregateName } from './aggregates'
@@ -184,10 +184,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     this.aggregates = aggregates.map((a, i) => expectOneOf(a, `aggregates[${i}]`, EVENT_TIME_AGGREGATES))
     const quantiles = expectQuantiles(options.quantiles, this.aggregates, 64 - aggregates.length, 'at most 64 columns: aggregates and quantiles together')
     this.quantiles = Object.freeze([...quantiles])
-    const accuracy = options.accuracy ?? 0.01
-    if (typeof accuracy !== 'number') throw new SluiceError('accuracy must be a number', 'ERR_INVALID_TYPE')
-    if (!(accuracy >= 1e-6 && accuracy < 1)) throw new SluiceError(`accuracy must be in [1e-6, 1), got ${accuracy}`, 'ERR_OUT_OF_RANGE')
-    const distinctPrecision = expectInteger(options.distinctPrecision ?? 14, 'distinctPrecision', 4, 18)
+    const { accuracy, distinctPrecision } = expectSketchOptions(options)
     this.valuesPerWindow = this.channels * (this.aggregates.length + this.quantiles.length)
     if (options.tracker !== undefined && (typeof options.tracker !== 'object' || typeof options.tracker.currentWatermark !== 'function')) {
       throw new SluiceError('tracker must be a WatermarkTracker', 'ERR_INVALID_TYPE')

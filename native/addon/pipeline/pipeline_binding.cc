@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "addon.h"
@@ -63,7 +64,13 @@ sluice::PipelineCoreOptions ParseOptions(Napi::Env env, const Napi::Value& value
   options.idleTimeout = NumberOption(env, o, "idleTimeout", options.idleTimeout);
   options.labels = o.Get("labels").ToBoolean();
   options.maxFill = Uint32Option(env, o, "maxFill", 120);
-  options.features = AggregatesOption(env, o);
+  // The features' columns as the windows take them: aggregates (sketches included), then `quantiles`.
+  AggregateColumns features = AggregateColumnsOption(env, o, /*distinct=*/true);
+  options.features = std::move(features.aggregates);
+  options.quantiles = std::move(features.quantiles);
+  const SketchOptions sketches = SketchOptionsOf(env, o);
+  options.accuracy = sketches.accuracy;
+  options.distinctPrecision = sketches.distinctPrecision;
   const std::string mode = o.Get("mode").IsString() ? o.Get("mode").As<Napi::String>().Utf8Value() : "none";
   options.mode = mode == "window" ? sluice::ForecastMode::kWindow : mode == "state" ? sluice::ForecastMode::kState : sluice::ForecastMode::kNone;
   if (options.mode != sluice::ForecastMode::kNone) options.model = UnwrapLstmModel(env, model);
@@ -189,6 +196,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     counters_ = core.counters();
     watermark_ = core.watermark();
     firedWindows_ = core.firedWindows();
+    memoryBytes_ = static_cast<double>(core.MemoryBytes());
     ReportMemory(env, core.MemoryBytes());
   }
 
@@ -309,11 +317,12 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     result.Set("latencyMaxMs", c.latencyMaxMs);
     result.Set("latencyLastMs", c.latencyLastMs);
     result.Set("watermark", watermark_);
+    result.Set("memoryBytes", memoryBytes_);
     return result;
   }
 
   sluice::PipelineCounters counters_;
-  double watermark_ = 0, firedWindows_ = 0;
+  double watermark_ = 0, firedWindows_ = 0, memoryBytes_ = 0;
   std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
 };
 

@@ -1,27 +1,15 @@
-// The `aggregates` option of every window binding: an array of names, parsed by the core's one list.
+// The `aggregates` option of every window binding (and the Pipeline's features): an array of names, parsed by
+// the core's one list, with the quantile and sketch options that go with it.
 #pragma once
 #include <napi.h>
 
 #include <vector>
 
+#include "arguments.h"
 #include "errors.h"
 #include "windows/aggregates.h"
-
-inline std::vector<sluice::Aggregate> AggregatesOption(Napi::Env env, const Napi::Object& options) {
-  const Napi::Value value = options.Get("aggregates");
-  if (!value.IsArray()) ThrowSluiceError(env, sluice::codes::kInvalidType, "aggregates must be an array of names");
-  const Napi::Array names = value.As<Napi::Array>();
-  std::vector<sluice::Aggregate> aggregates;
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    const Napi::Value name = names.Get(i);
-    sluice::Aggregate aggregate;
-    if (!name.IsString() || !sluice::ParseAggregate(name.As<Napi::String>().Utf8Value(), &aggregate)) {
-      ThrowSluiceError(env, sluice::codes::kInvalidArgument, "unknown aggregate");
-    }
-    aggregates.push_back(aggregate);
-  }
-  return aggregates;
-}
+#include "windows/dd_sketch.h"
+#include "windows/hyper_log_log.h"
 
 // The columns of a count window or event-time windows: `aggregates` may also name quantiles (p50, p90, p99,
 // p999) and, where `distinct` is true (event-time windows), `distinct`; the `quantiles` option (an array of
@@ -66,4 +54,23 @@ inline AggregateColumns AggregateColumnsOption(Napi::Env env, const Napi::Object
     columns.quantiles.push_back(x);
   }
   return columns;
+}
+
+// The sketch options of event-time windows and of the Pipeline's features (which its windows compute):
+// `accuracy` (DDSketch) and `distinctPrecision` (HyperLogLog). The core checks both again.
+struct SketchOptions {
+  double accuracy = sluice::DDSketch::kDefaultAccuracy;
+  uint32_t distinctPrecision = sluice::HyperLogLog::kDefaultPrecision;
+};
+
+inline SketchOptions SketchOptionsOf(Napi::Env env, const Napi::Object& options) {
+  SketchOptions sketches;
+  sketches.accuracy = NumberOption(env, options, "accuracy", sluice::DDSketch::kDefaultAccuracy);
+  const double precision = NumberOption(env, options, "distinctPrecision", sluice::HyperLogLog::kDefaultPrecision);
+  if (!(precision >= sluice::HyperLogLog::kMinPrecision && precision <= sluice::HyperLogLog::kMaxPrecision) ||
+      precision != static_cast<uint32_t>(precision)) {
+    ThrowSluiceError(env, sluice::codes::kOutOfRange, "distinctPrecision must be an integer in [4, 18]");
+  }
+  sketches.distinctPrecision = static_cast<uint32_t>(precision);
+  return sketches;
 }

@@ -54,13 +54,9 @@ sluice::EventTimeWindowsOptions ParseOptions(Napi::Env env, const Napi::Value& v
   AggregateColumns columns = AggregateColumnsOption(env, o, /*distinct=*/true);
   options.aggregates = std::move(columns.aggregates);
   options.quantiles = std::move(columns.quantiles);
-  options.accuracy = NumberOption(env, o, "accuracy", sluice::DDSketch::kDefaultAccuracy);
-  const double precision = NumberOption(env, o, "distinctPrecision", sluice::HyperLogLog::kDefaultPrecision);
-  if (!(precision >= sluice::HyperLogLog::kMinPrecision && precision <= sluice::HyperLogLog::kMaxPrecision) ||
-      precision != static_cast<uint32_t>(precision)) {
-    ThrowSluiceError(env, sluice::codes::kOutOfRange, "distinctPrecision must be an integer in [4, 18]");
-  }
-  options.distinctPrecision = static_cast<uint32_t>(precision);
+  const SketchOptions sketches = SketchOptionsOf(env, o);
+  options.accuracy = sketches.accuracy;
+  options.distinctPrecision = sketches.distinctPrecision;
   return options;
 }
 

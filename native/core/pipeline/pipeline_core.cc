@@ -113,6 +113,9 @@ PipelineCore::Engines PipelineCore::MakeEngines(double now) const {
   windows.keyCount = o.keyCount;
   windows.channels = static_cast<uint32_t>(windowChannels_);
   windows.aggregates = windowAggregates_;
+  windows.quantiles = o.quantiles;
+  windows.accuracy = o.accuracy;
+  windows.distinctPrecision = o.distinctPrecision;
   engines.windows = std::make_unique<EventTimeWindows>(windows);
   if (o.mode == ForecastMode::kState) engines.lstm = std::make_unique<LstmState>(o.model, o.keyCount);
   if (o.mode != ForecastMode::kNone && o.anomaly) engines.zscore = std::make_unique<RollingZScore>(o.zscore, o.keyCount, features_);
@@ -573,7 +576,10 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
       Malformed(std::string("counter ") + field.name + " is " + Number(value));
     }
   }
-  if (counters.windowedEvents + counters.lateEvents > counters.events) Malformed("windowedEvents + lateEvents exceed events");
+  // Sliding windows count an event once per window it is in (size / slide times), so only tumbling ones bound them.
+  if (options_.slide == options_.size && counters.windowedEvents + counters.lateEvents > counters.events) {
+    Malformed("windowedEvents + lateEvents exceed events");
+  }
   if (counters.filledRows + counters.windowsFired > 0 && counters.batchesOut == 0) Malformed("rows without batchesOut");
 
   const std::vector<uint8_t> tracker = reader.GetVector<uint8_t>(reader.Remaining());

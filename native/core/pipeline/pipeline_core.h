@@ -44,6 +44,11 @@ struct PipelineCoreOptions {
   bool labels = false;    // batches carry a label column; a row's label is its window's max
   uint32_t maxFill = 120;  // longest gap (rows) forward-filled
   std::vector<Aggregate> features{Aggregate::kMean};  // per channel: a row has channels · features.size() features
+  // The windows' sketch options for sketch features (EventTimeWindowsOptions': one q per kQuantile feature,
+  // in order; DDSketch accuracy; HyperLogLog precision of kDistinct).
+  std::vector<double> quantiles;
+  double accuracy = DDSketch::kDefaultAccuracy;
+  uint32_t distinctPrecision = HyperLogLog::kDefaultPrecision;
   ForecastMode mode = ForecastMode::kNone;
   std::shared_ptr<LstmModel> model;  // inputSize = outputSize = the feature count (mode ≠ kNone)
   uint32_t steps = 1;                // window mode: rows per forecast

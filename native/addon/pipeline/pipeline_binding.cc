@@ -215,8 +215,8 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     return buffer;
   }
 
-  // A synchronous pass: `run(core, allocate)` → PipelineResult; the result's buffer is a new ArrayBuffer
-  // the core writes into directly.
+  // A synchronous pass: `run(core, allocate)` → PipelineResult; the core writes the result directly into
+  // ResultBuffer's buffer.
   template <class Run>
   Napi::Value RunSync(const Napi::CallbackInfo& info, const Napi::Value& status, Run run) {
     Napi::Env env = info.Env();

@@ -374,8 +374,9 @@ void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t ro
   // Gather: each row whose features are all known joins its key's history; a key with a full history
   // gets a model input (inputOf_: its index, kNotReady, or kUnknown for a row with a missing feature).
   constexpr int32_t kUnknown = -2, kNotReady = -1;
-  // Per-key state is read kAhead rows before its row's turn: with many keys (100,000) each row's history,
-  // pending forecast and z-score sums are cache misses, which then overlap instead of stalling one by one.
+  // Per-key state is requested kAhead (history, z-score rings) or 2·kAhead rows (pending forecast, z-score
+  // sums and ring heads) before its row's turn: with many keys (100,000) each is a cache miss, and the misses
+  // then overlap instead of stalling one by one.
   constexpr size_t kAhead = 8;
   inputOf_.resize(rows);
   const size_t inputFloats = (options_.changeTarget ? R - 1 : R) * F;  // per model input

@@ -3,7 +3,8 @@
 // (a fresh pipeline each op); 64 keys × 500 windows = 32,000 events, and 100,000 keys × 16 windows = 1,600,000
 // (per-key state far beyond the caches; 16 windows so that window mode, 13 rows of history, reaches the model).
 //  - EventTimeWindows + WatermarkTracker alone (push, observe, advance): the native floor of the stages 1–2
-//  - Pipeline without a model: + forward fill, result columns
+//  - Pipeline without a model: + forward fill, result columns (a fresh buffer per batch, and with
+//    reuseResults: one buffer rewritten per batch, as the bare windows' reused output arrays)
 //  - Pipeline + LstmModel (hidden 24, 12 steps, window mode, target change): + one predict per batch
 //  - Pipeline + LstmState (state mode): + one step per round of keys
 //  - the hand-built peer of each (bench/peers/hand_built_pipeline.js: plain-JS watermarks, tumbling windows,
@@ -48,8 +49,8 @@ async function suite(keyCount, windows, horizon, sessions, model, withWindowMode
   const { events, batches } = stream(keyCount, windows)
   const options = { inputs: 2, keyCount, channels: C, window: { size: SIZE, horizon }, bound: SIZE, clock: () => 0 }
   const panes = Math.ceil((SIZE + horizon) / SIZE)
-  const runPipeline = (forecaster) => {
-    const p = new Pipeline({ ...options, ...(forecaster ? { forecaster: { model, ...forecaster } } : {}) })
+  const runPipeline = (forecaster, reuseResults = false) => {
+    const p = new Pipeline({ ...options, reuseResults, ...(forecaster ? { forecaster: { model, ...forecaster } } : {}) })
     let rows = 0
     for (const b of batches) rows += p.process(b).length
     rows += p.finish().length
@@ -83,6 +84,7 @@ async function suite(keyCount, windows, horizon, sessions, model, withWindowMode
       },
     },
     { name: 'Pipeline, no model', events, fn: () => runPipeline(undefined) },
+    { name: 'Pipeline, no model, reuseResults', events, fn: () => runPipeline(undefined, true) },
     { name: 'hand-built peer, no model', events, fn: () => runPeer(undefined) },
     ...(withWindowMode ? [
       { name: `Pipeline + LSTM window (H${H}, T${STEPS}, change)`, events, fn: () => runPipeline(windowMode) },

@@ -258,6 +258,8 @@ export interface NativeLstmTrainer extends NativeHandle {
 }
 
 export interface NativePipelineOptions {
+  /** Every result is written into one buffer the native object keeps (the Pipeline's reuseResults). */
+  reuseResults: boolean
   inputs: number
   keyCount: number
   channels: number

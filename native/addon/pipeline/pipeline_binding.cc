@@ -8,7 +8,8 @@
 //   metrics() → counters, watermark, firedWindows (as of the last settled call: allowed while busy)
 //   snapshot(), restore(bytes), close()
 // `status` (Float64Array of 3) receives rows, late events and the watermark of the result: one typed array
-// write instead of a result object per call. The buffer's layout is ResultLayout's.
+// write instead of a result object per call. The buffer's layout is ResultLayout's; options.reuseResults:
+// every call returns the same buffer (rewritten) while it is large enough.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -181,6 +182,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     Napi::Env env = info.Env();
     TranslateErrors(env, [&] {
       const sluice::PipelineCoreOptions options = ParseOptions(env, info[0], info[1]);
+      reuseResults_ = info[0].As<Napi::Object>().Get("reuseResults").ToBoolean();
       Settle(env, Attach(std::make_shared<PipelineCore>(options, NumberArg(env, info[2], "now"))));
     });
   }
@@ -207,8 +209,22 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     s[2] = result.watermark;
   }
 
-  // A synchronous pass: `run(core, allocate)` → PipelineResult; the result's buffer is a new ArrayBuffer
-  // the core writes into directly.
+  // Where a result's columns go: a new ArrayBuffer per result, or with `reuseResults` the pipeline's one
+  // buffer, rewritten by each call (a fresh result buffer is memory no cache holds: writing it costs more
+  // than the rows path). A buffer the caller detached (transferred) is replaced; one too small grows.
+  Napi::ArrayBuffer ResultBuffer(Napi::Env env, size_t bytes) {
+    if (!reuseResults_) return Napi::ArrayBuffer::New(env, bytes);
+    if (!reused_.IsEmpty()) {
+      Napi::ArrayBuffer buffer = reused_.Value();
+      if (!buffer.IsDetached() && buffer.ByteLength() >= bytes) return buffer;
+    }
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes + bytes / 2);  // room for somewhat larger batches
+    reused_ = Napi::Persistent(buffer);
+    return buffer;
+  }
+
+  // A synchronous pass: `run(core, allocate)` → PipelineResult; the core writes the result directly into
+  // ResultBuffer's buffer.
   template <class Run>
   Napi::Value RunSync(const Napi::CallbackInfo& info, const Napi::Value& status, Run run) {
     Napi::Env env = info.Env();
@@ -216,7 +232,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
       PipelineCore& core = Ready(env);
       Napi::ArrayBuffer buffer;
       const PipelineCore::Allocate allocate = [&](size_t bytes) {
-        buffer = Napi::ArrayBuffer::New(env, bytes);
+        buffer = ResultBuffer(env, bytes);
         return static_cast<uint8_t*>(buffer.Data());
       };
       sluice::PipelineResult result;
@@ -243,8 +259,8 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
       return QueueWhileBusy(
           env, {status, info.This()},
           [core, call, run] { call->result = run(*core, *call); },
-          [call](Napi::Env env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value {
-            Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, call->out.size());
+          [this, call](Napi::Env env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value {
+            Napi::ArrayBuffer buffer = ResultBuffer(env, call->out.size());
             if (!call->out.empty()) std::memcpy(buffer.Data(), call->out.data(), call->out.size());
             WriteStatus(env, pinned[0].Value(), call->result);
             return buffer;
@@ -324,6 +340,8 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   sluice::PipelineCounters counters_;
   double watermark_ = 0, firedWindows_ = 0, memoryBytes_ = 0;
   std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
+  bool reuseResults_ = false;
+  Napi::Reference<Napi::ArrayBuffer> reused_;  // with reuseResults: the buffer every result is written into
 };
 
 }  // namespace

@@ -169,7 +169,19 @@ void LstmModel::Emit(size_t rows, const RowMap& h, const RowMap& out) const {
 // kernels read each weight panel once per group of register tiles either way).
 void LstmModel::RunSlice(const SliceJob& job, Workspace& ws) const {
   const ScopedFlushDenormals flush;  // saturated gates would otherwise cost a microcode assist each
+  // Keyed rows: a table of many keys (100,000) is far beyond the caches, and each row's (h, c) is a miss.
+  // The next block's rows are requested while this block computes, so the misses overlap the arithmetic.
+  const size_t stateBytes = StateStride() * sizeof(float);
+  auto prefetchBlock = [&](size_t r0) {
+    const size_t r1 = std::min(job.rows, r0 + kBlockRows);
+    for (size_t r = r0; r < r1; ++r) {
+      const char* row = reinterpret_cast<const char*>(job.state + job.keys[r] * StateStride());
+      for (size_t at = 0; at < stateBytes; at += 64) __builtin_prefetch(row + at, 1, 3);
+    }
+  };
+  if (job.keys) prefetchBlock(0);
   for (size_t r0 = 0; r0 < job.rows; r0 += kBlockRows) {
+    if (job.keys && r0 + kBlockRows < job.rows) prefetchBlock(r0 + kBlockRows);
     SliceJob block = job;
     block.rows = std::min(kBlockRows, job.rows - r0);
     block.x = job.x + r0 * job.xRowStride;

@@ -377,6 +377,10 @@ void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t ro
   // Gather: each row whose features are all known joins its key's history; a key with a full history
   // gets a model input (inputOf_: its index, kNotReady, or kUnknown for a row with a missing feature).
   constexpr int32_t kUnknown = -2, kNotReady = -1;
+  // Per-key state is requested kAhead (history, z-score rings) or 2·kAhead rows (pending forecast, z-score
+  // sums and ring heads) before its row's turn: with many keys (100,000) each is a cache miss, and the misses
+  // then overlap instead of stalling one by one.
+  constexpr size_t kAhead = 8;
   inputOf_.resize(rows);
   const size_t inputFloats = (options_.changeTarget ? R - 1 : R) * F;  // per model input
   if (modelIn_.size() < rows * inputFloats) modelIn_.resize(rows * inputFloats);
@@ -384,6 +388,11 @@ void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t ro
   roundInputs_.assign(rounds + 1, 0);
   for (size_t j = 0, at = 0; j < rounds; ++j) {
     for (; at < roundStart_[j]; ++at) {
+      if (at + kAhead < rows) {
+        const uint32_t ahead = key[roundRows_[at + kAhead]];
+        __builtin_prefetch(&keys_.history[ahead * R * F], 1);
+        __builtin_prefetch(&keys_.historyCount[ahead], 1);
+      }
       const size_t r = roundRows_[at];
       const double* row = &values[r * F];
       if (std::any_of(row, row + F, [](double v) { return std::isnan(v); })) {
@@ -410,6 +419,12 @@ void PipelineCore::ScoreRows(const ResultLayout& layout, uint8_t* out, size_t ro
   residual_.resize(F);
   const FeatureScaler& target = options_.targetScaler;
   for (size_t at = 0; at < rows; ++at) {
+    if (at + 2 * kAhead < rows) {
+      const uint32_t ahead = key[roundRows_[at + 2 * kAhead]];
+      __builtin_prefetch(&keys_.pending[ahead * F], 1);
+      if (zscore) zscore->PrefetchSums(ahead);
+    }
+    if (zscore && at + kAhead < rows) zscore->PrefetchRing(key[roundRows_[at + kAhead]]);
     if (inputOf_[at] == kUnknown) continue;
     const size_t r = roundRows_[at];
     const uint32_t k = key[r];

@@ -29,6 +29,19 @@ class RollingZScore {
   // NaN), then records them unless flagged (and excludeFlagged). key < keyCount (the caller checks).
   double ScoreAndUpdate(uint32_t key, const double* values);
   void ResetKey(uint32_t key);
+  // Requests the cache lines ScoreAndUpdate(key) will touch, in two stages a caller issues some keys apart
+  // (with many keys each is a cache miss): first the key's sums, then (reading its ring heads) its rings.
+  void PrefetchSums(uint32_t key) const {
+    const size_t slot = key * channels_;
+    for (const double* sums : {&shift_[slot], &s1_[slot], &s2_[slot]}) __builtin_prefetch(sums, 1);
+    __builtin_prefetch(&fill_[slot], 1);
+    __builtin_prefetch(&head_[slot], 1);
+  }
+  void PrefetchRing(uint32_t key) const {
+    for (size_t c = 0, slot = key * channels_; c < channels_; ++c, ++slot) {
+      __builtin_prefetch(&ring_[slot * options_.window + head_[slot]], 1);
+    }
+  }
   const RollingZScoreOptions& options() const { return options_; }
 
   // State as snapshot arrays; Read checks every head and fill (ERR_MALFORMED_DATA naming the field) and

@@ -12,7 +12,11 @@ export interface StoredSnapshot {
 }
 
 export interface StateStore {
-  put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void>
+  /**
+   * Stores the snapshot at `offset`. Exactly-once delivery passes the open producer transaction: a store that
+   * writes to Kafka writes through it, so the checkpoint record commits (or aborts) with the results and offsets.
+   */
+  put(topic: string, partition: number, offset: number, bytes: Uint8Array, transaction?: { send(record: { topic: string; messages: { key: string; value: Buffer | null }[] }): Promise<unknown> }): Promise<void>
   /** The snapshot with the greatest offset ≤ `atOrBefore`, if any. */
   get(topic: string, partition: number, atOrBefore: number): Promise<StoredSnapshot | undefined>
   /** Forgets the partition's snapshots below `keepFrom`. */
@@ -120,8 +124,8 @@ export class KafkaStateStore implements StateStore {
     this.timeoutMs = options.timeoutMs ?? 30_000
   }
 
-  async put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void> {
-    await this.clients.producer.send({ topic: this.topic, messages: [{ key: `${topic}/${partition}/${offset}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }] })
+  async put(topic: string, partition: number, offset: number, bytes: Uint8Array, transaction?: StateTopicClients['producer']): Promise<void> {
+    await (transaction ?? this.clients.producer).send({ topic: this.topic, messages: [{ key: `${topic}/${partition}/${offset}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }] })
     this.remember(`${topic}/${partition}/${offset}`, bytes)
   }
 

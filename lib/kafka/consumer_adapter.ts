@@ -19,6 +19,7 @@ import { WatermarkTracker } from '../windows/watermark_tracker'
 import { ColumnBuilder, type RecordDecoder } from './decoders'
 import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 import type { EventColumns, PartitionProcessor } from './processor'
+import { isLibrdkafkaClient } from './client'
 import type { StateStore } from './state_store'
 
 export interface KafkaMessage {
@@ -302,7 +303,7 @@ export class KafkaConsumerAdapter<R> {
   private assigned: string[] = []
   private started = false
   private timer: ReturnType<typeof setInterval> | undefined
-  /** @confluentinc/kafka-javascript (librdkafka) rather than KafkaJS: see isLibrdkafkaConsumer(). */
+  /** @confluentinc/kafka-javascript (librdkafka) rather than KafkaJS: see isLibrdkafkaClient(). */
   private readonly librdkafka: boolean
   /** Exactly-once: the transaction open since transactionOpenedAt (clock()), holding everything since the last commit. */
   private transaction: ProducerTransaction | undefined
@@ -337,7 +338,7 @@ export class KafkaConsumerAdapter<R> {
     this.retryBackoff = expectFinite(options.retryBackoff ?? 50, 'retryBackoff')
     if (this.retryBackoff < 0) throw new SluiceError('retryBackoff must be >= 0', 'ERR_OUT_OF_RANGE')
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
-    this.librdkafka = isLibrdkafkaConsumer(options.consumer)
+    this.librdkafka = isLibrdkafkaClient(options.consumer)
     this.delivery = options.delivery ?? 'at-least-once'
     if (this.delivery !== 'at-least-once' && this.delivery !== 'exactly-once') throw new SluiceError(`delivery must be 'at-least-once' or 'exactly-once', got ${String(this.delivery)}`, 'ERR_INVALID_ARGUMENT')
     if (this.delivery === 'exactly-once') {
@@ -928,11 +929,4 @@ function defaultEncodeResult(result: unknown, context: ResultContext): ProducedM
   const r = result as { key?: unknown; start?: unknown; end?: unknown }
   const suffix = r && typeof r === 'object' && 'start' in r ? `/${r.key}/${r.start}/${r.end}` : ''
   return { key: `${context.topic}/${context.partition}${suffix}`, value: JSON.stringify({ topic: context.topic, partition: context.partition, watermark: context.watermark, ...(result as object) }) }
-}
-
-// @confluentinc/kafka-javascript's KafkaJS API runs on librdkafka; its consumer differs from KafkaJS's in
-// run() options and group events, and its sendOffsets takes the consumer. It is told apart by the method
-// its own producer uses for that (there is no public marker).
-function isLibrdkafkaConsumer(consumer: BatchConsumer): boolean {
-  return typeof (consumer as { _getInternalClient?: unknown })._getInternalClient === 'function'
 }

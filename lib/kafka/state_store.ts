@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../runtime/errors'
+import { isLibrdkafkaClient } from './client'
 
 export interface StoredSnapshot {
   offset: number
@@ -96,7 +97,7 @@ export interface StateTopicClients {
   producer: { send(record: { topic: string; messages: { key: string; value: Buffer | null }[] }): Promise<unknown> }
   /** A consumer of its own (its own group id): the store reads the state topic from the beginning. */
   consumer: {
-    subscribe(options: { topic: string; fromBeginning: boolean }): Promise<unknown>
+    subscribe(options: { topic: string; fromBeginning?: boolean }): Promise<unknown>
     run(options: { eachMessage: (payload: { partition: number; message: { offset: string; key: Buffer | null; value: Buffer | null } }) => Promise<void> }): Promise<unknown>
   }
   /** For the state topic's end offsets: get() waits until the store has read up to them. */
@@ -158,7 +159,9 @@ export class KafkaStateStore implements StateStore {
 
   private start(): Promise<void> {
     this.started ??= (async () => {
-      await this.clients.consumer.subscribe({ topic: this.topic, fromBeginning: true })
+      // @confluentinc/kafka-javascript refuses fromBeginning here: configure its consumer with kafkaJS.fromBeginning.
+      const consumer = this.clients.consumer
+      await consumer.subscribe(isLibrdkafkaClient(consumer) ? { topic: this.topic } : { topic: this.topic, fromBeginning: true })
       await this.clients.consumer.run({
         eachMessage: async ({ partition, message }) => {
           if (message.key) this.remember(message.key.toString('utf8'), message.value ? new Uint8Array(message.value) : null)

@@ -1,5 +1,5 @@
 // Exactly-once output over a Kafka-protocol broker with @confluentinc/kafka-javascript (transactions):
-// a worker (test/support/eos_worker.js: PipelineProcessor with an LSTM, delivery 'exactly-once') is
+// a worker (test/support/eos_worker.js: PipelineProcessor with an LSTM state step, delivery 'exactly-once') is
 // killed with SIGKILL at 20 random points and restarted each time; what its transactions committed must
 // equal one uninterrupted naive run: every row once, none missing.
 //
@@ -32,7 +32,7 @@ const KEYS = 6
 const SIZE = 100
 const BOUND = 30
 const PARTITIONS = 4
-const EVENTS = 1500 // per partition
+const EVENTS = 4000 // per partition: enough that the 20 short-lived incarnations leave work for the last one
 const PER_MESSAGE = 4
 const KILLS = 20
 
@@ -57,7 +57,7 @@ function referenceRows(topic: string): Map<string, Row> {
     }
   }
   streams.forEach((events, p) => {
-    const pipeline = new Pipeline({ keyCount: KEYS, channels: CHANNELS, window: { size: SIZE }, bound: BOUND, maxFill: 3, forecaster: { model, steps: 3 }, anomaly: { window: 6, warmup: 3, threshold: 1.5 }, inputs: 1 })
+    const pipeline = new Pipeline({ keyCount: KEYS, channels: CHANNELS, window: { size: SIZE }, bound: BOUND, maxFill: 3, forecaster: { model, mode: 'state' }, anomaly: { window: 6, warmup: 3, threshold: 1.5 }, inputs: 1 })
     for (let i = 0; i < EVENTS; i += PER_MESSAGE) {
       const part = slice(events, i, Math.min(i + PER_MESSAGE, EVENTS), CHANNELS)
       add(p, pipeline.process({ timestamps: Float64Array.from(part.timestamps), keys: Uint32Array.from(part.keys), values: Float64Array.from(part.values), now: 0 }))
@@ -157,6 +157,10 @@ describe.skipIf(skipReason !== undefined)(`exactly-once output with @confluentin
       onTestFinished(() => void child.kill('SIGKILL'))
       return child
     }
+    const committedToEnd = () => {
+      const { offsets } = readJournal(journal, outputTopic)
+      return [...ends].every(([p, end]) => offsets.get(p) === end)
+    }
     const begins = () => (fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8').split('\n').filter((l) => l.includes('"t":"begin"')).length : 0)
 
     const rnd = random(2026)
@@ -164,16 +168,15 @@ describe.skipIf(skipReason !== undefined)(`exactly-once output with @confluentin
       const before = begins()
       const child = start(kill)
       const exited = new Promise((resolve) => child.once('exit', resolve))
-      await waitFor(() => begins() > before, 60_000, `incarnation ${kill} to open a transaction`)
-      await new Promise((resolve) => setTimeout(resolve, rnd() * 400))
+      await waitFor(() => begins() > before || committedToEnd(), 60_000, `incarnation ${kill} to open a transaction`)
+      expect(committedToEnd(), `the input ran out after ${kill} kills`).toBe(false)
+      // A random point after its first transaction began: before, between or after its commits.
+      await new Promise((resolve) => setTimeout(resolve, rnd() * 120))
       child.kill('SIGKILL')
       await exited
     }
     const last = start(KILLS)
-    await waitFor(() => {
-      const { offsets } = readJournal(journal, outputTopic)
-      return [...ends].every(([p, end]) => offsets.get(p) === end)
-    }, 120_000, 'the last incarnation to commit every partition to its end')
+    await waitFor(committedToEnd, 120_000, 'the last incarnation to commit every partition to its end')
     last.kill('SIGKILL')
 
     const { output, everySent, transactions, uncommitted } = readJournal(journal, outputTopic)

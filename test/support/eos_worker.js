@@ -4,7 +4,8 @@
 // PipelineProcessor with an LSTM forecaster) → a transactional producer. The producer is wrapped in a
 // journal: begin / send / sendOffsets / commit / abort records appended to a file and fsynced, so the test
 // can rebuild what the transactions committed, whatever the crash point (librdkafka's mock cluster keeps
-// aborted records visible to read_committed readers and ignores offsets sent in transactions).
+// aborted records visible to read_committed readers and ignores offsets sent in transactions). With
+// `delivery: 'at-least-once'` it runs the same pipeline with a plain producer (the benchmark's peer).
 //
 //   node test/support/eos_worker.js '{"brokers":[...],"topic":"in","group":"g","journal":"j.log",...}'
 'use strict'
@@ -20,10 +21,11 @@ const CHANNELS = 2
 /** The pipeline every partition runs; the test's reference builds the same one. */
 function pipelineOptions() {
   const model = LstmModel.create({ inputSize: CHANNELS, hiddenSize: config.hiddenSize ?? 8, outputSize: CHANNELS, seed: 11 })
-  return { keyCount: config.keyCount, channels: CHANNELS, window: { size: config.windowSize }, bound: config.bound, maxFill: 3, forecaster: { model, steps: 3 }, anomaly: { window: 6, warmup: 3, threshold: 1.5 } }
+  return { keyCount: config.keyCount, channels: CHANNELS, window: { size: config.windowSize }, bound: config.bound, maxFill: 3, forecaster: { model, mode: 'state' }, anomaly: { window: 6, warmup: 3, threshold: 1.5 } }
 }
 
 const tell = (message) => process.send && process.connected && process.send(message, () => undefined)
+const trace = (what) => process.env.SLUICE_EOS_TRACE && console.error(`eos_worker ${config.incarnation} ${Date.now() % 100000} ${what}`)
 
 /** Appends one JSON line and fsyncs it before the call it records goes on (or after, for commit). */
 function openJournal(file) {
@@ -42,6 +44,7 @@ function journaled(producer, append, incarnation) {
     send: (record) => producer.send(record),
     async transaction() {
       const id = `${incarnation}.${next++}`
+      trace(`transaction ${id}`)
       const transaction = await producer.transaction()
       append({ t: 'begin', id })
       return {
@@ -78,11 +81,14 @@ async function main() {
     await seed.connect()
     await seed.commitOffsets(config.resumeAt.map(({ partition, offset }) => ({ topic: config.topic, partition, offset: String(offset) })))
     await seed.disconnect()
+    trace(`seeded ${JSON.stringify(config.resumeAt)}`)
   }
   const consumer = kafka.consumer(consumerConfig)
+  const exactlyOnce = (config.delivery ?? 'exactly-once') === 'exactly-once'
   // One transactionalId for every incarnation of this worker: a restarted one fences the killed one and aborts its open transaction.
-  const producer = kafka.producer({ kafkaJS: { transactionalId: config.transactionalId, idempotent: true, maxInFlightRequests: 1 } })
+  const producer = kafka.producer({ kafkaJS: exactlyOnce ? { transactionalId: config.transactionalId, idempotent: true, maxInFlightRequests: 1 } : {} })
   await Promise.all([consumer.connect(), producer.connect()])
+  trace('connected')
   await consumer.subscribe({ topic: config.topic })
   const append = config.journal ? openJournal(config.journal) : undefined
   const adapter = new KafkaConsumerAdapter({
@@ -96,9 +102,23 @@ async function main() {
     keyCount: config.keyCount,
     bound: config.bound,
     checkpointInterval: config.checkpointInterval ?? 0,
-    onError: (error) => tell({ type: 'error', kind: error.kind, message: error.message }),
-    onBatch: () => config.progress && tell({ type: 'progress', events: adapter.metrics().events }),
+    onError: (error) => {
+      trace(`error ${error.message}`)
+      tell({ type: 'error', kind: error.kind, message: error.message })
+    },
+    onBatch: () => {
+      const now = Date.now()
+      firstBatchAt ||= now
+      lastBatchAt = now
+    },
   })
+  let firstBatchAt = 0
+  let lastBatchAt = 0
+  const report = () => {
+    const { events, batches, checkpoints, checkpointMs, checkpointBytes } = adapter.metrics()
+    tell({ type: 'progress', events, batches, checkpoints, checkpointMs, checkpointBytes, firstBatchAt, lastBatchAt })
+  }
+  if (config.reportEveryMs) setInterval(report, config.reportEveryMs).unref()
   process.on('message', async (message) => {
     if (message !== 'stop') return
     await adapter.checkpointAll()

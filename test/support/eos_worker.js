@@ -86,7 +86,8 @@ async function main() {
   const consumer = kafka.consumer(consumerConfig)
   const exactlyOnce = (config.delivery ?? 'exactly-once') === 'exactly-once'
   // One transactionalId for every incarnation of this worker: a restarted one fences the killed one and aborts its open transaction.
-  const producer = kafka.producer({ kafkaJS: exactlyOnce ? { transactionalId: config.transactionalId, idempotent: true, maxInFlightRequests: 1 } : {} })
+  // The at-least-once peer gets the same idempotent producer, without transactions.
+  const producer = kafka.producer({ kafkaJS: { ...(exactlyOnce ? { transactionalId: config.transactionalId } : {}), idempotent: true, maxInFlightRequests: 1 } })
   await Promise.all([consumer.connect(), producer.connect()])
   trace('connected')
   await consumer.subscribe({ topic: config.topic })
@@ -115,8 +116,8 @@ async function main() {
   let firstBatchAt = 0
   let lastBatchAt = 0
   const report = () => {
-    const { events, batches, checkpoints, checkpointMs, checkpointBytes } = adapter.metrics()
-    tell({ type: 'progress', events, batches, checkpoints, checkpointMs, checkpointBytes, firstBatchAt, lastBatchAt })
+    const { events, batches, checkpoints, checkpointMs, checkpointBytes, batchLatencyP50, batchLatencyP99 } = adapter.metrics()
+    tell({ type: 'progress', events, batches, checkpoints, checkpointMs, checkpointBytes, batchLatencyP50, batchLatencyP99, firstBatchAt, lastBatchAt })
   }
   if (config.reportEveryMs) setInterval(report, config.reportEveryMs).unref()
   process.on('message', async (message) => {

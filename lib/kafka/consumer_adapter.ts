@@ -51,6 +51,8 @@ export interface BatchConsumer {
   seek?(position: { topic: string; partition: number; offset: string }): unknown
   on?(event: string, listener: (event: { payload: { memberAssignment?: Record<string, number[]> } }) => void): unknown
   events?: { GROUP_JOIN?: string }
+  /** The current assignment (@confluentinc/kafka-javascript, which has no group events): read before each batch. */
+  assignment?(): { topic: string; partition: number }[]
 }
 
 /** The offsets a transaction commits for the consumer group (KafkaJS and @confluentinc/kafka-javascript `sendOffsets`). */
@@ -471,6 +473,7 @@ export class KafkaConsumerAdapter<R> {
     if (batch.messages.length === 0 || payload.isStale?.()) return
     const { topic, partition, messages } = batch
     const first = Number(messages[0]!.offset)
+    if (this.librdkafka) await this.pollAssignment()
     let state = this.partitions.get(`${topic}/${partition}`)
     if (!state || state.nextOffset !== first) state = await this.load(topic, partition, first)
 
@@ -873,6 +876,18 @@ export class KafkaConsumerAdapter<R> {
       }
     }
     this.rebuildTracker()
+  }
+
+  // @confluentinc/kafka-javascript reports no group events: its assignment is read before each batch and
+  // handled like KafkaJS's GROUP_JOIN when it changed (a rebalance happens between batches there).
+  private async pollAssignment(): Promise<void> {
+    const { consumer } = this.options
+    if (typeof consumer.assignment !== 'function') return
+    const ids = consumer.assignment().map(({ topic, partition }) => `${topic}/${partition}`).sort()
+    if (ids.join(',') === [...this.assigned].sort().join(',')) return
+    const byTopic: Record<string, number[]> = {}
+    for (const { topic, partition } of consumer.assignment()) (byTopic[topic] ??= []).push(partition)
+    await this.onAssignment(byTopic)
   }
 
   private inputFor(id: string): number {

@@ -619,7 +619,10 @@ export class KafkaConsumerAdapter<R> {
   private async checkpointDue(now: number): Promise<void> {
     if (this.closed) return
     if (this.delivery === 'exactly-once') {
-      if (this.transaction && (this.checkpointInterval === 0 || now - this.transactionOpenedAt >= this.checkpointInterval)) await this.commitTransaction()
+      if (!this.transaction || (this.checkpointInterval > 0 && now - this.transactionOpenedAt < this.checkpointInterval)) return
+      // The timer commits between batches too: a rebalance since the last batch must abort, not commit.
+      if (this.librdkafka) await this.pollAssignment()
+      if (this.transaction) await this.commitTransaction()
       return
     }
     for (const held of this.partitions.values()) {
@@ -798,7 +801,13 @@ export class KafkaConsumerAdapter<R> {
       this.report(new SluiceKafkaError('transaction', `${call} failed, transaction aborted, partition resumes from its last commit: ${(error as Error).message}`, 'ERR_INVALID_STATE', state.topic, state.partition, state.resumeOffset))
       state.processor.close()
       this.partitions.delete(id)
-      this.options.consumer.seek!({ topic: state.topic, partition: state.partition, offset: String(state.resumeOffset) })
+      // A partition the group took away is not ours to seek: its next owner resumes from the group's offset.
+      if (this.assigned.length > 0 && !this.assigned.includes(id)) continue
+      try {
+        this.options.consumer.seek!({ topic: state.topic, partition: state.partition, offset: String(state.resumeOffset) })
+      } catch (seekError) {
+        this.report(new SluiceKafkaError('transaction', `seek back to the last commit failed: ${(seekError as Error).message}`, 'ERR_INVALID_STATE', state.topic, state.partition, state.resumeOffset))
+      }
     }
     this.rebuildTracker()
   }

@@ -168,6 +168,23 @@ describe('KafkaConsumerAdapter exactly-once (in-memory transactional producer)',
     expectCommittedOnce(broker, events)
   })
 
+  it('a rebalance that takes away a partition with uncommitted results aborts the transaction and seeks the kept partitions back', async () => {
+    const broker = new FakeTransactionBroker()
+    const { adapter, consumer, errors } = setup(broker, tempDir(), 1e9)
+    await adapter.run()
+    consumer.assign([0, 1])
+    await deliverInBatches(consumer, 0, messages.slice(0, 100), [50])
+    await deliverInBatches(consumer, 1, messages.slice(0, 60), [30])
+    consumer.assign([1]) // partition 0 moves to another consumer, which resumes from its last commit (none): its results must not commit
+    await new Promise((resolve) => setTimeout(resolve, 10)) // the assignment is handled on the adapter's queue
+    await adapter.checkpointAll()
+    expect(broker.log).toEqual(['begin', 'abort'])
+    expect(broker.committed).toEqual([])
+    expect(consumer.seeks).toEqual([{ partition: 1, offset: '0' }]) // not the partition that moved away
+    expect(errors.every((e) => e.kind === 'transaction')).toBe(true)
+    expect(adapter.heldPartitions()).toEqual([])
+  })
+
   it('checks its options: a transactional producer, seek(), KafkaJS needs groupId, no idleTimeout yet, a known delivery', () => {
     const base = {
       consumer: new SeekingConsumer(), producer: new FakeTransactionalProducer(new FakeTransactionBroker()), decoder: binaryDecoder({ channels: CHANNELS }),

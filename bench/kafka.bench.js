@@ -7,6 +7,13 @@
 // Bounded: every run stops after its events or --seconds. Needs kcat (apt-get install kcat) and `npm run build:ts`.
 //
 //   node bench/kafka.bench.js [--workers 1,2,4] [--events 400000] [--per-message 100] [--rate 50000] [--seconds 30]
+//
+// --delivery: instead, one worker (test/support/eos_worker.js, @confluentinc/kafka-javascript) runs a
+// PipelineProcessor with an LSTM state step over a 4-partition backlog, exactly-once (a transaction per
+// checkpoint interval) and at-least-once (commitOffsets per checkpoint) in the same run, alternating;
+// events/s from its first to its last batch, checkpoint (snapshot + store + transaction or commit) ms per batch.
+//
+//   node bench/kafka.bench.js --delivery [--events 400000] [--repeat 2] [--checkpoint-interval 200]
 'use strict'
 const { fork, spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -108,8 +115,69 @@ async function waitUntil(condition, ms) {
   return condition()
 }
 
+// One eos_worker per delivery mode over the same kind of backlog (a topic each), alternating modes.
+async function deliveryRuns(brokers, producer) {
+  const { createRequire } = require('node:module')
+  const from = process.env.SLUICE_CONFLUENT_KAFKA_DIR ? path.resolve(process.env.SLUICE_CONFLUENT_KAFKA_DIR) : path.join(__dirname, '..')
+  try {
+    createRequire(path.join(from, 'package.json')).resolve('@confluentinc/kafka-javascript')
+  } catch {
+    console.log(`kafka.bench --delivery: @confluentinc/kafka-javascript not found from ${from} (see .ci/run, or set SLUICE_CONFLUENT_KAFKA_DIR): skipped`)
+    return
+  }
+  const repeat = Number(arg('repeat', 2))
+  const perPartition = Math.floor(totalEvents / PARTITIONS)
+  const rows = []
+  for (let r = 0; r < repeat; r++) {
+    for (const delivery of ['exactly-once', 'at-least-once']) {
+      const topic = `bench-${delivery}-${r}`
+      for (let first = 0; first < perPartition; first += perMessage * 50) {
+        const messages = []
+        for (let p = 0; p < PARTITIONS; p++) {
+          for (let m = first; m < Math.min(first + perMessage * 50, perPartition); m += perMessage) messages.push(batchOf(p, m, Math.min(perMessage, perPartition - m), (i) => i))
+        }
+        await producer.send({ topic, messages })
+      }
+      const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-bench-'))
+      const config = {
+        brokers, topic, group: `${topic}-group`, outputTopic: `${topic}-out`, stateDir, confluentDir: from, delivery, transactionalId: `${topic}-tx`,
+        keyCount: KEYS, windowSize: 1000, bound: 0, checkpointInterval, reportEveryMs: 100,
+      }
+      const child = fork(path.join(__dirname, '..', 'test', 'support', 'eos_worker.js'), [JSON.stringify(config)], { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+      let progress = { events: 0 }
+      child.on('message', (m) => {
+        if (m.type === 'progress') progress = m
+      })
+      const finished = await waitUntil(() => progress.events >= perPartition * PARTITIONS, limitSeconds * 1000)
+      child.kill('SIGKILL')
+      fs.rmSync(stateDir, { recursive: true, force: true })
+      const seconds = (progress.lastBatchAt - progress.firstBatchAt) / 1000
+      rows.push({
+        delivery, events: progress.events, finished, eventsPerSecond: Math.round(progress.events / seconds), batches: progress.batches,
+        checkpoints: progress.checkpoints, checkpointMsPerBatch: +(progress.checkpointMs / progress.batches).toFixed(3),
+        checkpointKBPerBatch: +(progress.checkpointBytes / progress.batches / 1024).toFixed(1),
+        batchMsP50: +progress.batchLatencyP50.toFixed(1), batchMsP99: +progress.batchLatencyP99.toFixed(1),
+      })
+    }
+  }
+  console.log(`\nPipelineProcessor (tumbling 1000, LSTM state step, hidden 8) over librdkafka's mock cluster, one worker, ${PARTITIONS} partitions, ${perMessage} records/message, ${KEYS} keys, checkpoint every ${checkpointInterval} ms, ${os.cpus().length} CPUs`)
+  console.table(rows)
+}
+
 async function main() {
   const { child: kcat, brokers } = await startMock()
+  if (process.argv.includes('--delivery')) {
+    const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })
+    const producer = kafka.producer()
+    await producer.connect()
+    try {
+      await deliveryRuns(brokers, producer)
+    } finally {
+      await producer.disconnect().catch(() => undefined)
+      kcat.kill()
+    }
+    return
+  }
   const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING })
   const producer = kafka.producer()
   await producer.connect()

@@ -8,6 +8,9 @@
 // A consumer that dies leaves the committed offset at its last checkpoint, whose snapshot exists; the
 // next owner restores it and replays from there (results after the last checkpoint may be emitted twice,
 // with identical content and key: output is at-least-once, state is exactly-once).
+// With `delivery: 'exactly-once'` the results, dead letters, checkpoint records and consumed offsets of
+// all partitions ride in one producer transaction that commits once per checkpoint interval: see
+// commitTransaction() and docs/kafka.md#exactly-once-output.
 // A processor that throws is rolled back (last checkpoint + replay of what came since) and its batch
 // retried with backoff, then dead-lettered: see rollBack() and docs/kafka.md#processor-errors.
 import { SluiceError, type SluiceErrorCode } from '../runtime/errors'
@@ -16,6 +19,7 @@ import { WatermarkTracker } from '../windows/watermark_tracker'
 import { ColumnBuilder, type RecordDecoder } from './decoders'
 import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 import type { EventColumns, PartitionProcessor } from './processor'
+import { isLibrdkafkaClient } from './client'
 import type { StateStore } from './state_store'
 
 export interface KafkaMessage {
@@ -26,7 +30,7 @@ export interface KafkaMessage {
 }
 
 export interface EachBatchPayload {
-  /** highWatermark: the partition's log end offset when fetched (KafkaJS gives it), for the consumer lag. */
+  /** highWatermark: the partition's log end offset when fetched (KafkaJS gives it; @confluentinc/kafka-javascript gives '-1001' when unknown), for the consumer lag. */
   batch: { topic: string; partition: number; messages: KafkaMessage[]; highWatermark?: string }
   heartbeat(): Promise<void>
   /** Marks messages up to this offset consumed (the client's fetch position; not a commit). */
@@ -35,13 +39,45 @@ export interface EachBatchPayload {
   isRunning?(): boolean
 }
 
-/** What the adapter needs of a consumer: KafkaJS's and @confluentinc/kafka-javascript's KafkaJS API. */
+/**
+ * What the adapter needs of a consumer: KafkaJS's and @confluentinc/kafka-javascript's KafkaJS API.
+ * With the latter, configure `autoCommit: false` (and `fromBeginning`) in the consumer's `kafkaJS` options:
+ * its `run()` refuses `autoCommit`, and it reports no group events.
+ */
 export interface BatchConsumer {
   run(options: { eachBatch: (payload: EachBatchPayload) => Promise<void>; autoCommit?: boolean; eachBatchAutoResolve?: boolean }): Promise<void>
   commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<unknown>
+  /** Exactly-once: after a failed transaction, consumption goes back to the last committed checkpoint. */
+  seek?(position: { topic: string; partition: number; offset: string }): unknown
   on?(event: string, listener: (event: { payload: { memberAssignment?: Record<string, number[]> } }) => void): unknown
   events?: { GROUP_JOIN?: string }
+  /** The current assignment (@confluentinc/kafka-javascript, which has no group events): read before each batch. */
+  assignment?(): { topic: string; partition: number }[]
 }
+
+/** The offsets a transaction commits for the consumer group (KafkaJS and @confluentinc/kafka-javascript `sendOffsets`). */
+export interface TransactionOffsets {
+  /** KafkaJS names the group. */
+  consumerGroupId?: string
+  /** @confluentinc/kafka-javascript takes the consumer (its group metadata fences zombies, KIP-447). */
+  consumer?: BatchConsumer
+  topics: { topic: string; partitions: { partition: number; offset: string }[] }[]
+}
+
+/** An open producer transaction: what `producer.transaction()` resolves to in both clients. */
+export interface ProducerTransaction extends ResultProducer {
+  sendOffsets(offsets: TransactionOffsets): Promise<unknown>
+  commit(): Promise<unknown>
+  abort(): Promise<unknown>
+}
+
+/** A producer configured with a `transactionalId` (and idempotence, one request in flight). */
+export interface TransactionalProducer extends ResultProducer {
+  transaction(): Promise<ProducerTransaction>
+}
+
+/** at-least-once: results are produced, then the offset is committed (a crash can emit results again). exactly-once: both in one Kafka transaction. */
+export type Delivery = 'at-least-once' | 'exactly-once'
 
 export interface ProducedMessage {
   key?: string | Buffer | null
@@ -53,7 +89,7 @@ export interface ResultProducer {
   send(record: { topic: string; messages: ProducedMessage[] }): Promise<unknown>
 }
 
-export type KafkaErrorKind = 'decode' | 'timestamp' | 'key' | 'snapshot' | 'commit' | 'processor'
+export type KafkaErrorKind = 'decode' | 'timestamp' | 'key' | 'snapshot' | 'commit' | 'processor' | 'transaction'
 
 /** A problem tied to one place in the input: reported through onError; the consumer keeps going. */
 export class SluiceKafkaError extends SluiceError {
@@ -89,7 +125,16 @@ export interface BatchInfo {
 
 export interface KafkaConsumerAdapterOptions<R> {
   consumer: BatchConsumer
-  producer: ResultProducer
+  /** Sends results and dead letters; with `delivery: 'exactly-once'`, a TransactionalProducer. */
+  producer: ResultProducer | TransactionalProducer
+  /**
+   * 'exactly-once': results, dead letters, checkpoint records and consumed offsets commit in one producer
+   * transaction per checkpoint interval (needs a transactional producer, a broker with transactions, and
+   * consumers of the output with isolation level read_committed). Default 'at-least-once'.
+   */
+  delivery?: Delivery
+  /** Exactly-once with KafkaJS: the consumer's group id, for `sendOffsets({ consumerGroupId })`. Not needed with @confluentinc/kafka-javascript. */
+  groupId?: string
   decoder: RecordDecoder
   /** Builds the processor of one partition. */
   processor: (topic: string, partition: number) => PartitionProcessor<R>
@@ -103,7 +148,7 @@ export interface KafkaConsumerAdapterOptions<R> {
   bound?: number
   /** Processing time after which a silent partition is idle: it stops holding back the combined watermark and its own windows follow it. Default Infinity. */
   idleTimeout?: number
-  /** Milliseconds between checkpoints of a partition (snapshot, then commit); 0 checkpoints after every batch. Default 0. */
+  /** Milliseconds between checkpoints of a partition (snapshot, then commit); 0 checkpoints after every batch. Exactly-once: between transaction commits. Default 0. */
   checkpointInterval?: number
   /** Highest partition number + 1 this adapter may see (tracker inputs). Default 1024. */
   maxPartitions?: number
@@ -223,6 +268,8 @@ interface PartitionState<R> {
   /** The last watermark given to the processor by feed(). */
   advancedWatermark: number
   checkpointedOffset: number
+  /** Where consumption resumes if this partition's state is dropped: the offset it was loaded at, then each committed checkpoint's. */
+  resumeOffset: number
   lastCheckpointAt: number
   dirty: boolean
   /** The processor state at the last checkpoint or restore (null: it started empty), and what was applied since. */
@@ -239,6 +286,7 @@ export class KafkaConsumerAdapter<R> {
   readonly keyCount: number
   readonly processorRetries: number
   readonly retryBackoff: number
+  readonly delivery: Delivery
   private readonly options: KafkaConsumerAdapterOptions<R>
   private readonly clock: () => number
   private readonly maxPartitions: number
@@ -257,6 +305,11 @@ export class KafkaConsumerAdapter<R> {
   private assigned: string[] = []
   private started = false
   private timer: ReturnType<typeof setInterval> | undefined
+  /** @confluentinc/kafka-javascript (librdkafka) rather than KafkaJS: see isLibrdkafkaClient(). */
+  private readonly librdkafka: boolean
+  /** Exactly-once: the transaction open since transactionOpenedAt (clock()), holding everything since the last commit. */
+  private transaction: ProducerTransaction | undefined
+  private transactionOpenedAt = 0
 
   constructor(options: KafkaConsumerAdapterOptions<R>) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
@@ -287,6 +340,19 @@ export class KafkaConsumerAdapter<R> {
     this.retryBackoff = expectFinite(options.retryBackoff ?? 50, 'retryBackoff')
     if (this.retryBackoff < 0) throw new SluiceError('retryBackoff must be >= 0', 'ERR_OUT_OF_RANGE')
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
+    this.librdkafka = isLibrdkafkaClient(options.consumer)
+    this.delivery = options.delivery ?? 'at-least-once'
+    if (this.delivery !== 'at-least-once' && this.delivery !== 'exactly-once') throw new SluiceError(`delivery must be 'at-least-once' or 'exactly-once', got ${String(this.delivery)}`, 'ERR_INVALID_ARGUMENT')
+    if (this.delivery === 'exactly-once') {
+      need(options.producer, 'producer (exactly-once: a producer with a transactionalId)', 'transaction')
+      need(options.consumer, 'consumer (exactly-once)', 'seek')
+      if (!this.librdkafka && (typeof options.groupId !== 'string' || options.groupId === '')) {
+        throw new SluiceError("exactly-once with a KafkaJS consumer needs groupId (for sendOffsets({ consumerGroupId }))", 'ERR_INVALID_ARGUMENT')
+      }
+      // An idle partition fires windows without its offset moving: its next checkpoint would rewrite the
+      // snapshot at an offset that is already committed, which a store outside the transaction cannot undo.
+      if (this.idleTimeout !== Infinity) throw new SluiceError('exactly-once does not support idleTimeout yet (idle windows fire without moving the offset)', 'ERR_NOT_SUPPORTED')
+    }
     this.clock = options.clock ?? (() => performance.now())
     this.wallClock = options.wallClock ?? Date.now
     this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys === 'string')
@@ -296,10 +362,13 @@ export class KafkaConsumerAdapter<R> {
   /** Starts consuming (offsets are committed by the adapter). Resolves when the consumer's run() does; call again after reconnecting a crashed consumer. */
   async run(): Promise<void> {
     const { consumer } = this.options
-    const joinEvent = consumer.events?.GROUP_JOIN
+    // @confluentinc/kafka-javascript takes autoCommit in the consumer's config (its run() refuses it) and
+    // has no group events (its `events` getter throws).
+    const runOptions = { ...(this.librdkafka ? {} : { autoCommit: false }), eachBatchAutoResolve: false, eachBatch: (payload: EachBatchPayload) => this.enqueue(() => this.handleBatch(payload)) }
     // run() may be called again after the caller restarted a crashed consumer: listen and tick once.
-    if (this.started) return consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })
+    if (this.started) return consumer.run(runOptions)
     this.started = true
+    const joinEvent = this.librdkafka ? undefined : consumer.events?.GROUP_JOIN
     if (joinEvent && typeof consumer.on === 'function') {
       consumer.on(joinEvent, ({ payload }) => {
         if (payload.memberAssignment) this.enqueue(() => this.onAssignment(payload.memberAssignment!))
@@ -310,7 +379,7 @@ export class KafkaConsumerAdapter<R> {
       this.timer = setInterval(() => void this.enqueue(() => this.checkpointDue(this.clock())).catch(() => undefined), Math.min(this.checkpointInterval, 2 ** 31 - 1))
       this.timer.unref()
     }
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.enqueue(() => this.handleBatch(payload)) })
+    await consumer.run(runOptions)
   }
 
   /** The combined watermark of the partitions held here (idle ones excluded). */
@@ -374,6 +443,10 @@ export class KafkaConsumerAdapter<R> {
   /** Checkpoints every held partition that changed since its last checkpoint (e.g. before a planned stop). */
   checkpointAll(): Promise<void> {
     return this.enqueue(async () => {
+      if (this.delivery === 'exactly-once') {
+        if (this.transaction) await this.commitTransaction()
+        return
+      }
       for (const state of this.partitions.values()) if (state.dirty) await this.checkpoint(state)
     })
   }
@@ -400,6 +473,7 @@ export class KafkaConsumerAdapter<R> {
     if (batch.messages.length === 0 || payload.isStale?.()) return
     const { topic, partition, messages } = batch
     const first = Number(messages[0]!.offset)
+    if (this.librdkafka) await this.pollAssignment()
     let state = this.partitions.get(`${topic}/${partition}`)
     if (!state || state.nextOffset !== first) state = await this.load(topic, partition, first)
 
@@ -455,8 +529,16 @@ export class KafkaConsumerAdapter<R> {
     payload.resolveOffset?.(messages[messages.length - 1]!.offset)
     state.dirty = true
 
-    if (deadLetters.length > 0 && this.options.deadLetterTopic) await this.options.producer.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
-    if (out.length > 0) await this.options.producer.send({ topic: this.options.outputTopic, messages: out })
+    // Exactly-once: every batch rides in the open transaction (its offsets commit with it, output or not).
+    const sink = this.delivery === 'exactly-once' ? await this.openTransaction(topic, partition, first) : this.options.producer
+    try {
+      if (deadLetters.length > 0 && this.options.deadLetterTopic) await sink.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
+      if (out.length > 0) await sink.send({ topic: this.options.outputTopic, messages: out })
+    } catch (error) {
+      if (sink === this.options.producer) throw error
+      await this.failTransaction('send()', error)
+      return
+    }
     this.counters.batches++
     this.counters.events += events.timestamps.length
     this.counters.results += out.length
@@ -465,7 +547,7 @@ export class KafkaConsumerAdapter<R> {
     pc.batches++
     pc.events += events.timestamps.length
     pc.deadLetters += deadLetters.length
-    if (batch.highWatermark !== undefined) pc.highWatermark = Number(batch.highWatermark)
+    if (batch.highWatermark !== undefined && Number(batch.highWatermark) >= 0) pc.highWatermark = Number(batch.highWatermark)
     this.options.onBatch?.({ topic, partition, events, results: out.length, deadLetters: deadLetters.length })
 
     await this.checkpointDue(now)
@@ -536,6 +618,13 @@ export class KafkaConsumerAdapter<R> {
 
   private async checkpointDue(now: number): Promise<void> {
     if (this.closed) return
+    if (this.delivery === 'exactly-once') {
+      if (!this.transaction || (this.checkpointInterval > 0 && now - this.transactionOpenedAt < this.checkpointInterval)) return
+      // The timer commits between batches too: a rebalance since the last batch must abort, not commit.
+      if (this.librdkafka) await this.pollAssignment()
+      if (this.transaction) await this.commitTransaction()
+      return
+    }
     for (const held of this.partitions.values()) {
       if (held.dirty && (this.checkpointInterval === 0 || now - held.lastCheckpointAt >= this.checkpointInterval)) await this.checkpoint(held)
     }
@@ -612,11 +701,22 @@ export class KafkaConsumerAdapter<R> {
   }
 
   private async checkpoint(state: PartitionState<R>): Promise<void> {
-    const { topic, partition, nextOffset } = state
     const started = performance.now()
+    await this.storeSnapshot(state)
+    try {
+      await this.commitCheckpoint(state)
+    } finally {
+      this.countCheckpointTime(state, performance.now() - started)
+    }
+  }
+
+  // Stores the partition's snapshot at its next offset (through the open transaction when the store
+  // writes to Kafka) and makes it the state a roll-back starts from.
+  private async storeSnapshot(state: PartitionState<R>, transaction?: ProducerTransaction): Promise<void> {
+    const { topic, partition, nextOffset } = state
     const processorBytes = state.processor.snapshot()
     const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, processorBytes)
-    await this.options.stateStore.put(topic, partition, nextOffset, bytes)
+    await this.options.stateStore.put(topic, partition, nextOffset, bytes, transaction)
     state.saved = { processorBytes, maxTimestamp: state.maxTimestamp, advancedWatermark: state.advancedWatermark }
     state.replay = []
     state.dirty = false
@@ -627,13 +727,89 @@ export class KafkaConsumerAdapter<R> {
     pc.lastCheckpointBytes = bytes.length
     pc.checkpointBytes += bytes.length
     this.counters.checkpointBytes += bytes.length
+  }
+
+  private countCheckpointTime(state: PartitionState<R>, ms: number): void {
+    state.counters.lastCheckpointMs = ms
+    state.counters.checkpointMs += ms
+    this.counters.checkpointMs += ms
+  }
+
+  // Exactly-once: the transaction that holds everything produced since the last commit; opened by the
+  // first batch after a commit. A client or broker without transactions fails here (KafkaJS against
+  // librdkafka's mock cluster: transaction() cannot find the transaction coordinator).
+  private async openTransaction(topic: string, partition: number, offset: number): Promise<ProducerTransaction> {
+    if (this.transaction) return this.transaction
     try {
-      await this.commitCheckpoint(state)
-    } finally {
-      pc.lastCheckpointMs = performance.now() - started
-      pc.checkpointMs += pc.lastCheckpointMs
-      this.counters.checkpointMs += pc.lastCheckpointMs
+      this.transaction = await (this.options.producer as TransactionalProducer).transaction()
+    } catch (error) {
+      const problem = new SluiceKafkaError('transaction', `producer.transaction() failed, the client or broker cannot do transactions here: ${(error as Error).message}`, 'ERR_NOT_SUPPORTED', topic, partition, offset)
+      this.report(problem)
+      throw problem
     }
+    this.transactionOpenedAt = this.clock()
+    return this.transaction
+  }
+
+  // Exactly-once checkpoint: every partition that changed since the last commit stores its snapshot (the
+  // checkpoint record; a KafkaStateStore writes it into the transaction), the offsets go to the group
+  // through sendOffsets, and the transaction commits: results, dead letters, checkpoints and offsets
+  // become visible together or not at all. A restart resumes at the committed offsets and restores the
+  // snapshots stored at exactly those offsets; snapshots of an aborted transaction sit at later offsets.
+  private async commitTransaction(): Promise<void> {
+    const transaction = this.transaction!
+    const started = performance.now()
+    const changed = [...this.partitions.values()].filter((state) => state.dirty)
+    let call = 'stateStore.put()'
+    try {
+      for (const state of changed) await this.storeSnapshot(state, transaction)
+      const topics = new Map<string, { partition: number; offset: string }[]>()
+      for (const { topic, partition, nextOffset } of changed) {
+        if (!topics.has(topic)) topics.set(topic, [])
+        topics.get(topic)!.push({ partition, offset: String(nextOffset) })
+      }
+      if (topics.size > 0) {
+        call = 'sendOffsets()'
+        const group = this.librdkafka ? { consumer: this.options.consumer } : { consumerGroupId: this.options.groupId }
+        await transaction.sendOffsets({ ...group, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) })
+      }
+      call = 'commit()'
+      await transaction.commit()
+    } catch (error) {
+      await this.failTransaction(call, error)
+      return
+    }
+    this.transaction = undefined
+    const ms = (performance.now() - started) / Math.max(1, changed.length)
+    for (const state of changed) {
+      this.countCheckpointTime(state, ms)
+      const previous = state.checkpointedOffset
+      state.checkpointedOffset = state.nextOffset
+      state.resumeOffset = state.nextOffset
+      if (previous >= 0 && previous !== state.nextOffset) await this.options.stateStore.prune(state.topic, state.partition, previous)
+    }
+  }
+
+  // Exactly-once: a transaction call failed (fenced by a newer producer with the same transactionalId,
+  // a rebalance, the broker): abort what it holds and go back to the last commit. Every held partition is
+  // dropped (the next batch restores its committed snapshot) and the consumer seeks to its committed offset.
+  private async failTransaction(call: string, error: unknown): Promise<void> {
+    const transaction = this.transaction
+    this.transaction = undefined
+    await transaction?.abort().catch(() => undefined)
+    for (const [id, state] of this.partitions) {
+      this.report(new SluiceKafkaError('transaction', `${call} failed, transaction aborted, partition resumes from its last commit: ${(error as Error).message}`, 'ERR_INVALID_STATE', state.topic, state.partition, state.resumeOffset))
+      state.processor.close()
+      this.partitions.delete(id)
+      // A partition the group took away is not ours to seek: its next owner resumes from the group's offset.
+      if (this.assigned.length > 0 && !this.assigned.includes(id)) continue
+      try {
+        this.options.consumer.seek!({ topic: state.topic, partition: state.partition, offset: String(state.resumeOffset) })
+      } catch (seekError) {
+        this.report(new SluiceKafkaError('transaction', `seek back to the last commit failed: ${(seekError as Error).message}`, 'ERR_INVALID_STATE', state.topic, state.partition, state.resumeOffset))
+      }
+    }
+    this.rebuildTracker()
   }
 
   private async commitCheckpoint(state: PartitionState<R>): Promise<void> {
@@ -661,7 +837,7 @@ export class KafkaConsumerAdapter<R> {
     }
     const input = this.inputFor(id)
     const processor = this.options.processor(topic, partition)
-    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, lastCheckpointAt: this.clock(), dirty: false,
+    const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, resumeOffset: offset, lastCheckpointAt: this.clock(), dirty: false,
       saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity,
       counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
     const stored = await this.options.stateStore.get(topic, partition, offset)
@@ -697,6 +873,11 @@ export class KafkaConsumerAdapter<R> {
   // next owner resumes from the last checkpoint) and let assigned ones without data hold the watermark back.
   private async onAssignment(assignment: Record<string, number[]>): Promise<void> {
     this.assigned = Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}/${p}`))
+    // Exactly-once: the open transaction holds results of a partition that moved; its new owner resumes
+    // from the last commit, so they must not commit: abort and go back to the last commit here too.
+    if (this.transaction && [...this.partitions].some(([id, state]) => state.dirty && !this.assigned.includes(id))) {
+      await this.failTransaction('rebalance', new Error('a partition with uncommitted results was revoked'))
+    }
     for (const [id, state] of this.partitions) {
       if (!this.assigned.includes(id)) {
         state.processor.close()
@@ -704,6 +885,18 @@ export class KafkaConsumerAdapter<R> {
       }
     }
     this.rebuildTracker()
+  }
+
+  // @confluentinc/kafka-javascript reports no group events: its assignment is read before each batch and
+  // handled like KafkaJS's GROUP_JOIN when it changed (a rebalance happens between batches there).
+  private async pollAssignment(): Promise<void> {
+    const { consumer } = this.options
+    if (typeof consumer.assignment !== 'function') return
+    const ids = consumer.assignment().map(({ topic, partition }) => `${topic}/${partition}`).sort()
+    if (ids.join(',') === [...this.assigned].sort().join(',')) return
+    const byTopic: Record<string, number[]> = {}
+    for (const { topic, partition } of consumer.assignment()) (byTopic[topic] ??= []).push(partition)
+    await this.onAssignment(byTopic)
   }
 
   private inputFor(id: string): number {

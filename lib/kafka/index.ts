@@ -7,7 +7,7 @@
 export { BATCH_LATENCY_WINDOW, KafkaConsumerAdapter, SluiceKafkaError } from './consumer_adapter'
 export type {
   BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage, KafkaPartitionMetrics,
-  ProducedMessage, ResultContext, ResultProducer,
+  Delivery, ProducedMessage, ProducerTransaction, ResultContext, ResultProducer, TransactionOffsets, TransactionalProducer,
 } from './consumer_adapter'
 export { ColumnBuilder, binaryDecoder, encodeBinaryRecords, jsonDecoder } from './decoders'
 export type { BinaryDecoderOptions, JsonDecoderOptions, MessageValue, RecordDecoder } from './decoders'

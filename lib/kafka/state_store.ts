@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { SluiceError } from '../runtime/errors'
+import { isLibrdkafkaClient } from './client'
 
 export interface StoredSnapshot {
   offset: number
@@ -12,7 +13,11 @@ export interface StoredSnapshot {
 }
 
 export interface StateStore {
-  put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void>
+  /**
+   * Stores the snapshot at `offset`. Exactly-once delivery passes the open producer transaction: a store that
+   * writes to Kafka writes through it, so the checkpoint record commits (or aborts) with the results and offsets.
+   */
+  put(topic: string, partition: number, offset: number, bytes: Uint8Array, transaction?: { send(record: { topic: string; messages: { key: string; value: Buffer | null }[] }): Promise<unknown> }): Promise<void>
   /** The snapshot with the greatest offset ≤ `atOrBefore`, if any. */
   get(topic: string, partition: number, atOrBefore: number): Promise<StoredSnapshot | undefined>
   /** Forgets the partition's snapshots below `keepFrom`. */
@@ -92,7 +97,7 @@ export interface StateTopicClients {
   producer: { send(record: { topic: string; messages: { key: string; value: Buffer | null }[] }): Promise<unknown> }
   /** A consumer of its own (its own group id): the store reads the state topic from the beginning. */
   consumer: {
-    subscribe(options: { topic: string; fromBeginning: boolean }): Promise<unknown>
+    subscribe(options: { topic: string; fromBeginning?: boolean }): Promise<unknown>
     run(options: { eachMessage: (payload: { partition: number; message: { offset: string; key: Buffer | null; value: Buffer | null } }) => Promise<void> }): Promise<unknown>
   }
   /** For the state topic's end offsets: get() waits until the store has read up to them. */
@@ -120,8 +125,8 @@ export class KafkaStateStore implements StateStore {
     this.timeoutMs = options.timeoutMs ?? 30_000
   }
 
-  async put(topic: string, partition: number, offset: number, bytes: Uint8Array): Promise<void> {
-    await this.clients.producer.send({ topic: this.topic, messages: [{ key: `${topic}/${partition}/${offset}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }] })
+  async put(topic: string, partition: number, offset: number, bytes: Uint8Array, transaction?: StateTopicClients['producer']): Promise<void> {
+    await (transaction ?? this.clients.producer).send({ topic: this.topic, messages: [{ key: `${topic}/${partition}/${offset}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }] })
     this.remember(`${topic}/${partition}/${offset}`, bytes)
   }
 
@@ -154,7 +159,9 @@ export class KafkaStateStore implements StateStore {
 
   private start(): Promise<void> {
     this.started ??= (async () => {
-      await this.clients.consumer.subscribe({ topic: this.topic, fromBeginning: true })
+      // @confluentinc/kafka-javascript refuses fromBeginning here: configure its consumer with kafkaJS.fromBeginning.
+      const consumer = this.clients.consumer
+      await consumer.subscribe(isLibrdkafkaClient(consumer) ? { topic: this.topic } : { topic: this.topic, fromBeginning: true })
       await this.clients.consumer.run({
         eachMessage: async ({ partition, message }) => {
           if (message.key) this.remember(message.key.toString('utf8'), message.value ? new Uint8Array(message.value) : null)

@@ -260,6 +260,10 @@ export interface NativeLstmTrainer extends NativeHandle {
 export interface NativePipelineOptions {
   inputs: number
   keyCount: number
+  /** A key space: 'string' | 'bigint' | 'bigint64' | 'bytes' (absent: dense ids), its maxKeys and keyTtl. */
+  keys?: string
+  maxKeys?: number
+  keyTtl?: number
   channels: number
   size: number
   slide: number
@@ -299,7 +303,17 @@ export interface NativePipelineMetrics {
   latencyMaxMs: number
   latencyLastMs: number
   watermark: number
+  /** Interned keys live now and freed so far (0 for dense ids). */
+  liveKeys: number
+  expiredKeys: number
+  /** Keys the per-key state has room for now. */
+  keyCapacity: number
+  /** Native bytes held (capacities). */
+  memoryBytes: number
 }
+
+/** Keys of a pipeline with a key space, as process() takes them: ids of live keys, 64-bit ids or packed bytes. */
+export type NativePipelineKeys = Uint32Array | BigInt64Array | BigUint64Array | NativePackedKeys
 
 /**
  * A pass returns the result batch's columns in one ArrayBuffer (native/core/pipeline's ResultLayout) and
@@ -308,11 +322,20 @@ export interface NativePipelineMetrics {
  * the inputs; the object is busy (ERR_INVALID_STATE) until it settles.
  */
 export interface NativePipeline extends NativeSnapshotHandle {
-  process(input: number, timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
-  processAsync(input: number, timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
+  process(input: number, timestamps: Float64Array, keys: NativePipelineKeys | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
+  processAsync(input: number, timestamps: Float64Array, keys: NativePipelineKeys | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   advanceTo(watermark: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
   advanceToAsync(watermark: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   finish(modelOpen: boolean, status: Float64Array): ArrayBuffer
   finishAsync(modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   metrics(): NativePipelineMetrics
+  /** Key space only: ids of keys (new ones added, all or nothing). */
+  intern(keys: BigInt64Array | BigUint64Array | NativePackedKeys, ids: Uint32Array): void
+  /** Forgets the last intern()'s new keys unless a batch used them; whether it did. */
+  undoIntern(): boolean
+  expire(keys: NativePipelineKeys): number
+  /** Ids freed by the last process / advanceTo / finish (keyTtl) or expire(). */
+  expired(): Uint32Array
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
+  liveIds(): Uint32Array
 }

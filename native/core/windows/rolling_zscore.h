@@ -29,6 +29,11 @@ class RollingZScore {
   // NaN), then records them unless flagged (and excludeFlagged). key < keyCount (the caller checks).
   double ScoreAndUpdate(uint32_t key, const double* values);
   void ResetKey(uint32_t key);
+  // Exactly keyCount keys: new keys start empty, keys beyond are dropped (an owner whose key space grows and
+  // shrinks, such as the Pipeline's).
+  void Resize(size_t keyCount);
+  // Whether the key has recorded values (a key that was reset, or never scored, has none).
+  bool Holds(uint32_t key) const;
   const RollingZScoreOptions& options() const { return options_; }
 
   // State as snapshot arrays; Read checks every head and fill (ERR_MALFORMED_DATA naming the field) and

@@ -13,6 +13,7 @@
 import { SluiceError, type SluiceErrorCode } from '../runtime/errors'
 import { expectFinite, expectInteger } from '../runtime/validate'
 import { WatermarkTracker } from '../windows/watermark_tracker'
+import type { PackedKeys } from '../keys/key_column'
 import { ColumnBuilder, type RecordDecoder } from './decoders'
 import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 import type { EventColumns, PartitionProcessor } from './processor'
@@ -289,7 +290,7 @@ export class KafkaConsumerAdapter<R> {
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
     this.clock = options.clock ?? (() => performance.now())
     this.wallClock = options.wallClock ?? Date.now
-    this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys === 'string')
+    this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys ?? 'dense')
     this.tracker = this.newTracker()
   }
 
@@ -407,7 +408,7 @@ export class KafkaConsumerAdapter<R> {
     // backoff; after the retries the batch's messages are dead-lettered and the partition moves on.
     const now = this.clock()
     const started = performance.now()
-    const deadLetters = this.decode(topic, partition, messages, true)
+    const deadLetters = this.decode(state, messages, true)
     let events = this.columns.view()
     const out: ProducedMessage[] = []
     let failed = false
@@ -417,7 +418,7 @@ export class KafkaConsumerAdapter<R> {
           // Inside the try: a processor that still fails while replaying counts as a failed attempt.
           this.rollBack(state)
           // The replay went through the shared columns: decode this batch again (its bad records were reported already).
-          this.decode(topic, partition, messages, false)
+          this.decode(state, messages, false)
           events = this.columns.view()
         }
         this.feed(state, events, out)
@@ -477,11 +478,18 @@ export class KafkaConsumerAdapter<R> {
 
   // Decodes a batch into the shared columns, leaving out any message that fails or yields a bad timestamp
   // or key; returns their dead letters (reported only when `report`: a replay decodes messages again).
-  private decode(topic: string, partition: number, messages: KafkaMessage[], report: boolean): ProducedMessage[] {
+  // Interned keys under a maxKeys limit: a message whose new keys (not held by the processor, nor brought
+  // by an earlier message of the batch) would pass it is left out too, so the processor never refuses the
+  // batch. The decision depends only on the processor's state before the batch, so a replay makes it again;
+  // keys expiring during the batch only make room.
+  private decode(state: PartitionState<R>, messages: KafkaMessage[], report: boolean): ProducedMessage[] {
+    const { topic, partition, processor } = state
     const columns = this.columns
     columns.clear()
     this.messageEnds.length = 0
     const deadLetters: ProducedMessage[] = []
+    const room = columns.keyKind !== 'dense' && processor.held ? (processor.keyRoom?.() ?? Infinity) : Infinity
+    const admitted = new Set<string>()
     for (const message of messages) {
       const before = columns.length
       let problem: SluiceKafkaError | undefined
@@ -494,8 +502,16 @@ export class KafkaConsumerAdapter<R> {
       for (let i = before; i < columns.length && !problem; i++) {
         if (!Number.isFinite(columns.timestamps[i]!)) {
           problem = new SluiceKafkaError('timestamp', `event ${i - before} has timestamp ${columns.timestamps[i]} (must be finite)`, 'ERR_INVALID_ARGUMENT', topic, partition, offset)
-        } else if (!columns.stringKeys && columns.keys[i]! >= this.keyCount) {
+        } else if (columns.keyKind === 'dense' && columns.keys[i]! >= this.keyCount) {
           problem = new SluiceKafkaError('key', `event ${i - before} has key ${columns.keys[i]} (keyCount ${this.keyCount})`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
+        }
+      }
+      if (!problem && room !== Infinity && columns.length > before) {
+        const fresh = this.newKeys(processor, before, admitted)
+        if (admitted.size + fresh.size > room) {
+          problem = new SluiceKafkaError('key', `message brings ${fresh.size} new key(s) where ${Math.max(0, room - admitted.size)} more fit (the processor's maxKeys)`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
+        } else {
+          for (const key of fresh) admitted.add(key)
         }
       }
       if (problem) {
@@ -509,6 +525,20 @@ export class KafkaConsumerAdapter<R> {
       }
     }
     return deadLetters
+  }
+
+  // The distinct keys of the events from `before` on that the processor does not hold and that `admitted`
+  // lacks (byte keys as latin1 strings: one character per byte).
+  private newKeys(processor: PartitionProcessor<R>, before: number, admitted: Set<string>): Set<string> {
+    const keys = this.columns.keysOf(before, this.columns.length) as string[] | PackedKeys
+    const held = processor.held!(keys)
+    const fresh = new Set<string>()
+    for (let i = 0; i < held.length; i++) {
+      if (held[i]) continue
+      const key = Array.isArray(keys) ? keys[i]! : Buffer.from(keys.bytes.buffer, keys.bytes.byteOffset + keys.offsets[i]!, keys.offsets[i + 1]! - keys.offsets[i]!).toString('latin1')
+      if (!admitted.has(key)) fresh.add(key)
+    }
+    return fresh
   }
 
   // Puts a partition's processor back where it was before the current batch: a new processor restored
@@ -527,7 +557,7 @@ export class KafkaConsumerAdapter<R> {
       if ('idleWatermark' in step) {
         state.processor.advanceWatermark(step.idleWatermark)
       } else {
-        this.decode(state.topic, state.partition, step.messages, false)
+        this.decode(state, step.messages, false)
         this.feed(state, this.columns.view(), dropped)
         dropped.length = 0
       }
@@ -552,7 +582,7 @@ export class KafkaConsumerAdapter<R> {
     const channels = this.columns.channels
     const push = (from: number, to: number) => {
       if (to > from) {
-        const keys = Array.isArray(events.keys) ? events.keys.slice(from, to) : events.keys.subarray(from, to)
+        const keys = this.columns.keysOf(from, to)
         state.processor.push({ timestamps: timestamps.subarray(from, to), keys, values: events.values.subarray(from * channels, to * channels) })
       }
     }
@@ -757,6 +787,11 @@ export class KafkaConsumerAdapter<R> {
 }
 
 function defaultEncodeResult(result: unknown, context: ResultContext): ProducedMessage {
+  // Byte keys (Uint8Array) travel as base64 strings, marked keyEncoding: 'base64'.
+  if (result && typeof result === 'object' && (result as { key?: unknown }).key instanceof Uint8Array) {
+    const bytes = (result as { key: Uint8Array }).key
+    result = { ...(result as object), key: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), keyEncoding: 'base64' }
+  }
   const r = result as { key?: unknown; start?: unknown; end?: unknown }
   const suffix = r && typeof r === 'object' && 'start' in r ? `/${r.key}/${r.start}/${r.end}` : ''
   return { key: `${context.topic}/${context.partition}${suffix}`, value: JSON.stringify({ topic: context.topic, partition: context.partition, watermark: context.watermark, ...(result as object) }) }

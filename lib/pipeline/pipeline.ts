@@ -489,6 +489,23 @@ export class Pipeline {
     return this.core.keysOf(checked) as KeyValues
   }
 
+  /** For each key (of the pipeline's kind): 1 when the pipeline holds it now (a live key), else 0. Adds
+   * nothing. With maxKeys, a batch fits when its keys not held are at most maxKeys − metrics().liveKeys. */
+  held(keys: KeyColumn): Uint8Array {
+    this.open()
+    if (this.keyKind === 'dense') throw new SluiceError('held() needs interned keys (the `keys` option)', 'ERR_INVALID_ARGUMENT')
+    const n = Array.isArray(keys) || ArrayBuffer.isView(keys) ? (keys as ArrayLike<unknown>).length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
+    const column = expectKeyColumn(keys, this.keyKind, n)
+    const out = new Uint8Array(n)
+    if (this.strings) {
+      const names = column as readonly string[]
+      for (let i = 0; i < n; i++) out[i] = this.strings.idOf(names[i]!) === undefined ? 0 : 1
+    } else {
+      this.core.held(column as Exclude<NativePipelineKeys, Uint32Array>, out)
+    }
+    return out
+  }
+
   /**
    * Frees keys now, with everything they hold (open windows are dropped, not fired; rows state, pending
    * forecast, residual statistics, LSTM state, the dictionary entry); their ids are reused and a key that

@@ -141,6 +141,8 @@ export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   expire(keys: Uint32Array | BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }): number
   expired(): Uint32Array
   keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }
+  /** held[i] = 1 when key i is live (adds nothing). */
+  held(keys: BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }, held: Uint8Array): void
   liveIds(): Uint32Array
   /** advance, flush: the windows that fired, staged for readFired. */
   advance(watermark: number): number
@@ -337,5 +339,7 @@ export interface NativePipeline extends NativeSnapshotHandle {
   /** Ids freed by the last process / advanceTo / finish (keyTtl) or expire(). */
   expired(): Uint32Array
   keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
+  /** held[i] = 1 when key i is live (adds nothing). */
+  held(keys: BigInt64Array | BigUint64Array | NativePackedKeys, held: Uint8Array): void
   liveIds(): Uint32Array
 }

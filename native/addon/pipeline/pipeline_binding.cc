@@ -210,6 +210,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
                               InstanceMethod("expire", &PipelineBinding::Expire),
                               InstanceMethod("expired", &PipelineBinding::Expired),
                               InstanceMethod("keysOf", &PipelineBinding::KeysOf),
+                              InstanceMethod("held", &PipelineBinding::Held),
                               InstanceMethod("liveIds", &PipelineBinding::LiveIds)});
   }
 
@@ -439,6 +440,17 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     if (!core.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "keysOf() needs interned keys (the `keys` option)");
     const StableColumn<uint32_t> ids(env, info[0], "ids");  // checked live, then read: one read each
     return KeysOfIds(env, core.keySpace()->dictionary(), ids.span());
+  }
+
+  // held(keys, out): out[i] = 1 when key i (64-bit ids or { bytes, offsets }) is live, else 0.
+  Napi::Value Held(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PipelineCore& core = Ready(env);
+    if (!core.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "held() needs interned keys (the `keys` option)");
+    const KeyColumn keys(env, info[0], "keys");
+    const auto held = ToSpan<uint8_t>(env, info[1], "held");
+    TranslateErrors(env, [&] { HeldKeys(core.keySpace()->dictionary(), keys.batch(), held); });
+    return env.Undefined();
   }
 
   // liveIds() → Uint32Array: every live key's id, ascending (to rebuild lib's string map after a restore).

@@ -247,8 +247,9 @@ export class KafkaConsumerAdapter<R> {
   private readonly inputs = new Map<string, number>()
   private tracker: WatermarkTracker
   private readonly columns: ColumnBuilder
-  /** Row where each decoded message of the current batch ends. */
+  /** Row where each decoded message of the current batch ends, and its offset. */
   private readonly messageEnds: number[] = []
+  private readonly decodedOffsets: number[] = []
   private queue: Promise<void> = Promise.resolve()
   private readonly counters = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0, checkpointBytes: 0, checkpointMs: 0 }
   private readonly latency = new RecentSamples()
@@ -411,6 +412,7 @@ export class KafkaConsumerAdapter<R> {
     const deadLetters = this.decode(state, messages, true)
     let events = this.columns.view()
     const out: ProducedMessage[] = []
+    const refused: number[] = []  // messages left out for their keys (maxKeys), by index among the decoded
     let failed = false
     for (let attempt = 0; ; attempt++) {
       try {
@@ -421,7 +423,8 @@ export class KafkaConsumerAdapter<R> {
           this.decode(state, messages, false)
           events = this.columns.view()
         }
-        this.feed(state, events, out)
+        refused.length = 0
+        this.feed(state, events, out, refused)
         break
       } catch (error) {
         out.length = 0
@@ -446,7 +449,11 @@ export class KafkaConsumerAdapter<R> {
     if (failed) {
       this.columns.clear()
       events = this.columns.view()
-    } else {
+    } else if (refused.length > 0) {
+      this.refuseMessages(state, messages, refused, deadLetters)
+      events = this.columns.view()
+    }
+    if (!failed) {
       state.replay.push({ messages })
       state.counters.results += out.length
     }
@@ -478,18 +485,13 @@ export class KafkaConsumerAdapter<R> {
 
   // Decodes a batch into the shared columns, leaving out any message that fails or yields a bad timestamp
   // or key; returns their dead letters (reported only when `report`: a replay decodes messages again).
-  // Interned keys under a maxKeys limit: a message whose new keys (not held by the processor, nor brought
-  // by an earlier message of the batch) would pass it is left out too, so the processor never refuses the
-  // batch. The decision depends only on the processor's state before the batch, so a replay makes it again;
-  // keys expiring during the batch only make room.
   private decode(state: PartitionState<R>, messages: KafkaMessage[], report: boolean): ProducedMessage[] {
-    const { topic, partition, processor } = state
+    const { topic, partition } = state
     const columns = this.columns
     columns.clear()
     this.messageEnds.length = 0
+    this.decodedOffsets.length = 0
     const deadLetters: ProducedMessage[] = []
-    const room = columns.keyKind !== 'dense' && processor.held ? (processor.keyRoom?.() ?? Infinity) : Infinity
-    const admitted = new Set<string>()
     for (const message of messages) {
       const before = columns.length
       let problem: SluiceKafkaError | undefined
@@ -506,14 +508,7 @@ export class KafkaConsumerAdapter<R> {
           problem = new SluiceKafkaError('key', `event ${i - before} has key ${columns.keys[i]} (keyCount ${this.keyCount})`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
         }
       }
-      if (!problem && room !== Infinity && columns.length > before) {
-        const fresh = this.newKeys(processor, before, admitted)
-        if (admitted.size + fresh.size > room) {
-          problem = new SluiceKafkaError('key', `message brings ${fresh.size} new key(s) where ${Math.max(0, room - admitted.size)} more fit (the processor's maxKeys)`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
-        } else {
-          for (const key of fresh) admitted.add(key)
-        }
-      }
+
       if (problem) {
         columns.length = before
         if (report) {
@@ -522,23 +517,77 @@ export class KafkaConsumerAdapter<R> {
         }
       } else {
         this.messageEnds.push(columns.length)
+        this.decodedOffsets.push(offset)
       }
     }
     return deadLetters
   }
 
-  // The distinct keys of the events from `before` on that the processor does not hold and that `admitted`
-  // lacks (byte keys as latin1 strings: one character per byte).
-  private newKeys(processor: PartitionProcessor<R>, before: number, admitted: Set<string>): Set<string> {
-    const keys = this.columns.keysOf(before, this.columns.length) as string[] | PackedKeys
+  // The messages feedAdmitting() left out: reported and dead-lettered (kind 'key'), their events dropped
+  // from the columns (they are not counted, nor observed by the tracker).
+  private refuseMessages(state: PartitionState<R>, messages: KafkaMessage[], refused: number[], deadLetters: ProducedMessage[]): void {
+    const decoded = this.decodedOffsets
+    for (let j = refused.length - 1; j >= 0; j--) {
+      const m = refused[j]!
+      const from = m === 0 ? 0 : this.messageEnds[m - 1]!, to = this.messageEnds[m]!
+      this.columns.drop(from, to)
+      const offset = decoded[m]!
+      const problem = new SluiceKafkaError('key', `message brings keys beyond the processor's maxKeys (${to - from} events)`, 'ERR_OUT_OF_RANGE', state.topic, state.partition, offset)
+      this.report(problem)
+      const message = messages.find((msg) => Number(msg.offset) === offset)!
+      deadLetters.push(this.deadLetter(message, problem, offset))
+    }
+    deadLetters.sort((a, b) => Number(a.headers!['sluice-offset']) - Number(b.headers!['sluice-offset']))
+  }
+
+  // How many distinct keys of `keys` the processor does not hold (byte keys compared as latin1 strings:
+  // one character per byte).
+  private static newKeyCount(processor: PartitionProcessor<unknown>, keys: string[] | PackedKeys): number {
     const held = processor.held!(keys)
     const fresh = new Set<string>()
     for (let i = 0; i < held.length; i++) {
       if (held[i]) continue
-      const key = Array.isArray(keys) ? keys[i]! : Buffer.from(keys.bytes.buffer, keys.bytes.byteOffset + keys.offsets[i]!, keys.offsets[i + 1]! - keys.offsets[i]!).toString('latin1')
-      if (!admitted.has(key)) fresh.add(key)
+      fresh.add(Array.isArray(keys) ? keys[i]! : Buffer.from(keys.bytes.buffer, keys.bytes.byteOffset + keys.offsets[i]!, keys.offsets[i + 1]! - keys.offsets[i]!).toString('latin1'))
     }
-    return fresh
+    return fresh.size
+  }
+
+  // feed() for a processor with a maxKeys limit on interned keys: message by message, each after the
+  // watermark it saw (so keys that keyTtl frees make room first), a message whose new keys do not fit is
+  // left out (its index goes to `refused`) instead of a push that would refuse the whole batch. Exact per
+  // message, so what is refused does not depend on how the client cut the partition into batches; a
+  // refused message's timestamps do not move the watermark (as if it had never come).
+  private feedAdmitting(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[], refused: number[]): void {
+    const { timestamps } = events
+    const channels = this.columns.channels
+    let max = state.maxTimestamp
+    let advanced = state.advancedWatermark
+    let from = 0
+    for (let m = 0; m < this.messageEnds.length; m++) {
+      const to = this.messageEnds[m]!
+      const seen = max - this.bound - 1
+      if (seen > advanced) {
+        this.emit(state, state.processor.advanceWatermark(seen), out)
+        advanced = seen
+      }
+      if (to > from) {
+        const keys = this.columns.keysOf(from, to) as string[] | PackedKeys
+        if (KafkaConsumerAdapter.newKeyCount(state.processor, keys) > state.processor.keyRoom!()) {
+          refused.push(m)
+        } else {
+          state.processor.push({ timestamps: timestamps.subarray(from, to), keys, values: events.values.subarray(from * channels, to * channels) })
+          for (let i = from; i < to; i++) if (timestamps[i]! > max) max = timestamps[i]!
+        }
+      }
+      from = to
+    }
+    state.maxTimestamp = max
+    const watermark = max - this.bound - 1
+    if (watermark > advanced) {
+      this.emit(state, state.processor.advanceWatermark(watermark), out)
+      advanced = watermark
+    }
+    state.advancedWatermark = advanced
   }
 
   // Puts a partition's processor back where it was before the current batch: a new processor restored
@@ -576,7 +625,12 @@ export class KafkaConsumerAdapter<R> {
   // messages and then advancing once gives the same windows unless an event is at or below the
   // watermark its message saw (late, or an update of a fired window): cut the run there. Also cut every
   // `watermarkStride` of event time, which keeps the processor's open windows within its horizon.
-  private feed(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[]): void {
+  private feed(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[], refused: number[] = []): void {
+    const p = state.processor
+    if (this.columns.keyKind !== 'dense' && p.held && p.keyRoom && p.keyRoom() !== Infinity) {
+      this.feedAdmitting(state, events, out, refused)
+      return
+    }
     const { timestamps } = events
     const stride = state.processor.watermarkStride ?? Infinity
     const channels = this.columns.channels

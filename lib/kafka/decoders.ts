@@ -84,6 +84,22 @@ export class ColumnBuilder {
     this.length = 0
   }
 
+  /** Removes events [from, to), moving the later ones down. */
+  drop(from: number, to: number): void {
+    const n = this.length, gone = to - from, C = this.channels
+    if (gone <= 0) return
+    this.timestamps.copyWithin(from, to, n)
+    this.keys.copyWithin(from, to, n)
+    this.values.copyWithin(from * C, to * C, n * C)
+    if (this.keyKind === 'string') this.names.splice(from, gone)
+    if (this.keyKind === 'bytes') {
+      const o = this.keyOffsets, bytes = o[to]! - o[from]!
+      this.keyBytes.copyWithin(o[from]!, o[to]!, o[n]!)
+      for (let i = to; i <= n; i++) o[i - gone] = o[i]! - bytes
+    }
+    this.length = n - gone
+  }
+
   /** Views of the filled part (valid until the next append/reserve); string keys as an array of their own. */
   view(): { timestamps: Float64Array; keys: Uint32Array | string[] | PackedKeys; values: Float64Array } {
     const n = this.length

@@ -273,6 +273,40 @@ describe.skipIf(skipReason !== undefined)('sluice/kafka with a Kafka-protocol br
     expect(errors.map((e) => e.kind)).toEqual(refused.map(() => 'key'))
   })
 
+  it('examples/kafka-consumer.js keyed by the message keys (keys: \'message\'): the windows of a Map-keyed recomputation', async () => {
+    const topic = name('example-keys')
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-example-'))
+    onTestFinished(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+    const hosts = ['web-01', 'db-é', '日本', 'cache']
+    const messages: { partition: number; key: string; value: Buffer }[] = []
+    const want = new Map<string, { key: string; count: number; sum: number }>()
+    for (let i = 0; i < 200; i++) {
+      const key = hosts[(i * 3) % hosts.length]!, partition = i % 2, t = i * 7
+      messages.push({ partition, key, value: Buffer.from(JSON.stringify({ timestamp: t, values: [i, 1] })) })
+      const id = `${topic}/${partition}/${key}/${Math.floor(t / SIZE) * SIZE}/${Math.floor(t / SIZE) * SIZE + SIZE}`
+      const w = want.get(id) ?? { key, count: 0, sum: 0 }
+      w.count++
+      w.sum += i
+      want.set(id, w)
+    }
+    // Closed by each partition's final watermark (its max timestamp − 1, bound 0).
+    const last = [0, 1].map((p) => Math.max(...messages.filter((m) => m.partition === p).map((m) => JSON.parse(m.value.toString()).timestamp as number)))
+    const closed = [...want].filter(([id]) => Number(id.split('/').at(-1)) - 1 <= last[Number(id.split('/')[1])]! - 1)
+    await producer.send({ topic, messages })
+    const child = fork(path.join(repoRoot, 'examples', 'kafka-consumer.js'), [JSON.stringify({
+      brokers: cluster.brokers, topic, group: name('group'), outputTopic: `${topic}-out`, stateDir, keys: 'message',
+      channels: 2, window: { type: 'tumbling', size: SIZE }, aggregates: ['count', 'sum'], reportEveryMs: 0,
+    })], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    onTestFinished(() => void child.kill('SIGKILL'))
+    const got = await collectTopic(cluster.brokers, `${topic}-out`, (byKey) => byKey.size >= closed.length)
+    expect(closed.length).toBeGreaterThan(20)
+    expect(new Set(got.keys())).toEqual(new Set(closed.map(([id]) => id)))
+    for (const [id, w] of closed) {
+      const r = JSON.parse(got.get(id)![0]!.value.toString()) as { key: string; count: number; values: number[] }
+      expect({ key: r.key, count: r.count, sum: r.values[1] }, id).toEqual(w)
+    }
+  })
+
   it('KafkaStateStore carries the partitions from one consumer to the next through a state topic; a fresh store reads them back, pruned ones are gone', async () => {
     const topic = name('statetopic')
     const stateTopic = `${topic}-state`

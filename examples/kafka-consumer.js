@@ -5,11 +5,19 @@
 //
 //   node examples/kafka-consumer.js '{"brokers":["127.0.0.1:9092"],"topic":"events","group":"sluice"}'
 //
-// Records are binary {timestamp f64, key u32, values f64×channels} little-endian (sluice/kafka's
-// binaryDecoder). bench/kafka.bench.js starts a loopback mock cluster and N of these workers.
+// Keys (`keys` in the config):
+//   'dense' (default): binary records {timestamp f64, key u32, values f64×channels} little-endian
+//     (sluice/kafka's binaryDecoder), ids below keyCount; what bench/kafka.bench.js produces;
+//   'bytes': binary records with a length-prefixed byte key {timestamp f64, key length u16, key bytes,
+//     values} (binaryDecoder({ keys: 'bytes' }), encodeByteKeyRecords): host names, device ids, any bytes;
+//   'message': JSON records {"timestamp", "values"} keyed by the Kafka message key (a string, e.g. the
+//     host that sent them; jsonDecoder({ keys: 'string', keyFromMessage: true })).
+// With interned keys nobody counts them in advance: the key space grows; maxKeys caps the live keys (a
+// message that brings one more is dead-lettered) and keyTtl frees keys idle that long in event time.
+// bench/kafka.bench.js starts a loopback mock cluster and N of these workers.
 'use strict'
 const { Kafka, logLevel } = require('kafkajs')
-const { KafkaConsumerAdapter, WindowProcessor, FileStateStore, binaryDecoder } = require('sluice/kafka')
+const { KafkaConsumerAdapter, WindowProcessor, FileStateStore, binaryDecoder, jsonDecoder } = require('sluice/kafka')
 
 const config = {
   topic: 'events',
@@ -18,7 +26,10 @@ const config = {
   deadLetterTopic: 'events-dead-letters',
   stateDir: './sluice-state',
   channels: 2,
-  keyCount: 64,
+  keys: 'dense', // or 'bytes' or 'message' (see above)
+  keyCount: 64, // dense ids only
+  maxKeys: undefined, // interned keys: the most live keys (default 2^28)
+  keyTtl: 60_000, // interned keys: free a key after this much event time without events
   window: { type: 'tumbling', size: 1000 },
   aggregates: ['count', 'sum', 'min', 'max'],
   bound: 0,
@@ -51,15 +62,21 @@ async function main() {
   const latencies = []
   let firstBatchAt = 0
   let lastBatchAt = 0
+  const dense = config.keys === 'dense'
+  const decoder = dense ? binaryDecoder({ channels: config.channels })
+    : config.keys === 'bytes' ? binaryDecoder({ channels: config.channels, keys: 'bytes' })
+      : jsonDecoder({ channels: config.channels, keys: 'string', keyFromMessage: true })
+  const keyOptions = dense ? { keyCount: config.keyCount }
+    : { keys: config.keys === 'bytes' ? 'bytes' : 'string', maxKeys: config.maxKeys, keyTtl: config.keyTtl }
   const adapter = new KafkaConsumerAdapter({
     consumer,
     producer,
-    decoder: binaryDecoder({ channels: config.channels }),
-    processor: () => new WindowProcessor({ ...config.window, keyCount: config.keyCount, channels: config.channels, aggregates: config.aggregates }),
+    decoder,
+    processor: () => new WindowProcessor({ ...config.window, ...keyOptions, channels: config.channels, aggregates: config.aggregates }),
     stateStore: new FileStateStore(config.stateDir),
     outputTopic: config.outputTopic,
     deadLetterTopic: config.deadLetterTopic,
-    keyCount: config.keyCount,
+    ...(dense && { keyCount: config.keyCount }),
     bound: config.bound,
     checkpointInterval: config.checkpointInterval,
     onError: (error) => tell({ type: 'error', kind: error.kind, code: error.code, topic: error.topic, partition: error.partition, offset: error.offset, message: error.message }),

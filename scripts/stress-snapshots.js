@@ -15,6 +15,7 @@ const path = require('node:path')
 const { crc32 } = require('node:zlib')
 
 const sluice = require(path.join(__dirname, '..', 'dist'))
+const { openSnapshot, sealSnapshot } = require(path.join(__dirname, '..', 'dist', 'runtime', 'snapshot_envelope'))
 const { SluiceError } = sluice
 
 const HEADER = 16 // the envelope's magic, version, kind and payload length
@@ -155,6 +156,22 @@ const CLASSES = {
       if (random.next() < 0.3) pipeline.advanceTo(clock.t - 20)
     },
   }])),
+  // A keyed pipeline: the key space inside the pipeline's snapshot (windows' KEYS section, per-key arrays at
+  // the capacity of the moment); the inner snapshot is mutated and both envelopes sealed again.
+  'pipeline (state, string keys, keyTtl)': {
+    make: () => new sluice.Pipeline({ keys: 'string', keyCount: 2, maxKeys: 12, keyTtl: 40, channels: 1, window: { size: 10, horizon: 200 }, bound: 5, clock: () => 0,
+      forecaster: { model: pipelineModel, mode: 'state' }, anomaly: { window: 6, warmup: 3, threshold: 2 } }),
+    mutate: (bytes, random) => sealSnapshot('keyed-pipeline', mutate(openSnapshot(bytes, 'keyed-pipeline'), random)),
+    run(pipeline, random, clock) {
+      const n = 1 + random.int(12)
+      const timestamps = Float64Array.from({ length: n }, () => clock.t + random.int(30))
+      clock.t += random.int(25)
+      pipeline.process({ timestamps, keys: Array.from({ length: n }, () => random.pick(['', 'a', 'host-7', 'ключ', '🔑', 'b'.repeat(40), 'c', 'd'])),
+        values: Float64Array.from({ length: n }, () => (random.next() < 0.1 ? NaN : value(random) / 2)), now: 0 })
+      if (random.next() < 0.1) pipeline.expire([random.pick(['a', 'c', 'zz'])])
+      if (random.next() < 0.3) pipeline.advanceTo(clock.t - 20)
+    },
+  },
 }
 
 /** Runs `fn`; 'ok', or the SluiceError's code; rethrows anything else (the fuzzer's failure). */
@@ -194,7 +211,7 @@ function fuzzSnapshots({ cases = 15000, seed = 1, only } = {}) {
     const target = spec.make()
     for (let c = 0; c < cases; c++) {
       const source = sources[c % sources.length]
-      const bytes = mutate(source.bytes, random)
+      const bytes = (spec.mutate ?? mutate)(source.bytes, random)
       const started = performance.now()
       try {
         const restored = outcome(() => target.restore(bytes))

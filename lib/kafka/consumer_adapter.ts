@@ -16,6 +16,7 @@
 import { SluiceError, type SluiceErrorCode } from '../runtime/errors'
 import { expectFinite, expectInteger } from '../runtime/validate'
 import { WatermarkTracker } from '../windows/watermark_tracker'
+import type { PackedKeys } from '../keys/key_column'
 import { ColumnBuilder, type RecordDecoder } from './decoders'
 import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 import type { EventColumns, PartitionProcessor } from './processor'
@@ -294,8 +295,9 @@ export class KafkaConsumerAdapter<R> {
   private readonly inputs = new Map<string, number>()
   private tracker: WatermarkTracker
   private readonly columns: ColumnBuilder
-  /** Row where each decoded message of the current batch ends. */
+  /** Row where each decoded message of the current batch ends, and its offset. */
   private readonly messageEnds: number[] = []
+  private readonly decodedOffsets: number[] = []
   private queue: Promise<void> = Promise.resolve()
   private readonly counters = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0, checkpointBytes: 0, checkpointMs: 0 }
   private readonly latency = new RecentSamples()
@@ -355,7 +357,7 @@ export class KafkaConsumerAdapter<R> {
     }
     this.clock = options.clock ?? (() => performance.now())
     this.wallClock = options.wallClock ?? Date.now
-    this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys === 'string')
+    this.columns = new ColumnBuilder(options.decoder.channels, 1024, options.decoder.keys ?? 'dense')
     this.tracker = this.newTracker()
   }
 
@@ -481,9 +483,10 @@ export class KafkaConsumerAdapter<R> {
     // backoff; after the retries the batch's messages are dead-lettered and the partition moves on.
     const now = this.clock()
     const started = performance.now()
-    const deadLetters = this.decode(topic, partition, messages, true)
+    const deadLetters = this.decode(state, messages, true)
     let events = this.columns.view()
     const out: ProducedMessage[] = []
+    const refused: number[] = []  // messages left out for their keys (maxKeys), by index among the decoded
     let failed = false
     for (let attempt = 0; ; attempt++) {
       try {
@@ -491,10 +494,11 @@ export class KafkaConsumerAdapter<R> {
           // Inside the try: a processor that still fails while replaying counts as a failed attempt.
           this.rollBack(state)
           // The replay went through the shared columns: decode this batch again (its bad records were reported already).
-          this.decode(topic, partition, messages, false)
+          this.decode(state, messages, false)
           events = this.columns.view()
         }
-        this.feed(state, events, out)
+        refused.length = 0
+        this.feed(state, events, out, refused)
         break
       } catch (error) {
         out.length = 0
@@ -519,7 +523,11 @@ export class KafkaConsumerAdapter<R> {
     if (failed) {
       this.columns.clear()
       events = this.columns.view()
-    } else {
+    } else if (refused.length > 0) {
+      this.refuseMessages(state, messages, refused, deadLetters)
+      events = this.columns.view()
+    }
+    if (!failed) {
       state.replay.push({ messages })
       state.counters.results += out.length
     }
@@ -559,10 +567,12 @@ export class KafkaConsumerAdapter<R> {
 
   // Decodes a batch into the shared columns, leaving out any message that fails or yields a bad timestamp
   // or key; returns their dead letters (reported only when `report`: a replay decodes messages again).
-  private decode(topic: string, partition: number, messages: KafkaMessage[], report: boolean): ProducedMessage[] {
+  private decode(state: PartitionState<R>, messages: KafkaMessage[], report: boolean): ProducedMessage[] {
+    const { topic, partition } = state
     const columns = this.columns
     columns.clear()
     this.messageEnds.length = 0
+    this.decodedOffsets.length = 0
     const deadLetters: ProducedMessage[] = []
     for (const message of messages) {
       const before = columns.length
@@ -576,10 +586,11 @@ export class KafkaConsumerAdapter<R> {
       for (let i = before; i < columns.length && !problem; i++) {
         if (!Number.isFinite(columns.timestamps[i]!)) {
           problem = new SluiceKafkaError('timestamp', `event ${i - before} has timestamp ${columns.timestamps[i]} (must be finite)`, 'ERR_INVALID_ARGUMENT', topic, partition, offset)
-        } else if (!columns.stringKeys && columns.keys[i]! >= this.keyCount) {
+        } else if (columns.keyKind === 'dense' && columns.keys[i]! >= this.keyCount) {
           problem = new SluiceKafkaError('key', `event ${i - before} has key ${columns.keys[i]} (keyCount ${this.keyCount})`, 'ERR_OUT_OF_RANGE', topic, partition, offset)
         }
       }
+
       if (problem) {
         columns.length = before
         if (report) {
@@ -588,9 +599,77 @@ export class KafkaConsumerAdapter<R> {
         }
       } else {
         this.messageEnds.push(columns.length)
+        this.decodedOffsets.push(offset)
       }
     }
     return deadLetters
+  }
+
+  // The messages feedAdmitting() left out: reported and dead-lettered (kind 'key'), their events dropped
+  // from the columns (they are not counted, nor observed by the tracker).
+  private refuseMessages(state: PartitionState<R>, messages: KafkaMessage[], refused: number[], deadLetters: ProducedMessage[]): void {
+    const decoded = this.decodedOffsets
+    for (let j = refused.length - 1; j >= 0; j--) {
+      const m = refused[j]!
+      const from = m === 0 ? 0 : this.messageEnds[m - 1]!, to = this.messageEnds[m]!
+      this.columns.drop(from, to)
+      const offset = decoded[m]!
+      const problem = new SluiceKafkaError('key', `message brings keys beyond the processor's maxKeys (${to - from} events)`, 'ERR_OUT_OF_RANGE', state.topic, state.partition, offset)
+      this.report(problem)
+      const message = messages.find((msg) => Number(msg.offset) === offset)!
+      deadLetters.push(this.deadLetter(message, problem, offset))
+    }
+    deadLetters.sort((a, b) => Number(a.headers!['sluice-offset']) - Number(b.headers!['sluice-offset']))
+  }
+
+  // How many distinct keys of `keys` the processor does not hold (byte keys compared as latin1 strings:
+  // one character per byte).
+  private static newKeyCount(processor: PartitionProcessor<unknown>, keys: string[] | PackedKeys): number {
+    const held = processor.held!(keys)
+    const fresh = new Set<string>()
+    for (let i = 0; i < held.length; i++) {
+      if (held[i]) continue
+      fresh.add(Array.isArray(keys) ? keys[i]! : Buffer.from(keys.bytes.buffer, keys.bytes.byteOffset + keys.offsets[i]!, keys.offsets[i + 1]! - keys.offsets[i]!).toString('latin1'))
+    }
+    return fresh.size
+  }
+
+  // feed() for a processor with a maxKeys limit on interned keys: message by message, each after the
+  // watermark it saw (so keys that keyTtl frees make room first), a message whose new keys do not fit is
+  // left out (its index goes to `refused`) instead of a push that would refuse the whole batch. Exact per
+  // message, so what is refused does not depend on how the client cut the partition into batches; a
+  // refused message's timestamps do not move the watermark (as if it had never come).
+  private feedAdmitting(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[], refused: number[]): void {
+    const { timestamps } = events
+    const channels = this.columns.channels
+    let max = state.maxTimestamp
+    let advanced = state.advancedWatermark
+    let from = 0
+    for (let m = 0; m < this.messageEnds.length; m++) {
+      const to = this.messageEnds[m]!
+      const seen = max - this.bound - 1
+      if (seen > advanced) {
+        this.emit(state, state.processor.advanceWatermark(seen), out)
+        advanced = seen
+      }
+      if (to > from) {
+        const keys = this.columns.keysOf(from, to) as string[] | PackedKeys
+        if (KafkaConsumerAdapter.newKeyCount(state.processor, keys) > state.processor.keyRoom!()) {
+          refused.push(m)
+        } else {
+          state.processor.push({ timestamps: timestamps.subarray(from, to), keys, values: events.values.subarray(from * channels, to * channels) })
+          for (let i = from; i < to; i++) if (timestamps[i]! > max) max = timestamps[i]!
+        }
+      }
+      from = to
+    }
+    state.maxTimestamp = max
+    const watermark = max - this.bound - 1
+    if (watermark > advanced) {
+      this.emit(state, state.processor.advanceWatermark(watermark), out)
+      advanced = watermark
+    }
+    state.advancedWatermark = advanced
   }
 
   // Puts a partition's processor back where it was before the current batch: a new processor restored
@@ -609,7 +688,7 @@ export class KafkaConsumerAdapter<R> {
       if ('idleWatermark' in step) {
         state.processor.advanceWatermark(step.idleWatermark)
       } else {
-        this.decode(state.topic, state.partition, step.messages, false)
+        this.decode(state, step.messages, false)
         this.feed(state, this.columns.view(), dropped)
         dropped.length = 0
       }
@@ -635,13 +714,18 @@ export class KafkaConsumerAdapter<R> {
   // messages and then advancing once gives the same windows unless an event is at or below the
   // watermark its message saw (late, or an update of a fired window): cut the run there. Also cut every
   // `watermarkStride` of event time, which keeps the processor's open windows within its horizon.
-  private feed(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[]): void {
+  private feed(state: PartitionState<R>, events: EventColumns, out: ProducedMessage[], refused: number[] = []): void {
+    const p = state.processor
+    if (this.columns.keyKind !== 'dense' && p.held && p.keyRoom && p.keyRoom() !== Infinity) {
+      this.feedAdmitting(state, events, out, refused)
+      return
+    }
     const { timestamps } = events
     const stride = state.processor.watermarkStride ?? Infinity
     const channels = this.columns.channels
     const push = (from: number, to: number) => {
       if (to > from) {
-        const keys = Array.isArray(events.keys) ? events.keys.slice(from, to) : events.keys.subarray(from, to)
+        const keys = this.columns.keysOf(from, to)
         state.processor.push({ timestamps: timestamps.subarray(from, to), keys, values: events.values.subarray(from * channels, to * channels) })
       }
     }
@@ -950,6 +1034,11 @@ export class KafkaConsumerAdapter<R> {
 }
 
 function defaultEncodeResult(result: unknown, context: ResultContext): ProducedMessage {
+  // Byte keys (Uint8Array) travel as base64 strings, marked keyEncoding: 'base64'.
+  if (result && typeof result === 'object' && (result as { key?: unknown }).key instanceof Uint8Array) {
+    const bytes = (result as { key: Uint8Array }).key
+    result = { ...(result as object), key: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), keyEncoding: 'base64' }
+  }
   const r = result as { key?: unknown; start?: unknown; end?: unknown }
   const suffix = r && typeof r === 'object' && 'start' in r ? `/${r.key}/${r.start}/${r.end}` : ''
   return { key: `${context.topic}/${context.partition}${suffix}`, value: JSON.stringify({ topic: context.topic, partition: context.partition, watermark: context.watermark, ...(result as object) }) }

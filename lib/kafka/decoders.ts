@@ -1,12 +1,17 @@
 // Decoders turn Kafka message values into event columns (timestamps, keys, values row-major). A decoder
 // appends to a ColumnBuilder; the adapter checks what it appended (finite timestamps, keys in range) and
 // rolls a bad message back, so one undecodable record never poisons the rest of its batch.
+import type { PackedKeys } from '../keys/key_column'
 import { SluiceError } from '../runtime/errors'
 import { expectInteger, expectOneOf } from '../runtime/validate'
+
+/** How decoded events carry keys: dense ids, strings, or raw bytes (packed). */
+export type DecodedKeyKind = 'dense' | 'string' | 'bytes'
 
 /** Growable event columns, reused across batches (no per-event allocation once warm). */
 export class ColumnBuilder {
   readonly channels: number
+  readonly keyKind: DecodedKeyKind
   /** Keys are strings (`names`), not dense ids (`keys`): decoders with `keys: 'string'`. */
   readonly stringKeys: boolean
   length = 0
@@ -14,14 +19,29 @@ export class ColumnBuilder {
   keys: Uint32Array
   /** String keys, one per event (stringKeys only). */
   names: string[] = []
+  /** Byte keys (keyKind 'bytes'): event i's key is keyBytes[keyOffsets[i] … keyOffsets[i + 1]). */
+  keyBytes: Uint8Array
+  keyOffsets: Uint32Array
   values: Float64Array
 
-  constructor(channels: number, capacity = 1024, stringKeys = false) {
+  constructor(channels: number, capacity = 1024, keys: boolean | DecodedKeyKind = false) {
     this.channels = expectInteger(channels, 'channels', 1, 1024)
-    this.stringKeys = stringKeys
+    this.keyKind = keys === true ? 'string' : keys === false ? 'dense' : expectOneOf(keys, 'keys', ['dense', 'string', 'bytes'] as const)
+    this.stringKeys = this.keyKind === 'string'
     this.timestamps = new Float64Array(capacity)
     this.keys = new Uint32Array(capacity)
     this.values = new Float64Array(capacity * this.channels)
+    this.keyOffsets = new Uint32Array(this.keyKind === 'bytes' ? capacity + 1 : 1)
+    this.keyBytes = new Uint8Array(this.keyKind === 'bytes' ? capacity * 16 : 0)
+  }
+
+  /** Makes room for `bytes` more key bytes (byte keys). */
+  reserveKeyBytes(bytes: number): void {
+    const need = this.keyOffsets[this.length]! + bytes
+    if (need <= this.keyBytes.length) return
+    const next = new Uint8Array(Math.max(need, 2 * this.keyBytes.length))
+    next.set(this.keyBytes.subarray(0, this.keyOffsets[this.length]!))
+    this.keyBytes = next
   }
 
   /** Makes room for `extra` more events. */
@@ -37,6 +57,11 @@ export class ColumnBuilder {
     this.timestamps = grow(this.timestamps, (n) => new Float64Array(n), 1)
     this.keys = grow(this.keys, (n) => new Uint32Array(n), 1)
     this.values = grow(this.values, (n) => new Float64Array(n), this.channels)
+    if (this.keyKind === 'bytes') {
+      const offsets = new Uint32Array(capacity + 1)
+      offsets.set(this.keyOffsets.subarray(0, this.length + 1))
+      this.keyOffsets = offsets
+    }
   }
 
   /** Appends one event (used by the JSON decoder; the binary decoder writes the arrays directly). */
@@ -59,11 +84,33 @@ export class ColumnBuilder {
     this.length = 0
   }
 
+  /** Removes events [from, to), moving the later ones down. */
+  drop(from: number, to: number): void {
+    const n = this.length, gone = to - from, C = this.channels
+    if (gone <= 0) return
+    this.timestamps.copyWithin(from, to, n)
+    this.keys.copyWithin(from, to, n)
+    this.values.copyWithin(from * C, to * C, n * C)
+    if (this.keyKind === 'string') this.names.splice(from, gone)
+    if (this.keyKind === 'bytes') {
+      const o = this.keyOffsets, bytes = o[to]! - o[from]!
+      this.keyBytes.copyWithin(o[from]!, o[to]!, o[n]!)
+      for (let i = to; i <= n; i++) o[i - gone] = o[i]! - bytes
+    }
+    this.length = n - gone
+  }
+
   /** Views of the filled part (valid until the next append/reserve); string keys as an array of their own. */
-  view(): { timestamps: Float64Array; keys: Uint32Array | string[]; values: Float64Array } {
+  view(): { timestamps: Float64Array; keys: Uint32Array | string[] | PackedKeys; values: Float64Array } {
     const n = this.length
-    const keys = this.stringKeys ? this.names.slice(0, n) : this.keys.subarray(0, n)
-    return { timestamps: this.timestamps.subarray(0, n), keys, values: this.values.subarray(0, n * this.channels) }
+    return { timestamps: this.timestamps.subarray(0, n), keys: this.keysOf(0, n), values: this.values.subarray(0, n * this.channels) }
+  }
+
+  /** The keys of events [from, to) in the builder's kind (views, string keys copied). */
+  keysOf(from: number, to: number): Uint32Array | string[] | PackedKeys {
+    if (this.keyKind === 'string') return this.names.slice(from, to)
+    if (this.keyKind === 'bytes') return { bytes: this.keyBytes.subarray(0, this.keyOffsets[to]!), offsets: this.keyOffsets.subarray(from, to + 1) }
+    return this.keys.subarray(from, to)
   }
 }
 
@@ -73,8 +120,9 @@ export type MessageValue = Uint8Array | null | undefined
 export interface RecordDecoder {
   /** Values per event. */
   readonly channels: number
-  /** 'string': events carry string keys (out.names), for processors built with `keys: 'string'`. Default dense ids. */
-  readonly keys?: 'dense' | 'string'
+  /** 'string': events carry string keys (out.names), for processors built with `keys: 'string'`; 'bytes':
+   * raw byte keys (out.keyBytes / keyOffsets), for processors built with `keys: 'bytes'`. Default dense ids. */
+  readonly keys?: DecodedKeyKind
   /**
    * Appends the message's events to `out`. Throws (any error) when the message cannot be decoded.
    * `key` is the Kafka message key (decoders that take it as the entity key).
@@ -87,6 +135,9 @@ export interface BinaryDecoderOptions {
   channels: number
   /** 'f64' (default) or 'f32' values. */
   valueType?: 'f64' | 'f32'
+  /** 'dense' (default): a u32 key id per record. 'bytes': a length-prefixed byte key per record (u16 length,
+   * then that many bytes; 0 … 65,535), for processors built with `keys: 'bytes'` (no JS string is made). */
+  keys?: 'dense' | 'bytes'
 }
 
 /**
@@ -98,6 +149,7 @@ export function binaryDecoder(options: BinaryDecoderOptions): RecordDecoder & { 
   const channels = expectInteger(options.channels, 'channels', 1, 1024)
   const valueType = expectOneOf(options.valueType ?? 'f64', 'valueType', ['f64', 'f32'] as const)
   const valueBytes = valueType === 'f64' ? 8 : 4
+  if (expectOneOf(options.keys ?? 'dense', 'keys', ['dense', 'bytes'] as const) === 'bytes') return byteKeyDecoder(channels, valueBytes)
   const recordBytes = 12 + valueBytes * channels
   return {
     channels,
@@ -124,6 +176,68 @@ export function binaryDecoder(options: BinaryDecoderOptions): RecordDecoder & { 
       out.length = row
     },
   }
+}
+
+/**
+ * binaryDecoder({ keys: 'bytes' }): little-endian records {timestamp f64, key length u16, key bytes, values
+ * f64×channels (or f32)}, packed; a message may hold any whole number of records. recordBytes is the size
+ * of a record with an empty key (records vary with their keys).
+ */
+function byteKeyDecoder(channels: number, valueBytes: number): RecordDecoder & { recordBytes: number } {
+  const fixed = 10 + valueBytes * channels
+  return {
+    channels,
+    keys: 'bytes',
+    recordBytes: fixed,
+    decode(value: MessageValue, out: ColumnBuilder): void {
+      if (!(value instanceof Uint8Array)) throw new SluiceError('message has no value', 'ERR_MALFORMED_DATA')
+      if (out.keyKind !== 'bytes') throw new SluiceError("a decoder with keys: 'bytes' needs a ColumnBuilder of byte keys", 'ERR_INVALID_ARGUMENT')
+      const bytes = value.length
+      if (bytes === 0) throw new SluiceError('message is empty', 'ERR_MALFORMED_DATA')
+      const buf = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+      // First the layout (every record whole), so a bad message appends nothing.
+      let n = 0
+      for (let at = 0; at < bytes; n++) {
+        if (at + 10 > bytes) throw new SluiceError(`message of ${bytes} bytes ends inside a record header at byte ${at}`, 'ERR_MALFORMED_DATA')
+        at += fixed + buf.readUInt16LE(at + 8)
+        if (at > bytes) throw new SluiceError(`message of ${bytes} bytes ends inside record ${n}`, 'ERR_MALFORMED_DATA')
+      }
+      out.reserve(n)
+      out.reserveKeyBytes(bytes - n * fixed)
+      const { timestamps, values, keyBytes, keyOffsets } = out
+      let row = out.length
+      let v = row * channels
+      let k = keyOffsets[row]!
+      for (let at = 0; at < bytes; row++) {
+        timestamps[row] = buf.readDoubleLE(at)
+        const length = buf.readUInt16LE(at + 8)
+        at += 10
+        keyBytes.set(buf.subarray(at, at + length), k)
+        k += length
+        keyOffsets[row + 1] = k
+        at += length
+        if (valueBytes === 8) for (let c = 0; c < channels; c++, at += 8) values[v++] = buf.readDoubleLE(at)
+        else for (let c = 0; c < channels; c++, at += 4) values[v++] = buf.readFloatLE(at)
+      }
+      out.length = row
+    },
+  }
+}
+
+/** Encodes events in binaryDecoder({ keys: 'bytes' })'s layout (f64 values): keys as bytes or UTF-8 strings. */
+export function encodeByteKeyRecords(timestamps: ArrayLike<number>, keys: ArrayLike<Uint8Array | string>, values: ArrayLike<number>, channels: number): Buffer {
+  const n = timestamps.length
+  const encoded = Array.from({ length: n }, (_, i) => (typeof keys[i] === 'string' ? Buffer.from(keys[i] as string, 'utf8') : keys[i] as Uint8Array))
+  for (const key of encoded) if (key.length > 0xffff) throw new SluiceError('a byte key is longer than 65535 bytes', 'ERR_OUT_OF_RANGE')
+  const buf = Buffer.allocUnsafe(encoded.reduce((sum, key) => sum + 10 + key.length + 8 * channels, 0))
+  for (let i = 0, at = 0; i < n; i++) {
+    buf.writeDoubleLE(timestamps[i]!, at)
+    buf.writeUInt16LE(encoded[i]!.length, at + 8)
+    buf.set(encoded[i]!, at + 10)
+    at += 10 + encoded[i]!.length
+    for (let c = 0; c < channels; c++, at += 8) buf.writeDoubleLE(values[i * channels + c]!, at)
+  }
+  return buf
 }
 
 /** Encodes events in binaryDecoder's layout (for producers, tests and benchmarks). */

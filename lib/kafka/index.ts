@@ -9,7 +9,7 @@ export type {
   BatchConsumer, BatchInfo, EachBatchPayload, KafkaAdapterMetrics, KafkaConsumerAdapterOptions, KafkaErrorKind, KafkaMessage, KafkaPartitionMetrics,
   Delivery, ProducedMessage, ProducerTransaction, ResultContext, ResultProducer, TransactionOffsets, TransactionalProducer,
 } from './consumer_adapter'
-export { ColumnBuilder, binaryDecoder, encodeBinaryRecords, jsonDecoder } from './decoders'
+export { ColumnBuilder, binaryDecoder, encodeBinaryRecords, encodeByteKeyRecords, jsonDecoder, type DecodedKeyKind } from './decoders'
 export type { BinaryDecoderOptions, JsonDecoderOptions, MessageValue, RecordDecoder } from './decoders'
 export { WindowProcessor } from './processor'
 export type { EventColumns, PartitionProcessor, WindowResult } from './processor'

@@ -3,13 +3,14 @@
 // fed the partition's messages directly, whatever the batch cuts and whichever consumer owns the partition.
 import { SluiceError } from '../runtime/errors'
 import { Pipeline, type PipelineOptions, type ResultBatch } from '../pipeline/pipeline'
-import type { EventColumns, PartitionProcessor } from './processor'
+import type { KeyColumn, PackedKeys } from '../keys/key_column'
+import { keyRoom, type EventColumns, type PartitionProcessor } from './processor'
 import { rowOf, windowFields } from './result_rows'
 
 /** One Pipeline result row, one object per row (as WindowResult is one per window). NaN becomes null in JSON. */
 export interface PipelineRow {
-  /** The entity key: a dense id, or the string key (a pipeline with keys: 'string'). */
-  key: number | string
+  /** The entity key: a dense id, the string key (a pipeline with keys: 'string'), or the key's bytes (keys: 'bytes'). */
+  key: number | string | Uint8Array
   start: number
   end: number
   /** Events in the window; 0 for a forward-filled row. */
@@ -54,8 +55,9 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
   push(batch: EventColumns): void {
     // The pipeline's own tracker (same bound) fires what the batch's watermark closes; the rows wait for
     // advanceWatermark, which the adapter calls after every push.
-    if (Array.isArray(batch.keys) !== (this.pipeline.keyKind === 'string')) {
-      throw new SluiceError(`the decoder's keys and the Pipeline's (keys: '${this.pipeline.keyKind}') differ: build both with keys: 'string' or both with dense ids`, 'ERR_INVALID_TYPE')
+    const kind = Array.isArray(batch.keys) ? 'string' : batch.keys instanceof Uint32Array ? 'dense' : 'bytes'
+    if (kind !== this.pipeline.keyKind) {
+      throw new SluiceError(`the decoder's keys ('${kind}') and the Pipeline's (keys: '${this.pipeline.keyKind}') differ: build both with the same kind`, 'ERR_INVALID_TYPE')
     }
     this.collect(this.pipeline.process({ timestamps: batch.timestamps, keys: batch.keys, values: batch.values, now: 0 }))
   }
@@ -82,13 +84,25 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
     this.pipeline.close()
   }
 
+  keyRoom(): number {
+    return keyRoom(this.pipeline.maxKeys, this.pipeline.metrics().liveKeys)
+  }
+
+  held(keys: string[] | PackedKeys): Uint8Array {
+    return this.pipeline.held(keys as KeyColumn)
+  }
+
   private collect(batch: ResultBatch): void {
     const C = this.pipeline.features // per row: [channel][aggregate] of the chosen features
-    const names = this.pipeline.keyKind === 'string' && batch.length > 0 ? (this.pipeline.keysOf(batch.key) as string[]) : undefined
+    const kind = this.pipeline.keyKind
+    const keys = kind !== 'dense' && batch.length > 0 ? this.pipeline.keysOf(batch.key) : undefined
+    const names = kind === 'string' ? (keys as string[] | undefined) : undefined
+    const packed = kind === 'bytes' ? (keys as PackedKeys | undefined) : undefined
     for (let r = 0; r < batch.length; r++) {
       const row: PipelineRow = {
         ...windowFields(batch, r),
         ...(names && { key: names[r]! }),
+        ...(packed && { key: packed.bytes.slice(packed.offsets[r]!, packed.offsets[r + 1]!) }),
         filled: batch.filled[r] === 1,
         values: rowOf(batch.values, r, C),
         forecast: rowOf(batch.forecast, r, C),

@@ -1,14 +1,15 @@
 // The adapter drives one PartitionProcessor per topic-partition. Keys live in one partition (Kafka's
 // key partitioning), so per-partition state is independent of which consumer owns which partition: a
 // partition's snapshot moves to another consumer and continues exactly.
+import type { KeyColumn, PackedKeys } from '../keys/key_column'
 import { SluiceError } from '../runtime/errors'
 import { EventTimeWindows, type EventTimeWindowsOptions } from '../windows/event_time_windows'
 import { rowOf, windowFields } from './result_rows'
 
 export interface EventColumns {
   timestamps: Float64Array
-  /** Dense ids, or string keys (a decoder with keys: 'string', a processor built with keys: 'string'). */
-  keys: Uint32Array | string[]
+  /** Dense ids, string keys (a decoder and a processor with keys: 'string') or byte keys (both with keys: 'bytes'). */
+  keys: Uint32Array | string[] | PackedKeys
   /** Row-major [event][channel]. */
   values: Float64Array
 }
@@ -28,12 +29,24 @@ export interface PartitionProcessor<R> {
   /** Replaces the state with a snapshot of a processor built with the same options. */
   restore(bytes: Uint8Array): void
   close(): void
+  /**
+   * Interned keys with a maxKeys limit (optional): how many more keys fit now (Infinity: no limit set), and
+   * which of `keys` the processor holds. The adapter dead-letters a message whose new keys would pass the
+   * limit, instead of a push that refuses the whole batch.
+   */
+  keyRoom?(): number
+  held?(keys: string[] | PackedKeys): Uint8Array
+}
+
+/** keyRoom() of a keyed object with a maxKeys option and a liveKeys metric. */
+export function keyRoom(maxKeys: number | undefined, liveKeys: number | undefined): number {
+  return maxKeys === undefined ? Infinity : maxKeys - (liveKeys ?? 0)
 }
 
 /** A fired window, one object per window (windows fire far less often than events arrive). */
 export interface WindowResult {
-  /** The dense id, or with string keys the key itself. */
-  key: number | string
+  /** The dense id, or with string keys the key itself, or with byte keys the key's bytes (a copy). */
+  key: number | string | Uint8Array
   start: number
   end: number
   count: number
@@ -70,11 +83,21 @@ export class WindowProcessor implements PartitionProcessor<WindowResult> {
     const per = this.windows.valuesPerWindow
     const results: WindowResult[] = new Array(fired.length)
     const names = this.windows.keyKind === 'string' ? (fired.keys as string[]) : undefined
+    const packed = this.windows.keyKind === 'bytes' ? (fired.keys as PackedKeys) : undefined
     for (let i = 0; i < fired.length; i++) {
       const fields = windowFields(fired, i)
-      results[i] = { ...fields, key: names ? names[i]! : fields.key, updated: fired.updated[i] === 1, values: rowOf(fired.values, i, per) }
+      const key = names ? names[i]! : packed ? packed.bytes.slice(packed.offsets[i]!, packed.offsets[i + 1]!) : fields.key
+      results[i] = { ...fields, key, updated: fired.updated[i] === 1, values: rowOf(fired.values, i, per) }
     }
     return results
+  }
+
+  keyRoom(): number {
+    return keyRoom(this.windows.maxKeys, this.windows.metrics().liveKeys)
+  }
+
+  held(keys: string[] | PackedKeys): Uint8Array {
+    return this.windows.held(keys as KeyColumn)
   }
 
   snapshot(): Uint8Array {

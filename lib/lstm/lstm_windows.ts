@@ -130,6 +130,12 @@ export class LstmWindows extends LstmTable<NativeLstmWindows> {
     return this.#strings ? this.#strings.stringsOf(ids) : (windows.keysOf(ids) as KeyValues)
   }
 
+  /** Rows, steps, bytes per key of the rings and, for keyed CPU windows, live and expired keys and the native
+   * bytes held (rings and key dictionary; docs/keys.md#memory gives measured figures). */
+  info(): { capacity: number; steps: number; bytesPerKey: number; backend: 'cpu' | 'cuda'; liveKeys?: number; expiredKeys?: number; bytes?: number } {
+    return this.native().info()
+  }
+
   /** Keyed windows: live keys and keys freed so far by expire(). */
   keyStats(): { liveKeys: number; expiredKeys: number } {
     const info = this.native().info()

@@ -10,8 +10,8 @@ import type { NativeLstmModel, NativePipeline, NativePipelineMetrics } from '../
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
 import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'
-import { expectKeyKind, type KeyColumn, type KeyKind, type KeyValues } from '../keys/key_column'
-import { KeyTranslator, type TranslatedKeys } from '../keys/key_translator'
+import type { NativePipelineKeys } from '../runtime/addon_types'
+import { expectKeyColumn, expectKeyKind, expireColumn, StringKeys, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
 import { EVENT_TIME_AGGREGATES, expectQuantiles, expectSketchOptions, type EventTimeAggregateName, type SketchOptions } from '../windows/aggregates'
 import type { RollingZScoreOptions } from '../windows/rolling_zscore'
 import type { LstmModel } from '../lstm/lstm_model'
@@ -58,13 +58,22 @@ export interface PipelineFeatures {
 export interface PipelineOptions {
   /** Watermark inputs (partitions); a batch names its input. Default 1. */
   inputs?: number
-  /** Keys are dense ids in [0, keyCount). Default 1; with interned `keys`, the most distinct keys (default 1024). */
+  /** Dense ids: keys are in [0, keyCount), fixed. Default 1. With interned `keys`: the starting capacity
+   * (default 64); the key space grows on demand (doubling, amortised) and shrinks when expiry leaves most
+   * of it unused. */
   keyCount?: number
   /** The kind of the batches' keys: 'dense' ids (default), or 'string' (string[]), 'bigint' / 'bigint64'
-   * (BigUint64Array / BigInt64Array) or 'bytes' ({ bytes, offsets }), interned natively into ids below
-   * keyCount (a new key past it is ERR_OUT_OF_RANGE and the batch changes nothing). Results carry the ids;
-   * keysOf(ids) gives the keys back in their kind. Snapshots carry the dictionary. */
+   * (BigUint64Array / BigInt64Array) or 'bytes' ({ bytes, offsets }), interned natively into ids that every
+   * stage shares (windows, rows state, LSTM state, z-score). Results carry the ids; keysOf(ids) gives the
+   * keys back in their kind. Snapshots carry the key space. See docs/keys.md. */
   keys?: KeyKind
+  /** Interned keys only: the most live keys; a batch with new keys beyond is ERR_OUT_OF_RANGE and changes
+   * nothing (the Kafka adapter dead-letters its message). Default 2^28. */
+  maxKeys?: number
+  /** Interned keys only: a key with no event for keyTtl (event time) behind the watermark and no window
+   * open is freed with everything it holds (forward-fill history, pending forecast, residual statistics,
+   * LSTM state, its dictionary entry); its id is reused, and the key starts afresh if it comes back. */
+  keyTtl?: number
   /** Values per event. Default 1. */
   channels?: number
   /** Feature windows (event-time units): tumbling of `size`, or sliding with `slide` < size. The rows of a
@@ -162,6 +171,12 @@ export interface PipelineMetrics {
   busySeconds: number
   /** Per batch: time from entering process() to its result. */
   latencyMs: { mean: number; max: number; last: number }
+  /** Interned keys live now (absent for dense ids). */
+  liveKeys?: number
+  /** Interned keys freed so far, by keyTtl or expire() (absent for dense ids). */
+  expiredKeys?: number
+  /** Native bytes held now: windows, per-key state, LSTM state, z-score rings and the key space. */
+  memoryBytes: number
   /** The batchesOut number of the last result batch a drain() sink accepted (its promise resolved); 0: none.
    * Batches after it are not done, whatever batchesOut says. Not in snapshots: a restore sets it to the
    * restored batchesOut (a snapshot is taken at a committed point). */
@@ -200,15 +215,21 @@ function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: 
 /**
  * Memory per key (native): 8 · (2 + features · (historyRows + 2)) bytes for the rows path (historyRows:
  * steps (+1 with target 'change') in window mode, 1 (2) in state mode, none without a forecaster), plus
- * features · (anomaly.window + 1) · 8 for the z-score, the windows' panes and (state mode) the LstmState's
- * bytesPerKey.
+ * features · (anomaly.window + 4) · 8 for the z-score, the windows' panes and (state mode) the LstmState's
+ * bytesPerKey; with interned keys, per key of capacity (it doubles), plus the dictionary's. metrics()
+ * .memoryBytes gives the figure held now.
  */
 export class Pipeline {
   readonly inputs: number
   readonly keyCount: number
   /** The batches' key kind ('dense': ids as given). */
   readonly keyKind: KeyKind
-  private readonly translator: KeyTranslator | undefined
+  /** Interned keys: the most live keys, and the time-to-live (undefined: none). */
+  readonly maxKeys: number | undefined
+  readonly keyTtl: number | undefined
+  /** string keys: a JS map of live keys in front of the native dictionary (only unseen strings cross). */
+  private readonly strings: StringKeys | undefined
+  private ids = new Uint32Array(0)  // string keys' ids for a pass (reused: the native pass copies what it keeps)
   readonly channels: number
   /** Features per row: channels × (features.aggregates + features.quantiles). */
   readonly features: number
@@ -244,7 +265,13 @@ export class Pipeline {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.inputs = expectInteger(options.inputs ?? 1, 'inputs', 1, 1 << 16)
     this.keyKind = expectKeyKind(options.keys ?? 'dense', 'keys')
-    this.keyCount = expectInteger(options.keyCount ?? (this.keyKind === 'dense' ? 1 : 1024), 'keyCount', 1, 1 << 24)
+    const dense = this.keyKind === 'dense'
+    if (dense && (options.maxKeys !== undefined || options.keyTtl !== undefined)) {
+      throw new SluiceError("maxKeys and keyTtl need interned keys (keys: 'string', 'bigint', 'bigint64' or 'bytes')", 'ERR_INVALID_ARGUMENT')
+    }
+    this.maxKeys = options.maxKeys === undefined ? undefined : expectInteger(options.maxKeys, 'maxKeys', 1, 2 ** 28)
+    this.keyTtl = options.keyTtl === undefined ? undefined : expectInteger(options.keyTtl, 'keyTtl', 1, 2 ** 40)
+    this.keyCount = expectInteger(options.keyCount ?? (dense ? 1 : Math.min(64, this.maxKeys ?? 64)), 'keyCount', 1, dense ? 1 << 24 : 2 ** 28)
     this.channels = expectInteger(options.channels ?? 1, 'channels', 1, 1024)
     if (typeof options.window !== 'object' || options.window === null) throw new SluiceError('window must be { size, slide? }', 'ERR_INVALID_TYPE')
     this.size = expectInteger(options.window.size, 'window.size', 1, 2 ** 40)
@@ -294,6 +321,7 @@ export class Pipeline {
     try {
       this.core = new (native().NativePipeline)({
         inputs: this.inputs, keyCount: this.keyCount, channels: this.channels,
+        ...(dense ? {} : { keys: this.keyKind, maxKeys: this.maxKeys, keyTtl: this.keyTtl }),
         size: this.size, slide: this.slide, offset: options.window.offset ?? 0, horizon: options.window.horizon ?? 0,
         bound: options.bound ?? 0, idleTimeout: options.idleTimeout ?? Infinity,
         labels: this.labels, maxFill: this.maxFill, aggregates: this.aggregates, reuseResults: this.reuseResults,
@@ -308,7 +336,7 @@ export class Pipeline {
       throw error
     }
     this.releaseModel = cpu.release
-    this.translator = this.keyKind === 'dense' ? undefined : new KeyTranslator(this.keyKind, this.keyCount)
+    this.strings = this.keyKind === 'string' ? new StringKeys() : undefined
   }
 
   /**
@@ -320,14 +348,15 @@ export class Pipeline {
     this.checkIdle()
     const b = this.checkBatch(batch)
     const core = this.running()
-    const keys = this.translateKeys(batch, b.timestamps.length)
+    const keys = this.translateKeys(core, b.keys, b.timestamps.length)
     let buffer: ArrayBuffer
     try {
-      buffer = core.process(b.input, b.timestamps, keys?.ids ?? b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
+      buffer = core.process(b.input, b.timestamps, keys.column, b.values, b.labels, b.now, this.modelOpen(), this.status)
     } catch (error) {
-      this.translator?.forget(keys?.created)
+      this.undoKeys(core, keys.created)
       throw error
     }
+    this.forgetExpired(core)
     return this.result(buffer, b.input, false)
   }
 
@@ -341,15 +370,15 @@ export class Pipeline {
       this.checkIdle()
       const b = this.checkBatch(batch)
       const core = this.running()
-      const keys = this.translateKeys(batch, b.timestamps.length)
+      const keys = this.translateKeys(core, b.keys, b.timestamps.length)
       let pass: Promise<ArrayBuffer>
       try {
-        pass = core.processAsync(b.input, b.timestamps, keys?.ids ?? b.keys, b.values, b.labels, b.now, this.modelOpen(), this.status)
+        pass = core.processAsync(b.input, b.timestamps, keys.column, b.values, b.labels, b.now, this.modelOpen(), this.status)
       } catch (error) {
-        this.translator?.forget(keys?.created)
+        this.undoKeys(core, keys.created)
         throw error
       }
-      if (keys?.created !== undefined) pass = pass.catch((error: unknown) => { this.translator?.forget(keys.created); throw error })
+      if (keys.created !== undefined) pass = pass.catch((error: unknown) => { this.undoKeys(core, keys.created); throw error })
       return this.settle(pass, b.input, false)
     })
   }
@@ -368,7 +397,10 @@ export class Pipeline {
   advanceTo(watermark: number): ResultBatch {
     this.checkIdle()
     expectFinite(watermark, 'watermark')
-    return this.result(this.running().advanceTo(watermark, this.modelOpen(), this.status), 0, false)
+    const core = this.running()
+    const buffer = core.advanceTo(watermark, this.modelOpen(), this.status)
+    this.forgetExpired(core)
+    return this.result(buffer, 0, false)
   }
 
   /** advanceTo() on a native worker thread (see processAsync). */
@@ -384,7 +416,10 @@ export class Pipeline {
   /** End of stream: fires every remaining window (the last result batch, final: true). Later events are late. */
   finish(): ResultBatch {
     this.checkIdle()
-    return this.result(this.running().finish(this.modelOpen(), this.status), 0, true)
+    const core = this.running()
+    const buffer = core.finish(this.modelOpen(), this.status)
+    this.forgetExpired(core)
+    return this.result(buffer, 0, true)
   }
 
   /** finish() on a native worker thread (see processAsync). */
@@ -451,6 +486,8 @@ export class Pipeline {
       windowedEvents: c.windowedEvents,
       lateEvents: c.lateEvents,
       pendingEvents: c.events - c.windowedEvents - c.lateEvents,
+      ...(this.keyKind === 'dense' ? {} : { liveKeys: c.liveKeys, expiredKeys: c.expiredKeys }),
+      memoryBytes: this.closedMetrics ? 0 : c.memoryBytes,
       windowsFired: c.windowsFired,
       filledRows: c.filledRows,
       flaggedRows: c.flaggedRows + this.detectorFlagged,
@@ -473,14 +510,9 @@ export class Pipeline {
   snapshot(): Uint8Array {
     this.checkIdle()
     const bytes = this.running().snapshot()
-    if (!this.translator) return bytes
-    // keyed-pipeline: u32 length of the pipeline's snapshot | it | the key dictionary's snapshot
-    const keys = this.translator.snapshot()
-    const payload = new Uint8Array(4 + bytes.length + keys.length)
-    new DataView(payload.buffer).setUint32(0, bytes.length, true)
-    payload.set(bytes, 4)
-    payload.set(keys, 4 + bytes.length)
-    return sealSnapshot('keyed-pipeline', payload)
+    // keyed-pipeline: the pipeline's snapshot, whose windows carry the key space (dictionary, expired count,
+    // each key's latest event time with keyTtl); the envelope keeps it apart from a dense pipeline's.
+    return this.keyKind === 'dense' ? bytes : sealSnapshot('keyed-pipeline', bytes)
   }
 
   /** The keys of result ids (a result's `key` or `late.keys`) in the kind the batches gave them; dense ids
@@ -488,7 +520,40 @@ export class Pipeline {
   keysOf(ids: Uint32Array): KeyValues {
     this.open()
     const checked = expectTypedArray(ids, 'ids', Uint32Array)
-    return this.translator ? this.translator.keysOf(checked) : checked
+    if (this.keyKind === 'dense') return checked
+    if (this.strings) return this.strings.stringsOf(checked)
+    return this.core.keysOf(checked) as KeyValues
+  }
+
+  /** For each key (of the pipeline's kind): 1 when the pipeline holds it now (a live key), else 0. Adds
+   * nothing. With maxKeys, a batch fits when its keys not held are at most maxKeys − metrics().liveKeys. */
+  held(keys: KeyColumn): Uint8Array {
+    this.open()
+    if (this.keyKind === 'dense') throw new SluiceError('held() needs interned keys (the `keys` option)', 'ERR_INVALID_ARGUMENT')
+    const n = Array.isArray(keys) || ArrayBuffer.isView(keys) ? (keys as ArrayLike<unknown>).length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
+    const column = expectKeyColumn(keys, this.keyKind, n)
+    const out = new Uint8Array(n)
+    if (this.strings) {
+      const names = column as readonly string[]
+      for (let i = 0; i < n; i++) out[i] = this.strings.idOf(names[i]!) === undefined ? 0 : 1
+    } else {
+      this.core.held(column as Exclude<NativePipelineKeys, Uint32Array>, out)
+    }
+    return out
+  }
+
+  /**
+   * Frees keys now, with everything they hold (open windows are dropped, not fired; rows state, pending
+   * forecast, residual statistics, LSTM state, the dictionary entry); their ids are reused and a key that
+   * comes back starts afresh. `keys` of the pipeline's kind (unknown ones are skipped) or their ids (each
+   * live, else ERR_OUT_OF_RANGE and nothing freed). Returns how many were freed.
+   */
+  expire(keys: KeyColumn): number {
+    this.checkIdle()
+    const core = this.running()
+    const freed = core.expire(expireColumn(keys, this.keyKind, this.strings) as NativePipelineKeys)
+    this.strings?.forget(core.expired())
+    return freed
   }
 
   /** Replaces the state with a snapshot of a pipeline with the same options; all or nothing: every field is
@@ -499,20 +564,14 @@ export class Pipeline {
     const core = this.open()
     this.checkIdle()
     expectTypedArray(bytes, 'bytes', Uint8Array)
-    if (this.translator) {
+    if (this.keyKind !== 'dense') {
       const payload = openSnapshot(bytes, 'keyed-pipeline')
-      const length = payload.length >= 4 ? new DataView(payload.buffer, payload.byteOffset).getUint32(0, true) : -1
-      if (length < 0 || length > payload.length - 4) throw new SluiceError('keyed pipeline snapshot: the pipeline section runs past the end', 'ERR_MALFORMED_DATA')
-      const pipelineBytes = payload.subarray(4, 4 + length)
-      openSnapshot(pipelineBytes, 'pipeline')
-      const dictionary = this.translator.restored(payload.subarray(4 + length))
-      try {
-        core.restore(pipelineBytes)
-      } catch (error) {
-        dictionary.close()
-        throw error
+      openSnapshot(payload, 'pipeline')
+      core.restore(payload)
+      if (this.strings) {
+        const ids = core.liveIds()
+        this.strings.reset(ids, core.keysOf(ids) as PackedKeys)
       }
-      this.translator.adopt(dictionary)
     } else {
       openSnapshot(bytes, 'pipeline') // the envelope's own messages (kind, version, the 0.1 layout) first
       core.restore(bytes)
@@ -527,7 +586,6 @@ export class Pipeline {
     if (this.closedMetrics) return
     this.closedMetrics = this.core.metrics()
     this.core.close()
-    this.translator?.close()
     this.releaseModel()
   }
 
@@ -560,10 +618,16 @@ export class Pipeline {
     const input = expectInteger(batch.input ?? 0, 'batch.input', 0, this.inputs - 1)
     const timestamps = expectTypedArray(batch.timestamps, 'batch.timestamps', Float64Array)
     const n = timestamps.length
-    // Interned keys are checked and translated last, by translateKeys(), so a refused batch adds no key.
-    const keys = batch.keys === undefined || this.translator ? undefined : expectTypedArray(batch.keys, 'batch.keys', Uint32Array)
-    if (keys) expectLength(keys, n, 'batch.keys')
-    if (this.translator && batch.keys === undefined && n > 0) throw new SluiceError(`batch.keys is required (the pipeline has keys: '${this.keyKind}')`, 'ERR_INVALID_ARGUMENT')
+    // Interned keys: their kind and length here, their bytes natively (after every other check, so a
+    // refused batch adds no key).
+    let keys: KeyColumn | undefined
+    if (this.keyKind === 'dense') {
+      keys = batch.keys === undefined ? undefined : expectTypedArray(batch.keys, 'batch.keys', Uint32Array)
+      if (keys) expectLength(keys, n, 'batch.keys')
+    } else if (n > 0) {
+      if (batch.keys === undefined) throw new SluiceError(`batch.keys is required (the pipeline has keys: '${this.keyKind}')`, 'ERR_INVALID_ARGUMENT')
+      keys = expectKeyColumn(batch.keys, this.keyKind, n, 'batch.keys')
+    }
     const values = expectTypedArray<Float64ArrayConstructor | Float32ArrayConstructor>(batch.values, 'batch.values', Float64Array, Float32Array)
     expectLength(values, n * this.channels, 'batch.values')
     let labels: Uint8Array | Float64Array | undefined
@@ -578,10 +642,25 @@ export class Pipeline {
     return { input, timestamps, keys, values, labels, now }
   }
 
-  /** The ids of an interned batch's keys (after every other check), or undefined for dense keys. */
-  private translateKeys(batch: SourceBatch, length: number): TranslatedKeys | undefined {
-    if (!this.translator || length === 0) return undefined
-    return this.translator.translate(batch.keys, length, 'batch.keys')
+  /** What the native pass takes for the batch's keys: string keys become ids (known ones from the JS map,
+   * new ones interned in one native call: `created`, undone if the pass refuses the batch); other kinds go
+   * as they are (the pass interns them, all or nothing). */
+  private translateKeys(core: NativePipeline, keys: KeyColumn | undefined, length: number): { column: NativePipelineKeys | undefined; created: Uint32Array | undefined } {
+    if (!this.strings || keys === undefined) return { column: keys as NativePipelineKeys | undefined, created: undefined }
+    if (this.ids.length < length) this.ids = new Uint32Array(Math.max(length, 2 * this.ids.length))
+    const ids = this.ids.subarray(0, length)
+    const created = this.strings.translate(keys as readonly string[], ids, (packed, into) => core.intern(packed, into), 'batch.keys')
+    return { column: ids, created: created.length > 0 ? created : undefined }
+  }
+
+  /** A refused pass: the string keys it created go again (natively only if no batch used them). */
+  private undoKeys(core: NativePipeline, created: Uint32Array | undefined): void {
+    if (created !== undefined && core.undoIntern()) this.strings?.forget(created)
+  }
+
+  /** After a pass with keyTtl: the string map forgets the keys that expired. */
+  private forgetExpired(core: NativePipeline): void {
+    if (this.strings !== undefined && this.keyTtl !== undefined) this.strings.forget(core.expired())
   }
 
   /** An async pass: the pipeline is busy until it settles. One `then` on the native promise, no async
@@ -591,6 +670,7 @@ export class Pipeline {
     return pass.then(
       (buffer) => {
         this.busy = false
+        this.forgetExpired(this.core)
         return this.result(buffer, input, final)
       },
       (error: unknown) => {

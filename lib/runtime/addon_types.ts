@@ -141,6 +141,8 @@ export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   expire(keys: Uint32Array | BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }): number
   expired(): Uint32Array
   keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }
+  /** held[i] = 1 when key i is live (adds nothing). */
+  held(keys: BigInt64Array | BigUint64Array | { bytes: Uint8Array; offsets: Uint32Array }, held: Uint8Array): void
   liveIds(): Uint32Array
   /** advance, flush: the windows that fired, staged for readFired. */
   advance(watermark: number): number
@@ -262,6 +264,10 @@ export interface NativePipelineOptions {
   reuseResults: boolean
   inputs: number
   keyCount: number
+  /** A key space: 'string' | 'bigint' | 'bigint64' | 'bytes' (absent: dense ids), its maxKeys and keyTtl. */
+  keys?: string
+  maxKeys?: number
+  keyTtl?: number
   channels: number
   size: number
   slide: number
@@ -304,9 +310,17 @@ export interface NativePipelineMetrics {
   latencyMaxMs: number
   latencyLastMs: number
   watermark: number
+  /** Interned keys live now and freed so far (0 for dense ids). */
+  liveKeys: number
+  expiredKeys: number
+  /** Keys the per-key state has room for now. */
+  keyCapacity: number
   /** Native bytes held (capacities). */
   memoryBytes: number
 }
+
+/** Keys of a pipeline with a key space, as process() takes them: ids of live keys, 64-bit ids or packed bytes. */
+export type NativePipelineKeys = Uint32Array | BigInt64Array | BigUint64Array | NativePackedKeys
 
 /**
  * A pass returns the result batch's columns in one ArrayBuffer (native/core/pipeline's ResultLayout) and
@@ -315,11 +329,22 @@ export interface NativePipelineMetrics {
  * the inputs; the object is busy (ERR_INVALID_STATE) until it settles.
  */
 export interface NativePipeline extends NativeSnapshotHandle {
-  process(input: number, timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
-  processAsync(input: number, timestamps: Float64Array, keys: Uint32Array | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
+  process(input: number, timestamps: Float64Array, keys: NativePipelineKeys | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
+  processAsync(input: number, timestamps: Float64Array, keys: NativePipelineKeys | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   advanceTo(watermark: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
   advanceToAsync(watermark: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   finish(modelOpen: boolean, status: Float64Array): ArrayBuffer
   finishAsync(modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   metrics(): NativePipelineMetrics
+  /** Key space only: ids of keys (new ones added, all or nothing). */
+  intern(keys: BigInt64Array | BigUint64Array | NativePackedKeys, ids: Uint32Array): void
+  /** Forgets the last intern()'s new keys unless a batch used them; whether it did. */
+  undoIntern(): boolean
+  expire(keys: NativePipelineKeys): number
+  /** Ids freed by the last process / advanceTo / finish (keyTtl) or expire(). */
+  expired(): Uint32Array
+  keysOf(ids: Uint32Array): BigInt64Array | BigUint64Array | NativePackedKeys
+  /** held[i] = 1 when key i is live (adds nothing). */
+  held(keys: BigInt64Array | BigUint64Array | NativePackedKeys, held: Uint8Array): void
+  liveIds(): Uint32Array
 }

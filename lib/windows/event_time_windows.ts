@@ -143,6 +143,8 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
   private firedKeys: KeyValues | undefined
   private readonly strings: StringKeys | undefined
   private readonly keyTtl: number | undefined
+  /** Interned keys: the maxKeys option (undefined: the default, 2^28 live keys). */
+  readonly maxKeys: number | undefined
   private ids = new Uint32Array(0)  // string keys' ids for a push (reused)
 
   constructor(options: EventTimeWindowsOptions) {
@@ -176,6 +178,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     }
     this.strings = this.keyKind === 'string' ? new StringKeys() : undefined
     this.keyTtl = keyTtl
+    this.maxKeys = dense ? undefined : maxKeys
     this.channels = expectInteger(options.channels ?? 1, 'channels', 1, 1024)
     const aggregates = options.aggregates ?? ['count', 'sum', 'mean', 'min', 'max']
     if (!Array.isArray(aggregates) || aggregates.length === 0 || aggregates.length > 64) {
@@ -290,6 +293,22 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     const freed = handle.expire(expireColumn(keys, this.keyKind, this.strings))
     if (this.strings !== undefined) this.strings.forget(handle.expired())
     return freed
+  }
+
+  /** For each key (of the windows' kind): 1 when the windows hold it now (a live key), else 0. Adds nothing. */
+  held(keys: KeyColumn): Uint8Array {
+    const handle = this.native()
+    if (this.keyKind === 'dense') throw new SluiceError('held() needs interned keys (the `keys` option)', 'ERR_INVALID_ARGUMENT')
+    const n = Array.isArray(keys) || ArrayBuffer.isView(keys) ? (keys as ArrayLike<unknown>).length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
+    const column = expectKeyColumn(keys, this.keyKind, n)
+    const out = new Uint8Array(n)
+    if (this.strings) {
+      const names = column as readonly string[]
+      for (let i = 0; i < n; i++) out[i] = this.strings.idOf(names[i]!) === undefined ? 0 : 1
+    } else {
+      handle.held(column as BigInt64Array | BigUint64Array | PackedKeys, out)
+    }
+    return out
   }
 
   /** Replaces the state with a snapshot's (the key dictionary included); see Snapshots.restore. */

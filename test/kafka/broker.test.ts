@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
+import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, encodeByteKeyRecords, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
 import { repoRoot } from '../helpers'
 import { collectTopic, makeEvents, referenceWindows, slice, toMessages, waitFor, type PartitionEvents, type ReferenceWindow } from '../support/kafka_data'
 import { kafkaClients, type TestProducer } from '../support/kafka_clients'
@@ -212,6 +212,102 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     expect(errors.map((e) => [e.partition, String(e.offset), e.kind])).toEqual(sent.map(({ offset, kind }) => [1, offset, kind]))
     const wm = Math.max(...events.timestamps) - BOUND - 1
     await expectOutput(topic, new Map([[1, referenceWindows(events, SIZE, CHANNELS, wm)]]))
+  })
+
+  it.skipIf(skipReason)('byte keys: binaryDecoder({ keys: \'bytes\' }) into WindowProcessor({ keys: \'bytes\' }) gives a Map-keyed recomputation; a key past maxKeys dead-letters its message only', async () => {
+    const topic = name('bytekeys')
+    const deadLetterTopic = `${topic}-dlq`
+    const errors: SluiceKafkaError[] = []
+    const consumer = client.consumer(cluster.brokers, { groupId: name('group'), maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 8000, rebalanceTimeout: 8000 })
+    await consumer.connect()
+    await consumer.subscribe({ topic })
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-'))
+    const adapter = new KafkaConsumerAdapter<WindowResult>({
+      consumer, producer,
+      decoder: binaryDecoder({ channels: 1, keys: 'bytes' }),
+      processor: () => new WindowProcessor({ type: 'tumbling', size: SIZE, keys: 'bytes', maxKeys: 4, aggregates: ['count', 'sum'] }),
+      stateStore: new FileStateStore(stateDir), outputTopic: `${topic}-out`, deadLetterTopic, bound: 0, onError: (e) => errors.push(e),
+    })
+    await adapter.run()
+    onTestFinished(async () => {
+      await consumer.disconnect()
+      adapter.close()
+      fs.rmSync(stateDir, { recursive: true, force: true })
+    })
+    // Byte keys that are not UTF-8, empty and long; the fifth distinct key comes only after four are live.
+    const keys = [Buffer.from([0xff, 0x00, 0xfe]), Buffer.alloc(0), Buffer.from('host-é'), Buffer.alloc(300, 7), Buffer.from([0x80])]
+    const messages: { value: Buffer; key: string }[] = []
+    const want = new Map<string, { count: number; sum: number }>()
+    let maxTimestamp = -Infinity
+    for (let m = 0; m < 60; m++) {
+      // Message m: records of keys (m mod 4) and, from m = 30 on in every third message, the fifth key too.
+      const own = [keys[m % 4]!, keys[m % 4]!, ...(m >= 30 && m % 3 === 0 ? [keys[4]!] : [])]
+      const timestamps = own.map((_, i) => m * 20 + i * 3)
+      const values = own.map((_, i) => m + i)
+      messages.push({ value: encodeByteKeyRecords(timestamps, own, values, 1), key: `m${m}` })
+      if (own.length === 3) continue // refused: the fifth key does not fit
+      own.forEach((k, i) => {
+        const id = `${k.toString('base64')}@${Math.floor(timestamps[i]! / SIZE) * SIZE}`
+        const w = want.get(id) ?? { count: 0, sum: 0 }
+        w.count++
+        w.sum += values[i]!
+        want.set(id, w)
+        maxTimestamp = Math.max(maxTimestamp, timestamps[i]!)
+      })
+    }
+    for (let i = 0; i < messages.length; i += 10) await producer.send({ topic, messages: messages.slice(i, i + 10).map((m) => ({ ...m, partition: 0 })) })
+    await waitFor(() => adapter.metrics().events === 50 * 2, 20_000, 'all accepted events consumed') // 10 messages refused
+    const closed = [...want].filter(([id]) => Number(id.split('@')[1]) + SIZE - 1 <= maxTimestamp - 1)
+    const got = await collectTopic(cluster.brokers, `${topic}-out`, (byKey) => byKey.size >= closed.length)
+    const windows = new Map<string, { count: number; sum: number }>()
+    for (const [, list] of got) {
+      for (const { value } of list) {
+        const r = JSON.parse(value.toString()) as { key: string; keyEncoding: string; start: number; count: number; values: number[] }
+        expect(r.keyEncoding).toBe('base64')
+        windows.set(`${r.key}@${r.start}`, { count: r.count, sum: r.values[1]! })
+      }
+    }
+    expect(closed.length).toBeGreaterThan(30)
+    expect(new Map(closed)).toEqual(windows)
+    const refused = messages.filter((_, m) => m >= 30 && m % 3 === 0).map((m) => m.key)
+    const dead = await collectTopic(cluster.brokers, deadLetterTopic, (byKey) => byKey.size >= refused.length)
+    expect([...dead.keys()].sort()).toEqual([...refused].sort())
+    for (const [, [letter]] of dead) expect([letter!.headers['sluice-kind'], letter!.headers['sluice-code']]).toEqual(['key', 'ERR_OUT_OF_RANGE'])
+    expect(errors.map((e) => e.kind)).toEqual(refused.map(() => 'key'))
+  })
+
+  it.skipIf(skipReason || client.name !== 'kafkajs')('examples/kafka-consumer.js keyed by the message keys (keys: \'message\'): the windows of a Map-keyed recomputation', async () => {
+    const topic = name('example-keys')
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-example-'))
+    onTestFinished(() => fs.rmSync(stateDir, { recursive: true, force: true }))
+    const hosts = ['web-01', 'db-é', '日本', 'cache']
+    const messages: { partition: number; key: string; value: Buffer }[] = []
+    const want = new Map<string, { key: string; count: number; sum: number }>()
+    for (let i = 0; i < 200; i++) {
+      const key = hosts[(i * 3) % hosts.length]!, partition = i % 2, t = i * 7
+      messages.push({ partition, key, value: Buffer.from(JSON.stringify({ timestamp: t, values: [i, 1] })) })
+      const id = `${topic}/${partition}/${key}/${Math.floor(t / SIZE) * SIZE}/${Math.floor(t / SIZE) * SIZE + SIZE}`
+      const w = want.get(id) ?? { key, count: 0, sum: 0 }
+      w.count++
+      w.sum += i
+      want.set(id, w)
+    }
+    // Closed by each partition's final watermark (its max timestamp − 1, bound 0).
+    const last = [0, 1].map((p) => Math.max(...messages.filter((m) => m.partition === p).map((m) => JSON.parse(m.value.toString()).timestamp as number)))
+    const closed = [...want].filter(([id]) => Number(id.split('/').at(-1)) - 1 <= last[Number(id.split('/')[1])]! - 1)
+    await producer.send({ topic, messages })
+    const child = fork(path.join(repoRoot, 'examples', 'kafka-consumer.js'), [JSON.stringify({
+      brokers: cluster.brokers, topic, group: name('group'), outputTopic: `${topic}-out`, stateDir, keys: 'message',
+      channels: 2, window: { type: 'tumbling', size: SIZE }, aggregates: ['count', 'sum'], reportEveryMs: 0,
+    })], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    onTestFinished(() => void child.kill('SIGKILL'))
+    const got = await collectTopic(cluster.brokers, `${topic}-out`, (byKey) => byKey.size >= closed.length)
+    expect(closed.length).toBeGreaterThan(20)
+    expect(new Set(got.keys())).toEqual(new Set(closed.map(([id]) => id)))
+    for (const [id, w] of closed) {
+      const r = JSON.parse(got.get(id)![0]!.value.toString()) as { key: string; count: number; values: number[] }
+      expect({ key: r.key, count: r.count, sum: r.values[1] }, id).toEqual(w)
+    }
   })
 
   it.skipIf(skipReason)('KafkaStateStore carries the partitions from one consumer to the next through a state topic; a fresh store reads them back, pruned ones are gone', async () => {

@@ -86,6 +86,12 @@ inline int64_t FindKeyAt(const sluice::KeyDictionary& dictionary, const sluice::
   return dictionary.Find(batch.bytes.data + from, to - from);
 }
 
+// held[i] = 1 when the batch's key i is a live key of the dictionary, else 0 (adds nothing).
+inline void HeldKeys(const sluice::KeyDictionary& dictionary, const sluice::KeyBatch& batch, sluice::Span<uint8_t> held) {
+  sluice::Require(held.size >= batch.size(), sluice::codes::kInvalidLength, "held must have one entry per key");
+  for (size_t i = 0; i < batch.size(); ++i) held[i] = FindKeyAt(dictionary, batch, i) >= 0 ? 1 : 0;
+}
+
 // The keys of live `ids`: a BigUint64Array / BigInt64Array (64-bit kinds) or { bytes, offsets }.
 inline Napi::Value KeysOfIds(Napi::Env env, const sluice::KeyDictionary& dictionary, sluice::Span<const uint32_t> ids) {
   for (uint32_t id : ids) {

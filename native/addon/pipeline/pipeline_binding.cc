@@ -5,7 +5,12 @@
 //   processAsync / advanceToAsync / finishAsync(…same arguments) → Promise of it: the whole pass is one
 //     queued work item over copies of the inputs (the caller may change or detach its arrays meanwhile);
 //     the object is busy until it settles
-//   metrics() → counters, watermark, firedWindows (as of the last settled call: allowed while busy)
+//   metrics() → counters, watermark, firedWindows, liveKeys, expiredKeys, keyCapacity, memoryBytes (as of
+//     the last settled call: allowed while busy)
+//   With a key space (options.keys of a kind): process()'s keys are 64-bit ids or { bytes, offsets }
+//     (interned in the pass) or ids of live keys (Uint32Array, from intern()); intern(keys, ids),
+//     undoIntern() → whether it forgot keys, expire(ids | keys) → freed, expired() → ids freed by the last
+//     call, keysOf(ids), liveIds()
 //   snapshot(), restore(bytes), close()
 // `status` (Float64Array of 3) receives rows, late events and the watermark of the result: one typed array
 // write instead of a result object per call. The buffer's layout is ResultLayout's; options.reuseResults:
@@ -18,6 +23,7 @@
 
 #include "addon.h"
 #include "arguments.h"
+#include "keys/key_column.h"
 #include "lstm/lstm_model_binding.h"
 #include "native_handle.h"
 #include "pipeline/pipeline_core.h"
@@ -56,6 +62,17 @@ sluice::PipelineCoreOptions ParseOptions(Napi::Env env, const Napi::Value& value
   sluice::PipelineCoreOptions options;
   options.inputs = Uint32Option(env, o, "inputs", 1);
   options.keyCount = Uint32Option(env, o, "keyCount", 1);
+  const Napi::Value keys = o.Get("keys");
+  const double keyTtl = NumberOption(env, o, "keyTtl", 0);
+  if (!keys.IsUndefined() && !(keys.IsString() && keys.As<Napi::String>().Utf8Value() == "dense")) {
+    sluice::KeySpaceOptions space;
+    space.kind = KeyKindArg(env, keys, "keys");
+    space.maxKeys = Uint32Option(env, o, "maxKeys", sluice::kMaxDictionaryKeys);
+    space.keyTtl = keyTtl;
+    options.keySpace = space;
+  } else if (keyTtl != 0 || !o.Get("maxKeys").IsUndefined()) {
+    ThrowSluiceError(env, sluice::codes::kInvalidArgument, "maxKeys and keyTtl need keys of a kind (string, bigint, bytes)");
+  }
   options.channels = Uint32Option(env, o, "channels", 1);
   options.size = NumberOption(env, o, "size", 1);
   options.slide = NumberOption(env, o, "slide", options.size);
@@ -107,15 +124,21 @@ NumberColumn ColumnArg(Napi::Env env, const Napi::Value& value, const char* name
   return column;
 }
 
-// process()'s arguments as spans over the caller's arrays.
-sluice::PipelineBatch BatchArgs(const Napi::CallbackInfo& info) {
+// process()'s arguments as spans over the caller's arrays; keys of a kind other than ids go to `keyColumn`
+// (keep it alive while the batch is used).
+sluice::PipelineBatch BatchArgs(const Napi::CallbackInfo& info, KeyColumn& keyColumn) {
   Napi::Env env = info.Env();
   sluice::PipelineBatch batch;
   const size_t input = SizeArg(env, info[0], "input");
   if (input > UINT32_MAX) ThrowSluiceError(env, sluice::codes::kOutOfRange, "input is out of range");
   batch.input = static_cast<uint32_t>(input);
   batch.timestamps = ToSpan<double>(env, info[1], "timestamps");
-  if (!info[2].IsUndefined()) batch.keys = ToSpan<uint32_t>(env, info[2], "keys");
+  if (IsUint32Array(info[2])) {
+    batch.keys = ToSpan<uint32_t>(env, info[2], "keys");
+  } else if (!info[2].IsUndefined()) {
+    keyColumn = KeyColumn(env, info[2], "keys");
+    batch.keyBatch = &keyColumn.batch();
+  }
   batch.values = ColumnArg(env, info[3], "values");
   batch.labels = ColumnArg(env, info[4], "labels");
   batch.now = NumberArg(env, info[5], "now");
@@ -139,6 +162,10 @@ struct OwnedColumn {
 struct AsyncCall {
   std::vector<double> timestamps;
   std::vector<uint32_t> keys;
+  std::vector<uint64_t> keyWords;  // keys of a kind: the batch's words, or its bytes and offsets
+  std::vector<uint8_t> keyBytes;
+  std::vector<uint32_t> keyOffsets;
+  sluice::KeyBatch keyBatch;
   OwnedColumn values, labels;
   sluice::PipelineBatch batch;
   double watermark = 0;
@@ -151,6 +178,17 @@ struct AsyncCall {
     keys.assign(from.keys.begin(), from.keys.end());
     batch.timestamps = {timestamps.data(), timestamps.size()};
     batch.keys = {keys.data(), keys.size()};
+    if (from.keyBatch != nullptr) {
+      const sluice::KeyBatch& k = *from.keyBatch;
+      keyWords.assign(k.words.begin(), k.words.end());
+      keyBytes.assign(k.bytes.begin(), k.bytes.end());
+      keyOffsets.assign(k.offsets.begin(), k.offsets.end());
+      keyBatch.packed = k.packed;
+      keyBatch.words = {keyWords.data(), keyWords.size()};
+      keyBatch.bytes = {keyBytes.data(), keyBytes.size()};
+      keyBatch.offsets = {keyOffsets.data(), keyOffsets.size()};
+      batch.keyBatch = &keyBatch;
+    }
     batch.values = values.Take(from.values);
     batch.labels = labels.Take(from.labels);
   }
@@ -174,7 +212,14 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
                               InstanceMethod("finishAsync", &PipelineBinding::FinishAsync),
                               InstanceMethod("metrics", &PipelineBinding::Metrics),
                               InstanceMethod("snapshot", &PipelineBinding::Snapshot),
-                              InstanceMethod("restore", &PipelineBinding::Restore)});
+                              InstanceMethod("restore", &PipelineBinding::Restore),
+                              InstanceMethod("intern", &PipelineBinding::Intern),
+                              InstanceMethod("undoIntern", &PipelineBinding::UndoIntern),
+                              InstanceMethod("expire", &PipelineBinding::Expire),
+                              InstanceMethod("expired", &PipelineBinding::Expired),
+                              InstanceMethod("keysOf", &PipelineBinding::KeysOf),
+                              InstanceMethod("held", &PipelineBinding::Held),
+                              InstanceMethod("liveIds", &PipelineBinding::LiveIds)});
   }
 
   explicit PipelineBinding(const Napi::CallbackInfo& info)
@@ -198,6 +243,9 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     counters_ = core.counters();
     watermark_ = core.watermark();
     firedWindows_ = core.firedWindows();
+    liveKeys_ = core.liveKeys();
+    expiredKeys_ = core.expiredKeys();
+    keyCapacity_ = core.keyCapacity();
     memoryBytes_ = static_cast<double>(core.MemoryBytes());
     ReportMemory(env, core.MemoryBytes());
   }
@@ -270,8 +318,9 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   }
 
   Napi::Value Process(const Napi::CallbackInfo& info) {
+    KeyColumn keys;
     return RunSync(info, info[7], [&](PipelineCore& core, const PipelineCore::Allocate& allocate) {
-      return core.Process(BatchArgs(info), info[6].ToBoolean(), allocate);
+      return core.Process(BatchArgs(info, keys), info[6].ToBoolean(), allocate);
     });
   }
   // The async call's buffers: the last call's when its job is gone (one call at a time, so usually), which
@@ -283,7 +332,10 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
 
   Napi::Value ProcessAsync(const Napi::CallbackInfo& info) {
     std::shared_ptr<AsyncCall> call = NextCall();
-    TranslateErrors(info.Env(), [&] { call->Own(BatchArgs(info)); });
+    TranslateErrors(info.Env(), [&] {
+      KeyColumn keys;
+      call->Own(BatchArgs(info, keys));
+    });
     const bool modelOpen = info[6].ToBoolean();
     return RunAsync(info, info[7], call, [modelOpen](PipelineCore& core, AsyncCall& c) {
       return core.Process(c.batch, modelOpen, c.Allocator());
@@ -333,12 +385,112 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
     result.Set("latencyMaxMs", c.latencyMaxMs);
     result.Set("latencyLastMs", c.latencyLastMs);
     result.Set("watermark", watermark_);
+    result.Set("liveKeys", liveKeys_);
+    result.Set("expiredKeys", expiredKeys_);
+    result.Set("keyCapacity", keyCapacity_);
     result.Set("memoryBytes", memoryBytes_);
     return result;
   }
 
+  // intern(keys, ids): the ids of keys (64-bit ids or { bytes, offsets }), new keys added; all or nothing.
+  Napi::Value Intern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PipelineCore& core = Ready(env);
+    const KeyColumn keys(env, info[0], "keys");
+    const auto ids = ToSpan<uint32_t>(env, info[1], "ids");
+    TranslateErrors(env, [&] {
+      try {
+        core.Intern(keys.batch(), ids);
+      } catch (...) {
+        Settle(env, core);
+        throw;
+      }
+      Settle(env, core);
+    });
+    return env.Undefined();
+  }
+
+  // undoIntern() → whether the keys of the last intern() were forgotten (not when a batch used them).
+  Napi::Value UndoIntern(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PipelineCore& core = Ready(env);
+    return TranslateErrors(env, [&] {
+      const bool undone = core.UndoIntern();
+      Settle(env, core);
+      return Napi::Boolean::New(env, undone);
+    });
+  }
+
+  // expire(ids | keys) → keys freed now. Keys (64-bit ids or packed bytes) that the pipeline does not hold
+  // are skipped; ids must be live.
+  Napi::Value Expire(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PipelineCore& core = Ready(env);
+    const bool byId = IsUint32Array(info[0]);
+    StableColumn<uint32_t> idColumn;
+    KeyColumn keys;
+    if (byId) idColumn = StableColumn<uint32_t>(env, info[0], "ids");
+    else keys = KeyColumn(env, info[0], "keys");
+    return TranslateErrors(env, [&] {
+      sluice::Span<const uint32_t> ids = idColumn.span();
+      std::vector<uint32_t> found;
+      if (!byId) {
+        const sluice::KeySpace* space = core.keySpace();
+        sluice::Require(space != nullptr, sluice::codes::kInvalidArgument, "expire() needs interned keys (the `keys` option)");
+        const sluice::KeyBatch& batch = keys.batch();
+        for (size_t i = 0; i < batch.size(); ++i) {
+          const int64_t id = FindKeyAt(space->dictionary(), batch, i);
+          if (id >= 0) found.push_back(static_cast<uint32_t>(id));
+        }
+        ids = sluice::Span<const uint32_t>(found.data(), found.size());
+      }
+      const size_t freed = core.Expire(ids);
+      Settle(env, core);
+      return Napi::Number::New(env, static_cast<double>(freed));
+    });
+  }
+
+  // expired() → Uint32Array: the ids freed by the last process / advanceTo / finish (keyTtl) or expire().
+  Napi::Value Expired(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return CopyToTypedArray(env, Ready(env).expiredIds());
+  }
+
+  // keysOf(ids) → the keys of live ids: BigUint64Array / BigInt64Array, or { bytes, offsets }.
+  Napi::Value KeysOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PipelineCore& core = Ready(env);
+    if (!core.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "keysOf() needs interned keys (the `keys` option)");
+    const StableColumn<uint32_t> ids(env, info[0], "ids");  // checked live, then read: one read each
+    return KeysOfIds(env, core.keySpace()->dictionary(), ids.span());
+  }
+
+  // held(keys, out): out[i] = 1 when key i (64-bit ids or { bytes, offsets }) is live, else 0.
+  Napi::Value Held(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PipelineCore& core = Ready(env);
+    if (!core.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "held() needs interned keys (the `keys` option)");
+    const KeyColumn keys(env, info[0], "keys");
+    const auto held = ToSpan<uint8_t>(env, info[1], "held");
+    TranslateErrors(env, [&] { HeldKeys(core.keySpace()->dictionary(), keys.batch(), held); });
+    return env.Undefined();
+  }
+
+  // liveIds() → Uint32Array: every live key's id, ascending (to rebuild lib's string map after a restore).
+  Napi::Value LiveIds(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const sluice::KeySpace* space = Ready(env).keySpace();
+    std::vector<uint32_t> ids;
+    if (space) {
+      for (uint32_t id = 0; id < space->dictionary().idCapacity(); ++id) {
+        if (space->dictionary().IsLive(id)) ids.push_back(id);
+      }
+    }
+    return CopyToTypedArray(env, ids);
+  }
+
   sluice::PipelineCounters counters_;
-  double watermark_ = 0, firedWindows_ = 0, memoryBytes_ = 0;
+  double watermark_ = 0, firedWindows_ = 0, liveKeys_ = 0, expiredKeys_ = 0, keyCapacity_ = 0, memoryBytes_ = 0;
   std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
   bool reuseResults_ = false;
   Napi::Reference<Napi::ArrayBuffer> reused_;  // with reuseResults: the buffer every result is written into

@@ -77,6 +77,7 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
                               InstanceMethod("expire", &EventTimeWindowsBinding::Expire),
                               InstanceMethod("expired", &EventTimeWindowsBinding::Expired),
                               InstanceMethod("keysOf", &EventTimeWindowsBinding::KeysOf),
+                              InstanceMethod("held", &EventTimeWindowsBinding::Held),
                               InstanceMethod("liveIds", &EventTimeWindowsBinding::LiveIds),
                               InstanceMethod("snapshot", &EventTimeWindowsBinding::Snapshot),
                               InstanceMethod("restore", &EventTimeWindowsBinding::Restore)});
@@ -198,6 +199,17 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     if (!engine.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "keysOf() needs a key space (the `keys` option)");
     const StableColumn<uint32_t> ids(env, info[0], "ids");  // checked live, then read: one read each
     return KeysOfIds(env, engine.keySpace()->dictionary(), ids.span());
+  }
+
+  // held(keys, out): out[i] = 1 when key i (64-bit ids or { bytes, offsets }) is live, else 0.
+  Napi::Value Held(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    if (!engine.keySpace()) ThrowSluiceError(env, sluice::codes::kInvalidArgument, "held() needs a key space (the `keys` option)");
+    const KeyColumn keys(env, info[0], "keys");
+    const auto held = ToSpan<uint8_t>(env, info[1], "held");
+    TranslateErrors(env, [&] { HeldKeys(engine.keySpace()->dictionary(), keys.batch(), held); });
+    return env.Undefined();
   }
 
   Napi::Value Advance(const Napi::CallbackInfo& info) {

@@ -233,6 +233,20 @@ void KeyDictionary::Release(uint32_t id) {
   if (garbage_ > 4096 && garbage_ * 2 > arena_.size()) Compact();
 }
 
+void KeyDictionary::TrimIds() {
+  if (lengths_.empty() || lengths_.back() != kFree) return;
+  while (!lengths_.empty() && lengths_.back() == kFree) {
+    lengths_.pop_back();
+    offsets_.pop_back();
+  }
+  TrimFreeIds();
+  if (lengths_.capacity() > 2 * lengths_.size() + 64) {
+    lengths_.shrink_to_fit();
+    offsets_.shrink_to_fit();
+    freeIds_.shrink_to_fit();
+  }
+}
+
 void KeyDictionary::Unlink(uint32_t id) {
   const uint32_t length = lengths_[id];
   const uint32_t hash = HashKey(arena_.data() + offsets_[id], length);

@@ -57,6 +57,9 @@ class KeyDictionary {
 
   // Frees a live id: its key is forgotten and the id handed out again later.
   void Release(uint32_t id);
+  // Gives back the free ids at the top (idCapacity() goes down to one past the highest live id), so the
+  // per-id arrays of the dictionary and of its owner can follow the live keys after many are released.
+  void TrimIds();
 
   bool IsLive(uint32_t id) const { return id < lengths_.size() && lengths_[id] != kFree; }
   Span<const uint8_t> KeyOf(uint32_t id) const;  // a live id's bytes (valid until the next change)

@@ -120,6 +120,7 @@ const std::vector<uint32_t>& KeySpace::ExpireIdle(double watermark, ReleaseTime&
     timers_.push_back(timer);
     std::push_heap(timers_.begin(), timers_.end(), Later);
   }
+  if (!expired_.empty()) dictionary_.TrimIds();
   expiredTotal_ += static_cast<double>(expired_.size());
   return expired_;
 }
@@ -134,6 +135,7 @@ const std::vector<uint32_t>& KeySpace::Expire(Span<const uint32_t> ids, FreeKey&
     Free(id);
     expired_.push_back(id);
   }
+  if (!expired_.empty()) dictionary_.TrimIds();
   expiredTotal_ += static_cast<double>(expired_.size());
   return expired_;
 }

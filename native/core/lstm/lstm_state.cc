@@ -38,18 +38,32 @@ KeySpace& LstmState::RequireKeySpace() {
 
 void LstmState::GrowTo(size_t rows) {
   if (rows <= capacity_) return;
-  const size_t capacity = std::min<size_t>(std::max(rows, capacity_ * 2), kMaxDictionaryKeys);
+  Resize(std::min<size_t>(std::max(rows, capacity_ * 2), kMaxDictionaryKeys));
+}
+
+void LstmState::Resize(size_t capacity) {
+  Require(capacity >= 1, codes::kOutOfRange, "an LstmState holds at least one key");
+  if (capacity == capacity_) return;
   const size_t stride = model_->StateStride();
+  size_t floats;
+  if (__builtin_mul_overflow(capacity, stride, &floats)) Fail(codes::kOutOfMemory, "capacity is too large");
+  const size_t before = capacity_;
   keys_.Resize(capacity);  // first: a larger check than table is harmless, the reverse is not
-  float* grown = static_cast<float*>(std::realloc(table_.get(), capacity * stride * sizeof(float)));
-  if (!grown) {
-    keys_.Resize(capacity_);  // shrinking back allocates nothing
-    Fail(codes::kOutOfMemory, "cannot grow the state to " + std::to_string(capacity) + " keys");
+  float* resized = static_cast<float*>(std::realloc(table_.get(), floats * sizeof(float)));
+  if (!resized) {
+    keys_.Resize(before);
+    Fail(codes::kOutOfMemory, "cannot resize the state to " + std::to_string(capacity) + " keys");
   }
   (void)table_.release();  // realloc took it
-  table_.reset(grown);
-  std::memset(grown + capacity_ * stride, 0, (capacity - capacity_) * stride * sizeof(float));
+  table_.reset(resized);
+  if (capacity > before) std::memset(resized + before * stride, 0, (capacity - before) * stride * sizeof(float));
   capacity_ = capacity;
+}
+
+bool LstmState::IsZero(uint32_t key) const {
+  const size_t stride = model_->StateStride();
+  const float* row = table_.get() + static_cast<size_t>(key) * stride;
+  return std::all_of(row, row + stride, [](float x) { return x == 0.0f; });
 }
 
 void LstmState::Intern(const KeyBatch& keys, Span<uint32_t> ids) {

@@ -66,6 +66,12 @@ class LstmState {
   void CheckStep(Span<const uint32_t> keys, Span<const float> x, Span<float> out);
   void ResetAll();
   void Reset(Span<const uint32_t> keys);  // all keys checked first
+  // Exactly `capacity` rows (≥ 1): new rows are zero, rows beyond are dropped (an owner that keeps its own
+  // ids, such as the Pipeline's key space, grows and shrinks the table with them). ERR_OUT_OF_MEMORY leaves
+  // the table as it was.
+  void Resize(size_t capacity);
+  // Whether key's (h, c) are all zero (a key that never stepped, or was reset).
+  bool IsZero(uint32_t key) const;
 
   // Keyed states (ERR_INVALID_ARGUMENT otherwise). The key space: keys interned, live and expired.
   const KeySpace* keySpace() const { return keySpace_.get(); }

@@ -91,12 +91,15 @@ PipelineCore::PipelineCore(const PipelineCoreOptions& options, double now) : opt
     }
   }
   historyRows_ = o.mode == ForecastMode::kWindow ? o.steps + (o.changeTarget ? 1 : 0) : (o.changeTarget ? 2 : 1);
-  engines_ = MakeEngines(now);
-  keys_ = MakeKeyState();
-  keyRound_.assign(o.keyCount, 0);
+  Require(!o.keySpace || (o.keySpace->maxKeys >= 1 && o.keySpace->maxKeys <= kMaxDictionaryKeys), codes::kOutOfRange,
+          "maxKeys must be in [1, 2^28]");
+  keyCapacity_ = o.keySpace ? std::min(o.keyCount, o.keySpace->maxKeys) : o.keyCount;
+  engines_ = MakeEngines(now, keyCapacity_);
+  keys_ = MakeKeyState(keyCapacity_);
+  keyRound_.assign(keyCapacity_, 0);
 }
 
-PipelineCore::Engines PipelineCore::MakeEngines(double now) const {
+PipelineCore::Engines PipelineCore::MakeEngines(double now, uint32_t keyCapacity) const {
   const PipelineCoreOptions& o = options_;
   Engines engines;
   WatermarkTrackerOptions tracker;
@@ -110,20 +113,21 @@ PipelineCore::Engines PipelineCore::MakeEngines(double now) const {
   windows.slide = o.slide;
   windows.offset = o.offset;
   windows.horizon = o.horizon;
-  windows.keyCount = o.keyCount;
+  windows.keyCount = keyCapacity;
+  windows.keySpace = o.keySpace;  // the windows intern, grow and expire; the other stages follow their ids
   windows.channels = static_cast<uint32_t>(windowChannels_);
   windows.aggregates = windowAggregates_;
   windows.quantiles = o.quantiles;
   windows.accuracy = o.accuracy;
   windows.distinctPrecision = o.distinctPrecision;
   engines.windows = std::make_unique<EventTimeWindows>(windows);
-  if (o.mode == ForecastMode::kState) engines.lstm = std::make_unique<LstmState>(o.model, o.keyCount);
-  if (o.mode != ForecastMode::kNone && o.anomaly) engines.zscore = std::make_unique<RollingZScore>(o.zscore, o.keyCount, features_);
+  if (o.mode == ForecastMode::kState) engines.lstm = std::make_unique<LstmState>(o.model, keyCapacity);
+  if (o.mode != ForecastMode::kNone && o.anomaly) engines.zscore = std::make_unique<RollingZScore>(o.zscore, keyCapacity, features_);
   return engines;
 }
 
-PipelineCore::KeyState PipelineCore::MakeKeyState() const {
-  const size_t K = options_.keyCount, F = features_;
+PipelineCore::KeyState PipelineCore::MakeKeyState(uint32_t keyCapacity) const {
+  const size_t K = keyCapacity, F = features_;
   KeyState state;
   state.lastStart.assign(K, kNaN);
   state.lastValues.assign(K * F, kNaN);
@@ -136,9 +140,9 @@ PipelineCore::KeyState PipelineCore::MakeKeyState() const {
 size_t PipelineCore::MemoryBytes() const {
   const KeyState& k = keys_;
   size_t bytes = engines_.windows->MemoryBytes() + (engines_.lstm ? engines_.lstm->Bytes() : 0);
-  bytes += (k.lastStart.size() + k.lastValues.size() + k.history.size() + k.pending.size()) * sizeof(double);
-  bytes += (k.historyCount.size() + keyRound_.size()) * sizeof(uint32_t);
-  if (engines_.zscore) bytes += options_.keyCount * features_ * (options_.zscore.window * 8 + 8);
+  bytes += (k.lastStart.capacity() + k.lastValues.capacity() + k.history.capacity() + k.pending.capacity()) * sizeof(double);
+  bytes += (k.historyCount.capacity() + keyRound_.capacity()) * sizeof(uint32_t);
+  if (engines_.zscore) bytes += size_t{keyCapacity_} * features_ * (options_.zscore.window * 8 + 4 * 8);
   return bytes;
 }
 
@@ -162,7 +166,8 @@ void PipelineCore::PackBatch(const PipelineBatch& batch) {
     }
   }
   eventKeys_.assign(batch.keys.begin(), batch.keys.end());
-  for (size_t i = 0; i < eventKeys_.size(); ++i) {
+  // Ids of interned keys are checked live by the windows (live ids are below keyCapacity_: FitKeys).
+  for (size_t i = 0; i < eventKeys_.size() && !options_.keySpace; ++i) {
     if (eventKeys_[i] >= options_.keyCount) {
       Fail(codes::kOutOfRange, "batch.keys[" + std::to_string(i) + "] is " + std::to_string(eventKeys_[i]) + ", keyCount is " +
                                    std::to_string(options_.keyCount));
@@ -186,20 +191,34 @@ PipelineResult PipelineCore::Process(const PipelineBatch& batch, bool modelOpen,
   CheckOpen();
   Require(batch.input < options_.inputs, codes::kOutOfRange, "batch.input is out of range");
   Require(std::isfinite(batch.now), codes::kInvalidArgument, "batch.now must be finite");
+  expired_.clear();
   PackBatch(batch);
   const size_t n = timestamps_.size();
   size_t late = 0;
   if (n > 0) {
     lateIndex_.resize(n);
+    const bool intern = batch.keyBatch != nullptr;
+    if (intern) {  // keys of any kind: their ids (new keys added), undone below if the windows refuse
+      Require(batch.keys.empty() && batch.keyBatch->size() == n, codes::kInvalidLength, "batch.keys must have timestamps.length keys");
+      eventKeys_.resize(n);
+      Intern(*batch.keyBatch, {eventKeys_.data(), n});
+    }
     // Windows first: if they refuse the batch (ERR_OUT_OF_RANGE beyond the horizon), nothing has changed.
-    late = engines_.windows->Push<double>({timestamps_.data(), n}, {eventKeys_.data(), eventKeys_.size()},
-                                          {packed_.data(), packed_.size()}, {lateIndex_.data(), n});
+    try {
+      late = engines_.windows->Push<double>({timestamps_.data(), n}, {eventKeys_.data(), eventKeys_.size()},
+                                            {packed_.data(), packed_.size()}, {lateIndex_.data(), n});
+    } catch (...) {
+      if (intern) UndoIntern();
+      throw;
+    }
+    internOpen_ = false;  // the keys hold events now
     engines_.tracker->Observe(batch.input, {timestamps_.data(), n}, batch.now);
     counters_.events += static_cast<double>(n);
     counters_.lateEvents += static_cast<double>(late);
   }
   counters_.batchesIn += 1;
   engines_.windows->AdvanceWatermark(engines_.tracker->Update(batch.now));
+  ForgetExpired();
   return EmitRows(batch.input, late, false, modelOpen, allocate, began);
 }
 
@@ -208,14 +227,18 @@ PipelineResult PipelineCore::AdvanceTo(double watermark, bool modelOpen, const A
   CheckOpen();
   Require(std::isfinite(watermark), codes::kInvalidArgument, "watermark must be finite");
   // Only a real advance goes to the windows (they count a lower one as ignored).
+  expired_.clear();
   engines_.windows->AdvanceWatermark(std::max(watermark, engines_.windows->watermark()));
+  ForgetExpired();
   return EmitRows(0, 0, false, modelOpen, allocate, began);
 }
 
 PipelineResult PipelineCore::Finish(bool modelOpen, const Allocate& allocate) {
   const auto began = std::chrono::steady_clock::now();
   CheckOpen();
+  expired_.clear();
   engines_.windows->Flush();
+  ForgetExpired();
   finished_ = true;
   return EmitRows(0, 0, true, modelOpen, allocate, began);
 }
@@ -509,6 +532,112 @@ void PipelineCore::ResetKey(uint32_t key) {
   if (engines_.lstm) engines_.lstm->Reset({&key, 1});
 }
 
+// ---- key space ----
+
+KeySpace& PipelineCore::RequireKeySpace() const {
+  const KeySpace* space = engines_.windows->keySpace();
+  Require(space != nullptr, codes::kInvalidArgument, "the Pipeline takes dense Uint32Array ids (no `keys` kind was set)");
+  return const_cast<KeySpace&>(*space);
+}
+
+void PipelineCore::Intern(const KeyBatch& keys, Span<uint32_t> ids) {
+  RequireKeySpace();
+  if (!stopped_.empty()) Fail(codes::kInvalidState, "the Pipeline stopped: " + stopped_);
+  engines_.windows->Intern(keys, ids);
+  internOpen_ = true;
+  try {
+    FitKeys();
+  } catch (...) {
+    UndoIntern();
+    throw;
+  }
+}
+
+bool PipelineCore::UndoIntern() {
+  RequireKeySpace();
+  if (!internOpen_) return false;
+  engines_.windows->UndoIntern();
+  internOpen_ = false;
+  return true;
+}
+
+size_t PipelineCore::Expire(Span<const uint32_t> ids) {
+  RequireKeySpace();
+  if (!stopped_.empty()) Fail(codes::kInvalidState, "the Pipeline stopped: " + stopped_);
+  expired_ = engines_.windows->Expire(ids);  // checks every id first
+  internOpen_ = false;
+  FreeKeys(expired_);
+  FitKeys();
+  return expired_.size();
+}
+
+void PipelineCore::ForgetExpired() {
+  const KeySpace* space = engines_.windows->keySpace();
+  // Without keyTtl the windows' list is the last expire()'s, already handled.
+  if (space == nullptr || space->options().keyTtl == 0) return;
+  expired_ = engines_.windows->expiredIds();
+  if (expired_.empty()) return;
+  FreeKeys(expired_);
+  FitKeys();
+}
+
+void PipelineCore::FreeKeys(const std::vector<uint32_t>& ids) {
+  const size_t F = features_, R = historyRows_;
+  for (const uint32_t key : ids) {
+    if (key >= keyCapacity_) continue;  // never held state here
+    keys_.lastStart[key] = kNaN;
+    std::fill_n(&keys_.lastValues[key * F], F, kNaN);
+    if (!keys_.history.empty()) std::fill_n(&keys_.history[key * R * F], R * F, 0.0);
+    keys_.historyCount[key] = 0;
+    std::fill_n(&keys_.pending[key * F], F, kNaN);
+    if (engines_.zscore) engines_.zscore->ResetKey(key);
+    if (engines_.lstm) engines_.lstm->Reset({&key, 1});
+  }
+}
+
+void PipelineCore::FitKeys() {
+  const uint32_t ids = RequireKeySpace().dictionary().idCapacity();  // every live id is below
+  const uint32_t floor = std::max<uint32_t>(1, std::min(options_.keyCount, options_.keySpace->maxKeys));
+  uint64_t capacity = keyCapacity_;
+  while (capacity < ids) capacity *= 2;  // amortised: doubling
+  // Halve while a quarter or less is in use: memory follows the live keys, without flapping at a boundary.
+  while (capacity / 2 >= floor && capacity / 4 >= ids && capacity > ids) capacity /= 2;
+  capacity = std::min<uint64_t>(std::max<uint64_t>(capacity, ids), kMaxDictionaryKeys);
+  if (capacity != keyCapacity_) ResizeKeys(static_cast<uint32_t>(capacity));
+}
+
+void PipelineCore::ResizeKeys(uint32_t keyCapacity) {
+  // All or nothing: the new vectors are built first, then each engine resizes (each leaves itself as it was
+  // when it cannot), then everything is swapped in. Only growth may fail; a shrink that cannot allocate
+  // is skipped (the ids it would drop are free, so the larger state stays valid).
+  const size_t K = keyCapacity, F = features_, R = historyRows_, before = keyCapacity_, kept = std::min(K, before);
+  try {
+    KeyState grown = MakeKeyState(keyCapacity);
+    std::copy_n(keys_.lastStart.begin(), kept, grown.lastStart.begin());
+    std::copy_n(keys_.lastValues.begin(), kept * F, grown.lastValues.begin());
+    if (!keys_.history.empty()) std::copy_n(keys_.history.begin(), kept * R * F, grown.history.begin());
+    std::copy_n(keys_.historyCount.begin(), kept, grown.historyCount.begin());
+    std::copy_n(keys_.pending.begin(), kept * F, grown.pending.begin());
+    std::vector<uint32_t> keyRound(K, 0);  // zero between batches
+    if (engines_.lstm) engines_.lstm->Resize(K);
+    try {
+      if (engines_.zscore) engines_.zscore->Resize(K);
+    } catch (...) {
+      if (engines_.lstm) engines_.lstm->Resize(before);
+      throw;
+    }
+    keys_ = std::move(grown);
+    keyRound_ = std::move(keyRound);
+  } catch (const std::bad_alloc&) {
+    if (K < before) return;
+    Fail(codes::kOutOfMemory, "cannot grow the Pipeline's per-key state to " + std::to_string(K) + " keys");
+  } catch (const CoreError&) {
+    if (K < before) return;
+    throw;
+  }
+  keyCapacity_ = keyCapacity;
+}
+
 // ---- snapshots ----
 
 namespace {
@@ -520,8 +649,9 @@ struct SnapshotShape {
   double size, slide, offset;
 };
 
-SnapshotShape ShapeOf(const PipelineCoreOptions& o) {
-  return {o.inputs, o.keyCount, o.channels, o.steps, o.zscore.window, o.labels, static_cast<uint8_t>(o.mode),
+// keyCount: the key capacity (the per-key arrays' length), which grows with a key space.
+SnapshotShape ShapeOf(const PipelineCoreOptions& o, uint32_t keyCount) {
+  return {o.inputs, keyCount, o.channels, o.steps, o.zscore.window, o.labels, static_cast<uint8_t>(o.mode),
           o.changeTarget, o.anomaly, o.size, o.slide, o.offset};
 }
 
@@ -536,7 +666,7 @@ std::vector<uint8_t> FeatureCodes(const std::vector<Aggregate>& features) {
 std::vector<uint8_t> PipelineCore::Snapshot() const {
   CheckOpen();
   SnapshotWriter writer(SnapshotKind::kPipeline);
-  writer.Put(ShapeOf(options_));
+  writer.Put(ShapeOf(options_, keyCapacity_));
   writer.PutVector(FeatureCodes(options_.features));
   writer.Put(counters_);
   writer.PutVector(engines_.tracker->Snapshot());
@@ -554,12 +684,19 @@ std::vector<uint8_t> PipelineCore::Snapshot() const {
 void PipelineCore::Restore(Span<const uint8_t> bytes) {
   SnapshotReader reader(bytes, SnapshotKind::kPipeline);
   const SnapshotShape shape = reader.Get<SnapshotShape>();
-  const SnapshotShape expected = ShapeOf(options_);
+  const SnapshotShape expected = ShapeOf(options_, keyCapacity_);
   auto same = [&](bool equal, const char* field) {
     if (!equal) Malformed(std::string("taken from a pipeline of another shape (") + field + ")");
   };
   same(shape.inputs == expected.inputs, "inputs");
-  same(shape.keyCount == expected.keyCount, "keyCount");
+  // With a key space any capacity up to the dictionary's limit (it grows and shrinks with the ids); the
+  // arrays it sizes must fit in the bytes left before anything is allocated for them.
+  if (options_.keySpace) {
+    same(shape.keyCount >= 1 && shape.keyCount <= kMaxDictionaryKeys && shape.keyCount <= reader.Remaining() / sizeof(double), "keyCount");
+  } else {
+    same(shape.keyCount == expected.keyCount, "keyCount");
+  }
+  const uint32_t keyCapacity = shape.keyCount;
   same(shape.channels == expected.channels, "channels");
   same(shape.steps == expected.steps, "forecaster.steps");
   same(shape.zscoreWindow == expected.zscoreWindow, "anomaly.window");
@@ -602,7 +739,7 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   const std::vector<uint8_t> lstm = reader.GetVector<uint8_t>(reader.Remaining());
   if (!engines_.lstm && !lstm.empty()) Malformed("an LSTM state in a pipeline without state mode");
 
-  KeyState ks = MakeKeyState();
+  KeyState ks = MakeKeyState(keyCapacity);
   reader.GetArray(ks.lastStart.data(), ks.lastStart.size());
   reader.GetArray(ks.lastValues.data(), ks.lastValues.size());
   reader.GetArray(ks.history.data(), ks.history.size());
@@ -625,7 +762,7 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
     if (options_.mode == ForecastMode::kNone && !std::isnan(ks.pending[k * features_])) Malformed("pending" + at + " without a forecaster");
   }
 
-  Engines fresh = MakeEngines(0);
+  Engines fresh = MakeEngines(0, keyCapacity);
   auto restore = [](const char* part, auto& engine, const std::vector<uint8_t>& part_bytes) {
     try {
       engine->Restore({part_bytes.data(), part_bytes.size()});
@@ -638,8 +775,28 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   if (fresh.lstm) restore("lstm", fresh.lstm, lstm);
   if (fresh.zscore) fresh.zscore->Read(reader);
   reader.ExpectEnd();
+  if (const KeySpace* space = fresh.windows->keySpace()) {
+    // Every id with state must be a key of the dictionary (the windows check their own cells): a forged
+    // snapshot must not leave state under an id that a new key would be given.
+    const KeyDictionary& dictionary = space->dictionary();
+    if (dictionary.idCapacity() > keyCapacity) Malformed("the key dictionary holds ids beyond keyCount");
+    for (uint32_t k = 0; k < keyCapacity; ++k) {
+      if (dictionary.IsLive(k)) continue;
+      const double* pending = ks.pending.data() + size_t{k} * features_;
+      const double* last = ks.lastValues.data() + size_t{k} * features_;
+      auto known = [](double v) { return !std::isnan(v); };
+      const bool holds = !std::isnan(ks.lastStart[k]) || ks.historyCount[k] != 0 || std::any_of(pending, pending + features_, known) ||
+                         std::any_of(last, last + features_, known) ||
+                         (fresh.zscore && fresh.zscore->Holds(k)) || (fresh.lstm && !fresh.lstm->IsZero(k));
+      if (holds) Malformed("state of key id " + std::to_string(k) + ", which the key dictionary does not hold");
+    }
+  }
   engines_ = std::move(fresh);
   keys_ = std::move(ks);
+  keyCapacity_ = keyCapacity;
+  keyRound_.assign(keyCapacity, 0);
+  internOpen_ = false;
+  expired_.clear();
   counters_ = counters;
   finished_ = false;
   stopped_.clear();

@@ -3,9 +3,12 @@
 // residual's rolling z-score, and writes the result batch's columns into one buffer the caller hands out
 // once the row count is known. lib/pipeline/pipeline.ts builds views over that buffer and routes batches.
 //
-// Per key it keeps, in vectors sized by keyCount (growable later): the last row start, the last row's
-// features, the model history (historyRows() rows of features), the pending forecast, the z-score ring
-// (anomaly.window values per feature) and, in state mode, the LstmState's (h, c).
+// Per key it keeps, in vectors indexed by key id: the last row start, the last row's features, the model
+// history (historyRows() rows of features), the pending forecast, the z-score ring (anomaly.window values
+// per feature) and, in state mode, the LstmState's (h, c). Dense ids: keyCount of them, fixed. With a key
+// space (options.keySpace: keys of any kind interned by the windows' KeySpace, so every stage agrees on the
+// ids) the vectors follow the dictionary's ids: they double when an interned id reaches past them and halve
+// when expiry leaves the upper half unused; an expired key's state is cleared (FreeKeys) and its id reused.
 #pragma once
 #include <chrono>
 #include <cstddef>
@@ -13,10 +16,12 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/span.h"
+#include "keys/key_space.h"
 #include "lstm/lstm_model.h"
 #include "lstm/lstm_state.h"
 #include "windows/aggregates.h"
@@ -36,7 +41,9 @@ struct FeatureScaler {
 
 struct PipelineCoreOptions {
   uint32_t inputs = 1;
-  uint32_t keyCount = 1;
+  uint32_t keyCount = 1;  // dense ids: [0, keyCount); with keySpace: the starting capacity
+  // Keys of another kind (strings, 64-bit ids, bytes) interned natively (maxKeys, keyTtl); absent: dense ids.
+  std::optional<KeySpaceOptions> keySpace;
   uint32_t channels = 1;
   double size = 1, slide = 1, offset = 0, horizon = 0;  // event-time windows (tumbling when slide = size)
   double bound = 0;                                        // watermark out-of-orderness
@@ -69,7 +76,8 @@ struct NumberColumn {
 struct PipelineBatch {
   uint32_t input = 0;
   Span<const double> timestamps;
-  Span<const uint32_t> keys;  // empty: every event is key 0
+  Span<const uint32_t> keys;  // empty: every event is key 0 (with a key space: ids of live keys)
+  const KeyBatch* keyBatch = nullptr;  // with a key space, instead of `keys`: keys to intern (all or nothing)
   NumberColumn values;        // [event][channel]
   NumberColumn labels;        // [event] with options.labels (may be empty when there are no events)
   double now = 0;             // processing time (idleness)
@@ -122,6 +130,24 @@ class PipelineCore {
   const PipelineCoreOptions& options() const { return options_; }
   size_t MemoryBytes() const;
 
+  // ---- key space (options.keySpace; ERR_INVALID_ARGUMENT otherwise) ----
+  const KeySpace* keySpace() const { return engines_.windows->keySpace(); }
+  uint32_t keyCapacity() const { return keyCapacity_; }
+  double liveKeys() const { return engines_.windows->metrics().liveKeys; }
+  double expiredKeys() const { return engines_.windows->metrics().expiredKeys; }
+  // Gives keys their ids (new keys added, all or nothing: ERR_OUT_OF_RANGE past maxKeys adds none); the
+  // per-key state grows to hold them. For callers that translate keys themselves (lib's string cache) and
+  // pass the ids to Process.
+  void Intern(const KeyBatch& keys, Span<uint32_t> ids);
+  // Forgets the keys the last Intern created, unless a batch has used them since (its events are in the
+  // windows). Returns whether it did.
+  bool UndoIntern();
+  // Frees live ids now with everything they hold (open windows dropped without firing, rows state, z-score,
+  // LSTM state); their ids are reused. ERR_OUT_OF_RANGE (nothing freed) unless every id is live.
+  size_t Expire(Span<const uint32_t> ids);
+  // Ids freed by the last Process / AdvanceTo / Finish (keyTtl) or Expire call.
+  const std::vector<uint32_t>& expiredIds() const { return expired_; }
+
   // Versioned, checksummed bytes (kind pipeline) of the whole state; ERR_INVALID_STATE once finished or stopped.
   std::vector<uint8_t> Snapshot() const;
   // All or nothing: every field is checked against the options and its invariants (ERR_MALFORMED_DATA
@@ -143,8 +169,13 @@ class PipelineCore {
     std::unique_ptr<LstmState> lstm;
     std::unique_ptr<RollingZScore> zscore;
   };
-  Engines MakeEngines(double now) const;
-  KeyState MakeKeyState() const;
+  Engines MakeEngines(double now, uint32_t keyCapacity) const;
+  KeyState MakeKeyState(uint32_t keyCapacity) const;
+  KeySpace& RequireKeySpace() const;
+  void FitKeys();                           // capacity for every id of the dictionary (doubling / halving)
+  void ResizeKeys(uint32_t keyCapacity);    // every per-key vector and engine to exactly keyCapacity keys
+  void FreeKeys(const std::vector<uint32_t>& ids);  // clears what the rows path keeps for them
+  void ForgetExpired();                     // after the windows advanced: keyTtl's expired keys
   void CheckOpen() const;
   void PackBatch(const PipelineBatch& batch);  // copies and checks → timestamps_, keys_, packed_
   // Fired windows → rows → result buffer; stops the pipeline if it fails.
@@ -165,6 +196,9 @@ class PipelineCore {
   size_t historyRows_;
   Engines engines_;
   KeyState keys_;
+  uint32_t keyCapacity_;   // keys the per-key vectors hold (options_.keyCount for dense ids)
+  bool internOpen_ = false;  // the last Intern's keys are not used by a batch yet (UndoIntern may forget them)
+  std::vector<uint32_t> expired_;
   PipelineCounters counters_;
   bool finished_ = false;
   std::string stopped_;  // why a batch failed after its windows fired; empty: running

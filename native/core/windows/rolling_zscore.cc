@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "base/error.h"
 #include "base/snapshot.h"
@@ -95,6 +96,32 @@ void RollingZScore::ResetKey(uint32_t key) {
     s1_[slot] = 0;
     s2_[slot] = 0;
   }
+}
+
+void RollingZScore::Resize(size_t keyCount) {
+  // All or nothing: new arrays first (the only step that may throw), then swapped in.
+  const size_t slots = keyCount * channels_, kept = std::min(slots, head_.size()), W = options_.window;
+  auto resized = [kept](const auto& from, size_t size, size_t per) {
+    std::remove_const_t<std::remove_reference_t<decltype(from)>> to(size * per, 0);
+    std::copy_n(from.begin(), kept * per, to.begin());
+    return to;
+  };
+  auto ring = resized(ring_, slots, W);
+  auto head = resized(head_, slots, 1), fill = resized(fill_, slots, 1);
+  auto shift = resized(shift_, slots, 1), s1 = resized(s1_, slots, 1), s2 = resized(s2_, slots, 1);
+  ring_.swap(ring);
+  head_.swap(head);
+  fill_.swap(fill);
+  shift_.swap(shift);
+  s1_.swap(s1);
+  s2_.swap(s2);
+}
+
+bool RollingZScore::Holds(uint32_t key) const {
+  for (size_t c = 0; c < channels_; ++c) {
+    if (fill_[key * channels_ + c] != 0) return true;
+  }
+  return false;
 }
 
 void RollingZScore::Write(SnapshotWriter& writer) const {

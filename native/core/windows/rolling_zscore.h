@@ -42,6 +42,11 @@ class RollingZScore {
       __builtin_prefetch(&ring_[slot * options_.window + head_[slot]], 1);
     }
   }
+  // Exactly keyCount keys: new keys start empty, keys beyond are dropped (an owner whose key space grows and
+  // shrinks, such as the Pipeline's).
+  void Resize(size_t keyCount);
+  // Whether the key has recorded values (a key that was reset, or never scored, has none).
+  bool Holds(uint32_t key) const;
   const RollingZScoreOptions& options() const { return options_; }
 
   // State as snapshot arrays; Read checks every head and fill (ERR_MALFORMED_DATA naming the field) and

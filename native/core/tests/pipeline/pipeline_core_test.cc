@@ -262,3 +262,110 @@ SLUICE_TEST(PipelineCoreBadBatchesChangeNothing) {
   CHECK_EQ(core.counters().events, 0.0);
   CHECK_EQ(core.counters().batchesIn, 0.0);
 }
+
+namespace {
+
+// Events of 64-bit keys `words` (one per event), interned by the pass.
+Output ProcessKeys(PipelineCore& core, const std::vector<double>& ts, const std::vector<uint64_t>& words) {
+  Output out;
+  std::vector<double> values(ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) values[i] = std::sin(0.7 * ts[i] + static_cast<double>(words[i] % 7));
+  sluice::KeyBatch keys;
+  keys.words = {words.data(), words.size()};
+  PipelineBatch batch;
+  batch.timestamps = {ts.data(), ts.size()};
+  batch.keyBatch = &keys;
+  batch.values.data = values.data();
+  batch.values.size = values.size();
+  out.result = core.Process(batch, true, [&](size_t bytes) {
+    out.bytes.resize(bytes);
+    return out.bytes.data();
+  });
+  return out;
+}
+
+PipelineCoreOptions Keyed(std::shared_ptr<sluice::LstmModel> model, double keyTtl) {
+  PipelineCoreOptions o = Basic(2, 1);
+  sluice::KeySpaceOptions space;
+  space.kind = sluice::KeyKind::kUint64;
+  space.keyTtl = keyTtl;
+  o.keySpace = space;
+  o.mode = sluice::ForecastMode::kState;
+  o.model = std::move(model);
+  o.zscore.window = 4;
+  o.zscore.warmup = 2;
+  return o;
+}
+
+}  // namespace
+
+SLUICE_TEST(PipelineCoreKeySpaceGrowsShrinksExpiresAndRestores) {
+  const sluice::test::RandomLstm random(1, 1, 4, 1, 9);
+  auto model = std::make_shared<sluice::LstmModel>(random.Spec(), 1);
+  PipelineCore core(Keyed(model, 0), 0), twin(Keyed(model, 0), 0);
+  // 100 keys from a capacity of 2: the per-key state doubles to hold them.
+  for (PipelineCore* p : {&core, &twin}) {
+    for (size_t step = 0; step < 4; ++step) {
+      std::vector<double> ts;
+      std::vector<uint64_t> words;
+      for (uint64_t k = 0; k < 100; ++k) {
+        ts.push_back(static_cast<double>(step * 10 + k % 10));
+        words.push_back(k * 0x9E3779B97F4A7C15ull);
+      }
+      ProcessKeys(*p, ts, words);
+    }
+  }
+  CHECK(core.keyCapacity() >= 100);
+  CHECK_EQ(core.liveKeys(), 100.0);
+  const size_t full = core.MemoryBytes();
+  // Expire all but the first 5 ids: the state follows the dictionary's ids down.
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 5; id < 100; ++id) ids.push_back(id);
+  CHECK_EQ(core.Expire({ids.data(), ids.size()}), 95u);
+  CHECK_THROWS_CODE(core.Expire({ids.data(), 1}), sluice::codes::kOutOfRange);  // not live any more
+  CHECK(core.keyCapacity() < 100);
+  CHECK(core.MemoryBytes() < full);
+  CHECK_EQ(core.expiredKeys(), 95.0);
+  // A snapshot restores bit for bit, at the shrunk capacity, into a pipeline that never grew.
+  const std::vector<uint8_t> bytes = core.Snapshot();
+  PipelineCore restored(Keyed(model, 0), 0);
+  restored.Restore({bytes.data(), bytes.size()});
+  CHECK(restored.Snapshot() == bytes);
+  CHECK_EQ(restored.keyCapacity(), core.keyCapacity());
+  // The 5 keys left go on as in the twin that never expired anything; new keys reuse the freed ids.
+  std::vector<uint64_t> kept;
+  for (uint64_t k = 0; k < 5; ++k) kept.push_back(k * 0x9E3779B97F4A7C15ull);
+  const std::vector<double> ts{45, 46, 47, 48, 49};
+  twin.Expire({ids.data(), ids.size()});
+  const Output a = ProcessKeys(restored, ts, kept), b = ProcessKeys(twin, ts, kept);
+  CHECK(a.bytes == b.bytes);
+  std::vector<uint64_t> fresh{7, 8, 9};
+  ProcessKeys(restored, {50, 51, 52}, fresh);
+  CHECK_EQ(restored.liveKeys(), 8.0);
+  CHECK(restored.keyCapacity() >= 8);
+}
+
+SLUICE_TEST(PipelineCoreKeyTtlFreesIdleKeys) {
+  const sluice::test::RandomLstm random(1, 1, 4, 1, 3);
+  PipelineCore core(Keyed(std::make_shared<sluice::LstmModel>(random.Spec(), 1), 25), 0);
+  ProcessKeys(core, {1, 2}, {11, 12});
+  ProcessKeys(core, {20}, {11});  // key 12's window [0, 10) fires; it stays idle
+  CHECK_EQ(core.liveKeys(), 2.0);
+  ProcessKeys(core, {40}, {11});  // watermark 39 ≥ 2 + 25, and its window fired by the pass before: freed
+  CHECK_EQ(core.liveKeys(), 1.0);
+  CHECK_EQ(core.expiredKeys(), 1.0);
+  CHECK_EQ(core.expiredIds().size(), 1u);
+  ProcessKeys(core, {60}, {11});  // key 11 saw an event 19 ago: kept
+  CHECK_EQ(core.liveKeys(), 1.0);
+  CHECK_EQ(core.expiredIds().size(), 0u);
+  // Dense ids where keys of a kind are expected are checked live.
+  PipelineBatch batch;
+  const std::vector<double> t{61};
+  const std::vector<uint32_t> dead{1};
+  const std::vector<double> v{1};
+  batch.timestamps = {t.data(), 1};
+  batch.keys = {dead.data(), 1};
+  batch.values.data = v.data();
+  batch.values.size = 1;
+  CHECK_THROWS_CODE(core.Process(batch, true, [](size_t) -> uint8_t* { return nullptr; }), sluice::codes::kOutOfRange);
+}

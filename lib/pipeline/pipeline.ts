@@ -175,14 +175,13 @@ export interface PipelineMetrics {
   liveKeys?: number
   /** Interned keys freed so far, by keyTtl or expire() (absent for dense ids). */
   expiredKeys?: number
-  /** Native bytes held now: windows, per-key state, LSTM state, z-score rings and the key space. */
-  memoryBytes: number
   /** The batchesOut number of the last result batch a drain() sink accepted (its promise resolved); 0: none.
    * Batches after it are not done, whatever batchesOut says. Not in snapshots: a restore sets it to the
    * restored batchesOut (a snapshot is taken at a committed point). */
   acknowledged: number
   /** Native bytes the pipeline holds now: the windows' cells and sketches, the per-key rows state, the
-   * z-score rings, the LSTM state (capacities; the model's weights are the model's). 0 once closed. */
+   * z-score rings, the LSTM state and the key space (capacities; the model's weights are the model's). 0 once
+   * closed. */
   memoryBytes: number
 }
 
@@ -498,7 +497,6 @@ export class Pipeline {
       eventsPerSecond: c.busyMs > 0 ? c.events / (c.busyMs / 1000) : 0,
       latencyMs: { mean: c.batchesOut > 0 ? c.latencySumMs / c.batchesOut : 0, max: c.latencyMaxMs, last: c.latencyLastMs },
       acknowledged: this.acknowledged,
-      memoryBytes: this.closedMetrics ? 0 : c.memoryBytes,
     }
   }
 

@@ -82,9 +82,7 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
             "size + allowedLateness + horizon spans more than 2^20 panes of gcd(size, slide)");
     ringPanes_ = 1;
     while (ringPanes_ < needed) ringPanes_ <<= 1;
-    Require(static_cast<double>(ringPanes_) * options.keyCount <= 4294967296.0, codes::kOutOfRange,
-            "keyCount × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or keyCount");
-    slotOf_.assign(static_cast<size_t>(ringPanes_) * options.keyCount, 0);
+    cellIndex_.Reset(ringPanes_, options_.keyCount);
     slotPane_.assign(ringPanes_, kNoPane);
     livePanes_.reserve(ringPanes_);
     displaced_.reserve(ringPanes_);
@@ -255,7 +253,7 @@ size_t EventTimeWindows::Flush() {
 }
 
 size_t EventTimeWindows::MemoryBytes() const {
-  size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
+  size_t bytes = cellIndex_.MemoryBytes() + sortedCells_.capacity() * sizeof(uint32_t) + (order_.capacity() + radixScratch_.capacity()) * 8;
   bytes += (slotPane_.capacity() + livePanes_.capacity() + paneScratch_.capacity()) * 8 +
            displaced_.capacity() * sizeof(displaced_[0]) + keyTally_.capacity() * sizeof(uint32_t);
   auto add = [&bytes](const auto& buffers) {

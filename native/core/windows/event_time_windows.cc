@@ -197,14 +197,13 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
   Require(std::max(std::max(magnitude[0], magnitude[1]), std::max(magnitude[2], magnitude[3])) <= kMaxTimestamp,
           codes::kOutOfRange, "timestamps must be within ±(2^53 − 1)");
   uint32_t maxKey = 0;
-  for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
   if (keySpace_) {
     Require(keys.size == n, codes::kInvalidLength, "keys are required: one id per timestamp");
-    keySpace_->CheckLive(keys);
-  } else if (options_.maxKeys != 0) {
-    Require(maxKey < options_.maxKeys, codes::kOutOfRange, "a key is >= maxKeys");
+    maxKey = keySpace_->CheckLive(keys);  // one pass: every id live, and the largest
   } else {
-    Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
+    for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
+    if (options_.maxKeys != 0) Require(maxKey < options_.maxKeys, codes::kOutOfRange, "a key is >= maxKeys");
+    else Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
   }
   if (options_.kind != WindowKind::kSession) CheckPanesFit(timestamps);
   if (maxKey >= options_.keyCount) {  // grow by doubling: amortised O(1) per key, nothing per event

@@ -16,8 +16,8 @@
 // `ringPanes` panes hold live (unpurged) data at once; a batch needing more is ERR_OUT_OF_RANGE.
 // Windows to fire are found from the live panes, so a jump costs the windows that hold data, not the time.
 //
-// Memory: tumbling/sliding keep a (ring slot, key) → cell index (cell_index.h): for rings of up to 8 panes
-// one 4-byte index per key per ring slot, for larger rings a hash table per live pane, 16–32 bytes per cell;
+// Memory: tumbling/sliding keep a (ring slot, key) → cell index (cell_index.h): while ring slots × keys × 4
+// bytes ≤ 16 MiB one 4-byte index per key per ring slot, beyond a hash table per live pane, 16–32 bytes per cell;
 // plus 4 bytes per key for sliding windows (FiringCount's per-key tally), and per (key, live pane) that holds
 // data one cell of 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line). A purged
 // pane's buffer goes to the next pane that starts, so no allocation happens once buffers reached their

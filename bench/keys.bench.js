@@ -8,8 +8,11 @@
 //  2. Interning into a KeyDictionary from packed bytes: known keys and new keys per second.
 //  3. Memory: 10^7 distinct 64-bit keys in a KeyDictionary; 10^6 keys each with one live (key, window) cell
 //     in EventTimeWindows (count, sum, min, max) — bytes per key and per cell.
-//  4. Churn: keys arriving and expiring all the time (keyTtl), the memory curve printed as it runs.
-// Options: KEYS_BENCH_QUICK=1 (smaller sizes, for a smoke run).
+//     Also the issue's case: 200,000 dense keys each putting one event into one tumbling window, horizon 64
+//     panes, one `count`.
+//  4. Churn: keys arriving and expiring all the time (keyTtl), 10^8 events, native memory and RSS every 10^7.
+// Options: KEYS_BENCH_QUICK=1 (smaller sizes, for a smoke run); KEYS_BENCH_SUITES=windows,intern,memory,churn
+// (default all); KEYS_BENCH_CHURN_EVENTS (default 10^8).
 'use strict'
 const path = require('node:path')
 const sluice = require('../dist')
@@ -196,11 +199,27 @@ function memorySuite() {
     console.log(`Memory: ${keys} keys × one live window (${label}, ring ${info.ringPanes} panes): ${((info.memoryBytes - empty) / keys).toFixed(1)} B per (key, window) cell all told, of which dictionary ${(dictionary / keys).toFixed(1)} B/key and windows ${((info.memoryBytes - empty - dictionary) / keys).toFixed(1)} B/key`)
     w.close()
   }
+
+  // The issue's case: 200,000 dense keys (the key space growing from 64), one event each into one tumbling
+  // window, horizon 64 panes, one `count`.
+  {
+    const n = 200_000
+    const w = new sluice.EventTimeWindows({ type: 'tumbling', size: 10_000, aggregates: ['count'], horizon: 640_000 })
+    const empty = w.info().memoryBytes
+    const ids = new Uint32Array(words.length)
+    for (let s = 0; s < n; s += ids.length) {
+      for (let i = 0; i < ids.length; i++) ids[i] = s + i
+      w.push({ timestamps: new Float64Array(ids.length).fill(5), keys: ids, values: new Float64Array(ids.length).fill(1) })
+    }
+    const info = w.info()
+    console.log(`Memory: ${n} dense keys × one event in one tumbling window (horizon 64 panes, ring ${info.ringPanes}, count): ${((info.memoryBytes - empty) / 2 ** 20).toFixed(1)} MiB, ${((info.memoryBytes - empty) / n).toFixed(1)} B per key (= per cell)`)
+    w.close()
+  }
 }
 
 function churnSuite() {
   // Keys live for a while then go quiet for good; new ones keep arriving: 5,000 live at a time.
-  const events = quick ? 2_000_000 : 20_000_000
+  const events = Number(process.env.KEYS_BENCH_CHURN_EVENTS ?? (quick ? 2_000_000 : 100_000_000))
   const live = 5_000
   const w = new sluice.EventTimeWindows({ type: 'tumbling', size: 1_000, aggregates: ['count', 'sum'], keys: 'bigint', keyTtl: 5_000 })
   const n = BATCH
@@ -231,7 +250,8 @@ function churnSuite() {
   w.close()
 }
 
-windowsSuite()
-internSuite()
-memorySuite()
-churnSuite()
+const suites = (process.env.KEYS_BENCH_SUITES ?? 'windows,intern,memory,churn').split(',')
+if (suites.includes('windows')) windowsSuite()
+if (suites.includes('intern')) internSuite()
+if (suites.includes('memory')) memorySuite()
+if (suites.includes('churn')) churnSuite()

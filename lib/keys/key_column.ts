@@ -113,6 +113,9 @@ export function unpackStrings(packed: PackedKeys): string[] {
   return out
 }
 
+/** translate()'s answer when a batch brings no new key (the common case: no allocation per batch). */
+const NO_IDS = new Uint32Array(0)
+
 /**
  * The JS side of a string-keyed object: live string → id (a Map in front of the native dictionary) and
  * id → string (to give keys back without native calls). `intern` adds the keys it has not seen natively.
@@ -148,7 +151,7 @@ export class StringKeys {
         missAt.set(s, m)
       }
     }
-    if (!misses) return new Uint32Array(0)
+    if (!misses) return NO_IDS
     const packed = packStrings(misses, name, this.scratch)
     if (this.missIds.length < misses.length) this.missIds = new Uint32Array(Math.max(misses.length, 2 * this.missIds.length))
     const created = this.missIds.subarray(0, misses.length)

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads'
 import { describe, expect, it } from 'vitest'
 import { EventTimeWindows, SluiceError, WatermarkTracker, type EventTimeWindowsOptions } from '../../lib/index'
 import { expectSluiceError, repoRoot } from '../helpers'
+import { mulberry32 } from '../../lib/runtime/random'
 
 const f64 = (xs: number[]) => new Float64Array(xs)
 const u32 = (xs: number[]) => new Uint32Array(xs)
@@ -135,11 +136,59 @@ describe('EventTimeWindows', () => {
     expectSluiceError(() => w.snapshot(), 'ERR_INVALID_STATE')
   })
 
-  it('reports its ring and memory', () => {
+  it('reports its ring, and memory that follows the live cells rather than the ring', () => {
     const w = new EventTimeWindows({ type: 'sliding', size: 60, slide: 10, keyCount: 1000, aggregates: ['count'] })
-    const { ringPanes, memoryBytes } = w.info()
-    expect(ringPanes).toBe(32) // (size 60 + lateness 0 + horizon 4·60) / pane 10 + 1 = 31, rounded up to a power of two
-    expect(memoryBytes).toBeGreaterThanOrEqual(ringPanes * 1000 * 4)
+    expect(w.info().ringPanes).toBe(32) // (size 60 + lateness 0 + horizon 4·60) / pane 10 + 1 = 31, rounded up to a power of two
+    // A ring of 2^14 panes and 1000 keys: a per-key slot table would hold 2^14 × 4 bytes per key (64 MB);
+    // beyond 16 MiB the windows keep a hash table per live pane instead, sized by its cells.
+    const wide = new EventTimeWindows({ type: 'sliding', size: 60, slide: 10, keyCount: 1000, aggregates: ['count'], horizon: 160_000 })
+    expect(wide.info().ringPanes).toBe(2 ** 14)
+    const keys = Uint32Array.from({ length: 1000 }, (_, i) => i)
+    for (const x of [w, wide]) x.push({ timestamps: new Float64Array(1000).fill(5), keys, values: new Float64Array(1000).fill(1) })
+    for (const x of [w, wide]) expect(x.info().memoryBytes).toBeGreaterThanOrEqual(1000 * 64) // one 64-byte cell per (key, pane)
+    expect(w.info().memoryBytes).toBeLessThan(1000 * 300) // + 32 × 4 bytes per key of slot table
+    expect(wide.info().memoryBytes).toBeLessThan(2 ** 14 * 200 + 1000 * 200) // ring bookkeeping + the cells
+    expect(wide.flush().length).toBe(6000) // each key in the 6 windows over its pane
+    w.close()
+    wide.close()
+  })
+  it('gives the same windows when its key → cell index switches to per-pane hash tables as keys grow', () => {
+    // A ring of 2^14 panes: the direct [slot][key] table passes its 16 MiB budget at 512 keys, so the growing
+    // windows rebuild their index as hash tables from the live cells midway; a small ring with a fixed key
+    // count (direct throughout) must fire the same windows.
+    const common = { type: 'sliding', size: 60, slide: 20, allowedLateness: 40, aggregates: ['count', 'sum', 'min', 'max', 'first'] } as const
+    const growing = new EventTimeWindows({ ...common, horizon: 300_000, maxKeys: 4096 })
+    const fixed = new EventTimeWindows({ ...common, keyCount: 4096 })
+    expect(growing.info().ringPanes).toBe(2 ** 14)
+    const r = mulberry32(5)
+    let clock = 0
+    const out: [unknown, unknown][] = []
+    for (let b = 0; b < 40; b++) {
+      const n = 200
+      const timestamps = new Float64Array(n), keys = new Uint32Array(n), values = new Float64Array(n)
+      const reach = Math.min(4096, 16 + b * 100) // new, higher ids in every batch
+      for (let i = 0; i < n; i++) {
+        clock += r() < 0.5 ? 1 : 0
+        timestamps[i] = r() < 0.2 ? clock - Math.floor(r() * 80) : clock // some late, some too late
+        keys[i] = Math.floor(r() * reach)
+        values[i] = Math.round((r() - 0.5) * 100)
+      }
+      const a = growing.push({ timestamps, keys, values }), c = fixed.push({ timestamps, keys, values })
+      expect(Array.from(a.late)).toEqual(Array.from(c.late))
+      const wm = clock - 10
+      out.push([growing.advanceWatermark(wm), fixed.advanceWatermark(wm)])
+    }
+    out.push([growing.flush(), fixed.flush()])
+    let fired = 0
+    for (const [a, c] of out) {
+      const pick = (f: any) => ({ key: Array.from(f.key), end: Array.from(f.end), count: Array.from(f.count), values: Array.from(f.values) })
+      expect(pick(a)).toEqual(pick(c))
+      fired += (a as any).length
+    }
+    expect(fired).toBeGreaterThan(1000)
+    expect(growing.info().keyCapacity).toBeGreaterThan(512)
+    growing.close()
+    fixed.close()
   })
 })
 

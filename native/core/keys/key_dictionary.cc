@@ -61,23 +61,50 @@ inline uint64_t LoadTail(const uint8_t* p, uint32_t n) {
   return w;
 }
 
-// Word-at-a-time multiply–xorshift, then MurmurHash3's 64-bit finaliser: cheap for 8-byte ids, and every
-// input bit reaches the 32 bits kept. Internal linkage, so it inlines into the lookups.
+// The 128-bit product of a and b, folded to 64 bits (wyhash's "mum"): one multiply mixes 16 input bytes.
+inline uint64_t Mum(uint64_t a, uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
+inline uint64_t Load32(const uint8_t* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+// wyhash-style: keys up to 16 bytes are read as two (overlapping) words and mixed by two multiplies, longer
+// ones 16 bytes per multiply; no loop for short keys, no byte-at-a-time tail. Every input bit reaches the 32
+// bits kept (the table's home slot is their low bits, the rest is the tag compared before the bytes).
+// Internal linkage, so it inlines into the lookups.
 inline uint32_t HashKey(const uint8_t* key, uint32_t length) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t{length} * 0xC2B2AE3D27D4EB4Full);
-  uint32_t i = 0;
-  for (; i + 8 <= length; i += 8) {
-    h = (h ^ Load64(key + i)) * 0xFF51AFD7ED558CCDull;
-    h ^= h >> 32;
+  constexpr uint64_t k0 = 0xA0761D6478BD642Full, k1 = 0xE7037ED1A0B428DBull, k2 = 0x8EBC6AF09C88C6E3ull;
+  uint64_t seed = k0, a, b;
+  if (length <= 16) {
+    if (length >= 8) {
+      a = Load64(key);
+      b = Load64(key + length - 8);
+    } else if (length >= 4) {
+      a = Load32(key);
+      b = Load32(key + length - 4);
+    } else if (length > 0) {
+      a = uint64_t{key[0]} << 16 | uint64_t{key[length >> 1]} << 8 | key[length - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    const uint8_t* p = key;
+    uint32_t left = length;
+    do {
+      seed = Mum(Load64(p) ^ k1, Load64(p + 8) ^ seed);
+      p += 16;
+      left -= 16;
+    } while (left > 16);
+    a = Load64(key + length - 16);  // the last 16 bytes (overlapping what came before)
+    b = Load64(key + length - 8);
   }
-  if (i < length) {
-    h = (h ^ LoadTail(key + i, length - i)) * 0xFF51AFD7ED558CCDull;
-    h ^= h >> 32;
-  }
-  h ^= h >> 33;
-  h *= 0xC4CEB9FE1A85EC53ull;
-  h ^= h >> 33;
-  return static_cast<uint32_t>(h);
+  return static_cast<uint32_t>(Mum(k1 ^ length, Mum(a ^ k1, b ^ seed ^ k2)));
 }
 
 // Equal bytes, for keys of one length: word compares (the last one overlapping) instead of a memcmp call.
@@ -126,7 +153,7 @@ void KeyDictionary::Grow() {
 }
 
 uint32_t KeyDictionary::Insert(const uint8_t* key, uint32_t length, uint32_t hash) {
-  if ((live_ + 1) * 4 > slots_.size() * 3) Grow();
+  if (Overloaded(live_ + 1, slots_.size())) Grow();
   uint32_t id;
   if (!freeIds_.empty()) {
     std::pop_heap(freeIds_.begin(), freeIds_.end(), std::greater<uint32_t>());
@@ -151,11 +178,7 @@ uint32_t KeyDictionary::Insert(const uint8_t* key, uint32_t length, uint32_t has
 template <typename KeyAt>
 void KeyDictionary::InternKeys(size_t count, KeyAt keyAt, uint32_t* ids, uint32_t maxLive,
                                std::vector<uint32_t>* created) {
-  if (hashes_.size() < count) hashes_.resize(count);
-  for (size_t i = 0; i < count; ++i) {
-    const auto [key, length] = keyAt(i);
-    hashes_[i] = HashKey(key, length);
-  }
+  // hashes_[0, count) hold the keys' hashes (the caller computed them in its checking pass).
   const size_t arenaBefore = arena_.size(), capacityBefore = lengths_.size(), createdBefore = created ? created->size() : 0;
   std::vector<uint32_t> local;
   std::vector<uint32_t>& made = created ? *created : local;
@@ -202,6 +225,8 @@ void KeyDictionary::Intern(const KeyBatch& batch, uint32_t* ids, uint32_t maxLiv
     Require(kind_ == KeyKind::kUint64 || kind_ == KeyKind::kInt64, codes::kInvalidType,
             "64-bit keys given to a dictionary of another key kind");
     const uint64_t* words = batch.words.data;
+    if (hashes_.size() < batch.words.size) hashes_.resize(batch.words.size);
+    for (size_t i = 0; i < batch.words.size; ++i) hashes_[i] = HashKey(reinterpret_cast<const uint8_t*>(words + i), 8);
     InternKeys(batch.words.size, [words](size_t i) {
       return std::pair<const uint8_t*, uint32_t>(reinterpret_cast<const uint8_t*>(words + i), 8);
     }, ids, maxLive, created);
@@ -211,12 +236,16 @@ void KeyDictionary::Intern(const KeyBatch& batch, uint32_t* ids, uint32_t maxLiv
           "packed byte keys given to a dictionary of 64-bit keys");
   const size_t n = batch.size();
   const uint32_t* offsets = batch.offsets.data;
+  const uint8_t* bytes = batch.bytes.data;
+  // One pass checks each key's range (before its bytes are read) and hashes it; hashing changes nothing, so
+  // a refused batch leaves the dictionary as it was.
+  if (hashes_.size() < n) hashes_.resize(n);
   for (size_t i = 0; i < n; ++i) {
     Require(offsets[i] <= offsets[i + 1], codes::kOutOfRange, "key offsets must not run backwards");
     Require(offsets[i + 1] - offsets[i] <= kMaxKeyBytes, codes::kOutOfRange, "a key is longer than 65536 bytes");
+    Require(offsets[i + 1] <= batch.bytes.size, codes::kOutOfRange, "key offsets run past the bytes");
+    hashes_[i] = HashKey(bytes + offsets[i], offsets[i + 1] - offsets[i]);
   }
-  Require(n == 0 || offsets[n] <= batch.bytes.size, codes::kOutOfRange, "key offsets run past the bytes");
-  const uint8_t* bytes = batch.bytes.data;
   if (kind_ == KeyKind::kString) {
     for (size_t i = 0; i < n; ++i) {
       Require(IsUtf8(bytes + offsets[i], offsets[i + 1] - offsets[i]), codes::kInvalidArgument, "a string key is not valid UTF-8");
@@ -285,7 +314,7 @@ void KeyDictionary::Compact() {
   garbage_ = 0;
   // Keep the table in proportion too: a dictionary that shrank a lot gives its slots back.
   size_t slots = 16;
-  while (slots * 3 < live_ * 4 + 4) slots *= 2;
+  while (Overloaded(live_ + 1, slots)) slots *= 2;
   if (slots * 4 <= slots_.size()) {
     std::vector<uint64_t> old = std::move(slots_);
     slots_.assign(slots, 0);
@@ -370,7 +399,7 @@ KeyDictionary KeyDictionary::Read(SnapshotReader& r) {
     Require(d.Find(bytes, length) < 0, codes::kMalformedData, "snapshot repeats a key");
     d.offsets_[id] = at;
     d.lengths_[id] = length;
-    if ((d.live_ + 1) * 4 > d.slots_.size() * 3) d.Grow();
+    if (Overloaded(d.live_ + 1, d.slots_.size())) d.Grow();
     const uint32_t hash = HashKey(bytes, length);
     const size_t mask = d.slots_.size() - 1;
     size_t s = hash & mask;

@@ -36,10 +36,15 @@ void KeySpace::UndoIntern() {
   created_.clear();
 }
 
-void KeySpace::CheckLive(Span<const uint32_t> ids) const {
+uint32_t KeySpace::CheckLive(Span<const uint32_t> ids) const {
   bool live = true;
-  for (uint32_t id : ids) live &= dictionary_.IsLive(id);
+  uint32_t largest = 0;
+  for (uint32_t id : ids) {
+    live &= dictionary_.IsLive(id);
+    largest = id > largest ? id : largest;
+  }
   Require(live, codes::kOutOfRange, "a key id is not a live key of this object");
+  return largest;
 }
 
 void KeySpace::AddTimer(double time, uint32_t id) {

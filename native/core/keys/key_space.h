@@ -43,7 +43,7 @@ class KeySpace {
   void UndoIntern();
 
   // ERR_OUT_OF_RANGE unless every id is live (ids given by the caller instead of keys).
-  void CheckLive(Span<const uint32_t> ids) const;
+  uint32_t CheckLive(Span<const uint32_t> ids) const;  // returns the largest id
 
   // Records that key ids[i] had an event at timestamps[i] (its latest event time is kept); sets the timer of
   // keys that have none. No-op without keyTtl.

@@ -82,9 +82,7 @@ EventTimeWindows::EventTimeWindows(const EventTimeWindowsOptions& options) : opt
             "size + allowedLateness + horizon spans more than 2^20 panes of gcd(size, slide)");
     ringPanes_ = 1;
     while (ringPanes_ < needed) ringPanes_ <<= 1;
-    Require(static_cast<double>(ringPanes_) * options.keyCount <= 4294967296.0, codes::kOutOfRange,
-            "keyCount × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or keyCount");
-    slotOf_.assign(static_cast<size_t>(ringPanes_) * options.keyCount, 0);
+    cellIndex_.Reset(ringPanes_, options_.keyCount);
     slotPane_.assign(ringPanes_, kNoPane);
     livePanes_.reserve(ringPanes_);
     displaced_.reserve(ringPanes_);
@@ -199,14 +197,13 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
   Require(std::max(std::max(magnitude[0], magnitude[1]), std::max(magnitude[2], magnitude[3])) <= kMaxTimestamp,
           codes::kOutOfRange, "timestamps must be within ±(2^53 − 1)");
   uint32_t maxKey = 0;
-  for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
   if (keySpace_) {
     Require(keys.size == n, codes::kInvalidLength, "keys are required: one id per timestamp");
-    keySpace_->CheckLive(keys);
-  } else if (options_.maxKeys != 0) {
-    Require(maxKey < options_.maxKeys, codes::kOutOfRange, "a key is >= maxKeys");
+    maxKey = keySpace_->CheckLive(keys);  // one pass: every id live, and the largest
   } else {
-    Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
+    for (size_t i = 0; i < keys.size; ++i) maxKey = std::max(maxKey, keys[i]);
+    if (options_.maxKeys != 0) Require(maxKey < options_.maxKeys, codes::kOutOfRange, "a key is >= maxKeys");
+    else Require(maxKey < options_.keyCount, codes::kOutOfRange, "a key is >= keyCount");
   }
   if (options_.kind != WindowKind::kSession) CheckPanesFit(timestamps);
   if (maxKey >= options_.keyCount) {  // grow by doubling: amortised O(1) per key, nothing per event
@@ -255,7 +252,7 @@ size_t EventTimeWindows::Flush() {
 }
 
 size_t EventTimeWindows::MemoryBytes() const {
-  size_t bytes = slotOf_.capacity() * sizeof(uint32_t) + sortedCells_.capacity() * sizeof(uint32_t) + order_.capacity() * 8;
+  size_t bytes = cellIndex_.MemoryBytes() + sortedCells_.capacity() * sizeof(uint32_t) + (order_.capacity() + radixScratch_.capacity()) * 8;
   bytes += (slotPane_.capacity() + livePanes_.capacity() + paneScratch_.capacity()) * 8 +
            displaced_.capacity() * sizeof(displaced_[0]) + keyTally_.capacity() * sizeof(uint32_t);
   auto add = [&bytes](const auto& buffers) {

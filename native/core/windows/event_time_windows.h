@@ -16,9 +16,10 @@
 // `ringPanes` panes hold live (unpurged) data at once; a batch needing more is ERR_OUT_OF_RANGE.
 // Windows to fire are found from the live panes, so a jump costs the windows that hold data, not the time.
 //
-// Memory: tumbling/sliding keep, per key, one 4-byte slot index per ring slot (plus 4 bytes per key for
-// sliding windows: FiringCount's per-key tally), and per (key, live pane) that holds data one cell of
-// 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line). A purged
+// Memory: tumbling/sliding keep a (ring slot, key) → cell index (cell_index.h): while ring slots × keys × 4
+// bytes ≤ 16 MiB one 4-byte index per key per ring slot, beyond a hash table per live pane, 16–32 bytes per cell;
+// plus 4 bytes per key for sliding windows (FiringCount's per-key tally), and per (key, live pane) that holds
+// data one cell of 128·channels bytes (64·channels when only count/sum/mean/min/max are asked for: one cache line). A purged
 // pane's buffer goes to the next pane that starts, so no allocation happens once buffers reached their
 // high-water mark. Two-Stacks adds per key 40 bytes + one accumulator per channel, and per cell one suffix
 // accumulator per channel. Sessions keep 4 bytes per key plus one record per open session
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "windows/aggregates.h"
+#include "windows/cell_index.h"
 #include "windows/dd_sketch.h"
 #include "windows/hyper_log_log.h"
 #include "base/span.h"
@@ -422,13 +424,15 @@ class EventTimeWindows {
   // calls), else the stamp of the last window that counted the key (countStamp_ grows per window).
   std::vector<uint32_t> keyTally_;
   uint32_t countStamp_ = 0;
-  std::vector<uint32_t> slotOf_;                    // [ring slot][key] → cell index in that pane's arena
+  CellIndex cellIndex_;                             // (ring slot, key) → cell index in that pane's arena
   bool lean_ = false;                               // only count / sum / mean / min / max: LeanAccumulator
   std::vector<std::vector<PaneSlot<TimedAccumulator>>> paneSlots_;    // per ring pane: [cell][channel]
   std::vector<std::vector<PaneSlot<LeanAccumulator>>> leanPaneSlots_;  // the same when lean_
   std::vector<uint32_t> sortedCells_;  // per ring pane: its cells are sorted by key up to here
   std::vector<std::pair<int64_t, uint64_t>> pendingUpdates_;     // (window k, key << 1 | fired before) to fire
   std::vector<uint64_t> order_;  // scratch for sorting a pane
+  std::vector<uint64_t> radixScratch_;
+  void SortOrderByKey();
 
   // Many panes per window (size / gcd > kPaneMergeLimit): Two-Stacks per key over its pane cells, so a
   // window costs O(1) merges per key, amortised, instead of one per pane. Front stack: suffix aggregates

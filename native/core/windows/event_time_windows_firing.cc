@@ -35,17 +35,43 @@ void EventTimeWindows::EmitWindow(uint32_t key, double start, double end, double
 template <typename Acc>
 const SketchCell* EventTimeWindows::MergePaneSketches(uint32_t key, int64_t firstPane, int64_t lastPane) {
   if (!sketches_) return nullptr;
-  const size_t channels = channels_, keyCount = options_.keyCount;
+  const size_t channels = channels_;
   windowSketch_.Clear();
   for (int64_t p = firstPane; p <= lastPane; ++p) {
     const uint32_t ring = SlotOf(p);
     if (ring == kNoSlot) continue;
-    const size_t cell = slotOf_[ring * keyCount + key];
+    const size_t cell = cellIndex_.Find(ring, key);
     const std::vector<PaneSlot<Acc>>& slots = PaneSlots<Acc>()[ring];
     if (!(cell * channels < slots.size() && slots[cell * channels].key == key)) continue;
     windowSketch_.Merge(paneSketches_[ring].cells[slots[cell * channels].sketch]);
   }
   return &windowSketch_;
+}
+
+// Sorts order_ ((key << 32 | cell), one entry per key) by key: least-significant-digit radix sort, 11 key bits
+// a pass over the bits in use (two passes for up to 4 M keys), std::sort for short lists.
+void EventTimeWindows::SortOrderByKey() {
+  const size_t n = order_.size();
+  if (n < 256) {
+    std::sort(order_.begin(), order_.end());
+    return;
+  }
+  uint64_t keyBits = 0;
+  for (uint64_t o : order_) keyBits |= o;
+  keyBits >>= 32;
+  radixScratch_.resize(n);
+  for (uint32_t shift = 32; shift < 64 && (keyBits >> (shift - 32)) != 0; shift += 11) {
+    size_t counts[2048] = {};
+    for (uint64_t o : order_) ++counts[(o >> shift) & 2047];
+    size_t at = 0;
+    for (size_t& c : counts) {
+      const size_t here = c;
+      c = at;
+      at += here;
+    }
+    for (uint64_t o : order_) radixScratch_[counts[(o >> shift) & 2047]++] = o;
+    order_.swap(radixScratch_);
+  }
 }
 
 // Sorts a pane's cells by key, in place (cells and accumulators move together; slot indices follow), so
@@ -58,16 +84,16 @@ void EventTimeWindows::SortPane(size_t ring) {
   if (sortedCells_[ring] == n) return;
   auto keyOf = [&](size_t cell) { return slots[cell * channels].key; };
   order_.clear();
-  if (keyCount <= 8 * n) {
+  if (!cellIndex_.hashed() && keyCount <= 8 * n) {
     // Dense keys: walking the pane's slot row in key order lists its cells already sorted, in O(keys).
-    const uint32_t* row = &slotOf_[ring * keyCount];
+    const uint32_t* row = cellIndex_.Row(ring);
     for (size_t key = 0; key < keyCount; ++key) {
       const uint32_t cell = row[key];
       if (cell < n && keyOf(cell) == key) order_.push_back(cell);
     }
   } else {
     for (size_t j = 0; j < n; ++j) order_.push_back(uint64_t{keyOf(j)} << 32 | j);
-    std::sort(order_.begin(), order_.end());
+    SortOrderByKey();
   }
   if (panesPerWindow_ == 1) return;  // tumbling: the pane's only window reads it once, through order_
   // Apply the permutation cycle by cycle: position j receives the cell at index order_[j] (low 32 bits).
@@ -88,7 +114,7 @@ void EventTimeWindows::SortPane(size_t ring) {
       j = source;
     }
   }
-  for (size_t j = 0; j < n; ++j) slotOf_[ring * keyCount + keyOf(j)] = static_cast<uint32_t>(j);
+  for (size_t j = 0; j < n; ++j) cellIndex_.Set(ring, keyOf(j), static_cast<uint32_t>(j));
   sortedCells_[ring] = static_cast<uint32_t>(n);
 }
 
@@ -156,7 +182,7 @@ void EventTimeWindows::FirePaneWindow(int64_t k) {
 // (a gap, a late update, a restore) rebuilds the state for window k from the cells.
 template <typename Acc>
 void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
-  const size_t channels = channels_, keyCount = options_.keyCount;
+  const size_t channels = channels_;
   const int64_t first = k * panesPerSlide_, last = first + panesPerWindow_ - 1;
   std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
   std::vector<Acc>& back = BackAccumulators<Acc>();
@@ -165,7 +191,7 @@ void EventTimeWindows::FireTwoStacksWindow(int64_t k) {
   auto cellAt = [&](int64_t q, uint32_t key) -> const PaneSlot<Acc>* {
     const uint32_t ring = SlotOf(q);
     if (ring == kNoSlot) return nullptr;
-    const size_t cell = slotOf_[ring * keyCount + key];
+    const size_t cell = cellIndex_.Find(ring, key);
     const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
     return cell * channels < slots.size() && slots[cell * channels].key == key ? &slots[cell * channels] : nullptr;
   };
@@ -292,7 +318,7 @@ void EventTimeWindows::FirePaneUpdates() {
       for (int64_t p = firstPane; p <= lastPane; ++p) {
         const uint32_t ring = SlotOf(p);
         if (ring == kNoSlot) continue;
-        const size_t cell = slotOf_[ring * options_.keyCount + key];
+        const size_t cell = cellIndex_.Find(ring, key);
         const std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
         if (!(cell * channels < slots.size() && slots[cell * channels].key == key)) continue;
         events += slots[cell * channels].events;

@@ -18,20 +18,25 @@ uint32_t EventTimeWindows::KeyLimit() const {
 }
 
 void EventTimeWindows::ResizeKeys(uint32_t keyCount) {
-  const size_t before = options_.keyCount, after = keyCount;
+  const size_t after = keyCount;
   if (options_.kind == WindowKind::kSession) {
     sessionHead_.resize(after, -1);
   } else {
-    Require(static_cast<double>(ringPanes_) * after <= 4294967296.0, codes::kOutOfRange,
-            "keys × ring panes exceeds 2^32 slot indices (16 GiB); lower horizon or maxKeys");
-    // [ring slot][key]: rows are re-laid at the new stride (indices stay valid: cells are checked by key).
-    std::vector<uint32_t> slotOf(static_cast<size_t>(ringPanes_) * after, 0);
-    const size_t copied = std::min(before, after);
-    for (size_t ring = 0; ring < ringPanes_; ++ring) {
-      std::copy_n(slotOf_.begin() + static_cast<std::ptrdiff_t>(ring * before), copied,
-                  slotOf.begin() + static_cast<std::ptrdiff_t>(ring * after));
+    if (CellIndex::UsesHashing(ringPanes_, keyCount) == cellIndex_.hashed()) {
+      cellIndex_.ResizeKeys(keyCount);
+    } else {  // the direct table would pass its budget (or fits again): the other layout, from the cells
+      cellIndex_.Reset(ringPanes_, keyCount);
+      auto index = [&](const auto& paneSlots) {
+        for (int64_t p : livePanes_) {
+          const uint32_t ring = SlotOf(p);
+          for (size_t j = 0; j * channels_ < paneSlots[ring].size(); ++j) {
+            cellIndex_.Set(ring, paneSlots[ring][j * channels_].key, static_cast<uint32_t>(j));
+          }
+        }
+      };
+      if (lean_) index(leanPaneSlots_);
+      else index(paneSlots_);
     }
-    slotOf_ = std::move(slotOf);
     if (!keyTally_.empty()) keyTally_.resize(after, 0);
     if (twoStacks_) {
       keyEpoch_.resize(after, epoch_ - 1);
@@ -77,22 +82,23 @@ void EventTimeWindows::ForgetKey(uint32_t key) {
                         pendingUpdates_.end());
   bool moved = false;
   auto forget = [&](auto& paneSlots) {
-    const size_t channels = channels_, keyCount = options_.keyCount;
+    const size_t channels = channels_;
     for (size_t i = 0; i < livePanes_.size();) {
       const int64_t p = livePanes_[i];
       const uint32_t ring = SlotOf(p);
       auto& slots = paneSlots[ring];
-      const size_t cell = slotOf_[ring * keyCount + key];
+      const size_t cell = cellIndex_.Find(ring, key);
       if (cell * channels >= slots.size() || slots[cell * channels].key != key) {
         ++i;
         continue;
       }
       // Swap-remove: the last cell takes this one's place (the pane is unsorted from here on).
+      cellIndex_.Erase(ring, key);
       const size_t lastCell = slots.size() / channels - 1;
       if (cell != lastCell) {
         std::copy_n(slots.begin() + static_cast<std::ptrdiff_t>(lastCell * channels), channels,
                     slots.begin() + static_cast<std::ptrdiff_t>(cell * channels));
-        slotOf_[ring * keyCount + slots[cell * channels].key] = static_cast<uint32_t>(cell);
+        cellIndex_.Set(ring, slots[cell * channels].key, static_cast<uint32_t>(cell));
         moved = true;
       }
       slots.resize(lastCell * channels);

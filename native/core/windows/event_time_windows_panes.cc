@@ -69,6 +69,7 @@ void EventTimeWindows::ReleaseSlot(int64_t p) {
   Recycle(paneSlots_[slot]);
   Recycle(leanPaneSlots_[slot]);
   sortedCells_[slot] = 0;
+  cellIndex_.ClearSlot(slot);
   if (sketches_) {  // the table goes to the next pane that starts, its sketches cleared (allocations kept)
     SketchPane& pane = paneSketches_[slot];
     for (size_t i = 0; i < pane.used; ++i) pane.cells[i].Clear();
@@ -97,7 +98,7 @@ void EventTimeWindows::ResetRing() {
 template <typename T, typename Acc>
 void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> keys, Span<const T> values,
                                  uint32_t* lateOut, size_t* lateCount) {
-  const size_t n = ts.size, channels = channels_, keyCount = options_.keyCount;
+  const size_t n = ts.size, channels = channels_;
   const int64_t mask = ringPanes_ - 1;
   const bool keyed = keys.size != 0;
   const double offset = options_.offset, g = static_cast<double>(paneSize_), inverse = 1.0 / g;
@@ -106,7 +107,7 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   const int64_t* slotPane = slotPane_.data();  // fixed size: TakeSlot changes entries, never the buffer
   // The cell of `key` in ring pane `ring`, or null: slot indices are not reset, so the cell's key confirms.
   auto cellOf = [&](size_t ring, uint32_t key) -> PaneSlot<Acc>* {
-    const size_t cell = slotOf_[ring * keyCount + key];
+    const size_t cell = cellIndex_.Find(ring, key);
     std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
     return cell * channels < slots.size() && slots[cell * channels].key == key ? &slots[cell * channels] : nullptr;
   };
@@ -123,21 +124,28 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
   // Keys are random: look up the cell of event i + kAhead now and prefetch it, so the cache misses of
   // several events overlap instead of queuing.
   // Two stages: the slot index of event i + 2·kAhead (large key spaces: the slot rows leave the cache), then
-  // the cell of event i + kAhead. Each event's pane is computed once, at the first stage, and kept.
+  // the cell of event i + kAhead. Each event's pane is computed once, at the first stage, and kept; the
+  // second stage's cell index is kept too, so an event whose cell exists looks it up once (a hash probe in
+  // the hashed layout). It is a candidate, confirmed by the cell's key: the pane may sit in another slot,
+  // and a cell created since (kNone then) is looked up again.
   constexpr size_t kAhead = 8, kPanes = 2 * kAhead;
   int64_t panes[kPanes];  // the panes of events i … i + 2·kAhead − 1
+  uint32_t candidates[kAhead];  // the cell candidates of events i … i + kAhead − 1
   for (size_t i = 0; i < kPanes && i < n; ++i) panes[i] = paneOf(ts[i]);
+  std::fill_n(candidates, kAhead, CellIndex::kNone);
   for (size_t i = 0; i < n; ++i) {
     const int64_t p = panes[i % kPanes];
+    const size_t candidate = candidates[i % kAhead];
     if (i + kPanes < n) {
       const int64_t pAhead = paneOf(ts[i + kPanes]);
       panes[i % kPanes] = pAhead;
-      __builtin_prefetch(&slotOf_[static_cast<size_t>(pAhead & mask) * keyCount + (keyed ? keys[i + kPanes] : 0)]);
+      cellIndex_.Prefetch(static_cast<size_t>(pAhead & mask), keyed ? keys[i + kPanes] : 0);
     }
     if (i + kAhead < n) {
       const size_t ahead = static_cast<size_t>(panes[(i + kAhead) % kPanes] & mask);
-      const size_t cell = slotOf_[ahead * keyCount + (keyed ? keys[i + kAhead] : 0)];
-      if (cell * channels < paneSlots[ahead].size()) __builtin_prefetch(&paneSlots[ahead][cell * channels], 1);
+      const uint32_t cell = cellIndex_.Find(ahead, keyed ? keys[i + kAhead] : 0);
+      candidates[i % kAhead] = cell;
+      if (size_t{cell} * channels < paneSlots[ahead].size()) __builtin_prefetch(&paneSlots[ahead][size_t{cell} * channels], 1);
     }
     const double t = ts[i];
     const uint32_t key = keyed ? keys[i] : 0;
@@ -167,11 +175,14 @@ void EventTimeWindows::PushPanes(Span<const double> ts, Span<const uint32_t> key
       const uint32_t slot = SlotOf(p);
       ring = slot != kNoSlot ? slot : TakeSlot(p);
     }
-    PaneSlot<Acc>* cell = cellOf(ring, key);
+    std::vector<PaneSlot<Acc>>& ringSlots = paneSlots[ring];
+    PaneSlot<Acc>* cell = candidate * channels < ringSlots.size() && ringSlots[candidate * channels].key == key
+                              ? &ringSlots[candidate * channels]
+                              : cellOf(ring, key);
     if (!cell) {
       std::vector<PaneSlot<Acc>>& slots = paneSlots[ring];
       if (slots.empty()) Reuse(slots);
-      slotOf_[ring * keyCount + key] = static_cast<uint32_t>(slots.size() / channels);
+      cellIndex_.Set(ring, key, static_cast<uint32_t>(slots.size() / channels));
       slots.resize(slots.size() + channels);
       cell = &slots[slots.size() - channels];
       cell->key = key;

@@ -360,8 +360,6 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       for (const Cell& c : cells) used.push_back(c.key);
     }
     for (const auto& u : updates) used.push_back(static_cast<uint32_t>(u.second >> 1));
-    Require(static_cast<double>(ringPanes_) * keyCount <= 4294967296.0, codes::kOutOfRange,
-            "snapshot keys × ring panes exceeds 2^32 slot indices");
     keys = ReadKeySection(r, used);
     r.ExpectEnd();
     ResetRing();
@@ -372,7 +370,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       const uint32_t slot = TakeSlot(panes[i]);
       if (lean_) BuildPaneSlots(slot, paneCells[i], leanPaneAccs[i]);
       else BuildPaneSlots(slot, paneCells[i], paneAccs[i]);
-      for (size_t j = 0; j < paneCells[i].size(); ++j) slotOf_[size_t{slot} * keyCount + paneCells[i][j].key] = static_cast<uint32_t>(j);
+      for (size_t j = 0; j < paneCells[i].size(); ++j) cellIndex_.Set(slot, paneCells[i][j].key, static_cast<uint32_t>(j));
       if (sketches_) {  // the pane's sketch table: cell j's sketches at j
         SketchPane& table = paneSketches_[slot];
         table.cells.clear();

@@ -27,7 +27,7 @@ const INCREMENT = 1
 export interface IncrementalStateStoreOptions {
   /** Every fullEvery-th put of a partition is a full record (a new chain); ≥ 1, 1 = every put full. Default 16. */
   fullEvery?: number
-  /** The chunk sizes (see cutContentChunks); default 2/8/64 KiB. */
+  /** The chunk sizes (see cutContentChunks); default 256 B / 1 KiB / 8 KiB. */
   chunkSizes?: ChunkSizes
 }
 

@@ -6,11 +6,11 @@ import { SluiceError } from './errors'
 import { native } from './native'
 
 export interface ChunkSizes {
-  /** No cut before this many bytes (≥ 64). Default 2 KiB. */
+  /** No cut before this many bytes (≥ 64). Default 256. */
   minSize?: number
-  /** The typical chunk size, a power of two. Default 8 KiB. */
+  /** The typical chunk size, a power of two. Default 1 KiB. */
   averageSize?: number
-  /** A cut is forced here (≤ 16 MiB). Default 64 KiB. */
+  /** A cut is forced here (≤ 16 MiB). Default 8 KiB. */
   maxSize?: number
 }
 
@@ -21,7 +21,8 @@ export interface ContentChunks {
   hashes: Uint8Array
 }
 
-export const DEFAULT_CHUNK_SIZES: Required<ChunkSizes> = { minSize: 2048, averageSize: 8192, maxSize: 65536 }
+/** As the core's defaults (base/content_chunks.h: small, because a checkpoint's changes are scattered). */
+export const DEFAULT_CHUNK_SIZES: Required<ChunkSizes> = { minSize: 256, averageSize: 1024, maxSize: 8192 }
 
 /** `bytes` cut into content-defined chunks. ERR_OUT_OF_RANGE for sizes outside 64 ≤ min < average (a power of two) < max ≤ 16 MiB. */
 export function cutContentChunks(bytes: Uint8Array, sizes: ChunkSizes = {}): ContentChunks {

@@ -55,9 +55,11 @@ SLUICE_TEST(content_chunks_cover_the_input_within_their_bounds) {
 
 SLUICE_TEST(content_chunks_are_cut_at_forced_points_in_constant_input) {
   const std::vector<uint8_t> zeros(300000, 0);
-  const Chunks chunks = CutChunks(zeros.data(), zeros.size(), ChunkingOptions{});
+  const ChunkingOptions options;
+  const Chunks chunks = CutChunks(zeros.data(), zeros.size(), options);
   // The gear hash of a run of zeros settles on one value that matches no pattern: every cut is at maxSize.
-  for (size_t i = 0; i + 1 < chunks.lengths.size(); ++i) CHECK_EQ(chunks.lengths[i], uint32_t{64 * 1024});
+  CHECK(chunks.lengths.size() > 2);
+  for (size_t i = 0; i + 1 < chunks.lengths.size(); ++i) CHECK_EQ(chunks.lengths[i], static_cast<uint32_t>(options.maxSize));
   CHECK_EQ(HashSet(chunks).size(), size_t{2});  // the full chunks share one hash, the last differs
 }
 
@@ -75,7 +77,7 @@ SLUICE_TEST(content_chunk_boundaries_survive_an_insertion_and_an_edit) {
   for (const ContentHash& h : b.hashes) shared += ha.count({h.low, h.high});
   // Two local edits change a few chunks around each; all the others keep their bytes (fixed-size blocks
   // would all shift after the insertion).
-  CHECK(shared + 6 >= b.hashes.size());
+  CHECK(shared + 8 >= b.hashes.size());
   CHECK(shared < b.hashes.size());
 }
 

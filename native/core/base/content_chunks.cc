@@ -20,9 +20,15 @@ constexpr uint64_t FinalMix(uint64_t k) {
 }
 
 uint64_t ReadLittleEndian64(const uint8_t* p) {
-  uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | p[i];  // compilers turn this into one load on x86-64 and arm64
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t value;
+  std::memcpy(&value, p, sizeof value);  // one unaligned load
   return value;
+#else
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+#endif
 }
 
 // 256 pseudo-random words from splitmix64: fixed forever (see the header), computed at compile time.

@@ -10,10 +10,14 @@
 //
 // Record layout (little-endian):
 //   "SLIC" | u16 version | u8 type (0 full, 1 increment) | u8 0 | f64 offset | f64 base offset (the full's) |
-//   f64 previous offset (-1 for a full) | f64 snapshot length | 16 B snapshot hash | u32 chunk count n |
-//   u32 stored count m | n × 16 B chunk hash | n × u32 chunk length | m × u32 index of a stored chunk in the
-//   manifest (increasing) | the m chunks' bytes in that order | 16 B hash of everything before it
-import { cutContentChunks, contentHash, type ChunkSizes } from '../runtime/content_chunks'
+//   f64 previous offset (-1 for a full) | f64 snapshot length | 16 B snapshot hash (the hash of the n chunk
+//   hashes) | u32 chunk count n | u32 stored count m | n × 16 B chunk hash | n × u32 chunk length | m × u32
+//   index of a stored chunk in the manifest (increasing) | 16 B hash of everything before it | the m chunks'
+//   bytes in that order.
+// The record's hash covers its header and manifest; chunk bytes are checked where they are used: a restore
+// hashes every chunk of the reassembled snapshot against the manifest (one pass over the snapshot, not one
+// over every record of the chain).
+import { contentHash, cutContentChunks, hashContentChunks, type ChunkSizes } from '../runtime/content_chunks'
 import { SluiceError } from '../runtime/errors'
 import type { StateStore, StoredSnapshot } from './state_store'
 
@@ -47,8 +51,10 @@ interface ParsedRecord {
   previous: number
   length: number
   hash: Uint8Array
+  /** The manifest: the chunks' hashes (16 bytes each) and lengths, in order. */
+  hashBlock: Uint8Array
   chunkHashes: string[]
-  chunkLengths: number[]
+  chunkLengths: Uint32Array
   /** The chunks whose bytes this record carries: hash → bytes. */
   stored: Map<string, Uint8Array>
 }
@@ -57,6 +63,8 @@ interface ParsedRecord {
 interface Chain {
   base: number
   records: { offset: number; stored: string[] }[]
+  /** Every chunk the records hold. */
+  known: Set<string>
 }
 
 /** The 16-byte hash at `at` in `bytes` as a string, for Map and Set keys. */
@@ -69,9 +77,7 @@ function malformed(message: string): SluiceError {
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 }
 
 function isRecord(bytes: Uint8Array): boolean {
@@ -81,9 +87,12 @@ function isRecord(bytes: Uint8Array): boolean {
 /** A record's fields, every length checked before use; ERR_MALFORMED_DATA for anything inconsistent. */
 function parseRecord(bytes: Uint8Array): ParsedRecord {
   if (bytes.length < FIXED_HEADER + HASH_BYTES || !isRecord(bytes)) throw malformed('not a checkpoint record')
-  const body = bytes.subarray(0, bytes.length - HASH_BYTES)
-  if (!sameBytes(contentHash(body), bytes.subarray(body.length))) throw malformed('record checksum mismatch')
-  const view = new DataView(bytes.buffer, bytes.byteOffset, body.length)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const n = view.getUint32(56, true)
+  const m = view.getUint32(60, true)
+  const manifestEnd = FIXED_HEADER + n * (HASH_BYTES + 4) + m * 4
+  if (m > n || manifestEnd + HASH_BYTES > bytes.length) throw malformed('record truncated')
+  if (!sameBytes(contentHash(bytes.subarray(0, manifestEnd)), bytes.subarray(manifestEnd, manifestEnd + HASH_BYTES))) throw malformed('record checksum mismatch')
   const version = view.getUint16(4, true)
   if (version !== RECORD_VERSION) throw new SluiceError(`incremental checkpoint: record version ${version} is not supported (this version reads ${RECORD_VERSION})`, 'ERR_NOT_SUPPORTED')
   const type = view.getUint8(6)
@@ -91,40 +100,34 @@ function parseRecord(bytes: Uint8Array): ParsedRecord {
   const base = view.getFloat64(16, true)
   const previous = view.getFloat64(24, true)
   const length = view.getFloat64(32, true)
-  const hash = bytes.slice(40, 56)
-  const n = view.getUint32(56, true)
-  const m = view.getUint32(60, true)
   const integral = [offset, base, length].every((x) => Number.isSafeInteger(x) && x >= 0) && Number.isSafeInteger(previous)
   const linked = type === FULL ? base === offset && previous === -1 : type === INCREMENT && base <= previous && previous < offset && previous >= 0
-  if (!integral || !linked || m > n) throw malformed('record header out of range')
+  if (!integral || !linked) throw malformed('record header out of range')
   let at = FIXED_HEADER
-  if (body.length - at < n * (HASH_BYTES + 4) + m * 4) throw malformed('record truncated')
+  const hashBlock = bytes.subarray(at, at + n * HASH_BYTES)
   const chunkHashes: string[] = new Array(n)
   for (let i = 0; i < n; i++) chunkHashes[i] = hashKey(bytes, at + i * HASH_BYTES)
   at += n * HASH_BYTES
-  const chunkLengths: number[] = new Array(n)
+  const chunkLengths = new Uint32Array(n)
   let total = 0
-  for (let i = 0; i < n; i++) {
-    chunkLengths[i] = view.getUint32(at + 4 * i, true)
-    total += chunkLengths[i]!
-  }
+  for (let i = 0; i < n; i++) total += chunkLengths[i] = view.getUint32(at + 4 * i, true)
   if (total !== length) throw malformed('chunk lengths do not add up to the snapshot length')
   at += 4 * n
   const stored = new Map<string, Uint8Array>()
-  let dataAt = at + 4 * m
+  let dataAt = manifestEnd + HASH_BYTES
   let last = -1
   for (let j = 0; j < m; j++) {
     const index = view.getUint32(at + 4 * j, true)
     if (index <= last || index >= n) throw malformed('stored chunk index out of range')
     last = index
     const size = chunkLengths[index]!
-    if (dataAt + size > body.length) throw malformed('record truncated')
+    if (dataAt + size > bytes.length) throw malformed('record truncated')
     stored.set(chunkHashes[index]!, bytes.subarray(dataAt, dataAt + size))
     dataAt += size
   }
-  if (dataAt !== body.length) throw malformed('record has trailing bytes')
+  if (dataAt !== bytes.length) throw malformed('record has trailing bytes')
   if (type === FULL && stored.size !== new Set(chunkHashes).size) throw malformed('a full record lacks chunks')
-  return { type, offset, base, previous, length, hash, chunkHashes, chunkLengths, stored }
+  return { type, offset, base, previous, length, hash: bytes.subarray(40, 56), hashBlock, chunkHashes, chunkLengths, stored }
 }
 
 /**
@@ -164,14 +167,16 @@ export class IncrementalStateStore implements StateStore {
     if (!(bytes instanceof Uint8Array)) throw new SluiceError('bytes must be a Uint8Array', 'ERR_INVALID_TYPE')
     if (!Number.isSafeInteger(offset) || offset < 0) throw new SluiceError('offset must be a non-negative integer', 'ERR_OUT_OF_RANGE')
     const id = `${topic}/${partition}`
-    let chain = this.chains.get(id)
+    const chain = this.chains.get(id)
     // A second checkpoint at the same offset (an idle partition whose watermark moved) replaces the record
     // there: the new one links to the record before it, and the replaced record's chunks are not relied on.
     let records = chain?.records ?? []
     if (records.length > 0 && records[records.length - 1]!.offset === offset) records = records.slice(0, -1)
     const previous = records[records.length - 1]
     const full = chain === undefined || previous === undefined || previous.offset > offset || records.length >= this.fullEvery
-    const known = full ? new Set<string>() : new Set(records.flatMap((r) => r.stored))
+    // The chunks already stored in the chain (rebuilt only when a record was replaced); not changed until the put succeeded.
+    const known = full ? new Set<string>() : records === chain!.records ? chain!.known : new Set(records.flatMap((r) => r.stored))
+    const fresh = new Set<string>()
     const { lengths, hashes } = cutContentChunks(bytes, this.chunkSizes)
     const n = lengths.length
     const keys: string[] = new Array(n)
@@ -179,13 +184,14 @@ export class IncrementalStateStore implements StateStore {
     let storedBytes = 0
     for (let i = 0; i < n; i++) {
       keys[i] = hashKey(hashes, i * HASH_BYTES)
-      if (known.has(keys[i]!)) continue
-      known.add(keys[i]!)
+      if (known.has(keys[i]!) || fresh.has(keys[i]!)) continue
+      fresh.add(keys[i]!)
       storedIndices.push(i)
       storedBytes += lengths[i]!
     }
     const base = full ? offset : chain!.base
-    const size = FIXED_HEADER + n * (HASH_BYTES + 4) + storedIndices.length * 4 + storedBytes + HASH_BYTES
+    const manifestEnd = FIXED_HEADER + n * (HASH_BYTES + 4) + storedIndices.length * 4
+    const size = manifestEnd + HASH_BYTES + storedBytes
     const record = new Uint8Array(size)
     const view = new DataView(record.buffer)
     record.set([0x53, 0x4c, 0x49, 0x43]) // "SLIC"
@@ -195,7 +201,7 @@ export class IncrementalStateStore implements StateStore {
     view.setFloat64(16, base, true)
     view.setFloat64(24, full ? -1 : previous!.offset, true)
     view.setFloat64(32, bytes.length, true)
-    record.set(contentHash(bytes), 40)
+    record.set(contentHash(hashes), 40)
     view.setUint32(56, n, true)
     view.setUint32(60, storedIndices.length, true)
     let at = FIXED_HEADER
@@ -206,16 +212,18 @@ export class IncrementalStateStore implements StateStore {
       view.setUint32(at, index, true)
       at += 4
     }
+    record.set(contentHash(record.subarray(0, manifestEnd)), manifestEnd)
+    at += HASH_BYTES
     const starts = new Float64Array(n)
     for (let i = 1; i < n; i++) starts[i] = starts[i - 1]! + lengths[i - 1]!
     for (const index of storedIndices) {
       record.set(bytes.subarray(starts[index]!, starts[index]! + lengths[index]!), at)
       at += lengths[index]!
     }
-    record.set(contentHash(record.subarray(0, at)), at)
     await this.inner.put(topic, partition, offset, record)
     const stored = storedIndices.map((i) => keys[i]!)
-    this.chains.set(id, { base, records: full ? [{ offset, stored }] : [...records, { offset, stored }] })
+    for (const key of stored) known.add(key)
+    this.chains.set(id, { base, records: full ? [{ offset, stored }] : [...records, { offset, stored }], known })
     this.baseMap(id).set(offset, base)
     if (full) this.counters.fullPuts++
     else this.counters.incrementalPuts++
@@ -249,10 +257,13 @@ export class IncrementalStateStore implements StateStore {
       snapshot.set(chunk, at)
       at += chunk.length
     }
-    if (!sameBytes(contentHash(snapshot), newest.hash)) throw malformed(`reassembled snapshot at offset ${newest.offset} fails its checksum`)
+    // Every chunk against its hash in the manifest, and the manifest against the snapshot's hash.
+    if (!sameBytes(hashContentChunks(snapshot, newest.chunkLengths), newest.hashBlock) || !sameBytes(contentHash(newest.hashBlock), newest.hash)) {
+      throw malformed(`reassembled snapshot at offset ${newest.offset} fails its checksum`)
+    }
     walked.reverse()
     const records = walked.map((r) => ({ offset: r.offset, stored: [...r.stored.keys()] }))
-    this.chains.set(id, { base: newest.base, records })
+    this.chains.set(id, { base: newest.base, records, known: new Set(records.flatMap((r) => r.stored)) })
     for (const r of walked) this.baseMap(id).set(r.offset, r.base)
     return { offset: found.offset, bytes: snapshot }
   }

@@ -80,6 +80,8 @@ export interface NativeContentChunks {
   cut(bytes: Uint8Array, minSize: number, averageSize: number, maxSize: number): { lengths: Uint32Array; hashes: Uint8Array }
   /** The 128-bit content hash of `bytes` (the same as a chunk's). */
   hash(bytes: Uint8Array): Uint8Array
+  /** The hashes (16 bytes each) of `bytes` cut at `lengths`; ERR_INVALID_LENGTH unless they add up to its length. */
+  hashChunks(bytes: Uint8Array, lengths: Uint32Array): Uint8Array
 }
 
 export interface NativeSnapshotEnvelope {

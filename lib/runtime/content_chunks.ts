@@ -36,3 +36,10 @@ export function contentHash(bytes: Uint8Array): Uint8Array {
   if (!(bytes instanceof Uint8Array)) throw new SluiceError('bytes must be a Uint8Array', 'ERR_INVALID_TYPE')
   return native().contentChunks.hash(bytes)
 }
+
+/** The hashes (16 bytes each) of `bytes` cut at `lengths`, as cutContentChunks gives them. ERR_INVALID_LENGTH unless the lengths add up to `bytes.length`. */
+export function hashContentChunks(bytes: Uint8Array, lengths: Uint32Array): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) throw new SluiceError('bytes must be a Uint8Array', 'ERR_INVALID_TYPE')
+  if (!(lengths instanceof Uint32Array)) throw new SluiceError('lengths must be a Uint32Array', 'ERR_INVALID_TYPE')
+  return native().contentChunks.hashChunks(bytes, lengths)
+}

@@ -135,4 +135,13 @@ Chunks CutChunks(const uint8_t* data, size_t size, const ChunkingOptions& option
   return chunks;
 }
 
+std::vector<ContentHash> HashChunks(const uint8_t* data, size_t size, const uint32_t* lengths, size_t count) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += lengths[i];
+  Require(total == size, codes::kInvalidLength, "chunk lengths must add up to the length of the bytes");
+  std::vector<ContentHash> hashes(count);
+  for (size_t i = 0, start = 0; i < count; start += lengths[i], ++i) hashes[i] = HashContent(data + start, lengths[i]);
+  return hashes;
+}
+
 }  // namespace sluice

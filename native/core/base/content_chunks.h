@@ -51,6 +51,10 @@ struct Chunks {
 
 Chunks CutChunks(const uint8_t* data, size_t size, const ChunkingOptions& options);
 
+// The hashes of data cut at the given lengths (a restore checks reassembled chunks against their manifest).
+// ERR_INVALID_LENGTH unless the lengths sum to `size`.
+std::vector<ContentHash> HashChunks(const uint8_t* data, size_t size, const uint32_t* lengths, size_t count);
+
 // Where the first chunk of data[0, size) ends (size itself when no cut point comes before maxSize).
 size_t NextChunkBoundary(const uint8_t* data, size_t size, const ChunkingOptions& options);
 

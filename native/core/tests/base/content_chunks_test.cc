@@ -45,6 +45,8 @@ SLUICE_TEST(content_chunks_cover_the_input_within_their_bounds) {
       total += length;
     }
     CHECK_EQ(total, size);
+    const std::vector<ContentHash> again = HashChunks(bytes.data(), bytes.size(), chunks.lengths.data(), chunks.lengths.size());
+    CHECK(again == chunks.hashes);
     if (size == (size_t{1} << 20)) {
       // Random input: the average chunk is near averageSize (normalised chunking keeps it close).
       const double average = static_cast<double>(size) / static_cast<double>(chunks.lengths.size());
@@ -100,6 +102,14 @@ SLUICE_TEST(content_hash_sees_every_bit_and_the_length) {
   std::vector<uint8_t> shifted(bytes.size() + 3);
   std::copy(bytes.begin(), bytes.end(), shifted.begin() + 3);
   CHECK(HashContent(bytes.data(), bytes.size()) == HashContent(shifted.data() + 3, bytes.size()));
+}
+
+SLUICE_TEST(hash_chunks_needs_lengths_that_cover_the_bytes) {
+  const std::vector<uint8_t> bytes(100, 1);
+  const uint32_t lengths[] = {40, 50};
+  CHECK_THROWS_CODE(HashChunks(bytes.data(), bytes.size(), lengths, 2), codes::kInvalidLength);
+  const uint32_t huge[] = {0xffffffffu, 0xffffffffu, 102};
+  CHECK_THROWS_CODE(HashChunks(bytes.data(), bytes.size(), huge, 3), codes::kInvalidLength);
 }
 
 SLUICE_TEST(content_chunk_options_are_checked) {

@@ -67,9 +67,12 @@ interface Chain {
   known: Set<string>
 }
 
-/** The 16-byte hash at `at` in `bytes` as a string, for Map and Set keys. */
-function hashKey(bytes: Uint8Array, at: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + at, HASH_BYTES).toString('latin1')
+/** The 16-byte hashes in `block` as strings, for Map and Set keys (one decode, then slices of it). */
+function hashKeys(block: Uint8Array): string[] {
+  const text = Buffer.from(block.buffer, block.byteOffset, block.byteLength).toString('latin1')
+  const keys: string[] = new Array(block.length / HASH_BYTES)
+  for (let i = 0; i < keys.length; i++) keys[i] = text.slice(i * HASH_BYTES, (i + 1) * HASH_BYTES)
+  return keys
 }
 
 function malformed(message: string): SluiceError {
@@ -105,8 +108,7 @@ function parseRecord(bytes: Uint8Array): ParsedRecord {
   if (!integral || !linked) throw malformed('record header out of range')
   let at = FIXED_HEADER
   const hashBlock = bytes.subarray(at, at + n * HASH_BYTES)
-  const chunkHashes: string[] = new Array(n)
-  for (let i = 0; i < n; i++) chunkHashes[i] = hashKey(bytes, at + i * HASH_BYTES)
+  const chunkHashes = hashKeys(hashBlock)
   at += n * HASH_BYTES
   const chunkLengths = new Uint32Array(n)
   let total = 0
@@ -179,11 +181,10 @@ export class IncrementalStateStore implements StateStore {
     const fresh = new Set<string>()
     const { lengths, hashes } = cutContentChunks(bytes, this.chunkSizes)
     const n = lengths.length
-    const keys: string[] = new Array(n)
+    const keys = hashKeys(hashes)
     const storedIndices: number[] = []
     let storedBytes = 0
     for (let i = 0; i < n; i++) {
-      keys[i] = hashKey(hashes, i * HASH_BYTES)
       if (known.has(keys[i]!) || fresh.has(keys[i]!)) continue
       fresh.add(keys[i]!)
       storedIndices.push(i)

@@ -55,16 +55,17 @@ interface ParsedRecord {
   hashBlock: Uint8Array
   chunkHashes: string[]
   chunkLengths: Uint32Array
-  /** The chunks whose bytes this record carries: hash → bytes. */
-  stored: Map<string, Uint8Array>
+  /** The chunks whose bytes this record carries: their hashes, and their bytes in the same order. */
+  storedKeys: string[]
+  storedBytes: Uint8Array[]
 }
 
 /** What the store knows of a partition's current chain: its records in order and the chunks they hold. */
 interface Chain {
   base: number
   records: { offset: number; stored: string[] }[]
-  /** Every chunk the records hold. */
-  known: Set<string>
+  /** Every chunk the records hold; made from `records` when first needed (a restore does not pay for it). */
+  known: Set<string> | undefined
 }
 
 /** The 16-byte hashes in `block` as strings, for Map and Set keys (one decode, then slices of it). */
@@ -115,7 +116,8 @@ function parseRecord(bytes: Uint8Array): ParsedRecord {
   for (let i = 0; i < n; i++) total += chunkLengths[i] = view.getUint32(at + 4 * i, true)
   if (total !== length) throw malformed('chunk lengths do not add up to the snapshot length')
   at += 4 * n
-  const stored = new Map<string, Uint8Array>()
+  const storedKeys: string[] = new Array(m)
+  const storedBytes: Uint8Array[] = new Array(m)
   let dataAt = manifestEnd + HASH_BYTES
   let last = -1
   for (let j = 0; j < m; j++) {
@@ -124,12 +126,13 @@ function parseRecord(bytes: Uint8Array): ParsedRecord {
     last = index
     const size = chunkLengths[index]!
     if (dataAt + size > bytes.length) throw malformed('record truncated')
-    stored.set(chunkHashes[index]!, bytes.subarray(dataAt, dataAt + size))
+    storedKeys[j] = chunkHashes[index]!
+    storedBytes[j] = bytes.subarray(dataAt, dataAt + size)
     dataAt += size
   }
   if (dataAt !== bytes.length) throw malformed('record has trailing bytes')
-  if (type === FULL && stored.size !== new Set(chunkHashes).size) throw malformed('a full record lacks chunks')
-  return { type, offset, base, previous, length, hash: bytes.subarray(40, 56), hashBlock, chunkHashes, chunkLengths, stored }
+  // (A full record that lacks a chunk is found when a restore looks for it.)
+  return { type, offset, base, previous, length, hash: bytes.subarray(40, 56), hashBlock, chunkHashes, chunkLengths, storedKeys, storedBytes }
 }
 
 /**
@@ -177,7 +180,7 @@ export class IncrementalStateStore implements StateStore {
     const previous = records[records.length - 1]
     const full = chain === undefined || previous === undefined || previous.offset > offset || records.length >= this.fullEvery
     // The chunks already stored in the chain (rebuilt only when a record was replaced); not changed until the put succeeded.
-    const known = full ? new Set<string>() : records === chain!.records ? chain!.known : new Set(records.flatMap((r) => r.stored))
+    const known = full ? new Set<string>() : records === chain!.records ? (chain!.known ??= new Set(records.flatMap((r) => r.stored))) : new Set(records.flatMap((r) => r.stored))
     const fresh = new Set<string>()
     const { lengths, hashes } = cutContentChunks(bytes, this.chunkSizes)
     const n = lengths.length
@@ -248,12 +251,19 @@ export class IncrementalStateStore implements StateStore {
       walked.push(parsed)
       record = parsed
     }
-    const chunks = new Map<string, Uint8Array>()
-    for (const record of walked) for (const [key, chunk] of record.stored) if (!chunks.has(key)) chunks.set(key, chunk)
+    // The bytes of each chunk the snapshot needs, from the newest record that holds it.
+    const needed = new Map<string, Uint8Array | undefined>()
+    for (const key of newest.chunkHashes) needed.set(key, undefined)
+    for (const record of walked) {
+      for (let j = 0; j < record.storedKeys.length; j++) {
+        const key = record.storedKeys[j]!
+        if (needed.has(key) && needed.get(key) === undefined) needed.set(key, record.storedBytes[j])
+      }
+    }
     const snapshot = new Uint8Array(newest.length)
     let at = 0
     for (let i = 0; i < newest.chunkHashes.length; i++) {
-      const chunk = chunks.get(newest.chunkHashes[i]!)
+      const chunk = needed.get(newest.chunkHashes[i]!)
       if (!chunk || chunk.length !== newest.chunkLengths[i]) throw malformed(`chunk ${i} of the snapshot at offset ${newest.offset} is missing`)
       snapshot.set(chunk, at)
       at += chunk.length
@@ -263,8 +273,7 @@ export class IncrementalStateStore implements StateStore {
       throw malformed(`reassembled snapshot at offset ${newest.offset} fails its checksum`)
     }
     walked.reverse()
-    const records = walked.map((r) => ({ offset: r.offset, stored: [...r.stored.keys()] }))
-    this.chains.set(id, { base: newest.base, records, known: new Set(records.flatMap((r) => r.stored)) })
+    this.chains.set(id, { base: newest.base, records: walked.map((r) => ({ offset: r.offset, stored: r.storedKeys })), known: undefined })
     for (const r of walked) this.baseMap(id).set(r.offset, r.base)
     return { offset: found.offset, bytes: snapshot }
   }

@@ -289,9 +289,9 @@ describe('IncrementalStateStore', () => {
     const rnd = random(2)
     const a = Uint8Array.from({ length: 50_000 }, () => Math.floor(rnd() * 256))
     const b = a.slice()
-    b[40_000] ^= 1
+    b[40_000]! ^= 1
     const c = b.slice()
-    c[1_000] ^= 1
+    c[1_000]! ^= 1
     await store.put('in', 0, 10, a)
     await store.put('in', 0, 20, b)
     await store.put('in', 0, 20, c)

@@ -14,6 +14,8 @@ export interface NativeAddon {
   backends(): NativeBackends
   /** The sealed, versioned, checksummed envelope every snapshot travels in. */
   snapshotEnvelope: NativeSnapshotEnvelope
+  /** Content-defined chunking and a 128-bit content hash (incremental checkpoints). */
+  contentChunks: NativeContentChunks
   testing: NativeTesting
 
   SlidingWindow: new (options: NativeSlidingWindowOptions) => NativeSlidingWindow
@@ -71,6 +73,15 @@ export interface NativeSnapshotHandle extends NativeHandle {
 export interface NativeBackends {
   cpu: { available: true; simd: string; simdSupported: string; threads: number }
   cuda: CudaBackend
+}
+
+export interface NativeContentChunks {
+  /** `bytes` cut into content-defined chunks: their lengths in order and their hashes (16 bytes each). */
+  cut(bytes: Uint8Array, minSize: number, averageSize: number, maxSize: number): { lengths: Uint32Array; hashes: Uint8Array }
+  /** The 128-bit content hash of `bytes` (the same as a chunk's). */
+  hash(bytes: Uint8Array): Uint8Array
+  /** The hashes (16 bytes each) of `bytes` cut at `lengths`; ERR_INVALID_LENGTH unless they add up to its length. */
+  hashChunks(bytes: Uint8Array, lengths: Uint32Array): Uint8Array
 }
 
 export interface NativeSnapshotEnvelope {

@@ -43,6 +43,7 @@ SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
   InitCudaLstmState(env, exports);
   InitLstmWindows(env, exports);
   InitSnapshotEnvelope(env, exports);
+  InitContentChunks(env, exports);
   InitPipeline(env, exports);
   InitKeyDictionary(env, exports);
 }

@@ -59,5 +59,6 @@ void InitCudaLstmModel(Napi::Env env, Napi::Object exports);
 void InitCudaLstmState(Napi::Env env, Napi::Object exports);
 void InitLstmWindows(Napi::Env env, Napi::Object exports);
 void InitSnapshotEnvelope(Napi::Env env, Napi::Object exports);
+void InitContentChunks(Napi::Env env, Napi::Object exports);
 void InitPipeline(Napi::Env env, Napi::Object exports);
 void InitKeyDictionary(Napi::Env env, Napi::Object exports);

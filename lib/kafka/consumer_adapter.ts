@@ -21,7 +21,7 @@ import { ColumnBuilder, type RecordDecoder } from './decoders'
 import { decodePartitionSnapshot, encodePartitionSnapshot } from './partition_snapshot'
 import type { EventColumns, PartitionProcessor } from './processor'
 import { isLibrdkafkaClient } from './client'
-import type { StateStore } from './state_store'
+import type { StateStore, StoredSnapshot } from './state_store'
 
 export interface KafkaMessage {
   offset: string
@@ -924,7 +924,15 @@ export class KafkaConsumerAdapter<R> {
     const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, resumeOffset: offset, lastCheckpointAt: this.clock(), dirty: false,
       saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity,
       counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
-    const stored = await this.options.stateStore.get(topic, partition, offset)
+    let stored: StoredSnapshot | undefined
+    try {
+      stored = await this.options.stateStore.get(topic, partition, offset)
+    } catch (error) {
+      // A store whose records are damaged (an IncrementalStateStore chain with a missing or altered chunk) is
+      // treated as a bad snapshot; any other failure (the store unreachable) fails the batch, to be retried.
+      if (!(error instanceof SluiceError && error.code === 'ERR_MALFORMED_DATA')) throw error
+      this.report(new SluiceKafkaError('snapshot', `stored snapshot unreadable, partition starts empty: ${error.message}`, error.code, topic, partition, offset))
+    }
     if (stored) {
       try {
         const { header, processorBytes } = decodePartitionSnapshot(stored.bytes)

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { LstmModel, SluiceError } from '../../lib/index'
 import {
   FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, PipelineProcessor, WindowProcessor, binaryDecoder, encodeBinaryRecords,
-  type PartitionProcessor, type StateStore, type WindowResult,
+  type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
@@ -341,12 +341,12 @@ describe('KafkaConsumerAdapter with incremental checkpoints', () => {
     }
   }
 
-  function setup(store: StateStore, consumer = new FakeConsumer('in')) {
+  function setup(store: StateStore, consumer = new FakeConsumer('in'), onError: (error: SluiceKafkaError) => void = () => undefined) {
     const producer = new FakeProducer(consumer.log)
     const adapter = new KafkaConsumerAdapter<WindowResult>({
       consumer, producer, decoder: binaryDecoder({ channels: CHANNELS }),
       processor: () => new WindowProcessor({ type: 'tumbling', size: 100, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] }),
-      stateStore: store, outputTopic: 'out', keyCount: KEYS, bound: 30, checkpointInterval: 0, onError: () => undefined,
+      stateStore: store, outputTopic: 'out', keyCount: KEYS, bound: 30, checkpointInterval: 0, onError,
     })
     return { adapter, consumer, producer }
   }
@@ -397,5 +397,33 @@ describe('KafkaConsumerAdapter with incremental checkpoints', () => {
     await deliverInBatches(back.consumer, 0, messages.slice(resume), [150])
     expect(back.adapter.metrics().restores).toBe(1)
     expect(resultsOf(first.producer, second.producer, back.producer)).toEqual(expected)
+  })
+
+  it('a chain it cannot read (its full record gone) is reported as a bad snapshot and the partition starts empty; a store that fails otherwise fails the batch', async () => {
+    const dir = tempDir()
+    const first = setup(new IncrementalStateStore(new FileStateStore(dir), { fullEvery: 4 }))
+    await first.adapter.run()
+    await deliverInBatches(first.consumer, 0, messages.slice(0, 600), [150])
+    // Records at 150 (full), 300, 450 and 600 (increments on it): remove the full one.
+    const names = (await fs.readdir(dir)).sort()
+    expect(names.map((n) => Number(n.split('.')[2]))).toEqual([150, 300, 450, 600])
+    await fs.rm(path.join(dir, names[0]!))
+
+    const errors: SluiceKafkaError[] = []
+    const second = setup(new IncrementalStateStore(new FileStateStore(dir), { fullEvery: 4 }), new FakeConsumer('in'), (e) => errors.push(e))
+    await second.adapter.run()
+    await deliverInBatches(second.consumer, 0, messages.slice(600, 900), [150])
+    expect(errors.map((e) => [e.kind, e.code, e.offset])).toEqual([['snapshot', 'ERR_MALFORMED_DATA', 600]])
+    expect(second.adapter.metrics()).toMatchObject({ restores: 0, events: 300 })
+
+    const unreachable: StateStore = {
+      put: async () => undefined,
+      get: async () => { throw new Error('connect ECONNREFUSED') },
+      prune: async () => undefined,
+    }
+    const third = setup(unreachable)
+    await third.adapter.run()
+    await expect(third.consumer.deliver(0, messages.slice(600, 750))).rejects.toThrow('ECONNREFUSED')
+    expect(third.adapter.metrics().events).toBe(0)
   })
 })

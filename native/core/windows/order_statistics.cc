@@ -5,46 +5,89 @@
 #include <cstring>
 #include <limits>
 
+#include "base/cpu_features.h"
 #include "base/error.h"
 
 namespace sluice {
 
 namespace {
-constexpr double kNegativeInfinity = -std::numeric_limits<double>::infinity();
-// Blocks of 64 values: at n = 1000 (≈ 25 blocks) a replace then counts ≈ 25 maxima and ≤ 64 values and moves
-// < 64; measured against 32 and 128 in bench/native/order_statistics.cc (docs/benchmarks.md).
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+// Blocks of 64 values: at n = 1000 (≈ 25 blocks) a replace then counts 64 maxima and 64 values per block and
+// moves < 64; measured against 32 … 512 in bench/native/order_statistics.cc (docs/benchmarks.md).
 constexpr size_t kSmallBlock = 64;
 // Above this capacity the count walk of select over n/B blocks dominates, so blocks grow with √capacity.
 constexpr size_t kSmallBlockMaxCapacity = 8192;
-// Up to this many values, a position is counted with a loop the compiler vectorises (no dependent chain of
-// loads); above, a binary search.
-constexpr size_t kLinearSearchMax = 64;
+// Counts run over whole groups of this many values (the padding makes that exact).
+constexpr size_t kGroup = 8;
+// Up to this many block positions their maxima are counted in full; above, a binary search.
+constexpr size_t kLinearMaximaMax = 256;
 // Select adds this many block counts at a time (a vectorised sum) before walking single blocks.
 constexpr size_t kCountStride = 8;
 
-// How many of the ascending x[0 … n) are < value (kStrict) or ≤ value, without branches on the data (over
-// random values a branchy search mispredicts about every other step).
+size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// Two lanes of GCC/Clang vector extensions: SSE2 on any x86-64, NEON on arm64. A comparison gives −1 per
+// true lane, so subtracting masks counts.
+typedef double Double2 __attribute__((vector_size(16)));
+typedef int64_t Int2 __attribute__((vector_size(16)));
+
+// How many of x[0 … n) (n a multiple of kGroup) are < value (kStrict) or ≤ value, for x ascending and
+// padded with +∞: a fixed number of vector comparisons, no branch on the data (over random values a search
+// mispredicts every other step, and a scalar loop's exit at a varying count once per call).
 template <bool kStrict>
 size_t CountBelow(const double* x, size_t n, double value) {
-  if (n <= kLinearSearchMax) {
-    int64_t count = 0;
-    for (size_t i = 0; i < n; ++i) count += kStrict ? x[i] < value : x[i] <= value;
-    return static_cast<size_t>(count);
+  const Double2 v = {value, value};
+  Int2 c0 = {0, 0}, c1 = c0, c2 = c0, c3 = c0;
+  for (size_t i = 0; i < n; i += kGroup) {
+    Double2 a, b, c, d;
+    std::memcpy(&a, x + i, 16);
+    std::memcpy(&b, x + i + 2, 16);
+    std::memcpy(&c, x + i + 4, 16);
+    std::memcpy(&d, x + i + 6, 16);
+    if constexpr (kStrict) {
+      c0 -= a < v; c1 -= b < v; c2 -= c < v; c3 -= d < v;
+    } else {
+      c0 -= a <= v; c1 -= b <= v; c2 -= c <= v; c3 -= d <= v;
+    }
   }
+  const Int2 sum = (c0 + c1) + (c2 + c3);
+  return static_cast<size_t>(sum[0] + sum[1]);
+}
+
+void InsertAtPortable(double* block, size_t, size_t at, size_t count, double x) {
+  std::memmove(block + at + 1, block + at, (count - at) * sizeof(double));  // into the first padding slot
+  block[at] = x;
+}
+
+void RemoveAtPortable(double* block, size_t, size_t index, size_t count) {
+  std::memmove(block + index, block + index + 1, (count - 1 - index) * sizeof(double));
+  block[count - 1] = kInfinity;
+}
+
+// The same count over a long ascending array by a branch-free binary search.
+size_t CountBelowSearch(const double* x, size_t n, double value) {
   const double* base = x;
   while (n > 1) {
     const size_t half = n / 2;
     // An index step times a comparison (0 or 1), so the compiler emits no branch for it.
-    base += half * static_cast<size_t>(kStrict ? base[half - 1] < value : base[half - 1] <= value);
+    base += half * static_cast<size_t>(base[half - 1] < value);
     n -= half;
   }
-  return static_cast<size_t>(base - x) + (kStrict ? *base < value : *base <= value);
+  return static_cast<size_t>(base - x) + (*base < value);
 }
 }  // namespace
 
+OrderStatisticsKernels OrderStatisticsKernelsFor(int simdLevel) {
+#if defined(SLUICE_HAVE_X86_KERNELS)
+  if (simdLevel >= static_cast<int>(SimdLevel::kAvx512)) return OrderStatisticsKernelsAvx512();
+#endif
+  (void)simdLevel;
+  return {&CountBelow<true>, &CountBelow<false>, &InsertAtPortable, &RemoveAtPortable};
+}
+
 size_t OrderStatistics::BlockCapacityFor(size_t capacity) {
   capacity = std::max<size_t>(capacity, 1);
-  if (capacity < kSmallBlock) return capacity + 1;  // one block that never fills
+  if (capacity < kSmallBlock) return RoundUp(capacity + 1, kGroup);  // one block that never fills
   size_t block = kSmallBlock;
   if (capacity > kSmallBlockMaxCapacity) {
     while (block * block < 4 * capacity) block *= 2;
@@ -52,22 +95,26 @@ size_t OrderStatistics::BlockCapacityFor(size_t capacity) {
   return block;
 }
 
-OrderStatistics::OrderStatistics(size_t capacity, size_t blockCapacity) {
+OrderStatistics::OrderStatistics(size_t capacity, size_t blockCapacity)
+    : kernels_(OrderStatisticsKernelsFor(static_cast<int>(ActiveSimdLevel()))) {
   capacity = std::max<size_t>(capacity, 1);
-  Require(blockCapacity == 0 || blockCapacity >= 4, codes::kInvalidArgument, "order statistics: blocks of < 4 values");
+  Require(blockCapacity == 0 || (blockCapacity >= kGroup && blockCapacity % kGroup == 0), codes::kInvalidArgument,
+          "order statistics: blocks must hold a multiple of 8 values");
   blockCapacity_ = blockCapacity != 0 ? blockCapacity : BlockCapacityFor(capacity);
   minFill_ = blockCapacity_ / 4;
   capacity_ = capacity;
   // A set that cannot fill a block keeps one; else every block but the only one holds ≥ minFill values
   // between operations, and one operation splits at most one block before it merges another.
   const size_t blocks = capacity < blockCapacity_ ? 1 : capacity / minFill_ + 2;
-  pool_.resize(blocks * blockCapacity_);
+  pool_.resize(kPoolPadding + blocks * blockCapacity_ + kPoolPadding);
   free_.resize(blocks);
   ids_.resize(blocks);
-  max_.resize(blocks);
+  max_.resize(RoundUp(blocks, kGroup));
   count_.resize(blocks);
   Clear();
 }
+
+void OrderStatistics::SetSimdLevelForTesting(int simdLevel) { kernels_ = OrderStatisticsKernelsFor(simdLevel); }
 
 void OrderStatistics::Clear() {
   size_ = 0;
@@ -75,9 +122,10 @@ void OrderStatistics::Clear() {
   for (size_t i = 0; i < blocks; ++i) free_[i] = static_cast<uint32_t>(blocks - 1 - i);
   freeCount_ = blocks - 1;  // block id 0 is the one empty block
   ids_[0] = 0;
-  max_[0] = kNegativeInfinity;
   count_[0] = 0;
+  std::fill(max_.begin(), max_.end(), kInfinity);
   blocks_ = 1;
+  Pad(0);
 }
 
 size_t OrderStatistics::MemoryBytes() const {
@@ -86,37 +134,43 @@ size_t OrderStatistics::MemoryBytes() const {
 }
 
 size_t OrderStatistics::FindBlock(double x) const {
-  // The first maximum ≥ x (the maxima ascend; an empty block is alone).
-  return std::min(CountBelow<true>(max_.data(), blocks_, x), blocks_ - 1);
+  // How many maxima are < x (the maxima ascend, then +∞ up to the padded end): the first position whose
+  // maximum is ≥ x, or past the last one.
+  const size_t below = blocks_ <= kLinearMaximaMax ? kernels_.countLess(max_.data(), RoundUp(blocks_, kGroup), x)
+                                                   : CountBelowSearch(max_.data(), blocks_, x);
+  return std::min(below, blocks_ - 1);
 }
 
 size_t OrderStatistics::IndexOf(size_t position, double old) const {
   const double* block = Block(position);
-  const size_t count = count_[position];
-  const size_t i = CountBelow<true>(block, count, old);
-  Require(i < count && block[i] == old, codes::kInvalidState, "order statistics: erase of a value not held");
+  const size_t i = kernels_.countLess(block, blockCapacity_, old);
+  Require(i < count_[position] && block[i] == old, codes::kInvalidState, "order statistics: erase of a value not held");
   return i;
+}
+
+void OrderStatistics::Pad(size_t position) {
+  double* block = Block(position);
+  std::fill(block + count_[position], block + blockCapacity_, kInfinity);
 }
 
 void OrderStatistics::SetMax(size_t position) {
   const size_t count = count_[position];
-  max_[position] = count != 0 ? Block(position)[count - 1] : kNegativeInfinity;
+  max_[position] = count != 0 ? Block(position)[count - 1] : kInfinity;
 }
 
 void OrderStatistics::InsertInto(size_t position, double x) {
   double* block = Block(position);
   const size_t count = count_[position];
-  double* at = block + CountBelow<false>(block, count, x);
-  std::memmove(at + 1, at, static_cast<size_t>(block + count - at) * sizeof(double));
-  *at = x;
+  // ≤ x counts the padding too when x is +∞.
+  kernels_.insertAt(block, blockCapacity_, std::min(kernels_.countLessEqual(block, blockCapacity_, x), count), count, x);
   count_[position] = static_cast<uint32_t>(count + 1);
-  if (x > max_[position]) max_[position] = x;
+  if (x > max_[position] || count == 0) max_[position] = x;
 }
 
 void OrderStatistics::RemoveAt(size_t position, size_t index) {
   double* block = Block(position);
   const size_t count = count_[position];
-  std::memmove(block + index, block + index + 1, (count - 1 - index) * sizeof(double));
+  kernels_.removeAt(block, blockCapacity_, index, count);
   count_[position] = static_cast<uint32_t>(count - 1);
   SetMax(position);
 }
@@ -137,6 +191,7 @@ void OrderStatistics::RemovePosition(size_t position) {
   std::memmove(&max_[position], &max_[position + 1], after * sizeof(double));
   std::memmove(&count_[position], &count_[position + 1], after * sizeof(uint32_t));
   --blocks_;
+  max_[blocks_] = kInfinity;
 }
 
 void OrderStatistics::Insert(double x) {
@@ -167,23 +222,14 @@ void OrderStatistics::Replace(double old, double x) {
     // `to`'s own is ≥ x or it is the last): the two block edits are independent.
     RemoveAt(from, i);
     InsertInto(to, x);
-    // The split (if any) shifts the positions after `to` by one; `from` then keeps the rest of the invariant.
+    // A split shifts the positions after `to` by one.
     const bool split = SplitIfFull(to);
     MergeIfSparse(split && from > to ? from + 1 : from);
     return;
   }
-  // Both in one block: shift the values between their places by one.
-  double* block = Block(from);
-  const size_t count = count_[from];
-  const size_t j = CountBelow<false>(block, count, x);  // where x goes, counting old
-  if (j > i) {
-    std::memmove(block + i, block + i + 1, (j - 1 - i) * sizeof(double));
-    block[j - 1] = x;
-  } else {
-    std::memmove(block + j + 1, block + j, (i - j) * sizeof(double));
-    block[j] = x;
-  }
-  max_[from] = block[count - 1];
+  // Both in one block: no split nor merge can follow (its count is unchanged).
+  RemoveAt(from, i);
+  InsertInto(from, x);
 }
 
 // A full block becomes two of B/2 values each.
@@ -192,13 +238,15 @@ bool OrderStatistics::SplitIfFull(size_t position) {
   const uint32_t id = free_[--freeCount_];
   const size_t half = blockCapacity_ / 2;
   double* low = Block(position);
-  std::memcpy(pool_.data() + static_cast<size_t>(id) * blockCapacity_, low + half,
+  std::memcpy(BlockOfId(id), low + half,
               (blockCapacity_ - half) * sizeof(double));
   InsertPosition(position + 1, id);
   count_[position] = static_cast<uint32_t>(half);
   count_[position + 1] = static_cast<uint32_t>(blockCapacity_ - half);
   max_[position + 1] = max_[position];
   max_[position] = low[half - 1];
+  Pad(position);
+  Pad(position + 1);
   return true;
 }
 
@@ -232,6 +280,8 @@ void OrderStatistics::MergeIfSparse(size_t position) {
   count_[right] = static_cast<uint32_t>(total - keep);
   SetMax(left);
   SetMax(right);
+  Pad(left);
+  Pad(right);
 }
 
 double OrderStatistics::Select(size_t rank) const {

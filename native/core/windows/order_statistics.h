@@ -3,8 +3,10 @@
 //
 // Layout: a list of small sorted blocks of at most B values each (B = 64 up to capacity 8192, larger above:
 // BlockCapacityFor), in value order. Per block position the list keeps the block's largest value and its
-// count in two flat arrays, so an operation finds its block by counting the maxima below the value (a loop
-// the compiler vectorises), finds its place in the block the same way, and moves fewer than B values.
+// count in two flat arrays, so an operation finds its block by counting the maxima below the value, finds its
+// place in the block the same way (blocks are padded with +∞, so the counts run over whole groups of 8 with no
+// branch on the data), and moves fewer than B values. The counts and moves are kernels chosen at run time
+// (order_statistics_kernels.h: SSE2-width vectors and memmove, or AVX-512 compares and blends).
 // A replace (the erase and insert of one slide step) edits one block when both values fall in it, else two
 // (never an erase and an insert as two full operations). A block that fills up is split in two halves; one
 // that drops below B/4 values is merged with a neighbour, or, if the two would fill a block, shares their
@@ -24,6 +26,8 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include "windows/order_statistics_kernels.h"
 
 namespace sluice {
 
@@ -48,34 +52,40 @@ class OrderStatistics {
   size_t blockCapacity() const { return blockCapacity_; }
   // The block size chosen for a capacity (one block of capacity + 1 values below the default block size).
   static size_t BlockCapacityFor(size_t capacity);
+  // The block kernels of another SIMD level (the widest built at or below it); results are the same.
+  void SetSimdLevelForTesting(int simdLevel);
 
  private:
   size_t FindBlock(double x) const;  // the first position whose maximum is ≥ x, or the last position
-  double* Block(size_t position) { return pool_.data() + static_cast<size_t>(ids_[position]) * blockCapacity_; }
+  double* Block(size_t position) { return pool_.data() + kPoolPadding + static_cast<size_t>(ids_[position]) * blockCapacity_; }
   const double* Block(size_t position) const {
-    return pool_.data() + static_cast<size_t>(ids_[position]) * blockCapacity_;
+    return pool_.data() + kPoolPadding + static_cast<size_t>(ids_[position]) * blockCapacity_;
   }
+  double* BlockOfId(uint32_t id) { return pool_.data() + kPoolPadding + static_cast<size_t>(id) * blockCapacity_; }
   // Where old is in block `position` (checked: ERR_INVALID_STATE if it is not there).
   size_t IndexOf(size_t position, double old) const;
   void InsertInto(size_t position, double x);           // no split
   void RemoveAt(size_t position, size_t index);          // no merge
   void SetMax(size_t position);
+  void Pad(size_t position);  // +∞ in the block's slots past its count
   void InsertPosition(size_t position, uint32_t id);
   void RemovePosition(size_t position);
   bool SplitIfFull(size_t position);  // true if it split
   void MergeIfSparse(size_t position);
 
+  static constexpr size_t kPoolPadding = 8;  // readable doubles before the first block and after the last
+  OrderStatisticsKernels kernels_;
   size_t blockCapacity_;          // B: a block holding B values is split
   size_t minFill_;                // B/4: a block below it is merged (when there are several)
   size_t capacity_;
   size_t size_ = 0;
   size_t blocks_ = 0;             // positions in use (≥ 1: an empty set keeps one empty block)
-  std::vector<double> pool_;      // [block id][blockCapacity_]
+  std::vector<double> pool_;      // padding, [block id][blockCapacity_], padding
   std::vector<uint32_t> free_;    // unused block ids: a stack of freeCount_
   size_t freeCount_ = 0;
   // Per block position, in value order (sized for the pool; the first blocks_ are in use):
   std::vector<uint32_t> ids_;
-  std::vector<double> max_;       // −∞ for an empty block
+  std::vector<double> max_;       // +∞ for an empty block and past the last position (padding)
   std::vector<uint32_t> count_;
 };
 

@@ -58,7 +58,7 @@ SLUICE_TEST(order_statistics_split_and_merge_at_every_fill_against_a_multiset) {
   std::mt19937_64 rng(211);
   // Forced small blocks put many splits and merges into small sets; 0 is the block size chosen for the capacity.
   for (size_t capacity : {size_t{1}, size_t{2}, size_t{63}, size_t{64}, size_t{65}, size_t{200}}) {
-    for (size_t block : {size_t{0}, size_t{4}, size_t{8}}) {
+    for (size_t block : {size_t{0}, size_t{8}, size_t{16}}) {
       for (int order = 0; order < 3; ++order) {  // ascending, descending, random
         OrderStatistics set(capacity, block);
         std::multiset<double> reference;
@@ -91,7 +91,7 @@ SLUICE_TEST(order_statistics_replace_across_blocks_with_duplicates_infinities_an
   std::mt19937_64 rng(223);
   for (int kind = 0; kind < 5; ++kind) {
     for (size_t capacity : {size_t{1}, size_t{2}, size_t{63}, size_t{64}, size_t{65}, size_t{1000}, size_t{4097}}) {
-      for (size_t block : {size_t{0}, size_t{4}, size_t{16}}) {
+      for (size_t block : {size_t{0}, size_t{8}, size_t{24}}) {
         OrderStatistics set(capacity, block);
         std::multiset<double> reference;
         std::vector<double> held;  // the window, oldest first in ring order

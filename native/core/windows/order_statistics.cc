@@ -12,11 +12,13 @@ namespace sluice {
 
 namespace {
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
-// Blocks of 64 values: at n = 1000 (≈ 25 blocks) a replace then counts 64 maxima and 64 values per block and
-// moves < 64; measured against 32 … 512 in bench/native/order_statistics.cc (docs/benchmarks.md).
-constexpr size_t kSmallBlock = 64;
-// Above this capacity the count walk of select over n/B blocks dominates, so blocks grow with √capacity.
-constexpr size_t kSmallBlockMaxCapacity = 8192;
+// Blocks of 32 values up to capacity 4096, 64 up to 16384, then the power of two ≥ √capacity / 2 (256 at
+// 10^5): the fastest of 32 … 1024 at sizes 100, 1000, 10^4 and 10^5 in bench/native/order_statistics.cc
+// (a replace counts a block's values and the maxima, ≈ n/B of them; select walks the counts).
+constexpr size_t kSmallBlock = 32;
+constexpr size_t kSmallBlockMaxCapacity = 4096;
+constexpr size_t kMediumBlock = 64;
+constexpr size_t kMediumBlockMaxCapacity = 16384;
 // Counts run over whole groups of this many values (the padding makes that exact).
 constexpr size_t kGroup = 8;
 // Up to this many block positions their maxima are counted in full; above, a binary search.
@@ -88,9 +90,10 @@ OrderStatisticsKernels OrderStatisticsKernelsFor(int simdLevel) {
 size_t OrderStatistics::BlockCapacityFor(size_t capacity) {
   capacity = std::max<size_t>(capacity, 1);
   if (capacity < kSmallBlock) return RoundUp(capacity + 1, kGroup);  // one block that never fills
-  size_t block = kSmallBlock;
-  if (capacity > kSmallBlockMaxCapacity) {
-    while (block * block < 4 * capacity) block *= 2;
+  if (capacity <= kSmallBlockMaxCapacity) return kSmallBlock;
+  size_t block = kMediumBlock;
+  if (capacity > kMediumBlockMaxCapacity) {
+    while (4 * block * block < capacity) block *= 2;
   }
   return block;
 }

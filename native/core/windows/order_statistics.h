@@ -1,8 +1,8 @@
 // A sorted multiset of doubles with insert, erase, replace and select-by-rank: the order-statistic structure
 // behind SlidingWindow's exact quantiles.
 //
-// Layout: a list of small sorted blocks of at most B values each (B = 64 up to capacity 8192, larger above:
-// BlockCapacityFor), in value order. Per block position the list keeps the block's largest value and its
+// Layout: a list of small sorted blocks of at most B values each (B = 32 up to capacity 4096, 64 up to 16384,
+// larger above: BlockCapacityFor), in value order. Per block position the list keeps the block's largest value and its
 // count in two flat arrays, so an operation finds its block by counting the maxima below the value, finds its
 // place in the block the same way (blocks are padded with +∞, so the counts run over whole groups of 8 with no
 // branch on the data), and moves fewer than B values. The counts and moves are kernels chosen at run time
@@ -11,7 +11,7 @@
 // (never an erase and an insert as two full operations). A block that fills up is split in two halves; one
 // that drops below B/4 values is merged with a neighbour, or, if the two would fill a block, shares their
 // values evenly. Select sums the counts eight at a time up to the rank, then loads one value.
-// Costs per operation: O(n/B + B) with small constants (at n = 1000: ≈ 25 maxima, < 64 values moved), where
+// Costs per operation: O(n/B + B) with small constants (at n = 1000: ≈ 45 maxima, < 32 values moved), where
 // the flat sorted array this replaces moved ≈ n/3 values per replace (bench/native/order_statistics.cc).
 // No allocation after construction: the blocks come from a pool sized for `capacity` values (every block
 // but the only one holds ≥ B/4 values, so at most 4·capacity/B + 2 blocks exist: memory ≈ 4 doubles per

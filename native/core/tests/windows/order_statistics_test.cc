@@ -1,7 +1,8 @@
 // The blocked order-statistic structure's edge paths against std::multiset: splits and merges at every
 // fill (ascending, descending and random fills and drains, checked after every operation), replaces across
 // blocks that split one block and merge another, all-equal values, ±∞, ±0 and many duplicates of the erased
-// value, at the capacities around the block size and far above it.
+// value, at the capacities around the block sizes (32, 64, forced 8, 16, 24) and far above them, on every
+// SIMD level the core tests run (SLUICE_SIMD).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -57,7 +58,7 @@ double Draw(std::mt19937_64& rng, int kind) {
 SLUICE_TEST(order_statistics_split_and_merge_at_every_fill_against_a_multiset) {
   std::mt19937_64 rng(211);
   // Forced small blocks put many splits and merges into small sets; 0 is the block size chosen for the capacity.
-  for (size_t capacity : {size_t{1}, size_t{2}, size_t{63}, size_t{64}, size_t{65}, size_t{200}}) {
+  for (size_t capacity : {size_t{1}, size_t{2}, size_t{31}, size_t{32}, size_t{33}, size_t{63}, size_t{64}, size_t{65}, size_t{200}}) {
     for (size_t block : {size_t{0}, size_t{8}, size_t{16}}) {
       for (int order = 0; order < 3; ++order) {  // ascending, descending, random
         OrderStatistics set(capacity, block);
@@ -90,7 +91,7 @@ SLUICE_TEST(order_statistics_split_and_merge_at_every_fill_against_a_multiset) {
 SLUICE_TEST(order_statistics_replace_across_blocks_with_duplicates_infinities_and_zeros) {
   std::mt19937_64 rng(223);
   for (int kind = 0; kind < 5; ++kind) {
-    for (size_t capacity : {size_t{1}, size_t{2}, size_t{63}, size_t{64}, size_t{65}, size_t{1000}, size_t{4097}}) {
+    for (size_t capacity : {size_t{1}, size_t{2}, size_t{31}, size_t{32}, size_t{33}, size_t{63}, size_t{64}, size_t{65}, size_t{1000}, size_t{4097}, size_t{20000}}) {
       for (size_t block : {size_t{0}, size_t{8}, size_t{24}}) {
         OrderStatistics set(capacity, block);
         std::multiset<double> reference;

@@ -238,6 +238,8 @@ void OrderStatistics::Replace(double old, double x) {
 // A full block becomes two of B/2 values each.
 bool OrderStatistics::SplitIfFull(size_t position) {
   if (count_[position] < blockCapacity_) return false;
+  // The pool holds every block the fill invariant allows; running out would mean a broken invariant.
+  Require(freeCount_ > 0, codes::kInvalidState, "order statistics: no free block");
   const uint32_t id = free_[--freeCount_];
   const size_t half = blockCapacity_ / 2;
   double* low = Block(position);

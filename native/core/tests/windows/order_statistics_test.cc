@@ -159,3 +159,30 @@ SLUICE_TEST(order_statistics_slide_a_window_of_a_hundred_thousand) {
     CHECK(set.MemoryBytes() < 5 * 8 * capacity);
   }
 }
+
+SLUICE_TEST(order_statistics_merge_thinned_blocks_so_the_pool_never_runs_out) {
+  // Each round fills the set, then erases three of every four values by rank, which leaves every block with
+  // about a quarter of its values: without merges those sparse blocks would pile up round after round and
+  // the next fill would need more blocks than the pool holds (refused with ERR_INVALID_STATE).
+  for (size_t block : {size_t{8}, size_t{0}}) {
+    const size_t capacity = 400;
+    OrderStatistics set(capacity, block);
+    std::multiset<double> reference;
+    const size_t memory = set.MemoryBytes();
+    for (int round = 0; round < 12; ++round) {
+      for (size_t i = 0; reference.size() < capacity; ++i) {
+        const double x = 1000.0 * round + static_cast<double>(i);  // above every value held: into the last block
+        set.Insert(x);
+        reference.insert(x);
+      }
+      std::vector<double> sorted(reference.begin(), reference.end());
+      for (size_t i = 0; i < sorted.size(); ++i) {
+        if (i % 4 == 0) continue;
+        set.Erase(sorted[i]);
+        reference.erase(reference.find(sorted[i]));
+      }
+      CheckSame(set, reference);
+    }
+    CHECK_EQ(set.MemoryBytes(), memory);
+  }
+}

@@ -196,6 +196,7 @@ void SlidingWindow::SetSimdLevelForTesting(int simdLevel) {
   minKernels_ = MinKernelsFor(simdLevel);
   copyKernels_ = RingCopyKernelsFor(simdLevel);
   gatherKernel_ = GatherKernelFor(simdLevel);
+  for (OrderStatistics& set : orderStatistics_) set.SetSimdLevelForTesting(simdLevel);
 }
 
 SumGroupsKernel SumGroupsKernelFor(int simdLevel) {

@@ -227,3 +227,20 @@ export function expireColumn(keys: unknown, kind: KeyKind, strings: StringKeys |
   const n = keys instanceof BigInt64Array || keys instanceof BigUint64Array ? keys.length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
   return expectKeyColumn(keys, kind, n) as BigInt64Array | BigUint64Array | PackedKeys
 }
+
+/** held(keys) of the keyed classes: 1 for each key the object holds now (a live key), else 0; adds nothing.
+ * String keys are looked up in the JS map in front of the dictionary, the other kinds by `nativeHeld`. */
+export function heldKeys(keys: KeyColumn, kind: KeyKind, strings: StringKeys | undefined,
+  nativeHeld: (column: BigInt64Array | BigUint64Array | PackedKeys, out: Uint8Array) => void): Uint8Array {
+  if (kind === 'dense') throw new SluiceError('held() needs interned keys (the `keys` option)', 'ERR_INVALID_ARGUMENT')
+  const n = Array.isArray(keys) || ArrayBuffer.isView(keys) ? (keys as ArrayLike<unknown>).length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
+  const column = expectKeyColumn(keys, kind, n)
+  const out = new Uint8Array(n)
+  if (strings) {
+    const names = column as readonly string[]
+    for (let i = 0; i < n; i++) out[i] = strings.idOf(names[i]!) === undefined ? 0 : 1
+  } else {
+    nativeHeld(column as BigInt64Array | BigUint64Array | PackedKeys, out)
+  }
+  return out
+}

@@ -11,7 +11,7 @@ import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
 import { openSnapshot, sealSnapshot } from '../runtime/snapshot_envelope'
 import type { NativePipelineKeys } from '../runtime/addon_types'
-import { expectKeyColumn, expectKeyKind, expireColumn, StringKeys, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
+import { expectKeyColumn, expectKeyKind, expireColumn, heldKeys, StringKeys, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
 import { EVENT_TIME_AGGREGATES, expectQuantiles, expectSketchOptions, type EventTimeAggregateName, type SketchOptions } from '../windows/aggregates'
 import type { RollingZScoreOptions } from '../windows/rolling_zscore'
 import type { LstmModel } from '../lstm/lstm_model'
@@ -527,17 +527,7 @@ export class Pipeline {
    * nothing. With maxKeys, a batch fits when its keys not held are at most maxKeys − metrics().liveKeys. */
   held(keys: KeyColumn): Uint8Array {
     this.open()
-    if (this.keyKind === 'dense') throw new SluiceError('held() needs interned keys (the `keys` option)', 'ERR_INVALID_ARGUMENT')
-    const n = Array.isArray(keys) || ArrayBuffer.isView(keys) ? (keys as ArrayLike<unknown>).length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
-    const column = expectKeyColumn(keys, this.keyKind, n)
-    const out = new Uint8Array(n)
-    if (this.strings) {
-      const names = column as readonly string[]
-      for (let i = 0; i < n; i++) out[i] = this.strings.idOf(names[i]!) === undefined ? 0 : 1
-    } else {
-      this.core.held(column as Exclude<NativePipelineKeys, Uint32Array>, out)
-    }
-    return out
+    return heldKeys(keys, this.keyKind, this.strings, (column, out) => this.core.held(column, out))
   }
 
   /**

@@ -1,6 +1,6 @@
 // EventTimeWindows: keyed tumbling / sliding / session windows driven by event time (Flink's rules), over
 // columns. See docs/event-time.md for the firing rule, lateness, memory per key and NaN policy.
-import { expectKeyColumn, expectKeyKind, expireColumn, StringKeys, unpackStrings, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
+import { expectKeyColumn, expectKeyKind, expireColumn, heldKeys, StringKeys, unpackStrings, type KeyColumn, type KeyKind, type KeyValues, type PackedKeys } from '../keys/key_column'
 import type { NativeEventTimeWindows, NativeEventTimeWindowsOptions } from '../runtime/addon_types'
 import { SluiceError } from '../runtime/errors'
 import { native } from '../runtime/native'
@@ -298,17 +298,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
   /** For each key (of the windows' kind): 1 when the windows hold it now (a live key), else 0. Adds nothing. */
   held(keys: KeyColumn): Uint8Array {
     const handle = this.native()
-    if (this.keyKind === 'dense') throw new SluiceError('held() needs interned keys (the `keys` option)', 'ERR_INVALID_ARGUMENT')
-    const n = Array.isArray(keys) || ArrayBuffer.isView(keys) ? (keys as ArrayLike<unknown>).length : ((keys as PackedKeys | null)?.offsets?.length ?? 0) - 1
-    const column = expectKeyColumn(keys, this.keyKind, n)
-    const out = new Uint8Array(n)
-    if (this.strings) {
-      const names = column as readonly string[]
-      for (let i = 0; i < n; i++) out[i] = this.strings.idOf(names[i]!) === undefined ? 0 : 1
-    } else {
-      handle.held(column as BigInt64Array | BigUint64Array | PackedKeys, out)
-    }
-    return out
+    return heldKeys(keys, this.keyKind, this.strings, (column, out) => handle.held(column, out))
   }
 
   /** Replaces the state with a snapshot's (the key dictionary included); see Snapshots.restore. */

@@ -87,6 +87,20 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     return { adapter, consumer, processors, stop }
   }
 
+  /** A KafkaStateStore over `stateTopic` with its own reader and admin (disconnected when the test ends). */
+  async function openKafkaStore(stateTopic: string): Promise<KafkaStateStore> {
+    const consumer = client.stateConsumer(cluster.brokers, name('state-reader'))
+    const admin = client.admin(cluster.brokers)
+    await Promise.all([consumer.connect(), admin.connect()])
+    onTestFinished(async () => {
+      await consumer.disconnect()
+      await admin.disconnect()
+    })
+    // The state topic exists before the store reads it (the docs ask to create it; the mock creates it on first use).
+    await producer.send({ topic: stateTopic, messages: [{ key: 'created', value: null }] })
+    return new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 })
+  }
+
   /** The output topic equals the reference: same windows, same aggregates; duplicates (at-least-once output) identical. */
   async function expectOutput(topic: string, expected: Map<number, Map<string, ReferenceWindow>>) {
     const want = new Map<string, ReferenceWindow>()
@@ -314,18 +328,7 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     const topic = name('statetopic')
     const stateTopic = `${topic}-state`
     const group = name('group')
-    const openStore = async () => {
-      const consumer = client.stateConsumer(cluster.brokers, name('state-reader'))
-      const admin = client.admin(cluster.brokers)
-      await Promise.all([consumer.connect(), admin.connect()])
-      onTestFinished(async () => {
-        await consumer.disconnect()
-        await admin.disconnect()
-      })
-      // The state topic exists before the store reads it (the docs ask to create it; the mock creates it on first use).
-      await producer.send({ topic: stateTopic, messages: [{ key: 'created', value: null }] })
-      return new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 })
-    }
+    const openStore = () => openKafkaStore(stateTopic)
     const data = [0, 1, 2, 3].map((p) => makeEvents(500 + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
     await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
     const first = await startAdapter(topic, { group, stateStore: await openStore() })
@@ -354,18 +357,7 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     const topic = name('incremental')
     const stateTopic = `${topic}-state`
     const group = name('group')
-    const openStore = async () => {
-      const consumer = client.stateConsumer(cluster.brokers, name('state-reader'))
-      const admin = client.admin(cluster.brokers)
-      await Promise.all([consumer.connect(), admin.connect()])
-      onTestFinished(async () => {
-        await consumer.disconnect()
-        await admin.disconnect()
-      })
-      // The state topic exists before the store reads it (the docs ask to create it; the mock creates it on first use).
-      await producer.send({ topic: stateTopic, messages: [{ key: 'created', value: null }] })
-      return new IncrementalStateStore(new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 }), { fullEvery: 3 })
-    }
+    const openStore = async () => new IncrementalStateStore(await openKafkaStore(stateTopic), { fullEvery: 3 })
     const data = [0, 1, 2, 3].map((p) => makeEvents(700 + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
     await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
     const firstStore = await openStore()

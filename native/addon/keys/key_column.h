@@ -92,6 +92,26 @@ inline void HeldKeys(const sluice::KeyDictionary& dictionary, const sluice::KeyB
   for (size_t i = 0; i < batch.size(); ++i) held[i] = FindKeyAt(dictionary, batch, i) >= 0 ? 1 : 0;
 }
 
+// The ids of the batch's keys the dictionary holds, in batch order; keys it lacks are skipped (expire() by key).
+inline std::vector<uint32_t> HeldIds(const sluice::KeyDictionary& dictionary, const sluice::KeyBatch& batch) {
+  std::vector<uint32_t> ids;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const int64_t id = FindKeyAt(dictionary, batch, i);
+    if (id >= 0) ids.push_back(static_cast<uint32_t>(id));
+  }
+  return ids;
+}
+
+// liveIds() of the keyed classes: every live id, ascending (none without a dictionary), to rebuild lib's
+// string map after a restore.
+inline Napi::Value LiveIdsOf(Napi::Env env, const sluice::KeyDictionary* dictionary) {
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 0; dictionary && id < dictionary->idCapacity(); ++id) {
+    if (dictionary->IsLive(id)) ids.push_back(id);
+  }
+  return CopyToTypedArray(env, ids);
+}
+
 // The keys of live `ids`: a BigUint64Array / BigInt64Array (64-bit kinds) or { bytes, offsets }.
 inline Napi::Value KeysOfIds(Napi::Env env, const sluice::KeyDictionary& dictionary, sluice::Span<const uint32_t> ids) {
   for (uint32_t id : ids) {

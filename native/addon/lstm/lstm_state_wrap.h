@@ -240,11 +240,7 @@ class LstmStateWrap : public NativeHandle<LstmStateWrap<Backend>, typename Backe
         ids = idColumn.span();
       } else {
         const KeyColumn keys(env, info[0], "keys");
-        const sluice::KeyBatch& batch = keys.batch();
-        for (size_t i = 0; i < batch.size(); ++i) {
-          const int64_t id = FindKeyAt(state.keySpace()->dictionary(), batch, i);
-          if (id >= 0) found.push_back(static_cast<uint32_t>(id));
-        }
+        found = HeldIds(state.keySpace()->dictionary(), keys.batch());
         ids = sluice::Span<const uint32_t>(found.data(), found.size());
       }
       const size_t freed = state.Expire(ids);
@@ -264,12 +260,7 @@ class LstmStateWrap : public NativeHandle<LstmStateWrap<Backend>, typename Backe
   // liveIds() → Uint32Array: every live key's id, ascending (to rebuild lib's string map after a restore).
   Napi::Value LiveIds(const Napi::CallbackInfo& info) {
     return Keyed(info, [&](Napi::Env env, auto& state) -> Napi::Value {
-      const sluice::KeyDictionary& dictionary = state.keySpace()->dictionary();
-      std::vector<uint32_t> ids;
-      for (uint32_t id = 0; id < dictionary.idCapacity(); ++id) {
-        if (dictionary.IsLive(id)) ids.push_back(id);
-      }
-      return CopyToTypedArray(env, ids);
+      return LiveIdsOf(env, &state.keySpace()->dictionary());
     });
   }
 };

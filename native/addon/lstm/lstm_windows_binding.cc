@@ -125,10 +125,7 @@ class LstmWindowsWrap : public NativeHandle<LstmWindowsWrap, Windows> {
         ids = idColumn.span();
       } else {
         const KeyColumn keys(env, info[0], "keys");
-        for (size_t i = 0; i < keys.batch().size(); ++i) {
-          const int64_t id = FindKeyAt(engine.keySpace()->dictionary(), keys.batch(), i);
-          if (id >= 0) found.push_back(static_cast<uint32_t>(id));
-        }
+        found = HeldIds(engine.keySpace()->dictionary(), keys.batch());
         ids = sluice::Span<const uint32_t>(found.data(), found.size());
       }
       const size_t freed = engine.Expire(ids);

@@ -437,11 +437,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
       if (!byId) {
         const sluice::KeySpace* space = core.keySpace();
         sluice::Require(space != nullptr, sluice::codes::kInvalidArgument, "expire() needs interned keys (the `keys` option)");
-        const sluice::KeyBatch& batch = keys.batch();
-        for (size_t i = 0; i < batch.size(); ++i) {
-          const int64_t id = FindKeyAt(space->dictionary(), batch, i);
-          if (id >= 0) found.push_back(static_cast<uint32_t>(id));
-        }
+        found = HeldIds(space->dictionary(), keys.batch());
         ids = sluice::Span<const uint32_t>(found.data(), found.size());
       }
       const size_t freed = core.Expire(ids);
@@ -480,13 +476,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   Napi::Value LiveIds(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const sluice::KeySpace* space = Ready(env).keySpace();
-    std::vector<uint32_t> ids;
-    if (space) {
-      for (uint32_t id = 0; id < space->dictionary().idCapacity(); ++id) {
-        if (space->dictionary().IsLive(id)) ids.push_back(id);
-      }
-    }
-    return CopyToTypedArray(env, ids);
+    return LiveIdsOf(env, space ? &space->dictionary() : nullptr);
   }
 
   sluice::PipelineCounters counters_;

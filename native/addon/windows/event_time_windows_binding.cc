@@ -174,10 +174,7 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
       std::vector<uint32_t> found;
       if (!byId) {
         sluice::Require(engine.keySpace() != nullptr, sluice::codes::kInvalidArgument, "expire() needs a key space (the `keys` option)");
-        for (size_t i = 0; i < batch.size(); ++i) {
-          const int64_t id = FindKeyAt(engine.keySpace()->dictionary(), batch, i);
-          if (id >= 0) found.push_back(static_cast<uint32_t>(id));
-        }
+        found = HeldIds(engine.keySpace()->dictionary(), batch);
         ids = sluice::Span<const uint32_t>(found.data(), found.size());
       }
       const size_t freed = engine.Expire(ids).size();
@@ -260,13 +257,7 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
   Napi::Value LiveIds(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const sluice::KeySpace* space = Ready(env).keySpace();
-    std::vector<uint32_t> ids;
-    if (space) {
-      for (uint32_t id = 0; id < space->dictionary().idCapacity(); ++id) {
-        if (space->dictionary().IsLive(id)) ids.push_back(id);
-      }
-    }
-    return CopyToTypedArray(env, ids);
+    return LiveIdsOf(env, space ? &space->dictionary() : nullptr);
   }
 
   Napi::Value Watermark(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), Ready(info.Env()).watermark()); }

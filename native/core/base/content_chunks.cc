@@ -4,20 +4,12 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/mix.h"
 
 namespace sluice {
 namespace {
 
 constexpr uint64_t RotateLeft(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-constexpr uint64_t FinalMix(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
 
 uint64_t ReadLittleEndian64(const uint8_t* p) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -84,8 +76,8 @@ ContentHash HashContent(const uint8_t* data, size_t size) {
   h2 ^= static_cast<uint64_t>(size);
   h1 += h2;
   h2 += h1;
-  h1 = FinalMix(h1);
-  h2 = FinalMix(h2);
+  h1 = Murmur3Finalize(h1);
+  h2 = Murmur3Finalize(h2);
   h1 += h2;
   h2 += h1;
   return {h1, h2};

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/mix.h"
+
 namespace sluice {
 
 class SnapshotWriter;
@@ -63,16 +65,8 @@ class HyperLogLog {
   void Write(SnapshotWriter& w) const;
   void Read(SnapshotReader& r);
 
-  // A 64-bit mix of a value's bits (murmur3's finaliser): every input bit flips each output bit with
-  // probability ≈ 1/2, so the top bits and the leading zeros below them are evenly spread.
-  static uint64_t Mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-  }
+  // The value's bits mixed so that the top bits and the leading zeros below them are evenly spread.
+  static uint64_t Mix(uint64_t x) { return Murmur3Finalize(x); }
 
  private:
   uint32_t precision_;

@@ -647,11 +647,7 @@ export class KafkaConsumerAdapter<R> {
     let from = 0
     for (let m = 0; m < this.messageEnds.length; m++) {
       const to = this.messageEnds[m]!
-      const seen = max - this.bound - 1
-      if (seen > advanced) {
-        this.emit(state, state.processor.advanceWatermark(seen), out)
-        advanced = seen
-      }
+      advanced = this.advanceIfAhead(state, max - this.bound - 1, advanced, out)
       if (to > from) {
         const keys = this.columns.keysOf(from, to) as string[] | PackedKeys
         if (KafkaConsumerAdapter.newKeyCount(state.processor, keys) > state.processor.keyRoom!()) {
@@ -664,12 +660,7 @@ export class KafkaConsumerAdapter<R> {
       from = to
     }
     state.maxTimestamp = max
-    const watermark = max - this.bound - 1
-    if (watermark > advanced) {
-      this.emit(state, state.processor.advanceWatermark(watermark), out)
-      advanced = watermark
-    }
-    state.advancedWatermark = advanced
+    state.advancedWatermark = this.advanceIfAhead(state, max - this.bound - 1, advanced, out)
   }
 
   // Puts a partition's processor back where it was before the current batch: a new processor restored
@@ -707,6 +698,14 @@ export class KafkaConsumerAdapter<R> {
     for (const held of this.partitions.values()) {
       if (held.dirty && (this.checkpointInterval === 0 || now - held.lastCheckpointAt >= this.checkpointInterval)) await this.checkpoint(held)
     }
+  }
+
+  // Advances the partition's processor to `watermark` when that is past `advanced`, emitting what fires;
+  // returns the watermark now reached.
+  private advanceIfAhead(state: PartitionState<R>, watermark: number, advanced: number, out: ProducedMessage[]): number {
+    if (watermark <= advanced) return advanced
+    this.emit(state, state.processor.advanceWatermark(watermark), out)
+    return watermark
   }
 
   // The watermark moves after every message (max event time so far − bound − 1), so results do not depend
@@ -753,12 +752,7 @@ export class KafkaConsumerAdapter<R> {
     }
     push(segment, timestamps.length)
     state.maxTimestamp = max
-    const watermark = max - this.bound - 1
-    if (watermark > advanced) {
-      this.emit(state, state.processor.advanceWatermark(watermark), out)
-      advanced = watermark
-    }
-    state.advancedWatermark = advanced
+    state.advancedWatermark = this.advanceIfAhead(state, max - this.bound - 1, advanced, out)
   }
 
   // Idle partitions follow the combined watermark of the active ones (Flink's idleness): their open

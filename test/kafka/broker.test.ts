@@ -101,6 +101,26 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     return new KafkaStateStore({ topic: stateTopic, producer, consumer, admin, timeoutMs: 10_000 })
   }
 
+  /** Half of a 4-partition stream through one adapter, a checkpoint and its leaving the group (the next
+   * consumer gets every partition at the committed offsets), the rest through a second adapter that restores
+   * every partition from a fresh store: the output equals an uninterrupted run. */
+  async function handOffThroughStore(topic: string, openStore: () => Promise<StateStore>, seed: number): Promise<void> {
+    const group = name('group')
+    const data = [0, 1, 2, 3].map((p) => makeEvents(seed + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
+    const first = await startAdapter(topic, { group, stateStore: await openStore() })
+    await waitFor(() => first.adapter.metrics().events === 600, 20_000, 'the first half consumed')
+    await first.adapter.checkpointAll()
+    await first.stop()
+    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 150, 300, CHANNELS), CHANNELS, 5, p))))
+    const second = await startAdapter(topic, { group, stateStore: await openStore() })
+    await waitFor(() => second.adapter.metrics().events === 600, 20_000, 'the second half consumed')
+    expect(second.adapter.metrics().restores).toBe(PARTITIONS)
+    const expected = new Map<number, Map<string, ReferenceWindow>>()
+    data.forEach((events, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
+    await expectOutput(topic, expected)
+  }
+
   /** The output topic equals the reference: same windows, same aggregates; duplicates (at-least-once output) identical. */
   async function expectOutput(topic: string, expected: Map<number, Map<string, ReferenceWindow>>) {
     const want = new Map<string, ReferenceWindow>()
@@ -327,21 +347,8 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
   it.skipIf(skipReason)('KafkaStateStore carries the partitions from one consumer to the next through a state topic; a fresh store reads them back, pruned ones are gone', async () => {
     const topic = name('statetopic')
     const stateTopic = `${topic}-state`
-    const group = name('group')
     const openStore = () => openKafkaStore(stateTopic)
-    const data = [0, 1, 2, 3].map((p) => makeEvents(500 + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
-    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
-    const first = await startAdapter(topic, { group, stateStore: await openStore() })
-    await waitFor(() => first.adapter.metrics().events === 600, 20_000, 'the first half consumed')
-    await first.adapter.checkpointAll()
-    await first.stop() // leaves the group: the next consumer gets every partition at the committed offsets
-    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 150, 300, CHANNELS), CHANNELS, 5, p))))
-    const second = await startAdapter(topic, { group, stateStore: await openStore() })
-    await waitFor(() => second.adapter.metrics().events === 600, 20_000, 'the second half consumed')
-    expect(second.adapter.metrics().restores).toBe(PARTITIONS)
-    const expected = new Map<number, Map<string, ReferenceWindow>>()
-    data.forEach((events, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
-    await expectOutput(topic, expected)
+    await handOffThroughStore(topic, openStore, 500)
 
     const store = await openStore()
     await store.put('in', 2, 10, Uint8Array.of(1, 2, 3))
@@ -356,22 +363,8 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
   it.skipIf(skipReason)('IncrementalStateStore over KafkaStateStore: a hand-off restores chains of increments from the state topic; a fresh reader gets every snapshot back byte for byte, pruned chains are gone', async () => {
     const topic = name('incremental')
     const stateTopic = `${topic}-state`
-    const group = name('group')
     const openStore = async () => new IncrementalStateStore(await openKafkaStore(stateTopic), { fullEvery: 3 })
-    const data = [0, 1, 2, 3].map((p) => makeEvents(700 + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
-    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
-    const firstStore = await openStore()
-    const first = await startAdapter(topic, { group, stateStore: firstStore })
-    await waitFor(() => first.adapter.metrics().events === 600, 20_000, 'the first half consumed')
-    await first.adapter.checkpointAll()
-    await first.stop()
-    await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 150, 300, CHANNELS), CHANNELS, 5, p))))
-    const second = await startAdapter(topic, { group, stateStore: await openStore() })
-    await waitFor(() => second.adapter.metrics().events === 600, 20_000, 'the second half consumed')
-    expect(second.adapter.metrics().restores).toBe(PARTITIONS)
-    const expected = new Map<number, Map<string, ReferenceWindow>>()
-    data.forEach((events, p) => expected.set(p, referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)))
-    await expectOutput(topic, expected)
+    await handOffThroughStore(topic, openStore, 700)
 
     // Store level: snapshots of a processor with many keys, put and pruned as the adapter does.
     const store = await openStore()

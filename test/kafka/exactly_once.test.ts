@@ -1,8 +1,9 @@
 // Exactly-once delivery without a broker: an in-memory transactional producer that makes sent messages and
 // offsets visible only when its transaction commits (what a broker shows a read_committed reader), driven
 // by the in-memory consumer. The broker tests (broker.test.ts, eos_kill.test.ts) repeat this over Kafka.
+import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type ProducedMessage, type SluiceKafkaError, type StateStore, type TransactionOffsets, type WindowResult } from '../../lib/kafka/index'
+import { FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type ProducedMessage, type SluiceKafkaError, type StateStore, type TransactionOffsets, type WindowResult, type EachBatchPayload } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, deliverInBatches } from '../support/fake_kafka'
 import { makeEvents, referenceWindows, type PartitionEvents } from '../support/kafka_data'
@@ -369,8 +370,112 @@ describe('KafkaConsumerAdapter exactly-once with idleTimeout (checkpoint records
       const { crashed, adapter } = await run(broker)
       expect(crashed).toBe(false)
       expect(broker.aborted).toBe(1)
+      // Restored at once (it gets no batch before its events at 5000): its windows fire again, still at offset 80.
+      expect(broker.log.slice(broker.log.indexOf('abort')).some((line) => /\b1@80\b/.test(line))).toBe(true)
       adapter.close()
       expect(committedWindows(broker), `failed commit ${failing}`).toEqual(windows)
     }
+  })
+})
+
+/**
+ * Shaped like @confluentinc/kafka-javascript's KafkaJS consumer: no group events; its underlying client
+ * (`_getInternalClient()`) emits 'rebalance' (error code −175 assign, −174 revoke, with the partitions) when
+ * librdkafka's rebalance_cb runs, while assignment() still lists a revoked partition until the client applies
+ * the deferred unassign.
+ */
+class LibrdkafkaLikeConsumer {
+  readonly internal = new EventEmitter()
+  readonly seeks: { partition: number; offset: string }[] = []
+  /** What assignment() returns (the client updates it later than it calls rebalance_cb). */
+  current: { topic: string; partition: number }[] = []
+  private eachBatch!: (payload: EachBatchPayload) => Promise<void>
+  _getInternalClient(): EventEmitter {
+    return this.internal
+  }
+  async run(options: { eachBatch: (payload: EachBatchPayload) => Promise<void> }): Promise<void> {
+    this.eachBatch = options.eachBatch
+  }
+  async commitOffsets(): Promise<void> {
+    throw new Error('exactly-once commits offsets through sendOffsets')
+  }
+  assignment() {
+    return this.current
+  }
+  seek(position: { topic: string; partition: number; offset: string }): void {
+    this.seeks.push({ partition: position.partition, offset: position.offset })
+  }
+  rebalance(code: -175 | -174, partitions: number[]): void {
+    this.internal.emit('rebalance', { code, message: code === -175 ? 'Local: Assign partitions' : 'Local: Revoke partitions' }, partitions.map((partition) => ({ topic: TOPIC, partition })))
+  }
+  deliver(partition: number, messages: { offset: number; value: Buffer }[]): Promise<void> {
+    return this.eachBatch({ batch: { topic: TOPIC, partition, messages: messages.map((m) => ({ offset: String(m.offset), value: m.value })) }, heartbeat: async () => undefined, resolveOffset: () => undefined })
+  }
+}
+
+describe('KafkaConsumerAdapter exactly-once with @confluentinc/kafka-javascript\'s rebalance callback (in memory)', () => {
+  const events = makeEvents(31, 300, 0, 10, BOUND, KEYS, CHANNELS)
+  const messages = messagesOf(events)
+
+  function librdkafkaSetup(broker: FakeTransactionBroker, checkpointInterval: number, producer: { send(): Promise<void>; transaction(): Promise<unknown> } = new FakeTransactionalProducer(broker)) {
+    const consumer = new LibrdkafkaLikeConsumer()
+    const errors: SluiceKafkaError[] = []
+    const adapter = new KafkaConsumerAdapter<WindowResult>({
+      consumer, producer: producer as FakeTransactionalProducer, delivery: 'exactly-once', decoder: binaryDecoder({ channels: CHANNELS }),
+      processor: () => new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] }),
+      stateStore: new FileStateStore(tempDir()), outputTopic: 'out', keyCount: KEYS, bound: BOUND, checkpointInterval, onError: (e) => errors.push(e),
+    })
+    return { adapter, consumer, errors }
+  }
+
+  it('a revocation aborts the open transaction when the callback runs (no batch or timer commit needed), and the partitions kept resume from their last commit', async () => {
+    const broker = new FakeTransactionBroker()
+    const { adapter, consumer, errors } = librdkafkaSetup(broker, 1e9)
+    await adapter.run()
+    consumer.current = [0, 1].map((partition) => ({ topic: TOPIC, partition }))
+    consumer.rebalance(-175, [0, 1])
+    await consumer.deliver(0, messages.slice(0, 100))
+    await consumer.deliver(1, messages.slice(0, 60))
+    expect(broker.log).toEqual(['begin'])
+    // Eager protocol: everything is revoked; assignment() still lists both (the unassign is deferred).
+    consumer.rebalance(-174, [0, 1])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(broker.log).toEqual(['begin', 'abort'])
+    expect(adapter.heldPartitions()).toEqual([])
+    expect(consumer.seeks).toEqual([]) // neither partition is ours to seek any more
+    expect(errors.map((e) => [e.kind, e.partition])).toEqual([['transaction', 0], ['transaction', 1]])
+    // Partition 1 comes back: consumption resumes at its committed offset (none: 0) and everything commits once.
+    consumer.current = [{ topic: TOPIC, partition: 1 }]
+    consumer.rebalance(-175, [1])
+    await consumer.deliver(1, messages)
+    await adapter.checkpointAll()
+    expect(broker.log).toEqual(['begin', 'abort', 'begin', 'offsets 1@300', 'commit'])
+    const want = referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)
+    expect(broker.committed.map(({ message }) => String(message.key)).sort()).toEqual([...want.keys()].map((id) => `${TOPIC}/1/${id}`).sort())
+    adapter.close()
+  })
+
+  it('a revocation that arrives while a batch is being produced makes that batch\'s commit abort instead (assignment() still lists the partition)', async () => {
+    const broker = new FakeTransactionBroker()
+    let consumer!: LibrdkafkaLikeConsumer
+    const inner = new FakeTransactionalProducer(broker)
+    // The rebalance callback runs while the batch's results are being sent.
+    const producer = {
+      send: () => inner.send(),
+      async transaction() {
+        const transaction = await inner.transaction()
+        return { ...transaction, send: async (record: { topic: string; messages: ProducedMessage[] }) => { consumer.rebalance(-174, [0]); await transaction.send(record) } }
+      },
+    }
+    const setupResult = librdkafkaSetup(broker, 0, producer)
+    consumer = setupResult.consumer
+    await setupResult.adapter.run()
+    consumer.current = [0, 1].map((partition) => ({ topic: TOPIC, partition }))
+    consumer.rebalance(-175, [0, 1])
+    await consumer.deliver(0, messages.slice(0, 100))
+    expect(broker.log).toEqual(['begin', 'abort'])
+    expect(broker.committed).toEqual([])
+    expect(setupResult.adapter.heldPartitions()).toEqual([])
+    setupResult.adapter.close()
   })
 })

@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { LstmModel, Pipeline, type ResultBatch } from '../../lib/index'
-import { encodeBinaryRecords } from '../../lib/kafka/index'
+import { FileStateStore, KafkaConsumerAdapter, WindowProcessor, binaryDecoder, encodeBinaryRecords, type TransactionalProducer, type WindowResult } from '../../lib/kafka/index'
 import { repoRoot } from '../helpers'
 import { kafkaClients, loadConfluentKafka } from '../support/kafka_clients'
 import { makeEvents, random, slice, waitFor, type PartitionEvents } from '../support/kafka_data'
@@ -207,6 +207,78 @@ describe.skipIf(skipReason !== undefined)(`exactly-once output with @confluentin
       expect(seen.duplicates).toEqual([])
       expect(new Map([...seen.rows].sort())).toEqual(new Map([...want].sort()))
     }
+  })
+
+  it('a second member joining the group revokes the first one\'s partitions: its open transaction aborts in the rebalance callback, before the new assignment arrives', { timeout: 90_000 }, async () => {
+    const topic = `eos-rebalance-${process.pid}-${Date.now() % 100000}`
+    const group = `${topic}-group`
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-eos-rebalance-'))
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const producer = confluent.producer(brokers)
+    await producer.connect()
+    onTestFinished(() => producer.disconnect())
+    const perPartition = 200
+    const messages = streams.flatMap((events, p) => {
+      const out: { partition: number; value: Buffer }[] = []
+      for (let i = 0; i < perPartition; i += PER_MESSAGE) {
+        const part = slice(events, i, i + PER_MESSAGE, CHANNELS)
+        out.push({ partition: p, value: encodeBinaryRecords(part.timestamps, part.keys, part.values, CHANNELS) })
+      }
+      return out
+    })
+    await producer.send({ topic, messages })
+
+    // What happened, in order: the first member's transaction calls and its client's rebalance callbacks.
+    const log: string[] = []
+    const member = async (name: string, logged: boolean) => {
+      const consumer = confluent.consumer(brokers, { groupId: group, maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 8000, rebalanceTimeout: 8000 })
+      await consumer.connect()
+      onTestFinished(() => consumer.disconnect().catch(() => undefined))
+      await consumer.subscribe({ topic })
+      const transactional = confluent.producer(brokers, { transactionalId: `${topic}-${name}` })
+      await transactional.connect()
+      onTestFinished(() => transactional.disconnect().catch(() => undefined))
+      const note = (what: string) => logged && log.push(what)
+      if (logged) {
+        // The adapter handles a revocation on its queue, after the callback: this entry comes first.
+        ;(consumer as unknown as { _getInternalClient(): NodeJS.EventEmitter })._getInternalClient().on('rebalance', (error: { code: number }, assignment: unknown[]) => note(`${error.code === -174 ? 'revoke' : 'assign'} ${assignment.length}`))
+      }
+      const producer: TransactionalProducer = {
+        send: (record) => transactional.send(record),
+        async transaction() {
+          const transaction = await transactional.transaction()
+          note('begin')
+          return {
+            send: (record) => transaction.send(record),
+            sendOffsets: (offsets) => transaction.sendOffsets(offsets),
+            commit: async () => { note('commit'); return transaction.commit() },
+            abort: async () => { note('abort'); return transaction.abort() },
+          }
+        },
+      }
+      const adapter = new KafkaConsumerAdapter<WindowResult>({
+        consumer, producer, delivery: 'exactly-once', decoder: binaryDecoder({ channels: CHANNELS }),
+        processor: () => new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS }),
+        stateStore: new FileStateStore(path.join(dir, name)), outputTopic: `${topic}-out`, keyCount: KEYS, bound: BOUND,
+        checkpointInterval: 1e9, // nothing commits on its own: only a rebalance ends the transaction
+        onError: () => undefined,
+      })
+      void adapter.run()
+      onTestFinished(() => adapter.close())
+      return adapter
+    }
+    const first = await member('a', true)
+    await waitFor(() => first.metrics().events === PARTITIONS * perPartition, 30_000, 'the first member to consume every partition')
+    expect(log.filter((l) => !l.startsWith('assign'))).toEqual(['begin'])
+    await member('b', false)
+    await waitFor(() => log.includes('abort'), 30_000, 'the first member to abort')
+    await waitFor(() => log.slice(log.indexOf('abort')).some((l) => l.startsWith('assign')), 30_000, 'the first member\'s new assignment')
+    // Eager protocol: everything is revoked, the transaction aborts at once, then the new share is assigned.
+    // (The client emits each callback twice: its librdkafka binding, then its KafkaJS layer.)
+    const after = log.slice(log.indexOf('begin')).filter((entry, i, all) => entry !== all[i - 1])
+    expect(after.slice(0, 3)).toEqual(['begin', `revoke ${PARTITIONS}`, 'abort'])
+    expect(after[3]).toMatch(/^assign [1-3]$/)
+    expect(after).not.toContain('commit')
   })
 
 })

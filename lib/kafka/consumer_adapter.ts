@@ -328,6 +328,11 @@ export class KafkaConsumerAdapter<R> {
   /** Exactly-once: the transaction open since transactionOpenedAt (clock()), holding everything since the last commit. */
   private transaction: ProducerTransaction | undefined
   private transactionOpenedAt = 0
+  /**
+   * Exactly-once: the sends into the open transaction, not awaited by their batch (the next batch is processed
+   * while the client lingers and delivers) but before the commit; the first failure, which aborts it.
+   */
+  private transactionSends: { pending: Promise<void>[]; failure?: unknown } = { pending: [] }
 
   constructor(options: KafkaConsumerAdapterOptions<R>) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
@@ -563,15 +568,19 @@ export class KafkaConsumerAdapter<R> {
     payload.resolveOffset?.(messages[messages.length - 1]!.offset)
     state.dirty = true
 
-    // Exactly-once: every batch rides in the open transaction (its offsets commit with it, output or not).
-    const sink = this.delivery === 'exactly-once' ? await this.openTransaction(topic, partition, first) : this.options.producer
-    try {
-      if (deadLetters.length > 0 && this.options.deadLetterTopic) await sink.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
-      if (out.length > 0) await sink.send({ topic: this.options.outputTopic, messages: out })
-    } catch (error) {
-      if (sink === this.options.producer) throw error
-      await this.failTransaction('send()', error)
-      return
+    const records: { topic: string; messages: ProducedMessage[] }[] = []
+    if (deadLetters.length > 0 && this.options.deadLetterTopic) records.push({ topic: this.options.deadLetterTopic, messages: deadLetters })
+    if (out.length > 0) records.push({ topic: this.options.outputTopic, messages: out })
+    if (this.delivery === 'exactly-once') {
+      // Every batch rides in the open transaction (its offsets commit with it, output or not). Its sends are
+      // awaited before the commit, not here: nothing of them is visible before it, and a failed one aborts it.
+      const transaction = await this.openTransaction(topic, partition, first)
+      const sends = this.transactionSends
+      for (const record of records) {
+        sends.pending.push(transaction.send(record).then(() => undefined, (error: unknown) => void (sends.failure ??= error)))
+      }
+    } else {
+      for (const record of records) await this.options.producer.send(record)
     }
     this.counters.batches++
     this.counters.events += events.timestamps.length
@@ -857,6 +866,7 @@ export class KafkaConsumerAdapter<R> {
       throw problem
     }
     this.transactionOpenedAt = this.clock()
+    this.transactionSends = { pending: [] }
     return this.transaction
   }
 
@@ -875,8 +885,12 @@ export class KafkaConsumerAdapter<R> {
     const transaction = this.transaction!
     const started = performance.now()
     const changed = [...this.partitions.values()].filter((state) => state.dirty)
-    let call = 'stateStore.put()'
+    let call = 'send()'
     try {
+      const sends = this.transactionSends
+      await Promise.all(sends.pending)
+      if (sends.failure !== undefined) throw sends.failure
+      call = 'stateStore.put()'
       for (const state of changed) await this.storeSnapshot(state, transaction)
       const topics = new Map<string, { partition: number; offset: string }[]>()
       for (const { topic, partition, nextOffset } of changed) {

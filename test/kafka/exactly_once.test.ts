@@ -24,6 +24,8 @@ class FakeTransactionBroker {
   aborted = 0
   /** Makes the n-th commit() from now fail (1 = the next one). */
   failCommitIn = 0
+  /** Makes the n-th send() into a transaction from now fail (a message that timed out). */
+  failSendIn = 0
   /** commit() calls so far; the one numbered hangAt never returns (the worker dies in it, before the broker got it) and onHang is called. */
   commits = 0
   hangAt = 0
@@ -46,6 +48,8 @@ class FakeTransactionalProducer {
     broker.log.push('begin')
     return {
       send: async (record: { topic: string; messages: ProducedMessage[] }) => {
+        await new Promise((resolve) => setImmediate(resolve)) // delivered later, as a client lingers
+        if (broker.failSendIn > 0 && --broker.failSendIn === 0) throw new Error('Local: Message timed out')
         for (const message of record.messages) pending.push({ topic: record.topic, message })
       },
       sendOffsets: async (o: TransactionOffsets) => {
@@ -189,6 +193,25 @@ describe('KafkaConsumerAdapter exactly-once (in-memory transactional producer)',
     // The consumer resumes where the adapter seeked: the snapshot at 200 is restored, 200.. replayed.
     await deliverInBatches(consumer, 0, messages.slice(200), [50])
     expect(adapter.metrics().restores).toBe(1)
+    expectCommittedOnce(broker, events)
+  })
+
+  it('a send() that fails after its batch went on fails the commit: aborted, sought back, the committed output is exact', async () => {
+    const broker = new FakeTransactionBroker()
+    const { adapter, consumer, errors } = setup(broker, tempDir(), 1e9)
+    await adapter.run()
+    await deliverInBatches(consumer, 0, messages.slice(0, 200), [50])
+    await adapter.checkpointAll()
+    broker.failSendIn = 2
+    await deliverInBatches(consumer, 0, messages.slice(200, 400), [50]) // the batches go on; the failure shows at the commit
+    expect(broker.log).toEqual(['begin', 'offsets 0@200', 'commit', 'begin'])
+    await adapter.checkpointAll()
+    expect(broker.log.slice(3)).toEqual(['begin', 'abort'])
+    expect(errors.map((e) => [e.kind, e.code, e.offset])).toEqual([['transaction', 'ERR_INVALID_STATE', 200]])
+    expect(errors[0]!.message).toMatch(/send\(\) failed.*Message timed out/)
+    expect(consumer.seeks).toEqual([{ partition: 0, offset: '200' }])
+    await deliverInBatches(consumer, 0, messages.slice(200), [50])
+    await adapter.checkpointAll()
     expectCommittedOnce(broker, events)
   })
 

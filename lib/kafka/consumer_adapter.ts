@@ -160,7 +160,7 @@ export interface KafkaConsumerAdapterOptions<R> {
   /** Milliseconds before the first retry of a failed batch; doubles with each retry (50, 100, 200 ms by default). Default 50. */
   retryBackoff?: number
   onError?: (error: SluiceKafkaError) => void
-  /** Called after a batch's results were produced. */
+  /** Called after a batch's results were produced (exactly-once: handed to the open transaction, whose commit awaits their delivery). */
   onBatch?: (info: BatchInfo) => void
   clock?: () => number
   /** Wall clock in the unit of event time, for the watermark lag in metrics(). Default Date.now (event time in epoch ms). */

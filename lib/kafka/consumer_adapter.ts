@@ -160,7 +160,7 @@ export interface KafkaConsumerAdapterOptions<R> {
   /** Milliseconds before the first retry of a failed batch; doubles with each retry (50, 100, 200 ms by default). Default 50. */
   retryBackoff?: number
   onError?: (error: SluiceKafkaError) => void
-  /** Called after a batch's results were produced. */
+  /** Called after a batch's results were produced (exactly-once: handed to the open transaction, whose commit awaits their delivery). */
   onBatch?: (info: BatchInfo) => void
   clock?: () => number
   /** Wall clock in the unit of event time, for the watermark lag in metrics(). Default Date.now (event time in epoch ms). */
@@ -180,8 +180,10 @@ export interface KafkaAdapterMetrics {
   processorRetries: number
   /** Batches whose processor still threw after the retries: their messages were dead-lettered (also counted in deadLetters). */
   processorFailures: number
-  /** Bytes of the checkpoints written, over the adapter's life. */
+  /** Bytes the state store wrote for checkpoints, over the adapter's life (its stats().storedBytes; the snapshot bytes for a store without stats()). */
   checkpointBytes: number
+  /** Bytes of the snapshots taken for checkpoints (before an IncrementalStateStore leaves out what it holds already). */
+  snapshotBytes: number
   /** Milliseconds spent in checkpoints (snapshot, store, commit), over the adapter's life. */
   checkpointMs: number
   /** Batch latency (decode to checkpoint, ms) over the last BATCH_LATENCY_WINDOW batches of any partition; NaN before the first. */
@@ -214,13 +216,21 @@ export interface KafkaPartitionMetrics {
   /** Late events, as the processor counts them (its `late`); null if the processor does not count. */
   late: number | null
   checkpoints: number
+  /** Bytes the store wrote for the last checkpoint / all checkpoints (as the adapter's checkpointBytes). */
   lastCheckpointBytes: number
   lastCheckpointMs: number
   checkpointBytes: number
+  /** Bytes of the last snapshot / all snapshots taken for checkpoints. */
+  lastSnapshotBytes: number
+  snapshotBytes: number
   checkpointMs: number
   batchLatencyP50: number
   batchLatencyP99: number
 }
+
+/** librdkafka's rebalance_cb codes (RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, __REVOKE_PARTITIONS). */
+const LIBRDKAFKA_ASSIGN_PARTITIONS = -175
+const LIBRDKAFKA_REVOKE_PARTITIONS = -174
 
 /** How many recent batch latencies the percentiles look at (per partition and per adapter). */
 export const BATCH_LATENCY_WINDOW = 1024
@@ -250,6 +260,8 @@ interface PartitionCounters {
   lastCheckpointBytes: number
   lastCheckpointMs: number
   checkpointBytes: number
+  lastSnapshotBytes: number
+  snapshotBytes: number
   checkpointMs: number
   highWatermark: number | null
   latency: RecentSamples
@@ -299,12 +311,16 @@ export class KafkaConsumerAdapter<R> {
   private readonly messageEnds: number[] = []
   private readonly decodedOffsets: number[] = []
   private queue: Promise<void> = Promise.resolve()
-  private readonly counters = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0, checkpointBytes: 0, checkpointMs: 0 }
+  private readonly counters = { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, restores: 0, replayedMessages: 0, processorRetries: 0, processorFailures: 0, checkpointBytes: 0, snapshotBytes: 0, checkpointMs: 0 }
   private readonly latency = new RecentSamples()
   private readonly wallClock: () => number
   private closed = false
-  /** "topic/partition" of the partitions the group gave this consumer, when the client tells (KafkaJS GROUP_JOIN). */
+  /** "topic/partition" of the partitions the group gave this consumer, once the client told (assignmentKnown): KafkaJS's GROUP_JOIN, librdkafka's rebalance callback or assignment(). */
   private assigned: string[] = []
+  private assignmentKnown = false
+  /** @confluentinc/kafka-javascript: rebalances come from its rebalance callback (see listenForRebalances); without it, assignment() is read before each batch. */
+  private rebalanceEvents = false
+  private rebalanceSource: unknown
   private started = false
   private timer: ReturnType<typeof setInterval> | undefined
   /** @confluentinc/kafka-javascript (librdkafka) rather than KafkaJS: see isLibrdkafkaClient(). */
@@ -312,6 +328,11 @@ export class KafkaConsumerAdapter<R> {
   /** Exactly-once: the transaction open since transactionOpenedAt (clock()), holding everything since the last commit. */
   private transaction: ProducerTransaction | undefined
   private transactionOpenedAt = 0
+  /**
+   * Exactly-once: the sends into the open transaction, not awaited by their batch (the next batch is processed
+   * while the client lingers and delivers) but before the commit; the first failure, which aborts it.
+   */
+  private transactionSends: { pending: Promise<void>[]; failure?: unknown } = { pending: [] }
 
   constructor(options: KafkaConsumerAdapterOptions<R>) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
@@ -351,9 +372,14 @@ export class KafkaConsumerAdapter<R> {
       if (!this.librdkafka && (typeof options.groupId !== 'string' || options.groupId === '')) {
         throw new SluiceError("exactly-once with a KafkaJS consumer needs groupId (for sendOffsets({ consumerGroupId }))", 'ERR_INVALID_ARGUMENT')
       }
-      // An idle partition fires windows without its offset moving: its next checkpoint would rewrite the
-      // snapshot at an offset that is already committed, which a store outside the transaction cannot undo.
-      if (this.idleTimeout !== Infinity) throw new SluiceError('exactly-once does not support idleTimeout yet (idle windows fire without moving the offset)', 'ERR_NOT_SUPPORTED')
+      // An idle partition fires windows without its offset moving, so its next checkpoint is a second one at
+      // an offset already committed. A restart must restore whichever of the two committed; a store outside the
+      // transaction (a file) cannot tell, and the transaction's offsets are the same for both (and
+      // @confluentinc/kafka-javascript's sendOffsets drops offset metadata). A store whose records commit with
+      // the transaction can: the committed record at that key is the one read back.
+      if (this.idleTimeout !== Infinity && options.stateStore.transactional !== true) {
+        throw new SluiceError('exactly-once with idleTimeout needs a state store that writes through the transaction (KafkaStateStore): an idle partition checkpoints again at an offset it already committed, and a store outside the transaction cannot tell which of the two checkpoints committed', 'ERR_NOT_SUPPORTED')
+      }
     }
     this.clock = options.clock ?? (() => performance.now())
     this.wallClock = options.wallClock ?? Date.now
@@ -367,13 +393,16 @@ export class KafkaConsumerAdapter<R> {
     // @confluentinc/kafka-javascript takes autoCommit in the consumer's config (its run() refuses it) and
     // has no group events (its `events` getter throws).
     const runOptions = { ...(this.librdkafka ? {} : { autoCommit: false }), eachBatchAutoResolve: false, eachBatch: (payload: EachBatchPayload) => this.enqueue(() => this.handleBatch(payload)) }
+    // A reconnected @confluentinc/kafka-javascript consumer has a new underlying client to listen to.
+    if (this.librdkafka) this.rebalanceEvents = this.listenForRebalances()
     // run() may be called again after the caller restarted a crashed consumer: listen and tick once.
     if (this.started) return consumer.run(runOptions)
     this.started = true
     const joinEvent = this.librdkafka ? undefined : consumer.events?.GROUP_JOIN
     if (joinEvent && typeof consumer.on === 'function') {
       consumer.on(joinEvent, ({ payload }) => {
-        if (payload.memberAssignment) this.enqueue(() => this.onAssignment(payload.memberAssignment!))
+        if (!payload.memberAssignment) return
+        this.assignmentChanged(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}/${p}`)))
       })
     }
     if (this.checkpointInterval > 0) {
@@ -424,6 +453,8 @@ export class KafkaConsumerAdapter<R> {
         lastCheckpointBytes: c.lastCheckpointBytes,
         lastCheckpointMs: c.lastCheckpointMs,
         checkpointBytes: c.checkpointBytes,
+        lastSnapshotBytes: c.lastSnapshotBytes,
+        snapshotBytes: c.snapshotBytes,
         checkpointMs: c.checkpointMs,
         batchLatencyP50: c.latency.percentile(50),
         batchLatencyP99: c.latency.percentile(99),
@@ -475,7 +506,7 @@ export class KafkaConsumerAdapter<R> {
     if (batch.messages.length === 0 || payload.isStale?.()) return
     const { topic, partition, messages } = batch
     const first = Number(messages[0]!.offset)
-    if (this.librdkafka) await this.pollAssignment()
+    if (this.librdkafka && !this.rebalanceEvents) await this.pollAssignment()
     let state = this.partitions.get(`${topic}/${partition}`)
     if (!state || state.nextOffset !== first) state = await this.load(topic, partition, first)
 
@@ -537,15 +568,19 @@ export class KafkaConsumerAdapter<R> {
     payload.resolveOffset?.(messages[messages.length - 1]!.offset)
     state.dirty = true
 
-    // Exactly-once: every batch rides in the open transaction (its offsets commit with it, output or not).
-    const sink = this.delivery === 'exactly-once' ? await this.openTransaction(topic, partition, first) : this.options.producer
-    try {
-      if (deadLetters.length > 0 && this.options.deadLetterTopic) await sink.send({ topic: this.options.deadLetterTopic, messages: deadLetters })
-      if (out.length > 0) await sink.send({ topic: this.options.outputTopic, messages: out })
-    } catch (error) {
-      if (sink === this.options.producer) throw error
-      await this.failTransaction('send()', error)
-      return
+    const records: { topic: string; messages: ProducedMessage[] }[] = []
+    if (deadLetters.length > 0 && this.options.deadLetterTopic) records.push({ topic: this.options.deadLetterTopic, messages: deadLetters })
+    if (out.length > 0) records.push({ topic: this.options.outputTopic, messages: out })
+    if (this.delivery === 'exactly-once') {
+      // Every batch rides in the open transaction (its offsets commit with it, output or not). Its sends are
+      // awaited before the commit, not here: nothing of them is visible before it, and a failed one aborts it.
+      const transaction = await this.openTransaction(topic, partition, first)
+      const sends = this.transactionSends
+      for (const record of records) {
+        sends.pending.push(transaction.send(record).then(() => undefined, (error: unknown) => void (sends.failure ??= error)))
+      }
+    } else {
+      for (const record of records) await this.options.producer.send(record)
     }
     this.counters.batches++
     this.counters.events += events.timestamps.length
@@ -691,7 +726,7 @@ export class KafkaConsumerAdapter<R> {
     if (this.delivery === 'exactly-once') {
       if (!this.transaction || (this.checkpointInterval > 0 && now - this.transactionOpenedAt < this.checkpointInterval)) return
       // The timer commits between batches too: a rebalance since the last batch must abort, not commit.
-      if (this.librdkafka) await this.pollAssignment()
+      if (this.librdkafka && !this.rebalanceEvents) await this.pollAssignment()
       if (this.transaction) await this.commitTransaction()
       return
     }
@@ -794,7 +829,9 @@ export class KafkaConsumerAdapter<R> {
     const { topic, partition, nextOffset } = state
     const processorBytes = state.processor.snapshot()
     const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, processorBytes)
+    const storedBefore = this.options.stateStore.stats?.().storedBytes
     await this.options.stateStore.put(topic, partition, nextOffset, bytes, transaction)
+    const stored = storedBefore === undefined ? bytes.length : this.options.stateStore.stats!().storedBytes - storedBefore
     state.saved = { processorBytes, maxTimestamp: state.maxTimestamp, advancedWatermark: state.advancedWatermark }
     state.replay = []
     state.dirty = false
@@ -802,9 +839,12 @@ export class KafkaConsumerAdapter<R> {
     this.counters.checkpoints++
     const pc = state.counters
     pc.checkpoints++
-    pc.lastCheckpointBytes = bytes.length
-    pc.checkpointBytes += bytes.length
-    this.counters.checkpointBytes += bytes.length
+    pc.lastCheckpointBytes = stored
+    pc.checkpointBytes += stored
+    this.counters.checkpointBytes += stored
+    pc.lastSnapshotBytes = bytes.length
+    pc.snapshotBytes += bytes.length
+    this.counters.snapshotBytes += bytes.length
   }
 
   private countCheckpointTime(state: PartitionState<R>, ms: number): void {
@@ -826,6 +866,7 @@ export class KafkaConsumerAdapter<R> {
       throw problem
     }
     this.transactionOpenedAt = this.clock()
+    this.transactionSends = { pending: [] }
     return this.transaction
   }
 
@@ -835,11 +876,21 @@ export class KafkaConsumerAdapter<R> {
   // become visible together or not at all. A restart resumes at the committed offsets and restores the
   // snapshots stored at exactly those offsets; snapshots of an aborted transaction sit at later offsets.
   private async commitTransaction(): Promise<void> {
+    // A partition revoked since its results went into the transaction: its next owner resumes from the last
+    // commit, so they must not commit (the rebalance callback already took it out of `assigned`).
+    if (this.holdsRevokedResults()) {
+      await this.failTransaction('rebalance', new Error('a partition with uncommitted results was revoked'))
+      return
+    }
     const transaction = this.transaction!
     const started = performance.now()
     const changed = [...this.partitions.values()].filter((state) => state.dirty)
-    let call = 'stateStore.put()'
+    let call = 'send()'
     try {
+      const sends = this.transactionSends
+      await Promise.all(sends.pending)
+      if (sends.failure !== undefined) throw sends.failure
+      call = 'stateStore.put()'
       for (const state of changed) await this.storeSnapshot(state, transaction)
       const topics = new Map<string, { partition: number; offset: string }[]>()
       for (const { topic, partition, nextOffset } of changed) {
@@ -870,24 +921,42 @@ export class KafkaConsumerAdapter<R> {
 
   // Exactly-once: a transaction call failed (fenced by a newer producer with the same transactionalId,
   // a rebalance, the broker): abort what it holds and go back to the last commit. Every held partition is
-  // dropped (the next batch restores its committed snapshot) and the consumer seeks to its committed offset.
+  // dropped, the consumer seeks it back to its committed offset, and a partition still ours is restored at
+  // once from the snapshot committed there (an idle one gets no batch that would load it, and its windows
+  // that fired in the aborted transaction must fire again).
   private async failTransaction(call: string, error: unknown): Promise<void> {
     const transaction = this.transaction
     this.transaction = undefined
     await transaction?.abort().catch(() => undefined)
+    const reload: { topic: string; partition: number; offset: number }[] = []
     for (const [id, state] of this.partitions) {
       this.report(new SluiceKafkaError('transaction', `${call} failed, transaction aborted, partition resumes from its last commit: ${(error as Error).message}`, 'ERR_INVALID_STATE', state.topic, state.partition, state.resumeOffset))
       state.processor.close()
       this.partitions.delete(id)
       // A partition the group took away is not ours to seek: its next owner resumes from the group's offset.
-      if (this.assigned.length > 0 && !this.assigned.includes(id)) continue
+      if (this.assignmentKnown && !this.assigned.includes(id)) continue
       try {
         this.options.consumer.seek!({ topic: state.topic, partition: state.partition, offset: String(state.resumeOffset) })
       } catch (seekError) {
         this.report(new SluiceKafkaError('transaction', `seek back to the last commit failed: ${(seekError as Error).message}`, 'ERR_INVALID_STATE', state.topic, state.partition, state.resumeOffset))
+        continue
       }
+      reload.push({ topic: state.topic, partition: state.partition, offset: state.resumeOffset })
     }
     this.rebuildTracker()
+    for (const { topic, partition, offset } of reload) {
+      try {
+        await this.load(topic, partition, offset)
+      } catch (loadError) {
+        // The store is unreachable: the partition's next batch loads it (and fails, to be retried, if it still is).
+        this.report(new SluiceKafkaError('transaction', `restoring the last commit failed: ${(loadError as Error).message}`, 'ERR_INVALID_STATE', topic, partition, offset))
+      }
+    }
+  }
+
+  // Exactly-once: whether the open transaction holds results of a partition that is no longer assigned here.
+  private holdsRevokedResults(): boolean {
+    return this.transaction !== undefined && this.assignmentKnown && [...this.partitions].some(([id, state]) => state.dirty && !this.assigned.includes(id))
   }
 
   private async commitCheckpoint(state: PartitionState<R>): Promise<void> {
@@ -917,7 +986,7 @@ export class KafkaConsumerAdapter<R> {
     const processor = this.options.processor(topic, partition)
     const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, resumeOffset: offset, lastCheckpointAt: this.clock(), dirty: false,
       saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity,
-      counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
+      counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, lastSnapshotBytes: 0, snapshotBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
     let stored: StoredSnapshot | undefined
     try {
       stored = await this.options.stateStore.get(topic, partition, offset)
@@ -955,15 +1024,20 @@ export class KafkaConsumerAdapter<R> {
     return state
   }
 
-  // The client told us the group's new assignment (KafkaJS GROUP_JOIN): forget revoked partitions (their
-  // next owner resumes from the last checkpoint) and let assigned ones without data hold the watermark back.
-  private async onAssignment(assignment: Record<string, number[]>): Promise<void> {
-    this.assigned = Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}/${p}`))
-    // Exactly-once: the open transaction holds results of a partition that moved; its new owner resumes
-    // from the last commit, so they must not commit: abort and go back to the last commit here too.
-    if (this.transaction && [...this.partitions].some(([id, state]) => state.dirty && !this.assigned.includes(id))) {
-      await this.failTransaction('rebalance', new Error('a partition with uncommitted results was revoked'))
-    }
+  // The client told us the group's new assignment. It takes effect at once (a commit from now on sees it:
+  // commitTransaction() aborts instead of committing results of a partition no longer ours); the rest waits
+  // for the batch in progress.
+  private assignmentChanged(ids: string[]): void {
+    this.assigned = ids
+    this.assignmentKnown = true
+    void this.enqueue(() => this.onAssignment()).catch(() => undefined)
+  }
+
+  // Forgets partitions no longer assigned (their next owner resumes from the last checkpoint) and lets
+  // assigned ones without data hold the watermark back. Exactly-once: if the open transaction holds results
+  // of a partition that moved, they must not commit: abort and go back to the last commit.
+  private async onAssignment(): Promise<void> {
+    if (this.holdsRevokedResults()) await this.failTransaction('rebalance', new Error('a partition with uncommitted results was revoked'))
     for (const [id, state] of this.partitions) {
       if (!this.assigned.includes(id)) {
         state.processor.close()
@@ -973,16 +1047,40 @@ export class KafkaConsumerAdapter<R> {
     this.rebuildTracker()
   }
 
-  // @confluentinc/kafka-javascript reports no group events: its assignment is read before each batch and
-  // handled like KafkaJS's GROUP_JOIN when it changed (a rebalance happens between batches there).
+  // @confluentinc/kafka-javascript has no group events in its KafkaJS API, but its KafkaJS layer always
+  // installs librdkafka's rebalance_cb and re-emits each call as a 'rebalance' event on the underlying
+  // client (`_getInternalClient()`, what its own producer's sendOffsets uses), synchronously and before
+  // it applies the change: a revocation reaches the adapter when it happens, before the next fetch, not
+  // when assignment() shows it (its unassign is deferred). Assignments arrive whole (eager protocol, after
+  // revoking everything) or as additions (cooperative), revocations as removals: a union and a difference
+  // handle both. Returns false where the client cannot be listened to (assignment() is polled instead).
+  private listenForRebalances(): boolean {
+    const internal = (this.options.consumer as { _getInternalClient?(): unknown })._getInternalClient?.() as { on?: unknown } | null | undefined
+    if (!internal || typeof internal.on !== 'function') return false
+    if (internal === this.rebalanceSource) return true
+    this.rebalanceSource = internal
+    const ids = (partitions: unknown) => (Array.isArray(partitions) ? partitions : []).map(({ topic, partition }: { topic: string; partition: number }) => `${topic}/${partition}`)
+    ;(internal.on as (event: string, listener: (error: { code?: number } | null, assignment: unknown) => void) => void).call(internal, 'rebalance', (error, assignment) => {
+      if (error?.code === LIBRDKAFKA_REVOKE_PARTITIONS) {
+        const revoked = new Set(ids(assignment))
+        this.assignmentChanged(this.assigned.filter((id) => !revoked.has(id)))
+      } else if (error?.code === LIBRDKAFKA_ASSIGN_PARTITIONS) {
+        this.assignmentChanged([...new Set([...this.assigned, ...ids(assignment)])])
+      }
+    })
+    return true
+  }
+
+  // A client without group events or a rebalance callback: its assignment is read before each batch and
+  // before each timer commit, and handled as above when it changed.
   private async pollAssignment(): Promise<void> {
     const { consumer } = this.options
     if (typeof consumer.assignment !== 'function') return
     const ids = consumer.assignment().map(({ topic, partition }) => `${topic}/${partition}`).sort()
     if (ids.join(',') === [...this.assigned].sort().join(',')) return
-    const byTopic: Record<string, number[]> = {}
-    for (const { topic, partition } of consumer.assignment()) (byTopic[topic] ??= []).push(partition)
-    await this.onAssignment(byTopic)
+    this.assigned = ids
+    this.assignmentKnown = true
+    await this.onAssignment()
   }
 
   private inputFor(id: string): number {

@@ -42,9 +42,10 @@ const PARTITION_METRICS: { name: string; help: string; counter: boolean; value: 
   { name: 'sluice_kafka_dead_letters_total', help: 'Messages sent to the dead-letter topic', counter: true, value: (p) => p.deadLetters },
   { name: 'sluice_kafka_late_events_total', help: 'Late events (the processor count)', counter: true, value: (p) => p.late },
   { name: 'sluice_kafka_checkpoints_total', help: 'Checkpoints written', counter: true, value: (p) => p.checkpoints },
-  { name: 'sluice_kafka_checkpoint_bytes_total', help: 'Bytes of the checkpoints written', counter: true, value: (p) => p.checkpointBytes },
+  { name: 'sluice_kafka_checkpoint_bytes_total', help: 'Bytes the state store wrote for checkpoints', counter: true, value: (p) => p.checkpointBytes },
+  { name: 'sluice_kafka_snapshot_bytes_total', help: 'Bytes of the snapshots taken for checkpoints', counter: true, value: (p) => p.snapshotBytes },
   { name: 'sluice_kafka_checkpoint_seconds_total', help: 'Time spent in checkpoints', counter: true, value: (p) => p.checkpointMs / 1000 },
-  { name: 'sluice_kafka_last_checkpoint_bytes', help: 'Bytes of the last checkpoint', counter: false, value: (p) => p.lastCheckpointBytes },
+  { name: 'sluice_kafka_last_checkpoint_bytes', help: 'Bytes the state store wrote for the last checkpoint', counter: false, value: (p) => p.lastCheckpointBytes },
 ]
 
 /**

@@ -23,6 +23,15 @@ export interface StateStore {
   /** Forgets the partition's snapshots below `keepFrom`. */
   prune(topic: string, partition: number, keepFrom: number): Promise<void>
   close?(): Promise<void>
+  /**
+   * True for a store whose records written through a transaction become readable only if the transaction
+   * commits (KafkaStateStore, read back with read_committed). Exactly-once delivery with `idleTimeout` needs
+   * one: an idle partition checkpoints again at an offset it already committed, and only such a store can
+   * tell which of the two checkpoints committed.
+   */
+  readonly transactional?: boolean
+  /** Bytes the store wrote since it was made (files, records, chunks): the adapter's `checkpointBytes` metric. */
+  stats?(): { storedBytes: number }
 }
 
 const OFFSET_DIGITS = 16
@@ -31,6 +40,7 @@ const OFFSET_DIGITS = 16
 export class FileStateStore implements StateStore {
   readonly directory: string
   private made = false
+  private storedBytes = 0
 
   constructor(directory: string) {
     if (typeof directory !== 'string' || directory === '') throw new SluiceError('directory must be a non-empty string', 'ERR_INVALID_TYPE')
@@ -53,6 +63,12 @@ export class FileStateStore implements StateStore {
       await handle.close()
     }
     await fs.rename(temporary, file)
+    this.storedBytes += bytes.length
+  }
+
+  /** Bytes of the snapshot files written since this store was made. */
+  stats(): { storedBytes: number } {
+    return { storedBytes: this.storedBytes }
   }
 
   async get(topic: string, partition: number, atOrBefore: number): Promise<StoredSnapshot | undefined> {
@@ -111,6 +127,9 @@ export interface StateTopicClients {
  */
 export class KafkaStateStore implements StateStore {
   readonly topic: string
+  /** Records put through a transaction are read back only once it committed (the store's consumer reads read_committed). */
+  readonly transactional = true
+  private storedBytes = 0
   private readonly clients: StateTopicClients
   private readonly timeoutMs: number
   private readonly table = new Map<string, Map<number, Uint8Array>>()
@@ -126,8 +145,18 @@ export class KafkaStateStore implements StateStore {
   }
 
   async put(topic: string, partition: number, offset: number, bytes: Uint8Array, transaction?: StateTopicClients['producer']): Promise<void> {
-    await (transaction ?? this.clients.producer).send({ topic: this.topic, messages: [{ key: `${topic}/${partition}/${offset}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }] })
-    this.remember(`${topic}/${partition}/${offset}`, bytes)
+    const key = `${topic}/${partition}/${offset}`
+    await (transaction ?? this.clients.producer).send({ topic: this.topic, messages: [{ key, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }] })
+    this.storedBytes += Buffer.byteLength(key) + bytes.length
+    // A record put through a transaction may still abort: get() sees it only when the store's consumer reads
+    // it back, which a read_committed consumer does once it committed. (An idle partition's checkpoint
+    // replaces one at the same key: remembering it now would restore it after an abort.)
+    if (!transaction) this.remember(key, bytes)
+  }
+
+  /** Bytes of the records (keys and values, tombstones' keys) this store produced since it was made. */
+  stats(): { storedBytes: number } {
+    return { storedBytes: this.storedBytes }
   }
 
   async get(topic: string, partition: number, atOrBefore: number): Promise<StoredSnapshot | undefined> {
@@ -142,7 +171,9 @@ export class KafkaStateStore implements StateStore {
   async prune(topic: string, partition: number, keepFrom: number): Promise<void> {
     const offsets = [...(this.table.get(`${topic}/${partition}`)?.keys() ?? [])].filter((o) => o < keepFrom)
     if (offsets.length === 0) return
-    await this.clients.producer.send({ topic: this.topic, messages: offsets.map((o) => ({ key: `${topic}/${partition}/${o}`, value: null })) })
+    const messages = offsets.map((o) => ({ key: `${topic}/${partition}/${o}`, value: null }))
+    await this.clients.producer.send({ topic: this.topic, messages })
+    for (const { key } of messages) this.storedBytes += Buffer.byteLength(key)
     for (const o of offsets) this.remember(`${topic}/${partition}/${o}`, null)
   }
 

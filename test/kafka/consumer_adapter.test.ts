@@ -3,7 +3,7 @@
 // manual clock, bad snapshots). The broker tests (kafka_broker.test.ts) repeat the main cases over Kafka.
 import { describe, expect, it } from 'vitest'
 import {
-  BATCH_LATENCY_WINDOW, ColumnBuilder, FileStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
+  BATCH_LATENCY_WINDOW, ColumnBuilder, FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, PARTITION_SNAPSHOT_VERSION, WindowProcessor, binaryDecoder, decodePartitionSnapshot,
   encodeBinaryRecords, encodePartitionSnapshot, jsonDecoder, type EventColumns, type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { WatermarkTracker } from '../../lib/index'
@@ -474,11 +474,15 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
     expect(p1).toMatchObject({ nextOffset: 200, consumerLag: null, batches: 5, events: 200, results: results1, deadLetters: 0, checkpoints: 5 })
     expect(results0).toBeGreaterThan(0)
     expect(results1).toBeGreaterThan(0)
-    // Checkpoint bytes are the bytes the store was given.
+    // Snapshot bytes are the bytes the store was given; a FileStateStore writes them whole (checkpoint bytes).
     const stored = await clocked['options'].stateStore.get('in', 0, 600)
+    expect(p0.lastSnapshotBytes).toBe(stored!.bytes.length)
     expect(p0.lastCheckpointBytes).toBe(stored!.bytes.length)
-    expect(p0.checkpointBytes).toBeGreaterThanOrEqual(12 * 20)
+    expect(p0.snapshotBytes).toBeGreaterThanOrEqual(12 * 20)
+    expect(p0.checkpointBytes).toBe(p0.snapshotBytes)
     expect(m.checkpointBytes).toBe(p0.checkpointBytes + p1.checkpointBytes)
+    expect(m.snapshotBytes).toBe(p0.snapshotBytes + p1.snapshotBytes)
+    expect(m.checkpointBytes).toBe((clocked['options'].stateStore as FileStateStore).stats().storedBytes)
     expect(m.checkpointMs).toBeCloseTo(p0.checkpointMs + p1.checkpointMs, 6)
     expect(p0.lastCheckpointMs).toBeGreaterThan(0)
     expect(m).toMatchObject({ batches: 17, events: 796, results: results0 + results1, deadLetters: 4, checkpoints: 17, consumerLag: 100 })
@@ -489,6 +493,22 @@ describe('KafkaConsumerAdapter (in-memory consumer)', () => {
       expect(x.batchLatencyP99).toBeGreaterThanOrEqual(x.batchLatencyP50)
     }
     clocked.close()
+  })
+
+  it('checkpointBytes counts what the store wrote (an IncrementalStateStore\'s records), snapshotBytes the snapshots it was given', async () => {
+    const inner = new FileStateStore(tempDir())
+    const store = new IncrementalStateStore(inner, { fullEvery: 4 })
+    const { adapter, consumer } = setup({ store })
+    await adapter.run()
+    await deliverInBatches(consumer, 0, messagesOf(makeEvents(13, 600, 0, 10, BOUND, KEYS, CHANNELS)), [50])
+    const m = adapter.metrics()
+    expect(m.checkpoints).toBe(12)
+    expect(m.checkpointBytes).toBe(store.stats().storedBytes)
+    expect(m.checkpointBytes).toBe(inner.stats().storedBytes) // the file store wrote the incremental store's records
+    expect(m.snapshotBytes).toBe(store.stats().snapshotBytes)
+    expect(m.checkpointBytes).not.toBe(m.snapshotBytes) // (records of small snapshots carry more manifest than they save)
+    expect(m.partitions[0]!.checkpointBytes).toBe(m.checkpointBytes)
+    adapter.close()
   })
 
   it('batch latency percentiles come from a bounded window of recent batches', async () => {

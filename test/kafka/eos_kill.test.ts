@@ -16,10 +16,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { LstmModel, Pipeline, type ResultBatch } from '../../lib/index'
-import { encodeBinaryRecords } from '../../lib/kafka/index'
+import { FileStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, decodePartitionSnapshot, encodeBinaryRecords, type StateStore, type TransactionalProducer, type WindowResult } from '../../lib/kafka/index'
 import { repoRoot } from '../helpers'
 import { kafkaClients, loadConfluentKafka } from '../support/kafka_clients'
-import { makeEvents, random, slice, waitFor, type PartitionEvents } from '../support/kafka_data'
+import { collectTopic, makeEvents, random, slice, waitFor, type PartitionEvents } from '../support/kafka_data'
 import { kcatMissingReason, startMockCluster, type MockCluster } from '../support/mock_kafka'
 
 const realBrokers = process.env.SLUICE_KAFKA_BROKERS?.split(',').filter(Boolean)
@@ -209,6 +209,165 @@ describe.skipIf(skipReason !== undefined)(`exactly-once output with @confluentin
     }
   })
 
+  it('a second member joining the group revokes the first one\'s partitions: its open transaction aborts in the rebalance callback, before the new assignment arrives', { timeout: 90_000 }, async () => {
+    const topic = `eos-rebalance-${process.pid}-${Date.now() % 100000}`
+    const group = `${topic}-group`
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-eos-rebalance-'))
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const producer = confluent.producer(brokers)
+    await producer.connect()
+    onTestFinished(() => producer.disconnect())
+    const perPartition = 200
+    const messages = streams.flatMap((events, p) => {
+      const out: { partition: number; value: Buffer }[] = []
+      for (let i = 0; i < perPartition; i += PER_MESSAGE) {
+        const part = slice(events, i, i + PER_MESSAGE, CHANNELS)
+        out.push({ partition: p, value: encodeBinaryRecords(part.timestamps, part.keys, part.values, CHANNELS) })
+      }
+      return out
+    })
+    await producer.send({ topic, messages })
+
+    // What happened, in order: the first member's transaction calls and its client's rebalance callbacks.
+    const log: string[] = []
+    const member = async (name: string, logged: boolean) => {
+      const consumer = confluent.consumer(brokers, { groupId: group, maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 8000, rebalanceTimeout: 8000 })
+      await consumer.connect()
+      onTestFinished(() => consumer.disconnect().catch(() => undefined))
+      await consumer.subscribe({ topic })
+      const transactional = confluent.producer(brokers, { transactionalId: `${topic}-${name}` })
+      await transactional.connect()
+      onTestFinished(() => transactional.disconnect().catch(() => undefined))
+      const note = (what: string) => logged && log.push(what)
+      if (logged) {
+        // The adapter handles a revocation on its queue, after the callback: this entry comes first.
+        ;(consumer as unknown as { _getInternalClient(): NodeJS.EventEmitter })._getInternalClient().on('rebalance', (error: { code: number }, assignment: unknown[]) => note(`${error.code === -174 ? 'revoke' : 'assign'} ${assignment.length}`))
+      }
+      const producer: TransactionalProducer = {
+        send: (record) => transactional.send(record),
+        async transaction() {
+          const transaction = await transactional.transaction()
+          note('begin')
+          return {
+            send: (record) => transaction.send(record),
+            sendOffsets: (offsets) => transaction.sendOffsets(offsets),
+            commit: async () => { note('commit'); return transaction.commit() },
+            abort: async () => { note('abort'); return transaction.abort() },
+          }
+        },
+      }
+      const adapter = new KafkaConsumerAdapter<WindowResult>({
+        consumer, producer, delivery: 'exactly-once', decoder: binaryDecoder({ channels: CHANNELS }),
+        processor: () => new WindowProcessor({ type: 'tumbling', size: SIZE, keyCount: KEYS, channels: CHANNELS }),
+        stateStore: new FileStateStore(path.join(dir, name)), outputTopic: `${topic}-out`, keyCount: KEYS, bound: BOUND,
+        checkpointInterval: 1e9, // nothing commits on its own: only a rebalance ends the transaction
+        onError: () => undefined,
+      })
+      void adapter.run()
+      onTestFinished(() => adapter.close())
+      return adapter
+    }
+    const first = await member('a', true)
+    await waitFor(() => first.metrics().events === PARTITIONS * perPartition, 30_000, 'the first member to consume every partition')
+    expect(log.filter((l) => !l.startsWith('assign'))).toEqual(['begin'])
+    await member('b', false)
+    await waitFor(() => log.includes('abort'), 30_000, 'the first member to abort')
+    await waitFor(() => log.slice(log.indexOf('abort')).some((l) => l.startsWith('assign')), 30_000, 'the first member\'s new assignment')
+    // Eager protocol: everything is revoked, the transaction aborts at once, then the new share is assigned.
+    // (The client emits each callback twice: its librdkafka binding, then its KafkaJS layer.)
+    const after = log.slice(log.indexOf('begin')).filter((entry, i, all) => entry !== all[i - 1])
+    expect(after.slice(0, 3)).toEqual(['begin', `revoke ${PARTITIONS}`, 'abort'])
+    expect(after[3]).toMatch(/^assign [1-3]$/)
+    expect(after).not.toContain('commit')
+  })
+
+  it('idleTimeout: an idle partition\'s windows fire into transactions that also write its checkpoint record again at its committed offset (KafkaStateStore through the transaction); a fresh reader restores the last one', { timeout: 90_000 }, async () => {
+    const topic = `eos-idle-${process.pid}-${Date.now() % 100000}`
+    const stateTopic = `${topic}-state`
+    const outputTopic = `${topic}-out`
+    const plain = confluent.producer(brokers)
+    await plain.connect()
+    onTestFinished(() => plain.disconnect())
+    await plain.send({ topic: stateTopic, messages: [{ key: 'created', value: null }] }) // the state topic exists before it is read
+    const encode = (events: PartitionEvents, from: number, to: number) => {
+      const part = slice(events, from, to, CHANNELS)
+      return encodeBinaryRecords(part.timestamps, part.keys, part.values, CHANNELS)
+    }
+    const idle = makeEvents(41, 40, 0, 10, BOUND, KEYS, CHANNELS) // partition 1: one message, then nothing
+    const moving = makeEvents(42, 300, 0, 10, BOUND, KEYS, CHANNELS) // partition 0: one message of 10 every 100 ms
+    await plain.send({ topic, messages: [{ partition: 1, value: encode(idle, 0, 40) }] })
+
+    const openStore = async (reader: string) => {
+      const consumer = confluent.stateConsumer(brokers, reader)
+      const admin = confluent.admin(brokers)
+      await Promise.all([consumer.connect(), admin.connect()])
+      onTestFinished(async () => {
+        await consumer.disconnect()
+        await admin.disconnect()
+      })
+      return new KafkaStateStore({ topic: stateTopic, producer: plain, consumer, admin, timeoutMs: 10_000 })
+    }
+    const store = await openStore(`${topic}-state-a`)
+    // Every checkpoint record put at partition 1's offset, in order.
+    const puts: Uint8Array[] = []
+    const recording: StateStore = {
+      transactional: true,
+      put: (t, p, offset, bytes, transaction) => {
+        if (p === 1) puts.push(bytes)
+        return store.put(t, p, offset, bytes, transaction)
+      },
+      get: (t, p, offset) => store.get(t, p, offset),
+      prune: (t, p, keepFrom) => store.prune(t, p, keepFrom),
+    }
+    const consumer = confluent.consumer(brokers, { groupId: `${topic}-group`, maxWaitTimeInMs: 50, heartbeatInterval: 300, sessionTimeout: 8000, rebalanceTimeout: 8000 })
+    await consumer.connect()
+    onTestFinished(() => consumer.disconnect().catch(() => undefined))
+    await consumer.subscribe({ topic })
+    const transactional = confluent.producer(brokers, { transactionalId: `${topic}-tx` })
+    await transactional.connect()
+    onTestFinished(() => transactional.disconnect().catch(() => undefined))
+    const errors: string[] = []
+    // Sliding windows: several are open past partition 1's own watermark, and fire only once it is idle.
+    const windows = () => new WindowProcessor({ type: 'sliding', size: SIZE, slide: 10, keyCount: KEYS, channels: CHANNELS })
+    const adapter = new KafkaConsumerAdapter<WindowResult>({
+      consumer, producer: transactional, delivery: 'exactly-once', decoder: binaryDecoder({ channels: CHANNELS }), processor: windows,
+      stateStore: recording, outputTopic, keyCount: KEYS, bound: BOUND, idleTimeout: 1000, checkpointInterval: 100, onError: (e) => errors.push(e.message),
+    })
+    void adapter.run()
+    onTestFinished(() => adapter.close())
+    await waitFor(() => adapter.metrics().partitions.some((p) => p.partition === 1 && p.committedOffset === 1), 30_000, 'partition 1 to be consumed and committed')
+    const before = adapter.metrics().partitions.find((p) => p.partition === 1)!.results
+    for (let i = 0; i < 30; i++) {
+      await plain.send({ topic, messages: [{ partition: 0, value: encode(moving, i * 10, i * 10 + 10) }] })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await waitFor(() => adapter.metrics().partitions.some((p) => p.partition === 0 && p.committedOffset === 30), 30_000, 'partition 0 to be committed to its end')
+    expect(errors).toEqual([])
+    const p1 = adapter.metrics().partitions.find((p) => p.partition === 1)!
+    expect(p1.results).toBeGreaterThan(before) // windows fired while it was idle, its offset still 1
+    expect(p1.committedOffset).toBe(1)
+    expect(puts.length).toBeGreaterThanOrEqual(2) // two checkpoints or more at offset 1
+
+    // The output: each of partition 1's windows once, all of them (each event in SIZE / 10 windows).
+    const out = await collectTopic(brokers, outputTopic, (byKey) => [...byKey.keys()].filter((k) => k.startsWith(`${topic}/1/`)).length > 0)
+    const mine = [...out].filter(([key]) => key.startsWith(`${topic}/1/`))
+    expect(mine.every(([, list]) => list.length === 1)).toBe(true)
+    expect(mine.reduce((sum, [, [m]]) => sum + JSON.parse(m!.value.toString()).count, 0)).toBe((SIZE / 10) * idle.timestamps.length)
+
+    // A fresh reader of the state topic restores the last record at offset 1: nothing is left to fire. The
+    // first one (before the idle windows fired) would fire them again.
+    const fresh = await (await openStore(`${topic}-state-b`)).get(topic, 1, 1)
+    expect(Buffer.from(fresh!.bytes)).toEqual(Buffer.from(puts.at(-1)!))
+    const firedAfterRestore = (bytes: Uint8Array) => {
+      const processor = windows()
+      processor.restore(decodePartitionSnapshot(bytes).processorBytes)
+      const fired = processor.advanceWatermark(1e9).length
+      processor.close()
+      return fired
+    }
+    expect(firedAfterRestore(fresh!.bytes)).toBe(0)
+    expect(firedAfterRestore(puts[0]!)).toBeGreaterThan(0)
+  })
 })
 
 // Needs only kcat: kafkajs is a devDependency.

@@ -4,10 +4,12 @@
 // reuseResults. Cases alternate within each round; per case the median and best of the rounds' CPU time, and
 // the ratios to the bare windows of the same round. On a shared machine CPU time is steadier than wall time.
 //   npm run build:ts && node --expose-gc bench/pipeline-cpu-time.js [rounds] [opsPerRound] [keys] [windows]
-// Another checkout's build: SLUICE_DIST=/path/to/other/dist (its build/ is found beside it).
+// CASES=bare,fresh,reuse (default) chooses the cases. A/B of two builds in one process: BASE_DIST=/other/checkout/dist
+// adds the cases fresh@base and reuse@base, that checkout's Pipeline (its build/ is found beside its dist/).
 'use strict'
 const path = require('node:path')
-const { EventTimeWindows, Pipeline, WatermarkTracker } = require(process.env.SLUICE_DIST ?? path.join(__dirname, '..', 'dist'))
+const { EventTimeWindows, Pipeline, WatermarkTracker } = require(path.join(__dirname, '..', 'dist'))
+const Base = process.env.BASE_DIST ? require(process.env.BASE_DIST).Pipeline : undefined
 
 const ROUNDS = Number(process.argv[2] ?? 15), OPS = Number(process.argv[3] ?? 10)
 const KEYS = Number(process.argv[4] ?? 64), WINDOWS = Number(process.argv[5] ?? 500)
@@ -49,12 +51,14 @@ const cases = {
     w.close()
     t.close()
   },
-  fresh: () => runPipeline(false),
-  reuse: () => runPipeline(true),
+  fresh: () => runPipeline(Pipeline, false),
+  reuse: () => runPipeline(Pipeline, true),
+  'fresh@base': () => runPipeline(Base, false),
+  'reuse@base': () => runPipeline(Base, true),
 }
 
-function runPipeline(reuseResults) {
-  const p = new Pipeline({ ...options, reuseResults })
+function runPipeline(PipelineClass, reuseResults) {
+  const p = new PipelineClass({ ...options, reuseResults })
   let rows = 0
   for (const b of batches) rows += p.process(b).length
   rows += p.finish().length
@@ -62,7 +66,7 @@ function runPipeline(reuseResults) {
   if (rows < events) throw new Error(`lost rows: ${rows} < ${events}`)
 }
 
-const names = (process.env.CASES ?? 'bare,fresh,reuse').split(',')
+const names = (process.env.CASES ?? (Base ? 'bare,fresh,fresh@base,reuse,reuse@base' : 'bare,fresh,reuse')).split(',')
 const ns = Object.fromEntries(names.map((n) => [n, []])), wall = Object.fromEntries(names.map((n) => [n, []]))
 // YIELD=1: the event loop turns after every op (as a service's would), so work Node defers to it (finalizers
 // of external buffers) runs and is counted.
@@ -88,7 +92,7 @@ function report() {
   const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1]
   console.log(`${KEYS} keys × ${WINDOWS} windows, ${ROUNDS} rounds of ${OPS} ops; ns/event median (best); ratio = bare / case in the same round, median (best)`)
   for (const n of names) {
-    let line = `  ${n.padEnd(6)} CPU ${median(ns[n]).toFixed(1).padStart(6)} (${Math.min(...ns[n]).toFixed(1)})  wall ${median(wall[n]).toFixed(1).padStart(6)} (${Math.min(...wall[n]).toFixed(1)})`
+    let line = `  ${n.padEnd(10)} CPU ${median(ns[n]).toFixed(1).padStart(6)} (${Math.min(...ns[n]).toFixed(1)})  wall ${median(wall[n]).toFixed(1).padStart(6)} (${Math.min(...wall[n]).toFixed(1)})`
     if (ns.bare && n !== 'bare') {
       const cpu = ns[n].map((v, i) => ns.bare[i] / v), w = wall[n].map((v, i) => wall.bare[i] / v)
       line += `   ratio CPU ${median(cpu).toFixed(3)} (${Math.max(...cpu).toFixed(3)})  wall ${median(w).toFixed(3)} (${Math.max(...w).toFixed(3)})`

@@ -45,7 +45,7 @@ T* At(uint8_t* buffer, size_t offset) {
 
 }  // namespace
 
-ResultLayout::ResultLayout(size_t rows, size_t late, size_t features, bool labels) {
+ResultLayout::ResultLayout(size_t rows, size_t late, size_t features, bool labels, bool scores) {
   size_t at = 0;
   auto take = [&at](size_t bytes) {
     const size_t offset = at;
@@ -56,14 +56,14 @@ ResultLayout::ResultLayout(size_t rows, size_t late, size_t features, bool label
   end = take(rows * 8);
   count = take(rows * 8);
   values = take(rows * features * 8);
-  forecast = take(rows * features * 8);
-  score = take(rows * 8);
+  forecast = take(scores ? rows * features * 8 : 0);
+  score = take(scores ? rows * 8 : 0);
   label = take(labels ? rows * 8 : 0);
   lateTimestamps = take(late * 8);
   key = take(rows * 4);
   lateKeys = take(late * 4);
   filled = take(rows);
-  flagged = take(rows);
+  flagged = take(scores ? rows : 0);
   bytes = at;
 }
 
@@ -90,6 +90,7 @@ PipelineCore::PipelineCore(const PipelineCoreOptions& options, double now) : opt
               codes::kInvalidArgument, "a forecaster scaler must have one offset and scale per feature");
     }
   }
+  scoreColumns_ = o.scoreColumns || o.mode != ForecastMode::kNone;
   historyRows_ = o.mode == ForecastMode::kWindow ? o.steps + (o.changeTarget ? 1 : 0) : (o.changeTarget ? 2 : 1);
   Require(!o.keySpace || (o.keySpace->maxKeys >= 1 && o.keySpace->maxKeys <= kMaxDictionaryKeys), codes::kOutOfRange,
           "maxKeys must be in [1, 2^28]");
@@ -284,7 +285,7 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
     counters_.windowedEvents += windowed;
     counters_.windowsFired += static_cast<double>(n);
 
-    const ResultLayout layout(rows, late, F, options_.labels);
+    const ResultLayout layout(rows, late, F, options_.labels, scoreColumns_);
     uint8_t* out = allocate(layout.bytes);
     double* const start = At<double>(out, layout.start);
     double* const end = At<double>(out, layout.end);
@@ -293,9 +294,11 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
     double* const label = At<double>(out, layout.label);
     uint32_t* const key = At<uint32_t>(out, layout.key);
     uint8_t* const filled = At<uint8_t>(out, layout.filled);
-    std::fill_n(At<double>(out, layout.forecast), rows * F, kNaN);
-    std::fill_n(At<double>(out, layout.score), rows, kNaN);
-    std::fill_n(At<uint8_t>(out, layout.flagged), rows, uint8_t{0});
+    if (scoreColumns_) {
+      std::fill_n(At<double>(out, layout.forecast), rows * F, kNaN);
+      std::fill_n(At<double>(out, layout.score), rows, kNaN);
+      std::fill_n(At<uint8_t>(out, layout.flagged), rows, uint8_t{0});
+    }
     for (size_t i = 0; i < late; ++i) {
       const uint32_t event = lateIndex_[i];
       At<double>(out, layout.lateTimestamps)[i] = timestamps_[event];

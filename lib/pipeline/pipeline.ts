@@ -194,21 +194,83 @@ const EMPTY_F64 = new Float64Array(0)
 /**
  * The result's columns over the one buffer a native pass filled, in native/core/pipeline's ResultLayout
  * order: float64 start, end, count, values, forecast, score, label?, late timestamps; uint32 key, late keys;
- * uint8 filled, flagged.
+ * uint8 filled, flagged. Without `scores` the buffer has no forecast, score and flagged (empty views here).
  */
-function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: number, labels: boolean) {
+function resultViews(buffer: ArrayBuffer, rows: number, late: number, features: number, labels: boolean, scores: boolean) {
   let at = 0
   const f64 = (length: number) => {
     const view = new Float64Array(buffer, at, length)
     at += length * 8
     return view
   }
-  const start = f64(rows), end = f64(rows), count = f64(rows), values = f64(rows * features), forecast = f64(rows * features)
-  const score = f64(rows), label = labels ? f64(rows) : undefined, lateTimestamps = f64(late)
+  const scored = scores ? rows : 0
+  const start = f64(rows), end = f64(rows), count = f64(rows), values = f64(rows * features), forecast = f64(scored * features)
+  const score = f64(scored), label = labels ? f64(rows) : undefined, lateTimestamps = f64(late)
   const key = new Uint32Array(buffer, at, rows)
   const lateKeys = new Uint32Array(buffer, at + rows * 4, late)
   at += (rows + late) * 4
-  return { key, start, end, count, filled: new Uint8Array(buffer, at, rows), values, forecast, score, flagged: new Uint8Array(buffer, at + rows, rows), label, lateTimestamps, lateKeys }
+  return { key, start, end, count, filled: new Uint8Array(buffer, at, rows), values, forecast, score, flagged: new Uint8Array(buffer, at + rows, scored), label, lateTimestamps, lateKeys }
+}
+
+/** Defines `column` as `batch`'s own property `name`, as a plain object's (writable, enumerable). */
+function ownColumn<T>(batch: object, name: 'forecast' | 'score' | 'flagged', column: T): T {
+  Object.defineProperty(batch, name, { value: column, writable: true, enumerable: true, configurable: true })
+  return column
+}
+
+/**
+ * A result batch of a pipeline without a forecaster and a detector: its forecast, score and flagged hold
+ * nothing (all NaN, NaN and 0), so the native pass leaves them out of the result's buffer (each result is
+ * fresh memory, which costs by the byte; see docs/pipeline.md, Speed). Each is made the first time it is read
+ * (or set): an array of this batch's own, an own property from then on, as in every other result batch.
+ */
+class UnscoredResultBatch {
+  declare length: number
+  declare key: Uint32Array
+  declare start: Float64Array
+  declare end: Float64Array
+  declare count: Float64Array
+  declare filled: Uint8Array
+  declare values: Float64Array
+  declare watermark: number
+  declare late: ResultBatch['late']
+  declare final: boolean
+  declare label?: Float64Array
+  readonly #features: number
+
+  constructor(v: ReturnType<typeof resultViews>, rows: number, features: number, watermark: number, input: number, final: boolean) {
+    this.length = rows
+    this.key = v.key
+    this.start = v.start
+    this.end = v.end
+    this.count = v.count
+    this.filled = v.filled
+    this.values = v.values
+    this.watermark = watermark
+    this.late = { input, timestamps: v.lateTimestamps, keys: v.lateKeys }
+    this.final = final
+    if (v.label) this.label = v.label
+    this.#features = features
+  }
+
+  get forecast(): Float64Array {
+    return ownColumn(this, 'forecast', new Float64Array(this.length * this.#features).fill(NaN))
+  }
+  set forecast(column: Float64Array) {
+    ownColumn(this, 'forecast', column)
+  }
+  get score(): Float64Array {
+    return ownColumn(this, 'score', new Float64Array(this.length).fill(NaN))
+  }
+  set score(column: Float64Array) {
+    ownColumn(this, 'score', column)
+  }
+  get flagged(): Uint8Array {
+    return ownColumn(this, 'flagged', new Uint8Array(this.length))
+  }
+  set flagged(column: Uint8Array) {
+    ownColumn(this, 'flagged', column)
+  }
 }
 
 /**
@@ -254,6 +316,9 @@ export class Pipeline {
   private closedMetrics: NativePipelineMetrics | undefined
   private busy = false
   private readonly detector: PipelineDetector | undefined
+  /** Results carry forecast, score and flagged in their buffer: with a forecaster or a detector (without
+   * both they hold nothing, and UnscoredResultBatch makes them when read). */
+  private readonly scoreColumns: boolean
   /** Rows the user's detector flagged (the native pass counts the built-in z-score's). */
   private detectorFlagged = 0
   private acknowledged = 0
@@ -313,6 +378,7 @@ export class Pipeline {
       this.target = 'level'
     }
     this.detector = checkDetector(options.detector, options.anomaly !== undefined)
+    this.scoreColumns = this.mode !== 'none' || this.detector !== undefined
     const anomaly = this.detector ? { anomaly: false } : anomalyOptions(options.anomaly)
     if (options.clock !== undefined && typeof options.clock !== 'function') throw new SluiceError('clock must be a function', 'ERR_INVALID_TYPE')
     this.clock = options.clock ?? (() => performance.now())
@@ -323,7 +389,7 @@ export class Pipeline {
         ...(dense ? {} : { keys: this.keyKind, maxKeys: this.maxKeys, keyTtl: this.keyTtl }),
         size: this.size, slide: this.slide, offset: options.window.offset ?? 0, horizon: options.window.horizon ?? 0,
         bound: options.bound ?? 0, idleTimeout: options.idleTimeout ?? Infinity,
-        labels: this.labels, maxFill: this.maxFill, aggregates: this.aggregates, reuseResults: this.reuseResults,
+        labels: this.labels, maxFill: this.maxFill, aggregates: this.aggregates, reuseResults: this.reuseResults, scoreColumns: this.scoreColumns,
         mode: this.mode, steps: this.steps, changeTarget: this.target === 'change',
         inputScaler: inputScaler && { offset: inputScaler.offset, scale: inputScaler.scale },
         targetScaler: targetScaler && { offset: targetScaler.offset, scale: targetScaler.scale },
@@ -670,7 +736,8 @@ export class Pipeline {
   /** The result batch over the buffer the native pass filled (its row and late counts in `status`). */
   private result(buffer: ArrayBuffer, input: number, final: boolean): ResultBatch {
     const rows = this.status[0]!, late = this.status[1]!
-    const v = resultViews(buffer, rows, late, this.features, this.labels)
+    const v = resultViews(buffer, rows, late, this.features, this.labels, this.scoreColumns)
+    if (!this.scoreColumns) return new UnscoredResultBatch(v, rows, this.features, this.status[2]!, input, final)
     const out: ResultBatch = {
       length: rows, key: v.key, start: v.start, end: v.end, count: v.count, filled: v.filled, values: v.values,
       forecast: v.forecast, score: v.score, flagged: v.flagged,

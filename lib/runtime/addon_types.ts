@@ -273,6 +273,9 @@ export interface NativeLstmTrainer extends NativeHandle {
 export interface NativePipelineOptions {
   /** Every result is written into one buffer the native object keeps (the Pipeline's reuseResults). */
   reuseResults: boolean
+  /** Results carry the forecast, score and flagged columns (always with a forecaster; lib asks for them
+   * with a detector, which writes them). */
+  scoreColumns: boolean
   inputs: number
   keyCount: number
   /** A key space: 'string' | 'bigint' | 'bigint64' | 'bytes' (absent: dense ids), its maxKeys and keyTtl. */

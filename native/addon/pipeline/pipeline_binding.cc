@@ -96,6 +96,7 @@ sluice::PipelineCoreOptions ParseOptions(Napi::Env env, const Napi::Value& value
   options.changeTarget = o.Get("changeTarget").ToBoolean();
   options.inputScaler = ScalerOption(env, o, "inputScaler");
   options.targetScaler = ScalerOption(env, o, "targetScaler");
+  options.scoreColumns = o.Get("scoreColumns").ToBoolean();
   options.anomaly = o.Get("anomaly").ToBoolean();
   if (options.anomaly) {
     options.zscore.window = Uint32Option(env, o, "zWindow", 60);

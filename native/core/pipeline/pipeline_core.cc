@@ -43,9 +43,34 @@ T* At(uint8_t* buffer, size_t offset) {
 
 [[noreturn]] void Malformed(const std::string& what) { Fail(codes::kMalformedData, "pipeline snapshot: " + what); }
 
+constexpr uint32_t kRestart = UINT32_MAX;  // a gap longer than maxFill: the key starts again
+
+// For each of n fired windows (keys, starts), the rows forward-filled before it — gaps[w], or kRestart when
+// more than maxFill are missing — moving each key's lastStart on; returns the rows in all (windows + gaps).
+// Its own function over plain pointers, so that the counters stay in registers.
+size_t CountGapRows(const uint32_t* keys, const double* starts, size_t n, double slide, double maxFill, double* lastStart,
+                    uint32_t* gaps) {
+  size_t rows = n;
+  for (size_t w = 0; w < n; ++w) {
+    const uint32_t k = keys[w];
+    const double step = starts[w] - lastStart[k];
+    uint32_t gap = 0;
+    // The common case, the key's next window, needs no division (a NaN step fails both tests: no row before).
+    if (step != slide && !std::isnan(step)) {
+      const double missing = RoundHalfUp(step / slide) - 1;
+      if (missing > maxFill) gap = kRestart;
+      else if (missing > 0) gap = static_cast<uint32_t>(missing);
+    }
+    gaps[w] = gap;
+    lastStart[k] = starts[w];
+    rows += gap == kRestart ? 0 : gap;
+  }
+  return rows;
+}
+
 }  // namespace
 
-ResultLayout::ResultLayout(size_t rows, size_t late, size_t features, bool labels) {
+ResultLayout::ResultLayout(size_t rows, size_t late, size_t features, bool labels, bool scores) {
   size_t at = 0;
   auto take = [&at](size_t bytes) {
     const size_t offset = at;
@@ -56,14 +81,14 @@ ResultLayout::ResultLayout(size_t rows, size_t late, size_t features, bool label
   end = take(rows * 8);
   count = take(rows * 8);
   values = take(rows * features * 8);
-  forecast = take(rows * features * 8);
-  score = take(rows * 8);
+  forecast = take(scores ? rows * features * 8 : 0);
+  score = take(scores ? rows * 8 : 0);
   label = take(labels ? rows * 8 : 0);
   lateTimestamps = take(late * 8);
   key = take(rows * 4);
   lateKeys = take(late * 4);
   filled = take(rows);
-  flagged = take(rows);
+  flagged = take(scores ? rows : 0);
   bytes = at;
 }
 
@@ -90,6 +115,7 @@ PipelineCore::PipelineCore(const PipelineCoreOptions& options, double now) : opt
               codes::kInvalidArgument, "a forecaster scaler must have one offset and scale per feature");
     }
   }
+  scoreColumns_ = o.scoreColumns || o.mode != ForecastMode::kNone;
   historyRows_ = o.mode == ForecastMode::kWindow ? o.steps + (o.changeTarget ? 1 : 0) : (o.changeTarget ? 2 : 1);
   Require(!o.keySpace || (o.keySpace->maxKeys >= 1 && o.keySpace->maxKeys <= kMaxDictionaryKeys), codes::kOutOfRange,
           "maxKeys must be in [1, 2^28]");
@@ -258,33 +284,17 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
     const double* const firedEnds = fired.ends.data();
     const double* const firedCounts = fired.counts.data();
     const double* const firedValues = fired.values.data();
-    double* const lastStart = keys_.lastStart.data();
     double* const lastValues = keys_.lastValues.data();
     // Count the rows first: fired windows plus the gaps before them (lastStart moves on as we go).
-    // gaps[w]: rows forward-filled before window w, or kRestart when the gap is longer than maxFill.
-    constexpr uint32_t kRestart = UINT32_MAX;
     gaps_.resize(n);
     uint32_t* const gaps = gaps_.data();
+    rows = CountGapRows(firedKeys, firedStarts, n, slide, maxFill, keys_.lastStart.data(), gaps);
     double windowed = 0;
-    for (size_t w = 0; w < n; ++w) {
-      const uint32_t k = firedKeys[w];
-      const double step = firedStarts[w] - lastStart[k];
-      uint32_t gap = 0;
-      // The common case, the key's next window, needs no division (a NaN step fails both tests: no row before).
-      if (step != slide && !std::isnan(step)) {
-        const double missing = RoundHalfUp(step / slide) - 1;
-        if (missing > maxFill) gap = kRestart;
-        else if (missing > 0) gap = static_cast<uint32_t>(missing);
-      }
-      gaps[w] = gap;
-      lastStart[k] = firedStarts[w];
-      rows += 1 + (gap == kRestart ? 0 : gap);
-      windowed += firedCounts[w];
-    }
+    for (size_t w = 0; w < n; ++w) windowed += firedCounts[w];
     counters_.windowedEvents += windowed;
     counters_.windowsFired += static_cast<double>(n);
 
-    const ResultLayout layout(rows, late, F, options_.labels);
+    const ResultLayout layout(rows, late, F, options_.labels, scoreColumns_);
     uint8_t* out = allocate(layout.bytes);
     double* const start = At<double>(out, layout.start);
     double* const end = At<double>(out, layout.end);
@@ -293,29 +303,32 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
     double* const label = At<double>(out, layout.label);
     uint32_t* const key = At<uint32_t>(out, layout.key);
     uint8_t* const filled = At<uint8_t>(out, layout.filled);
-    std::fill_n(At<double>(out, layout.forecast), rows * F, kNaN);
-    std::fill_n(At<double>(out, layout.score), rows, kNaN);
-    std::fill_n(At<uint8_t>(out, layout.flagged), rows, uint8_t{0});
+    if (scoreColumns_) {
+      std::fill_n(At<double>(out, layout.forecast), rows * F, kNaN);
+      std::fill_n(At<double>(out, layout.score), rows, kNaN);
+      std::fill_n(At<uint8_t>(out, layout.flagged), rows, uint8_t{0});
+    }
     for (size_t i = 0; i < late; ++i) {
       const uint32_t event = lateIndex_[i];
       At<double>(out, layout.lateTimestamps)[i] = timestamps_[event];
       At<uint32_t>(out, layout.lateKeys)[i] = eventKeys_.empty() ? 0 : eventKeys_[event];
     }
 
+    // The rows in runs: a window with rows forward-filled before it (or a restart) starts a run, which goes on
+    // through the windows that are their keys' next ones. In a run, row i is window w + i, so its key, start,
+    // end and count columns are block copies of the fired windows'; values go row by row (forward fill).
     const bool labels = options_.labels;
-    size_t r = 0;
-    double filledRows = 0;
-    for (size_t w = 0; w < n; ++w) {
+    size_t r = 0, filledRows = 0;  // an integer count: a double sum would be one dependent add per row
+    for (size_t w = 0; w < n;) {
       const uint32_t k = firedKeys[w];
-      const double s0 = firedStarts[w];
-      double* const last = lastValues + k * F;
+      const double* const last = lastValues + k * F;
       uint32_t gap = gaps[w];
       if (gap == kRestart) {
         ResetKey(k);
         gap = 0;
       }
       for (uint32_t g = gap; g > 0; --g, ++r) {
-        const double s = s0 - g * slide;
+        const double s = firedStarts[w] - g * slide;
         key[r] = k;
         start[r] = s;
         end[r] = s + size;
@@ -325,31 +338,37 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
         if (labels) label[r] = kNaN;
         filledRows += 1;
       }
-      key[r] = k;
-      start[r] = s0;
-      end[r] = firedEnds[w];
-      count[r] = firedCounts[w];
-      const double* const window = firedValues + w * valuesPerWindow;
-      double* const row = values + r * F;
-      uint8_t rowFilled = 0;
-      for (size_t c = 0; c < C; ++c) {
-        for (size_t f = 0; f < perChannel; ++f) {
-          const size_t feature = c * perChannel + f;
-          double v = window[c * A + f];
-          if (std::isnan(v)) {
-            v = last[feature];
-            rowFilled = 1;
+      size_t runEnd = w + 1;
+      while (runEnd < n && gaps[runEnd] == 0) ++runEnd;
+      const size_t run = runEnd - w;
+      std::copy_n(firedKeys + w, run, key + r);
+      std::copy_n(firedStarts + w, run, start + r);
+      std::copy_n(firedEnds + w, run, end + r);
+      std::copy_n(firedCounts + w, run, count + r);
+      for (size_t i = 0; i < run; ++i, ++r) {
+        const double* const window = firedValues + (w + i) * valuesPerWindow;
+        double* const keyLast = lastValues + firedKeys[w + i] * F;
+        double* const row = values + r * F;
+        uint8_t rowFilled = 0;
+        for (size_t c = 0; c < C; ++c) {
+          for (size_t f = 0; f < perChannel; ++f) {
+            const size_t feature = c * perChannel + f;
+            double v = window[c * A + f];
+            if (std::isnan(v)) {
+              v = keyLast[feature];
+              rowFilled = 1;
+            }
+            row[feature] = v;
+            keyLast[feature] = v;
           }
-          row[feature] = v;
-          last[feature] = v;
         }
+        filled[r] = rowFilled;
+        filledRows += rowFilled;
+        if (labels) label[r] = window[C * A + labelAggregate_];
       }
-      filled[r] = rowFilled;
-      filledRows += rowFilled;
-      if (labels) label[r] = window[C * A + labelAggregate_];
-      ++r;
+      w = runEnd;
     }
-    counters_.filledRows += filledRows;
+    counters_.filledRows += static_cast<double>(filledRows);
     if (options_.mode != ForecastMode::kNone) ScoreRows(layout, out, rows, modelOpen);
   } catch (const std::exception& error) {
     stopped_ = std::string("a batch failed after its windows fired (") + error.what() + "); restore() a snapshot or start again";

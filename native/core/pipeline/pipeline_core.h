@@ -63,6 +63,10 @@ struct PipelineCoreOptions {
   FeatureScaler inputScaler, targetScaler;
   bool anomaly = true;  // score the residual with a rolling z-score
   RollingZScoreOptions zscore;
+  // The result carries the forecast, score and flagged columns. Without a forecaster they hold nothing
+  // (NaN, NaN, 0), so a caller may leave them out (false: fewer fresh bytes per result); with one they are
+  // always there.
+  bool scoreColumns = true;
 };
 
 // A column of the caller's numbers in any element type a batch may carry.
@@ -92,9 +96,10 @@ struct PipelineCounters {
 // Where one result batch's columns are in its buffer (byte offsets), for `rows` rows and `late` late events:
 // float64 start, end, count [rows], values, forecast [rows][features], score [rows], label [rows] (with
 // labels), lateTimestamps [late]; uint32 key [rows], lateKeys [late]; uint8 filled, flagged [rows].
+// Without `scores` (PipelineCoreOptions::scoreColumns) forecast, score and flagged take no bytes.
 // lib/pipeline/pipeline.ts (resultViews) reads the same order.
 struct ResultLayout {
-  ResultLayout(size_t rows, size_t late, size_t features, bool labels);
+  ResultLayout(size_t rows, size_t late, size_t features, bool labels, bool scores = true);
   size_t start, end, count, values, forecast, score, label, lateTimestamps, key, lateKeys, filled, flagged, bytes;
 };
 
@@ -123,6 +128,8 @@ class PipelineCore {
   PipelineResult Finish(bool modelOpen, const Allocate& allocate);
 
   size_t features() const { return features_; }
+  // Whether results carry forecast, score and flagged (options.scoreColumns, or a forecaster).
+  bool scoreColumns() const { return scoreColumns_; }
   size_t historyRows() const { return historyRows_; }
   double watermark() const { return engines_.windows->watermark(); }
   double firedWindows() const { return engines_.windows->metrics().firedWindows; }
@@ -194,6 +201,7 @@ class PipelineCore {
   std::vector<Aggregate> windowAggregates_;  // what the windows compute: the features (+ max for labels)
   size_t labelAggregate_;                     // index of max among them
   size_t historyRows_;
+  bool scoreColumns_;
   Engines engines_;
   KeyState keys_;
   uint32_t keyCapacity_;   // keys the per-key vectors hold (options_.keyCount for dense ids)

@@ -369,3 +369,54 @@ SLUICE_TEST(PipelineCoreKeyTtlFreesIdleKeys) {
   batch.values.size = 1;
   CHECK_THROWS_CODE(core.Process(batch, true, [](size_t) -> uint8_t* { return nullptr; }), sluice::codes::kOutOfRange);
 }
+
+// Without score columns (no forecaster), the result's buffer has no forecast, score and flagged, and every
+// other column is the scored layout's, byte for byte: over keys with gaps forward-filled, a gap past maxFill
+// (a restart) and NaN features, so that the rows come in several runs of block-copied windows.
+SLUICE_TEST(PipelineCoreResultsWithoutScoreColumns) {
+  PipelineCoreOptions o = Basic(3, 2);
+  o.maxFill = 3;
+  PipelineCoreOptions slim = o;
+  slim.scoreColumns = false;
+  PipelineCore scored(o, 0), lean(slim, 0);
+  CHECK(scored.scoreColumns());
+  CHECK(!lean.scoreColumns());
+  size_t rows = 0, filled = 0;
+  for (size_t from = 0; from < 60; from += 6) {
+    Events e;
+    for (size_t s = from; s < from + 6; ++s) {
+      for (uint32_t k = 0; k < 3; ++k) {
+        if ((k == 1 && s % 5 == 2) || (k == 2 && s >= 20 && s < 26)) continue;  // gaps; key 2: 6 windows, a restart
+        e.ts.push_back(static_cast<double>(s * 10 + k));
+        e.keys.push_back(k);
+        e.values.push_back(s % 7 == 3 && k == 0 ? NAN : std::sin(0.3 * s + k));
+        e.values.push_back(static_cast<double>(s + k));
+      }
+    }
+    const Output a = Process(scored, e), b = Process(lean, e);
+    CHECK_EQ(a.result.rows, b.result.rows);
+    const size_t n = a.result.rows;
+    const ResultLayout la(n, 0, 2, false), lb(n, 0, 2, false, false);
+    CHECK_EQ(b.bytes.size(), lb.bytes);
+    CHECK_EQ(lb.bytes, n * (3 * 8 + 2 * 8 + 4 + 1));
+    CHECK_EQ(la.bytes - lb.bytes, n * (2 * 8 + 8 + 1));
+    CHECK(std::memcmp(a.U32(la.key), b.U32(lb.key), n * 4) == 0);
+    CHECK(std::memcmp(a.U8(la.filled), b.U8(lb.filled), n) == 0);
+    for (size_t column : {size_t{0}, size_t{1}, size_t{2}}) {  // start, end, count
+      const size_t at[] = {la.start, la.end, la.count}, bt[] = {lb.start, lb.end, lb.count};
+      CHECK(std::memcmp(a.F64(at[column]), b.F64(bt[column]), n * 8) == 0);
+    }
+    CHECK(std::memcmp(a.F64(la.values), b.F64(lb.values), n * 2 * 8) == 0);
+    for (size_t r = 0; r < n; ++r) {
+      CHECK(std::isnan(a.F64(la.score)[r]));
+      CHECK_EQ(a.U8(la.flagged)[r], 0);
+      CHECK_EQ(b.F64(lb.end)[r], b.F64(lb.start)[r] + 10);
+      filled += b.U8(lb.filled)[r];
+    }
+    rows += n;
+  }
+  CHECK(rows > 80);
+  CHECK(filled > 10);
+  CHECK_EQ(scored.counters().filledRows, lean.counters().filledRows);
+  CHECK_EQ(static_cast<double>(filled), lean.counters().filledRows);
+}

@@ -1,0 +1,102 @@
+// CPU time (process.cpuUsage) per event of the bench's no-model cases (bench/pipeline.bench.js's 64-key stream:
+// one reading per key per 5 s window, 2 channels, batches of 256 over 2 inputs, a fresh object per op): the
+// bare EventTimeWindows + WatermarkTracker, the Pipeline without a model (fresh results, the default) and with
+// reuseResults. Cases alternate within each round; per case the median and best of the rounds' CPU time, and
+// the ratios to the bare windows of the same round. On a shared machine CPU time is steadier than wall time.
+//   npm run build:ts && node --expose-gc bench/pipeline-cpu-time.js [rounds] [opsPerRound] [keys] [windows]
+// CASES=bare,fresh,reuse (default) chooses the cases. A/B of two builds in one process: BASE_DIST=/other/checkout/dist
+// adds the cases fresh@base and reuse@base, that checkout's Pipeline (its build/ is found beside its dist/).
+'use strict'
+const path = require('node:path')
+const { EventTimeWindows, Pipeline, WatermarkTracker } = require(path.join(__dirname, '..', 'dist'))
+const Base = process.env.BASE_DIST ? require(process.env.BASE_DIST).Pipeline : undefined
+
+const ROUNDS = Number(process.argv[2] ?? 15), OPS = Number(process.argv[3] ?? 10)
+const KEYS = Number(process.argv[4] ?? 64), WINDOWS = Number(process.argv[5] ?? 500)
+const C = 2, SIZE = 5000, BATCH = 256, HORIZON = (KEYS > 1000 ? 4 : 20) * SIZE
+
+function stream(keyCount, windows) {
+  const events = keyCount * windows
+  const timestamps = new Float64Array(events), keys = new Uint32Array(events), values = new Float64Array(events * C)
+  const spread = Math.min(1, SIZE / keyCount)
+  for (let s = 0, i = 0; s < windows; s++) {
+    for (let k = 0; k < keyCount; k++, i++) {
+      timestamps[i] = s * SIZE + Math.floor(k * spread)
+      keys[i] = k
+      values[i * C] = 50 + Math.sin(s / 20 + k) * 5
+      values[i * C + 1] = 20 + Math.cos(s / 30 + k)
+    }
+  }
+  const batches = []
+  for (let at = 0; at < events; at += BATCH) {
+    const end = Math.min(at + BATCH, events)
+    batches.push({ input: (at / BATCH) % 2, timestamps: timestamps.subarray(at, end), keys: keys.subarray(at, end), values: values.subarray(at * C, end * C), now: 0 })
+  }
+  return { events, batches }
+}
+
+const { events, batches } = stream(KEYS, WINDOWS)
+const options = { inputs: 2, keyCount: KEYS, channels: C, window: { size: SIZE, horizon: HORIZON }, bound: SIZE, clock: () => 0 }
+
+const cases = {
+  bare() {
+    const w = new EventTimeWindows({ type: 'tumbling', size: SIZE, horizon: HORIZON, keyCount: KEYS, channels: C, aggregates: ['mean', 'max'] })
+    const t = new WatermarkTracker({ inputs: 2, bound: SIZE })
+    for (const b of batches) {
+      w.push(b)
+      t.observe(b.input, b.timestamps, 0)
+      w.advanceWatermark(t.currentWatermark(0))
+    }
+    w.flush()
+    w.close()
+    t.close()
+  },
+  fresh: () => runPipeline(Pipeline, false),
+  reuse: () => runPipeline(Pipeline, true),
+  'fresh@base': () => runPipeline(Base, false),
+  'reuse@base': () => runPipeline(Base, true),
+}
+
+function runPipeline(PipelineClass, reuseResults) {
+  const p = new PipelineClass({ ...options, reuseResults })
+  let rows = 0
+  for (const b of batches) rows += p.process(b).length
+  rows += p.finish().length
+  p.close()
+  if (rows < events) throw new Error(`lost rows: ${rows} < ${events}`)
+}
+
+const names = (process.env.CASES ?? (Base ? 'bare,fresh,fresh@base,reuse,reuse@base' : 'bare,fresh,reuse')).split(',')
+const ns = Object.fromEntries(names.map((n) => [n, []])), wall = Object.fromEntries(names.map((n) => [n, []]))
+// YIELD=1: the event loop turns after every op (as a service's would), so work Node defers to it (finalizers
+// of external buffers) runs and is counted.
+const turn = () => new Promise((resolve) => setImmediate(resolve))
+async function main() {
+  for (const n of names) for (let i = 0; i < 3; i++) cases[n]()  // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const n of (r % 2 ? [...names].reverse() : names)) {
+      const c0 = process.cpuUsage(), t0 = process.hrtime.bigint()
+      for (let i = 0; i < OPS; i++) {
+        cases[n]()
+        if (process.env.YIELD) await turn()
+      }
+      const c = process.cpuUsage(c0)
+      ns[n].push((c.user + c.system) * 1000 / (OPS * events))
+      wall[n].push(Number(process.hrtime.bigint() - t0) / (OPS * events))
+    }
+  }
+  report()
+}
+main()
+function report() {
+  const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1]
+  console.log(`${KEYS} keys × ${WINDOWS} windows, ${ROUNDS} rounds of ${OPS} ops; ns/event median (best); ratio = bare / case in the same round, median (best)`)
+  for (const n of names) {
+    let line = `  ${n.padEnd(10)} CPU ${median(ns[n]).toFixed(1).padStart(6)} (${Math.min(...ns[n]).toFixed(1)})  wall ${median(wall[n]).toFixed(1).padStart(6)} (${Math.min(...wall[n]).toFixed(1)})`
+    if (ns.bare && n !== 'bare') {
+      const cpu = ns[n].map((v, i) => ns.bare[i] / v), w = wall[n].map((v, i) => wall.bare[i] / v)
+      line += `   ratio CPU ${median(cpu).toFixed(3)} (${Math.max(...cpu).toFixed(3)})  wall ${median(w).toFixed(3)} (${Math.max(...w).toFixed(3)})`
+    }
+    console.log(line)
+  }
+}

@@ -4,7 +4,8 @@
 // linkage and no code compiled for a wide ISA can be picked by the linker for another file. For the same
 // reason this header uses no std:: templates.
 //
-// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
+// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, StoreLowerHalf (the first W/2
+// lanes), UpperHalf (lanes W/2 … W − 1 moved to the first half), Set1, Fma(a, b, c) = a·b + c,
 // Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest),
 // ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to about float32 rounding: the hardware
 // estimate refined by a Newton step, far cheaper than a division).
@@ -117,26 +118,27 @@ struct StepRows {
 // pre[r] (+)= hPrev[r][k0, k1) · Whh[k0, k1) for one panel (W units × 4 gates) of one register tile; the
 // first block (k0 = 0) starts from gates[r], or in the fused form from bias + x[r]·Wih. Kept out of line so
 // the activations' constants cannot crowd the accumulators out of registers.
-template <class Ops, int R>
+// NV = 2: a half panel (its first two vectors).
+template <class Ops, int R, int NV>
 __attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0,
                                            size_t k1, float* pre) {
   constexpr size_t W = Ops::kWidth;
   typename Ops::V acc[R][4];
   if (k0 > 0) {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(pre + (r * 4 + v) * W);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Ops::Load(pre + (r * 4 + v) * W);
   } else if (rows.gates) {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
   } else {
-    for (int v = 0; v < 4; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
+    for (int v = 0; v < NV; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
     for (int r = 1; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = acc[0][v];
-    Accumulate<Ops, R>(rows.x, 0, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
+      for (int v = 0; v < NV; ++v) acc[r][v] = acc[0][v];
+    Accumulate<Ops, R, NV>(rows.x, 0, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
   }
-  Accumulate<Ops, R>(rows.hPrev, k0, k1, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
+  Accumulate<Ops, R, NV>(rows.hPrev, k0, k1, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < 4; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
+    for (int v = 0; v < NV; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
 }
 
 // The activations and the cell update of one register tile and panel, from its gate pre-activations.
@@ -150,6 +152,23 @@ void TileActivate(const StepRows& rows, size_t p, const float* pre) {
     const typename Ops::V cell = Ops::Fma(f, Ops::Load(rows.c[r] + p * W), Ops::Mul(i, g));
     Ops::Store(rows.c[r] + p * W, cell);
     Ops::Store(rows.hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
+  }
+}
+
+// The same for a half panel of W/2 units: pre holds (i | f) and (2g | o) (g's weights are packed doubled),
+// so σ of the second vector gives σ(o) and tanh(g) = 2·σ(2g) − 1 — the very operations Tanh performs, so
+// the values equal a full panel's.
+template <class Ops, int R>
+void TileActivateHalf(const StepRows& rows, size_t p, const float* pre) {
+  constexpr size_t W = Ops::kWidth;
+  for (int r = 0; r < R; ++r) {
+    const float* g4 = pre + r * 4 * W;
+    const typename Ops::V iF = Sigmoid<Ops>(Ops::Load(g4)), gO = Sigmoid<Ops>(Ops::Load(g4 + W));
+    const typename Ops::V g = Ops::Fma(Ops::Set1(2.0f), gO, Ops::Set1(-1.0f));
+    // Lanes from W/2 on hold other gates' values: computed, never stored.
+    const typename Ops::V cell = Ops::Fma(Ops::UpperHalf(iF), Ops::Load(rows.c[r] + p * W), Ops::Mul(iF, g));
+    Ops::StoreLowerHalf(rows.c[r] + p * W, cell);
+    Ops::StoreLowerHalf(rows.hOut[r] + p * W, Ops::Mul(Ops::UpperHalf(gO), Tanh<Ops>(cell)));
   }
 }
 
@@ -175,15 +194,22 @@ struct Kernels {
       }
     };
   };
-  template <int R>
-  struct TileProductAt {
-    static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0, size_t k1, float* pre) {
-      TileProduct<Ops, R>(s, rows, p, k0, k1, pre);
-    }
+  template <int NV>
+  struct TileProducts {
+    template <int R>
+    struct At {
+      static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0, size_t k1, float* pre) {
+        TileProduct<Ops, R, NV>(s, rows, p, k0, k1, pre);
+      }
+    };
   };
   template <int R>
   struct TileActivateAt {
     static void Run(const StepRows& rows, size_t p, const float* pre) { TileActivate<Ops, R>(rows, p, pre); }
+  };
+  template <int R>
+  struct TileActivateHalfAt {
+    static void Run(const StepRows& rows, size_t p, const float* pre) { TileActivateHalf<Ops, R>(rows, p, pre); }
   };
 
   static constexpr size_t kGroupRows = kGroupTiles * kRows;
@@ -230,6 +256,8 @@ struct Kernels {
     float* cRows[kGroupRows];
     float* outRows[kGroupRows];
     alignas(64) float pre[kGroupRows * 4 * W];
+    const GatePanelPlan plan = PlanGatePanels(s.hidden > 0 ? s.hidden : s.paddedHidden, W);
+    const size_t unitsDone = plan.full * W + (plan.half ? W / 2 : 0);  // not plan.Units: no shared inline code
     for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
       const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
       for (size_t r = 0; r < groupRows; ++r) {
@@ -244,15 +272,33 @@ struct Kernels {
                         outRows + r0};
       };
       const size_t k = s.hidden > 0 && s.hidden < s.paddedHidden ? s.hidden : s.paddedHidden;
-      for (size_t p = 0; p < s.paddedHidden / W; ++p) {
+      // Panel by panel; a last half panel takes the half-width product and activations.
+      const size_t panels = plan.full + (plan.half ? 1 : 0);
+      for (size_t p = 0; p < panels; ++p) {
+        const bool half = p == plan.full;
         for (size_t k0 = 0; k0 < k; k0 += kBlockK) {
           const size_t k1 = k - k0 < kBlockK ? k : k0 + kBlockK;
-          for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
-            DispatchRows<kRows, TileProductAt>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1, pre + r0 * 4 * W);
+          for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
+            if (half) {
+              DispatchRows<kRows, TileProducts<2>::template At>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1,
+                                                                pre + r0 * 4 * W);
+            } else {
+              DispatchRows<kRows, TileProducts<4>::template At>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1,
+                                                                pre + r0 * 4 * W);
+            }
+          }
         }
-        for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
-          DispatchRows<kRows, TileActivateAt>(TileRows(groupRows, r0), tileRows(r0), p,
-                                              static_cast<const float*>(pre + r0 * 4 * W));
+        for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
+          const float* tilePre = pre + r0 * 4 * W;
+          if (half) DispatchRows<kRows, TileActivateHalfAt>(TileRows(groupRows, r0), tileRows(r0), p, tilePre);
+          else DispatchRows<kRows, TileActivateAt>(TileRows(groupRows, r0), tileRows(r0), p, tilePre);
+        }
+      }
+      // Units past the panels in use: h is 0, as a panel of zero weights would give (c stays 0 there), so
+      // the state, snapshots and the layer above read zeros.
+      if (unitsDone < s.paddedHidden) {
+        for (size_t r = 0; r < groupRows; ++r)
+          std::memset(outRows[r] + unitsDone, 0, (s.paddedHidden - unitsDone) * sizeof(float));
       }
     }
   }

@@ -74,8 +74,8 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     layer.whh.resize(Hp / W * Hp * 4 * W);
     PackGatePanels(in.weightHh.data, H, H, Hp, Hp, W, layer.whh.data());
     layer.bias.assign(4 * Hp, 0.0f);
-    AddGateBias(in.biasIh.empty() ? nullptr : in.biasIh.data, H, Hp, W, layer.bias.data());
-    AddGateBias(in.biasHh.empty() ? nullptr : in.biasHh.data, H, Hp, W, layer.bias.data());
+    AddGateBias(in.biasIh.empty() ? nullptr : in.biasIh.data, H, W, layer.bias.data());
+    AddGateBias(in.biasHh.empty() ? nullptr : in.biasHh.data, H, W, layer.bias.data());
     layerBiases_.emplace_back(in.biasIh.begin(), in.biasIh.end());
     layerBiases_.emplace_back(in.biasHh.begin(), in.biasHh.end());
     weightBytes_ += (layer.wih.size() + layer.whh.size() + layer.bias.size()) * sizeof(float);
@@ -90,6 +90,7 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     if (!spec.headBias.empty()) std::copy(spec.headBias.begin(), spec.headBias.end(), headBias_.begin());
     weightBytes_ += (headWeight_.size() + headBias_.size()) * sizeof(float);
   }
+  gateColumns_ = PlanGatePanels(H, W).Columns(W);
   // Multiply-adds of the gate products per row and step (×2 flops), for TaskCount.
   for (const PackedLayer& layer : layers_) flopsPerStepRow_ += 2 * 4 * paddedHidden_ * (layer.inputSize + paddedHidden_);
   workspaces_.resize(pool_.threads());
@@ -224,9 +225,9 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
                                            job.xStepStride, job.xRowStride}
                                   : RowMap{buffers[(l - 1) % 2], nullptr, SIZE_MAX, 0, Hp};
       const bool fuseLayer = fused || (l == 0 && fuseFirst);
-      if (!fuseLayer) {
+      if (!fuseLayer) {  // only the gate columns of panels in use (the step reads no others)
         kernels_->gemm(m, input, layer.inputSize, layer.wih.data(), G4, layer.bias.data(),
-                       RowMap{gates, nullptr, SIZE_MAX, 0, G4}, G4);
+                       RowMap{gates, nullptr, SIZE_MAX, 0, G4}, gateColumns_);
       }
       const RowMap stateH{job.state + l * 2 * Hp, job.keys, SIZE_MAX, 0, stride};
       const RowMap stateC{job.state + l * 2 * Hp + Hp, job.keys, SIZE_MAX, 0, stride};

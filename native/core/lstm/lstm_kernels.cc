@@ -96,10 +96,11 @@ GatePanelPlan PlanGatePanels(size_t hidden, size_t width) {
 
 GateSlot GateSlotOf(size_t gate, size_t unit, size_t hidden, size_t width) {
   const size_t p = unit / width, u = unit % width;
+  const float scale = gate == 2 ? 2.0f : 1.0f;     // g doubled: tanh(g) = 2·σ(2g) − 1
   if (p == PlanGatePanels(hidden, width).full) {  // the half panel: (i | f), (g | o)
-    return {p * 4 * width + (gate / 2) * width + (gate % 2) * (width / 2) + u, gate == 2 ? 2.0f : 1.0f};
+    return {p * 4 * width + (gate / 2) * width + (gate % 2) * (width / 2) + u, scale};
   }
-  return {p * 4 * width + gate * width + u, 1.0f};
+  return {p * 4 * width + gate * width + u, scale};
 }
 
 void PackGatePanels(const float* w, size_t hidden, size_t k, size_t paddedHidden, size_t kPadded, size_t width,

@@ -8,10 +8,11 @@
 // - Weights are packed in panels of 4·W columns (W = floats per SIMD register). For gate matrices, panel p
 //   holds hidden units [p·W, p·W + W) of the four gates side by side (i, f, g, o), so one register tile of
 //   the recurrent product holds every gate of W units and the activations run on it in registers.
+// - g's weights and bias are packed doubled (exact), so one sigmoid serves all four gates:
+//   tanh(g) = 2·σ(2g) − 1, the very operations a tanh of g would perform.
 // - When the units after the last full panel fit in half a panel (H 24 at W 16: 16 + 8), that panel is a
-//   half panel: W/2 units in 2 vectors, (i | f) and (g | o), with g's weights and bias doubled (exact), so
-//   one sigmoid per vector gives σ(i), σ(f), σ(o) and tanh(g) = 2·σ(2g) − 1. It takes half the multiply-adds
-//   and 3 of the 5 activation vectors of a full panel. Panels past the units in use are left out (zeros).
+//   half panel: W/2 units in 2 vectors, (i | f) and (g | o). It takes half the multiply-adds and 3 of the 5
+//   activation vectors of a full panel. Panels past the units in use are left out (zeros).
 //   GateSlotOf says where each weight goes; the layout stays inside LstmModel (ExportWeights inverts it).
 #pragma once
 #include <cstddef>

@@ -17,45 +17,67 @@
 namespace sluice {
 namespace lstm_kernels_impl {
 
-// RowMap::Row, repeated here with internal linkage (see above: no shared inline code across ISAs).
-template <class Ops>
-inline float* RowAt(const RowMap& m, size_t r) {
-  const size_t j = r % m.inner, o = r / m.inner;
-  return m.base + o * m.outerStride + (m.keys ? m.keys[j] : j) * m.innerStride;
+// rows[i] = m.Row(r0 + i) for i < n (RowMap::Row, repeated here with internal linkage: see above). One
+// division per call, not two per row: the step kernel fills these for every row of every step.
+template <class Ops, class Row>
+inline void RowsAt(const RowMap& m, size_t r0, size_t n, Row* rows) {
+  size_t j = r0 % m.inner, o = r0 / m.inner;
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = m.base + o * m.outerStride + (m.keys ? m.keys[j] : j) * m.innerStride;
+    if (++j == m.inner) j = 0, ++o;
+  }
 }
 
-// e^x to float32 accuracy (Cephes' expf: range reduction by ln 2 in two parts, degree-5 polynomial).
-template <class Ops>
-inline typename Ops::V Exp(typename Ops::V x) {
+// f(0) … f(N − 1), unrolled: the activations below apply each operation to N independent vectors before the
+// next operation, so each vector's chain of about 20 dependent operations (exp, reciprocal) overlaps the
+// others' instead of waiting on its own latency.
+template <int N, class F>
+inline void Each(F f) {
+#pragma GCC unroll 64
+  for (int j = 0; j < N; ++j) f(j);
+}
+
+// x[j] = σ(x[j]) = 1 / (1 + e^−x[j]) for j < N. e^x to float32 accuracy (Cephes' expf: range reduction by
+// ln 2 in two parts, degree-5 polynomial); the reciprocal is Ops::Recip.
+template <class Ops, int N>
+inline void SigmoidChunk(typename Ops::V* x) {
   using V = typename Ops::V;
+  V n[N], r[N], p[N];
   // Clamp with the constant first: x86 min/max return their second operand when one is NaN, so NaN passes
   // through (a NaN input must give a NaN output, never a plausible number).
-  x = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), x));
-  const V n = Ops::Round(Ops::Mul(x, Ops::Set1(1.44269504088896341f)));
-  V r = Ops::Fma(n, Ops::Set1(-0.693359375f), x);
-  r = Ops::Fma(n, Ops::Set1(2.12194440e-4f), r);
-  V p = Ops::Set1(1.9875691500e-4f);
-  p = Ops::Fma(p, r, Ops::Set1(1.3981999507e-3f));
-  p = Ops::Fma(p, r, Ops::Set1(8.3334519073e-3f));
-  p = Ops::Fma(p, r, Ops::Set1(4.1665795894e-2f));
-  p = Ops::Fma(p, r, Ops::Set1(1.6666665459e-1f));
-  p = Ops::Fma(p, r, Ops::Set1(5.0000001201e-1f));
-  const V y = Ops::Add(Ops::Fma(Ops::Mul(p, r), r, r), Ops::Set1(1.0f));
-  return Ops::ScaleByPow2(y, n);
+  Each<N>([&](int j) { x[j] = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), Ops::Sub(Ops::Set1(0.0f), x[j]))); });
+  Each<N>([&](int j) { n[j] = Ops::Round(Ops::Mul(x[j], Ops::Set1(1.44269504088896341f))); });
+  Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(-0.693359375f), x[j]); });
+  Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(2.12194440e-4f), r[j]); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(Ops::Set1(1.9875691500e-4f), r[j], Ops::Set1(1.3981999507e-3f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(8.3334519073e-3f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(4.1665795894e-2f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(1.6666665459e-1f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(5.0000001201e-1f)); });
+  Each<N>([&](int j) { p[j] = Ops::Add(Ops::Fma(Ops::Mul(p[j], r[j]), r[j], r[j]), Ops::Set1(1.0f)); });
+  Each<N>([&](int j) { x[j] = Ops::Recip(Ops::Add(Ops::Set1(1.0f), Ops::ScaleByPow2(p[j], n[j]))); });
 }
 
-template <class Ops>
-inline typename Ops::V Sigmoid(typename Ops::V x) {
-  const auto one = Ops::Set1(1.0f);
-  return Ops::Recip(Ops::Add(one, Exp<Ops>(Ops::Sub(Ops::Set1(0.0f), x))));
+template <class Ops, int N>
+inline void Sigmoid(typename Ops::V* x) {
+  // At most 8 vectors at a time: with 3 temporaries each, more spill registers (measured on AVX-512: 8
+  // vectors beat 4, 12 and all 24 of a tile).
+  constexpr int kChunk = 8;
+  if constexpr (N > kChunk) {
+    SigmoidChunk<Ops, kChunk>(x);
+    Sigmoid<Ops, N - kChunk>(x + kChunk);
+  } else {
+    SigmoidChunk<Ops, N>(x);
+  }
 }
 
-// tanh(x) = 2·σ(2x) − 1: absolute error stays at float32 rounding level (what the LSTM needs).
-template <class Ops>
-inline typename Ops::V Tanh(typename Ops::V x) {
-  const auto two = Ops::Set1(2.0f);
-  const auto e = Exp<Ops>(Ops::Mul(x, Ops::Set1(-2.0f)));
-  return Ops::Fma(two, Ops::Recip(Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(-1.0f));
+// x[j] = tanh(x[j]) = 2·σ(2x[j]) − 1 for j < N: absolute error stays at float32 rounding level (what the
+// LSTM needs).
+template <class Ops, int N>
+inline void Tanh(typename Ops::V* x) {
+  Each<N>([&](int j) { x[j] = Ops::Mul(x[j], Ops::Set1(2.0f)); });
+  Sigmoid<Ops, N>(x);
+  Each<N>([&](int j) { x[j] = Ops::Fma(Ops::Set1(2.0f), x[j], Ops::Set1(-1.0f)); });
 }
 
 // acc[r][v] += a[r][kk] · panel[kk][v·W …] over k0 ≤ kk < k1 and v < NV: the register-tile inner loop (R
@@ -141,35 +163,44 @@ __attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows
     for (int v = 0; v < NV; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
 }
 
-// The activations and the cell update of one register tile and panel, from its gate pre-activations.
+// The activations and the cell update of one register tile and panel, from its gate pre-activations
+// (g's packed doubled: tanh(g) = 2·σ(2g) − 1, so all four gates take one sigmoid over the tile's 4·R vectors).
 template <class Ops, int R>
 void TileActivate(const StepRows& rows, size_t p, const float* pre) {
   constexpr size_t W = Ops::kWidth;
-  for (int r = 0; r < R; ++r) {
-    const float* g4 = pre + r * 4 * W;
-    const typename Ops::V i = Sigmoid<Ops>(Ops::Load(g4)), f = Sigmoid<Ops>(Ops::Load(g4 + W)),
-                          g = Tanh<Ops>(Ops::Load(g4 + 2 * W)), o = Sigmoid<Ops>(Ops::Load(g4 + 3 * W));
-    const typename Ops::V cell = Ops::Fma(f, Ops::Load(rows.c[r] + p * W), Ops::Mul(i, g));
-    Ops::Store(rows.c[r] + p * W, cell);
-    Ops::Store(rows.hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
-  }
+  using V = typename Ops::V;
+  V gate[R * 4], cell[R];
+  Each<R * 4>([&](int j) { gate[j] = Ops::Load(pre + j * W); });
+  Sigmoid<Ops, R * 4>(gate);
+  Each<R>([&](int r) {
+    const V g = Ops::Fma(Ops::Set1(2.0f), gate[r * 4 + 2], Ops::Set1(-1.0f));
+    cell[r] = Ops::Fma(gate[r * 4 + 1], Ops::Load(rows.c[r] + p * W), Ops::Mul(gate[r * 4], g));
+    Ops::Store(rows.c[r] + p * W, cell[r]);
+  });
+  Tanh<Ops, R>(cell);
+  Each<R>([&](int r) { Ops::Store(rows.hOut[r] + p * W, Ops::Mul(gate[r * 4 + 3], cell[r])); });
 }
 
-// The same for a half panel of W/2 units: pre holds (i | f) and (2g | o) (g's weights are packed doubled),
-// so σ of the second vector gives σ(o) and tanh(g) = 2·σ(2g) − 1 — the very operations Tanh performs, so
-// the values equal a full panel's.
+// The same for a half panel of W/2 units: pre holds (i | f) and (2g | o) per row.
 template <class Ops, int R>
 void TileActivateHalf(const StepRows& rows, size_t p, const float* pre) {
   constexpr size_t W = Ops::kWidth;
-  for (int r = 0; r < R; ++r) {
-    const float* g4 = pre + r * 4 * W;
-    const typename Ops::V iF = Sigmoid<Ops>(Ops::Load(g4)), gO = Sigmoid<Ops>(Ops::Load(g4 + W));
-    const typename Ops::V g = Ops::Fma(Ops::Set1(2.0f), gO, Ops::Set1(-1.0f));
+  using V = typename Ops::V;
+  V gate[R * 2], cell[R];
+  Each<R>([&](int r) {
+    gate[r * 2] = Ops::Load(pre + r * 4 * W);
+    gate[r * 2 + 1] = Ops::Load(pre + r * 4 * W + W);
+  });
+  Sigmoid<Ops, R * 2>(gate);
+  Each<R>([&](int r) {
+    const V iF = gate[r * 2], gO = gate[r * 2 + 1];
+    const V g = Ops::Fma(Ops::Set1(2.0f), gO, Ops::Set1(-1.0f));
     // Lanes from W/2 on hold other gates' values: computed, never stored.
-    const typename Ops::V cell = Ops::Fma(Ops::UpperHalf(iF), Ops::Load(rows.c[r] + p * W), Ops::Mul(iF, g));
-    Ops::StoreLowerHalf(rows.c[r] + p * W, cell);
-    Ops::StoreLowerHalf(rows.hOut[r] + p * W, Ops::Mul(Ops::UpperHalf(gO), Tanh<Ops>(cell)));
-  }
+    cell[r] = Ops::Fma(Ops::UpperHalf(iF), Ops::Load(rows.c[r] + p * W), Ops::Mul(iF, g));
+    Ops::StoreLowerHalf(rows.c[r] + p * W, cell[r]);
+  });
+  Tanh<Ops, R>(cell);
+  Each<R>([&](int r) { Ops::StoreLowerHalf(rows.hOut[r] + p * W, Ops::Mul(Ops::UpperHalf(gate[r * 2 + 1]), cell[r])); });
 }
 
 // Calls Tile<R>() for the tile height R = rows (1 ≤ rows ≤ kRows), so short tiles do no wasted work.
@@ -224,10 +255,8 @@ struct Kernels {
     float* outRows[kGroupRows];
     for (size_t g0 = 0; g0 < rows; g0 += kGroupRows) {
       const size_t groupRows = rows - g0 < kGroupRows ? rows - g0 : kGroupRows;
-      for (size_t r = 0; r < groupRows; ++r) {
-        aRows[r] = RowAt<Ops>(a, g0 + r);
-        outRows[r] = RowAt<Ops>(out, g0 + r);
-      }
+      RowsAt<Ops>(a, g0, groupRows, aRows);
+      RowsAt<Ops>(out, g0, groupRows, outRows);
       for (size_t c0 = 0; c0 < nPadded && c0 < n; c0 += NR) {
         // Vectors of the panel that hold columns < n.
         const size_t vectors = n - c0 >= NR ? 4 : (n - c0 + Ops::kWidth - 1) / Ops::kWidth;
@@ -260,13 +289,12 @@ struct Kernels {
     const size_t unitsDone = plan.full * W + (plan.half ? W / 2 : 0);  // not plan.Units: no shared inline code
     for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
       const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
-      for (size_t r = 0; r < groupRows; ++r) {
-        hRows[r] = RowAt<Ops>(s.hPrev, g0 + r);
-        if (fused) xRows[r] = RowAt<Ops>(s.x, g0 + r);
-        else gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
-        cRows[r] = RowAt<Ops>(s.c, g0 + r);
-        outRows[r] = RowAt<Ops>(s.hOut, g0 + r);
-      }
+      RowsAt<Ops>(s.hPrev, g0, groupRows, hRows);
+      if (fused) RowsAt<Ops>(s.x, g0, groupRows, xRows);
+      else
+        for (size_t r = 0; r < groupRows; ++r) gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
+      RowsAt<Ops>(s.c, g0, groupRows, cRows);
+      RowsAt<Ops>(s.hOut, g0, groupRows, outRows);
       auto tileRows = [&](size_t r0) {
         return StepRows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
                         outRows + r0};

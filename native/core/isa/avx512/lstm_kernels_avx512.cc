@@ -2,6 +2,7 @@
 // has AVX-512, see LstmKernelsFor).
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "lstm/lstm_kernels_impl.h"

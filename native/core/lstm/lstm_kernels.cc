@@ -42,11 +42,6 @@ struct PortableOps {
   static V Recip(V b) { return Map(Set1(1.0f), b, [](float x, float y) { return x / y; }); }
   static V Min(V a, V b) { return Map(a, b, [](float x, float y) { return x < y ? x : y; }); }
   static V Max(V a, V b) { return Map(a, b, [](float x, float y) { return x > y ? x : y; }); }
-  static V Round(V x) {
-    // Adding and subtracting 1.5·2^23 rounds to nearest for |x| < 2^22 (Exp clamps x well inside that).
-    for (float& l : x.v) l = (l + 12582912.0f) - 12582912.0f;
-    return x;
-  }
   static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
   static V Pow2(V n) {
     for (float& l : n.v) {

@@ -6,7 +6,7 @@
 //
 // Ops must provide: V, kWidth, kRows (register tile height), Load, Store, StoreLowerHalf (the first W/2
 // lanes), UpperHalf (lanes W/2 … W − 1 moved to the first half), Set1, Fma(a, b, c) = a·b + c,
-// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest),
+// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does),
 // ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to about float32 rounding: the hardware
 // estimate refined by a Newton step, far cheaper than a division).
 #pragma once
@@ -46,7 +46,10 @@ inline void SigmoidChunk(typename Ops::V* x) {
   // Clamp with the constant first: x86 min/max return their second operand when one is NaN, so NaN passes
   // through (a NaN input must give a NaN output, never a plausible number).
   Each<N>([&](int j) { x[j] = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), Ops::Sub(Ops::Set1(0.0f), x[j]))); });
-  Each<N>([&](int j) { n[j] = Ops::Round(Ops::Mul(x[j], Ops::Set1(1.44269504088896341f))); });
+  // n = x·log2(e) rounded to nearest: adding 1.5·2^23 in the FMA leaves no fraction bits (|x·log2 e| < 128
+  // after the clamp); one FMA and one subtraction instead of a multiply and a rounding instruction.
+  const V kRound = Ops::Set1(12582912.0f);
+  Each<N>([&](int j) { n[j] = Ops::Sub(Ops::Fma(x[j], Ops::Set1(1.44269504088896341f), kRound), kRound); });
   Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(-0.693359375f), x[j]); });
   Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(2.12194440e-4f), r[j]); });
   Each<N>([&](int j) { p[j] = Ops::Fma(Ops::Set1(1.9875691500e-4f), r[j], Ops::Set1(1.3981999507e-3f)); });

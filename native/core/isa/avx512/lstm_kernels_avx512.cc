@@ -29,7 +29,6 @@ struct Avx512Ops {
   }
   static V Min(V a, V b) { return _mm512_min_ps(a, b); }
   static V Max(V a, V b) { return _mm512_max_ps(a, b); }
-  static V Round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V ScaleByPow2(V y, V n) { return _mm512_scalef_ps(y, n); }  // one instruction: y·2^n
 };
 

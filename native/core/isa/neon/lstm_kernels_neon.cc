@@ -29,7 +29,6 @@ struct NeonOps {
   // operand), kept here with a compare and select.
   static V Min(V a, V b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
   static V Max(V a, V b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
-  static V Round(V x) { return vrndnq_f32(x); }  // to nearest, ties to even, like _mm256_round_ps
   static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
   static V Pow2(V n) {
     const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));

@@ -28,7 +28,7 @@ struct PortableOps {
     return r;
   }
   static void Store(float* p, V v) { std::memcpy(p, v.v, sizeof v.v); }
-  static void StoreLowerHalf(float* p, V v) { std::memcpy(p, v.v, sizeof v.v / 2); }
+  static V LowerHalf(V v) { return V{{v.v[0], v.v[1], 0.0f, 0.0f}}; }
   static V UpperHalf(V v) { return V{{v.v[2], v.v[3], v.v[2], v.v[3]}}; }
   static V Set1(float x) { return V{{x, x, x, x}}; }
   static V Fma(V a, V b, V c) {

@@ -4,8 +4,8 @@
 // linkage and no code compiled for a wide ISA can be picked by the linker for another file. For the same
 // reason this header uses no std:: templates.
 //
-// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, StoreLowerHalf (the first W/2
-// lanes), UpperHalf (lanes W/2 … W − 1 moved to the first half), Set1, Fma(a, b, c) = a·b + c,
+// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, LowerHalf (lanes W/2 … W − 1 set
+// to 0), UpperHalf (lanes W/2 … W − 1 moved to the first half), Set1, Fma(a, b, c) = a·b + c,
 // Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does),
 // ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to about float32 rounding: the hardware
 // estimate refined by a Newton step, far cheaper than a division).
@@ -198,12 +198,13 @@ void TileActivateHalf(const StepRows& rows, size_t p, const float* pre) {
   Each<R>([&](int r) {
     const V iF = gate[r * 2], gO = gate[r * 2 + 1];
     const V g = Ops::Fma(Ops::Set1(2.0f), gO, Ops::Set1(-1.0f));
-    // Lanes from W/2 on hold other gates' values: computed, never stored.
-    cell[r] = Ops::Fma(Ops::UpperHalf(iF), Ops::Load(rows.c[r] + p * W), Ops::Mul(iF, g));
-    Ops::StoreLowerHalf(rows.c[r] + p * W, cell[r]);
+    // Lanes from W/2 on would hold other gates' values: they are pad units, stored as 0 (what a panel of
+    // zero weights would give them).
+    cell[r] = Ops::LowerHalf(Ops::Fma(Ops::UpperHalf(iF), Ops::Load(rows.c[r] + p * W), Ops::Mul(iF, g)));
+    Ops::Store(rows.c[r] + p * W, cell[r]);
   });
   Tanh<Ops, R>(cell);
-  Each<R>([&](int r) { Ops::StoreLowerHalf(rows.hOut[r] + p * W, Ops::Mul(Ops::UpperHalf(gate[r * 2 + 1]), cell[r])); });
+  Each<R>([&](int r) { Ops::Store(rows.hOut[r] + p * W, Ops::Mul(Ops::LowerHalf(Ops::UpperHalf(gate[r * 2 + 1])), cell[r])); });
 }
 
 // Calls Tile<R>() for the tile height R = rows (1 ≤ rows ≤ kRows), so short tiles do no wasted work.
@@ -289,7 +290,7 @@ struct Kernels {
     float* outRows[kGroupRows];
     alignas(64) float pre[kGroupRows * 4 * W];
     const GatePanelPlan plan = PlanGatePanels(s.hidden > 0 ? s.hidden : s.paddedHidden, W);
-    const size_t unitsDone = plan.full * W + (plan.half ? W / 2 : 0);  // not plan.Units: no shared inline code
+    const size_t unitsDone = (plan.full + (plan.half ? 1 : 0)) * W;  // a half panel writes its pad lanes too
     for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
       const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
       RowsAt<Ops>(s.hPrev, g0, groupRows, hRows);

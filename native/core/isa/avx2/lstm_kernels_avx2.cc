@@ -13,7 +13,7 @@ struct Avx2Ops {
   static constexpr int kRows = 2;  // 2×4 accumulators + 4 weight vectors + 2 broadcasts of 16 registers
   static V Load(const float* p) { return _mm256_loadu_ps(p); }
   static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static void StoreLowerHalf(float* p, V v) { _mm_storeu_ps(p, _mm256_castps256_ps128(v)); }
+  static V LowerHalf(V v) { return _mm256_blend_ps(v, _mm256_setzero_ps(), 0xF0); }
   static V UpperHalf(V v) { return _mm256_permute2f128_ps(v, v, 0x11); }
   static V Set1(float x) { return _mm256_set1_ps(x); }
   static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }

@@ -16,7 +16,7 @@ struct Avx512Ops {
   static constexpr int kRows = 6;  // 6×4 accumulators + 4 weight vectors + 1 broadcast of 32 registers
   static V Load(const float* p) { return _mm512_loadu_ps(p); }
   static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static void StoreLowerHalf(float* p, V v) { _mm256_storeu_ps(p, _mm512_castps512_ps256(v)); }
+  static V LowerHalf(V v) { return _mm512_maskz_mov_ps(0x00FF, v); }
   static V UpperHalf(V v) { return _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(3, 2, 3, 2)); }
   static V Set1(float x) { return _mm512_set1_ps(x); }
   static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }

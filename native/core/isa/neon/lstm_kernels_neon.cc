@@ -13,7 +13,7 @@ struct NeonOps {
   static constexpr int kRows = 6;  // 6×4 accumulators + 4 weight vectors + 1 broadcast of 32 registers
   static V Load(const float* p) { return vld1q_f32(p); }
   static void Store(float* p, V v) { vst1q_f32(p, v); }
-  static void StoreLowerHalf(float* p, V v) { vst1_f32(p, vget_low_f32(v)); }
+  static V LowerHalf(V v) { return vcombine_f32(vget_low_f32(v), vdup_n_f32(0.0f)); }
   static V UpperHalf(V v) { return vcombine_f32(vget_high_f32(v), vget_high_f32(v)); }
   static V Set1(float x) { return vdupq_n_f32(x); }
   static V Fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }

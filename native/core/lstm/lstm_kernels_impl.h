@@ -142,8 +142,8 @@ struct StepRows {
 
 // pre[r] (+)= hPrev[r][k0, k1) · Whh[k0, k1) for one panel (W units × 4 gates) of one register tile; the
 // first block (k0 = 0) starts from gates[r], or in the fused form from bias + x[r]·Wih. Kept out of line so
-// the activations' constants cannot crowd the accumulators out of registers.
-// NV = 2: a half panel (its first two vectors).
+// the activations' constants cannot crowd the accumulators out of registers. NV = 2: a half panel (its two
+// vectors).
 template <class Ops, int R, int NV>
 __attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0,
                                            size_t k1, float* pre) {

@@ -2,6 +2,7 @@
 // to SSE2 on x86-64 and to NEON on arm64; isa/neon has the hand-written NEON one), the run-time choice among the built ones, and weight packing.
 #include "lstm/lstm_kernels.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "lstm/lstm_kernels_impl.h"
@@ -27,6 +28,8 @@ struct PortableOps {
     return r;
   }
   static void Store(float* p, V v) { std::memcpy(p, v.v, sizeof v.v); }
+  static V LowerHalf(V v) { return V{{v.v[0], v.v[1], 0.0f, 0.0f}}; }
+  static V UpperHalf(V v) { return V{{v.v[2], v.v[3], v.v[2], v.v[3]}}; }
   static V Set1(float x) { return V{{x, x, x, x}}; }
   static V Fma(V a, V b, V c) {
     V r;
@@ -39,11 +42,6 @@ struct PortableOps {
   static V Recip(V b) { return Map(Set1(1.0f), b, [](float x, float y) { return x / y; }); }
   static V Min(V a, V b) { return Map(a, b, [](float x, float y) { return x < y ? x : y; }); }
   static V Max(V a, V b) { return Map(a, b, [](float x, float y) { return x > y ? x : y; }); }
-  static V Round(V x) {
-    // Adding and subtracting 1.5·2^23 rounds to nearest for |x| < 2^22 (Exp clamps x well inside that).
-    for (float& l : x.v) l = (l + 12582912.0f) - 12582912.0f;
-    return x;
-  }
   static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
   static V Pow2(V n) {
     for (float& l : n.v) {
@@ -82,27 +80,43 @@ void PackPanels(const float* w, size_t n, size_t k, size_t kPadded, size_t width
         out[c0 * kPadded + kk * nr + c] = (c0 + c < n && kk < k) ? w[(c0 + c) * k + kk] : 0.0f;
 }
 
+GatePanelPlan PlanGatePanels(size_t hidden, size_t width) {
+  GatePanelPlan plan;
+  plan.full = hidden / width;
+  const size_t rest = hidden % width;
+  if (rest > width / 2) ++plan.full;
+  else plan.half = rest > 0;
+  return plan;
+}
+
+GateSlot GateSlotOf(size_t gate, size_t unit, size_t hidden, size_t width) {
+  const size_t p = unit / width, u = unit % width;
+  const float scale = gate == 2 ? 2.0f : 1.0f;     // g doubled: tanh(g) = 2·σ(2g) − 1
+  if (p == PlanGatePanels(hidden, width).full) {  // the half panel: (i | f), (g | o)
+    return {p * 4 * width + (gate / 2) * width + (gate % 2) * (width / 2) + u, scale};
+  }
+  return {p * 4 * width + gate * width + u, scale};
+}
+
 void PackGatePanels(const float* w, size_t hidden, size_t k, size_t paddedHidden, size_t kPadded, size_t width,
                     float* out) {
   const size_t nr = 4 * width;
-  for (size_t p = 0; p < paddedHidden / width; ++p)
-    for (size_t kk = 0; kk < kPadded; ++kk)
-      for (size_t g = 0; g < 4; ++g)
-        for (size_t u = 0; u < width; ++u) {
-          const size_t unit = p * width + u;
-          out[p * kPadded * nr + kk * nr + g * width + u] =
-              (unit < hidden && kk < k) ? w[(g * hidden + unit) * k + kk] : 0.0f;
-        }
+  std::fill_n(out, paddedHidden / width * kPadded * nr, 0.0f);
+  for (size_t g = 0; g < 4; ++g)
+    for (size_t unit = 0; unit < hidden; ++unit) {
+      const GateSlot slot = GateSlotOf(g, unit, hidden, width);
+      float* panel = out + slot.column / nr * kPadded * nr + slot.column % nr;
+      for (size_t kk = 0; kk < k; ++kk) panel[kk * nr] = slot.scale * w[(g * hidden + unit) * k + kk];
+    }
 }
 
-void AddGateBias(const float* b, size_t hidden, size_t paddedHidden, size_t width, float* out) {
+void AddGateBias(const float* b, size_t hidden, size_t width, float* out) {
   if (b == nullptr) return;
-  for (size_t p = 0; p < paddedHidden / width; ++p)
-    for (size_t g = 0; g < 4; ++g)
-      for (size_t u = 0; u < width; ++u) {
-        const size_t unit = p * width + u;
-        if (unit < hidden) out[p * 4 * width + g * width + u] += b[g * hidden + unit];
-      }
+  for (size_t g = 0; g < 4; ++g)
+    for (size_t unit = 0; unit < hidden; ++unit) {
+      const GateSlot slot = GateSlotOf(g, unit, hidden, width);
+      out[slot.column] += slot.scale * b[g * hidden + unit];
+    }
 }
 
 }  // namespace sluice

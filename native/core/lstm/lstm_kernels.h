@@ -8,6 +8,12 @@
 // - Weights are packed in panels of 4·W columns (W = floats per SIMD register). For gate matrices, panel p
 //   holds hidden units [p·W, p·W + W) of the four gates side by side (i, f, g, o), so one register tile of
 //   the recurrent product holds every gate of W units and the activations run on it in registers.
+// - g's weights and bias are packed doubled (exact), so one sigmoid serves all four gates:
+//   tanh(g) = 2·σ(2g) − 1, the very operations a tanh of g would perform.
+// - When the units after the last full panel fit in half a panel (H 24 at W 16: 16 + 8), that panel is a
+//   half panel: W/2 units in 2 vectors, (i | f) and (g | o). It takes half the multiply-adds and 3 of the 5
+//   activation vectors of a full panel. Panels past the units in use are left out (zeros).
+//   GateSlotOf says where each weight goes; the layout stays inside LstmModel (ExportWeights inverts it).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -73,16 +79,34 @@ struct LstmKernels {
 // The kernels for `level`, or the widest built level below it.
 const LstmKernels& LstmKernelsFor(SimdLevel level);
 
+// The gate panels that hold `hidden` units at width W: `full` panels of W units, then a half panel of W/2
+// units when the rest fits in one. Defined out of line (lstm_kernels.cc), so no ISA's code is shared.
+struct GatePanelPlan {
+  size_t full = 0;
+  bool half = false;
+  size_t Units(size_t width) const { return full * width + (half ? width / 2 : 0); }
+  size_t Columns(size_t width) const { return (4 * full + (half ? 2 : 0)) * width; }  // of a packed gate row
+};
+GatePanelPlan PlanGatePanels(size_t hidden, size_t width);
+
+// Where gate `gate` (0 i, 1 f, 2 g, 3 o) of hidden unit `unit` sits in a packed gate row (4·Hp columns,
+// panel-interleaved), and the factor its weights and bias are packed with (2 for g in a half panel).
+struct GateSlot {
+  size_t column;
+  float scale;
+};
+GateSlot GateSlotOf(size_t gate, size_t unit, size_t hidden, size_t width);
+
 // Packs w [n][k] (row-major, y = w·x) into panels: out[p][kk][c] = w[p·4W + c][kk], zero beyond n (and
 // beyond k up to kPadded). out has RoundUp(n, 4W) · kPadded floats.
 void PackPanels(const float* w, size_t n, size_t k, size_t kPadded, size_t width, float* out);
 
 // Packs a gate matrix w [4H][k] (gates i, f, g, o stacked) into Hp/W panels of [kPadded][4W]:
-// out[p][kk][g·W + u] = w[g·H + p·W + u][kk], zero for units ≥ H or kk ≥ k.
+// out[p][kk][c] = scale · w[g·H + unit][kk] with (p·4W + c, scale) = GateSlotOf(g, unit), zero elsewhere.
 void PackGatePanels(const float* w, size_t hidden, size_t k, size_t paddedHidden, size_t kPadded, size_t width,
                     float* out);
 // The same permutation for a bias [4H] (b may be null: zeros); out has 4·Hp floats; adds into out.
-void AddGateBias(const float* b, size_t hidden, size_t paddedHidden, size_t width, float* out);
+void AddGateBias(const float* b, size_t hidden, size_t width, float* out);
 
 // Per-ISA tables (defined in isa/*; null where the ISA is not built).
 const LstmKernels* LstmKernelsPortable();

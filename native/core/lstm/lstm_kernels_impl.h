@@ -4,8 +4,9 @@
 // linkage and no code compiled for a wide ISA can be picked by the linker for another file. For the same
 // reason this header uses no std:: templates.
 //
-// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, Set1, Fma(a, b, c) = a·b + c,
-// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does), Round (to nearest),
+// Ops must provide: V, kWidth, kRows (register tile height), Load, Store, LowerHalf (lanes W/2 … W − 1 set
+// to 0), UpperHalf (lanes W/2 … W − 1 moved to the first half), Set1, Fma(a, b, c) = a·b + c,
+// Add, Sub, Mul, Min, Max (returning the second operand when one is NaN, as x86 does),
 // ScaleByPow2(y, n) = y·2^n (integral n in [-127, 127]), Recip (1/x to about float32 rounding: the hardware
 // estimate refined by a Newton step, far cheaper than a division).
 #pragma once
@@ -16,45 +17,70 @@
 namespace sluice {
 namespace lstm_kernels_impl {
 
-// RowMap::Row, repeated here with internal linkage (see above: no shared inline code across ISAs).
-template <class Ops>
-inline float* RowAt(const RowMap& m, size_t r) {
-  const size_t j = r % m.inner, o = r / m.inner;
-  return m.base + o * m.outerStride + (m.keys ? m.keys[j] : j) * m.innerStride;
+// rows[i] = m.Row(r0 + i) for i < n (RowMap::Row, repeated here with internal linkage: see above). One
+// division per call, not two per row: the step kernel fills these for every row of every step.
+template <class Ops, class Row>
+inline void RowsAt(const RowMap& m, size_t r0, size_t n, Row* rows) {
+  size_t j = r0 % m.inner, o = r0 / m.inner;
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = m.base + o * m.outerStride + (m.keys ? m.keys[j] : j) * m.innerStride;
+    if (++j == m.inner) j = 0, ++o;
+  }
 }
 
-// e^x to float32 accuracy (Cephes' expf: range reduction by ln 2 in two parts, degree-5 polynomial).
-template <class Ops>
-inline typename Ops::V Exp(typename Ops::V x) {
+// f(0) … f(N − 1), unrolled: the activations below apply each operation to N independent vectors before the
+// next operation, so each vector's chain of about 20 dependent operations (exp, reciprocal) overlaps the
+// others' instead of waiting on its own latency.
+template <int N, class F>
+inline void Each(F f) {
+#pragma GCC unroll 64
+  for (int j = 0; j < N; ++j) f(j);
+}
+
+// x[j] = σ(x[j]) = 1 / (1 + e^−x[j]) for j < N. e^x to float32 accuracy (Cephes' expf: range reduction by
+// ln 2 in two parts, degree-5 polynomial); the reciprocal is Ops::Recip.
+template <class Ops, int N>
+inline void SigmoidChunk(typename Ops::V* x) {
   using V = typename Ops::V;
+  V n[N], r[N], p[N];
   // Clamp with the constant first: x86 min/max return their second operand when one is NaN, so NaN passes
   // through (a NaN input must give a NaN output, never a plausible number).
-  x = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), x));
-  const V n = Ops::Round(Ops::Mul(x, Ops::Set1(1.44269504088896341f)));
-  V r = Ops::Fma(n, Ops::Set1(-0.693359375f), x);
-  r = Ops::Fma(n, Ops::Set1(2.12194440e-4f), r);
-  V p = Ops::Set1(1.9875691500e-4f);
-  p = Ops::Fma(p, r, Ops::Set1(1.3981999507e-3f));
-  p = Ops::Fma(p, r, Ops::Set1(8.3334519073e-3f));
-  p = Ops::Fma(p, r, Ops::Set1(4.1665795894e-2f));
-  p = Ops::Fma(p, r, Ops::Set1(1.6666665459e-1f));
-  p = Ops::Fma(p, r, Ops::Set1(5.0000001201e-1f));
-  const V y = Ops::Add(Ops::Fma(Ops::Mul(p, r), r, r), Ops::Set1(1.0f));
-  return Ops::ScaleByPow2(y, n);
+  Each<N>([&](int j) { x[j] = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), Ops::Sub(Ops::Set1(0.0f), x[j]))); });
+  // n = x·log2(e) rounded to nearest: adding 1.5·2^23 in the FMA leaves no fraction bits (|x·log2 e| < 128
+  // after the clamp); one FMA and one subtraction instead of a multiply and a rounding instruction.
+  const V kRound = Ops::Set1(12582912.0f);
+  Each<N>([&](int j) { n[j] = Ops::Sub(Ops::Fma(x[j], Ops::Set1(1.44269504088896341f), kRound), kRound); });
+  Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(-0.693359375f), x[j]); });
+  Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(2.12194440e-4f), r[j]); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(Ops::Set1(1.9875691500e-4f), r[j], Ops::Set1(1.3981999507e-3f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(8.3334519073e-3f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(4.1665795894e-2f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(1.6666665459e-1f)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(5.0000001201e-1f)); });
+  Each<N>([&](int j) { p[j] = Ops::Add(Ops::Fma(Ops::Mul(p[j], r[j]), r[j], r[j]), Ops::Set1(1.0f)); });
+  Each<N>([&](int j) { x[j] = Ops::Recip(Ops::Add(Ops::Set1(1.0f), Ops::ScaleByPow2(p[j], n[j]))); });
 }
 
-template <class Ops>
-inline typename Ops::V Sigmoid(typename Ops::V x) {
-  const auto one = Ops::Set1(1.0f);
-  return Ops::Recip(Ops::Add(one, Exp<Ops>(Ops::Sub(Ops::Set1(0.0f), x))));
+template <class Ops, int N>
+inline void Sigmoid(typename Ops::V* x) {
+  // At most 8 vectors at a time: with 3 temporaries each, more spill registers (measured on AVX-512: 8
+  // vectors beat 4, 12 and all 24 of a tile).
+  constexpr int kChunk = 8;
+  if constexpr (N > kChunk) {
+    SigmoidChunk<Ops, kChunk>(x);
+    Sigmoid<Ops, N - kChunk>(x + kChunk);
+  } else {
+    SigmoidChunk<Ops, N>(x);
+  }
 }
 
-// tanh(x) = 2·σ(2x) − 1: absolute error stays at float32 rounding level (what the LSTM needs).
-template <class Ops>
-inline typename Ops::V Tanh(typename Ops::V x) {
-  const auto two = Ops::Set1(2.0f);
-  const auto e = Exp<Ops>(Ops::Mul(x, Ops::Set1(-2.0f)));
-  return Ops::Fma(two, Ops::Recip(Ops::Add(Ops::Set1(1.0f), e)), Ops::Set1(-1.0f));
+// x[j] = tanh(x[j]) = 2·σ(2x[j]) − 1 for j < N: absolute error stays at float32 rounding level (what the
+// LSTM needs).
+template <class Ops, int N>
+inline void Tanh(typename Ops::V* x) {
+  Each<N>([&](int j) { x[j] = Ops::Mul(x[j], Ops::Set1(2.0f)); });
+  Sigmoid<Ops, N>(x);
+  Each<N>([&](int j) { x[j] = Ops::Fma(Ops::Set1(2.0f), x[j], Ops::Set1(-1.0f)); });
 }
 
 // acc[r][v] += a[r][kk] · panel[kk][v·W …] over k0 ≤ kk < k1 and v < NV: the register-tile inner loop (R
@@ -116,41 +142,69 @@ struct StepRows {
 
 // pre[r] (+)= hPrev[r][k0, k1) · Whh[k0, k1) for one panel (W units × 4 gates) of one register tile; the
 // first block (k0 = 0) starts from gates[r], or in the fused form from bias + x[r]·Wih. Kept out of line so
-// the activations' constants cannot crowd the accumulators out of registers.
-template <class Ops, int R>
+// the activations' constants cannot crowd the accumulators out of registers. NV = 2: a half panel (its two
+// vectors).
+template <class Ops, int R, int NV>
 __attribute__((noinline)) void TileProduct(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0,
                                            size_t k1, float* pre) {
   constexpr size_t W = Ops::kWidth;
   typename Ops::V acc[R][4];
   if (k0 > 0) {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(pre + (r * 4 + v) * W);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Ops::Load(pre + (r * 4 + v) * W);
   } else if (rows.gates) {
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
+      for (int v = 0; v < NV; ++v) acc[r][v] = Ops::Load(rows.gates[r] + p * 4 * W + v * W);
   } else {
-    for (int v = 0; v < 4; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
+    for (int v = 0; v < NV; ++v) acc[0][v] = Ops::Load(s.bias + p * 4 * W + v * W);
     for (int r = 1; r < R; ++r)
-      for (int v = 0; v < 4; ++v) acc[r][v] = acc[0][v];
-    Accumulate<Ops, R>(rows.x, 0, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
+      for (int v = 0; v < NV; ++v) acc[r][v] = acc[0][v];
+    Accumulate<Ops, R, NV>(rows.x, 0, s.inputSize, s.packedWih + p * s.inputSize * 4 * W, acc);
   }
-  Accumulate<Ops, R>(rows.hPrev, k0, k1, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
+  Accumulate<Ops, R, NV>(rows.hPrev, k0, k1, s.packedWhh + p * s.paddedHidden * 4 * W, acc);
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < 4; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
+    for (int v = 0; v < NV; ++v) Ops::Store(pre + (r * 4 + v) * W, acc[r][v]);
 }
 
-// The activations and the cell update of one register tile and panel, from its gate pre-activations.
+// The activations and the cell update of one register tile and panel, from its gate pre-activations
+// (g's packed doubled: tanh(g) = 2·σ(2g) − 1, so all four gates take one sigmoid over the tile's 4·R vectors).
 template <class Ops, int R>
 void TileActivate(const StepRows& rows, size_t p, const float* pre) {
   constexpr size_t W = Ops::kWidth;
-  for (int r = 0; r < R; ++r) {
-    const float* g4 = pre + r * 4 * W;
-    const typename Ops::V i = Sigmoid<Ops>(Ops::Load(g4)), f = Sigmoid<Ops>(Ops::Load(g4 + W)),
-                          g = Tanh<Ops>(Ops::Load(g4 + 2 * W)), o = Sigmoid<Ops>(Ops::Load(g4 + 3 * W));
-    const typename Ops::V cell = Ops::Fma(f, Ops::Load(rows.c[r] + p * W), Ops::Mul(i, g));
-    Ops::Store(rows.c[r] + p * W, cell);
-    Ops::Store(rows.hOut[r] + p * W, Ops::Mul(o, Tanh<Ops>(cell)));
-  }
+  using V = typename Ops::V;
+  V gate[R * 4], cell[R];
+  Each<R * 4>([&](int j) { gate[j] = Ops::Load(pre + j * W); });
+  Sigmoid<Ops, R * 4>(gate);
+  Each<R>([&](int r) {
+    const V g = Ops::Fma(Ops::Set1(2.0f), gate[r * 4 + 2], Ops::Set1(-1.0f));
+    cell[r] = Ops::Fma(gate[r * 4 + 1], Ops::Load(rows.c[r] + p * W), Ops::Mul(gate[r * 4], g));
+    Ops::Store(rows.c[r] + p * W, cell[r]);
+  });
+  Tanh<Ops, R>(cell);
+  Each<R>([&](int r) { Ops::Store(rows.hOut[r] + p * W, Ops::Mul(gate[r * 4 + 3], cell[r])); });
+}
+
+// The same for a half panel of W/2 units: pre holds (i | f) and (2g | o) per row.
+template <class Ops, int R>
+void TileActivateHalf(const StepRows& rows, size_t p, const float* pre) {
+  constexpr size_t W = Ops::kWidth;
+  using V = typename Ops::V;
+  V gate[R * 2], cell[R];
+  Each<R>([&](int r) {
+    gate[r * 2] = Ops::Load(pre + r * 4 * W);
+    gate[r * 2 + 1] = Ops::Load(pre + r * 4 * W + W);
+  });
+  Sigmoid<Ops, R * 2>(gate);
+  Each<R>([&](int r) {
+    const V iF = gate[r * 2], gO = gate[r * 2 + 1];
+    const V g = Ops::Fma(Ops::Set1(2.0f), gO, Ops::Set1(-1.0f));
+    // Lanes from W/2 on would hold other gates' values: they are pad units, stored as 0 (what a panel of
+    // zero weights would give them).
+    cell[r] = Ops::LowerHalf(Ops::Fma(Ops::UpperHalf(iF), Ops::Load(rows.c[r] + p * W), Ops::Mul(iF, g)));
+    Ops::Store(rows.c[r] + p * W, cell[r]);
+  });
+  Tanh<Ops, R>(cell);
+  Each<R>([&](int r) { Ops::Store(rows.hOut[r] + p * W, Ops::Mul(Ops::LowerHalf(Ops::UpperHalf(gate[r * 2 + 1])), cell[r])); });
 }
 
 // Calls Tile<R>() for the tile height R = rows (1 ≤ rows ≤ kRows), so short tiles do no wasted work.
@@ -175,15 +229,22 @@ struct Kernels {
       }
     };
   };
-  template <int R>
-  struct TileProductAt {
-    static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0, size_t k1, float* pre) {
-      TileProduct<Ops, R>(s, rows, p, k0, k1, pre);
-    }
+  template <int NV>
+  struct TileProducts {
+    template <int R>
+    struct At {
+      static void Run(const LstmStepArgs& s, const StepRows& rows, size_t p, size_t k0, size_t k1, float* pre) {
+        TileProduct<Ops, R, NV>(s, rows, p, k0, k1, pre);
+      }
+    };
   };
   template <int R>
   struct TileActivateAt {
     static void Run(const StepRows& rows, size_t p, const float* pre) { TileActivate<Ops, R>(rows, p, pre); }
+  };
+  template <int R>
+  struct TileActivateHalfAt {
+    static void Run(const StepRows& rows, size_t p, const float* pre) { TileActivateHalf<Ops, R>(rows, p, pre); }
   };
 
   static constexpr size_t kGroupRows = kGroupTiles * kRows;
@@ -198,10 +259,8 @@ struct Kernels {
     float* outRows[kGroupRows];
     for (size_t g0 = 0; g0 < rows; g0 += kGroupRows) {
       const size_t groupRows = rows - g0 < kGroupRows ? rows - g0 : kGroupRows;
-      for (size_t r = 0; r < groupRows; ++r) {
-        aRows[r] = RowAt<Ops>(a, g0 + r);
-        outRows[r] = RowAt<Ops>(out, g0 + r);
-      }
+      RowsAt<Ops>(a, g0, groupRows, aRows);
+      RowsAt<Ops>(out, g0, groupRows, outRows);
       for (size_t c0 = 0; c0 < nPadded && c0 < n; c0 += NR) {
         // Vectors of the panel that hold columns < n.
         const size_t vectors = n - c0 >= NR ? 4 : (n - c0 + Ops::kWidth - 1) / Ops::kWidth;
@@ -230,29 +289,48 @@ struct Kernels {
     float* cRows[kGroupRows];
     float* outRows[kGroupRows];
     alignas(64) float pre[kGroupRows * 4 * W];
+    const GatePanelPlan plan = PlanGatePanels(s.hidden > 0 ? s.hidden : s.paddedHidden, W);
+    const size_t unitsDone = (plan.full + (plan.half ? 1 : 0)) * W;  // a half panel writes its pad lanes too
     for (size_t g0 = 0; g0 < s.rows; g0 += kGroupRows) {
       const size_t groupRows = s.rows - g0 < kGroupRows ? s.rows - g0 : kGroupRows;
-      for (size_t r = 0; r < groupRows; ++r) {
-        hRows[r] = RowAt<Ops>(s.hPrev, g0 + r);
-        if (fused) xRows[r] = RowAt<Ops>(s.x, g0 + r);
-        else gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
-        cRows[r] = RowAt<Ops>(s.c, g0 + r);
-        outRows[r] = RowAt<Ops>(s.hOut, g0 + r);
-      }
+      RowsAt<Ops>(s.hPrev, g0, groupRows, hRows);
+      if (fused) RowsAt<Ops>(s.x, g0, groupRows, xRows);
+      else
+        for (size_t r = 0; r < groupRows; ++r) gateRows[r] = s.inputGates + (g0 + r) * 4 * s.paddedHidden;
+      RowsAt<Ops>(s.c, g0, groupRows, cRows);
+      RowsAt<Ops>(s.hOut, g0, groupRows, outRows);
       auto tileRows = [&](size_t r0) {
         return StepRows{hRows + r0, fused ? nullptr : gateRows + r0, fused ? xRows + r0 : nullptr, cRows + r0,
                         outRows + r0};
       };
       const size_t k = s.hidden > 0 && s.hidden < s.paddedHidden ? s.hidden : s.paddedHidden;
-      for (size_t p = 0; p < s.paddedHidden / W; ++p) {
+      // Panel by panel; a last half panel takes the half-width product and activations.
+      const size_t panels = plan.full + (plan.half ? 1 : 0);
+      for (size_t p = 0; p < panels; ++p) {
+        const bool half = p == plan.full;
         for (size_t k0 = 0; k0 < k; k0 += kBlockK) {
           const size_t k1 = k - k0 < kBlockK ? k : k0 + kBlockK;
-          for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
-            DispatchRows<kRows, TileProductAt>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1, pre + r0 * 4 * W);
+          for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
+            if (half) {
+              DispatchRows<kRows, TileProducts<2>::template At>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1,
+                                                                pre + r0 * 4 * W);
+            } else {
+              DispatchRows<kRows, TileProducts<4>::template At>(TileRows(groupRows, r0), s, tileRows(r0), p, k0, k1,
+                                                                pre + r0 * 4 * W);
+            }
+          }
         }
-        for (size_t r0 = 0; r0 < groupRows; r0 += kRows)
-          DispatchRows<kRows, TileActivateAt>(TileRows(groupRows, r0), tileRows(r0), p,
-                                              static_cast<const float*>(pre + r0 * 4 * W));
+        for (size_t r0 = 0; r0 < groupRows; r0 += kRows) {
+          const float* tilePre = pre + r0 * 4 * W;
+          if (half) DispatchRows<kRows, TileActivateHalfAt>(TileRows(groupRows, r0), tileRows(r0), p, tilePre);
+          else DispatchRows<kRows, TileActivateAt>(TileRows(groupRows, r0), tileRows(r0), p, tilePre);
+        }
+      }
+      // Units past the panels in use: h is 0, as a panel of zero weights would give (c stays 0 there), so
+      // the state, snapshots and the layer above read zeros.
+      if (unitsDone < s.paddedHidden) {
+        for (size_t r = 0; r < groupRows; ++r)
+          std::memset(outRows[r] + unitsDone, 0, (s.paddedHidden - unitsDone) * sizeof(float));
       }
     }
   }

@@ -16,6 +16,7 @@ constexpr size_t kMaxLayers = 64;
 constexpr size_t kChunkFloats = 1 << 17;  // gate + hidden scratch per block and time chunk (≈ 512 KiB, L2)
 constexpr size_t kTileRows = 6;           // a multiple of every ISA's register tile height (6, 2, 2)
 constexpr size_t kBlockRows = 48;         // rows per block (a multiple of kTileRows)
+constexpr size_t kFusedInputMax = 16;     // layer 0 inputs up to this wide fuse into the recurrent tile
 constexpr size_t kMinTaskFlops = 1 << 20;  // about 10–20 µs of kernel work: worth a thread's wake-up
 
 size_t CheckedProduct(std::initializer_list<size_t> factors, const char* what) {
@@ -73,8 +74,8 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     layer.whh.resize(Hp / W * Hp * 4 * W);
     PackGatePanels(in.weightHh.data, H, H, Hp, Hp, W, layer.whh.data());
     layer.bias.assign(4 * Hp, 0.0f);
-    AddGateBias(in.biasIh.empty() ? nullptr : in.biasIh.data, H, Hp, W, layer.bias.data());
-    AddGateBias(in.biasHh.empty() ? nullptr : in.biasHh.data, H, Hp, W, layer.bias.data());
+    AddGateBias(in.biasIh.empty() ? nullptr : in.biasIh.data, H, W, layer.bias.data());
+    AddGateBias(in.biasHh.empty() ? nullptr : in.biasHh.data, H, W, layer.bias.data());
     layerBiases_.emplace_back(in.biasIh.begin(), in.biasIh.end());
     layerBiases_.emplace_back(in.biasHh.begin(), in.biasHh.end());
     weightBytes_ += (layer.wih.size() + layer.whh.size() + layer.bias.size()) * sizeof(float);
@@ -89,6 +90,7 @@ LstmModel::LstmModel(const LstmModelSpec& spec, size_t threads, SimdLevel level)
     if (!spec.headBias.empty()) std::copy(spec.headBias.begin(), spec.headBias.end(), headBias_.begin());
     weightBytes_ += (headWeight_.size() + headBias_.size()) * sizeof(float);
   }
+  gateColumns_ = PlanGatePanels(H, W).Columns(W);
   // Multiply-adds of the gate products per row and step (×2 flops), for TaskCount.
   for (const PackedLayer& layer : layers_) flopsPerStepRow_ += 2 * 4 * paddedHidden_ * (layer.inputSize + paddedHidden_);
   workspaces_.resize(pool_.threads());
@@ -201,7 +203,13 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
   // A chunk of one step (streaming steps, steps = 1, very wide layers) fuses the input projection into the
   // recurrent tile instead: its gates never go through memory. Layers then alternate between two buffers.
   const bool fused = chunk == 1;
-  if (!fused && ws.gates.size() < chunk * rows * G4) ws.gates.resize(chunk * rows * G4);
+  // In longer chunks layer 0 still fuses a narrow input (a forecaster's 2 features): its projection is a
+  // few multiply-adds per gate, and the GEMM would mostly write gates to memory and read them back. Layer 0
+  // reads job.x, never a hidden buffer, so it can write `hidden` in place. The sums are added in the same
+  // order either way (bias, x·Wih, h·Whh), so results are the same bit for bit.
+  const bool fuseFirst = fused || layers_[0].inputSize <= kFusedInputMax;
+  if ((!fused && (!fuseFirst || layers_.size() > 1)) && ws.gates.size() < chunk * rows * G4)
+    ws.gates.resize(chunk * rows * G4);
   if (ws.hidden.size() < chunk * rows * Hp) ws.hidden.resize(chunk * rows * Hp);
   if (fused && ws.hidden2.size() < rows * Hp) ws.hidden2.resize(rows * Hp);
   float* gates = ws.gates.data();
@@ -216,9 +224,10 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
       const RowMap input = l == 0 ? RowMap{const_cast<float*>(job.x) + t0 * job.xStepStride, nullptr, rows,
                                            job.xStepStride, job.xRowStride}
                                   : RowMap{buffers[(l - 1) % 2], nullptr, SIZE_MAX, 0, Hp};
-      if (!fused) {
+      const bool fuseLayer = fused || (l == 0 && fuseFirst);
+      if (!fuseLayer) {  // only the gate columns of panels in use (the step reads no others)
         kernels_->gemm(m, input, layer.inputSize, layer.wih.data(), G4, layer.bias.data(),
-                       RowMap{gates, nullptr, SIZE_MAX, 0, G4}, G4);
+                       RowMap{gates, nullptr, SIZE_MAX, 0, G4}, gateColumns_);
       }
       const RowMap stateH{job.state + l * 2 * Hp, job.keys, SIZE_MAX, 0, stride};
       const RowMap stateC{job.state + l * 2 * Hp + Hp, job.keys, SIZE_MAX, 0, stride};
@@ -227,16 +236,17 @@ void LstmModel::RunBlock(const SliceJob& job, Workspace& ws) const {
         step.rows = rows;
         step.paddedHidden = Hp;
         step.hidden = hidden_;
-        step.inputGates = gates + t * rows * G4;
+        if (!fuseLayer) step.inputGates = gates + t * rows * G4;
         step.packedWhh = layer.whh.data();
         step.hPrev = t == 0 ? stateH : RowMap{hidden + (t - 1) * rows * Hp, nullptr, SIZE_MAX, 0, Hp};
         step.c = stateC;
         step.hOut = RowMap{hidden + t * rows * Hp, nullptr, SIZE_MAX, 0, Hp};
-        if (fused) {
+        if (fuseLayer) {
           step.packedWih = layer.wih.data();
           step.bias = layer.bias.data();
           step.inputSize = layer.inputSize;
           step.x = input;
+          step.x.base += t * (l == 0 ? job.xStepStride : 0);  // fused chunks (t > 0) are layer 0's only
         }
         kernels_->lstmStep(step);
       }

@@ -106,6 +106,7 @@ class LstmModel {
   std::vector<PackedLayer> layers_;
   std::vector<float> headWeight_, headBias_;
   std::vector<std::vector<float>> layerBiases_;  // per layer bias_ih, bias_hh as given (packing sums them)
+  size_t gateColumns_ = 0;  // columns of a packed gate row that panels in use hold (PlanGatePanels)
   size_t weightBytes_ = 0;
   size_t flopsPerStepRow_ = 0;
 

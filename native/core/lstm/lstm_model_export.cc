@@ -8,13 +8,16 @@ namespace sluice {
 
 std::vector<std::vector<float>> LstmModel::ExportWeights() const {
   const size_t H = hidden_, Hp = paddedHidden_, W = kernels_->width, nr = 4 * W;
-  // Inverse of PackGatePanels: w[(g·H + unit)·k + kk] = out[p·kPadded·4W + kk·4W + g·W + u].
+  // Inverse of PackGatePanels: w[(g·H + unit)·k + kk] = packed[column's panel][kk][column % 4W] / scale
+  // (the scale is 1 or 2: exact).
   auto unpackGates = [&](const std::vector<float>& packed, size_t k, size_t kPadded) {
     std::vector<float> w(4 * H * k);
     for (size_t g = 0; g < 4; ++g)
-      for (size_t unit = 0; unit < H; ++unit)
-        for (size_t kk = 0; kk < k; ++kk)
-          w[(g * H + unit) * k + kk] = packed[(unit / W) * kPadded * nr + kk * nr + g * W + unit % W];
+      for (size_t unit = 0; unit < H; ++unit) {
+        const GateSlot slot = GateSlotOf(g, unit, H, W);
+        const float* panel = packed.data() + slot.column / nr * kPadded * nr + slot.column % nr;
+        for (size_t kk = 0; kk < k; ++kk) w[(g * H + unit) * k + kk] = panel[kk * nr] / slot.scale;
+      }
     return w;
   };
   std::vector<std::vector<float>> tensors;

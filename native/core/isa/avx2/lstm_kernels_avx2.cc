@@ -13,6 +13,8 @@ struct Avx2Ops {
   static constexpr int kRows = 2;  // 2×4 accumulators + 4 weight vectors + 2 broadcasts of 16 registers
   static V Load(const float* p) { return _mm256_loadu_ps(p); }
   static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V LowerHalf(V v) { return _mm256_blend_ps(v, _mm256_setzero_ps(), 0xF0); }
+  static V UpperHalf(V v) { return _mm256_permute2f128_ps(v, v, 0x11); }
   static V Set1(float x) { return _mm256_set1_ps(x); }
   static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V Add(V a, V b) { return _mm256_add_ps(a, b); }
@@ -24,7 +26,6 @@ struct Avx2Ops {
   }
   static V Min(V a, V b) { return _mm256_min_ps(a, b); }
   static V Max(V a, V b) { return _mm256_max_ps(a, b); }
-  static V Round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
   static V Pow2(V n) {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));

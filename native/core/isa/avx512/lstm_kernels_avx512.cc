@@ -2,6 +2,7 @@
 // has AVX-512, see LstmKernelsFor).
 // GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "lstm/lstm_kernels_impl.h"
@@ -15,6 +16,8 @@ struct Avx512Ops {
   static constexpr int kRows = 6;  // 6×4 accumulators + 4 weight vectors + 1 broadcast of 32 registers
   static V Load(const float* p) { return _mm512_loadu_ps(p); }
   static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V LowerHalf(V v) { return _mm512_maskz_mov_ps(0x00FF, v); }
+  static V UpperHalf(V v) { return _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(3, 2, 3, 2)); }
   static V Set1(float x) { return _mm512_set1_ps(x); }
   static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V Add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -26,7 +29,6 @@ struct Avx512Ops {
   }
   static V Min(V a, V b) { return _mm512_min_ps(a, b); }
   static V Max(V a, V b) { return _mm512_max_ps(a, b); }
-  static V Round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V ScaleByPow2(V y, V n) { return _mm512_scalef_ps(y, n); }  // one instruction: y·2^n
 };
 

@@ -13,6 +13,8 @@ struct NeonOps {
   static constexpr int kRows = 6;  // 6×4 accumulators + 4 weight vectors + 1 broadcast of 32 registers
   static V Load(const float* p) { return vld1q_f32(p); }
   static void Store(float* p, V v) { vst1q_f32(p, v); }
+  static V LowerHalf(V v) { return vcombine_f32(vget_low_f32(v), vdup_n_f32(0.0f)); }
+  static V UpperHalf(V v) { return vcombine_f32(vget_high_f32(v), vget_high_f32(v)); }
   static V Set1(float x) { return vdupq_n_f32(x); }
   static V Fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
   static V Add(V a, V b) { return vaddq_f32(a, b); }
@@ -27,7 +29,6 @@ struct NeonOps {
   // operand), kept here with a compare and select.
   static V Min(V a, V b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
   static V Max(V a, V b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
-  static V Round(V x) { return vrndnq_f32(x); }  // to nearest, ties to even, like _mm256_round_ps
   static V ScaleByPow2(V y, V n) { return Mul(y, Pow2(n)); }
   static V Pow2(V n) {
     const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));

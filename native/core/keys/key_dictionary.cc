@@ -274,6 +274,8 @@ void KeyDictionary::TrimIds() {
     offsets_.shrink_to_fit();
     freeIds_.shrink_to_fit();
   }
+  // Intern's scratch was sized by the largest batch; batches of a dictionary this small get it back as needed.
+  if (hashes_.capacity() > 2 * lengths_.size() + 1024) std::vector<uint32_t>().swap(hashes_);
 }
 
 void KeyDictionary::Unlink(uint32_t id) {

@@ -59,7 +59,8 @@ class KeyDictionary {
   // Frees a live id: its key is forgotten and the id handed out again later.
   void Release(uint32_t id);
   // Gives back the free ids at the top (idCapacity() goes down to one past the highest live id), so the
-  // per-id arrays of the dictionary and of its owner can follow the live keys after many are released.
+  // per-id arrays of the dictionary and of its owner can follow the live keys after many are released; gives
+  // back Intern's scratch when it is sized for many more keys than the dictionary holds.
   void TrimIds();
 
   bool IsLive(uint32_t id) const { return id < lengths_.size() && lengths_[id] != kFree; }

@@ -8,7 +8,7 @@
 //    copy, no fault), only the new part is fresh;
 //  - fresh pages are faulted in batches ahead of use with madvise(MADV_POPULATE_WRITE) (one call per step,
 //    about a third cheaper in CPU than faulting page by page, measured here), a step at a time (at least
-//    kPopulateStep, at most a quarter of what is faulted in already), so what is resident follows what is
+//    kPopulateStep, at most an eighth of what is faulted in already), so what is resident follows what is
 //    used, not the doubled reservation;
 //  - no huge pages (their first use in a process cost more system time than they saved).
 // Below kMapBytes, and on systems without mremap, storage is malloc/realloc.
@@ -209,10 +209,10 @@ class MappedArray {
   // Makes at least n elements usable (n > ready_): faults in the next step of a mapping, or grows the
   // storage (capacity doubles at least).
   void MakeReady(size_t n) {
-    if (n > capacity_) Grow(std::max(n, capacity_ * 2));
+    if (n > capacity_) Grow(std::max(n, size_ * 2));  // as std::vector: room for twice what is held
     if (!mapped_) return;
     const size_t have = ready_ * sizeof(T);
-    Populate(std::max(n * sizeof(T), have + std::max(kPopulateStep, std::min(have / 4, size_t{64} << 20))));
+    Populate(std::max(n * sizeof(T), have + std::max(kPopulateStep, std::min(have / 8, size_t{64} << 20))));
   }
 
   void Grow(size_t n) {

@@ -73,7 +73,9 @@ function compareRows(actual: Row[], expected: Row[], label: string): void {
   actual.forEach((row, w) => row.values.forEach((v, j) => close(v, expected[w]!.values[j]!, `${label} window ${w} value ${j}`)))
 }
 
-function runCase(seed: number, kind: Kind, type: 'tumbling' | 'sliding' | 'session'): { expired: number; restores: number } {
+/** `many`: a pool of 1,500 keys in batches of up to 2,000 events, and expiry of most of the live keys at once,
+ * so the per-key arrays, pane buffers and index shrink (FitMemoryToKeys) and grow again mid-stream. */
+function runCase(seed: number, kind: Kind, type: 'tumbling' | 'sliding' | 'session', many = false): { expired: number; restores: number } {
   const r = rng(seed)
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1))
   const aggregates: Aggregate[] = r() < 0.5 ? ['count', 'sum', 'min', 'max'] : ['count', 'mean', 'first', 'last', 'std']
@@ -82,8 +84,9 @@ function runCase(seed: number, kind: Kind, type: 'tumbling' | 'sliding' | 'sessi
   const gap = int(3, 20)
   const allowedLateness = r() < 0.5 ? 0 : int(1, 20)
   const keyTtl = r() < 0.6 ? int(5, 60) : undefined
-  const pool = keyPool(r, int(3, 40))
-  const options = { type, size, slide, gap, allowedLateness, aggregates, keys: kind, keyTtl, horizon: 4000 } as const
+  const pool = keyPool(r, many ? 1500 : int(3, 40))
+  // many: a ring of thousands of panes, so the index is hashed while the keys are many (direct when few)
+  const options = { type, size, slide, gap, allowedLateness, aggregates, keys: kind, keyTtl, horizon: many ? 40_000 : 4000 } as const
   const label = `seed ${seed} ${kind} ${JSON.stringify({ ...options, keys: pool.length })}`
   let engine = new EventTimeWindows(options)
   const reference = new ReferenceWindows({ type, size, slide, gap, allowedLateness, channels: 1, aggregates })
@@ -108,7 +111,7 @@ function runCase(seed: number, kind: Kind, type: 'tumbling' | 'sliding' | 'sessi
   let t = int(0, 100)
   let restores = 0
   for (let b = 0, batches = int(4, 14); b < batches; b++) {
-    const n = int(1, 60)
+    const n = many ? int(1, 2000) : int(1, 60)
     // A moving subset of the pool is active, so keys go idle and come back.
     const from = int(0, pool.length - 1), width = int(1, pool.length)
     const keys = Array.from({ length: n }, () => pool[(from + int(0, width - 1)) % pool.length]!)
@@ -122,7 +125,9 @@ function runCase(seed: number, kind: Kind, type: 'tumbling' | 'sliding' | 'sessi
     compareRows(rowsOf(kind, engine.advanceWatermark(wm), pool, perWindow), refRows(reference.advance(wm)), `${label} advance ${b}`)
     if (r() < 0.25) {
       // Explicit expiry of a few keys (some unknown or repeated).
-      const victims = Array.from({ length: int(1, 3) }, () => pool[int(0, pool.length - 1)]!)
+      const victims = many
+        ? [...refIds.keys()].filter(() => r() < 0.95)
+        : Array.from({ length: int(1, 3) }, () => pool[int(0, pool.length - 1)]!)
       const known = [...new Set(victims)].filter((k) => refIds.has(k) && isLive(engine, kind, k, pool))
       const freed = engine.expire(column(kind, victims, pool, r) as never)
       expect(freed, `${label} expire`).toBe(known.length)
@@ -181,6 +186,60 @@ describe('EventTimeWindows with interned keys against a Map-keyed naive recomput
       })
     }
   }
+})
+
+describe('EventTimeWindows with interned keys: expiry of most keys shrinks the windows, which stay right', () => {
+  for (const kind of ['string', 'bigint'] as const) {
+    for (const type of ['tumbling', 'sliding', 'session'] as const) {
+      it(`${kind} keys, ${type} windows, up to 1,500 keys, most expired at once at random points`, () => {
+        let expired = 0
+        compared = 0
+        for (let seed = 1; seed <= 6; seed++) expired += runCase(seed * 104729 + type.length, kind, type, true).expired
+        expect(expired).toBeGreaterThan(1000)
+        expect(compared).toBeGreaterThan(1000)
+      })
+    }
+  }
+
+  it('memoryBytes after 99 % of 20,000 keys expired is within 2× of fresh windows holding the 1 % (+ batch scratch)', () => {
+    // Tumbling (ring 8, direct index), sliding with Two-Stacks (48 panes per window), and a 4,096-pane ring
+    // whose index is hashed at 20,000 keys (direct again once they are gone). The bound: per-key arrays keep
+    // up to 4× the live ids after a shrink (halving waits for a quarter, so sizes do not flap) where fresh
+    // ones have up to 2×; plus the key space's scratch, sized by the largest batch of new keys and the last
+    // expiry (4 bytes a key each, in vectors that double: 2 × 4 × 32,768 here), and 64 KiB.
+    const n = 20000, kept = 200
+    const keys = BigUint64Array.from({ length: n }, (_, i) => BigInt(i) * 7919n + 1n)
+    for (const options of [
+      { type: 'tumbling', size: 10 },
+      { type: 'sliding', size: 480, slide: 10 },
+      { type: 'tumbling', size: 10, horizon: 40_000 },
+    ] as const) {
+      const all = new EventTimeWindows({ ...options, keys: 'bigint', aggregates: ['count', 'sum', 'min', 'max'] })
+      const fresh = new EventTimeWindows({ ...options, keys: 'bigint', aggregates: ['count', 'sum', 'min', 'max'] })
+      const feed = (w: EventTimeWindows, column: BigUint64Array, t: number) => {
+        w.push({ timestamps: new Float64Array(column.length).fill(t), keys: column, values: new Float64Array(column.length).fill(1) })
+        w.advanceWatermark(t)
+      }
+      for (const t of [1, 12, 23]) feed(all, keys, t)
+      for (const t of [1, 12, 23]) feed(fresh, keys.subarray(0, kept), t)
+      const full = all.info().memoryBytes
+      expect(all.expire(keys.subarray(kept))).toBe(n - kept)
+      for (const t of [34, 45]) {
+        feed(all, keys.subarray(0, kept), t)
+        feed(fresh, keys.subarray(0, kept), t)
+      }
+      const after = all.info().memoryBytes, reference = fresh.info().memoryBytes
+      const label = `${JSON.stringify(options)}: ${full} → ${after} bytes, fresh ${reference}`
+      expect(after, label).toBeLessThanOrEqual(2 * reference + 8 * 32768 + 65536)
+      expect(after, label).toBeLessThan(full)
+      // The keys left are whole: the same windows fire in both from here on.
+      const a = all.flush(), b = fresh.flush()
+      expect(Array.from(a.key), label).toEqual(Array.from(b.key))
+      expect(Array.from(a.values), label).toEqual(Array.from(b.values))
+      all.close()
+      fresh.close()
+    }
+  })
 })
 
 describe('EventTimeWindows with interned keys across processes', () => {

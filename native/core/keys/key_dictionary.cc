@@ -124,7 +124,7 @@ inline bool SameBytes(const uint8_t* a, const uint8_t* b, uint32_t n) {
 KeyDictionary::KeyDictionary(KeyKind kind) : kind_(kind) {
   Require(kind == KeyKind::kString || kind == KeyKind::kUint64 || kind == KeyKind::kInt64 || kind == KeyKind::kBytes,
           codes::kInvalidArgument, "unknown key kind");
-  slots_.assign(16, 0);
+  slots_ = MappedArray<uint64_t>::Filled(16, 0);
 }
 
 
@@ -141,7 +141,7 @@ int64_t KeyDictionary::Find(const uint8_t* key, uint32_t length) const {
 }
 
 void KeyDictionary::Grow() {
-  std::vector<uint64_t> slots(slots_.size() * 2, 0);
+  MappedArray<uint64_t> slots = MappedArray<uint64_t>::Filled(slots_.size() * 2, 0);
   const size_t mask = slots.size() - 1;
   for (uint64_t slot : slots_) {
     if (slot == 0) continue;
@@ -166,7 +166,7 @@ uint32_t KeyDictionary::Insert(const uint8_t* key, uint32_t length, uint32_t has
   }
   offsets_[id] = arena_.size();
   lengths_[id] = length;
-  arena_.insert(arena_.end(), key, key + length);
+  arena_.append(key, length);
   const size_t mask = slots_.size() - 1;
   size_t s = hash & mask;
   while (slots_[s] != 0) s = (s + 1) & mask;
@@ -274,6 +274,8 @@ void KeyDictionary::TrimIds() {
     offsets_.shrink_to_fit();
     freeIds_.shrink_to_fit();
   }
+  // Intern's scratch was sized by the largest batch; batches of a dictionary this small get it back as needed.
+  if (hashes_.capacity() > 2 * lengths_.size() + 1024) std::vector<uint32_t>().swap(hashes_);
 }
 
 void KeyDictionary::Unlink(uint32_t id) {
@@ -302,12 +304,12 @@ void KeyDictionary::Unlink(uint32_t id) {
 }
 
 void KeyDictionary::Compact() {
-  std::vector<uint8_t> arena;
+  MappedArray<uint8_t> arena;
   arena.reserve((arena_.size() - garbage_) * 5 / 4);
   for (uint32_t id = 0; id < lengths_.size(); ++id) {
     if (lengths_[id] == kFree) continue;
     const uint64_t offset = arena.size();
-    arena.insert(arena.end(), arena_.begin() + offsets_[id], arena_.begin() + offsets_[id] + lengths_[id]);
+    arena.append(arena_.data() + offsets_[id], lengths_[id]);
     offsets_[id] = offset;
   }
   arena_ = std::move(arena);
@@ -316,8 +318,8 @@ void KeyDictionary::Compact() {
   size_t slots = 16;
   while (Overloaded(live_ + 1, slots)) slots *= 2;
   if (slots * 4 <= slots_.size()) {
-    std::vector<uint64_t> old = std::move(slots_);
-    slots_.assign(slots, 0);
+    MappedArray<uint64_t> old = std::move(slots_);
+    slots_ = MappedArray<uint64_t>::Filled(slots, 0);
     const size_t mask = slots - 1;
     for (uint64_t slot : old) {
       if (slot == 0) continue;
@@ -354,8 +356,8 @@ uint64_t KeyDictionary::WordOf(uint32_t id) const {
 }
 
 size_t KeyDictionary::MemoryBytes() const {
-  return slots_.capacity() * 8 + offsets_.capacity() * 8 + lengths_.capacity() * 4 + freeIds_.capacity() * 4 +
-         arena_.capacity() + hashes_.capacity() * 4;
+  return slots_.allocatedBytes() + offsets_.allocatedBytes() + lengths_.allocatedBytes() + freeIds_.capacity() * 4 +
+         arena_.allocatedBytes() + hashes_.capacity() * 4;
 }
 
 void KeyDictionary::Write(SnapshotWriter& w) const {
@@ -378,8 +380,8 @@ KeyDictionary KeyDictionary::Read(SnapshotReader& r) {
   const uint64_t live = r.Get<uint64_t>();
   Require(capacity <= kMaxDictionaryKeys && live <= capacity && live <= r.Remaining() / 8, codes::kMalformedData,
           "snapshot key count out of range");
-  d.lengths_.assign(capacity, kFree);
-  d.offsets_.assign(capacity, 0);
+  d.lengths_ = MappedArray<uint32_t>::Filled(capacity, kFree);
+  d.offsets_ = MappedArray<uint64_t>::Filled(capacity, 0);
   int64_t previous = -1;
   for (uint64_t i = 0; i < live; ++i) {
     const uint32_t id = r.Get<uint32_t>();

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/mapped_array.h"
 #include "base/span.h"
 
 namespace sluice {
@@ -58,7 +59,8 @@ class KeyDictionary {
   // Frees a live id: its key is forgotten and the id handed out again later.
   void Release(uint32_t id);
   // Gives back the free ids at the top (idCapacity() goes down to one past the highest live id), so the
-  // per-id arrays of the dictionary and of its owner can follow the live keys after many are released.
+  // per-id arrays of the dictionary and of its owner can follow the live keys after many are released; gives
+  // back Intern's scratch when it is sized for many more keys than the dictionary holds.
   void TrimIds();
 
   bool IsLive(uint32_t id) const { return id < lengths_.size() && lengths_[id] != kFree; }
@@ -91,12 +93,13 @@ class KeyDictionary {
   void InternKeys(size_t count, KeyAt keyAt, uint32_t* ids, uint32_t maxLive, std::vector<uint32_t>* created);
 
   KeyKind kind_;
-  std::vector<uint64_t> slots_;     // hash << 32 | (id + 1); 0 empty; size a power of two
-  std::vector<uint64_t> offsets_;   // [id] → offset in arena_
-  std::vector<uint32_t> lengths_;   // [id] → key length, kFree for a free id
+  // The large buffers are MappedArrays: they grow without copying and fault fresh memory in batches.
+  MappedArray<uint64_t> slots_;     // hash << 32 | (id + 1); 0 empty; size a power of two
+  MappedArray<uint64_t> offsets_;   // [id] → offset in arena_
+  MappedArray<uint32_t> lengths_;   // [id] → key length, kFree for a free id
   std::vector<uint32_t> freeIds_;   // min-heap
   void TrimFreeIds();  // drops free ids ≥ idCapacity() (the per-id arrays shrank) and re-heaps
-  std::vector<uint8_t> arena_;
+  MappedArray<uint8_t> arena_;
   std::vector<uint32_t> hashes_;    // Intern's scratch: the batch's hashes (computed once, prefetched ahead)
   size_t live_ = 0;
   size_t garbage_ = 0;

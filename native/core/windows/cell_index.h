@@ -101,6 +101,20 @@ class CellIndex {
     spares_.push_back(std::move(t));
     t = Table();
   }
+  // Keys were freed and a pane now holds at most `cells` cells: hashed tables far larger than their entries
+  // are rebuilt smaller (an emptied pane's table goes), and spare tables too large for such a pane are
+  // dropped. O(slots) plus the tables rebuilt. The direct layout follows the key space instead (ResizeKeys).
+  void Fit(size_t cells) {
+    if (!hashed_) return;
+    for (Table& t : tables_) {
+      if (t.entries.size() <= 16 || t.entries.size() <= 8 * (size_t{t.used} + 1)) continue;
+      if (t.used == 0) t = Table();  // the next Set grows a new one
+      else Rebuild(t, 0);
+    }
+    const size_t largest = std::max<size_t>(16, 4 * cells);
+    spares_.erase(std::remove_if(spares_.begin(), spares_.end(), [&](const Table& t) { return t.entries.size() > largest; }),
+                  spares_.end());
+  }
   // The key space grew (or shrank) to keyCount, the layout staying (UsesHashing(slots, keyCount) == hashed()):
   // direct rows are re-laid at the new stride.
   void ResizeKeys(uint32_t keyCount) {
@@ -142,9 +156,14 @@ class CellIndex {
       spares_.pop_back();
       if (2 * (t.used + 1) <= t.entries.size()) return;
     }
+    Rebuild(t, t.entries.size() * 2);
+  }
+  // Re-lays t's entries in a table of the least power-of-two size ≥ max(16, least) with room for one more
+  // entry at load ≤ 1/2.
+  void Rebuild(Table& t, size_t least) {
     std::vector<uint64_t> old = std::move(t.entries);
-    size_t size = std::max<size_t>(16, old.size() * 2);
-    while (2 * (t.used + 1) > size) size *= 2;
+    size_t size = 16;
+    while (size < least || 2 * (size_t{t.used} + 1) > size) size *= 2;
     t.entries.assign(size, kEmpty);
     t.mask = size - 1;
     t.shift = 64 - static_cast<uint32_t>(__builtin_ctzll(size));

@@ -236,16 +236,18 @@ size_t EventTimeWindows::AdvanceWatermark(double watermark) {
   Require(!std::isnan(watermark) && watermark != kInfinity, codes::kInvalidArgument,
           "watermark must be a number below +Infinity (use flush() at end of stream)");
   if (watermark < watermark_) metrics_.ignoredWatermarks += 1;
+  fired_.Clear();  // first: keys expiring now may then fit the emptied columns too
+  FitFired();
   ExpireIdleKeys(watermark);
-  fired_.Clear();
   if (options_.kind == WindowKind::kSession) FireSessions(watermark);
   else FirePanes(watermark);
   return fired_.size();
 }
 
 size_t EventTimeWindows::Flush() {
-  ExpireIdleKeys(kInfinity);
   fired_.Clear();
+  FitFired();
+  ExpireIdleKeys(kInfinity);
   if (options_.kind == WindowKind::kSession) FireSessions(kInfinity);
   else FirePanes(kInfinity);
   return fired_.size();

@@ -322,6 +322,11 @@ class EventTimeWindows {
   double KeyReleaseTime(uint32_t key, double lastSeen) const;  // watermark from which the key holds no window
   void ForgetKey(uint32_t key);
   void ExpireIdleKeys(double watermark);
+  // After keys were freed (keyTtl, expire): per-key arrays and cell buffers follow the live keys down.
+  // O(ring panes) per call that freed keys, plus the copies when something shrinks; nothing per event.
+  void FitMemoryToKeys();
+  void FitFired();                // the fired-window columns, once empty, after FitMemoryToKeys
+  bool firedFitPending_ = false;
   // Restore: the key space's section after the payload (checked against the keys the state uses), or null.
   std::unique_ptr<KeySpace> ReadKeySection(SnapshotReader& r, const std::vector<uint32_t>& usedKeys) const;
 

@@ -4,6 +4,8 @@
 // which Push computes anyway).
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <type_traits>
 
 #include "windows/event_time_windows.h"
 #include "windows/event_time_windows_detail.h"
@@ -50,7 +52,101 @@ void EventTimeWindows::ResizeKeys(uint32_t keyCount) {
       stacksValid_ = false;
     }
   }
+  if (keyCount < options_.keyCount) {  // a shrink (FitMemoryToKeys): give the memory back, not just the size
+    sessionHead_.shrink_to_fit();
+    keyTally_.shrink_to_fit();
+    keyEpoch_.shrink_to_fit();
+    keyCells_.shrink_to_fit();
+    frontEnd_.shrink_to_fit();
+    frontCursor_.shrink_to_fit();
+    backEvents_.shrink_to_fit();
+    leanBack_.shrink_to_fit();
+    back_.shrink_to_fit();
+    keyBits_.shrink_to_fit();
+  }
   options_.keyCount = keyCount;
+}
+
+void EventTimeWindows::FitMemoryToKeys() {
+  if (!keySpace_ || keySpace_->expired().empty()) return;
+  // Every live id is below this (the dictionary gave back the free ids at the top when keys were freed).
+  const uint32_t ids = std::max<uint32_t>(keySpace_->dictionary().idCapacity(), 1);
+  // Per-key arrays: halve while a quarter or less is in use (as the Pipeline's own per-key state does), so a
+  // key space that shrinks and grows around one size does not resize every time.
+  constexpr uint32_t kLeastKeyCapacity = 64;
+  uint32_t capacity = options_.keyCount;
+  while (capacity / 2 >= kLeastKeyCapacity && capacity / 4 >= ids) capacity /= 2;
+  if (capacity != options_.keyCount) ResizeKeys(capacity);
+  // A pane holds at most one cell per live key. Buffers sized for far more cells than that (live panes after
+  // their keys left, spares of purged panes, the fired-window columns) are cut down; growing back is amortised
+  // doubling as usual.
+  const size_t cells = std::max<size_t>(ids, 16);
+  auto fitLive = [](auto& buffer, size_t allowed) {
+    if (buffer.capacity() > allowed && buffer.capacity() > 4 * buffer.size()) buffer.shrink_to_fit();
+  };
+  // Two-Stacks' suffix aggregates sit beside a pane's cells and only grow: cut them to the cells left (what
+  // lies beyond belonged to cells that went).
+  if (twoStacks_) {
+    for (size_t ring = 0; ring < suffixEvents_.size(); ++ring) {
+      const size_t slots = lean_ ? leanPaneSlots_[ring].size() : paneSlots_[ring].size();
+      if (lean_ && leanSuffixes_[ring].size() > slots) leanSuffixes_[ring].resize(slots);
+      if (!lean_ && suffixes_[ring].size() > slots) suffixes_[ring].resize(slots);
+      if (suffixEvents_[ring].size() > slots / channels_) suffixEvents_[ring].resize(slots / channels_);
+    }
+  }
+  auto fitPanes = [&](auto& perSlot, size_t perCell) {
+    for (auto& buffer : perSlot) fitLive(buffer, 2 * cells * perCell);
+  };
+  fitPanes(paneSlots_, channels_);
+  fitPanes(leanPaneSlots_, channels_);
+  fitPanes(suffixes_, channels_);
+  fitPanes(leanSuffixes_, channels_);
+  fitPanes(suffixEvents_, 1);
+  std::apply(
+      [&](auto&... spares) {
+        auto dropLarge = [&](auto& buffers) {
+          using Buffer = typename std::decay_t<decltype(buffers)>::value_type;
+          const size_t perCell = std::is_same_v<Buffer, std::vector<double>> ? 1 : channels_;  // suffixEvents_: one per cell
+          buffers.erase(std::remove_if(buffers.begin(), buffers.end(),
+                                       [&](const Buffer& b) { return b.capacity() > 2 * cells * perCell; }),
+                        buffers.end());
+        };
+        (dropLarge(spares), ...);
+      },
+      spares_);
+  if (sketches_) {
+    spareSketches_.erase(std::remove_if(spareSketches_.begin(), spareSketches_.end(),
+                                        [&](const SketchPane& pane) { return pane.cells.size() > 2 * cells; }),
+                         spareSketches_.end());
+  }
+  cellIndex_.Fit(cells);
+  // Scratch sized by the largest pane sorted or batch pushed: given back, it grows again when needed.
+  auto release = [](auto& scratch, size_t allowed) {
+    if (scratch.capacity() > allowed) std::decay_t<decltype(scratch)>().swap(scratch);
+  };
+  release(order_, 2 * cells);
+  release(radixScratch_, 2 * cells);
+  release(keyIds_, 2 * cells);
+  // The fired-window columns keep the last advance's windows (lastFired reads them again), so they are cut
+  // down once that is over: here when empty (keyTtl runs after the advance cleared them), else at the next
+  // advance (FitFired).
+  firedFitPending_ = true;
+  FitFired();
+}
+
+void EventTimeWindows::FitFired() {
+  if (!firedFitPending_ || !fired_.keys.empty()) return;
+  firedFitPending_ = false;
+  const size_t allowed = 4 * std::max<size_t>(keySpace_ ? keySpace_->dictionary().idCapacity() : options_.keyCount, 16);
+  auto fit = [](auto& column, size_t most) {
+    if (column.capacity() > most) column.shrink_to_fit();  // empty: gives it all back
+  };
+  fit(fired_.keys, allowed);
+  fit(fired_.starts, allowed);
+  fit(fired_.ends, allowed);
+  fit(fired_.counts, allowed);
+  fit(fired_.updates, allowed);
+  fit(fired_.values, allowed * channels_ * options_.aggregates.size());
 }
 
 double EventTimeWindows::KeyReleaseTime(uint32_t key, double lastSeen) const {
@@ -133,6 +229,7 @@ void EventTimeWindows::ExpireIdleKeys(double watermark) {
       });
   metrics_.liveKeys = static_cast<double>(keySpace_->live());
   metrics_.expiredKeys = keySpace_->expiredTotal();
+  FitMemoryToKeys();
 }
 
 template <typename T>
@@ -174,6 +271,7 @@ const std::vector<uint32_t>& EventTimeWindows::Expire(Span<const uint32_t> ids) 
   });
   metrics_.liveKeys = static_cast<double>(keySpace_->live());
   metrics_.expiredKeys = keySpace_->expiredTotal();
+  FitMemoryToKeys();
   return freed;
 }
 

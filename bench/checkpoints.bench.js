@@ -83,15 +83,21 @@ async function measure(keyCount, fraction) {
     rows.deltaMs.push(deltaMs)
     rows.deltaBytes.push(delta.length)
   }
+  // Read (and for chunks reassemble) the newest checkpoint's records, restore the full one into a fresh
+  // processor, then apply the deltas: milliseconds of each phase.
   const restoreMs = async (read) => {
-    const t = performance.now()
-    const target = make()
+    let t = performance.now()
     const [first, ...rest] = await read()
+    const readMs = performance.now() - t
+    const target = make()
+    t = performance.now()
     target.restore(first)
+    const fullMs = performance.now() - t
+    t = performance.now()
     for (const bytes of rest) target.applyDelta(bytes)
-    const ms = performance.now() - t
+    const applyMs = performance.now() - t
     target.close()
-    return ms
+    return { total: readMs + fullMs + applyMs, text: `${(readMs + fullMs + applyMs).toFixed(1)} ms (read ${readMs.toFixed(1)}, restore ${fullMs.toFixed(1)}${rest.length ? `, apply ${applyMs.toFixed(1)}` : ''})` }
   }
   const fullRestore = await restoreMs(async () => [(await full.get('in', 0, checkpoints)).bytes])
   const chunkRestore = await restoreMs(async () => [(await new IncrementalStateStore(new FileStateStore(dirs[1])).get('in', 0, checkpoints)).bytes])
@@ -110,7 +116,7 @@ async function measure(keyCount, fraction) {
     `${String(keyCount).padStart(8)} keys ${String(fraction * 100).padStart(3)} % changed | full ${mb(fullBytes)} ${mean(rows.fullMs).toFixed(1)} ms (snapshot ${mean(rows.snapshotMs).toFixed(1)})` +
       ` | chunks ${mb(mean(rows.chunkBytes))} (${pct(mean(rows.chunkBytes))}) ${mean(rows.chunkMs).toFixed(1)} ms` +
       ` | deltas ${mb(mean(rows.deltaBytes))} (${pct(mean(rows.deltaBytes))}) ${mean(rows.deltaMs).toFixed(1)} ms (taking ${mean(rows.deltaTakeMs).toFixed(1)}; ${(mean(rows.fullMs) / mean(rows.deltaMs)).toFixed(1)}x faster than full)` +
-      ` | restore newest: full ${fullRestore.toFixed(1)} ms, chunks ${chunkRestore.toFixed(1)} ms, full + ${checkpoints} deltas ${deltaRestore.toFixed(1)} ms`,
+      ` | restore newest: full ${fullRestore.text}; chunks ${chunkRestore.text}; full + ${checkpoints} deltas ${deltaRestore.text}`,
   )
 }
 

@@ -331,11 +331,9 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
    */
   applyDelta(bytes: Uint8Array): void {
     const handle = this.native()
-    handle.applyDelta(expectTypedArray(bytes, 'bytes', Uint8Array))
-    if (this.strings !== undefined) {
-      const ids = handle.liveIds()
-      this.strings.reset(ids, handle.keysOf(ids) as PackedKeys)
-    }
+    const { changed, live } = handle.applyDelta(expectTypedArray(bytes, 'bytes', Uint8Array))
+    // The string map follows the delta's keys only (a restore rebuilds it whole).
+    if (this.strings !== undefined) this.strings.replace(changed, live, handle.keysOf(live) as PackedKeys)
   }
 
   /** Keys that the next snapshotDelta() holds (changed since the last checkpoint). */

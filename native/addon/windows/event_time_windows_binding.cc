@@ -308,14 +308,25 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     return TranslateErrors(env, [&]() -> Napi::Value { return CopyToTypedArray(env, engine.SnapshotDelta()); });
   }
 
-  // applyDelta(bytes) → undefined. Shared bytes are copied: the parser checks the checksum, then reads.
+  // applyDelta(bytes) → { changed, live }: the ids the delta replaced, and those of them live now (lib updates
+  // its string map by them). Shared bytes are copied: the parser checks the checksum, then reads.
   Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     EventTimeWindows& engine = Ready(env);
     const StableColumn<uint8_t> bytes(env, info[0], "bytes");
     TranslateErrors(env, [&] { engine.ApplyDelta(bytes.span()); });
     ReportEngineMemory(env, engine);
-    return env.Undefined();
+    const std::vector<uint32_t>& changed = engine.appliedKeys();
+    std::vector<uint32_t> live;
+    if (const sluice::KeySpace* space = engine.keySpace()) {
+      for (uint32_t id : changed) {
+        if (space->dictionary().IsLive(id)) live.push_back(id);
+      }
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("changed", CopyToTypedArray(env, changed));
+    out.Set("live", CopyToTypedArray(env, live));
+    return out;
   }
 
   Napi::Value ChangedKeys(const Napi::CallbackInfo& info) {

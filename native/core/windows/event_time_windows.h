@@ -273,6 +273,8 @@ class EventTimeWindows {
   std::vector<uint8_t> SnapshotDelta();
   void ApplyDelta(Span<const uint8_t> bytes);
   size_t changedKeys() const { return dirtyList_.size(); }  // keys the next delta holds
+  // The keys the last ApplyDelta replaced (ascending), for callers that mirror the dictionary (lib's strings).
+  const std::vector<uint32_t>& appliedKeys() const { return appliedKeys_; }
 
  private:
   struct Cell {  // one (key, pane) of a tumbling/sliding window, or the head of a session record
@@ -446,7 +448,8 @@ class EventTimeWindows {
   mutable std::vector<uint32_t> dirtyList_;
   mutable uint64_t chainSequence_ = 0;  // 0 at a full snapshot / restore, +1 per delta
   mutable uint32_t chainCrc_ = 0;       // CRC of the last checkpoint's bytes (full or delta)
-  mutable bool advancedSinceCheckpoint_ = false;  // a watermark advance since (ApplyDelta needs an untouched object)
+  mutable bool advancedSinceCheckpoint_ = false;
+  std::vector<uint32_t> appliedKeys_;  // a watermark advance since (ApplyDelta needs an untouched object)
 
   EventTimeWindowsOptions options_;
   uint32_t channels_;

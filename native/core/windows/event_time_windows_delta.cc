@@ -350,6 +350,8 @@ void EventTimeWindows::ApplyDelta(Span<const uint8_t> bytes) {
     metrics_.liveKeys = static_cast<double>(keySpace_->live());
     metrics_.expiredKeys = keySpace_->expiredTotal();
   }
+  appliedKeys_.clear();
+  for (const KeyState& s : states) appliedKeys_.push_back(s.key);
   StartChain(EnvelopeCrc(bytes));
   chainSequence_ = sequence;
 }

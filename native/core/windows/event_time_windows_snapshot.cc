@@ -44,9 +44,13 @@ void PutAccumulators(SnapshotWriter& w, const TimedAccumulator* accs, size_t cou
 }
 }  // namespace
 
-// The cells of a pane in key order: their indices.
+// The cells of a pane in key order: their indices; empty when they are in key order already (the usual case:
+// cells are made in key order, or sorted by firing), so the writer reads them in place, sequentially.
 template <typename Slot>
 std::vector<uint32_t> EventTimeWindows::CellsByKey(const std::vector<Slot>& slots) const {
+  bool sorted = true;
+  for (size_t j = channels_; j < slots.size() && sorted; j += channels_) sorted = slots[j - channels_].key < slots[j].key;
+  if (sorted) return {};
   std::vector<uint64_t> order, scratch;
   order.reserve(slots.size() / channels_);
   for (size_t j = 0; j * channels_ < slots.size(); ++j) order.push_back(uint64_t{slots[j * channels_].key} << 32 | j);
@@ -106,14 +110,18 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
       const size_t ring = SlotOf(livePanes_[i]);
       w.Put<int64_t>(livePanes_[i]);
       auto put = [&](const auto& slots) {
+        const size_t cells = slots.size() / channels_;
         paneOrder[i] = CellsByKey(slots);
-        w.Put<uint64_t>(slots.size() / channels_);
-        for (uint32_t j : paneOrder[i]) {
+        const std::vector<uint32_t>& order = paneOrder[i];
+        w.Put<uint64_t>(cells);
+        for (size_t k = 0; k < cells; ++k) {
+          const size_t j = order.empty() ? k : order[k];
           w.Put<uint32_t>(slots[j * channels_].key);
           w.Put<double>(slots[j * channels_].events);
         }
         w.Put<uint64_t>(slots.size());
-        for (uint32_t j : paneOrder[i]) {
+        for (size_t k = 0; k < cells; ++k) {
+          const size_t j = order.empty() ? k : order[k];
           for (size_t c = 0; c < channels_; ++c) w.Put(slots[j * channels_ + c].acc);
         }
       };
@@ -151,7 +159,10 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
       for (size_t i = 0; i < livePanes_.size(); ++i) {
         const size_t ring = SlotOf(livePanes_[i]);
         auto putPane = [&](const auto& slots) {
-          for (uint32_t j : paneOrder[i]) put(paneSketches_[ring].cells[slots[j * channels_].sketch]);
+          const std::vector<uint32_t>& order = paneOrder[i];  // empty: in order already
+          for (size_t k = 0; k * channels_ < slots.size(); ++k) {
+            put(paneSketches_[ring].cells[slots[(order.empty() ? k : order[k]) * channels_].sketch]);
+          }
         };
         if (lean_) putPane(leanPaneSlots_[ring]);
         else putPane(paneSlots_[ring]);

@@ -2,7 +2,7 @@
 // offsets visible only when its transaction commits (what a broker shows a read_committed reader), driven
 // by the in-memory consumer. The broker tests (broker.test.ts, eos_kill.test.ts) repeat this over Kafka.
 import { describe, expect, it } from 'vitest'
-import { FileStateStore, KafkaConsumerAdapter, WindowProcessor, binaryDecoder, encodeBinaryRecords, type ProducedMessage, type SluiceKafkaError, type TransactionOffsets, type WindowResult } from '../../lib/kafka/index'
+import { FileStateStore, KafkaConsumerAdapter, WindowProcessor, binaryDecoder, decodePartitionSnapshot, encodeBinaryRecords, type ProducedMessage, type SluiceKafkaError, type TransactionOffsets, type WindowResult } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, deliverInBatches } from '../support/fake_kafka'
 import { makeEvents, referenceWindows, type PartitionEvents } from '../support/kafka_data'
@@ -65,7 +65,7 @@ class SeekingConsumer extends FakeConsumer {
   }
 }
 
-function setup(broker: FakeTransactionBroker, stateDir: string, checkpointInterval = 0) {
+function setup(broker: FakeTransactionBroker, stateDir: string, checkpointInterval = 0, fullEvery = 1) {
   const consumer = new SeekingConsumer()
   const errors: SluiceKafkaError[] = []
   const adapter = new KafkaConsumerAdapter<WindowResult>({
@@ -81,6 +81,7 @@ function setup(broker: FakeTransactionBroker, stateDir: string, checkpointInterv
     keyCount: KEYS,
     bound: BOUND,
     checkpointInterval,
+    fullEvery,
     onError: (e) => errors.push(e),
   })
   return { adapter, consumer, errors }
@@ -134,10 +135,12 @@ describe('KafkaConsumerAdapter exactly-once (in-memory transactional producer)',
     expectCommittedOnce(broker, events)
   })
 
-  it('a failed commit aborts the transaction, seeks back to the last commit and restores its snapshot (not the aborted one): the committed output is exact', async () => {
+  for (const fullEvery of [1, 5]) {
+  const deltas = fullEvery > 1 ? ' (deltas: fullEvery 5)' : ''
+  it(`a failed commit aborts the transaction, seeks back to the last commit and restores its snapshot (not the aborted one): the committed output is exact${deltas}`, async () => {
     const broker = new FakeTransactionBroker()
     const stateDir = tempDir()
-    const { adapter, consumer, errors } = setup(broker, stateDir)
+    const { adapter, consumer, errors } = setup(broker, stateDir, 0, fullEvery)
     await adapter.run()
     await deliverInBatches(consumer, 0, messages.slice(0, 200), [50])
     broker.failCommitIn = 1
@@ -146,27 +149,31 @@ describe('KafkaConsumerAdapter exactly-once (in-memory transactional producer)',
     expect(consumer.seeks).toEqual([{ partition: 0, offset: '200' }])
     expect(errors.map((e) => [e.kind, e.code, e.offset])).toEqual([['transaction', 'ERR_INVALID_STATE', 200]])
     expect(await new FileStateStore(stateDir).get(TOPIC, 0, 250)).toMatchObject({ offset: 250 }) // the aborted transaction's snapshot exists
+    // With deltas the committed 200 is the third delta on the full record at 50: the restore reads that chain.
+    const at200 = decodePartitionSnapshot((await new FileStateStore(stateDir).get(TOPIC, 0, 200))!.bytes).header.delta
+    expect(at200).toEqual(fullEvery > 1 ? { base: 50, previous: 150 } : undefined)
     // The consumer resumes where the adapter seeked: the snapshot at 200 is restored, 200.. replayed.
     await deliverInBatches(consumer, 0, messages.slice(200), [50])
     expect(adapter.metrics().restores).toBe(1)
     expectCommittedOnce(broker, events)
   })
 
-  it('a crash leaves the open transaction uncommitted; the next owner resumes at the committed offsets and restores the committed snapshot', async () => {
+  it(`a crash leaves the open transaction uncommitted; the next owner resumes at the committed offsets and restores the committed snapshot${deltas}`, async () => {
     const broker = new FakeTransactionBroker()
     const stateDir = tempDir()
-    const first = setup(broker, stateDir, 1e9)
+    const first = setup(broker, stateDir, 1e9, fullEvery)
     await first.adapter.run()
     await deliverInBatches(first.consumer, 0, messages.slice(0, 300), [50])
     await first.adapter.checkpointAll() // committed at 300
     await deliverInBatches(first.consumer, 0, messages.slice(300, 450), [50]) // in the open transaction when it dies
-    const second = setup(broker, stateDir, 1e9)
+    const second = setup(broker, stateDir, 1e9, fullEvery)
     await second.adapter.run()
     await deliverInBatches(second.consumer, 0, messages.slice(broker.groupOffsets.get(0)), [50])
     await second.adapter.checkpointAll()
     expect(second.adapter.metrics().restores).toBe(1)
     expectCommittedOnce(broker, events)
   })
+  }
 
   it('a rebalance that takes away a partition with uncommitted results aborts the transaction and seeks the kept partitions back', async () => {
     const broker = new FakeTransactionBroker()

@@ -168,7 +168,8 @@ void KeySpace::ReadDeltaKey(SnapshotReader& r, uint32_t id, Delta& delta) const 
     delta.bytes.resize(entry.at + entry.length);
     r.GetBytes(delta.bytes.data() + entry.at, entry.length);
     CheckField(dictionary_.IsValidKey(delta.bytes.data() + entry.at, entry.length), "keys[].bytes");
-    if (options_.keyTtl > 0) entry.lastSeen = r.GetField<double>("keys[].lastSeen", [](double x) { return std::isfinite(x); });
+    // NaN: interned, no event yet (no timer), as the live key space keeps it.
+    if (options_.keyTtl > 0) entry.lastSeen = r.GetField<double>("keys[].lastSeen", [](double x) { return std::isfinite(x) || std::isnan(x); });
   }
   delta.keys.push_back(entry);
 }
@@ -214,7 +215,7 @@ void KeySpace::ApplyDelta(const Delta& delta) {
   for (const DeltaKey& k : delta.keys) {
     if (!k.live) continue;
     lastSeen_[k.id] = k.lastSeen;
-    AddTimer(k.lastSeen + options_.keyTtl, k.id);
+    if (!std::isnan(k.lastSeen)) AddTimer(k.lastSeen + options_.keyTtl, k.id);
   }
 }
 

@@ -149,7 +149,7 @@ void EventTimeWindows::ApplyDelta(Span<const uint8_t> bytes) {
   KeySpace::Delta keyDelta;
   if (keySpace_) keySpace_->ReadDeltaHeader(r, keyDelta);
   const uint64_t changed = r.Get<uint64_t>();
-  Require(changed <= keyCount && changed <= r.Remaining() / 8, codes::kMalformedData, "delta key count out of range");
+  Require((changed <= keyCount || keySpace_) && changed <= r.Remaining() / 8, codes::kMalformedData, "delta key count out of range");
 
   // Staged: every key's new state, checked, before anything changes.
   struct KeyState {

@@ -90,6 +90,26 @@ SLUICE_TEST(EventTimeWindowsDeltaEqualsFullSliding) { RunDeltaCase(WindowKind::k
 SLUICE_TEST(EventTimeWindowsDeltaEqualsFullTwoStacks) { RunDeltaCase(WindowKind::kSliding, 60, 2, 3); }
 SLUICE_TEST(EventTimeWindowsDeltaEqualsFullSessions) { RunDeltaCase(WindowKind::kSession, 20, 20, 4); }
 
+// Keys interned without a push (ids beyond the windows' key capacity, no state) travel as dictionary entries.
+SLUICE_TEST(EventTimeWindowsDeltaCarriesInternedKeysWithoutState) {
+  const EventTimeWindowsOptions options = DeltaOptions(WindowKind::kTumbling, 20, 20);
+  EventTimeWindows a(options);
+  const std::vector<uint8_t> full = a.Snapshot();
+  std::vector<uint64_t> words;
+  for (uint64_t k = 0; k < 40; ++k) words.push_back(1000 + k);
+  KeyBatch batch;
+  batch.words = Span<const uint64_t>(words.data(), words.size());
+  std::vector<uint32_t> ids(words.size());
+  a.Intern(batch, Span<uint32_t>(ids.data(), ids.size()));
+  CHECK(ids.back() >= a.options().keyCount);
+  const std::vector<uint8_t> delta = a.SnapshotDelta();
+  EventTimeWindows b(options);
+  b.Restore(View(full));
+  b.ApplyDelta(View(delta));
+  CHECK(b.Snapshot() == a.Snapshot());
+  CHECK_EQ(b.keySpace()->live(), words.size());
+}
+
 SLUICE_TEST(EventTimeWindowsDamagedDeltasChangeNothing) {
   const EventTimeWindowsOptions options = DeltaOptions(WindowKind::kSliding, 30, 10);
   std::mt19937 random(9);

@@ -127,6 +127,20 @@ const CLASSES = {
       if (random.next() < 0.1) windows.expire([random.pick(['a', 'c', 'zz'])])
     },
   }])),
+  // Incremental checkpoints: a delta (the keys changed since a full snapshot) mutated and applied to an object
+  // restored from that snapshot; a refused delta must leave it exactly as it was.
+  ...Object.fromEntries([['tumbling', false], ['sliding', false], ['session', false], ['sliding', true], ['session', true]].map(([type, strings]) => [
+    `event-time-windows delta (${type}${strings ? ', string keys, keyTtl' : ''})`, {
+      delta: true,
+      make: () => new sluice.EventTimeWindows({ type, size: 20, slide: type === 'sliding' ? 5 : undefined, gap: 15, allowedLateness: 10,
+        ...(strings ? { keys: 'string', keyTtl: 60, maxKeys: 12 } : { horizon: type === 'session' ? undefined : 400, keyCount: 4, maxKeys: 64 }),
+        channels: 2, aggregates: ['count', 'sum', 'min', 'max', 'first', 'last'] }),
+      run(windows, random, clock) {
+        if (!strings) return pushEvents(windows, random, clock, Uint32Array, () => random.int(8), 2)
+        pushEvents(windows, random, clock, Array, () => random.pick(['', 'a', 'host-7', 'ключ', '🔑', 'b'.repeat(40), 'c', 'd']), 2)
+        if (random.next() < 0.1) windows.expire([random.pick(['a', 'c', 'zz'])])
+      },
+    }])),
   'watermark-tracker': {
     make: () => new sluice.WatermarkTracker({ inputs: 3, bound: 5, idleTimeout: 50, clock: () => 0 }),
     run(tracker, random, clock) {
@@ -205,16 +219,30 @@ function fuzzSnapshots({ cases = 15000, seed = 1, only } = {}) {
       const clock = { t: 1000 }
       const steps = random.int(60)
       for (let i = 0; i < steps; i++) outcome(() => spec.run(object, random, clock))
-      sources.push({ bytes: object.snapshot(), clock })
+      const bytes = object.snapshot()
+      let delta
+      if (spec.delta) {
+        for (let i = 1 + random.int(8); i > 0; i--) outcome(() => spec.run(object, random, clock))
+        delta = object.snapshotDelta()
+      }
+      sources.push({ bytes, delta, clock })
       object.close()
     }
     const target = spec.make()
     for (let c = 0; c < cases; c++) {
       const source = sources[c % sources.length]
-      const bytes = (spec.mutate ?? mutate)(source.bytes, random)
+      const bytes = (spec.mutate ?? mutate)(spec.delta ? source.delta : source.bytes, random)
       const started = performance.now()
       try {
-        const restored = outcome(() => target.restore(bytes))
+        let restored
+        if (spec.delta) {
+          target.restore(source.bytes)
+          restored = outcome(() => target.applyDelta(bytes))
+          // All or nothing: a refused delta left the state as the snapshot it was restored from.
+          if (restored !== 'ok' && !Buffer.from(target.snapshot()).equals(Buffer.from(source.bytes))) throw new Error(`a refused delta (${restored}) changed the state`)
+        } else {
+          restored = outcome(() => target.restore(bytes))
+        }
         stats.cases++
         if (restored !== 'ok') {
           stats.refused[restored] = (stats.refused[restored] || 0) + 1

@@ -153,6 +153,15 @@ export interface KafkaConsumerAdapterOptions<R> {
   checkpointInterval?: number
   /** Highest partition number + 1 this adapter may see (tracker inputs). Default 1024. */
   maxPartitions?: number
+  /**
+   * Incremental checkpoints, for processors that take deltas (snapshotDelta / applyDelta: WindowProcessor
+   * without sketch aggregates): every fullEvery-th checkpoint of a partition stores its whole state, the ones
+   * between only the keys changed since the checkpoint before (a record that names the one it builds on). A
+   * restore reads the chain back to its full record and applies the deltas in order; pruning keeps every
+   * record a restore of the last committed checkpoint needs. Works over any StateStore. Default 1: every
+   * checkpoint full.
+   */
+  fullEvery?: number
   /** Output message of one result. Default: key "<topic>/<partition>[/<key>/<start>/<end>]", JSON value. */
   encodeResult?: (result: R, context: ResultContext) => ProducedMessage
   /** Times a batch is retried after its processor threw (not a bad record) before its messages are dead-lettered and the partition moves on. Default 3. */
@@ -285,8 +294,12 @@ interface PartitionState<R> {
   resumeOffset: number
   lastCheckpointAt: number
   dirty: boolean
-  /** The processor state at the last checkpoint or restore (null: it started empty), and what was applied since. */
-  saved: { processorBytes: Uint8Array | null; maxTimestamp: number; advancedWatermark: number }
+  /** The processor state at the last checkpoint or restore (null: it started empty; then the deltas after it), and what was applied since. */
+  saved: { processorBytes: Uint8Array | null; deltas: Uint8Array[]; maxTimestamp: number; advancedWatermark: number }
+  /** The chain of records the processor's state stands on: its full record's offset, its last record's, and how many (undefined: the next checkpoint is full). */
+  chain: { base: number; offset: number; length: number } | undefined
+  /** The full record of the last committed checkpoint's chain: prune() keeps from there. */
+  committedBase: number
   replay: ReplayStep[]
   lastIdleWatermark: number
   counters: PartitionCounters
@@ -300,6 +313,7 @@ export class KafkaConsumerAdapter<R> {
   readonly processorRetries: number
   readonly retryBackoff: number
   readonly delivery: Delivery
+  readonly fullEvery: number
   private readonly options: KafkaConsumerAdapterOptions<R>
   private readonly clock: () => number
   private readonly maxPartitions: number
@@ -363,6 +377,7 @@ export class KafkaConsumerAdapter<R> {
     this.retryBackoff = expectFinite(options.retryBackoff ?? 50, 'retryBackoff')
     if (this.retryBackoff < 0) throw new SluiceError('retryBackoff must be >= 0', 'ERR_OUT_OF_RANGE')
     this.maxPartitions = expectInteger(options.maxPartitions ?? 1024, 'maxPartitions', 1, 1 << 20)
+    this.fullEvery = expectInteger(options.fullEvery ?? 1, 'fullEvery', 1, 2 ** 31)
     this.librdkafka = isLibrdkafkaClient(options.consumer)
     this.delivery = options.delivery ?? 'at-least-once'
     if (this.delivery !== 'at-least-once' && this.delivery !== 'exactly-once') throw new SluiceError(`delivery must be 'at-least-once' or 'exactly-once', got ${String(this.delivery)}`, 'ERR_INVALID_ARGUMENT')
@@ -707,6 +722,7 @@ export class KafkaConsumerAdapter<R> {
     state.processor = this.options.processor(state.topic, state.partition)
     const { saved } = state
     if (saved.processorBytes) state.processor.restore(saved.processorBytes)
+    for (const delta of saved.deltas) state.processor.applyDelta!(delta)
     state.maxTimestamp = saved.maxTimestamp
     state.advancedWatermark = saved.advancedWatermark
     const dropped: ProducedMessage[] = []
@@ -826,13 +842,22 @@ export class KafkaConsumerAdapter<R> {
   // Stores the partition's snapshot at its next offset (through the open transaction when the store
   // writes to Kafka) and makes it the state a roll-back starts from.
   private async storeSnapshot(state: PartitionState<R>, transaction?: ProducerTransaction): Promise<void> {
-    const { topic, partition, nextOffset } = state
-    const processorBytes = state.processor.snapshot()
-    const bytes = encodePartitionSnapshot({ topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp }, processorBytes)
+    const { topic, partition, nextOffset, chain, processor } = state
+    // A delta builds on the chain's last record; a full record starts a chain (every fullEvery-th, or when the
+    // last put failed, or at the same offset: the record there is the one a delta would build on).
+    const delta = chain !== undefined && chain.length < this.fullEvery && nextOffset > chain.offset && processor.snapshotDelta !== undefined
+    const processorBytes = delta ? processor.snapshotDelta!() : processor.snapshot()
+    const header = { topic, partition, offset: nextOffset, maxTimestamp: state.maxTimestamp, ...(delta ? { delta: { base: chain.base, previous: chain.offset } } : {}) }
+    const bytes = encodePartitionSnapshot(header, processorBytes)
+    state.chain = undefined // until the put succeeded: the processor's changes since are in no stored record
     const storedBefore = this.options.stateStore.stats?.().storedBytes
     await this.options.stateStore.put(topic, partition, nextOffset, bytes, transaction)
     const stored = storedBefore === undefined ? bytes.length : this.options.stateStore.stats!().storedBytes - storedBefore
-    state.saved = { processorBytes, maxTimestamp: state.maxTimestamp, advancedWatermark: state.advancedWatermark }
+    state.chain = delta ? { base: chain.base, offset: nextOffset, length: chain.length + 1 } : { base: nextOffset, offset: nextOffset, length: 1 }
+    const { saved } = state
+    state.saved = delta
+      ? { processorBytes: saved.processorBytes, deltas: [...saved.deltas, processorBytes], maxTimestamp: state.maxTimestamp, advancedWatermark: state.advancedWatermark }
+      : { processorBytes, deltas: [], maxTimestamp: state.maxTimestamp, advancedWatermark: state.advancedWatermark }
     state.replay = []
     state.dirty = false
     state.lastCheckpointAt = this.clock()
@@ -913,9 +938,11 @@ export class KafkaConsumerAdapter<R> {
     for (const state of changed) {
       this.countCheckpointTime(state, ms)
       const previous = state.checkpointedOffset
+      const previousBase = state.committedBase
       state.checkpointedOffset = state.nextOffset
       state.resumeOffset = state.nextOffset
-      if (previous >= 0 && previous !== state.nextOffset) await this.options.stateStore.prune(state.topic, state.partition, previous)
+      state.committedBase = state.chain?.base ?? state.nextOffset
+      if (previous >= 0 && previous !== state.nextOffset) await this.options.stateStore.prune(state.topic, state.partition, previousBase)
     }
   }
 
@@ -970,8 +997,11 @@ export class KafkaConsumerAdapter<R> {
       return
     }
     const previous = state.checkpointedOffset
+    const previousBase = state.committedBase
     state.checkpointedOffset = nextOffset
-    if (previous >= 0) await this.options.stateStore.prune(topic, partition, previous)
+    state.committedBase = state.chain?.base ?? nextOffset
+    // The previous checkpoint stays restorable (a hand-off may resume there) with the chain it builds on.
+    if (previous >= 0) await this.options.stateStore.prune(topic, partition, previousBase)
   }
 
   // Restores the partition's state at the offset consumption resumes from (or starts it empty).
@@ -985,26 +1015,38 @@ export class KafkaConsumerAdapter<R> {
     const input = this.inputFor(id)
     const processor = this.options.processor(topic, partition)
     const state: PartitionState<R> = { topic, partition, input, processor, nextOffset: offset, maxTimestamp: -Infinity, advancedWatermark: -Infinity, checkpointedOffset: -1, resumeOffset: offset, lastCheckpointAt: this.clock(), dirty: false,
-      saved: { processorBytes: null, maxTimestamp: -Infinity, advancedWatermark: -Infinity }, replay: [], lastIdleWatermark: -Infinity,
+      saved: { processorBytes: null, deltas: [], maxTimestamp: -Infinity, advancedWatermark: -Infinity }, chain: undefined, committedBase: -1, replay: [], lastIdleWatermark: -Infinity,
       counters: { batches: 0, events: 0, results: 0, deadLetters: 0, checkpoints: 0, lastCheckpointBytes: 0, lastCheckpointMs: 0, checkpointBytes: 0, lastSnapshotBytes: 0, snapshotBytes: 0, checkpointMs: 0, highWatermark: null, latency: new RecentSamples() } }
     let stored: StoredSnapshot | undefined
+    let records: StoredSnapshot[] = []
     try {
       stored = await this.options.stateStore.get(topic, partition, offset)
+      if (stored) records = await this.chainOf(topic, partition, stored)
     } catch (error) {
       // A store whose records are damaged (an IncrementalStateStore chain with a missing or altered chunk) is
       // treated as a bad snapshot; any other failure (the store unreachable) fails the batch, to be retried.
       if (!(error instanceof SluiceError && error.code === 'ERR_MALFORMED_DATA')) throw error
       this.report(new SluiceKafkaError('snapshot', `stored snapshot unreadable, partition starts empty: ${error.message}`, error.code, topic, partition, offset))
     }
-    if (stored) {
+    if (stored && records.length > 0) {
       try {
-        const { header, processorBytes } = decodePartitionSnapshot(stored.bytes)
-        if (header.topic !== topic || header.partition !== partition || header.offset !== stored.offset) {
-          throw new SluiceError(`snapshot belongs to ${header.topic}[${header.partition}]@${header.offset}`, 'ERR_MALFORMED_DATA')
-        }
-        processor.restore(processorBytes)
+        // The full record, then each delta in order (chainOf checked the links).
+        const decoded = records.map((record) => {
+          const { header, processorBytes } = decodePartitionSnapshot(record.bytes)
+          if (header.topic !== topic || header.partition !== partition || header.offset !== record.offset) {
+            throw new SluiceError(`snapshot belongs to ${header.topic}[${header.partition}]@${header.offset}`, 'ERR_MALFORMED_DATA')
+          }
+          return { header, processorBytes }
+        })
+        const [full, ...deltas] = decoded
+        processor.restore(full!.processorBytes)
+        if (deltas.length > 0 && processor.applyDelta === undefined) throw new SluiceError('snapshot is incremental but the processor takes no deltas (applyDelta)', 'ERR_NOT_SUPPORTED')
+        for (const delta of deltas) processor.applyDelta!(delta.processorBytes)
+        const { header } = decoded[decoded.length - 1]!
         state.maxTimestamp = header.maxTimestamp
-        state.saved = { processorBytes, maxTimestamp: header.maxTimestamp, advancedWatermark: -Infinity }
+        state.saved = { processorBytes: full!.processorBytes, deltas: deltas.map((d) => d.processorBytes), maxTimestamp: header.maxTimestamp, advancedWatermark: -Infinity }
+        state.chain = { base: records[0]!.offset, offset: stored.offset, length: records.length }
+        state.committedBase = records[0]!.offset
         state.checkpointedOffset = stored.offset
         this.counters.restores++
         if (stored.offset < offset) {
@@ -1022,6 +1064,29 @@ export class KafkaConsumerAdapter<R> {
     this.partitions.set(id, state)
     this.rebuildTracker()
     return state
+  }
+
+  // The records a restore at `newest` needs: back along the delta links to the chain's full record, returned
+  // oldest first. A link to a record that is missing (or of another chain) is ERR_MALFORMED_DATA; a record
+  // that does not decode ends the walk (the restore then reports it as it does any bad snapshot).
+  private async chainOf(topic: string, partition: number, newest: StoredSnapshot): Promise<StoredSnapshot[]> {
+    const linkOf = (record: StoredSnapshot) => {
+      try {
+        return decodePartitionSnapshot(record.bytes).header.delta
+      } catch {
+        return undefined
+      }
+    }
+    const records = [newest]
+    for (let link = linkOf(newest); link !== undefined; ) {
+      const { previous, base } = link
+      const record = await this.options.stateStore.get(topic, partition, previous)
+      if (!record || record.offset !== previous) throw new SluiceError(`checkpoint record at offset ${previous}, which the delta at ${records[records.length - 1]!.offset} builds on, is missing`, 'ERR_MALFORMED_DATA')
+      link = linkOf(record)
+      if (link !== undefined ? link.base !== base : previous !== base) throw new SluiceError(`checkpoint record at offset ${previous} belongs to another chain than the delta at ${newest.offset}`, 'ERR_MALFORMED_DATA')
+      records.push(record)
+    }
+    return records.reverse()
   }
 
   // The client told us the group's new assignment. It takes effect at once (a commit from now on sees it:

@@ -19,6 +19,11 @@ export interface PartitionSnapshotHeader {
   offset: number
   /** Greatest event time seen in the partition (−Infinity before its first event). */
   maxTimestamp: number
+  /**
+   * Absent in a full record. In an incremental one (the processor's snapshotDelta()): the offset of the
+   * record it builds on (`previous`, whose state it changes) and of its chain's full record (`base`).
+   */
+  delta?: { base: number; previous: number }
 }
 
 export function encodePartitionSnapshot(header: PartitionSnapshotHeader, processorBytes: Uint8Array): Uint8Array {
@@ -46,12 +51,20 @@ export function decodePartitionSnapshot(bytes: Uint8Array): { header: PartitionS
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new SluiceError('partition snapshot header is not a JSON object', 'ERR_MALFORMED_DATA')
   }
-  const { topic, partition, offset, maxTimestamp } = parsed
+  const { topic, partition, offset, maxTimestamp, delta } = parsed
   if (typeof topic !== 'string' || !Number.isSafeInteger(partition) || !Number.isSafeInteger(offset) || (maxTimestamp !== null && typeof maxTimestamp !== 'number')) {
     throw new SluiceError('partition snapshot header has missing or invalid fields', 'ERR_MALFORMED_DATA')
   }
+  let link: PartitionSnapshotHeader['delta']
+  if (delta !== undefined) {
+    const { base, previous } = (typeof delta === 'object' && delta !== null ? delta : {}) as Record<string, unknown>
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(previous) || !((base as number) <= (previous as number) && (previous as number) < (offset as number))) {
+      throw new SluiceError('partition snapshot header has an invalid delta link', 'ERR_MALFORMED_DATA')
+    }
+    link = { base: base as number, previous: previous as number }
+  }
   return {
-    header: { topic, partition: partition as number, offset: offset as number, maxTimestamp: maxTimestamp === null ? -Infinity : (maxTimestamp as number) },
+    header: { topic, partition: partition as number, offset: offset as number, maxTimestamp: maxTimestamp === null ? -Infinity : (maxTimestamp as number), ...(link ? { delta: link } : {}) },
     processorBytes: payload.subarray(4 + headerLength),
   }
 }

@@ -28,6 +28,12 @@ export interface PartitionProcessor<R> {
   snapshot(): Uint8Array
   /** Replaces the state with a snapshot of a processor built with the same options. */
   restore(bytes: Uint8Array): void
+  /**
+   * Incremental checkpoints (optional; the adapter's `fullEvery`): the state changed since the last snapshot(),
+   * restore() or snapshotDelta(), as bytes that applyDelta() of a processor standing at that checkpoint takes.
+   */
+  snapshotDelta?(): Uint8Array
+  applyDelta?(bytes: Uint8Array): void
   close(): void
   /**
    * Interned keys with a maxKeys limit (optional): how many more keys fit now (Infinity: no limit set), and
@@ -66,10 +72,20 @@ export class WindowProcessor implements PartitionProcessor<WindowResult> {
     return this.windows.metrics().late
   }
 
+  /** Deltas per changed key (EventTimeWindows.snapshotDelta); absent with sketch aggregates, which have none. */
+  readonly snapshotDelta?: () => Uint8Array
+  readonly applyDelta?: (bytes: Uint8Array) => void
+
   constructor(options: Omit<EventTimeWindowsOptions, 'tracker'>) {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.windows = new EventTimeWindows({ ...options, tracker: undefined })
     this.watermarkStride = options.type === 'session' ? undefined : options.size
+    const windows = this.windows
+    const sketches = windows.quantiles.length > 0 || windows.aggregates.some((a) => a === 'distinct' || /^p\d+$/.test(a))
+    if (!sketches) {
+      this.snapshotDelta = () => windows.snapshotDelta()
+      this.applyDelta = (bytes) => windows.applyDelta(bytes)
+    }
   }
 
   push(batch: EventColumns): void {

@@ -179,6 +179,13 @@ export class StringKeys {
     }
   }
 
+  /** Forgets the ids `changed`, then adds the keys of `live` (after an incremental restore: the delta's keys). */
+  replace(changed: ArrayLike<number>, live: Uint32Array, packed: PackedKeys): void {
+    this.forget(changed)
+    const strings = unpackStrings(packed)
+    for (let i = 0; i < live.length; i++) this.add(strings[i]!, live[i]!)
+  }
+
   /** Replaces everything with the keys of `ids` (after a restore). */
   reset(ids: Uint32Array, packed: PackedKeys): void {
     this.ids.clear()

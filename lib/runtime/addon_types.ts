@@ -164,6 +164,9 @@ export interface NativeEventTimeWindows extends NativeSnapshotHandle {
   watermark(): number
   metrics(): { onTime: number; updating: number; late: number; firedWindows: number; updateFirings: number; ignoredWatermarks: number; liveKeys?: number; expiredKeys?: number }
   info(): { ringPanes: number; memoryBytes: number; keyCapacity: number; keyBytes?: number; dictionaryBytes?: number }
+  snapshotDelta(): Uint8Array
+  applyDelta(bytes: Uint8Array): { changed: Uint32Array; live: Uint32Array }
+  changedKeys(): number
 }
 
 export interface NativeWatermarkTracker extends NativeSnapshotHandle {

@@ -311,6 +311,36 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
     }
   }
 
+  /**
+   * An incremental checkpoint: the state of every key that changed since the last checkpoint (snapshot(),
+   * restore(), or the last snapshotDelta()), with the watermark and metrics, then that set is cleared. Its
+   * size and cost follow what changed, not the whole state. Restore = restore(full) then applyDelta() of
+   * each delta taken after it, in order. ERR_INVALID_STATE before the first snapshot()/restore();
+   * ERR_NOT_SUPPORTED with sketch aggregates (quantiles, distinct).
+   */
+  snapshotDelta(): Uint8Array {
+    return this.native().snapshotDelta()
+  }
+
+  /**
+   * Brings windows that stand at a checkpoint (restored from it, or the delta before applied) to the next
+   * delta's state; the result equals a restore of a full snapshot taken there, byte for byte. All or nothing:
+   * ERR_MALFORMED_DATA for bytes that do not parse or fail a check, ERR_INVALID_ARGUMENT for a delta of
+   * other options or of another chain (one missing, repeated or out of order), ERR_INVALID_STATE when these
+   * windows changed since their checkpoint.
+   */
+  applyDelta(bytes: Uint8Array): void {
+    const handle = this.native()
+    const { changed, live } = handle.applyDelta(expectTypedArray(bytes, 'bytes', Uint8Array))
+    // The string map follows the delta's keys only (a restore rebuilds it whole).
+    if (this.strings !== undefined) this.strings.replace(changed, live, handle.keysOf(live) as PackedKeys)
+  }
+
+  /** Keys that the next snapshotDelta() holds (changed since the last checkpoint). */
+  changedKeys(): number {
+    return this.native().changedKeys()
+  }
+
   /** The windows of the last advance/flush again (e.g. into other arrays). */
   lastFired(out?: FiredWindowsOut): FiredWindows {
     const handle = this.native()

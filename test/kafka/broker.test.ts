@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, encodeByteKeyRecords, type SluiceKafkaError, type StateStore, type WindowResult } from '../../lib/kafka/index'
+import { FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, decodePartitionSnapshot, encodeBinaryRecords, encodeByteKeyRecords, type SluiceKafkaError, type StateStore, type StoredSnapshot, type WindowResult } from '../../lib/kafka/index'
 import { repoRoot } from '../helpers'
 import { collectTopic, makeEvents, referenceWindows, slice, toMessages, waitFor, type PartitionEvents, type ReferenceWindow } from '../support/kafka_data'
 import { kafkaClients, type TestProducer } from '../support/kafka_clients'
@@ -46,7 +46,7 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     await cluster?.stop()
   })
 
-  async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void; group?: string; stateStore?: StateStore } = {}) {
+  async function startAdapter(topic: string, options: { idleTimeout?: number; deadLetterTopic?: string; onError?: (e: SluiceKafkaError) => void; group?: string; stateStore?: StateStore; fullEvery?: number } = {}) {
     // A session long enough that a loaded machine (CI runs test files in parallel) does not expire a member
     // between heartbeats (with 3 s, CI once saw the first consumer's offset commits refused, "the coordinator
     // is not aware of this member", and its partitions replayed). The mock cluster only lets a new member in
@@ -72,6 +72,7 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
       bound: BOUND,
       idleTimeout: options.idleTimeout,
       onError: options.onError,
+      fullEvery: options.fullEvery,
     })
     await adapter.run()
     let stopped = false
@@ -104,16 +105,16 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
   /** Half of a 4-partition stream through one adapter, a checkpoint and its leaving the group (the next
    * consumer gets every partition at the committed offsets), the rest through a second adapter that restores
    * every partition from a fresh store: the output equals an uninterrupted run. */
-  async function handOffThroughStore(topic: string, openStore: () => Promise<StateStore>, seed: number): Promise<void> {
+  async function handOffThroughStore(topic: string, openStore: () => Promise<StateStore>, seed: number, fullEvery?: number): Promise<void> {
     const group = name('group')
     const data = [0, 1, 2, 3].map((p) => makeEvents(seed + p, 300, p * 5_000, 10, DISORDER, KEYS, CHANNELS))
     await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 0, 150, CHANNELS), CHANNELS, 5, p))))
-    const first = await startAdapter(topic, { group, stateStore: await openStore() })
+    const first = await startAdapter(topic, { group, stateStore: await openStore(), fullEvery })
     await waitFor(() => first.adapter.metrics().events === 600, 20_000, 'the first half consumed')
     await first.adapter.checkpointAll()
     await first.stop()
     await produce(topic, interleave(data.map((events, p) => toMessages(slice(events, 150, 300, CHANNELS), CHANNELS, 5, p))))
-    const second = await startAdapter(topic, { group, stateStore: await openStore() })
+    const second = await startAdapter(topic, { group, stateStore: await openStore(), fullEvery })
     await waitFor(() => second.adapter.metrics().events === 600, 20_000, 'the second half consumed')
     expect(second.adapter.metrics().restores).toBe(PARTITIONS)
     const expected = new Map<number, Map<string, ReferenceWindow>>()
@@ -358,6 +359,27 @@ describe.each(clients)('sluice/kafka with a Kafka-protocol broker (librdkafka mo
     expect(await reader.get('in', 2, 25)).toEqual({ offset: 20, bytes: Uint8Array.of(4, 5) })
     expect(await reader.get('in', 2, 15)).toBeUndefined() // offset 10 was pruned (tombstone)
     expect(await reader.get('in', 1, 100)).toBeUndefined()
+  })
+
+  it.skipIf(skipReason)('deltas per changed key (fullEvery) over KafkaStateStore: a hand-off restores each partition from its chain of full record and deltas in the state topic', async () => {
+    const topic = name('deltas')
+    const stateTopic = `${topic}-state`
+    await handOffThroughStore(topic, () => openKafkaStore(stateTopic), 900, 4)
+    // The state topic holds delta records (a link to the record before), read back by a fresh store.
+    const reader = await openKafkaStore(stateTopic)
+    let deltas = 0
+    for (let p = 0; p < PARTITIONS; p++) {
+      const newest = await reader.get(topic, p, Infinity)
+      expect(newest).toBeDefined()
+      for (let at: StoredSnapshot | undefined = newest; at; ) {
+        const { header } = decodePartitionSnapshot(at.bytes)
+        if (!header.delta) break
+        deltas++
+        at = await reader.get(topic, p, header.delta.previous)
+        expect(at?.offset).toBe(header.delta.previous)
+      }
+    }
+    expect(deltas).toBeGreaterThan(0)
   })
 
   it.skipIf(skipReason)('IncrementalStateStore over KafkaStateStore: a hand-off restores chains of increments from the state topic; a fresh reader gets every snapshot back byte for byte, pruned chains are gone', async () => {

@@ -3,7 +3,7 @@
 // by the in-memory consumer. The broker tests (broker.test.ts, eos_kill.test.ts) repeat this over Kafka.
 import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, encodeBinaryRecords, type ProducedMessage, type SluiceKafkaError, type StateStore, type TransactionOffsets, type WindowResult, type EachBatchPayload } from '../../lib/kafka/index'
+import { FileStateStore, IncrementalStateStore, KafkaConsumerAdapter, KafkaStateStore, WindowProcessor, binaryDecoder, decodePartitionSnapshot, encodeBinaryRecords, type ProducedMessage, type SluiceKafkaError, type StateStore, type TransactionOffsets, type WindowResult, type EachBatchPayload } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
 import { FakeConsumer, deliverInBatches } from '../support/fake_kafka'
 import { makeEvents, referenceWindows, type PartitionEvents } from '../support/kafka_data'
@@ -107,7 +107,7 @@ function committedStateStore(broker: FakeTransactionBroker): KafkaStateStore {
 }
 
 /** idle: sliding windows (several open past a partition's own watermark, to fire one by one once it is idle), a manual clock, idleTimeout. */
-function setup(broker: FakeTransactionBroker, stateDir: string, checkpointInterval = 0, idle?: { store: StateStore; clock: () => number; idleTimeout: number; slide: number }) {
+function setup(broker: FakeTransactionBroker, stateDir: string, checkpointInterval = 0, fullEvery = 1, idle?: { store: StateStore; clock: () => number; idleTimeout: number; slide: number }) {
   const consumer = new SeekingConsumer()
   const errors: SluiceKafkaError[] = []
   const adapter = new KafkaConsumerAdapter<WindowResult>({
@@ -125,6 +125,7 @@ function setup(broker: FakeTransactionBroker, stateDir: string, checkpointInterv
     checkpointInterval,
     idleTimeout: idle?.idleTimeout,
     clock: idle?.clock,
+    fullEvery,
     onError: (e) => errors.push(e),
   })
   return { adapter, consumer, errors }
@@ -178,24 +179,6 @@ describe('KafkaConsumerAdapter exactly-once (in-memory transactional producer)',
     expectCommittedOnce(broker, events)
   })
 
-  it('a failed commit aborts the transaction, seeks back to the last commit and restores its snapshot (not the aborted one): the committed output is exact', async () => {
-    const broker = new FakeTransactionBroker()
-    const stateDir = tempDir()
-    const { adapter, consumer, errors } = setup(broker, stateDir)
-    await adapter.run()
-    await deliverInBatches(consumer, 0, messages.slice(0, 200), [50])
-    broker.failCommitIn = 1
-    await deliverInBatches(consumer, 0, messages.slice(200, 250), [50]) // its snapshot at 250 is stored, the commit fails
-    expect(broker.aborted).toBe(1)
-    expect(consumer.seeks).toEqual([{ partition: 0, offset: '200' }])
-    expect(errors.map((e) => [e.kind, e.code, e.offset])).toEqual([['transaction', 'ERR_INVALID_STATE', 200]])
-    expect(await new FileStateStore(stateDir).get(TOPIC, 0, 250)).toMatchObject({ offset: 250 }) // the aborted transaction's snapshot exists
-    // The consumer resumes where the adapter seeked: the snapshot at 200 is restored, 200.. replayed.
-    await deliverInBatches(consumer, 0, messages.slice(200), [50])
-    expect(adapter.metrics().restores).toBe(1)
-    expectCommittedOnce(broker, events)
-  })
-
   it('a send() that fails after its batch went on fails the commit: aborted, sought back, the committed output is exact', async () => {
     const broker = new FakeTransactionBroker()
     const { adapter, consumer, errors } = setup(broker, tempDir(), 1e9)
@@ -215,21 +198,45 @@ describe('KafkaConsumerAdapter exactly-once (in-memory transactional producer)',
     expectCommittedOnce(broker, events)
   })
 
-  it('a crash leaves the open transaction uncommitted; the next owner resumes at the committed offsets and restores the committed snapshot', async () => {
+  for (const fullEvery of [1, 5]) {
+  const deltas = fullEvery > 1 ? ' (deltas: fullEvery 5)' : ''
+  it(`a failed commit aborts the transaction, seeks back to the last commit and restores its snapshot (not the aborted one): the committed output is exact${deltas}`, async () => {
     const broker = new FakeTransactionBroker()
     const stateDir = tempDir()
-    const first = setup(broker, stateDir, 1e9)
+    const { adapter, consumer, errors } = setup(broker, stateDir, 0, fullEvery)
+    await adapter.run()
+    await deliverInBatches(consumer, 0, messages.slice(0, 200), [50])
+    broker.failCommitIn = 1
+    await deliverInBatches(consumer, 0, messages.slice(200, 250), [50]) // its snapshot at 250 is stored, the commit fails
+    expect(broker.aborted).toBe(1)
+    expect(consumer.seeks).toEqual([{ partition: 0, offset: '200' }])
+    expect(errors.map((e) => [e.kind, e.code, e.offset])).toEqual([['transaction', 'ERR_INVALID_STATE', 200]])
+    expect(await new FileStateStore(stateDir).get(TOPIC, 0, 250)).toMatchObject({ offset: 250 }) // the aborted transaction's snapshot exists
+    // With deltas the committed 200 is the third delta on the full record at 50: the restore reads that chain.
+    const at200 = decodePartitionSnapshot((await new FileStateStore(stateDir).get(TOPIC, 0, 200))!.bytes).header.delta
+    expect(at200).toEqual(fullEvery > 1 ? { base: 50, previous: 150 } : undefined)
+    // The consumer resumes where the adapter seeked: the snapshot at 200 is restored, 200.. replayed.
+    await deliverInBatches(consumer, 0, messages.slice(200), [50])
+    expect(adapter.metrics().restores).toBe(1)
+    expectCommittedOnce(broker, events)
+  })
+
+  it(`a crash leaves the open transaction uncommitted; the next owner resumes at the committed offsets and restores the committed snapshot${deltas}`, async () => {
+    const broker = new FakeTransactionBroker()
+    const stateDir = tempDir()
+    const first = setup(broker, stateDir, 1e9, fullEvery)
     await first.adapter.run()
     await deliverInBatches(first.consumer, 0, messages.slice(0, 300), [50])
     await first.adapter.checkpointAll() // committed at 300
     await deliverInBatches(first.consumer, 0, messages.slice(300, 450), [50]) // in the open transaction when it dies
-    const second = setup(broker, stateDir, 1e9)
+    const second = setup(broker, stateDir, 1e9, fullEvery)
     await second.adapter.run()
     await deliverInBatches(second.consumer, 0, messages.slice(broker.groupOffsets.get(0)), [50])
     await second.adapter.checkpointAll()
     expect(second.adapter.metrics().restores).toBe(1)
     expectCommittedOnce(broker, events)
   })
+  }
 
   it('a rebalance that takes away a partition with uncommitted results aborts the transaction and seeks the kept partitions back', async () => {
     const broker = new FakeTransactionBroker()
@@ -310,7 +317,7 @@ describe('KafkaConsumerAdapter exactly-once with idleTimeout (checkpoint records
   /** Runs the schedule from the broker's committed offsets until it ends or the worker crashes (hangAt); a failed transaction's seeks are followed. */
   async function run(broker: FakeTransactionBroker): Promise<{ crashed: boolean; adapter: KafkaConsumerAdapter<WindowResult> }> {
     let now = 0
-    const { adapter, consumer } = setup(broker, tempDir(), 0, { store: committedStateStore(broker), clock: () => now, idleTimeout: IDLE, slide: SLIDE })
+    const { adapter, consumer } = setup(broker, tempDir(), 0, 1, { store: committedStateStore(broker), clock: () => now, idleTimeout: IDLE, slide: SLIDE })
     await adapter.run()
     const next = [broker.groupOffsets.get(0) ?? 0, broker.groupOffsets.get(1) ?? 0]
     let seeks = 0

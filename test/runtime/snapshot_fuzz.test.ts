@@ -130,7 +130,8 @@ describe('the semantic snapshot fuzzer (a smaller set; the stress script runs â‰
       console.log(JSON.stringify(fuzzSnapshots({ cases: ${cases}, seed: 11 })))
     `], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 })
     const report = JSON.parse(out.trim().split('\n').pop()!) as Record<string, { cases: number; accepted: number; refused: Record<string, number>; workedAfter: number; failedAfter: Record<string, number> }>
-    expect(Object.keys(report).sort()).toEqual(['event-time-windows (session)', 'event-time-windows (session, sketches)', 'event-time-windows (session, string keys, keyTtl)', 'event-time-windows (sliding)', 'event-time-windows (sliding, sketches)', 'event-time-windows (sliding, string keys, keyTtl)', 'event-time-windows (tumbling)', 'lstm-state',
+    expect(Object.keys(report).sort()).toEqual(['event-time-windows (session)', 'event-time-windows (session, sketches)', 'event-time-windows (session, string keys, keyTtl)', 'event-time-windows (sliding)', 'event-time-windows (sliding, sketches)', 'event-time-windows (sliding, string keys, keyTtl)', 'event-time-windows (tumbling)',
+      'event-time-windows delta (session)', 'event-time-windows delta (session, string keys, keyTtl)', 'event-time-windows delta (sliding)', 'event-time-windows delta (sliding, string keys, keyTtl)', 'event-time-windows delta (tumbling)', 'lstm-state',
       'pipeline (state)', 'pipeline (state, string keys, keyTtl)', 'pipeline (window)', 'sliding-window', 'sliding-window (quantiles)', 'watermark-tracker'])
     for (const [name, stats] of Object.entries(report)) {
       expect(stats.cases, name).toBe(cases)

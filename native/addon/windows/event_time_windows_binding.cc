@@ -80,7 +80,10 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
                               InstanceMethod("held", &EventTimeWindowsBinding::Held),
                               InstanceMethod("liveIds", &EventTimeWindowsBinding::LiveIds),
                               InstanceMethod("snapshot", &EventTimeWindowsBinding::Snapshot),
-                              InstanceMethod("restore", &EventTimeWindowsBinding::Restore)});
+                              InstanceMethod("restore", &EventTimeWindowsBinding::Restore),
+                              InstanceMethod("snapshotDelta", &EventTimeWindowsBinding::SnapshotDelta),
+                              InstanceMethod("applyDelta", &EventTimeWindowsBinding::ApplyDelta),
+                              InstanceMethod("changedKeys", &EventTimeWindowsBinding::ChangedKeys)});
   }
 
   explicit EventTimeWindowsBinding(const Napi::CallbackInfo& info) : NativeHandle(info, "EventTimeWindows is closed") {
@@ -296,6 +299,38 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
   Napi::Value Restore(const Napi::CallbackInfo& info) {
     ReportEngineMemory(info.Env(), RestoreFrom(info));
     return info.Env().Undefined();
+  }
+
+  // snapshotDelta() → Uint8Array: the keys changed since the last checkpoint (EventTimeWindows::SnapshotDelta).
+  Napi::Value SnapshotDelta(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    return TranslateErrors(env, [&]() -> Napi::Value { return CopyToTypedArray(env, engine.SnapshotDelta()); });
+  }
+
+  // applyDelta(bytes) → { changed, live }: the ids the delta replaced, and those of them live now (lib updates
+  // its string map by them). Shared bytes are copied: the parser checks the checksum, then reads.
+  Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EventTimeWindows& engine = Ready(env);
+    const StableColumn<uint8_t> bytes(env, info[0], "bytes");
+    TranslateErrors(env, [&] { engine.ApplyDelta(bytes.span()); });
+    ReportEngineMemory(env, engine);
+    const std::vector<uint32_t>& changed = engine.appliedKeys();
+    std::vector<uint32_t> live;
+    if (const sluice::KeySpace* space = engine.keySpace()) {
+      for (uint32_t id : changed) {
+        if (space->dictionary().IsLive(id)) live.push_back(id);
+      }
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("changed", CopyToTypedArray(env, changed));
+    out.Set("live", CopyToTypedArray(env, live));
+    return out;
+  }
+
+  Napi::Value ChangedKeys(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(Ready(info.Env()).changedKeys()));
   }
 };
 

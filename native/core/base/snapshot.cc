@@ -33,6 +33,7 @@ constexpr NamedKind kKindNames[] = {
     {SnapshotKind::kKafkaPartition, "kafka-partition"},
     {SnapshotKind::kKeyDictionary, "key-dictionary"},
     {SnapshotKind::kKeyedPipeline, "keyed-pipeline"},
+    {SnapshotKind::kEventTimeWindowsDelta, "event-time-windows-delta"},
 };
 
 const NamedKind* FindKind(uint16_t kind) {
@@ -49,6 +50,12 @@ std::string DescribeKind(uint16_t kind) {
 }
 
 }  // namespace
+
+uint32_t EnvelopeCrc(Span<const uint8_t> bytes) {
+  if (bytes.size < 4) return 0;
+  const uint8_t* p = bytes.data + bytes.size - 4;
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
 
 const char* SnapshotKindName(SnapshotKind kind) {
   const NamedKind* named = FindKind(static_cast<uint16_t>(kind));

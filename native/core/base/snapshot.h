@@ -34,6 +34,7 @@ enum class SnapshotKind : uint16_t {
   kKafkaPartition = 7,
   kKeyDictionary = 8,
   kKeyedPipeline = 9,  // a pipeline's snapshot and its key dictionary's (lib/pipeline)
+  kEventTimeWindowsDelta = 10,  // an incremental checkpoint of EventTimeWindows (the keys changed since the last)
 };
 
 // The kind's name in JavaScript and in error messages ("sliding-window", "pipeline", …), one table for both.
@@ -45,6 +46,8 @@ inline constexpr uint16_t kSnapshotFormatVersion = 2;
 inline constexpr uint16_t kOldestSnapshotFormatVersion = 1;
 
 uint32_t Crc32(const uint8_t* data, size_t size);
+// The CRC a sealed envelope ends with (its last 4 bytes; 0 for fewer): what identifies a checkpoint in a chain.
+uint32_t EnvelopeCrc(Span<const uint8_t> bytes);
 
 class SnapshotWriter {
  public:

@@ -256,6 +256,42 @@ void KeyDictionary::Intern(const KeyBatch& batch, uint32_t* ids, uint32_t maxLiv
   }, ids, maxLive, created);
 }
 
+void KeyDictionary::Put(uint32_t id, const uint8_t* key, uint32_t length) {
+  Require(!IsLive(id) && Find(key, length) < 0, codes::kMalformedData, "internal: Put of a live id or a held key");
+  if (id >= lengths_.size()) {
+    lengths_.resize(size_t{id} + 1, kFree);
+    offsets_.resize(size_t{id} + 1, 0);
+  }
+  if (Overloaded(live_ + 1, slots_.size())) Grow();
+  const uint32_t hash = HashKey(key, length);
+  offsets_[id] = arena_.size();
+  lengths_[id] = length;
+  arena_.append(key, length);
+  const size_t mask = slots_.size() - 1;
+  size_t s = hash & mask;
+  while (slots_[s] != 0) s = (s + 1) & mask;
+  slots_[s] = uint64_t{hash} << 32 | (uint64_t{id} + 1);
+  ++live_;
+}
+
+void KeyDictionary::SetIdCapacity(uint32_t capacity) {
+  for (size_t id = capacity; id < lengths_.size(); ++id) {
+    Require(lengths_[id] == kFree, codes::kMalformedData, "internal: id capacity below a live id");
+  }
+  lengths_.resize(capacity, kFree);
+  offsets_.resize(capacity, 0);
+  freeIds_.clear();
+  for (uint32_t id = 0; id < capacity; ++id) {
+    if (lengths_[id] == kFree) freeIds_.push_back(id);  // ascending: already a min-heap
+  }
+}
+
+bool KeyDictionary::IsValidKey(const uint8_t* key, uint32_t length) const {
+  if (length > kMaxKeyBytes) return false;
+  if (kind_ == KeyKind::kUint64 || kind_ == KeyKind::kInt64) return length == 8;
+  return kind_ != KeyKind::kString || IsUtf8(key, length);
+}
+
 void KeyDictionary::Release(uint32_t id) {
   Require(IsLive(id), codes::kOutOfRange, "release of an id that is not live");
   Unlink(id);

@@ -72,6 +72,15 @@ class KeyDictionary {
   size_t MemoryBytes() const;
   size_t KeyBytes() const { return arena_.size() - garbage_; }
 
+  // Incremental checkpoints (EventTimeWindows::ApplyDelta): makes a free id live with `key`, which the
+  // dictionary must not hold (the caller checked both); ids beyond idCapacity() extend it. The free list is
+  // left for SetIdCapacity, which every series of Put calls ends with.
+  void Put(uint32_t id, const uint8_t* key, uint32_t length);
+  // Sets idCapacity() (every id at or above `capacity` must be free) and rebuilds the free list from it.
+  void SetIdCapacity(uint32_t capacity);
+  // Whether `key` may be a key of this dictionary's kind (length, 8 bytes for 64-bit ids, UTF-8 for strings).
+  bool IsValidKey(const uint8_t* key, uint32_t length) const;
+
   // Snapshot section: kind, then every live (id, key) in id order; Read checks everything before it
   // changes `into` (all or nothing).
   void Write(SnapshotWriter& w) const;

@@ -1,6 +1,8 @@
 #include "keys/key_space.h"
 
 #include <cmath>
+#include <string_view>
+#include <unordered_set>
 
 #include "base/snapshot.h"
 
@@ -122,6 +124,98 @@ void KeySpace::Read(SnapshotReader& r) {
     if (!dictionary_.IsLive(id)) continue;
     lastSeen_[id] = lastSeen[id];
     AddTimer(lastSeen_[id] + options_.keyTtl, id);
+  }
+}
+
+// ---- incremental checkpoints ------------------------------------------------------------------------
+
+void KeySpace::WriteDeltaHeader(SnapshotWriter& w) const {
+  w.Put<uint32_t>(dictionary_.idCapacity());
+  w.Put<uint64_t>(dictionary_.live());
+  w.Put<double>(expiredTotal_);
+  w.Put<uint8_t>(options_.keyTtl > 0 ? 1 : 0);
+}
+
+void KeySpace::WriteDeltaKey(SnapshotWriter& w, uint32_t id) const {
+  const bool live = dictionary_.IsLive(id);
+  w.Put<uint8_t>(live ? 1 : 0);
+  if (!live) return;
+  const Span<const uint8_t> key = dictionary_.KeyOf(id);
+  w.Put<uint32_t>(static_cast<uint32_t>(key.size));
+  w.PutBytes(key.data, key.size);
+  if (options_.keyTtl > 0) w.Put<double>(lastSeen_[id]);
+}
+
+void KeySpace::ReadDeltaHeader(SnapshotReader& r, Delta& delta) const {
+  delta.idCapacity = r.Get<uint32_t>();
+  delta.live = r.Get<uint64_t>();
+  delta.expiredTotal = r.Get<double>();
+  const uint8_t timed = r.Get<uint8_t>();
+  CheckField(delta.idCapacity <= kMaxDictionaryKeys && delta.live <= delta.idCapacity, "keys.idCapacity");
+  CheckField(IsCount(delta.expiredTotal) && delta.expiredTotal >= expiredTotal_, "keys.expiredTotal");
+  Require(timed == (options_.keyTtl > 0 ? 1 : 0), codes::kInvalidArgument, "delta was taken with another keyTtl");
+}
+
+void KeySpace::ReadDeltaKey(SnapshotReader& r, uint32_t id, Delta& delta) const {
+  DeltaKey entry{id, false, 0, 0, 0};
+  const uint8_t live = r.Get<uint8_t>();
+  CheckField(live <= 1, "keys[].live");
+  entry.live = live == 1;
+  if (entry.live) {
+    entry.length = r.Get<uint32_t>();
+    Require(entry.length <= kMaxKeyBytes && entry.length <= r.Remaining(), codes::kMalformedData, "delta key length out of range");
+    entry.at = delta.bytes.size();
+    delta.bytes.resize(entry.at + entry.length);
+    r.GetBytes(delta.bytes.data() + entry.at, entry.length);
+    CheckField(dictionary_.IsValidKey(delta.bytes.data() + entry.at, entry.length), "keys[].bytes");
+    // NaN: interned, no event yet (no timer), as the live key space keeps it.
+    if (options_.keyTtl > 0) entry.lastSeen = r.GetField<double>("keys[].lastSeen", [](double x) { return std::isfinite(x) || std::isnan(x); });
+  }
+  delta.keys.push_back(entry);
+}
+
+void KeySpace::CheckDelta(const Delta& delta) const {
+  auto inDelta = [&delta](uint32_t id) {
+    auto it = std::lower_bound(delta.keys.begin(), delta.keys.end(), id, [](const DeltaKey& k, uint32_t x) { return k.id < x; });
+    return it != delta.keys.end() && it->id == id;
+  };
+  // Ids the delta leaves alone keep their keys: they must stay below the capacity.
+  for (uint32_t id = dictionary_.idCapacity(); id-- > delta.idCapacity;) {
+    CheckField(!dictionary_.IsLive(id) || inDelta(id), "keys.idCapacity (below a live id)");
+  }
+  uint64_t live = dictionary_.live();
+  std::unordered_set<std::string_view> added;
+  for (const DeltaKey& k : delta.keys) {
+    live -= dictionary_.IsLive(k.id) ? 1 : 0;
+    if (!k.live) continue;
+    live += 1;
+    CheckField(k.id < delta.idCapacity, "keys[].id (beyond idCapacity)");
+    const uint8_t* bytes = delta.bytes.data() + k.at;
+    // A key may move between ids only if its old id is in the delta too; never twice in one delta.
+    const int64_t holder = dictionary_.Find(bytes, k.length);
+    CheckField(holder < 0 || inDelta(static_cast<uint32_t>(holder)), "keys[].bytes (held by another id)");
+    CheckField(added.emplace(reinterpret_cast<const char*>(bytes), k.length).second, "keys[].bytes (repeated)");
+  }
+  CheckField(live == delta.live && live <= options_.maxKeys, "keys.live");
+}
+
+void KeySpace::ApplyDelta(const Delta& delta) {
+  for (const DeltaKey& k : delta.keys) {
+    if (dictionary_.IsLive(k.id)) Free(k.id);  // its timers go stale by the generation
+  }
+  for (const DeltaKey& k : delta.keys) {
+    if (k.live) dictionary_.Put(k.id, delta.bytes.data() + k.at, k.length);
+  }
+  dictionary_.SetIdCapacity(delta.idCapacity);
+  expiredTotal_ = delta.expiredTotal;
+  created_.clear();
+  expired_.clear();
+  if (options_.keyTtl == 0) return;
+  FitPerKey();
+  for (const DeltaKey& k : delta.keys) {
+    if (!k.live) continue;
+    lastSeen_[k.id] = k.lastSeen;
+    if (!std::isnan(k.lastSeen)) AddTimer(k.lastSeen + options_.keyTtl, k.id);
   }
 }
 

@@ -69,6 +69,32 @@ class KeySpace {
   void Write(SnapshotWriter& w) const;
   void Read(SnapshotReader& r);
 
+  // Incremental checkpoints (an owner's delta, e.g. EventTimeWindows::SnapshotDelta): a header (id capacity,
+  // live count, expired total, whether times follow), then per changed id its entry: live (its bytes and
+  // latest event time) or not (a tombstone). ReadDelta* and CheckDelta change nothing; ApplyDelta commits a
+  // checked delta, so an owner checks everything of its own before it changes anything.
+  struct DeltaKey {
+    uint32_t id;
+    bool live;
+    size_t at;        // the key's bytes: Delta::bytes[at, at + length)
+    uint32_t length;
+    double lastSeen;
+  };
+  struct Delta {
+    uint32_t idCapacity = 0;
+    uint64_t live = 0;
+    double expiredTotal = 0;
+    std::vector<DeltaKey> keys;  // ascending ids (the owner checks the order)
+    std::vector<uint8_t> bytes;
+  };
+  const std::vector<uint32_t>& created() const { return created_; }  // ids the last Intern created
+  void WriteDeltaHeader(SnapshotWriter& w) const;
+  void WriteDeltaKey(SnapshotWriter& w, uint32_t id) const;
+  void ReadDeltaHeader(SnapshotReader& r, Delta& delta) const;
+  void ReadDeltaKey(SnapshotReader& r, uint32_t id, Delta& delta) const;
+  void CheckDelta(const Delta& delta) const;
+  void ApplyDelta(const Delta& delta);
+
  private:
   struct Timer {
     double time;

@@ -226,6 +226,10 @@ size_t EventTimeWindows::Push(Span<const double> timestamps, Span<const uint32_t
     keySpace_->Touch(timestamps, keys);
     metrics_.liveKeys = static_cast<double>(keySpace_->live());
   }
+  if (tracking_) {  // every key of the batch changed (cells, or its latest event time)
+    if (keys.size == 0) MarkChanged(0);
+    for (size_t i = 0; i < keys.size; ++i) MarkChanged(keys[i]);
+  }
   return lateCount;
 }
 
@@ -236,6 +240,7 @@ size_t EventTimeWindows::AdvanceWatermark(double watermark) {
   Require(!std::isnan(watermark) && watermark != kInfinity, codes::kInvalidArgument,
           "watermark must be a number below +Infinity (use flush() at end of stream)");
   if (watermark < watermark_) metrics_.ignoredWatermarks += 1;
+  advancedSinceCheckpoint_ = true;
   fired_.Clear();  // first: keys expiring now may then fit the emptied columns too
   FitFired();
   ExpireIdleKeys(watermark);
@@ -245,6 +250,7 @@ size_t EventTimeWindows::AdvanceWatermark(double watermark) {
 }
 
 size_t EventTimeWindows::Flush() {
+  advancedSinceCheckpoint_ = true;
   fired_.Clear();
   FitFired();
   ExpireIdleKeys(kInfinity);

@@ -32,6 +32,7 @@
 // panes' tables and freed sessions' sketches are reused, cleared. Sketch windows never use Two-Stacks (it would
 // keep a suffix sketch per cell): a window merges its panes' sketches, O(panes per window) merges per key.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -252,8 +253,28 @@ class EventTimeWindows {
   uint32_t ringPanes() const { return ringPanes_; }
   size_t MemoryBytes() const;  // native bytes held now (capacities)
 
+  // The whole state. Cells are written in key order within each pane and pending updates sorted, so two
+  // objects in the same state write the same bytes whatever order their cells arrived in (an object restored
+  // from a full snapshot and one brought to the same point by deltas compare byte for byte).
+  // Snapshot and Restore also start a checkpoint chain: the next SnapshotDelta builds on them.
   std::vector<uint8_t> Snapshot() const;
   void Restore(Span<const uint8_t> bytes);  // all or nothing
+
+  // Incremental checkpoints (event_time_windows_delta.cc). Keys whose state changed since the last
+  // checkpoint (a push, expiry, a session fired or purged, late updates fired, a new dictionary entry) are
+  // tracked in a bitset and a list from the first Snapshot/Restore on. SnapshotDelta writes the global state
+  // (watermark, metrics, key capacity, the key space's counts) and, per changed key, its complete state: its
+  // cells in every live pane and its pending updates, or its sessions, and its dictionary entry (or its
+  // absence); then clears the set. A delta names the checkpoint it builds on (sequence number and CRC).
+  // ApplyDelta brings an object that stands at that checkpoint (restored, or the delta before applied) to the
+  // delta's: everything is checked first (ERR_MALFORMED_DATA for bad bytes, ERR_INVALID_ARGUMENT for a delta
+  // of another chain or other options), then applied; panes the new watermark purges go as they would have.
+  // Not with sketch aggregates (ERR_NOT_SUPPORTED): their cells are large and would need a section of their own.
+  std::vector<uint8_t> SnapshotDelta();
+  void ApplyDelta(Span<const uint8_t> bytes);
+  size_t changedKeys() const { return dirtyList_.size(); }  // keys the next delta holds
+  // The keys the last ApplyDelta replaced (ascending), for callers that mirror the dictionary (lib's strings).
+  const std::vector<uint32_t>& appliedKeys() const { return appliedKeys_; }
 
  private:
   struct Cell {  // one (key, pane) of a tumbling/sliding window, or the head of a session record
@@ -320,7 +341,8 @@ class EventTimeWindows {
   uint32_t KeyLimit() const;  // ids below this are accepted
   void ResizeKeys(uint32_t keyCount);
   double KeyReleaseTime(uint32_t key, double lastSeen) const;  // watermark from which the key holds no window
-  void ForgetKey(uint32_t key);
+  void ForgetKey(uint32_t key);     // frees the key's state (expiry), marked changed
+  void DropKeyState(uint32_t key);  // its cells or sessions (not its pending updates), unmarked (ApplyDelta)
   void ExpireIdleKeys(double watermark);
   // After keys were freed (keyTtl, expire): per-key arrays and cell buffers follow the live keys down.
   // O(ring panes) per call that freed keys, plus the copies when something shrinks; nothing per event.
@@ -407,6 +429,32 @@ class EventTimeWindows {
 
   int32_t AllocateSession();
   void FreeSession(int32_t index);
+
+  // Incremental checkpoints. Mutable: Snapshot() (const) starts a chain. Tracking begins at the first
+  // Snapshot/Restore (an object never checkpointed pays nothing); a key is listed once until the next delta.
+  void MarkChanged(uint32_t key) const {
+    if (!tracking_) return;
+    const size_t word = key >> 6;
+    if (word >= dirtyBits_.size()) dirtyBits_.resize(std::max(word + 1, dirtyBits_.size() * 2), 0);
+    const uint64_t bit = uint64_t{1} << (key & 63);
+    if (dirtyBits_[word] & bit) return;
+    dirtyBits_[word] |= bit;
+    dirtyList_.push_back(key);
+  }
+  void StartChain(uint32_t crc) const;  // after a full snapshot or restore: nothing changed since `crc`
+  bool IsChanged(uint32_t key) const {
+    const size_t word = key >> 6;
+    return word < dirtyBits_.size() && (dirtyBits_[word] >> (key & 63) & 1) != 0;
+  }
+  template <typename Slot>
+  std::vector<uint32_t> CellsByKey(const std::vector<Slot>& slots) const;
+  mutable bool tracking_ = false;
+  mutable std::vector<uint64_t> dirtyBits_;
+  mutable std::vector<uint32_t> dirtyList_;
+  mutable uint64_t chainSequence_ = 0;  // 0 at a full snapshot / restore, +1 per delta
+  mutable uint32_t chainCrc_ = 0;       // CRC of the last checkpoint's bytes (full or delta)
+  mutable bool advancedSinceCheckpoint_ = false;
+  std::vector<uint32_t> appliedKeys_;  // a watermark advance since (ApplyDelta needs an untouched object)
 
   EventTimeWindowsOptions options_;
   uint32_t channels_;

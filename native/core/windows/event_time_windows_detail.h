@@ -1,8 +1,10 @@
 // The index arithmetic the event_time_windows*.cc files share (internal to them): the sentinels for "before"
 // and "after" every window or pane index, and the conversions that respect them.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace sluice::event_time_windows_detail {
 
@@ -19,6 +21,32 @@ inline int64_t ClampIndex(double x) {
 inline int64_t FloorDiv(int64_t a, int64_t b) {
   const int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+// Sorts entries (key << 32 | payload) by key: least-significant-digit radix sort, 11 key bits a pass over the
+// bits in use (two passes for up to 4 M keys), std::sort for short lists. `scratch` is reused memory.
+inline void SortByHighWord(std::vector<uint64_t>& entries, std::vector<uint64_t>& scratch) {
+  const size_t n = entries.size();
+  if (n < 256) {
+    std::sort(entries.begin(), entries.end());
+    return;
+  }
+  uint64_t keyBits = 0;
+  for (uint64_t o : entries) keyBits |= o;
+  keyBits >>= 32;
+  scratch.resize(n);
+  for (uint32_t shift = 32; shift < 64 && (keyBits >> (shift - 32)) != 0; shift += 11) {
+    size_t counts[2048] = {};
+    for (uint64_t o : entries) ++counts[(o >> shift) & 2047];
+    size_t at = 0;
+    for (size_t& c : counts) {
+      const size_t here = c;
+      c = at;
+      at += here;
+    }
+    for (uint64_t o : entries) scratch[counts[(o >> shift) & 2047]++] = o;
+    entries.swap(scratch);
+  }
 }
 
 }  // namespace sluice::event_time_windows_detail

@@ -48,31 +48,8 @@ const SketchCell* EventTimeWindows::MergePaneSketches(uint32_t key, int64_t firs
   return &windowSketch_;
 }
 
-// Sorts order_ ((key << 32 | cell), one entry per key) by key: least-significant-digit radix sort, 11 key bits
-// a pass over the bits in use (two passes for up to 4 M keys), std::sort for short lists.
-void EventTimeWindows::SortOrderByKey() {
-  const size_t n = order_.size();
-  if (n < 256) {
-    std::sort(order_.begin(), order_.end());
-    return;
-  }
-  uint64_t keyBits = 0;
-  for (uint64_t o : order_) keyBits |= o;
-  keyBits >>= 32;
-  radixScratch_.resize(n);
-  for (uint32_t shift = 32; shift < 64 && (keyBits >> (shift - 32)) != 0; shift += 11) {
-    size_t counts[2048] = {};
-    for (uint64_t o : order_) ++counts[(o >> shift) & 2047];
-    size_t at = 0;
-    for (size_t& c : counts) {
-      const size_t here = c;
-      c = at;
-      at += here;
-    }
-    for (uint64_t o : order_) radixScratch_[counts[(o >> shift) & 2047]++] = o;
-    order_.swap(radixScratch_);
-  }
-}
+// Sorts order_ ((key << 32 | cell), one entry per key) by key.
+void EventTimeWindows::SortOrderByKey() { SortByHighWord(order_, radixScratch_); }
 
 // Sorts a pane's cells by key, in place (cells and accumulators move together; slot indices follow), so
 // that windows merge their panes as sorted runs: sequential reads, keys in order, no per-window sort.
@@ -302,6 +279,7 @@ void EventTimeWindows::NormalizePendingUpdates() {
 template <typename Acc>
 void EventTimeWindows::FirePaneUpdates() {
   NormalizePendingUpdates();
+  for (const auto& u : pendingUpdates_) MarkChanged(static_cast<uint32_t>(u.second >> 1));  // they leave the key's state
   const size_t channels = channels_;
   std::vector<std::vector<PaneSlot<Acc>>>& paneSlots = PaneSlots<Acc>();
   std::vector<Acc> merged(channels);

@@ -164,6 +164,16 @@ double EventTimeWindows::KeyReleaseTime(uint32_t key, double lastSeen) const {
 }
 
 void EventTimeWindows::ForgetKey(uint32_t key) {
+  MarkChanged(key);
+  if (options_.kind != WindowKind::kSession) {
+    pendingUpdates_.erase(std::remove_if(pendingUpdates_.begin(), pendingUpdates_.end(),
+                                         [key](const auto& u) { return (u.second >> 1) == key; }),
+                          pendingUpdates_.end());
+  }
+  DropKeyState(key);
+}
+
+void EventTimeWindows::DropKeyState(uint32_t key) {
   if (options_.kind == WindowKind::kSession) {
     for (int32_t r = sessionHead_[key]; r >= 0;) {
       const int32_t next = sessionCells_[r].next;
@@ -173,9 +183,6 @@ void EventTimeWindows::ForgetKey(uint32_t key) {
     sessionHead_[key] = -1;
     return;
   }
-  pendingUpdates_.erase(std::remove_if(pendingUpdates_.begin(), pendingUpdates_.end(),
-                                       [key](const auto& u) { return (u.second >> 1) == key; }),
-                        pendingUpdates_.end());
   bool moved = false;
   auto forget = [&](auto& paneSlots) {
     const size_t channels = channels_;
@@ -226,6 +233,7 @@ void EventTimeWindows::ExpireIdleKeys(double watermark) {
       [this](uint32_t key, double lastSeen) { return key < options_.keyCount ? KeyReleaseTime(key, lastSeen) : -kInfinity; },
       [this](uint32_t key) {
         if (key < options_.keyCount) ForgetKey(key);
+        else MarkChanged(key);  // no state, but its dictionary entry goes
       });
   metrics_.liveKeys = static_cast<double>(keySpace_->live());
   metrics_.expiredKeys = keySpace_->expiredTotal();
@@ -255,11 +263,13 @@ void EventTimeWindows::Intern(const KeyBatch& keys, Span<uint32_t> ids) {
   Require(keySpace_ != nullptr, codes::kInvalidArgument, "these windows take dense Uint32Array ids (no `keys` kind was set)");
   Require(ids.size >= keys.size(), codes::kInvalidLength, "ids output must hold one id per key");
   keySpace_->Intern(keys, ids.data);
+  for (uint32_t id : keySpace_->created()) MarkChanged(id);  // new dictionary entries
   metrics_.liveKeys = static_cast<double>(keySpace_->live());
 }
 
 void EventTimeWindows::UndoIntern() {
   Require(keySpace_ != nullptr, codes::kInvalidArgument, "undoIntern() needs a key space (the `keys` option)");
+  for (uint32_t id : keySpace_->created()) MarkChanged(id);
   keySpace_->UndoIntern();
   metrics_.liveKeys = static_cast<double>(keySpace_->live());
 }
@@ -268,6 +278,7 @@ const std::vector<uint32_t>& EventTimeWindows::Expire(Span<const uint32_t> ids) 
   Require(keySpace_ != nullptr, codes::kInvalidArgument, "expire() needs a key space (the `keys` option)");
   const std::vector<uint32_t>& freed = keySpace_->Expire(ids, [this](uint32_t key) {
     if (key < options_.keyCount) ForgetKey(key);
+    else MarkChanged(key);  // no state, but its dictionary entry goes
   });
   metrics_.liveKeys = static_cast<double>(keySpace_->live());
   metrics_.expiredKeys = keySpace_->expiredTotal();

@@ -205,6 +205,7 @@ void EventTimeWindows::FireSessions(double newWatermark) {
                sketches_ ? &sessionSketches_[static_cast<size_t>(r)] : nullptr);
     s.fired = 1;
     s.dirty = 0;
+    MarkChanged(sessionCells_[r].key);
     if (!s.cleanup) {
       s.cleanup = 1;
       AddTimer(cleanupSessions_, s.end - 1 + lateness, r);
@@ -216,6 +217,7 @@ void EventTimeWindows::FireSessions(double newWatermark) {
     Session& s = sessions_[timer.record];
     if (timer.stamp != s.stamp) return kDrop;
     if (s.end - 1 + lateness > wm) return s.end - 1 + lateness;
+    MarkChanged(sessionCells_[timer.record].key);
     int32_t* link = &sessionHead_[sessionCells_[timer.record].key];
     while (*link != timer.record) link = &sessionCells_[*link].next;
     *link = sessionCells_[timer.record].next;

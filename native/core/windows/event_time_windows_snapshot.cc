@@ -44,8 +44,34 @@ void PutAccumulators(SnapshotWriter& w, const TimedAccumulator* accs, size_t cou
 }
 }  // namespace
 
+// The cells of a pane in key order: their indices; empty when they are in key order already (the usual case:
+// cells are made in key order, or sorted by firing), so the writer reads them in place, sequentially.
+template <typename Slot>
+std::vector<uint32_t> EventTimeWindows::CellsByKey(const std::vector<Slot>& slots) const {
+  bool sorted = true;
+  for (size_t j = channels_; j < slots.size() && sorted; j += channels_) sorted = slots[j - channels_].key < slots[j].key;
+  if (sorted) return {};
+  std::vector<uint64_t> order, scratch;
+  order.reserve(slots.size() / channels_);
+  for (size_t j = 0; j * channels_ < slots.size(); ++j) order.push_back(uint64_t{slots[j * channels_].key} << 32 | j);
+  SortByHighWord(order, scratch);
+  std::vector<uint32_t> cells(order.size());
+  for (size_t j = 0; j < order.size(); ++j) cells[j] = static_cast<uint32_t>(order[j]);
+  return cells;
+}
+
+void EventTimeWindows::StartChain(uint32_t crc) const {
+  tracking_ = true;
+  for (uint32_t key : dirtyList_) dirtyBits_[key >> 6] = 0;
+  dirtyList_.clear();
+  chainSequence_ = 0;
+  chainCrc_ = crc;
+  advancedSinceCheckpoint_ = false;
+}
+
 std::vector<uint8_t> EventTimeWindows::Snapshot() const {
   SnapshotWriter w(SnapshotKind::kEventTimeWindows);
+  std::vector<std::vector<uint32_t>> paneOrder(livePanes_.size());
   const EventTimeWindowsOptions& o = options_;
   w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
   for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) w.Put<double>(x);
@@ -77,27 +103,39 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
   } else {
     // Format 2 (live panes only; 0 and 1 were a contiguous pane range): the number of live panes, then per
     // pane its index, cell count, (key, events) per cell, then the accumulators [cell][channel].
+    // Cells in key order (paneOrder[i]: the cells of the i-th live pane), whatever order they arrived in.
     w.Put<uint8_t>(2);
     w.Put<uint64_t>(livePanes_.size());
-    {
-      for (int64_t p : livePanes_) {
-        const size_t ring = SlotOf(p);
-        w.Put<int64_t>(p);
-        auto put = [&](const auto& slots) {
-          w.Put<uint64_t>(slots.size() / channels_);
-          for (size_t j = 0; j < slots.size(); j += channels_) {
-            w.Put<uint32_t>(slots[j].key);
-            w.Put<double>(slots[j].events);
-          }
-          w.Put<uint64_t>(slots.size());
-          for (const auto& slot : slots) w.Put(slot.acc);
-        };
-        if (lean_) put(leanPaneSlots_[ring]);
-        else put(paneSlots_[ring]);
-      }
+    for (size_t i = 0; i < livePanes_.size(); ++i) {
+      const size_t ring = SlotOf(livePanes_[i]);
+      w.Put<int64_t>(livePanes_[i]);
+      auto put = [&](const auto& slots) {
+        const size_t cells = slots.size() / channels_;
+        paneOrder[i] = CellsByKey(slots);
+        const std::vector<uint32_t>& order = paneOrder[i];
+        w.Put<uint64_t>(cells);
+        for (size_t k = 0; k < cells; ++k) {
+          const size_t j = order.empty() ? k : order[k];
+          w.Put<uint32_t>(slots[j * channels_].key);
+          w.Put<double>(slots[j * channels_].events);
+        }
+        w.Put<uint64_t>(slots.size());
+        for (size_t k = 0; k < cells; ++k) {
+          const size_t j = order.empty() ? k : order[k];
+          for (size_t c = 0; c < channels_; ++c) w.Put(slots[j * channels_ + c].acc);
+        }
+      };
+      if (lean_) put(leanPaneSlots_[ring]);
+      else put(paneSlots_[ring]);
     }
-    w.Put<uint64_t>(pendingUpdates_.size());
-    for (const auto& u : pendingUpdates_) {
+    // Sorted and without repeats, as firing takes them.
+    std::vector<std::pair<int64_t, uint64_t>> updates = pendingUpdates_;
+    std::sort(updates.begin(), updates.end());
+    updates.erase(std::unique(updates.begin(), updates.end(),
+                              [](const auto& a, const auto& b) { return a.first == b.first && a.second >> 1 == b.second >> 1; }),
+                  updates.end());
+    w.Put<uint64_t>(updates.size());
+    for (const auto& u : updates) {
       w.Put<int64_t>(u.first);
       w.Put<uint64_t>(u.second);
     }
@@ -118,10 +156,13 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
         for (int32_t r = sessionHead_[key]; r >= 0; r = sessionCells_[r].next) put(sessionSketches_[static_cast<size_t>(r)]);
       }
     } else {
-      for (int64_t p : livePanes_) {
-        const size_t ring = SlotOf(p);
+      for (size_t i = 0; i < livePanes_.size(); ++i) {
+        const size_t ring = SlotOf(livePanes_[i]);
         auto putPane = [&](const auto& slots) {
-          for (size_t j = 0; j < slots.size(); j += channels_) put(paneSketches_[ring].cells[slots[j].sketch]);
+          const std::vector<uint32_t>& order = paneOrder[i];  // empty: in order already
+          for (size_t k = 0; k * channels_ < slots.size(); ++k) {
+            put(paneSketches_[ring].cells[slots[(order.empty() ? k : order[k]) * channels_].sketch]);
+          }
         };
         if (lean_) putPane(leanPaneSlots_[ring]);
         else putPane(paneSlots_[ring]);
@@ -132,7 +173,9 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
     w.Put<uint32_t>(kKeySectionTag);
     keySpace_->Write(w);
   }
-  return w.Finish();
+  std::vector<uint8_t> bytes = w.Finish();
+  StartChain(EnvelopeCrc(Span<const uint8_t>(bytes.data(), bytes.size())));
+  return bytes;
 }
 
 std::unique_ptr<KeySpace> EventTimeWindows::ReadKeySection(SnapshotReader& r, const std::vector<uint32_t>& usedKeys) const {
@@ -395,6 +438,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   }
   stacksValid_ = false;
   UpdateThresholds();
+  StartChain(EnvelopeCrc(bytes));
 }
 
 

@@ -22,13 +22,19 @@ std::string AddonDirectory() {
   return ".";
 }
 
+// Calls are short and often awaited one after the other: both sides spin a little (async_lane.h says why
+// and how much was measured). Training epochs are long: their lane never spins.
+AsyncLane::Spin CallLaneSpin() {
+  return {std::chrono::microseconds(50), std::chrono::microseconds(250)};
+}
+
 }  // namespace
 
 SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
     : directory_(AddonDirectory()),
       cuda_(std::make_unique<sluice::CudaLibrary>(directory_)),
-      callLane_(env),
-      trainingLane_(env) {
+      callLane_(env, CallLaneSpin()),
+      trainingLane_(env, AsyncLane::Spin{}) {
   DefineAddon(exports, {InstanceMethod("setErrorClass", &SluiceAddon::SetErrorClass)});
   exports.Set("directory", Napi::String::New(env, directory_));
   InitBackends(env, exports);

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "idle_yield.h"
+
 void AsyncLane::JobList::Push(Job* job) {
   job->next_ = nullptr;
   if (tail) tail->next_ = job;
@@ -38,8 +40,9 @@ void AsyncLane::EnsureStarted() {
     throw;
   }
   // Registered after the threadsafe function's own hook, so it runs first (hooks run in reverse order):
-  // the thread is joined before the threadsafe function goes.
-  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+  // the thread is joined before the threadsafe function goes. Async, so that Node runs the loop until
+  // the poller's handle is closed (Stop()).
+  napi_add_async_cleanup_hook(env_, OnEnvCleanup, this, &cleanupHook_);
   started_ = true;
 }
 
@@ -48,23 +51,47 @@ void AsyncLane::Queue(Job* job) noexcept {
     delete job;
     return;
   }
+  bool blocked;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queued_.Push(job);
+    mayHaveWork_.store(true, std::memory_order_release);
+    blocked = workerBlocked_;
   }
-  work_.notify_one();
+  if (blocked) work_.notify_one();  // a spinning thread finds the job by itself
   if (inFlight_++ == 0) napi_ref_threadsafe_function(env_, wake_);
+  if (loopSpin_.count() > 0) {
+    if (!poller_) poller_ = LoopPoller::New(env_);
+    if (poller_) poller_->PollUntil(LoopPoller::Clock::now() + loopSpin_);
+  }
+}
+
+void AsyncLane::SetSpin(Spin spin) {
+  workerSpinUs_.store(spin.worker.count());
+  loopSpin_ = spin.loop;
+  if (poller_ && loopSpin_.count() == 0) poller_->Stop();
+}
+
+AsyncLane::Job* AsyncLane::NextJob() {
+  const std::chrono::microseconds spin(workerSpinUs_.load(std::memory_order_relaxed));
+  if (spin.count() > 0 && !mayHaveWork_.load(std::memory_order_acquire)) {
+    const auto until = std::chrono::steady_clock::now() + spin;
+    while (YieldOnIdleCpu() && !mayHaveWork_.load(std::memory_order_acquire) &&
+           std::chrono::steady_clock::now() < until) {
+    }
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  workerBlocked_ = true;
+  work_.wait(lock, [this] { return stopping_ || queued_.head != nullptr; });
+  workerBlocked_ = false;
+  if (stopping_) return nullptr;
+  Job* job = queued_.Pop();
+  mayHaveWork_.store(queued_.head != nullptr, std::memory_order_relaxed);
+  return job;
 }
 
 void AsyncLane::Run() {
-  for (;;) {
-    Job* job;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_.wait(lock, [this] { return stopping_ || queued_.head != nullptr; });
-      if (stopping_) return;
-      job = queued_.Pop();
-    }
+  while (Job* job = NextJob()) {
     job->Execute();
     bool wake;
     {
@@ -102,10 +129,13 @@ void AsyncLane::DeliverCompletions() {
     }
     delete job;
   }
-  if (inFlight_ == 0 && !stopped_) napi_unref_threadsafe_function(env_, wake_);
+  if (inFlight_ == 0 && !stopped_) {
+    napi_unref_threadsafe_function(env_, wake_);
+    if (poller_) poller_->Stop();
+  }
 }
 
-void AsyncLane::OnEnvCleanup(void* lane) { static_cast<AsyncLane*>(lane)->Stop(); }
+void AsyncLane::OnEnvCleanup(napi_async_cleanup_hook_handle, void* lane) { static_cast<AsyncLane*>(lane)->Stop(); }
 
 void AsyncLane::Stop() {
   if (stopped_) return;
@@ -114,13 +144,19 @@ void AsyncLane::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    mayHaveWork_.store(true, std::memory_order_release);  // ends a spin
   }
   work_.notify_all();
   thread_.join();  // the job running now finishes first
-  napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);  // harmless when it is the hook running now
   queued_.DeleteAll();
   completed_.DeleteAll();
   inFlight_ = 0;
   napi_release_threadsafe_function(wake_, napi_tsfn_release);
   wake_ = nullptr;
+  // Whether the hook runs now or not yet, removing it ends it (Node then stops waiting for it); with a
+  // poller, that waits until libuv has closed the poller's handle.
+  if (poller_) poller_->Close(cleanupHook_);
+  else napi_remove_async_cleanup_hook(cleanupHook_);
+  poller_ = nullptr;
+  cleanupHook_ = nullptr;
 }

@@ -60,7 +60,9 @@ void AsyncLane::Queue(Job* job) noexcept {
   }
   if (blocked) work_.notify_one();  // a spinning thread finds the job by itself
   if (inFlight_++ == 0) napi_ref_threadsafe_function(env_, wake_);
-  if (loopSpin_.count() > 0) {
+  // A job that runs longer than the poll would outlast it anyway (and the wake-up then costs little
+  // beside it): judged by the last job, polling is left out for those.
+  if (loopSpin_.count() > 0 && lastJobUs_.load(std::memory_order_relaxed) < loopSpin_.count()) {
     if (!poller_) poller_ = LoopPoller::New(env_);
     if (poller_) poller_->PollUntil(LoopPoller::Clock::now() + loopSpin_);
   }
@@ -92,7 +94,10 @@ AsyncLane::Job* AsyncLane::NextJob() {
 
 void AsyncLane::Run() {
   while (Job* job = NextJob()) {
+    const auto start = std::chrono::steady_clock::now();
     job->Execute();
+    lastJobUs_.store(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
+                     std::memory_order_relaxed);
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mutex_);

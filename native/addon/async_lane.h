@@ -17,7 +17,8 @@
 //  - the lane's thread, after a job, looks for the next one for `Spin::worker` before it blocks (a caller
 //    that awaits each call queues the next within a few µs of its completion);
 //  - the JS thread's event loop, while jobs are in flight, polls instead of sleeping for at most
-//    `Spin::loop` after each Queue (loop_poller.h), so the completion finds it awake.
+//    `Spin::loop` after each Queue (loop_poller.h), so the completion finds it awake; not when the last job
+//    ran longer than that (the poll would end before the job, and a wake-up costs little beside it).
 // Both yield the CPU on every turn (sched_yield), so a spinning thread never holds up the thread it waits
 // for when the two share a core, and neither spins while nothing is in flight: an idle lane uses no CPU.
 #pragma once
@@ -91,6 +92,7 @@ class AsyncLane {
   napi_env env_;
   std::atomic<std::chrono::microseconds::rep> workerSpinUs_{0};  // read by the thread
   std::chrono::microseconds loopSpin_{0};
+  std::atomic<std::chrono::microseconds::rep> lastJobUs_{0};  // how long the last job ran (written by the thread)
   napi_threadsafe_function wake_ = nullptr;
   std::thread thread_;
   std::mutex mutex_;

@@ -1,8 +1,10 @@
 #include "async_lane.h"
 
+#include <sched.h>
+
 #include <utility>
 
-#include "idle_yield.h"
+#include "spin_wait.h"
 
 void AsyncLane::JobList::Push(Job* job) {
   job->next_ = nullptr;
@@ -60,9 +62,13 @@ void AsyncLane::Queue(Job* job) noexcept {
   }
   if (blocked) work_.notify_one();  // a spinning thread finds the job by itself
   if (inFlight_++ == 0) napi_ref_threadsafe_function(env_, wake_);
-  // A job that runs longer than the poll would outlast it anyway (and the wake-up then costs little
-  // beside it): judged by the last job, polling is left out for those.
-  if (loopSpin_.count() > 0 && lastJobUs_.load(std::memory_order_relaxed) < loopSpin_.count()) {
+  const int cpu = sched_getcpu();
+  jsCpu_.store(cpu, std::memory_order_relaxed);
+  // No poll when the lane's thread last ran on this CPU (the poll would keep it off the core, and waking
+  // the JS thread there costs little), nor when the last job ran longer than the poll (the poll would end
+  // first, and a wake-up costs little beside such a job).
+  if (loopSpin_.count() > 0 && workerCpu_.load(std::memory_order_relaxed) != cpu &&
+      lastJobUs_.load(std::memory_order_relaxed) < loopSpin_.count()) {
     if (!poller_) poller_ = LoopPoller::New(env_);
     if (poller_) poller_->PollUntil(LoopPoller::Clock::now() + loopSpin_);
   }
@@ -75,12 +81,11 @@ void AsyncLane::SetSpin(Spin spin) {
 }
 
 AsyncLane::Job* AsyncLane::NextJob() {
+  // No spin on the JS thread's CPU: it would keep the JS thread off the core, and waking this thread there
+  // costs little.
   const std::chrono::microseconds spin(workerSpinUs_.load(std::memory_order_relaxed));
-  if (spin.count() > 0 && !mayHaveWork_.load(std::memory_order_acquire)) {
-    const auto until = std::chrono::steady_clock::now() + spin;
-    while (YieldOnIdleCpu() && !mayHaveWork_.load(std::memory_order_acquire) &&
-           std::chrono::steady_clock::now() < until) {
-    }
+  if (spin.count() > 0 && jsCpu_.load(std::memory_order_relaxed) != workerCpu_.load(std::memory_order_relaxed)) {
+    SpinUntil([this] { return mayHaveWork_.load(std::memory_order_acquire); }, std::chrono::steady_clock::now() + spin);
   }
   std::unique_lock<std::mutex> lock(mutex_);
   workerBlocked_ = true;
@@ -98,6 +103,7 @@ void AsyncLane::Run() {
     job->Execute();
     lastJobUs_.store(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
                      std::memory_order_relaxed);
+    workerCpu_.store(sched_getcpu(), std::memory_order_relaxed);
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mutex_);

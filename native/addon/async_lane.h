@@ -93,6 +93,8 @@ class AsyncLane {
   std::atomic<std::chrono::microseconds::rep> workerSpinUs_{0};  // read by the thread
   std::chrono::microseconds loopSpin_{0};
   std::atomic<std::chrono::microseconds::rep> lastJobUs_{0};  // how long the last job ran (written by the thread)
+  std::atomic<int> jsCpu_{-1};      // the CPU of the JS thread at its last Queue
+  std::atomic<int> workerCpu_{-1};  // the CPU of the lane's thread when it finished its last job
   napi_threadsafe_function wake_ = nullptr;
   std::thread thread_;
   std::mutex mutex_;

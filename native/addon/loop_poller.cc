@@ -2,8 +2,6 @@
 
 #include <cstdlib>
 
-#include "idle_yield.h"
-
 // The libuv 1.x functions used (see loop_poller.h for why they are declared here). Handles are passed as
 // opaque pointers; the idle handle's memory is sized by libuv itself.
 extern "C" {
@@ -59,9 +57,7 @@ void LoopPoller::Stop() {
 
 void LoopPoller::OnIdle(void* handle) {
   auto* poller = static_cast<LoopPoller*>(uv_handle_get_data(Handle(handle)));
-  // The thread this loop waits for may share this CPU (the scheduler often puts a woken thread beside its
-  // waker): the yield gives it the core rather than spin in its way, and stops polling on a busy CPU.
-  if (Clock::now() >= poller->deadline_ || !YieldOnIdleCpu()) poller->Stop();
+  if (Clock::now() >= poller->deadline_) poller->Stop();
 }
 
 void LoopPoller::Close(napi_async_cleanup_hook_handle ownerHook) {

@@ -1,8 +1,7 @@
 // Keeps the JS thread's event loop awake for a short while, so that a completion posted by another thread
 // is picked up at once instead of by waking a sleeping CPU (async_lane.h says why that matters). While it
-// polls, an active (unref'd) libuv idle handle makes libuv's poll phase look for events without blocking;
-// each idle turn also yields the CPU, so a thread the JS thread waits for is never kept off its core.
-// It never keeps the process alive and never runs JavaScript.
+// polls, an active (unref'd) libuv idle handle makes libuv's poll phase look for events without blocking.
+// It never keeps the process alive and never runs JavaScript; its owner decides when polling is worth it.
 // Node-API has no such call, and the node-api-headers the addon builds against ship no uv.h: the few libuv
 // functions used are declared in loop_poller.cc (libuv 1.x keeps its ABI; Node exports them for addons,
 // which is what napi_get_uv_event_loop is for).

@@ -1,5 +1,6 @@
 #include "async_lane.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <utility>
@@ -98,6 +99,9 @@ AsyncLane::Job* AsyncLane::NextJob() {
 }
 
 void AsyncLane::Run() {
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), "sluice-lane");  // names it in top, perf and /proc/<pid>/task
+#endif
   while (Job* job = NextJob()) {
     const auto start = std::chrono::steady_clock::now();
     job->Execute();

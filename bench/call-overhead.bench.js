@@ -7,7 +7,10 @@
 // call, outputs copied back at completion): (pushAsync − push − lane round trip) per value.
 // The async cases run interleaved, in blocks, and report each case's median block: on a shared 2-core
 // machine a thread wake-up costs anything from 2 to 100 µs depending on the load of the moment, and
-// interleaving gives every case the same moments (benny runs one case after the other).
+// interleaving gives every case the same moments (benny runs one case after the other). Each block runs
+// every case twice: with the lane as shipped (its thread and the event loop spin briefly before they
+// sleep, async_lane.h) and with both spins off, with the CPU time of the process beside the wall clock;
+// last, the CPU time the process uses over 2 s of idleness right after the calls (the spins must stop).
 'use strict'
 const { runSuite } = require('./harness')
 const { native } = require('../dist/runtime/native')
@@ -18,18 +21,42 @@ function jsFillIota(array) {
   return array.length
 }
 
-/** µs per call of each case: the median over `blocks` rounds, each running every case `calls` times in turn. */
-async function interleaved(cases, { blocks = 15, calls = 500 } = {}) {
-  const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]))
+/**
+ * µs per call (wall clock and CPU time of this process) of each case under each mode: the median over
+ * `blocks` rounds, each round setting every mode in turn and running every case `calls` times under it.
+ */
+async function interleaved(cases, modes, { blocks = 15, calls = 500 } = {}) {
+  const samples = {}
+  for (const mode of Object.keys(modes)) for (const name of Object.keys(cases)) samples[`${mode}\0${name}`] = { wall: [], cpu: [] }
   for (let b = 0; b < blocks; b++) {
-    for (const [name, call] of Object.entries(cases)) {
-      const start = process.hrtime.bigint()
-      for (let i = 0; i < calls; i++) await call()
-      samples[name].push(Number(process.hrtime.bigint() - start) / calls / 1000)
+    for (const [mode, enter] of Object.entries(modes)) {
+      enter()
+      for (const [name, call] of Object.entries(cases)) {
+        const cpu = process.cpuUsage()
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < calls; i++) await call()
+        const wall = Number(process.hrtime.bigint() - start) / calls / 1000
+        const used = process.cpuUsage(cpu)
+        samples[`${mode}\0${name}`].wall.push(wall)
+        samples[`${mode}\0${name}`].cpu.push((used.user + used.system) / calls)
+      }
     }
   }
   const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1]
-  return Object.fromEntries(Object.entries(samples).map(([name, a]) => [name, median(a)]))
+  const result = {}
+  for (const [key, { wall, cpu }] of Object.entries(samples)) {
+    const [mode, name] = key.split('\0')
+    ;(result[mode] ??= {})[name] = { wall: median(wall), cpu: median(cpu) }
+  }
+  return result
+}
+
+/** CPU time (ms) this process uses over `ms` of idleness, e.g. just after a burst of async calls. */
+async function idleCpuMs(ms) {
+  const cpu = process.cpuUsage()
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  const used = process.cpuUsage(cpu)
+  return (used.user + used.system) / 1000
 }
 
 async function main() {
@@ -73,7 +100,7 @@ async function main() {
     return { timestamps, keys, values: batchValues, now: 0 }
   }
   const cursors = { sync: 0, async: 0 }
-  const us = await interleaved({
+  const cases = {
     'Pipeline.process, 256 events (state mode, H 24)': () => syncPipeline.process(pipelineBatch((cursors.sync += 256))),
     'Pipeline.processAsync, 256 events (state mode, H 24)': () => asyncPipeline.processAsync(pipelineBatch((cursors.async += 256))),
     'libuv work request, empty (Napi::AsyncWorker)': () => testing.noopAsync(),
@@ -84,16 +111,31 @@ async function main() {
     [`LstmModel.predictAsync, H 24, ${steps} steps × ${batch}`]: () => model.predictAsync(x, { steps, batch }, predictOut),
     [`LstmState.step, H 24, ${batch} keys`]: () => syncState.step(keys, stepX, stepOut),
     [`LstmState.stepAsync, H 24, ${batch} keys`]: () => asyncState.stepAsync(keys, stepX, stepOut),
-  })
-  const [processSync, processAsync, libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(us)
+  }
+  // The lane as shipped (its thread and the event loop spin briefly before sleeping: async_lane.h) against
+  // the same lane with both spins off, interleaved block by block.
+  const [workerSpin, loopSpin] = testing.setLaneSpin(0, 0)
+  const modes = { 'lane spins': () => testing.setLaneSpin(workerSpin, loopSpin), 'no spin': () => testing.setLaneSpin(0, 0) }
+  const results = await interleaved(cases, modes)
+  testing.setLaneSpin(workerSpin, loopSpin)
+  const idleMs = await idleCpuMs(2000)
 
-  console.log('\nasync calls, awaited one at a time (median of interleaved blocks; µs per call)')
-  const width = Math.max(...Object.keys(us).map((name) => name.length))
-  for (const [name, value] of Object.entries(us)) console.log(`  ${name.padEnd(width)}  ${value.toFixed(2).padStart(8)}`)
-  console.log(`  the lane's round trip is ${(libuv / lane).toFixed(2)}x faster than a bare libuv work request`)
-  console.log(`  added over the sync twin: pushAsync ${(pushAsync - push).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs, processAsync ${(processAsync - processSync).toFixed(2)} µs`)
-  console.log(`  copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
-  console.log(`  predictAsync added − lane round trip: ${(predictAsync - predict - lane).toFixed(2)} µs (copies ${x.length} + ${batch} floats, and the work runs on another core)`)
+  console.log(`\nasync calls, awaited one at a time (median of interleaved blocks; µs per call, wall clock / CPU time of the process)`)
+  const width = Math.max(...Object.keys(cases).map((name) => name.length))
+  const modeNames = Object.keys(modes)
+  console.log(`  ${''.padEnd(width)}  ${modeNames.map((m) => m.padStart(17)).join('  ')}`)
+  for (const name of Object.keys(cases)) {
+    const cells = modeNames.map((m) => `${results[m][name].wall.toFixed(2).padStart(8)} / ${results[m][name].cpu.toFixed(2).padStart(6)}`)
+    console.log(`  ${name.padEnd(width)}  ${cells.join('  ')}`)
+  }
+  for (const mode of modeNames) {
+    const [processSync, processAsync, libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(results[mode]).map((r) => r.wall)
+    console.log(`  ${mode} (spins: thread ${mode === 'no spin' ? 0 : workerSpin} µs, event loop ${mode === 'no spin' ? 0 : loopSpin} µs):`)
+    console.log(`    lane round trip ${lane.toFixed(2)} µs against ${libuv.toFixed(2)} µs for a bare libuv work request (${(libuv / lane).toFixed(2)}x)`)
+    console.log(`    added over the sync twin: processAsync ${(processAsync - processSync).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs, pushAsync ${(pushAsync - push).toFixed(2)} µs`)
+    console.log(`    copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
+  }
+  console.log(`  CPU time of the process over 2 s idle right after the calls: ${idleMs.toFixed(1)} ms`)
   for (const handle of [syncWindow, asyncWindow, syncState, asyncState, model, syncPipeline, asyncPipeline, pipelineModel]) handle.close()
 }
 

@@ -103,6 +103,8 @@ export interface NativeTesting {
   noopAsync(): Promise<undefined>
   /** Resolves after empty work on the async lane every async call uses. */
   noopLane(): Promise<undefined>
+  /** Sets how long the call lane's thread and the event loop spin before they sleep (µs); returns the previous pair. */
+  setLaneSpin(workerUs: number, loopUs: number): [number, number]
   /** One thread's FMA throughput with the active LSTM kernels (bench/lstm.bench.js's "physical limit"). */
   lstmFmaProbe(iterations: number): { flops: number; seconds: number; simd: string; sink: number }
 }

@@ -22,13 +22,21 @@ std::string AddonDirectory() {
   return ".";
 }
 
+// Calls are short and often awaited one after the other: both sides spin a little (async_lane.h says why).
+// The loop's 100 µs: with the threads on different CPUs, a 250 µs poll made predictAsync of 12 × 64 (H 24)
+// add 224 µs over predict against 92 µs with 100 µs (the poll slowed the job on the other vCPU), while the
+// short calls gained as much with either (docs/benchmarks.md, issue 18 fourth round). Training epochs are long: their lane never spins.
+AsyncLane::Spin CallLaneSpin() {
+  return {std::chrono::microseconds(50), std::chrono::microseconds(100)};
+}
+
 }  // namespace
 
 SluiceAddon::SluiceAddon(Napi::Env env, Napi::Object exports)
     : directory_(AddonDirectory()),
       cuda_(std::make_unique<sluice::CudaLibrary>(directory_)),
-      callLane_(env),
-      trainingLane_(env) {
+      callLane_(env, CallLaneSpin()),
+      trainingLane_(env, AsyncLane::Spin{}) {
   DefineAddon(exports, {InstanceMethod("setErrorClass", &SluiceAddon::SetErrorClass)});
   exports.Set("directory", Napi::String::New(env, directory_));
   InitBackends(env, exports);

@@ -1,6 +1,11 @@
 #include "async_lane.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <utility>
+
+#include "spin_wait.h"
 
 void AsyncLane::JobList::Push(Job* job) {
   job->next_ = nullptr;
@@ -38,8 +43,9 @@ void AsyncLane::EnsureStarted() {
     throw;
   }
   // Registered after the threadsafe function's own hook, so it runs first (hooks run in reverse order):
-  // the thread is joined before the threadsafe function goes.
-  napi_add_env_cleanup_hook(env_, OnEnvCleanup, this);
+  // the thread is joined before the threadsafe function goes. Async, so that Node runs the loop until
+  // the poller's handle is closed (Stop()).
+  napi_add_async_cleanup_hook(env_, OnEnvCleanup, this, &cleanupHook_);
   started_ = true;
 }
 
@@ -48,24 +54,60 @@ void AsyncLane::Queue(Job* job) noexcept {
     delete job;
     return;
   }
+  bool blocked;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queued_.Push(job);
+    mayHaveWork_.store(true, std::memory_order_release);
+    blocked = workerBlocked_;
   }
-  work_.notify_one();
+  if (blocked) work_.notify_one();  // a spinning thread finds the job by itself
   if (inFlight_++ == 0) napi_ref_threadsafe_function(env_, wake_);
+  const int cpu = sched_getcpu();
+  jsCpu_.store(cpu, std::memory_order_relaxed);
+  // No poll when the lane's thread last ran on this CPU (the poll would keep it off the core, and waking
+  // the JS thread there costs little), nor when the last job ran longer than the poll (the poll would end
+  // first, and a wake-up costs little beside such a job).
+  if (loopSpin_.count() > 0 && workerCpu_.load(std::memory_order_relaxed) != cpu &&
+      lastJobUs_.load(std::memory_order_relaxed) < loopSpin_.count()) {
+    if (!poller_) poller_ = LoopPoller::New(env_);
+    if (poller_) poller_->PollUntil(LoopPoller::Clock::now() + loopSpin_);
+  }
+}
+
+void AsyncLane::SetSpin(Spin spin) {
+  workerSpinUs_.store(spin.worker.count());
+  loopSpin_ = spin.loop;
+  if (poller_ && loopSpin_.count() == 0) poller_->Stop();
+}
+
+AsyncLane::Job* AsyncLane::NextJob() {
+  // No spin on the JS thread's CPU: it would keep the JS thread off the core, and waking this thread there
+  // costs little.
+  const std::chrono::microseconds spin(workerSpinUs_.load(std::memory_order_relaxed));
+  if (spin.count() > 0 && jsCpu_.load(std::memory_order_relaxed) != workerCpu_.load(std::memory_order_relaxed)) {
+    SpinUntil([this] { return mayHaveWork_.load(std::memory_order_acquire); }, std::chrono::steady_clock::now() + spin);
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  workerBlocked_ = true;
+  work_.wait(lock, [this] { return stopping_ || queued_.head != nullptr; });
+  workerBlocked_ = false;
+  if (stopping_) return nullptr;
+  Job* job = queued_.Pop();
+  mayHaveWork_.store(queued_.head != nullptr, std::memory_order_relaxed);
+  return job;
 }
 
 void AsyncLane::Run() {
-  for (;;) {
-    Job* job;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_.wait(lock, [this] { return stopping_ || queued_.head != nullptr; });
-      if (stopping_) return;
-      job = queued_.Pop();
-    }
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), "sluice-lane");  // names it in top, perf and /proc/<pid>/task
+#endif
+  while (Job* job = NextJob()) {
+    const auto start = std::chrono::steady_clock::now();
     job->Execute();
+    lastJobUs_.store(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
+                     std::memory_order_relaxed);
+    workerCpu_.store(sched_getcpu(), std::memory_order_relaxed);
     bool wake;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -102,10 +144,13 @@ void AsyncLane::DeliverCompletions() {
     }
     delete job;
   }
-  if (inFlight_ == 0 && !stopped_) napi_unref_threadsafe_function(env_, wake_);
+  if (inFlight_ == 0 && !stopped_) {
+    napi_unref_threadsafe_function(env_, wake_);
+    if (poller_) poller_->Stop();
+  }
 }
 
-void AsyncLane::OnEnvCleanup(void* lane) { static_cast<AsyncLane*>(lane)->Stop(); }
+void AsyncLane::OnEnvCleanup(napi_async_cleanup_hook_handle, void* lane) { static_cast<AsyncLane*>(lane)->Stop(); }
 
 void AsyncLane::Stop() {
   if (stopped_) return;
@@ -114,13 +159,19 @@ void AsyncLane::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    mayHaveWork_.store(true, std::memory_order_release);  // ends a spin
   }
   work_.notify_all();
   thread_.join();  // the job running now finishes first
-  napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);  // harmless when it is the hook running now
   queued_.DeleteAll();
   completed_.DeleteAll();
   inFlight_ = 0;
   napi_release_threadsafe_function(wake_, napi_tsfn_release);
   wake_ = nullptr;
+  // Whether the hook runs now or not yet, removing it ends it (Node then stops waiting for it); with a
+  // poller, that waits until libuv has closed the poller's handle.
+  if (poller_) poller_->Close(cleanupHook_);
+  else napi_remove_async_cleanup_hook(cleanupHook_);
+  poller_ = nullptr;
+  cleanupHook_ = nullptr;
 }

@@ -8,15 +8,32 @@
 // not yet delivered are deleted without touching JavaScript (their Promises never settle: nothing is left
 // to see them), the thread is joined and the threadsafe function released. While jobs are in flight the
 // threadsafe function is ref'd, so the event loop waits for them as it would for libuv work.
-// No spin before sleeping: measured on a 2-core machine, a 30 µs spin made an awaited round trip slower
-// (2.5 µs → 8–20 µs), the spinning thread taking the core the JS thread needed.
+//
+// Why the lane spins a little (Spin): a thread blocked in the kernel leaves its CPU idle, and on a virtual
+// machine an idle vCPU halts; waking a thread on a halted vCPU took ~30 µs on this project's KVM machines
+// (perf sched: 28 µs median from sched_waking to the switch-in, against 1 µs for a wake-up on a running
+// CPU). An awaited call wakes two threads (the lane's, then the JS thread), so whenever the scheduler kept
+// them on different CPUs an empty round trip cost ~80 µs instead of ~3. Hence two bounded spins:
+//  - the lane's thread, after a job, looks for the next one for `Spin::worker` before it blocks (a caller
+//    that awaits each call queues the next within a few µs of its completion);
+//  - the JS thread's event loop, while jobs are in flight, polls instead of sleeping for at most
+//    `Spin::loop` after each Queue (loop_poller.h), so the completion finds it awake; not when the last job
+//    ran longer than that (the poll would end before the job, and a wake-up costs little beside it).
+// Neither spins when the two threads last ran on the same CPU (a wake-up there is a cheap switch, and a
+// spinner would keep the other thread off the core: a spin measured that way slowed the round trip from
+// 2.5 to 8–20 µs), the thread's spin gives up when it is descheduled (spin_wait.h), and nothing spins
+// while nothing is in flight: an idle lane uses no CPU.
 #pragma once
 #include <napi.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <thread>
+
+#include "loop_poller.h"
 
 class AsyncLane {
  public:
@@ -34,7 +51,13 @@ class AsyncLane {
     Job* next_ = nullptr;  // intrusive queue link: the lane's thread never allocates
   };
 
-  explicit AsyncLane(napi_env env) : env_(env) {}
+  // How long each side spins before it sleeps (see above); zero: never.
+  struct Spin {
+    std::chrono::microseconds worker{0};
+    std::chrono::microseconds loop{0};
+  };
+
+  AsyncLane(napi_env env, Spin spin) : env_(env) { SetSpin(spin); }
   ~AsyncLane();
   AsyncLane(const AsyncLane&) = delete;
   AsyncLane& operator=(const AsyncLane&) = delete;
@@ -47,6 +70,10 @@ class AsyncLane {
   // environment's cleanup the job is deleted at once instead.
   void Queue(Job* job) noexcept;
 
+  // JS thread; for the benchmark that compares spinning with not spinning in one run (testing.setLaneSpin).
+  Spin spin() const { return {std::chrono::microseconds(workerSpinUs_.load()), loopSpin_}; }
+  void SetSpin(Spin spin);
+
  private:
   // A FIFO of jobs linked through Job::next_.
   struct JobList {
@@ -58,12 +85,18 @@ class AsyncLane {
   };
 
   void Run();                    // the thread
+  Job* NextJob();                // the thread: null when stopping
   void DeliverCompletions();     // JS thread
   void Stop();                   // JS thread; idempotent
   static void OnCompletions(napi_env env, napi_value, void* context, void*);
-  static void OnEnvCleanup(void* lane);
+  static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* lane);
 
   napi_env env_;
+  std::atomic<std::chrono::microseconds::rep> workerSpinUs_{0};  // read by the thread
+  std::chrono::microseconds loopSpin_{0};
+  std::atomic<std::chrono::microseconds::rep> lastJobUs_{0};  // how long the last job ran (written by the thread)
+  std::atomic<int> jsCpu_{-1};      // the CPU of the JS thread at its last Queue
+  std::atomic<int> workerCpu_{-1};  // the CPU of the lane's thread when it finished its last job
   napi_threadsafe_function wake_ = nullptr;
   std::thread thread_;
   std::mutex mutex_;
@@ -72,7 +105,11 @@ class AsyncLane {
   JobList completed_;  // under mutex_
   bool wakePending_ = false;  // under mutex_: a wake-up is on its way to the JS thread
   bool stopping_ = false;     // under mutex_
+  bool workerBlocked_ = false;  // under mutex_: the thread waits on work_ (Queue notifies only then)
+  std::atomic<bool> mayHaveWork_{false};  // a job was queued or the lane stops: ends the thread's spin
   // JS thread only:
+  LoopPoller* poller_ = nullptr;  // made by the first Queue with loopSpin_ > 0 (null if the loop cannot be had)
+  napi_async_cleanup_hook_handle cleanupHook_ = nullptr;
   bool started_ = false;
   bool stopped_ = false;
   size_t inFlight_ = 0;  // jobs queued and not yet completed; the threadsafe function is ref'd while > 0

@@ -5,6 +5,8 @@
 // 'bad_alloc', 'exception', 'int'), in the binding or (async) in lane work, to test the one translation.
 // noopAsync() and noopLane() resolve with undefined after empty work: a bare libuv work request (one
 // Napi::AsyncWorker) against the async lane every async call uses, for bench/call-overhead.bench.js.
+// setLaneSpin(workerUs, loopUs) sets how long the call lane's two sides spin (async_lane.h) and returns
+// the previous [workerUs, loopUs], so that the benchmark compares spinning with not spinning in one run.
 #include <cerrno>
 #include <new>
 #include <stdexcept>
@@ -106,6 +108,22 @@ Napi::Value NoopLane(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value SetLaneSpin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) ThrowSluiceError(env, sluice::codes::kInvalidType, "setLaneSpin needs two numbers");
+  const double workerUs = info[0].As<Napi::Number>().DoubleValue(), loopUs = info[1].As<Napi::Number>().DoubleValue();
+  if (!(workerUs >= 0 && workerUs <= 1e6 && loopUs >= 0 && loopUs <= 1e6)) {
+    ThrowSluiceError(env, sluice::codes::kOutOfRange, "spins are 0 to 1e6 µs");
+  }
+  AsyncLane& lane = SluiceAddon::From(env).callLane();
+  const AsyncLane::Spin previous = lane.spin();
+  lane.SetSpin({std::chrono::microseconds(static_cast<int64_t>(workerUs)), std::chrono::microseconds(static_cast<int64_t>(loopUs))});
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(previous.worker.count())));
+  result.Set(1u, Napi::Number::New(env, static_cast<double>(previous.loop.count())));
+  return result;
+}
+
 }  // namespace
 
 void InitTesting(Napi::Env env, Napi::Object exports) {
@@ -115,4 +133,5 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   testing.Set("throwNative", Napi::Function::New(env, ThrowNative, "throwNative"));
   testing.Set("noopAsync", Napi::Function::New(env, NoopAsync, "noopAsync"));
   testing.Set("noopLane", Napi::Function::New(env, NoopLane, "noopLane"));
+  testing.Set("setLaneSpin", Napi::Function::New(env, SetLaneSpin, "setLaneSpin"));
 }

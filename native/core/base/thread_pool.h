@@ -46,8 +46,10 @@ class ThreadPool {
   const Task* task_ = nullptr;
   size_t count_ = 0;
   std::atomic<size_t> next_{0};
-  size_t active_ = 0;        // workers still inside the current generation
-  uint64_t generation_ = 0;  // bumped per Run() so a worker joins each job once
+  // Written under mutex_; atomic so that a spinning thread may poll them without it (see SpinUntil).
+  std::atomic<size_t> active_{0};        // workers still inside the current generation
+  std::atomic<uint64_t> generation_{0};  // bumped per Run() so a worker joins each job once
+  size_t sleeping_ = 0;                  // workers waiting on wake_ (under mutex_): Run() notifies only them
   bool stopping_ = false;
   std::exception_ptr error_;
 };

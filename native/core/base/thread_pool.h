@@ -2,6 +2,8 @@
 // `threads` runs `threads - 1` workers; Run() blocks until every task index is done. One Run() at a time
 // per pool (callers serialise, e.g. under their model's mutex); tasks must not throw past their own body
 // (an exception is caught, the remaining tasks still run, and the first one is rethrown by Run()).
+// Workers poll for the next job for up to 100 µs after each one before sleeping (and the caller polls for
+// the workers' last tasks): a sleeping thread's wake-up can take longer than a whole job (thread_pool.cc).
 #pragma once
 #include <atomic>
 #include <condition_variable>

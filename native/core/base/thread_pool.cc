@@ -1,6 +1,5 @@
 #include "base/thread_pool.h"
 
-#include <chrono>
 #include <string>
 #include <system_error>
 
@@ -54,52 +53,19 @@ void ThreadPool::Drain(size_t thread) {
   }
 }
 
-namespace {
-
-// How long a thread polls before it sleeps on a condition variable. Waking a sleeping thread took longer
-// here (a 2-vCPU VM) than a whole 200 µs job: a model's 256 rows × 12 steps split over two threads ran with
-// wall clock equal to CPU time, the caller doing both halves before the woken worker arrived. A worker that
-// polls for the next job this long after each one is already running when a caller's next call comes
-// (a pipeline calls its model once per batch, tens of µs apart), and the caller's wait for the workers'
-// last tasks costs no sleep either. Bounded, so an idle pool burns at most this much per job.
-constexpr auto kSpin = std::chrono::microseconds(100);
-
-// Gives the core away while polling: on a loaded machine a polling thread must not take a core's time from
-// the thread it waits for (with pause, window mode under load average 6 ran 1.5× slower than sleeping).
-inline void CpuRelax() { std::this_thread::yield(); }
-
-// Polls done() until it returns true or kSpin has passed; returns its last answer.
-template <class Done>
-bool SpinUntil(Done done) {
-  const auto until = std::chrono::steady_clock::now() + kSpin;
-  for (;;) {
-    for (int i = 0; i < 4; ++i) {
-      if (done()) return true;
-      CpuRelax();
-    }
-    if (std::chrono::steady_clock::now() >= until) return done();
-  }
-}
-
-}  // namespace
-
 void ThreadPool::WorkerLoop(size_t thread) {
   uint64_t seen = 0;
   for (;;) {
-    SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      // Run() bumps generation_ under mutex_, so checking it here under the lock loses no wake-up.
-      ++sleeping_;
-      wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
-      --sleeping_;
+      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
-      seen = generation_.load(std::memory_order_relaxed);
+      seen = generation_;
     }
     Drain(thread);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_.notify_one();
+      if (--active_ == 0) done_.notify_one();
     }
   }
 }
@@ -110,24 +76,21 @@ void ThreadPool::Run(size_t count, const Task& task) {
     for (size_t i = 0; i < count; ++i) task(i, 0);
     return;
   }
-  bool anySleeping;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     task_ = &task;
     count_ = count;
     next_.store(0, std::memory_order_relaxed);
-    active_.store(workers_.size(), std::memory_order_relaxed);
+    active_ = workers_.size();
     error_ = nullptr;
-    generation_.fetch_add(1, std::memory_order_release);
-    anySleeping = sleeping_ > 0;
+    ++generation_;
   }
-  if (anySleeping) wake_.notify_all();  // spinning workers see the new generation by themselves
+  wake_.notify_all();
   Drain(0);
-  SpinUntil([&] { return active_.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_.load(std::memory_order_relaxed) == 0; });
+    done_.wait(lock, [&] { return active_ == 0; });
     task_ = nullptr;
     error = error_;
     error_ = nullptr;

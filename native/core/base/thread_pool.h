@@ -2,8 +2,6 @@
 // `threads` runs `threads - 1` workers; Run() blocks until every task index is done. One Run() at a time
 // per pool (callers serialise, e.g. under their model's mutex); tasks must not throw past their own body
 // (an exception is caught, the remaining tasks still run, and the first one is rethrown by Run()).
-// Workers poll for the next job for up to 100 µs after each one before sleeping (and the caller polls for
-// the workers' last tasks): a sleeping thread's wake-up can take longer than a whole job (thread_pool.cc).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -48,10 +46,8 @@ class ThreadPool {
   const Task* task_ = nullptr;
   size_t count_ = 0;
   std::atomic<size_t> next_{0};
-  // Written under mutex_; atomic so that a spinning thread may poll them without it (see SpinUntil).
-  std::atomic<size_t> active_{0};        // workers still inside the current generation
-  std::atomic<uint64_t> generation_{0};  // bumped per Run() so a worker joins each job once
-  size_t sleeping_ = 0;                  // workers waiting on wake_ (under mutex_): Run() notifies only them
+  size_t active_ = 0;        // workers still inside the current generation
+  uint64_t generation_ = 0;  // bumped per Run() so a worker joins each job once
   bool stopping_ = false;
   std::exception_ptr error_;
 };

@@ -37,40 +37,49 @@ inline void Each(F f) {
   for (int j = 0; j < N; ++j) f(j);
 }
 
-// x[j] = σ(x[j]) = 1 / (1 + e^−x[j]) for j < N. e^x to float32 accuracy (Cephes' expf: range reduction by
-// ln 2 in two parts, degree-5 polynomial); the reciprocal is Ops::Recip.
-template <class Ops, int N>
+// x[j] = σ(S·x[j]) = 1 / (1 + e^−S·x[j]) for j < N, S = 1 or 2 (tanh's σ(2x) with no multiply). e^−S·x =
+// 2^n · e^−S·u with n = round(−S·x·log2 e) and u = x + n·ln2/S, |S·u| ≤ ln2/2; e^−S·u is a degree-6 polynomial
+// (relative error 7e-8 in float32, as Cephes' expf whose degree-7 form it replaces), so 16 operations per
+// vector instead of 20. ln2 is one float constant, not two parts: the FMA adds n·ln2 exactly, and the
+// constant's own error (2e-9 relative) shifts e^−S·x by at most 2.4e-7 relative, only where |n| reaches 128
+// (σ within 1e-38 of 0 or 1); for |S·x| < 10 it is below 3e-8.
+template <class Ops, int N, int S = 1>
 inline void SigmoidChunk(typename Ops::V* x) {
+  static_assert(S == 1 || S == 2, "σ(x) or σ(2x)");
   using V = typename Ops::V;
-  V n[N], r[N], p[N];
-  // Clamp with the constant first: x86 min/max return their second operand when one is NaN, so NaN passes
-  // through (a NaN input must give a NaN output, never a plausible number).
-  Each<N>([&](int j) { x[j] = Ops::Min(Ops::Set1(88.3f), Ops::Max(Ops::Set1(-87.3f), Ops::Sub(Ops::Set1(0.0f), x[j]))); });
-  // n = x·log2(e) rounded to nearest: adding 1.5·2^23 in the FMA leaves no fraction bits (|x·log2 e| < 128
-  // after the clamp); one FMA and one subtraction instead of a multiply and a rounding instruction.
+  // Minimax fit of e^t − 1 on |t| ≤ ln2/2 by relative error, t = −S·u, written as coefficients of u.
+  constexpr float kS = S, kS2 = kS * kS, kS3 = kS2 * kS;
+  constexpr float c1 = -kS, c2 = 4.9999994040e-01f * kS2, c3 = -1.6666431725e-01f * kS3,
+                  c4 = 4.1668001562e-02f * kS2 * kS2, c5 = -8.3741554990e-03f * kS3 * kS2,
+                  c6 = 1.3843653724e-03f * kS3 * kS3;
+  V n[N], p[N];
+  // Clamp S·x to [−88.3, 87.3] (e^−S·x stays finite and 2^n in range), the constant first: x86 min/max
+  // return their second operand when one is NaN, so NaN passes through (a NaN input must give a NaN output).
+  Each<N>([&](int j) { x[j] = Ops::Min(Ops::Set1(87.3f / kS), Ops::Max(Ops::Set1(-88.3f / kS), x[j])); });
+  // n rounded to nearest: adding 1.5·2^23 in the FMA leaves no fraction bits (|n| < 128 after the clamp);
+  // one FMA and one subtraction instead of a multiply and a rounding instruction.
   const V kRound = Ops::Set1(12582912.0f);
-  Each<N>([&](int j) { n[j] = Ops::Sub(Ops::Fma(x[j], Ops::Set1(1.44269504088896341f), kRound), kRound); });
-  Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(-0.693359375f), x[j]); });
-  Each<N>([&](int j) { r[j] = Ops::Fma(n[j], Ops::Set1(2.12194440e-4f), r[j]); });
-  Each<N>([&](int j) { p[j] = Ops::Fma(Ops::Set1(1.9875691500e-4f), r[j], Ops::Set1(1.3981999507e-3f)); });
-  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(8.3334519073e-3f)); });
-  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(4.1665795894e-2f)); });
-  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(1.6666665459e-1f)); });
-  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], r[j], Ops::Set1(5.0000001201e-1f)); });
-  Each<N>([&](int j) { p[j] = Ops::Add(Ops::Fma(Ops::Mul(p[j], r[j]), r[j], r[j]), Ops::Set1(1.0f)); });
+  Each<N>([&](int j) { n[j] = Ops::Sub(Ops::Fma(x[j], Ops::Set1(-1.44269504088896341f * kS), kRound), kRound); });
+  Each<N>([&](int j) { x[j] = Ops::Fma(n[j], Ops::Set1(0.693147180559945309f / kS), x[j]); });  // u
+  Each<N>([&](int j) { p[j] = Ops::Fma(Ops::Set1(c6), x[j], Ops::Set1(c5)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], x[j], Ops::Set1(c4)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], x[j], Ops::Set1(c3)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], x[j], Ops::Set1(c2)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], x[j], Ops::Set1(c1)); });
+  Each<N>([&](int j) { p[j] = Ops::Fma(p[j], x[j], Ops::Set1(1.0f)); });
   Each<N>([&](int j) { x[j] = Ops::Recip(Ops::Add(Ops::Set1(1.0f), Ops::ScaleByPow2(p[j], n[j]))); });
 }
 
-template <class Ops, int N>
+template <class Ops, int N, int S = 1>
 inline void Sigmoid(typename Ops::V* x) {
-  // At most 8 vectors at a time: with 3 temporaries each, more spill registers (measured on AVX-512: 8
-  // vectors beat 4, 12 and all 24 of a tile).
+  // At most 8 vectors at a time: with 2 temporaries each, more spill registers (measured on AVX-512 with
+  // the former 3 temporaries: 8 vectors beat 4, 12 and all 24 of a tile).
   constexpr int kChunk = 8;
   if constexpr (N > kChunk) {
-    SigmoidChunk<Ops, kChunk>(x);
-    Sigmoid<Ops, N - kChunk>(x + kChunk);
+    SigmoidChunk<Ops, kChunk, S>(x);
+    Sigmoid<Ops, N - kChunk, S>(x + kChunk);
   } else {
-    SigmoidChunk<Ops, N>(x);
+    SigmoidChunk<Ops, N, S>(x);
   }
 }
 
@@ -78,8 +87,7 @@ inline void Sigmoid(typename Ops::V* x) {
 // LSTM needs).
 template <class Ops, int N>
 inline void Tanh(typename Ops::V* x) {
-  Each<N>([&](int j) { x[j] = Ops::Mul(x[j], Ops::Set1(2.0f)); });
-  Sigmoid<Ops, N>(x);
+  Sigmoid<Ops, N, 2>(x);
   Each<N>([&](int j) { x[j] = Ops::Fma(Ops::Set1(2.0f), x[j], Ops::Set1(-1.0f)); });
 }
 

@@ -687,8 +687,9 @@ std::vector<uint8_t> FeatureCodes(const std::vector<Aggregate>& features) {
 }  // namespace
 
 // The shape and features a snapshot or delta must share with this pipeline (ERR_MALFORMED_DATA naming the
-// first that differs) → the key capacity it was taken at.
-uint32_t PipelineCore::ReadShape(SnapshotReader& reader) const {
+// first that differs) → the key capacity it was taken at. keyArrays: the bytes hold arrays of that many keys
+// (a full snapshot; a delta's hold the changed keys only).
+uint32_t PipelineCore::ReadShape(SnapshotReader& reader, bool keyArrays) const {
   const SnapshotShape shape = reader.Get<SnapshotShape>();
   const SnapshotShape expected = ShapeOf(options_, keyCapacity_);
   auto same = [&](bool equal, const char* field) {
@@ -698,7 +699,8 @@ uint32_t PipelineCore::ReadShape(SnapshotReader& reader) const {
   // With a key space any capacity up to the dictionary's limit (it grows and shrinks with the ids); the
   // arrays it sizes must fit in the bytes left before anything is allocated for them.
   if (options_.keySpace) {
-    same(shape.keyCount >= 1 && shape.keyCount <= kMaxDictionaryKeys && shape.keyCount <= reader.Remaining() / sizeof(double), "keyCount");
+    same(shape.keyCount >= 1 && shape.keyCount <= kMaxDictionaryKeys && (!keyArrays || shape.keyCount <= reader.Remaining() / sizeof(double)),
+         "keyCount");
   } else {
     same(shape.keyCount == expected.keyCount, "keyCount");
   }
@@ -790,7 +792,7 @@ std::vector<uint8_t> PipelineCore::Snapshot() const {
 
 void PipelineCore::Restore(Span<const uint8_t> bytes) {
   SnapshotReader reader(bytes, SnapshotKind::kPipeline);
-  const uint32_t keyCapacity = ReadShape(reader);
+  const uint32_t keyCapacity = ReadShape(reader, true);
   const PipelineCounters counters = ReadCounters(reader);
 
   const std::vector<uint8_t> tracker = reader.GetVector<uint8_t>(reader.Remaining());

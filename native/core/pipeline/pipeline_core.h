@@ -209,7 +209,7 @@ class PipelineCore {
   void StartChain(uint32_t crc) const;
   void WriteKeyRows(SnapshotWriter& w, uint32_t key) const;
   void WriteShape(SnapshotWriter& writer) const;
-  uint32_t ReadShape(SnapshotReader& reader) const;
+  uint32_t ReadShape(SnapshotReader& reader, bool keyArrays) const;
   PipelineCounters ReadCounters(SnapshotReader& reader) const;
   void CheckKeyRows(size_t k, double lastStart, uint32_t historyCount, const double* history, const double* pending) const;
 

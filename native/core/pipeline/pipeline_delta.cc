@@ -77,7 +77,7 @@ void PipelineCore::ApplyDelta(Span<const uint8_t> bytes) {
   SnapshotReader reader(bytes, SnapshotKind::kPipelineDelta);
   if (!stopped_.empty()) Fail(codes::kInvalidState, "the Pipeline stopped: " + stopped_);
   Require(!finished_, codes::kInvalidState, "the Pipeline has finished (finish() ended the stream)");
-  const uint32_t keyCapacity = ReadShape(reader);
+  const uint32_t keyCapacity = ReadShape(reader, false);
   const uint64_t sequence = reader.Get<uint64_t>();
   const uint32_t baseCrc = reader.Get<uint32_t>();
   Require(tracking_ && sequence == chainSequence_ + 1 && baseCrc == chainCrc_, codes::kInvalidArgument,

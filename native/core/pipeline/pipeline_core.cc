@@ -757,8 +757,10 @@ void PipelineCore::CheckKeyRows(size_t k, double lastStart, uint32_t historyCoun
   }
   if (historyCount > historyRows_) Malformed("historyCount" + at + " is above the " + std::to_string(historyRows_) + " rows kept");
   if (historyCount > 0 && std::isnan(s)) Malformed("historyCount" + at + " without a row (lastStart is NaN)");
+  // Without a forecaster no row is kept (and there are no history arrays to read).
+  if (options_.mode == ForecastMode::kNone && historyCount != 0) Malformed("historyCount" + at + " without a forecaster");
   // The rows kept are the model's inputs: a row with a NaN never enters (AppendHistory's callers skip it).
-  const double* kept = history;  // nothing without a forecaster
+  const double* kept = history;  // null without a forecaster
   if (historyCount <= historyRows_ &&
       std::any_of(kept, kept + historyCount * features_, [](double v) { return std::isnan(v); })) {
     Malformed("history" + at + " holds a NaN row");
@@ -807,7 +809,8 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   reader.GetArray(ks.historyCount.data(), ks.historyCount.size());
   reader.GetArray(ks.pending.data(), ks.pending.size());
   for (size_t k = 0; k < ks.lastStart.size(); ++k) {
-    CheckKeyRows(k, ks.lastStart[k], ks.historyCount[k], ks.history.data() + k * historyRows_ * features_, &ks.pending[k * features_]);
+    CheckKeyRows(k, ks.lastStart[k], ks.historyCount[k], ks.history.empty() ? nullptr : &ks.history[k * historyRows_ * features_],
+                 &ks.pending[k * features_]);
   }
 
   Engines fresh = MakeEngines(0, keyCapacity);

@@ -109,7 +109,8 @@ void PipelineCore::ApplyDelta(Span<const uint8_t> bytes) {
     staged.historyCount[i] = reader.Get<uint32_t>();
     if (!staged.history.empty()) reader.GetArray(&staged.history[i * R * F], R * F);
     reader.GetArray(&staged.pending[i * F], F);
-    CheckKeyRows(key, staged.lastStart[i], staged.historyCount[i], staged.history.data() + i * R * F, &staged.pending[i * F]);
+    CheckKeyRows(key, staged.lastStart[i], staged.historyCount[i], staged.history.empty() ? nullptr : &staged.history[i * R * F],
+                 &staged.pending[i * F]);
     if (zscore) zscore->ReadKey(reader, static_cast<uint32_t>(i));
     if (stride > 0) {
       reader.GetArray(&lstmRows[i * stride], stride);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Checkpoint cost for a WindowProcessor holding state for every key (10^4 and 10^6 dense keys, 2 channels,
 // count/sum/min/max, one long tumbling window so the state lives across checkpoints), where 1 % or 10 % of the
-// keys get an event between two checkpoints. Three ways, same run, into FileStateStores (write + fsync):
+// keys get an event between two checkpoints; and for a PipelineProcessor (10^4 dense keys, 2 channels, windows
+// of 100 events so about the changed keys' windows fire between checkpoints, an LSTM state step and z-scores). Three ways, same run, into FileStateStores (write + fsync):
 //  - full: snapshot() and put it whole;
 //  - chunks: the same snapshot put through IncrementalStateStore (content-defined chunks, fullEvery 16);
 //  - deltas: snapshotDelta() (the changed keys only, a twin processor fed the same events) put as it is,
@@ -9,12 +10,13 @@
 // Reports bytes written and milliseconds per checkpoint (taking + putting), and the restore of the newest
 // checkpoint (read + restore into a fresh processor; deltas: the full record, then every delta applied).
 // Needs `npm run build:ts` and a built addon.
-//   npm run bench -- checkpoints            node bench/checkpoints.bench.js [--keys 10000,1000000] [--checkpoints 8]
+//   npm run bench -- checkpoints            node bench/checkpoints.bench.js [--keys 10000,1000000] [--pipeline-keys 10000] [--checkpoints 8]
 'use strict'
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { FileStateStore, IncrementalStateStore, WindowProcessor } = require('../dist/kafka/index.js')
+const { FileStateStore, IncrementalStateStore, PipelineProcessor, WindowProcessor } = require('../dist/kafka/index.js')
+const { LstmModel } = require('../dist/index.js')
 const { mulberry32 } = require('../dist/runtime/random.js')
 
 const arg = (name, fallback) => {
@@ -22,6 +24,7 @@ const arg = (name, fallback) => {
   return i > 0 ? process.argv[i + 1] : fallback
 }
 const keyCounts = arg('keys', '10000,1000000').split(',').map(Number)
+const pipelineKeyCounts = arg('pipeline-keys', '10000').split(',').filter(Boolean).map(Number)
 const checkpoints = Number(arg('checkpoints', 8))
 const fractions = [0.01, 0.1]
 const CHANNELS = 2
@@ -29,9 +32,17 @@ const CHANNELS = 2
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length
 const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`
 
-async function measure(keyCount, fraction) {
+const model = LstmModel.create({ inputSize: CHANNELS, hiddenSize: 16, outputSize: CHANNELS, seed: 1 })
+const makers = {
+  windows: (keyCount) => () => new WindowProcessor({ type: 'tumbling', size: 1e9, keyCount, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] }),
+  pipeline: (keyCount) => () => new PipelineProcessor({
+    keyCount, channels: CHANNELS, window: { size: 100, horizon: 2 * keyCount }, forecaster: { model, mode: 'state' }, anomaly: { window: 8, warmup: 3 },
+  }),
+}
+
+async function measure(kind, keyCount, fraction) {
   const rnd = mulberry32(keyCount + Math.round(fraction * 1000))
-  const make = () => new WindowProcessor({ type: 'tumbling', size: 1e9, keyCount, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
+  const make = makers[kind](keyCount)
   const processor = make() // full and chunks
   const twin = make() // deltas
   let time = 0
@@ -113,7 +124,7 @@ async function measure(keyCount, fraction) {
   const fullBytes = mean(rows.fullBytes)
   const pct = (x) => `${((100 * x) / fullBytes).toFixed(2)} %`
   console.log(
-    `${String(keyCount).padStart(8)} keys ${String(fraction * 100).padStart(3)} % changed | full ${mb(fullBytes)} ${mean(rows.fullMs).toFixed(1)} ms (snapshot ${mean(rows.snapshotMs).toFixed(1)})` +
+    `${kind.padEnd(8)} ${String(keyCount).padStart(8)} keys ${String(fraction * 100).padStart(3)} % changed | full ${mb(fullBytes)} ${mean(rows.fullMs).toFixed(1)} ms (snapshot ${mean(rows.snapshotMs).toFixed(1)})` +
       ` | chunks ${mb(mean(rows.chunkBytes))} (${pct(mean(rows.chunkBytes))}) ${mean(rows.chunkMs).toFixed(1)} ms` +
       ` | deltas ${mb(mean(rows.deltaBytes))} (${pct(mean(rows.deltaBytes))}) ${mean(rows.deltaMs).toFixed(1)} ms (taking ${mean(rows.deltaTakeMs).toFixed(1)}; ${(mean(rows.fullMs) / mean(rows.deltaMs)).toFixed(1)}x faster than full)` +
       ` | restore newest: full ${fullRestore.text}; chunks ${chunkRestore.text}; full + ${checkpoints} deltas ${deltaRestore.text}`,
@@ -122,5 +133,6 @@ async function measure(keyCount, fraction) {
 
 ;(async () => {
   console.log(`checkpoints.bench: ${checkpoints} checkpoints after a first (full) one, means per checkpoint (FileStateStore in ${os.tmpdir()}, fsync on each put)`)
-  for (const keyCount of keyCounts) for (const fraction of fractions) await measure(keyCount, fraction)
+  for (const keyCount of keyCounts) for (const fraction of fractions) await measure('windows', keyCount, fraction)
+  for (const keyCount of pipelineKeyCounts) for (const fraction of fractions) await measure('pipeline', keyCount, fraction)
 })()

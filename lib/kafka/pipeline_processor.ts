@@ -4,7 +4,7 @@
 import { SluiceError } from '../runtime/errors'
 import { Pipeline, type PipelineOptions, type ResultBatch } from '../pipeline/pipeline'
 import type { KeyColumn, PackedKeys } from '../keys/key_column'
-import { keyRoom, type EventColumns, type PartitionProcessor } from './processor'
+import { keyRoom, usesSketches, type EventColumns, type PartitionProcessor } from './processor'
 import { rowOf, windowFields } from './result_rows'
 
 /** One Pipeline result row, one object per row (as WindowResult is one per window). NaN becomes null in JSON. */
@@ -45,7 +45,19 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
     if (typeof options !== 'object' || options === null) throw new SluiceError('options must be an object', 'ERR_INVALID_TYPE')
     this.pipeline = new Pipeline({ ...options, inputs: 1, idleTimeout: Infinity })
     this.watermarkStride = this.pipeline.slide
+    const pipeline = this.pipeline
+    if (!usesSketches(pipeline)) {
+      this.snapshotDelta = () => {
+        this.checkTaken('snapshotDelta')
+        return pipeline.snapshotDelta()
+      }
+      this.applyDelta = (bytes) => pipeline.applyDelta(bytes)
+    }
   }
+
+  /** Deltas per changed key (Pipeline.snapshotDelta); absent with sketch features, which have none. */
+  readonly snapshotDelta?: () => Uint8Array
+  readonly applyDelta?: (bytes: Uint8Array) => void
 
   /** Events late for the pipeline's windows, over its life (restored with the snapshot's metrics). */
   get late(): number {
@@ -70,9 +82,13 @@ export class PipelineProcessor implements PartitionProcessor<PipelineRow> {
   }
 
   snapshot(): Uint8Array {
-    // Rows not yet handed out are not in the pipeline's state: refuse rather than lose them.
-    if (this.rows.length > 0) throw new SluiceError(`${this.rows.length} rows were not taken by advanceWatermark() before snapshot()`, 'ERR_INVALID_STATE')
+    this.checkTaken('snapshot')
     return this.pipeline.snapshot()
+  }
+
+  /** Rows not yet handed out are not in the pipeline's state: a checkpoint refuses rather than lose them. */
+  private checkTaken(call: string): void {
+    if (this.rows.length > 0) throw new SluiceError(`${this.rows.length} rows were not taken by advanceWatermark() before ${call}()`, 'ERR_INVALID_STATE')
   }
 
   restore(bytes: Uint8Array): void {

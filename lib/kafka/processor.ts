@@ -62,6 +62,11 @@ export interface WindowResult {
   values: number[]
 }
 
+/** Whether windows (or a pipeline's) compute sketch aggregates, which have no incremental checkpoints. */
+export function usesSketches(engine: { readonly quantiles: readonly number[]; readonly aggregates: readonly string[] }): boolean {
+  return engine.quantiles.length > 0 || engine.aggregates.some((a) => a === 'distinct' || /^p\d+$/.test(a))
+}
+
 /** EventTimeWindows per partition. Watermarks come from the adapter (the partition's own watermark). */
 export class WindowProcessor implements PartitionProcessor<WindowResult> {
   readonly windows: EventTimeWindows
@@ -81,8 +86,7 @@ export class WindowProcessor implements PartitionProcessor<WindowResult> {
     this.windows = new EventTimeWindows({ ...options, tracker: undefined })
     this.watermarkStride = options.type === 'session' ? undefined : options.size
     const windows = this.windows
-    const sketches = windows.quantiles.length > 0 || windows.aggregates.some((a) => a === 'distinct' || /^p\d+$/.test(a))
-    if (!sketches) {
+    if (!usesSketches(windows)) {
       this.snapshotDelta = () => windows.snapshotDelta()
       this.applyDelta = (bytes) => windows.applyDelta(bytes)
     }

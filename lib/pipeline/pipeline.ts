@@ -635,6 +635,34 @@ export class Pipeline {
     this.acknowledged = core.metrics().batchesOut
   }
 
+  /**
+   * An incremental checkpoint: the windows' delta (EventTimeWindows.snapshotDelta), the tracker and metrics,
+   * and the rows state (forward fill, history, pending forecast, residual statistics, LSTM state) of every
+   * key that emitted rows or was freed since the last checkpoint (snapshot(), restore(), or the last
+   * snapshotDelta()). Restore = restore(full) then applyDelta() of each delta taken after it, in order.
+   * ERR_INVALID_STATE before the first snapshot()/restore(); ERR_NOT_SUPPORTED with sketch features.
+   */
+  snapshotDelta(): Uint8Array {
+    this.checkIdle()
+    return this.running().snapshotDelta()
+  }
+
+  /**
+   * Brings a pipeline that stands at a checkpoint (restored from it, or the delta before applied) to the
+   * next delta's state; the result equals a restore of a full snapshot taken there, byte for byte. All or
+   * nothing: ERR_MALFORMED_DATA for bytes that do not parse or fail a check, ERR_INVALID_ARGUMENT for a
+   * delta of another chain (one missing, repeated or out of order), ERR_INVALID_STATE when this pipeline
+   * changed since its checkpoint.
+   */
+  applyDelta(bytes: Uint8Array): void {
+    const core = this.running()
+    this.checkIdle()
+    const { changed, live } = core.applyDelta(expectTypedArray(bytes, 'bytes', Uint8Array))
+    // The string map follows the delta's keys only (a restore rebuilds it whole).
+    if (this.strings) this.strings.replace(changed, live, core.keysOf(live) as PackedKeys)
+    this.acknowledged = core.metrics().batchesOut
+  }
+
   /** Frees the native state (not the model, which the caller owns). */
   close(): void {
     if (this.closedMetrics) return

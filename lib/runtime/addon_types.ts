@@ -348,6 +348,8 @@ export type NativePipelineKeys = Uint32Array | BigInt64Array | BigUint64Array | 
  * the inputs; the object is busy (ERR_INVALID_STATE) until it settles.
  */
 export interface NativePipeline extends NativeSnapshotHandle {
+  snapshotDelta(): Uint8Array
+  applyDelta(bytes: Uint8Array): { changed: Uint32Array; live: Uint32Array }
   process(input: number, timestamps: Float64Array, keys: NativePipelineKeys | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): ArrayBuffer
   processAsync(input: number, timestamps: Float64Array, keys: NativePipelineKeys | undefined, values: Float64Array | Float32Array, labels: Uint8Array | Float64Array | undefined, now: number, modelOpen: boolean, status: Float64Array): Promise<ArrayBuffer>
   advanceTo(watermark: number, modelOpen: boolean, status: Float64Array): ArrayBuffer

@@ -119,6 +119,33 @@ class NativeHandle : public Napi::ObjectWrap<Derived>, public CollectableHandle 
     return TranslateErrors(env, [&]() -> Napi::Value { return CopyToTypedArray(env, core.Snapshot()); });
   }
 
+  // snapshotDelta() → Uint8Array of Core::SnapshotDelta() (the keys changed since the last checkpoint).
+  Napi::Value SnapshotDelta(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Core& core = Ready(env);
+    return TranslateErrors(env, [&]() -> Napi::Value { return CopyToTypedArray(env, core.SnapshotDelta()); });
+  }
+
+  // Core::ApplyDelta(bytes) → { changed, live }: the ids the delta replaced, and those of them live now (lib
+  // updates its string map by them). Shared bytes are copied: the parser checks the checksum, then reads.
+  Napi::Value ApplyDeltaFrom(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Core& core = Ready(env);
+    const StableColumn<uint8_t> bytes(env, info[0], "bytes");
+    TranslateErrors(env, [&] { core.ApplyDelta(bytes.span()); });
+    const std::vector<uint32_t>& changed = core.appliedKeys();
+    std::vector<uint32_t> live;
+    if (const auto* space = core.keySpace()) {
+      for (uint32_t id : changed) {
+        if (space->dictionary().IsLive(id)) live.push_back(id);
+      }
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("changed", CopyToTypedArray(env, changed));
+    out.Set("live", CopyToTypedArray(env, live));
+    return out;
+  }
+
   // restore(bytes) → undefined. Derived answers otherwise with a Restore of its own over RestoreFrom.
   Napi::Value Restore(const Napi::CallbackInfo& info) {
     RestoreFrom(info);

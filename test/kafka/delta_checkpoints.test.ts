@@ -8,15 +8,23 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
-  FileStateStore, KafkaConsumerAdapter, WindowProcessor, decodePartitionSnapshot, jsonDecoder,
-  type SluiceKafkaError, type StateStore, type StoredSnapshot, type WindowResult,
+  FileStateStore, KafkaConsumerAdapter, PipelineProcessor, WindowProcessor, decodePartitionSnapshot, jsonDecoder,
+  type PartitionProcessor, type SluiceKafkaError, type StateStore, type StoredSnapshot, type WindowResult,
 } from '../../lib/kafka/index'
+import { LstmModel } from '../../lib/index'
+import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
 import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
 import { random } from '../support/kafka_data'
 import { tempDirs } from '../support/temp_dirs'
 
 const tempDir = tempDirs('sluice-kafka-delta-')
 const CHANNELS = 2
+const model = LstmModel.create({ inputSize: CHANNELS, hiddenSize: 6, outputSize: CHANNELS, seed: 4 })
+/** A keyed Pipeline with an LSTM state step, residual z-scores and keyTtl expiry. */
+const makePipelineProcessor = () => new PipelineProcessor({
+  keys: 'string', keyTtl: 1000, channels: CHANNELS, window: { size: 2000 }, maxFill: 3,
+  forecaster: { model, mode: 'state' }, anomaly: { window: 6, warmup: 3, threshold: 1.5 },
+})
 const makeProcessor = () => new WindowProcessor({ type: 'tumbling', size: 2000, keys: 'string', keyTtl: 1000, channels: CHANNELS, aggregates: ['count', 'sum', 'min', 'max'] })
 
 /** A FileStateStore that also keeps every record ever put (prune does not touch that copy). */
@@ -40,10 +48,11 @@ function makeMessages(seed: number, count: number, keys: number) {
   })
 }
 
-function setup(store: StateStore, fullEvery: number, consumer = new FakeConsumer('in'), onError: (error: SluiceKafkaError) => void = () => undefined) {
+function setup(store: StateStore, fullEvery: number, consumer = new FakeConsumer('in'), onError: (error: SluiceKafkaError) => void = () => undefined,
+  processor: () => PartitionProcessor<unknown> = makeProcessor) {
   const producer = new FakeProducer(consumer.log)
-  const adapter = new KafkaConsumerAdapter<WindowResult>({
-    consumer, producer, decoder: jsonDecoder({ channels: CHANNELS, keys: 'string' }), processor: makeProcessor,
+  const adapter = new KafkaConsumerAdapter<unknown>({
+    consumer, producer, decoder: jsonDecoder({ channels: CHANNELS, keys: 'string' }), processor,
     stateStore: store, outputTopic: 'out', bound: 30, checkpointInterval: 0, fullEvery, onError,
   })
   return { adapter, consumer, producer }
@@ -64,6 +73,18 @@ async function chainAt(get: (offset: number) => Promise<StoredSnapshot | undefin
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
+}
+
+/**
+ * A keyed PipelineProcessor's state without the time it spent (busyMs and the latencies, which differ from run
+ * to run): the native payload, with those four counters zeroed. Payload: the shape (48 bytes), the feature
+ * codes (u64 count, bytes), the counters (12 f64, the last four times), then the state.
+ */
+function pipelineState(bytes: Uint8Array): Uint8Array {
+  const body = openSnapshot(openSnapshot(bytes, 'keyed-pipeline'), 'pipeline').slice()
+  const features = Number(new DataView(body.buffer, body.byteOffset + 48, 8).getBigUint64(0, true))
+  const times = 48 + 8 + features + 8 * 8
+  return body.fill(0, times, times + 4 * 8)
 }
 
 /** Results by key; a key emitted twice (a replay) must carry the same value both times. */
@@ -123,6 +144,40 @@ describe('KafkaConsumerAdapter with fullEvery (deltas per changed key)', () => {
       for (let at: number | undefined = offset; at !== undefined; at = decodePartitionSnapshot(deltaStore.puts.get(at)!).header.delta?.previous) needed.add(at)
     }
     expect(left).toEqual([...needed].sort((a, b) => a - b))
+  })
+
+  it('PipelineProcessor (LSTM state step, keyTtl): full + deltas restore byte for byte what full checkpoints restore, at every checkpoint', async () => {
+    const fullStore = new RecordingStore(tempDir())
+    const deltaStore = new RecordingStore(tempDir())
+    const noError = () => undefined
+    const full = setup(fullStore, 1, new FakeConsumer('in'), noError, makePipelineProcessor)
+    const delta = setup(deltaStore, 5, new FakeConsumer('in'), noError, makePipelineProcessor)
+    for (const run of [full, delta]) {
+      await run.adapter.run()
+      await deliverInBatches(run.consumer, 0, messages, [100, 37, 160])
+    }
+    expect(resultsOf(delta.producer)).toEqual(resultsOf(full.producer))
+    expect(resultsOf(full.producer).size).toBeGreaterThan(1000)
+    const offsets = [...fullStore.puts.keys()]
+    expect([...deltaStore.puts.keys()]).toEqual(offsets)
+    let deltas = 0
+    for (const offset of offsets) {
+      const [first, ...rest] = await chainAt(async (at) => ({ offset: at, bytes: deltaStore.puts.get(at)! }), offset)
+      deltas += rest.length > 0 ? 1 : 0
+      const restored = makePipelineProcessor()
+      restored.restore(first!)
+      for (const bytes of rest) restored.applyDelta!(bytes)
+      // Another run (the full one) spent other times: all else is compared byte for byte.
+      const want = decodePartitionSnapshot(fullStore.puts.get(offset)!).processorBytes
+      expect(same(pipelineState(restored.snapshot()), pipelineState(want)), `offset ${offset}`).toBe(true)
+      restored.close()
+    }
+    expect(deltas).toBe(offsets.length - Math.ceil(offsets.length / 5))
+    const last = makePipelineProcessor()
+    last.restore(decodePartitionSnapshot(fullStore.puts.get(offsets.at(-1)!)!).processorBytes)
+    expect(last.pipeline.metrics().expiredKeys).toBeGreaterThan(1000)
+    last.close()
+    expect(deltaStore.bytes).toBeLessThan(0.5 * fullStore.bytes)
   })
 
   it('hands a partition over with deltas in flight (stored, not committed): the next consumer resumes from the committed chain; results equal an uninterrupted run', async () => {

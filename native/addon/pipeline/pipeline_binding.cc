@@ -11,7 +11,7 @@
 //     (interned in the pass) or ids of live keys (Uint32Array, from intern()); intern(keys, ids),
 //     undoIntern() → whether it forgot keys, expire(ids | keys) → freed, expired() → ids freed by the last
 //     call, keysOf(ids), liveIds()
-//   snapshot(), restore(bytes), close()
+//   snapshot(), restore(bytes), snapshotDelta(), applyDelta(bytes) → { changed, live }, close()
 // `status` (Float64Array of 3) receives rows, late events and the watermark of the result: one typed array
 // write instead of a result object per call. The buffer's layout is ResultLayout's; options.reuseResults:
 // every call returns the same buffer (rewritten) while it is large enough.
@@ -214,6 +214,8 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
                               InstanceMethod("metrics", &PipelineBinding::Metrics),
                               InstanceMethod("snapshot", &PipelineBinding::Snapshot),
                               InstanceMethod("restore", &PipelineBinding::Restore),
+                              InstanceMethod("snapshotDelta", &PipelineBinding::SnapshotDelta),
+                              InstanceMethod("applyDelta", &PipelineBinding::ApplyDelta),
                               InstanceMethod("intern", &PipelineBinding::Intern),
                               InstanceMethod("undoIntern", &PipelineBinding::UndoIntern),
                               InstanceMethod("expire", &PipelineBinding::Expire),
@@ -236,6 +238,13 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   Napi::Value Restore(const Napi::CallbackInfo& info) {
     Settle(info.Env(), RestoreFrom(info));
     return info.Env().Undefined();
+  }
+
+  // applyDelta(bytes) → { changed, live } (NativeHandle::ApplyDeltaFrom).
+  Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
+    Napi::Value out = ApplyDeltaFrom(info);
+    Settle(info.Env(), Ready(info.Env()));
+    return out;
   }
 
  private:

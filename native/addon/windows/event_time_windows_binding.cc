@@ -301,31 +301,10 @@ class EventTimeWindowsBinding : public NativeHandle<EventTimeWindowsBinding, Eve
     return info.Env().Undefined();
   }
 
-  // snapshotDelta() → Uint8Array: the keys changed since the last checkpoint (EventTimeWindows::SnapshotDelta).
-  Napi::Value SnapshotDelta(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    EventTimeWindows& engine = Ready(env);
-    return TranslateErrors(env, [&]() -> Napi::Value { return CopyToTypedArray(env, engine.SnapshotDelta()); });
-  }
-
-  // applyDelta(bytes) → { changed, live }: the ids the delta replaced, and those of them live now (lib updates
-  // its string map by them). Shared bytes are copied: the parser checks the checksum, then reads.
+  // applyDelta(bytes) → { changed, live } (NativeHandle::ApplyDeltaFrom).
   Napi::Value ApplyDelta(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    EventTimeWindows& engine = Ready(env);
-    const StableColumn<uint8_t> bytes(env, info[0], "bytes");
-    TranslateErrors(env, [&] { engine.ApplyDelta(bytes.span()); });
-    ReportEngineMemory(env, engine);
-    const std::vector<uint32_t>& changed = engine.appliedKeys();
-    std::vector<uint32_t> live;
-    if (const sluice::KeySpace* space = engine.keySpace()) {
-      for (uint32_t id : changed) {
-        if (space->dictionary().IsLive(id)) live.push_back(id);
-      }
-    }
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("changed", CopyToTypedArray(env, changed));
-    out.Set("live", CopyToTypedArray(env, live));
+    Napi::Value out = ApplyDeltaFrom(info);
+    ReportEngineMemory(info.Env(), Ready(info.Env()));
     return out;
   }
 

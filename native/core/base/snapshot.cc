@@ -34,6 +34,7 @@ constexpr NamedKind kKindNames[] = {
     {SnapshotKind::kKeyDictionary, "key-dictionary"},
     {SnapshotKind::kKeyedPipeline, "keyed-pipeline"},
     {SnapshotKind::kEventTimeWindowsDelta, "event-time-windows-delta"},
+    {SnapshotKind::kPipelineDelta, "pipeline-delta"},
 };
 
 const NamedKind* FindKind(uint16_t kind) {

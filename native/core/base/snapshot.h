@@ -35,6 +35,7 @@ enum class SnapshotKind : uint16_t {
   kKeyDictionary = 8,
   kKeyedPipeline = 9,  // a pipeline's snapshot and its key dictionary's (lib/pipeline)
   kEventTimeWindowsDelta = 10,  // an incremental checkpoint of EventTimeWindows (the keys changed since the last)
+  kPipelineDelta = 11,          // an incremental checkpoint of a Pipeline (its windows' delta and the changed keys' rows state)
 };
 
 // The kind's name in JavaScript and in error messages ("sliding-window", "pipeline", …), one table for both.

@@ -7,6 +7,7 @@
 // steady state); Expire() zeroes a key's row and frees its id for reuse, so a key that comes back starts
 // from zero state.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -91,6 +92,10 @@ class LstmState {
 
   std::vector<uint8_t> Snapshot() const;
   void Restore(Span<const uint8_t> bytes);  // ERR_MALFORMED_DATA for another model shape or capacity
+  // One key's row of the table (StateStride() floats: every layer's h and c), for an owner's incremental
+  // checkpoints (the Pipeline's deltas). key < capacity (the caller checks).
+  Span<const float> KeyRow(uint32_t key) const { return {table_.get() + size_t{key} * model_->StateStride(), model_->StateStride()}; }
+  void SetKeyRow(uint32_t key, const float* row) { std::copy_n(row, model_->StateStride(), table_.get() + size_t{key} * model_->StateStride()); }
 
  private:
   struct FreeDeleter {

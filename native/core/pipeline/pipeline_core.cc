@@ -289,6 +289,9 @@ PipelineResult PipelineCore::EmitRows(uint32_t input, size_t late, bool final, b
     gaps_.resize(n);
     uint32_t* const gaps = gaps_.data();
     rows = CountGapRows(firedKeys, firedStarts, n, slide, maxFill, keys_.lastStart.data(), gaps);
+    if (tracking_) {
+      for (size_t w = 0; w < n; ++w) MarkRowsChanged(firedKeys[w]);
+    }
     double windowed = 0;
     for (size_t w = 0; w < n; ++w) windowed += firedCounts[w];
     counters_.windowedEvents += windowed;
@@ -604,6 +607,7 @@ void PipelineCore::FreeKeys(const std::vector<uint32_t>& ids) {
   const size_t F = features_, R = historyRows_;
   for (const uint32_t key : ids) {
     if (key >= keyCapacity_) continue;  // never held state here
+    MarkRowsChanged(key);
     keys_.lastStart[key] = kNaN;
     std::fill_n(&keys_.lastValues[key * F], F, kNaN);
     if (!keys_.history.empty()) std::fill_n(&keys_.history[key * R * F], R * F, 0.0);
@@ -682,26 +686,10 @@ std::vector<uint8_t> FeatureCodes(const std::vector<Aggregate>& features) {
 
 }  // namespace
 
-std::vector<uint8_t> PipelineCore::Snapshot() const {
-  CheckOpen();
-  SnapshotWriter writer(SnapshotKind::kPipeline);
-  writer.Put(ShapeOf(options_, keyCapacity_));
-  writer.PutVector(FeatureCodes(options_.features));
-  writer.Put(counters_);
-  writer.PutVector(engines_.tracker->Snapshot());
-  writer.PutVector(engines_.windows->Snapshot());
-  writer.PutVector(engines_.lstm ? engines_.lstm->Snapshot() : std::vector<uint8_t>());
-  writer.PutVector(keys_.lastStart);
-  writer.PutVector(keys_.lastValues);
-  writer.PutVector(keys_.history);
-  writer.PutVector(keys_.historyCount);
-  writer.PutVector(keys_.pending);
-  if (engines_.zscore) engines_.zscore->Write(writer);
-  return writer.Finish();
-}
-
-void PipelineCore::Restore(Span<const uint8_t> bytes) {
-  SnapshotReader reader(bytes, SnapshotKind::kPipeline);
+// The shape and features a snapshot or delta must share with this pipeline (ERR_MALFORMED_DATA naming the
+// first that differs) → the key capacity it was taken at. keyArrays: the bytes hold arrays of that many keys
+// (a full snapshot; a delta's hold the changed keys only).
+uint32_t PipelineCore::ReadShape(SnapshotReader& reader, bool keyArrays) const {
   const SnapshotShape shape = reader.Get<SnapshotShape>();
   const SnapshotShape expected = ShapeOf(options_, keyCapacity_);
   auto same = [&](bool equal, const char* field) {
@@ -711,11 +699,11 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   // With a key space any capacity up to the dictionary's limit (it grows and shrinks with the ids); the
   // arrays it sizes must fit in the bytes left before anything is allocated for them.
   if (options_.keySpace) {
-    same(shape.keyCount >= 1 && shape.keyCount <= kMaxDictionaryKeys && shape.keyCount <= reader.Remaining() / sizeof(double), "keyCount");
+    same(shape.keyCount >= 1 && shape.keyCount <= kMaxDictionaryKeys && (!keyArrays || shape.keyCount <= reader.Remaining() / sizeof(double)),
+         "keyCount");
   } else {
     same(shape.keyCount == expected.keyCount, "keyCount");
   }
-  const uint32_t keyCapacity = shape.keyCount;
   same(shape.channels == expected.channels, "channels");
   same(shape.steps == expected.steps, "forecaster.steps");
   same(shape.zscoreWindow == expected.zscoreWindow, "anomaly.window");
@@ -728,6 +716,11 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   same(shape.offset == expected.offset, "window.offset");
   same(reader.GetVector<uint8_t>(kAggregateKinds * 64) == FeatureCodes(options_.features), "features.aggregates");
 
+  return shape.keyCount;
+}
+
+// The counters, each checked (ERR_MALFORMED_DATA naming it).
+PipelineCounters PipelineCore::ReadCounters(SnapshotReader& reader) const {
   const PipelineCounters counters = reader.Get<PipelineCounters>();
   using P = PipelineCounters;
   const struct {
@@ -752,6 +745,57 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
     Malformed("windowedEvents + lateEvents exceed events");
   }
   if (counters.filledRows + counters.windowsFired > 0 && counters.batchesOut == 0) Malformed("rows without batchesOut");
+  return counters;
+}
+
+// One key's rows state (a snapshot's or a delta's): ERR_MALFORMED_DATA naming the field and key k.
+void PipelineCore::CheckKeyRows(size_t k, double lastStart, uint32_t historyCount, const double* history, const double* pending) const {
+  const double s = lastStart;
+  const std::string at = "[" + std::to_string(k) + "]";
+  if (!std::isnan(s) && !(std::isfinite(s) && IsInteger((s - options_.offset) / options_.slide))) {
+    Malformed("lastStart" + at + " is " + Number(s) + ", not a window start");
+  }
+  if (historyCount > historyRows_) Malformed("historyCount" + at + " is above the " + std::to_string(historyRows_) + " rows kept");
+  if (historyCount > 0 && std::isnan(s)) Malformed("historyCount" + at + " without a row (lastStart is NaN)");
+  // Without a forecaster no row is kept (and there are no history arrays to read).
+  if (options_.mode == ForecastMode::kNone && historyCount != 0) Malformed("historyCount" + at + " without a forecaster");
+  // The rows kept are the model's inputs: a row with a NaN never enters (AppendHistory's callers skip it).
+  const double* kept = history;  // null without a forecaster
+  if (historyCount <= historyRows_ &&
+      std::any_of(kept, kept + historyCount * features_, [](double v) { return std::isnan(v); })) {
+    Malformed("history" + at + " holds a NaN row");
+  }
+  if (options_.mode == ForecastMode::kNone && !std::isnan(pending[0])) Malformed("pending" + at + " without a forecaster");
+}
+
+void PipelineCore::WriteShape(SnapshotWriter& writer) const {
+  writer.Put(ShapeOf(options_, keyCapacity_));
+  writer.PutVector(FeatureCodes(options_.features));
+}
+
+std::vector<uint8_t> PipelineCore::Snapshot() const {
+  CheckOpen();
+  SnapshotWriter writer(SnapshotKind::kPipeline);
+  WriteShape(writer);
+  writer.Put(counters_);
+  writer.PutVector(engines_.tracker->Snapshot());
+  writer.PutVector(engines_.windows->Snapshot());
+  writer.PutVector(engines_.lstm ? engines_.lstm->Snapshot() : std::vector<uint8_t>());
+  writer.PutVector(keys_.lastStart);
+  writer.PutVector(keys_.lastValues);
+  writer.PutVector(keys_.history);
+  writer.PutVector(keys_.historyCount);
+  writer.PutVector(keys_.pending);
+  if (engines_.zscore) engines_.zscore->Write(writer);
+  std::vector<uint8_t> bytes = writer.Finish();
+  StartChain(EnvelopeCrc({bytes.data(), bytes.size()}));
+  return bytes;
+}
+
+void PipelineCore::Restore(Span<const uint8_t> bytes) {
+  SnapshotReader reader(bytes, SnapshotKind::kPipeline);
+  const uint32_t keyCapacity = ReadShape(reader, true);
+  const PipelineCounters counters = ReadCounters(reader);
 
   const std::vector<uint8_t> tracker = reader.GetVector<uint8_t>(reader.Remaining());
   const std::vector<uint8_t> windows = reader.GetVector<uint8_t>(reader.Remaining());
@@ -765,20 +809,8 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   reader.GetArray(ks.historyCount.data(), ks.historyCount.size());
   reader.GetArray(ks.pending.data(), ks.pending.size());
   for (size_t k = 0; k < ks.lastStart.size(); ++k) {
-    const double s = ks.lastStart[k];
-    const std::string at = "[" + std::to_string(k) + "]";
-    if (!std::isnan(s) && !(std::isfinite(s) && IsInteger((s - options_.offset) / options_.slide))) {
-      Malformed("lastStart" + at + " is " + Number(s) + ", not a window start");
-    }
-    if (ks.historyCount[k] > historyRows_) Malformed("historyCount" + at + " is above the " + std::to_string(historyRows_) + " rows kept");
-    if (ks.historyCount[k] > 0 && std::isnan(s)) Malformed("historyCount" + at + " without a row (lastStart is NaN)");
-    // The rows kept are the model's inputs: a row with a NaN never enters (AppendHistory's callers skip it).
-    const double* kept = ks.history.data() + k * historyRows_ * features_;  // empty without a forecaster
-    if (ks.historyCount[k] <= historyRows_ &&
-        std::any_of(kept, kept + ks.historyCount[k] * features_, [](double v) { return std::isnan(v); })) {
-      Malformed("history" + at + " holds a NaN row");
-    }
-    if (options_.mode == ForecastMode::kNone && !std::isnan(ks.pending[k * features_])) Malformed("pending" + at + " without a forecaster");
+    CheckKeyRows(k, ks.lastStart[k], ks.historyCount[k], ks.history.empty() ? nullptr : &ks.history[k * historyRows_ * features_],
+                 &ks.pending[k * features_]);
   }
 
   Engines fresh = MakeEngines(0, keyCapacity);
@@ -819,6 +851,7 @@ void PipelineCore::Restore(Span<const uint8_t> bytes) {
   counters_ = counters;
   finished_ = false;
   stopped_.clear();
+  StartChain(EnvelopeCrc(bytes));
 }
 
 }  // namespace sluice

@@ -161,6 +161,17 @@ class PipelineCore {
   // naming it) before anything changes. Clears a stop.
   void Restore(Span<const uint8_t> bytes);
 
+  // Incremental checkpoints (pipeline_delta.cc): the windows' delta (EventTimeWindows::SnapshotDelta), the
+  // tracker and counters, and the complete rows state (forward fill, history, pending forecast, z-score
+  // ring, LSTM (h, c)) of every key that emitted rows or was freed since the last checkpoint (Snapshot,
+  // Restore or a delta). A delta names the pipeline checkpoint it builds on (sequence, CRC); ApplyDelta
+  // checks everything first (ERR_MALFORMED_DATA, ERR_INVALID_ARGUMENT; nothing changes), then applies.
+  // ERR_NOT_SUPPORTED with sketch features (as the windows').
+  std::vector<uint8_t> SnapshotDelta();
+  void ApplyDelta(Span<const uint8_t> bytes);
+  // The keys the last ApplyDelta replaced in the windows (ascending), for lib's string map.
+  const std::vector<uint32_t>& appliedKeys() const { return engines_.windows->appliedKeys(); }
+
  private:
   // The per-key state of the rows path (what a snapshot holds besides the engines).
   struct KeyState {
@@ -194,6 +205,13 @@ class PipelineCore {
   void GatherInput(uint32_t key, size_t input);  // the key's history → model input `input`
   void RunModel(size_t rounds, bool modelOpen);  // all gathered inputs → modelOut_
   void ResetKey(uint32_t key);
+  void MarkRowsChanged(uint32_t key);  // the key's rows state changed (tracked from the first checkpoint)
+  void StartChain(uint32_t crc) const;
+  void WriteKeyRows(SnapshotWriter& w, uint32_t key) const;
+  void WriteShape(SnapshotWriter& writer) const;
+  uint32_t ReadShape(SnapshotReader& reader, bool keyArrays) const;
+  PipelineCounters ReadCounters(SnapshotReader& reader) const;
+  void CheckKeyRows(size_t k, double lastStart, uint32_t historyCount, const double* history, const double* pending) const;
 
   PipelineCoreOptions options_;
   size_t features_;         // channels · features per channel
@@ -210,6 +228,12 @@ class PipelineCore {
   PipelineCounters counters_;
   bool finished_ = false;
   std::string stopped_;  // why a batch failed after its windows fired; empty: running
+  // Incremental checkpoints: keys whose rows state changed since the last checkpoint, and that checkpoint.
+  mutable bool tracking_ = false;
+  mutable std::vector<uint8_t> changedBits_;  // [key]: listed in changedList_
+  mutable std::vector<uint32_t> changedList_;
+  mutable uint64_t chainSequence_ = 0;
+  mutable uint32_t chainCrc_ = 0;
 
   // Scratch reused across batches (no allocation once they reached their high-water mark).
   std::vector<double> timestamps_, packed_;

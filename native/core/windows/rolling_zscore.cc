@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "base/error.h"
 #include "base/snapshot.h"
@@ -133,6 +134,37 @@ void RollingZScore::Write(SnapshotWriter& writer) const {
   writer.PutVector(s2_);
 }
 
+// One (key, channel) slot of a snapshot: ERR_MALFORMED_DATA naming slot i unless its head and fill agree
+// and its ring holds no NaN; sums that overflowed are recomputed from the ring (as Record does at a wrap).
+void RollingZScore::CheckSlot(size_t i, const double* values, uint32_t head, uint32_t fill, double& shift, double& s1,
+                              double& s2) const {
+  const uint32_t W = options_.window;
+  // The ring fills from slot 0 in order, so until it is full the next slot is the fill count.
+  if (fill > W) Fail(codes::kMalformedData, "pipeline snapshot: zFill[" + std::to_string(i) + "] is above anomaly.window");
+  if (head >= W || (fill < W && head != fill)) {
+    Fail(codes::kMalformedData, "pipeline snapshot: zHead[" + std::to_string(i) + "] does not match zFill");
+  }
+  // The ring holds the values recorded: never NaN (ScoreAndUpdate skips it); ±Infinity may enter (a
+  // residual of an infinite forecast).
+  const uint32_t filled = fill;
+  for (uint32_t j = 0; j < filled; ++j) CheckField(!std::isnan(values[j]), "pipeline zRing[" + std::to_string(i) + "]");
+  // An empty ring has zero sums. Sums that overflowed (values whose squares pass 1e308: a live object gets
+  // there too, and its snapshot must restore) are recomputed from the ring, as Record does at each wrap.
+  if (filled == 0 && (s1 != 0 || s2 != 0)) {
+    Fail(codes::kMalformedData, "pipeline snapshot: zSums[" + std::to_string(i) + "] do not fit zFill");
+  }
+  if (filled > 0 && !(std::isfinite(shift) && std::isfinite(s1) && std::isfinite(s2))) {
+    double sum = 0;
+    for (uint32_t j = 0; j < filled; ++j) sum += values[j];
+    shift = sum / filled;
+    s1 = s2 = 0;
+    for (uint32_t j = 0; j < filled; ++j) {
+      s1 += values[j] - shift;
+      s2 += (values[j] - shift) * (values[j] - shift);
+    }
+  }
+}
+
 void RollingZScore::Read(SnapshotReader& reader) {
   std::vector<double> ring(ring_.size());
   std::vector<uint32_t> head(head_.size()), fill(fill_.size());
@@ -143,33 +175,8 @@ void RollingZScore::Read(SnapshotReader& reader) {
   reader.GetArray(shift.data(), shift.size());
   reader.GetArray(s1.data(), s1.size());
   reader.GetArray(s2.data(), s2.size());
-  const uint32_t W = options_.window;
   for (size_t i = 0; i < head.size(); ++i) {
-    // The ring fills from slot 0 in order, so until it is full the next slot is the fill count.
-    if (fill[i] > W) Fail(codes::kMalformedData, "pipeline snapshot: zFill[" + std::to_string(i) + "] is above anomaly.window");
-    if (head[i] >= W || (fill[i] < W && head[i] != fill[i])) {
-      Fail(codes::kMalformedData, "pipeline snapshot: zHead[" + std::to_string(i) + "] does not match zFill");
-    }
-    // The ring holds the values recorded: never NaN (ScoreAndUpdate skips it); ±Infinity may enter (a
-    // residual of an infinite forecast).
-    const uint32_t filled = fill[i];
-    const double* values = ring.data() + i * W;
-    for (uint32_t j = 0; j < filled; ++j) CheckField(!std::isnan(values[j]), "pipeline zRing[" + std::to_string(i) + "]");
-    // An empty ring has zero sums. Sums that overflowed (values whose squares pass 1e308: a live object gets
-    // there too, and its snapshot must restore) are recomputed from the ring, as Record does at each wrap.
-    if (filled == 0 && (s1[i] != 0 || s2[i] != 0)) {
-      Fail(codes::kMalformedData, "pipeline snapshot: zSums[" + std::to_string(i) + "] do not fit zFill");
-    }
-    if (filled > 0 && !(std::isfinite(shift[i]) && std::isfinite(s1[i]) && std::isfinite(s2[i]))) {
-      double sum = 0;
-      for (uint32_t j = 0; j < filled; ++j) sum += values[j];
-      shift[i] = sum / filled;
-      s1[i] = s2[i] = 0;
-      for (uint32_t j = 0; j < filled; ++j) {
-        s1[i] += values[j] - shift[i];
-        s2[i] += (values[j] - shift[i]) * (values[j] - shift[i]);
-      }
-    }
+    CheckSlot(i, ring.data() + i * options_.window, head[i], fill[i], shift[i], s1[i], s2[i]);
   }
   ring_ = std::move(ring);
   head_ = std::move(head);
@@ -177,6 +184,36 @@ void RollingZScore::Read(SnapshotReader& reader) {
   shift_ = std::move(shift);
   s1_ = std::move(s1);
   s2_ = std::move(s2);
+}
+
+void RollingZScore::WriteKey(SnapshotWriter& writer, uint32_t key) const {
+  const size_t slot = key * channels_, W = options_.window;
+  writer.PutArray(&ring_[slot * W], channels_ * W);
+  writer.PutArray(&head_[slot], channels_);
+  writer.PutArray(&fill_[slot], channels_);
+  writer.PutArray(&shift_[slot], channels_);
+  writer.PutArray(&s1_[slot], channels_);
+  writer.PutArray(&s2_[slot], channels_);
+}
+
+void RollingZScore::ReadKey(SnapshotReader& reader, uint32_t key) {
+  const size_t slot = key * channels_, W = options_.window;
+  reader.GetArray(&ring_[slot * W], channels_ * W);
+  reader.GetArray(&head_[slot], channels_);
+  reader.GetArray(&fill_[slot], channels_);
+  reader.GetArray(&shift_[slot], channels_);
+  reader.GetArray(&s1_[slot], channels_);
+  reader.GetArray(&s2_[slot], channels_);
+  for (size_t i = slot; i < slot + channels_; ++i) CheckSlot(i, &ring_[i * W], head_[i], fill_[i], shift_[i], s1_[i], s2_[i]);
+}
+
+void RollingZScore::CopyKey(const RollingZScore& from, uint32_t fromKey, uint32_t toKey) {
+  const size_t a = fromKey * channels_, b = toKey * channels_, W = options_.window;
+  std::copy_n(&from.ring_[a * W], channels_ * W, &ring_[b * W]);
+  for (auto [source, target] : {std::pair{&from.head_, &head_}, std::pair{&from.fill_, &fill_}}) std::copy_n(&(*source)[a], channels_, &(*target)[b]);
+  for (auto [source, target] : {std::pair{&from.shift_, &shift_}, std::pair{&from.s1_, &s1_}, std::pair{&from.s2_, &s2_}}) {
+    std::copy_n(&(*source)[a], channels_, &(*target)[b]);
+  }
 }
 
 }  // namespace sluice

@@ -53,8 +53,14 @@ class RollingZScore {
   // changes nothing unless all of them are good.
   void Write(SnapshotWriter& writer) const;
   void Read(SnapshotReader& reader);
+  // One key's slots (incremental checkpoints). ReadKey checks them as Read does; a caller that must change
+  // nothing on a failure reads into a staging object and copies the keys over (CopyKey) once all passed.
+  void WriteKey(SnapshotWriter& writer, uint32_t key) const;
+  void ReadKey(SnapshotReader& reader, uint32_t key);
+  void CopyKey(const RollingZScore& from, uint32_t fromKey, uint32_t toKey);
 
  private:
+  void CheckSlot(size_t i, const double* values, uint32_t head, uint32_t fill, double& shift, double& s1, double& s2) const;
   RollingZScoreOptions options_;
   size_t channels_;
   std::vector<double> ring_;   // [key][channel][window]

@@ -13,7 +13,7 @@ import {
 } from '../../lib/kafka/index'
 import { LstmModel } from '../../lib/index'
 import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
-import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
+import { FakeConsumer, FakeProducer, deliverInBatches, resultsOf } from '../support/fake_kafka'
 import { random } from '../support/kafka_data'
 import { tempDirs } from '../support/temp_dirs'
 
@@ -85,22 +85,6 @@ function pipelineState(bytes: Uint8Array): Uint8Array {
   const features = Number(new DataView(body.buffer, body.byteOffset + 48, 8).getBigUint64(0, true))
   const times = 48 + 8 + features + 8 * 8
   return body.fill(0, times, times + 4 * 8)
-}
-
-/** Results by key; a key emitted twice (a replay) must carry the same value both times. */
-function resultsOf(...producers: FakeProducer[]): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const producer of producers) {
-    for (const [key, values] of producer.results()) {
-      for (const value of values) {
-        const { watermark: _, ...window } = JSON.parse(value) as Record<string, unknown>
-        const text = JSON.stringify(window)
-        if (out.has(key)) expect(text, `replayed ${key}`).toBe(out.get(key))
-        out.set(key, text)
-      }
-    }
-  }
-  return out
 }
 
 describe('KafkaConsumerAdapter with fullEvery (deltas per changed key)', () => {

@@ -135,8 +135,8 @@ function messagesOf(events: PartitionEvents): { offset: number; value: Buffer }[
   return events.timestamps.map((_, i) => ({ offset: i, value: encodeBinaryRecords([events.timestamps[i]!], [events.keys[i]!], events.values.slice(i * CHANNELS, (i + 1) * CHANNELS), CHANNELS) }))
 }
 
-/** The committed output equals the reference: every window once, none twice, none missing. */
-function expectCommittedOnce(broker: FakeTransactionBroker, events: PartitionEvents): void {
+/** The committed output: each window once (a second copy fails), its count and values. */
+function committedWindows(broker: FakeTransactionBroker): Map<string, { count: number; values: number[] }> {
   const seen = new Map<string, { count: number; values: number[] }>()
   for (const { topic, message } of broker.committed) {
     if (topic !== 'out') continue
@@ -145,6 +145,12 @@ function expectCommittedOnce(broker: FakeTransactionBroker, events: PartitionEve
     const r = JSON.parse(String(message.value))
     seen.set(key, { count: r.count, values: r.values })
   }
+  return seen
+}
+
+/** The committed output equals the reference: every window once, none twice, none missing. */
+function expectCommittedOnce(broker: FakeTransactionBroker, events: PartitionEvents): void {
+  const seen = committedWindows(broker)
   const want = referenceWindows(events, SIZE, CHANNELS, Math.max(...events.timestamps) - BOUND - 1)
   expect([...seen.keys()].sort()).toEqual([...want.keys()].map((id) => `${TOPIC}/0/${id}`).sort())
   for (const [id, w] of want) expect(seen.get(`${TOPIC}/0/${id}`)).toEqual({ count: w.count, values: w.values })
@@ -332,19 +338,6 @@ describe('KafkaConsumerAdapter exactly-once with idleTimeout (checkpoint records
       for (; seeks < consumer.seeks.length; seeks++) next[consumer.seeks[seeks]!.partition] = Number(consumer.seeks[seeks]!.offset)
     }
     return { crashed: false, adapter }
-  }
-
-  /** The committed output: each window once (a second copy fails), its count and values. */
-  function committedWindows(broker: FakeTransactionBroker): Map<string, { count: number; values: number[] }> {
-    const seen = new Map<string, { count: number; values: number[] }>()
-    for (const { topic, message } of broker.committed) {
-      if (topic !== 'out') continue
-      const key = String(message.key)
-      expect(seen.has(key), `${key} committed twice`).toBe(false)
-      const r = JSON.parse(String(message.value))
-      seen.set(key, { count: r.count, values: r.values })
-    }
-    return seen
   }
 
   // One uninterrupted run: which commits carried an idle checkpoint of partition 1 (offset 80 again).

@@ -12,7 +12,7 @@ import {
   type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
-import { FakeConsumer, FakeProducer, deliverInBatches } from '../support/fake_kafka'
+import { FakeConsumer, FakeProducer, deliverInBatches, resultsOf } from '../support/fake_kafka'
 import { contentHash } from '../../lib/runtime/content_chunks'
 import { inserted, overwritten, truncated } from '../support/fuzz'
 import { makeEvents, random } from '../support/kafka_data'
@@ -349,23 +349,6 @@ describe('KafkaConsumerAdapter with incremental checkpoints', () => {
       stateStore: store, outputTopic: 'out', keyCount: KEYS, bound: 30, checkpointInterval: 0, onError,
     })
     return { adapter, consumer, producer }
-  }
-
-  /** Results by key; a key emitted twice (a replay) must carry the same value both times. */
-  function resultsOf(...producers: FakeProducer[]): Map<string, string> {
-    const out = new Map<string, string>()
-    for (const producer of producers) {
-      for (const [key, values] of producer.results()) {
-        for (const value of values) {
-          // The watermark a result was fired under differs in a replay (batches are cut differently); the window does not.
-          const { watermark: _, ...window } = JSON.parse(value) as Record<string, unknown>
-          const text = JSON.stringify(window)
-          if (out.has(key)) expect(text, `replayed ${key}`).toBe(out.get(key))
-          out.set(key, text)
-        }
-      }
-    }
-    return out
   }
 
   it('hands a partition over with increments in flight (stored, not committed): the next consumer resumes from the committed chain; results equal an uninterrupted run', async () => {

@@ -1,5 +1,6 @@
 // The in-memory Kafka client of the adapter tests: a consumer that calls eachBatch the way KafkaJS does
 // (offset order, assignment events) and a producer that keeps what it was sent.
+import { expect } from 'vitest'
 import type { EachBatchPayload, ProducedMessage } from '../../lib/kafka/index'
 
 export class FakeConsumer {
@@ -58,3 +59,22 @@ export async function deliverInBatches(consumer: FakeConsumer, partition: number
   }
 }
 
+/**
+ * Results by key of the producers' output; a key emitted twice (a replay) must carry the same window both
+ * times. The watermark a result was fired under differs in a replay (batches are cut differently); the
+ * window does not, so it is left out.
+ */
+export function resultsOf(...producers: FakeProducer[]): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const producer of producers) {
+    for (const [key, values] of producer.results()) {
+      for (const value of values) {
+        const { watermark: _, ...window } = JSON.parse(value) as Record<string, unknown>
+        const text = JSON.stringify(window)
+        if (out.has(key)) expect(text, `replayed ${key}`).toBe(out.get(key))
+        out.set(key, text)
+      }
+    }
+  }
+  return out
+}

@@ -152,6 +152,17 @@ void KeyDictionary::Grow() {
   slots_ = std::move(slots);
 }
 
+void KeyDictionary::Link(uint32_t id, const uint8_t* key, uint32_t length, uint32_t hash) {
+  offsets_[id] = arena_.size();
+  lengths_[id] = length;
+  arena_.append(key, length);
+  const size_t mask = slots_.size() - 1;
+  size_t s = hash & mask;
+  while (slots_[s] != 0) s = (s + 1) & mask;
+  slots_[s] = uint64_t{hash} << 32 | (uint64_t{id} + 1);
+  ++live_;
+}
+
 uint32_t KeyDictionary::Insert(const uint8_t* key, uint32_t length, uint32_t hash) {
   if (Overloaded(live_ + 1, slots_.size())) Grow();
   uint32_t id;
@@ -164,14 +175,7 @@ uint32_t KeyDictionary::Insert(const uint8_t* key, uint32_t length, uint32_t has
     lengths_.push_back(kFree);
     offsets_.push_back(0);
   }
-  offsets_[id] = arena_.size();
-  lengths_[id] = length;
-  arena_.append(key, length);
-  const size_t mask = slots_.size() - 1;
-  size_t s = hash & mask;
-  while (slots_[s] != 0) s = (s + 1) & mask;
-  slots_[s] = uint64_t{hash} << 32 | (uint64_t{id} + 1);
-  ++live_;
+  Link(id, key, length, hash);
   return id;
 }
 
@@ -263,15 +267,7 @@ void KeyDictionary::Put(uint32_t id, const uint8_t* key, uint32_t length) {
     offsets_.resize(size_t{id} + 1, 0);
   }
   if (Overloaded(live_ + 1, slots_.size())) Grow();
-  const uint32_t hash = HashKey(key, length);
-  offsets_[id] = arena_.size();
-  lengths_[id] = length;
-  arena_.append(key, length);
-  const size_t mask = slots_.size() - 1;
-  size_t s = hash & mask;
-  while (slots_[s] != 0) s = (s + 1) & mask;
-  slots_[s] = uint64_t{hash} << 32 | (uint64_t{id} + 1);
-  ++live_;
+  Link(id, key, length, HashKey(key, length));
 }
 
 void KeyDictionary::SetIdCapacity(uint32_t capacity) {

@@ -98,6 +98,7 @@ class KeyDictionary {
   void Unlink(uint32_t id);  // Release without compaction (Intern's undo relies on the layout staying)
   void Compact();
   uint32_t Insert(const uint8_t* key, uint32_t length, uint32_t hash);  // a key not in the table
+  void Link(uint32_t id, const uint8_t* key, uint32_t length, uint32_t hash);  // a free id gets the key: arena, slot
   template <typename KeyAt>
   void InternKeys(size_t count, KeyAt keyAt, uint32_t* ids, uint32_t maxLive, std::vector<uint32_t>* created);
 

@@ -138,12 +138,7 @@ void EventTimeWindows::ApplyDelta(Span<const uint8_t> bytes) {
   const double watermark = r.GetField<double>("watermark", [&](double x) { return !std::isnan(x) && x >= watermark_; });
   WindowMetrics metrics;
   r.GetArray(reinterpret_cast<double*>(&metrics), kDeltaMetrics);
-  CheckField(IsCount(metrics.onTime), "metrics.onTime");
-  CheckField(IsCount(metrics.updating), "metrics.updating");
-  CheckField(IsCount(metrics.late), "metrics.late");
-  CheckField(IsCount(metrics.firedWindows), "metrics.firedWindows");
-  CheckField(IsCount(metrics.updateFirings) && metrics.updateFirings <= metrics.firedWindows, "metrics.updateFirings");
-  CheckField(IsCount(metrics.ignoredWatermarks), "metrics.ignoredWatermarks");
+  CheckStoredMetrics(metrics);
   const uint8_t hasKeys = r.Get<uint8_t>();
   Require(hasKeys == (keySpace_ ? 1 : 0), codes::kInvalidArgument, "delta was taken with another `keys` kind");
   KeySpace::Delta keyDelta;

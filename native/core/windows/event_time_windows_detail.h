@@ -1,16 +1,29 @@
-// The index arithmetic the event_time_windows*.cc files share (internal to them): the sentinels for "before"
-// and "after" every window or pane index, and the conversions that respect them.
+// What the event_time_windows*.cc files share (internal to them): the sentinels for "before" and "after"
+// every window or pane index, the conversions that respect them, and the checks of stored counters.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "base/snapshot.h"
+#include "windows/event_time_windows.h"
+
 namespace sluice::event_time_windows_detail {
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 constexpr int64_t kBeforeAll = -(int64_t{1} << 62);  // window / pane index sentinels beyond any real one
 constexpr int64_t kAfterAll = int64_t{1} << 62;
+
+// The counters a snapshot or a delta carries: whole numbers, updates among the fired windows.
+inline void CheckStoredMetrics(const WindowMetrics& metrics) {
+  CheckField(IsCount(metrics.onTime), "metrics.onTime");
+  CheckField(IsCount(metrics.updating), "metrics.updating");
+  CheckField(IsCount(metrics.late), "metrics.late");
+  CheckField(IsCount(metrics.firedWindows), "metrics.firedWindows");
+  CheckField(IsCount(metrics.updateFirings) && metrics.updateFirings <= metrics.firedWindows, "metrics.updateFirings");
+  CheckField(IsCount(metrics.ignoredWatermarks), "metrics.ignoredWatermarks");
+}
 
 inline int64_t ClampIndex(double x) {
   if (!(x > -4.0e18)) return kBeforeAll;  // also −Infinity

@@ -210,12 +210,7 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   const double watermark = r.GetField<double>("watermark", [](double x) { return !std::isnan(x); });
   WindowMetrics metrics;
   r.GetArray(reinterpret_cast<double*>(&metrics), kSnapshotMetrics);
-  CheckField(IsCount(metrics.onTime), "metrics.onTime");
-  CheckField(IsCount(metrics.updating), "metrics.updating");
-  CheckField(IsCount(metrics.late), "metrics.late");
-  CheckField(IsCount(metrics.firedWindows), "metrics.firedWindows");
-  CheckField(IsCount(metrics.updateFirings) && metrics.updateFirings <= metrics.firedWindows, "metrics.updateFirings");
-  CheckField(IsCount(metrics.ignoredWatermarks), "metrics.ignoredWatermarks");
+  CheckStoredMetrics(metrics);
   const size_t channels = channels_;
   auto readAccumulators = [&](std::vector<TimedAccumulator>& into, size_t count) {
     const size_t before = into.size();

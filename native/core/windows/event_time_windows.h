@@ -296,6 +296,7 @@ class EventTimeWindows {
     int32_t record;
     uint32_t stamp;
   };
+  static Session ReadStoredSession(SnapshotReader& reader, double previousEnd, double& events);
   // Timers bucketed by floor(time / width): adding is an append (cache-friendly, O(1)), and taking the
   // timers up to a time visits only the buckets it passes. Bucket buffers are reused.
   class TimerBuckets {

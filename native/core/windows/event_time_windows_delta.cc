@@ -25,7 +25,6 @@ using namespace event_time_windows_detail;
 namespace {
 constexpr size_t kDeltaMetrics = offsetof(WindowMetrics, liveKeys) / sizeof(double);
 constexpr double kMaxEventTime = 9007199254740991.0;
-bool IsSessionTime(double x) { return x >= -kMaxEventTime && x <= kMaxEventTime + 1099511627776.0; }
 
 void PutOptions(SnapshotWriter& w, const EventTimeWindowsOptions& o) {
   w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
@@ -186,17 +185,8 @@ void EventTimeWindows::ApplyDelta(Span<const uint8_t> bytes) {
       state.first = sessions.size();
       double previousEnd = -kInfinity;
       for (uint32_t j = 0; j < count; ++j) {
-        Session s{};
-        s.start = r.Get<double>();
-        s.end = r.Get<double>();
-        const double events = r.Get<double>();
-        s.fired = r.Get<uint8_t>();
-        s.dirty = r.Get<uint8_t>();
-        Require(std::isfinite(s.start) && std::isfinite(s.end) && s.start < s.end && s.start > previousEnd && s.fired <= 1 &&
-                    s.dirty <= 1 && events >= 1,
-                codes::kMalformedData, "delta session out of range");
-        CheckField(IsSessionTime(s.start) && IsSessionTime(s.end), "sessions[].start/end");
-        CheckField(IsCount(events), "sessions[].events");
+        double events;
+        const Session s = ReadStoredSession(r, previousEnd, events);
         // A fired session past its cleanup time was purged: a delta never holds one.
         CheckField(!s.fired || s.end - 1 + o.allowedLateness > watermark, "sessions[] (purged by the watermark)");
         previousEnd = s.end;

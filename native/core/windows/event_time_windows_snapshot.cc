@@ -194,6 +194,23 @@ std::unique_ptr<KeySpace> EventTimeWindows::ReadKeySection(SnapshotReader& r, co
   return keys;
 }
 
+// One stored session (snapshots and deltas write them alike): start, end, its event count (into `events`),
+// fired and dirty flags; checked, and after `previousEnd` (a key's sessions are stored in order).
+EventTimeWindows::Session EventTimeWindows::ReadStoredSession(SnapshotReader& r, double previousEnd, double& events) {
+  Session s{};
+  s.start = r.Get<double>();
+  s.end = r.Get<double>();
+  events = r.Get<double>();
+  s.fired = r.Get<uint8_t>();
+  s.dirty = r.Get<uint8_t>();
+  Require(std::isfinite(s.start) && std::isfinite(s.end) && s.start < s.end && s.start > previousEnd && s.fired <= 1 &&
+              s.dirty <= 1 && events >= 1,
+          codes::kMalformedData, "stored session out of range");
+  CheckField(IsSessionTime(s.start) && IsSessionTime(s.end), "sessions[].start/end");
+  CheckField(IsCount(events), "sessions[].events");
+  return s;
+}
+
 void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
   SnapshotReader r(bytes, SnapshotKind::kEventTimeWindows);
   const EventTimeWindowsOptions& o = options_;
@@ -256,17 +273,8 @@ void EventTimeWindows::Restore(Span<const uint8_t> bytes) {
       int32_t previous = -1;  // indices, not pointers: `cells` grows
       double previousEnd = -kInfinity;
       for (uint32_t j = 0; j < count; ++j) {
-        Session s{};
-        s.start = r.Get<double>();
-        s.end = r.Get<double>();
-        const double events = r.Get<double>();
-        s.fired = r.Get<uint8_t>();
-        s.dirty = r.Get<uint8_t>();
-        Require(std::isfinite(s.start) && std::isfinite(s.end) && s.start < s.end && s.start > previousEnd &&
-                    s.fired <= 1 && s.dirty <= 1 && events >= 1,
-                codes::kMalformedData, "snapshot session out of range");
-        CheckField(IsSessionTime(s.start) && IsSessionTime(s.end), "sessions[].start/end");
-        CheckField(IsCount(events), "sessions[].events");
+        double events;
+        const Session s = ReadStoredSession(r, previousEnd, events);
         previousEnd = s.end;
         const int32_t index = static_cast<int32_t>(cells.size());
         if (previous >= 0) cells[previous].next = index;

@@ -104,7 +104,8 @@ void KeySpace::Read(SnapshotReader& r) {
     for (uint32_t id = 0; id < dictionary.idCapacity(); ++id) {
       if (!dictionary.IsLive(id)) continue;
       const double seen = r.Get<double>();
-      Require(std::isfinite(seen), codes::kMalformedData, "snapshot key time is not finite");
+      // NaN: interned, no event yet (no timer), as the live key space keeps it; never ±Infinity.
+      Require(std::isfinite(seen) || std::isnan(seen), codes::kMalformedData, "snapshot key time is not finite");
       lastSeen[id] = seen;
     }
   }
@@ -123,7 +124,7 @@ void KeySpace::Read(SnapshotReader& r) {
   for (uint32_t id = 0; id < dictionary_.idCapacity(); ++id) {
     if (!dictionary_.IsLive(id)) continue;
     lastSeen_[id] = lastSeen[id];
-    AddTimer(lastSeen_[id] + options_.keyTtl, id);
+    if (!std::isnan(lastSeen[id])) AddTimer(lastSeen_[id] + options_.keyTtl, id);
   }
 }
 

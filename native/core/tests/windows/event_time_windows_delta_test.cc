@@ -108,6 +108,10 @@ SLUICE_TEST(EventTimeWindowsDeltaCarriesInternedKeysWithoutState) {
   b.ApplyDelta(View(delta));
   CHECK(b.Snapshot() == a.Snapshot());
   CHECK_EQ(b.keySpace()->live(), words.size());
+  // A full snapshot holds them too (latest event time NaN: no timer until their first event).
+  EventTimeWindows c(options);
+  c.Restore(View(a.Snapshot()));
+  CHECK(c.Snapshot() == a.Snapshot());
 }
 
 SLUICE_TEST(EventTimeWindowsDamagedDeltasChangeNothing) {

@@ -13,7 +13,7 @@ import {
 } from '../../lib/kafka/index'
 import { LstmModel } from '../../lib/index'
 import { openSnapshot } from '../../lib/runtime/snapshot_envelope'
-import { FakeConsumer, FakeProducer, deliverInBatches, resultsOf } from '../support/fake_kafka'
+import { FakeConsumer, FakeProducer, deliverInBatches, LosingConsumer, resultsOf } from '../support/fake_kafka'
 import { random } from '../support/kafka_data'
 import { tempDirs } from '../support/temp_dirs'
 
@@ -171,17 +171,6 @@ describe('KafkaConsumerAdapter with fullEvery (deltas per changed key)', () => {
     const expected = resultsOf(reference.producer)
     expect(expected.size).toBeGreaterThan(1000)
 
-    /** A consumer whose offset commits fail from the `failFrom`-th on (the group moved the partition away). */
-    class LosingConsumer extends FakeConsumer {
-      commits = 0
-      constructor(private readonly failFrom: number) {
-        super('in')
-      }
-      override async commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {
-        if (++this.commits >= this.failFrom) throw new Error('rebalance in progress')
-        await super.commitOffsets(offsets)
-      }
-    }
     const dir = tempDir()
     // The first consumer's commits fail from the 5th on: its records at 750..1800 are stored, never committed.
     const first = setup(new FileStateStore(dir), 4, new LosingConsumer(5))

@@ -12,7 +12,7 @@ import {
   type PartitionProcessor, type SluiceKafkaError, type StateStore, type WindowResult,
 } from '../../lib/kafka/index'
 import { expectSluiceError } from '../helpers'
-import { FakeConsumer, FakeProducer, deliverInBatches, resultsOf } from '../support/fake_kafka'
+import { FakeConsumer, FakeProducer, deliverInBatches, LosingConsumer, resultsOf } from '../support/fake_kafka'
 import { contentHash } from '../../lib/runtime/content_chunks'
 import { inserted, overwritten, truncated } from '../support/fuzz'
 import { makeEvents, random } from '../support/kafka_data'
@@ -328,18 +328,6 @@ describe('KafkaConsumerAdapter with incremental checkpoints', () => {
   const KEYS = 3000
   const events = makeEvents(21, 3000, 0, 2, 30, KEYS, CHANNELS)
   const messages = events.timestamps.map((_, i) => ({ offset: i, value: encodeBinaryRecords([events.timestamps[i]!], [events.keys[i]!], events.values.slice(i * CHANNELS, (i + 1) * CHANNELS), CHANNELS) }))
-
-  /** A consumer whose offset commits fail from the `failFrom`-th on (the group moved the partition away). */
-  class LosingConsumer extends FakeConsumer {
-    commits = 0
-    constructor(private readonly failFrom: number) {
-      super('in')
-    }
-    override async commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {
-      if (++this.commits >= this.failFrom) throw new Error('rebalance in progress')
-      await super.commitOffsets(offsets)
-    }
-  }
 
   function setup(store: StateStore, consumer = new FakeConsumer('in'), onError: (error: SluiceKafkaError) => void = () => undefined) {
     const producer = new FakeProducer(consumer.log)

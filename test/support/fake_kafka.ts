@@ -78,3 +78,15 @@ export function resultsOf(...producers: FakeProducer[]): Map<string, string> {
   }
   return out
 }
+
+/** A consumer whose offset commits fail from the `failFrom`-th on (the group moved the partition away). */
+export class LosingConsumer extends FakeConsumer {
+  commits = 0
+  constructor(private readonly failFrom: number) {
+    super('in')
+  }
+  override async commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {
+    if (++this.commits >= this.failFrom) throw new Error('rebalance in progress')
+    await super.commitOffsets(offsets)
+  }
+}

@@ -26,14 +26,6 @@ namespace {
 constexpr size_t kDeltaMetrics = offsetof(WindowMetrics, liveKeys) / sizeof(double);
 constexpr double kMaxEventTime = 9007199254740991.0;
 
-void PutOptions(SnapshotWriter& w, const EventTimeWindowsOptions& o) {
-  w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
-  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) w.Put<double>(x);
-  w.Put<uint32_t>(o.keyCount);
-  w.Put<uint32_t>(o.channels);
-  w.Put<uint32_t>(static_cast<uint32_t>(o.aggregates.size()));
-  for (Aggregate a : o.aggregates) w.Put<uint8_t>(static_cast<uint8_t>(a));
-}
 }  // namespace
 
 std::vector<uint8_t> EventTimeWindows::SnapshotDelta() {
@@ -41,7 +33,7 @@ std::vector<uint8_t> EventTimeWindows::SnapshotDelta() {
   Require(tracking_, codes::kInvalidState, "snapshotDelta() needs a checkpoint to build on: take snapshot() (or restore()) first");
   const EventTimeWindowsOptions& o = options_;
   SnapshotWriter w(SnapshotKind::kEventTimeWindowsDelta);
-  PutOptions(w, o);
+  PutStoredOptions(w, o);
   w.Put<uint64_t>(chainSequence_ + 1);
   w.Put<uint32_t>(chainCrc_);
   w.Put<double>(watermark_);

@@ -1,5 +1,5 @@
 // What the event_time_windows*.cc files share (internal to them): the sentinels for "before" and "after"
-// every window or pane index, the conversions that respect them, and the checks of stored counters.
+// every window or pane index, the conversions that respect them, and what snapshots and deltas store alike.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -23,6 +23,16 @@ inline void CheckStoredMetrics(const WindowMetrics& metrics) {
   CheckField(IsCount(metrics.firedWindows), "metrics.firedWindows");
   CheckField(IsCount(metrics.updateFirings) && metrics.updateFirings <= metrics.firedWindows, "metrics.updateFirings");
   CheckField(IsCount(metrics.ignoredWatermarks), "metrics.ignoredWatermarks");
+}
+
+// The options a snapshot or a delta starts with (a restore checks them against its own).
+inline void PutStoredOptions(SnapshotWriter& w, const EventTimeWindowsOptions& o) {
+  w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
+  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) w.Put<double>(x);
+  w.Put<uint32_t>(o.keyCount);
+  w.Put<uint32_t>(o.channels);
+  w.Put<uint32_t>(static_cast<uint32_t>(o.aggregates.size()));
+  for (Aggregate a : o.aggregates) w.Put<uint8_t>(static_cast<uint8_t>(a));
 }
 
 inline int64_t ClampIndex(double x) {

@@ -73,12 +73,7 @@ std::vector<uint8_t> EventTimeWindows::Snapshot() const {
   SnapshotWriter w(SnapshotKind::kEventTimeWindows);
   std::vector<std::vector<uint32_t>> paneOrder(livePanes_.size());
   const EventTimeWindowsOptions& o = options_;
-  w.Put<uint8_t>(static_cast<uint8_t>(o.kind));
-  for (double x : {o.size, o.slide, o.gap, o.offset, o.allowedLateness, o.horizon}) w.Put<double>(x);
-  w.Put<uint32_t>(o.keyCount);
-  w.Put<uint32_t>(o.channels);
-  w.Put<uint32_t>(static_cast<uint32_t>(o.aggregates.size()));
-  for (Aggregate a : o.aggregates) w.Put<uint8_t>(static_cast<uint8_t>(a));
+  PutStoredOptions(w, o);
   w.Put<double>(watermark_);
   w.PutArray(reinterpret_cast<const double*>(&metrics_), kSnapshotMetrics);
   if (o.kind == WindowKind::kSession) {

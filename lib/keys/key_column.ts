@@ -123,6 +123,10 @@ const NO_IDS = new Uint32Array(0)
 export class StringKeys {
   private readonly ids = new Map<string, number>()
   private names: (string | undefined)[] = []
+  /** Bumped whenever an id loses its string (forget, reset, replace): a lazy column made before cannot resolve. */
+  private epoch = 0
+  /** The newest lazy column, resolved before its ids can lose their strings. */
+  private pending: LazyStrings | undefined
   private readonly scratch = { bytes: new Uint8Array(1024) }
   private missIds = new Uint32Array(64)
 
@@ -170,6 +174,8 @@ export class StringKeys {
 
   /** Forgets ids (expired or undone). */
   forget(ids: ArrayLike<number>): void {
+    if (ids.length === 0) return
+    this.beforeIdsChange()
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!
       const s = this.names[id]
@@ -181,6 +187,7 @@ export class StringKeys {
 
   /** Forgets the ids `changed`, then adds the keys of `live` (after an incremental restore: the delta's keys). */
   replace(changed: ArrayLike<number>, live: Uint32Array, packed: PackedKeys): void {
+    this.beforeIdsChange()
     this.forget(changed)
     const strings = unpackStrings(packed)
     for (let i = 0; i < live.length; i++) this.add(strings[i]!, live[i]!)
@@ -188,6 +195,7 @@ export class StringKeys {
 
   /** Replaces everything with the keys of `ids` (after a restore). */
   reset(ids: Uint32Array, packed: PackedKeys): void {
+    this.beforeIdsChange()
     this.ids.clear()
     this.names = []
     const strings = unpackStrings(packed)
@@ -196,6 +204,33 @@ export class StringKeys {
 
   idOf(s: string): number | undefined {
     return this.ids.get(s)
+  }
+
+  /**
+   * The strings of `ids`, read when first asked for: a consumer of fired windows often reads only ids (or
+   * nothing), and resolving every row's string costs about as much as the lookups that made the ids. The
+   * newest lazy column is resolved before any id loses its string; an older one read after that throws
+   * ERR_INVALID_STATE rather than give another key's string. `ids` must not change before it is read.
+   */
+  lazyStringsOf(ids: Uint32Array): () => string[] {
+    const lazy = new LazyStrings(this, ids, this.epoch)
+    this.pending = lazy
+    return () => lazy.get()
+  }
+
+  /** Epoch of the id → string map (see lazyStringsOf). */
+  get currentEpoch(): number {
+    return this.epoch
+  }
+
+  private beforeIdsChange(): void {
+    try {
+      this.pending?.get()
+    } catch {
+      // ids that were not live (a caller's own out.key, rewritten): the column keeps its error for its reader
+    }
+    this.pending = undefined
+    this.epoch++
   }
 
   /** The strings of live ids. */
@@ -211,6 +246,30 @@ export class StringKeys {
 
   get size(): number {
     return this.ids.size
+  }
+}
+
+/** A column of string keys resolved on first read (StringKeys.lazyStringsOf). */
+class LazyStrings {
+  private strings: string[] | undefined
+  private error: unknown
+
+  constructor(private readonly keys: StringKeys, private readonly ids: Uint32Array, private readonly epoch: number) {}
+
+  get(): string[] {
+    if (this.strings !== undefined) return this.strings
+    if (this.error !== undefined) throw this.error
+    if (this.keys.currentEpoch !== this.epoch) {
+      this.error = new SluiceError('these keys were read after their ids were freed or reused (expiry, expire(), restore()); read them before that', 'ERR_INVALID_STATE')
+      throw this.error
+    }
+    try {
+      this.strings = this.keys.stringsOf(this.ids)
+    } catch (error) {
+      this.error = error
+      throw error
+    }
+    return this.strings
   }
 }
 

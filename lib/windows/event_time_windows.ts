@@ -88,7 +88,11 @@ export interface FiredWindows {
   length: number
   /** Dense ids (interned keys: their ids, valid while the key lives). */
   key: Uint32Array
-  /** Interned keys: the windows' keys in their kind (string[], BigUint64Array, …, { bytes, offsets }). */
+  /**
+   * Interned keys: the windows' keys in their kind (string[], BigUint64Array, …, { bytes, offsets }). string[]
+   * is built when first read; read it before the next call that frees keys (advance with keyTtl, expire,
+   * restore), as the reused columns (ERR_INVALID_STATE after that, never another key's string).
+   */
   keys?: KeyValues
   start: Float64Array
   end: Float64Array
@@ -275,13 +279,14 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
   private fired_(out: FiredWindowsOut | undefined): FiredWindows {
     if (this.strings !== undefined && this.keyTtl !== undefined) this.strings.forget(this.native().expired())
     this.firedKeys = undefined
-    const fired = this.lastFired(out)
-    if (this.keyKind !== 'dense') {
-      const handle = this.native()
-      this.firedKeys = this.strings ? this.strings.stringsOf(fired.key) : (handle.keysOf(fired.key) as KeyValues)
+    if (this.keyKind !== 'dense' && this.strings === undefined) {
+      // Keys of the native kinds are read now: the native dictionary may reuse their ids at the next call.
+      const fired = this.lastFired(out)
+      this.firedKeys = this.native().keysOf(fired.key) as KeyValues
       fired.keys = this.firedKeys
+      return fired
     }
-    return fired
+    return this.lastFired(out)
   }
 
   /**
@@ -364,7 +369,7 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
       target = this.fired
     }
     handle.readFired(target.key, target.start, target.end, target.count, target.updated, target.values)
-    return {
+    const fired: FiredWindows = {
       length: n,
       ...(this.firedKeys !== undefined ? { keys: this.firedKeys } : {}),
       key: target.key.subarray(0, n),
@@ -374,6 +379,9 @@ export class EventTimeWindows extends withSnapshots(NativeObject<NativeEventTime
       updated: target.updated.subarray(0, n),
       values: target.values.subarray(0, m),
     }
+    // string[] keys: resolved on first read of `keys` (see StringKeys.lazyStringsOf).
+    if (this.strings !== undefined) Object.defineProperty(fired, 'keys', { get: this.strings.lazyStringsOf(fired.key), enumerable: true })
+    return fired
   }
 
   /** The current watermark (−Infinity at first, +Infinity after flush). */

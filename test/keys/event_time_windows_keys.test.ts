@@ -268,3 +268,53 @@ describe('EventTimeWindows with interned keys across processes', () => {
     expect(there.keys).toEqual(['', 'é', '日本語', '🙂', 'a\u0000b'])
   })
 })
+
+describe('EventTimeWindows with string keys: fired keys are built when first read', () => {
+  const options = { type: 'tumbling' as const, size: 10, aggregates: ['count' as const], keys: 'string' as const, keyTtl: 10 }
+  const push = (w: EventTimeWindows, keys: string[], t: number) =>
+    w.push({ timestamps: new Float64Array(keys.length).fill(t), keys, values: new Float64Array(keys.length).fill(1) })
+
+  it('a result read after its keys expired and their ids were reused still gives its own keys', () => {
+    const w = new EventTimeWindows(options)
+    push(w, ['a', 'b'], 1)
+    const first = w.advanceWatermark(9)
+    const firstIds = Array.from(first.key)
+    push(w, ['c'], 100)
+    const second = w.advanceWatermark(200) // a and b expire here
+    expect(w.metrics().expiredKeys).toBeGreaterThanOrEqual(2)
+    push(w, ['d', 'e'], 205) // takes a freed id
+    expect(w.push({ timestamps: new Float64Array([206]), keys: ['d'], values: new Float64Array([1]) }).late.length).toBe(0)
+    const third = w.flush()
+    expect(third.keys).toEqual(['d', 'e'])
+    expect(firstIds.some((id) => Array.from(third.key).includes(id))).toBe(true) // an id of a or b was reused
+    expect(second.keys).toEqual(['c'])
+    w.close()
+    // `first`'s key column was rewritten by later calls (documented), but its strings were settled at the expiry
+    expect(first.keys).toEqual(['a', 'b'])
+  })
+
+  it('an older result in caller-owned arrays, unread when its ids were freed, refuses to guess: ERR_INVALID_STATE', () => {
+    const w = new EventTimeWindows({ ...options, keyTtl: 50 })
+    push(w, ['a', 'b'], 1)
+    const older = w.advanceWatermark(9, { key: new Uint32Array(8) })
+    push(w, ['c'], 15)
+    const newer = w.advanceWatermark(19)
+    expect(w.metrics().expiredKeys).toBe(0)
+    push(w, ['x'], 100)
+    w.advanceWatermark(200) // a, b and c expire: `newer` is settled, `older` cannot be
+    expect(newer.keys).toEqual(['c'])
+    expect(() => older.keys).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }))
+    w.close()
+  })
+
+  it('keys read before any id is freed are exact for every result, read in any order', () => {
+    const w = new EventTimeWindows({ ...options, keyTtl: undefined })
+    const results = []
+    for (let s = 0; s < 5; s++) {
+      push(w, [`k${s}`, 'shared', ''], s * 10 + 1)
+      results.push(w.advanceWatermark(s * 10 + 9, { key: new Uint32Array(4) }))
+    }
+    for (let s = 4; s >= 0; s--) expect([...results[s]!.keys as string[]].sort()).toEqual(['', `k${s}`, 'shared'].sort())
+    w.close()
+  })
+})

@@ -64,7 +64,7 @@ class ThreadPool {
   // claimed an index, and the job cannot finish (nor Run() return and rewrite them) before that index does.
   const Task* task_ = nullptr;
   size_t count_ = 0;
-  std::atomic<size_t> unclaimed_{0};   // indices no thread has taken yet (taken from count_ down)
+  std::atomic<size_t> unclaimed_{0};   // indices no thread has taken yet; the next is count_ - unclaimed_
   std::atomic<size_t> unfinished_{0};  // indices not done yet: Run() returns at 0
   std::atomic<uint64_t> generation_{0};  // bumped per Run(): what a spinning worker looks for
   std::atomic<size_t> sleepers_{0};      // workers asleep on wake_ (or about to be): only then Run() notifies

@@ -4,12 +4,16 @@
 // reuseResults. Cases alternate within each round; per case the median and best of the rounds' CPU time, and
 // the ratios to the bare windows of the same round. On a shared machine CPU time is steadier than wall time.
 //   npm run build:ts && node --expose-gc bench/pipeline-cpu-time.js [rounds] [opsPerRound] [keys] [windows]
-// CASES=bare,fresh,reuse (default) chooses the cases. A/B of two builds in one process: BASE_DIST=/other/checkout/dist
-// adds the cases fresh@base and reuse@base, that checkout's Pipeline (its build/ is found beside its dist/).
+// CASES=bare,fresh,reuse (default) chooses the cases; `window` is the Pipeline + LstmModel in window mode (H 24,
+// 12 steps, target change: the bench's "Pipeline + LSTM window"). A/B of two builds in one process:
+// BASE_DIST=/other/checkout/dist adds the cases fresh@base and reuse@base, that checkout's Pipeline (its build/ is
+// found beside its dist/), and window@base (that checkout's Pipeline and LstmModel) where `window` is asked for.
 'use strict'
 const path = require('node:path')
-const { EventTimeWindows, Pipeline, WatermarkTracker } = require(path.join(__dirname, '..', 'dist'))
-const Base = process.env.BASE_DIST ? require(process.env.BASE_DIST).Pipeline : undefined
+const ours = require(path.join(__dirname, '..', 'dist'))
+const { EventTimeWindows, Pipeline, WatermarkTracker } = ours
+const base = process.env.BASE_DIST ? require(process.env.BASE_DIST) : undefined
+const Base = base?.Pipeline
 
 const ROUNDS = Number(process.argv[2] ?? 15), OPS = Number(process.argv[3] ?? 10)
 const KEYS = Number(process.argv[4] ?? 64), WINDOWS = Number(process.argv[5] ?? 500)
@@ -53,12 +57,21 @@ const cases = {
   },
   fresh: () => runPipeline(Pipeline, false),
   reuse: () => runPipeline(Pipeline, true),
+  window: () => runPipeline(Pipeline, false, windowMode(ours)),
   'fresh@base': () => runPipeline(Base, false),
   'reuse@base': () => runPipeline(Base, true),
+  'window@base': () => runPipeline(Base, false, windowMode(base)),
 }
 
-function runPipeline(PipelineClass, reuseResults) {
-  const p = new PipelineClass({ ...options, reuseResults })
+// One model per build (the bench's: 2 inputs, hidden 24, 2 outputs, seed 1), kept for the whole run.
+const models = new Map()
+function windowMode(build) {
+  if (!models.has(build)) models.set(build, build.LstmModel.create({ inputSize: C, hiddenSize: 24, outputSize: C, seed: 1 }))
+  return { forecaster: { model: models.get(build), mode: 'window', steps: 12, target: 'change' } }
+}
+
+function runPipeline(PipelineClass, reuseResults, extra = {}) {
+  const p = new PipelineClass({ ...options, reuseResults, ...extra })
   let rows = 0
   for (const b of batches) rows += p.process(b).length
   rows += p.finish().length
@@ -66,7 +79,8 @@ function runPipeline(PipelineClass, reuseResults) {
   if (rows < events) throw new Error(`lost rows: ${rows} < ${events}`)
 }
 
-const names = (process.env.CASES ?? (Base ? 'bare,fresh,fresh@base,reuse,reuse@base' : 'bare,fresh,reuse')).split(',')
+const names = [...new Set((process.env.CASES ?? (Base ? 'bare,fresh,fresh@base,reuse,reuse@base' : 'bare,fresh,reuse')).split(',')
+  .flatMap((n) => (Base && n === 'window' ? [n, 'window@base'] : [n])))]
 const ns = Object.fromEntries(names.map((n) => [n, []])), wall = Object.fromEntries(names.map((n) => [n, []]))
 // YIELD=1: the event loop turns after every op (as a service's would), so work Node defers to it (finalizers
 // of external buffers) runs and is counted.
@@ -86,6 +100,7 @@ async function main() {
     }
   }
   report()
+  for (const model of models.values()) model.close()
 }
 main()
 function report() {

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-#include "spin_wait.h"
+#include "base/spin_wait.h"
 
 void AsyncLane::JobList::Push(Job* job) {
   job->next_ = nullptr;
@@ -86,7 +86,7 @@ AsyncLane::Job* AsyncLane::NextJob() {
   // costs little.
   const std::chrono::microseconds spin(workerSpinUs_.load(std::memory_order_relaxed));
   if (spin.count() > 0 && jsCpu_.load(std::memory_order_relaxed) != workerCpu_.load(std::memory_order_relaxed)) {
-    SpinUntil([this] { return mayHaveWork_.load(std::memory_order_acquire); }, std::chrono::steady_clock::now() + spin);
+    sluice::SpinUntil([this] { return mayHaveWork_.load(std::memory_order_acquire); }, std::chrono::steady_clock::now() + spin);
   }
   std::unique_lock<std::mutex> lock(mutex_);
   workerBlocked_ = true;

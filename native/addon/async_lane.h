@@ -21,7 +21,7 @@
 //    ran longer than that (the poll would end before the job, and a wake-up costs little beside it).
 // Neither spins when the two threads last ran on the same CPU (a wake-up there is a cheap switch, and a
 // spinner would keep the other thread off the core: a spin measured that way slowed the round trip from
-// 2.5 to 8–20 µs), the thread's spin gives up when it is descheduled (spin_wait.h), and nothing spins
+// 2.5 to 8–20 µs), the thread's spin gives up when it is descheduled (base/spin_wait.h), and nothing spins
 // while nothing is in flight: an idle lane uses no CPU.
 #pragma once
 #include <napi.h>

@@ -2,8 +2,10 @@
 
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "base/error.h"
+#include "base/spin_wait.h"
 
 namespace sluice {
 
@@ -12,7 +14,8 @@ size_t ThreadPool::HardwareThreads() {
   return n == 0 ? 1 : n;
 }
 
-ThreadPool::ThreadPool(size_t threads) {
+ThreadPool::ThreadPool(size_t threads, std::chrono::microseconds spin, std::function<void(size_t)> onWake)
+    : spin_(spin), onWake_(std::move(onWake)) {
   if (threads == 0) threads = HardwareThreads();
   try {
     workers_.reserve(threads - 1);
@@ -34,39 +37,57 @@ ThreadPool::~ThreadPool() { StopWorkers(); }
 void ThreadPool::StopWorkers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_relaxed);
   }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
 }
 
+// Takes indices until none is left. The claim is a compare-exchange on unclaimed_, never a blind
+// decrement, so a thread that comes late (after the job) takes nothing and never reads task_; a claim it
+// wins belongs to whichever job is current, whose fields its acquire makes visible (Run() publishes them
+// with a release store, and only claims modify unclaimed_ until the job is done).
 void ThreadPool::Drain(size_t thread) {
-  for (;;) {
-    const size_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= count_) return;
+  size_t left = unclaimed_.load(std::memory_order_relaxed);
+  while (left != 0) {
+    if (!unclaimed_.compare_exchange_weak(left, left - 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+      continue;
+    }
     try {
-      (*task_)(i, thread);
+      (*task_)(count_ - left, thread);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
     }
+    // The last index done: wake the caller if it sleeps. seq_cst with Run(): either this sees its flag, or
+    // its check sees unfinished_ at 0 and it does not sleep. The lock orders the notify after its wait();
+    // a notify meant for an earlier Run() finds the next one's check false, and it sleeps on.
+    if (unfinished_.fetch_sub(1, std::memory_order_seq_cst) == 1 && thread != 0 &&
+        callerWaiting_.load(std::memory_order_seq_cst)) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      done_.notify_one();
+    }
+    left = unclaimed_.load(std::memory_order_relaxed);
   }
 }
 
 void ThreadPool::WorkerLoop(size_t thread) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    const auto news = [&] {
+      return stopping_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_seq_cst) != seen;
+    };
+    if (!SpinUntil(news, std::chrono::steady_clock::now() + spin_)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
+      // seq_cst with Run(): either it sees this sleeper and notifies, or the predicate sees its generation.
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      wake_.wait(lock, news);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
+    if (stopping_.load(std::memory_order_relaxed)) return;
+    seen = generation_.load(std::memory_order_relaxed);
+    if (onWake_) onWake_(thread);
     Drain(thread);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_one();
-    }
   }
 }
 
@@ -76,26 +97,28 @@ void ThreadPool::Run(size_t count, const Task& task) {
     for (size_t i = 0; i < count; ++i) task(i, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    task_ = &task;
-    count_ = count;
-    next_.store(0, std::memory_order_relaxed);
-    active_ = workers_.size();
-    error_ = nullptr;
-    ++generation_;
+  // The previous job is done (every index), so no thread reads these now, and none will before its claim.
+  task_ = &task;
+  count_ = count;
+  unfinished_.store(count, std::memory_order_relaxed);
+  unclaimed_.store(count, std::memory_order_release);
+  // seq_cst with a worker going to sleep: either this sees it counted, or it sees the new generation.
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) {  // else all spin (or are busy): no system call
+    { std::lock_guard<std::mutex> lock(mutex_); }  // a sleeper counted is inside wait() once this is ours
+    wake_.notify_all();
   }
-  wake_.notify_all();
   Drain(0);
-  std::exception_ptr error;
-  {
+  const auto done = [&] { return unfinished_.load(std::memory_order_seq_cst) == 0; };
+  if (!SpinUntil(done, std::chrono::steady_clock::now() + spin_)) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_ == 0; });
-    task_ = nullptr;
-    error = error_;
-    error_ = nullptr;
+    callerWaiting_.store(true, std::memory_order_seq_cst);
+    done_.wait(lock, done);
+    callerWaiting_.store(false, std::memory_order_relaxed);
   }
-  if (error) std::rethrow_exception(error);
+  // No lock: each failing task stored its error before its decrement of unfinished_, which the load that
+  // saw 0 acquired (the decrements form one release sequence).
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 namespace {

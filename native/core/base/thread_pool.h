@@ -2,10 +2,19 @@
 // `threads` runs `threads - 1` workers; Run() blocks until every task index is done. One Run() at a time
 // per pool (callers serialise, e.g. under their model's mutex); tasks must not throw past their own body
 // (an exception is caught, the remaining tasks still run, and the first one is rethrown by Run()).
+//
+// Run() waits for the task indices, never for the workers: a worker that wakes late (on a VM, waking a
+// halted vCPU takes an IPI and a VM entry, tens of µs) finds the indices taken and does nothing, so it
+// adds nothing to a Run() whose tasks the others finished. After each job a worker spins for the next one
+// for a bounded time (`spin`, base/spin_wait.h: it gives up at once when descheduled) before it sleeps,
+// so back-to-back Runs find it awake; while no worker sleeps, Run() makes no system call. An idle pool
+// sleeps: no thread spins longer than `spin` after the last Run().
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -16,9 +25,15 @@ namespace sluice {
 
 class ThreadPool {
  public:
+  static constexpr std::chrono::microseconds kDefaultSpin{50};
+
   // threads: total threads including the caller; 0 means the machine's hardware concurrency. When the OS
   // refuses a thread, throws CoreError ERR_OUT_OF_MEMORY (never a smaller pool: the caller asked for a size).
-  explicit ThreadPool(size_t threads = 0);
+  // spin: how long a worker looks for the next job before it sleeps (and Run()'s caller for the workers'
+  // last tasks). onWake (tests only: a worker slow to wake) runs on a worker each time it finds a new
+  // job, before it looks for a task.
+  explicit ThreadPool(size_t threads = 0, std::chrono::microseconds spin = kDefaultSpin,
+                      std::function<void(size_t thread)> onWake = {});
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -40,16 +55,22 @@ class ThreadPool {
   void Drain(size_t thread);
 
   std::vector<std::thread> workers_;
+  const std::chrono::microseconds spin_;
+  const std::function<void(size_t)> onWake_;
   std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
+  std::condition_variable wake_;  // sleeping workers
+  std::condition_variable done_;  // Run()'s caller, waiting for the workers' last tasks
+  // The current job. Written by Run() before it publishes unclaimed_; read by a thread only once it has
+  // claimed an index, and the job cannot finish (nor Run() return and rewrite them) before that index does.
   const Task* task_ = nullptr;
   size_t count_ = 0;
-  std::atomic<size_t> next_{0};
-  size_t active_ = 0;        // workers still inside the current generation
-  uint64_t generation_ = 0;  // bumped per Run() so a worker joins each job once
-  bool stopping_ = false;
-  std::exception_ptr error_;
+  std::atomic<size_t> unclaimed_{0};   // indices no thread has taken yet; the next is count_ - unclaimed_
+  std::atomic<size_t> unfinished_{0};  // indices not done yet: Run() returns at 0
+  std::atomic<uint64_t> generation_{0};  // bumped per Run(): what a spinning worker looks for
+  std::atomic<size_t> sleepers_{0};      // workers asleep on wake_ (or about to be): only then Run() notifies
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> callerWaiting_{false};  // Run()'s caller sleeps on done_ (set under mutex_)
+  std::exception_ptr error_;  // the job's first error: written under mutex_, read by Run() once all are done
 };
 
 // Exclusive use of the process-wide pool (hardware-concurrency threads, created on first use, never torn

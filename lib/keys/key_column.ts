@@ -135,24 +135,10 @@ export class StringKeys {
    * writes their ids; returns the ids created (for undo), empty when none. All or nothing.
    */
   translate(strings: readonly string[], ids: Uint32Array, intern: (packed: PackedKeys, ids: Uint32Array) => void, name = 'keys'): Uint32Array {
-    // The common batch holds only known keys: a loop of bare lookups (the map in a local: Map.get is a call,
-    // after which V8 would otherwise reload this.ids) until the first miss.
-    const n = strings.length, known = this.ids
-    let i = 0
-    for (; i < n; i++) {
-      const id = known.get(strings[i]!)
-      if (id === undefined) break
-      ids[i] = id
-    }
-    return i === n ? NO_IDS : this.translateWithMisses(strings, ids, intern, name, i)
-  }
-
-  /** translate() from the first key not in the map: collects the new keys, interns them, writes every id. */
-  private translateWithMisses(strings: readonly string[], ids: Uint32Array, intern: (packed: PackedKeys, ids: Uint32Array) => void, name: string, first: number): Uint32Array {
     const n = strings.length
-    const misses: string[] = []
-    const missAt = new Map<string, number>()
-    for (let i = first; i < n; i++) {
+    let misses: string[] | undefined
+    let missAt: Map<string, number> | undefined
+    for (let i = 0; i < n; i++) {
       const s = strings[i]!
       const id = this.ids.get(s)
       if (id !== undefined) {
@@ -160,18 +146,22 @@ export class StringKeys {
         continue
       }
       expectStringKey(s, i, name)
-      if (!missAt.has(s)) {
-        missAt.set(s, misses.length)
+      misses ??= []
+      missAt ??= new Map()
+      let m = missAt.get(s)
+      if (m === undefined) {
+        m = misses.length
         misses.push(s)
+        missAt.set(s, m)
       }
     }
+    if (!misses) return NO_IDS
     const packed = packStrings(misses, name, this.scratch)
     if (this.missIds.length < misses.length) this.missIds = new Uint32Array(Math.max(misses.length, 2 * this.missIds.length))
     const created = this.missIds.subarray(0, misses.length)
     intern(packed, created)
-    for (let i = first; i < n; i++) {
-      const m = missAt.get(strings[i]!)
-      if (m !== undefined) ids[i] = created[m]!
+    for (let i = 0; i < n; i++) {
+      if (this.ids.get(strings[i]!) === undefined) ids[i] = created[missAt!.get(strings[i]!)!]!
     }
     for (let m = 0; m < misses.length; m++) this.add(misses[m]!, created[m]!)
     return created.slice()

@@ -14,47 +14,17 @@ const ours = require(path.join(__dirname, '..', 'dist'))
 const { EventTimeWindows, Pipeline, WatermarkTracker } = ours
 const base = process.env.BASE_DIST ? require(process.env.BASE_DIST) : undefined
 const Base = base?.Pipeline
+const { C, SIZE, stream, runBareWindows } = require('./pipeline_stream')
 
 const ROUNDS = Number(process.argv[2] ?? 15), OPS = Number(process.argv[3] ?? 10)
 const KEYS = Number(process.argv[4] ?? 64), WINDOWS = Number(process.argv[5] ?? 500)
-const C = 2, SIZE = 5000, BATCH = 256, HORIZON = (KEYS > 1000 ? 4 : 20) * SIZE
-
-function stream(keyCount, windows) {
-  const events = keyCount * windows
-  const timestamps = new Float64Array(events), keys = new Uint32Array(events), values = new Float64Array(events * C)
-  const spread = Math.min(1, SIZE / keyCount)
-  for (let s = 0, i = 0; s < windows; s++) {
-    for (let k = 0; k < keyCount; k++, i++) {
-      timestamps[i] = s * SIZE + Math.floor(k * spread)
-      keys[i] = k
-      values[i * C] = 50 + Math.sin(s / 20 + k) * 5
-      values[i * C + 1] = 20 + Math.cos(s / 30 + k)
-    }
-  }
-  const batches = []
-  for (let at = 0; at < events; at += BATCH) {
-    const end = Math.min(at + BATCH, events)
-    batches.push({ input: (at / BATCH) % 2, timestamps: timestamps.subarray(at, end), keys: keys.subarray(at, end), values: values.subarray(at * C, end * C), now: 0 })
-  }
-  return { events, batches }
-}
+const HORIZON = (KEYS > 1000 ? 4 : 20) * SIZE
 
 const { events, batches } = stream(KEYS, WINDOWS)
 const options = { inputs: 2, keyCount: KEYS, channels: C, window: { size: SIZE, horizon: HORIZON }, bound: SIZE, clock: () => 0 }
 
 const cases = {
-  bare() {
-    const w = new EventTimeWindows({ type: 'tumbling', size: SIZE, horizon: HORIZON, keyCount: KEYS, channels: C, aggregates: ['mean', 'max'] })
-    const t = new WatermarkTracker({ inputs: 2, bound: SIZE })
-    for (const b of batches) {
-      w.push(b)
-      t.observe(b.input, b.timestamps, 0)
-      w.advanceWatermark(t.currentWatermark(0))
-    }
-    w.flush()
-    w.close()
-    t.close()
-  },
+  bare: () => runBareWindows({ EventTimeWindows, WatermarkTracker }, batches, KEYS, HORIZON),
   fresh: () => runPipeline(Pipeline, false),
   reuse: () => runPipeline(Pipeline, true),
   window: () => runPipeline(Pipeline, false, windowMode(ours)),

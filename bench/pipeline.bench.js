@@ -17,28 +17,9 @@ const { HandBuiltPipeline } = require('./peers/hand_built_pipeline')
 const { loadOnnxBuilder } = require('./peers/onnx_builder')
 const { EventTimeWindows, LstmModel, Pipeline, WatermarkTracker } = require('../dist')
 
-const C = 2, SIZE = 5000, BATCH = 256, H = 24, STEPS = 12
+const { C, SIZE, BATCH, stream, runBareWindows } = require('./pipeline_stream')
 
-/** keys × windows events, key k at offset k (scaled into the window when there are more keys than ms). */
-function stream(keyCount, windows) {
-  const events = keyCount * windows
-  const timestamps = new Float64Array(events), keys = new Uint32Array(events), values = new Float64Array(events * C)
-  const spread = Math.min(1, SIZE / keyCount)
-  for (let s = 0, i = 0; s < windows; s++) {
-    for (let k = 0; k < keyCount; k++, i++) {
-      timestamps[i] = s * SIZE + Math.floor(k * spread)
-      keys[i] = k
-      values[i * C] = 50 + Math.sin(s / 20 + k) * 5
-      values[i * C + 1] = 20 + Math.cos(s / 30 + k)
-    }
-  }
-  const batches = []
-  for (let at = 0; at < events; at += BATCH) {
-    const end = Math.min(at + BATCH, events)
-    batches.push({ input: (at / BATCH) % 2, timestamps: timestamps.subarray(at, end), keys: keys.subarray(at, end), values: values.subarray(at * C, end * C), now: 0 })
-  }
-  return { events, batches }
-}
+const H = 24, STEPS = 12
 
 function checkRows(rows, events) {
   if (rows < events) throw new Error(`lost rows: ${rows} < ${events}`)
@@ -70,18 +51,7 @@ async function suite(keyCount, windows, horizon, sessions, model, withWindowMode
   return runSuite(`Pipeline, ${keyCount} keys × ${windows} windows, 2 channels, batches of ${BATCH}`, [
     {
       name: 'EventTimeWindows + WatermarkTracker alone', events, baseline: true,
-      fn: () => {
-        const w = new EventTimeWindows({ type: 'tumbling', size: SIZE, horizon, keyCount, channels: C, aggregates: ['mean', 'max'] })
-        const t = new WatermarkTracker({ inputs: 2, bound: SIZE })
-        for (const b of batches) {
-          w.push(b)
-          t.observe(b.input, b.timestamps, 0)
-          w.advanceWatermark(t.currentWatermark(0))
-        }
-        w.flush()
-        w.close()
-        t.close()
-      },
+      fn: () => runBareWindows({ EventTimeWindows, WatermarkTracker }, batches, keyCount, horizon),
     },
     { name: 'Pipeline, no model', events, fn: () => runPipeline(undefined) },
     { name: 'Pipeline, no model, reuseResults', events, fn: () => runPipeline(undefined, true) },

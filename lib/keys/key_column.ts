@@ -126,7 +126,7 @@ export class StringKeys {
   /** Bumped whenever an id loses its string (forget, reset, replace): a lazy column made before cannot resolve. */
   private epoch = 0
   /** The newest lazy column, resolved before its ids can lose their strings. */
-  private pending: LazyStrings | undefined
+  private pending: (() => string[]) | undefined
   private readonly scratch = { bytes: new Uint8Array(1024) }
   private missIds = new Uint32Array(64)
 
@@ -213,19 +213,31 @@ export class StringKeys {
    * ERR_INVALID_STATE rather than give another key's string. `ids` must not change before it is read.
    */
   lazyStringsOf(ids: Uint32Array): () => string[] {
-    const lazy = new LazyStrings(this, ids, this.epoch)
-    this.pending = lazy
-    return () => lazy.get()
-  }
-
-  /** Epoch of the id → string map (see lazyStringsOf). */
-  get currentEpoch(): number {
-    return this.epoch
+    const epoch = this.epoch
+    let strings: string[] | undefined
+    let error: unknown
+    const get = (): string[] => {
+      if (strings !== undefined) return strings
+      if (error === undefined) {
+        try {
+          if (this.epoch !== epoch) {
+            throw new SluiceError('these keys were read after their ids were freed or reused (expiry, expire(), restore()); read them before that', 'ERR_INVALID_STATE')
+          }
+          strings = this.stringsOf(ids)
+          return strings
+        } catch (failure) {
+          error = failure
+        }
+      }
+      throw error
+    }
+    this.pending = get
+    return get
   }
 
   private beforeIdsChange(): void {
     try {
-      this.pending?.get()
+      this.pending?.()
     } catch {
       // ids that were not live (a caller's own out.key, rewritten): the column keeps its error for its reader
     }
@@ -246,30 +258,6 @@ export class StringKeys {
 
   get size(): number {
     return this.ids.size
-  }
-}
-
-/** A column of string keys resolved on first read (StringKeys.lazyStringsOf). */
-class LazyStrings {
-  private strings: string[] | undefined
-  private error: unknown
-
-  constructor(private readonly keys: StringKeys, private readonly ids: Uint32Array, private readonly epoch: number) {}
-
-  get(): string[] {
-    if (this.strings !== undefined) return this.strings
-    if (this.error !== undefined) throw this.error
-    if (this.keys.currentEpoch !== this.epoch) {
-      this.error = new SluiceError('these keys were read after their ids were freed or reused (expiry, expire(), restore()); read them before that', 'ERR_INVALID_STATE')
-      throw this.error
-    }
-    try {
-      this.strings = this.keys.stringsOf(this.ids)
-    } catch (error) {
-      this.error = error
-      throw error
-    }
-    return this.strings
   }
 }
 

@@ -10,7 +10,8 @@
 // interleaving gives every case the same moments (benny runs one case after the other). Each block runs
 // every case twice: with the lane as shipped (its thread and the event loop spin briefly before they
 // sleep, async_lane.h) and with both spins off, with the CPU time of the process beside the wall clock;
-// last, the CPU time the process uses over 2 s of idleness right after the calls (the spins must stop).
+// how many lane jobs the polling event loop completed itself (async_lane.h); last, the CPU time the process
+// uses over 2 s of idleness right after the calls (the spins must stop).
 'use strict'
 const { runSuite } = require('./harness')
 const { native } = require('../dist/runtime/native')
@@ -114,9 +115,22 @@ async function main() {
   }
   // The lane as shipped (its thread and the event loop spin briefly before sleeping: async_lane.h) against
   // the same lane with both spins off, interleaved block by block.
+  // Each mode also counts how its lane jobs were completed: by the polling event loop itself or after a wake-up.
   const [workerSpin, loopSpin] = testing.setLaneSpin(0, 0)
-  const modes = { 'lane spins': () => testing.setLaneSpin(workerSpin, loopSpin), 'no spin': () => testing.setLaneSpin(0, 0) }
+  const deliveries = { 'lane spins': [0, 0], 'no spin': [0, 0] }
+  let current, last = testing.laneDeliveries()
+  const account = (next) => {
+    const now = testing.laneDeliveries()
+    if (current) deliveries[current] = deliveries[current].map((n, i) => n + now[i] - last[i])
+    last = now
+    current = next
+  }
+  const modes = {
+    'lane spins': () => { account('lane spins'); testing.setLaneSpin(workerSpin, loopSpin) },
+    'no spin': () => { account('no spin'); testing.setLaneSpin(0, 0) },
+  }
   const results = await interleaved(cases, modes)
+  account(undefined)
   testing.setLaneSpin(workerSpin, loopSpin)
   const idleMs = await idleCpuMs(2000)
 
@@ -134,6 +148,8 @@ async function main() {
     console.log(`    lane round trip ${lane.toFixed(2)} µs against ${libuv.toFixed(2)} µs for a bare libuv work request (${(libuv / lane).toFixed(2)}x)`)
     console.log(`    added over the sync twin: processAsync ${(processAsync - processSync).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs, pushAsync ${(pushAsync - push).toFixed(2)} µs`)
     console.log(`    copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
+    const [byLoop, byWake] = deliveries[mode]
+    console.log(`    lane jobs completed by the polling event loop itself: ${byLoop} of ${byLoop + byWake} (the rest after a wake-up)`)
   }
   console.log(`  CPU time of the process over 2 s idle right after the calls: ${idleMs.toFixed(1)} ms`)
   for (const handle of [syncWindow, asyncWindow, syncState, asyncState, model, syncPipeline, asyncPipeline, pipelineModel]) handle.close()

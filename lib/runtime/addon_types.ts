@@ -101,8 +101,10 @@ export interface NativeTesting {
   throwNative(kind: 'system_error' | 'length_error' | 'bad_alloc' | 'exception' | 'int', async: boolean): Promise<undefined>
   /** Resolves after an empty libuv work request (one Napi::AsyncWorker): the bare round trip. */
   noopAsync(): Promise<undefined>
-  /** Resolves after empty work on the async lane every async call uses. */
-  noopLane(): Promise<undefined>
+  /** Resolves after work on the async lane every async call uses: empty, or busy-waiting `busyUs` µs. */
+  noopLane(busyUs?: number): Promise<undefined>
+  /** [byLoop, byWake]: lane jobs completed by the polling event loop itself, and after a wake-up. */
+  laneDeliveries(): [number, number]
   /** Sets how long the call lane's thread and the event loop spin before they sleep (µs); returns the previous pair. */
   setLaneSpin(workerUs: number, loopUs: number): [number, number]
   /** One thread's FMA throughput with the active LSTM kernels (bench/lstm.bench.js's "physical limit"). */

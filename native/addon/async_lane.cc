@@ -35,11 +35,20 @@ void AsyncLane::EnsureStarted() {
   NAPI_THROW_IF_FAILED_VOID(env_, napi_create_threadsafe_function(env_, nullptr, nullptr, name, 0, 1, nullptr, nullptr,
                                                                   this, OnCompletions, &wake_));
   napi_unref_threadsafe_function(env_, wake_);  // ref'd only while jobs are in flight
+  const auto release = [this] {
+    napi_release_threadsafe_function(wake_, napi_tsfn_release);
+    wake_ = nullptr;
+  };
+  if (napi_status status = napi_async_init(env_, nullptr, name, &asyncContext_); status != napi_ok) {
+    release();
+    NAPI_THROW_IF_FAILED_VOID(env_, status);
+  }
   try {
     thread_ = std::thread([this] { Run(); });
   } catch (...) {
-    napi_release_threadsafe_function(wake_, napi_tsfn_release);
-    wake_ = nullptr;
+    release();
+    napi_async_destroy(env_, asyncContext_);
+    asyncContext_ = nullptr;
     throw;
   }
   // Registered after the threadsafe function's own hook, so it runs first (hooks run in reverse order):
@@ -70,15 +79,68 @@ void AsyncLane::Queue(Job* job) noexcept {
   // first, and a wake-up costs little beside such a job).
   if (loopSpin_.count() > 0 && workerCpu_.load(std::memory_order_relaxed) != cpu &&
       lastJobUs_.load(std::memory_order_relaxed) < loopSpin_.count()) {
-    if (!poller_) poller_ = LoopPoller::New(env_);
-    if (poller_) poller_->PollUntil(LoopPoller::Clock::now() + loopSpin_);
+    PollUntil(std::chrono::steady_clock::now() + loopSpin_);
   }
 }
 
 void AsyncLane::SetSpin(Spin spin) {
   workerSpinUs_.store(spin.worker.count());
   loopSpin_ = spin.loop;
-  if (poller_ && loopSpin_.count() == 0) poller_->Stop();
+  if (loopSpin_.count() == 0) StopPolling();
+}
+
+void AsyncLane::PollUntil(std::chrono::steady_clock::time_point deadline) {
+  if (poller_ && poller_->polling()) {  // a later deadline extends the poll under way
+    if (deadline > pollDeadline_) pollDeadline_ = deadline;
+    return;
+  }
+  if (!poller_) poller_ = LoopPoller::New(env_, OnLoopTick, this);
+  if (!poller_) return;
+  pollDeadline_ = deadline;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jsPolling_ = true;
+  }
+  poller_->Start();
+  if (!poller_->polling()) StopPolling();  // libuv refused: back to wake-ups
+}
+
+void AsyncLane::StopPolling() {
+  if (!poller_) return;
+  poller_->Stop();
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!jsPolling_) return;
+    jsPolling_ = false;
+    // Jobs the thread finished while the loop polled were left for the loop: wake it for them as the
+    // thread would have.
+    wake = completed_.head != nullptr && !wakePending_;
+    if (wake) wakePending_ = true;
+  }
+  if (wake) napi_call_threadsafe_function(wake_, nullptr, napi_tsfn_nonblocking);
+}
+
+void AsyncLane::OnLoopTick(void* context) {
+  auto* lane = static_cast<AsyncLane*>(context);
+  if (lane->mayHaveCompletions_.load(std::memory_order_acquire)) lane->DeliverFromLoop();
+  if (std::chrono::steady_clock::now() >= lane->pollDeadline_) lane->StopPolling();
+}
+
+void AsyncLane::DeliverFromLoop() {
+  // A libuv callback runs outside JavaScript: the callback scope gives the completions what Node gives a
+  // threadsafe-function call (async context; microtasks and process.nextTick run when it closes; an
+  // exception thrown from them is reported as uncaught).
+  napi_handle_scope handles;
+  if (napi_open_handle_scope(env_, &handles) != napi_ok) return;
+  napi_callback_scope scope;
+  if (napi_open_callback_scope(env_, nullptr, asyncContext_, &scope) == napi_ok) {
+    DeliverCompletions(deliveries_.byLoop);
+    napi_close_callback_scope(env_, scope);
+  } else {
+    StopPolling();  // the environment is going: leave the completions to a wake-up or to Stop()
+  }
+  napi_close_handle_scope(env_, handles);
 }
 
 AsyncLane::Job* AsyncLane::NextJob() {
@@ -112,8 +174,9 @@ void AsyncLane::Run() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       completed_.Push(job);
-      wake = !wakePending_;
-      wakePending_ = true;
+      mayHaveCompletions_.store(true, std::memory_order_release);
+      wake = !wakePending_ && !jsPolling_;  // a polling loop takes it itself
+      if (wake) wakePending_ = true;
     }
     // One call per batch of completions; napi_closing (the environment is going) needs nothing: Stop() deletes them.
     if (wake) napi_call_threadsafe_function(wake_, nullptr, napi_tsfn_nonblocking);
@@ -122,19 +185,22 @@ void AsyncLane::Run() {
 
 void AsyncLane::OnCompletions(napi_env env, napi_value, void* context, void*) {
   if (env == nullptr) return;  // the threadsafe function is being finalized: nothing to deliver to
-  static_cast<AsyncLane*>(context)->DeliverCompletions();
+  auto* lane = static_cast<AsyncLane*>(context);
+  lane->DeliverCompletions(lane->deliveries_.byWake);
 }
 
-void AsyncLane::DeliverCompletions() {
+void AsyncLane::DeliverCompletions(uint64_t& counter) {
   JobList done;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     done = std::exchange(completed_, JobList{});
     wakePending_ = false;
+    mayHaveCompletions_.store(false, std::memory_order_relaxed);
   }
   Napi::Env env(env_);
   while (Job* job = done.Pop()) {
     --inFlight_;
+    ++counter;
     try {
       Napi::HandleScope scope(env);
       job->Complete(env);
@@ -146,7 +212,7 @@ void AsyncLane::DeliverCompletions() {
   }
   if (inFlight_ == 0 && !stopped_) {
     napi_unref_threadsafe_function(env_, wake_);
-    if (poller_) poller_->Stop();
+    StopPolling();
   }
 }
 
@@ -168,6 +234,8 @@ void AsyncLane::Stop() {
   inFlight_ = 0;
   napi_release_threadsafe_function(wake_, napi_tsfn_release);
   wake_ = nullptr;
+  napi_async_destroy(env_, asyncContext_);
+  asyncContext_ = nullptr;
   // Whether the hook runs now or not yet, removing it ends it (Node then stops waiting for it); with a
   // poller, that waits until libuv has closed the poller's handle.
   if (poller_) poller_->Close(cleanupHook_);

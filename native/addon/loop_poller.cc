@@ -24,7 +24,7 @@ uv_idle_s* Idle(void* handle) { return static_cast<uv_idle_s*>(handle); }
 uv_handle_s* Handle(void* handle) { return static_cast<uv_handle_s*>(handle); }
 }  // namespace
 
-LoopPoller* LoopPoller::New(napi_env env) {
+LoopPoller* LoopPoller::New(napi_env env, Tick tick, void* owner) {
   uv_loop_s* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return nullptr;
   void* handle = std::calloc(1, uv_handle_size(kUvIdle));
@@ -35,18 +35,15 @@ LoopPoller* LoopPoller::New(napi_env env) {
   }
   auto* poller = new LoopPoller();
   poller->handle_ = handle;
+  poller->tick_ = tick;
+  poller->owner_ = owner;
   uv_handle_set_data(Handle(handle), poller);
   uv_unref(Handle(handle));  // polling never keeps the process alive
   return poller;
 }
 
-void LoopPoller::PollUntil(Clock::time_point deadline) {
-  if (polling_) {
-    if (deadline > deadline_) deadline_ = deadline;
-    return;
-  }
-  deadline_ = deadline;
-  polling_ = uv_idle_start(Idle(handle_), [](uv_idle_s* idle) { OnIdle(idle); }) == 0;
+void LoopPoller::Start() {
+  if (!polling_) polling_ = uv_idle_start(Idle(handle_), [](uv_idle_s* idle) { OnIdle(idle); }) == 0;
 }
 
 void LoopPoller::Stop() {
@@ -57,7 +54,7 @@ void LoopPoller::Stop() {
 
 void LoopPoller::OnIdle(void* handle) {
   auto* poller = static_cast<LoopPoller*>(uv_handle_get_data(Handle(handle)));
-  if (Clock::now() >= poller->deadline_) poller->Stop();
+  poller->tick_(poller->owner_);
 }
 
 void LoopPoller::Close(napi_async_cleanup_hook_handle ownerHook) {

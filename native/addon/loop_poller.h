@@ -1,7 +1,8 @@
-// Keeps the JS thread's event loop awake for a short while, so that a completion posted by another thread
-// is picked up at once instead of by waking a sleeping CPU (async_lane.h says why that matters). While it
-// polls, an active (unref'd) libuv idle handle makes libuv's poll phase look for events without blocking.
-// It never keeps the process alive and never runs JavaScript; its owner decides when polling is worth it.
+// Keeps the JS thread's event loop awake while its owner waits for something another thread will post, and
+// calls the owner once per loop iteration meanwhile, so the owner can take what was posted itself instead of
+// being woken (async_lane.h says why both matter). While it polls, an active (unref'd) libuv idle handle
+// makes libuv's poll phase look for events without blocking. It never keeps the process alive; its owner
+// decides when polling is worth it and when it ends.
 // Node-API has no such call, and the node-api-headers the addon builds against ship no uv.h: the few libuv
 // functions used are declared in loop_poller.cc (libuv 1.x keeps its ABI; Node exports them for addons,
 // which is what napi_get_uv_event_loop is for).
@@ -11,17 +12,16 @@
 #pragma once
 #include <node_api.h>
 
-#include <chrono>
-
 class LoopPoller {
  public:
-  using Clock = std::chrono::steady_clock;
+  // Called on the JS thread once per loop iteration while polling, outside any JavaScript (a libuv callback).
+  using Tick = void (*)(void* owner);
 
   // Null when the loop cannot be had (napi_get_uv_event_loop fails); callers then just do not poll.
-  static LoopPoller* New(napi_env env);
+  static LoopPoller* New(napi_env env, Tick tick, void* owner);
 
-  // Polls until `deadline` (or Stop()); a later deadline extends a poll under way.
-  void PollUntil(Clock::time_point deadline);
+  bool polling() const { return polling_; }
+  void Start();
   void Stop();
   void Close(napi_async_cleanup_hook_handle ownerHook);
 
@@ -31,7 +31,8 @@ class LoopPoller {
   static void OnClosed(void* handle);
 
   void* handle_ = nullptr;  // a uv_idle_t of uv_handle_size(UV_IDLE) bytes, owned by this
-  Clock::time_point deadline_{};
+  Tick tick_ = nullptr;
+  void* owner_ = nullptr;
   bool polling_ = false;
   napi_async_cleanup_hook_handle ownerHook_ = nullptr;
 };

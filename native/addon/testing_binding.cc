@@ -3,11 +3,15 @@
 // fillIota writes 0, 1, 2, … through the native span, so the caller sees the writes in its own view.
 // throwNative(kind, async) throws a C++ exception of the kind named ('system_error', 'length_error',
 // 'bad_alloc', 'exception', 'int'), in the binding or (async) in lane work, to test the one translation.
-// noopAsync() and noopLane() resolve with undefined after empty work: a bare libuv work request (one
-// Napi::AsyncWorker) against the async lane every async call uses, for bench/call-overhead.bench.js.
+// noopAsync() and noopLane(busyUs?) resolve with undefined after empty work: a bare libuv work request (one
+// Napi::AsyncWorker) against the async lane every async call uses, for bench/call-overhead.bench.js;
+// noopLane's work busy-waits busyUs µs first (jobs about as long as the event loop's poll, for the tests).
+// laneDeliveries() → [byLoop, byWake]: how many lane jobs the polling event loop completed itself and how
+// many after a wake-up (async_lane.h).
 // setLaneSpin(workerUs, loopUs) sets how long the call lane's two sides spin (async_lane.h) and returns
 // the previous [workerUs, loopUs], so that the benchmark compares spinning with not spinning in one run.
 #include <cerrno>
+#include <chrono>
 #include <new>
 #include <stdexcept>
 #include <system_error>
@@ -102,10 +106,28 @@ Napi::Value NoopAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value NoopLane(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const double busyUs = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  if (!(busyUs >= 0 && busyUs <= 1e6)) ThrowSluiceError(env, sluice::codes::kOutOfRange, "busyUs is 0 to 1e6");
+  const auto busy = std::chrono::nanoseconds(static_cast<int64_t>(busyUs * 1000));
   return TranslateErrors(env, [&]() -> Napi::Value {
     return QueuePromiseWork(
-        env, {}, [] {}, [](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return env.Undefined(); });
+        env, {},
+        [busy] {
+          const auto end = std::chrono::steady_clock::now() + busy;
+          while (std::chrono::steady_clock::now() < end) {
+          }
+        },
+        [](Napi::Env env, const std::vector<Napi::ObjectReference>&) { return env.Undefined(); });
   });
+}
+
+Napi::Value LaneDeliveries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const AsyncLane::Deliveries d = SluiceAddon::From(env).callLane().deliveries();
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(d.byLoop)));
+  result.Set(1u, Napi::Number::New(env, static_cast<double>(d.byWake)));
+  return result;
 }
 
 Napi::Value SetLaneSpin(const Napi::CallbackInfo& info) {
@@ -133,5 +155,6 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   testing.Set("throwNative", Napi::Function::New(env, ThrowNative, "throwNative"));
   testing.Set("noopAsync", Napi::Function::New(env, NoopAsync, "noopAsync"));
   testing.Set("noopLane", Napi::Function::New(env, NoopLane, "noopLane"));
+  testing.Set("laneDeliveries", Napi::Function::New(env, LaneDeliveries, "laneDeliveries"));
   testing.Set("setLaneSpin", Napi::Function::New(env, SetLaneSpin, "setLaneSpin"));
 }

@@ -36,6 +36,36 @@ describe('the async lane spins only while calls are in flight', () => {
     expect(result.exitAfterMs).toBeLessThan(500)
   })
 
+  it('jobs about as long as the poll all complete, taken by the polling loop or after a wake-up, and their continuations run at once', () => {
+    // The loop polls 40 µs after each call and takes what finished meanwhile itself; a job that outlasts the
+    // poll must still be delivered (the hand-off when the poll ends: async_lane.h). Each continuation then
+    // waits for a process.nextTick: ticks and microtasks must run when the loop's delivery ends, or nothing
+    // else would run them here (no timer, no I/O) and the run would stall until the guard.
+    const out = runNode(`${prelude}
+      ;(async () => {
+        const [workerUs] = testing.setLaneSpin(0, 0)
+        testing.setLaneSpin(workerUs, 40)
+        const guard = setTimeout(() => { console.log(JSON.stringify({ stalledAt: done })); process.exit(0) }, 20000)
+        const busyUs = [0, 5, 20, 35, 39, 41, 45, 80]
+        let done = 0
+        for (let i = 0; i < 4000; i++) {
+          await testing.noopLane(busyUs[i % busyUs.length])
+          await new Promise((resolve) => process.nextTick(resolve))
+          done++
+        }
+        clearTimeout(guard)
+        const [byLoop, byWake] = testing.laneDeliveries()
+        console.log(JSON.stringify({ done, byLoop, byWake, cpus: require('os').availableParallelism() }))
+      })()
+    `)
+    const result = JSON.parse(out)
+    expect(result).toMatchObject({ done: 4000 })
+    expect(result.byLoop + result.byWake).toBe(4000)
+    // With two CPUs the lane's thread and the JS thread run apart often enough over 4000 calls for the loop
+    // to take some itself (on one CPU it never polls: async_lane.h).
+    if (result.cpus >= 2) expect(result.byLoop).toBeGreaterThan(0)
+  })
+
   it('the lane gives the same results with its spins off, as shipped, and long', () => {
     const out = runNode(`${prelude}
       ;(async () => {

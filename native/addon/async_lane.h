@@ -26,6 +26,11 @@
 //    against one loop iteration. A mutex hand-off makes sure no job is missed: the thread reads `jsPolling_`
 //    under the mutex that it pushes the job under, and the loop, when it stops polling, clears `jsPolling_`
 //    under the same mutex and makes the threadsafe-function call itself for any job already there.
+//    A caller that awaits one short call after another queues the next from the completion's continuation;
+//    the loop's tick then waits for that job in place (jobs under 10 µs, up to 5 µs past their expected end)
+//    and completes it too, instead of going round the loop for it. The loop is held 20 µs per iteration at
+//    most, then goes round (timers, I/O) as usual. Polling stops when no job is in flight after the
+//    continuations ran, or at the poll's deadline.
 // Neither spins when the two threads last ran on the same CPU (a wake-up there is a cheap switch, and a
 // spinner would keep the other thread off the core: a spin measured that way slowed the round trip from
 // 2.5 to 8–20 µs), the thread's spin gives up when it is descheduled (base/spin_wait.h), and nothing spins
@@ -103,7 +108,6 @@ class AsyncLane {
   void Run();                    // the thread
   Job* NextJob();                // the thread: null when stopping
   void DeliverCompletions(uint64_t& counter);  // JS thread, inside a callback scope; counts the jobs
-  void PollUntil(std::chrono::steady_clock::time_point deadline);  // JS thread
   void StopPolling();            // JS thread
   void DeliverFromLoop();        // JS thread, from a loop tick (outside JavaScript)
   void Stop();                   // JS thread; idempotent
@@ -132,6 +136,7 @@ class AsyncLane {
   // JS thread only:
   LoopPoller* poller_ = nullptr;  // made by the first Queue with loopSpin_ > 0 (null if the loop cannot be had)
   std::chrono::steady_clock::time_point pollDeadline_{};
+  std::chrono::steady_clock::time_point queuedAt_{};  // when the last job was queued
   napi_async_context asyncContext_ = nullptr;  // for the callback scope a loop tick completes jobs in
   napi_async_cleanup_hook_handle cleanupHook_ = nullptr;
   Deliveries deliveries_;

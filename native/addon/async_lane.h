@@ -20,17 +20,18 @@
 //  - the JS thread's event loop, while jobs are in flight, polls instead of sleeping for at most
 //    `Spin::loop` after each Queue (loop_poller.h), so the completion finds it awake; not when the last job
 //    ran longer than that (the poll would end before the job, and a wake-up costs little beside it).
-//    While it polls, the loop takes finished jobs itself on each iteration and the lane's thread does not
-//    call the threadsafe function: that call is an eventfd write on one side and an epoll wake-up and read
-//    on the other, three system calls of about 1 µs each on a virtual machine with today's mitigations,
-//    against one loop iteration. A mutex hand-off makes sure no job is missed: the thread reads `jsPolling_`
-//    under the mutex that it pushes the job under, and the loop, when it stops polling, clears `jsPolling_`
+//    While it polls, the loop takes finished jobs itself and the lane's thread does not call the
+//    threadsafe function: that call is an eventfd write on one side and an epoll wake-up and read on the
+//    other, three system calls of about 1 µs each on this project's virtual machines. Each loop tick waits
+//    for the jobs in flight in user space (a spin) for up to 50 µs, completing each as it finishes (its
+//    continuations may queue the next: a caller awaiting one call after another), and only then lets the
+//    loop go round (timers, I/O). So the loop still looks at its I/O at least every 50 µs, as often as a
+//    synchronous call of that length would let it; polling through the loop's own iterations instead
+//    (epoll calls back to back) cost ~1 µs per look and measurably slowed the lane's thread on the other
+//    CPU (predictAsync added 8–21 µs instead of 2–6). A mutex hand-off makes sure no job is missed: the
+//    thread reads `jsPolling_` under the mutex that it pushes the job under, and the loop, when it stops
+//    polling (no job in flight once the continuations ran, or the poll's deadline), clears `jsPolling_`
 //    under the same mutex and makes the threadsafe-function call itself for any job already there.
-//    A caller that awaits one short call after another queues the next from the completion's continuation;
-//    the loop's tick then waits for that job in place (jobs under 10 µs, up to 5 µs past their expected end)
-//    and completes it too, instead of going round the loop for it. The loop is held 20 µs per iteration at
-//    most, then goes round (timers, I/O) as usual. Polling stops when no job is in flight after the
-//    continuations ran, or at the poll's deadline.
 // Neither spins when the two threads last ran on the same CPU (a wake-up there is a cheap switch, and a
 // spinner would keep the other thread off the core: a spin measured that way slowed the round trip from
 // 2.5 to 8–20 µs), the thread's spin gives up when it is descheduled (base/spin_wait.h), and nothing spins

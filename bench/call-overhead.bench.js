@@ -43,13 +43,16 @@ async function interleaved(cases, modes, { blocks = 15, calls = 500 } = {}) {
       }
     }
   }
-  const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1]
   const result = {}
   for (const [key, { wall, cpu }] of Object.entries(samples)) {
     const [mode, name] = key.split('\0')
-    ;(result[mode] ??= {})[name] = { wall: median(wall), cpu: median(cpu) }
+    ;(result[mode] ??= {})[name] = { wall: median(wall), cpu: median(cpu), blocks: wall }
   }
   return result
+}
+
+function median(a) {
+  return a.slice().sort((x, y) => x - y)[a.length >> 1]
 }
 
 /** CPU time (ms) this process uses over `ms` of idleness, e.g. just after a burst of async calls. */
@@ -144,9 +147,17 @@ async function main() {
   }
   for (const mode of modeNames) {
     const [processSync, processAsync, libuv, lane, push, pushAsync, predict, predictAsync, step, stepAsync] = Object.values(results[mode]).map((r) => r.wall)
+    // What an async call adds: the median over blocks of (async − sync) within each block, where both ran
+    // moments apart (the sync call's own time moves by tens of % between blocks on a shared machine).
+    const names = Object.keys(cases)
+    const added = (asyncIndex) => {
+      const a = results[mode][names[asyncIndex]].blocks, s = results[mode][names[asyncIndex - 1]].blocks
+      return median(a.map((wall, b) => wall - s[b]))
+    }
     console.log(`  ${mode} (spins: thread ${mode === 'no spin' ? 0 : workerSpin} µs, event loop ${mode === 'no spin' ? 0 : loopSpin} µs):`)
     console.log(`    lane round trip ${lane.toFixed(2)} µs against ${libuv.toFixed(2)} µs for a bare libuv work request (${(libuv / lane).toFixed(2)}x)`)
-    console.log(`    added over the sync twin: processAsync ${(processAsync - processSync).toFixed(2)} µs, predictAsync ${(predictAsync - predict).toFixed(2)} µs, stepAsync ${(stepAsync - step).toFixed(2)} µs, pushAsync ${(pushAsync - push).toFixed(2)} µs`)
+    console.log(`    added over the sync twin (median of per-block differences): processAsync ${added(1).toFixed(2)} µs, predictAsync ${added(7).toFixed(2)} µs, stepAsync ${added(9).toFixed(2)} µs, pushAsync ${added(5).toFixed(2)} µs`)
+    console.log(`    (difference of the medians: processAsync ${(processAsync - processSync).toFixed(2)}, predictAsync ${(predictAsync - predict).toFixed(2)}, stepAsync ${(stepAsync - step).toFixed(2)}, pushAsync ${(pushAsync - push).toFixed(2)})`)
     console.log(`    copy cost of pushAsync (added − lane round trip): ${(((pushAsync - push - lane) * 1000) / values.length).toFixed(2)} ns per value`)
     const [byLoop, byWake] = deliveries[mode]
     console.log(`    lane jobs completed by the polling event loop itself: ${byLoop} of ${byLoop + byWake} (the rest after a wake-up)`)

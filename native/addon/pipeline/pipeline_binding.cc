@@ -171,6 +171,12 @@ struct AsyncCall {
   sluice::PipelineBatch batch;
   double watermark = 0;
   std::vector<uint8_t> out;
+  // A result buffer made on the JS thread before the call, the size of the last result (a steady stream's
+  // next one is usually the same): no JavaScript sees it before the call completes, so the worker writes
+  // the result into it directly, instead of into `out` and copied over on the JS thread.
+  uint8_t* ready = nullptr;
+  size_t readyBytes = 0;
+  bool wroteReady = false;
   sluice::PipelineResult result;
 
   void Own(const sluice::PipelineBatch& from) {
@@ -195,6 +201,8 @@ struct AsyncCall {
   }
   PipelineCore::Allocate Allocator() {
     return [this](size_t bytes) {
+      wroteReady = ready != nullptr && bytes == readyBytes;
+      if (wroteReady) return ready;
       out.resize(bytes);
       return out.data();
     };
@@ -314,12 +322,28 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
       Ready(env);
       ToSpan<double>(env, status, "status", 3);
       std::shared_ptr<PipelineCore> core = SharedCore(env);
+      Napi::Value ready = env.Undefined();  // pinned below while the call runs (not with reuseResults: its buffer is the user's)
+      call->ready = nullptr;
+      call->readyBytes = 0;
+      call->wroteReady = false;
+      if (!reuseResults_ && lastAsyncBytes_ > 0) {
+        Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, lastAsyncBytes_);
+        call->ready = static_cast<uint8_t*>(buffer.Data());
+        call->readyBytes = lastAsyncBytes_;
+        ready = buffer;
+      }
       return QueueWhileBusy(
-          env, {status, info.This()},
+          env, {status, info.This(), ready},
           [core, call, run] { call->result = run(*core, *call); },
           [this, call](Napi::Env env, const std::vector<Napi::ObjectReference>& pinned) -> Napi::Value {
-            Napi::ArrayBuffer buffer = ResultBuffer(env, call->out.size());
-            if (!call->out.empty()) std::memcpy(buffer.Data(), call->out.data(), call->out.size());
+            Napi::ArrayBuffer buffer;
+            if (call->wroteReady) {
+              buffer = pinned[2].Value().As<Napi::ArrayBuffer>();
+            } else {
+              buffer = ResultBuffer(env, call->out.size());
+              if (!call->out.empty()) std::memcpy(buffer.Data(), call->out.data(), call->out.size());
+            }
+            lastAsyncBytes_ = buffer.ByteLength();
             WriteStatus(env, pinned[0].Value(), call->result);
             return buffer;
           },
@@ -493,6 +517,7 @@ class PipelineBinding : public NativeHandle<PipelineBinding, PipelineCore> {
   double watermark_ = 0, firedWindows_ = 0, liveKeys_ = 0, expiredKeys_ = 0, keyCapacity_ = 0, memoryBytes_ = 0;
   std::shared_ptr<AsyncCall> spareCall_;  // JS thread only
   bool reuseResults_ = false;
+  size_t lastAsyncBytes_ = 0;  // the last async result's size: the next async call's ready buffer (AsyncCall)
   Napi::Reference<Napi::ArrayBuffer> reused_;  // with reuseResults: the buffer every result is written into
 };
 

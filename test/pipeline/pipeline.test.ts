@@ -329,6 +329,30 @@ describe('Pipeline async batches and failures', () => {
     model.close()
   })
 
+  it('every processAsync result keeps its own memory: kept results still equal process()\'s after later calls', async () => {
+    // A steady stream (each batch fires one window of every key: results of one size) then irregular batches.
+    // An async call writes a result of the last one's size straight into a buffer made for it before the
+    // call (native/addon/pipeline/pipeline_binding.cc, AsyncCall); no result may share memory with another.
+    const model = LstmModel.create({ inputSize: 1, hiddenSize: 8, outputSize: 1, seed: 6 })
+    const make = () => new Pipeline({ keyCount: 4, channels: 1, window: { size: SIZE }, bound: 0, clock: () => 0, forecaster: { model, mode: 'state' } })
+    const steady: SourceBatch[] = Array.from({ length: 30 }, (_, w) => ({
+      timestamps: Float64Array.from({ length: 4 }, () => w * SIZE + 1),
+      keys: Uint32Array.of(0, 1, 2, 3),
+      values: Float64Array.from({ length: 4 }, (_, k) => Math.sin(w + k)),
+    }))
+    const batches = [...steady, ...stream(21, { inputs: 1, keys: 4 })]
+    const sync = make(), async = make()
+    const expected = batches.map((b) => sync.process(b))
+    const results: ResultBatch[] = []
+    for (const b of batches) results.push(await async.processAsync(b))
+    expect(new Set(results.filter((r) => r.length > 0).map((r) => r.key.buffer)).size).toBe(results.filter((r) => r.length > 0).length)
+    expect(results.filter((r, i) => i > 0 && r.length > 0 && r.length === results[i - 1]!.length).length).toBeGreaterThan(20)
+    expect(results).toEqual(expected)
+    sync.close()
+    async.close()
+    model.close()
+  })
+
   it('stops after a batch fails once its windows fired, until restore()', () => {
     const model = LstmModel.create({ inputSize: 1, hiddenSize: 8, outputSize: 1, seed: 5 })
     const pipeline = basic({ forecaster: { model, steps: 2 } })
